@@ -1,0 +1,240 @@
+"""Exact analysis of a mask expression: degrees, dense masks, tiles and block layouts.
+
+Structured patterns never allocate O(n^2): counts come from segments in row chunks. Dense
+outputs are refused past DENSE_MAX_N; data-dependent patterns are dense by nature and bounded by
+DATA_DEPENDENT_MAX_N.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .params import PatternError
+from .patterns.base import Expr, Primitive
+from .patterns.learned import synthetic_qk
+from .segments import Seg, count_union, enumerate_keys, intersect_all, interval, singletons
+
+DENSE_MAX_N = 8192  # a dense bool mask of 64 MiB
+DATA_DEPENDENT_MAX_N = 4096  # data-dependent patterns score every pair: (n, n) float32
+ROW_CHUNK = 1 << 16
+REFINE_MAX_ROWS = 1 << 23  # exact check of intersection blocks: candidate blocks x block size
+
+Vectors = tuple[np.ndarray, np.ndarray]
+
+
+def check_n(n: int, expr: Expr | None = None) -> None:
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise PatternError(f"n must be a positive whole number, got {n!r}")
+    if n > (1 << 20):
+        raise PatternError(f"n = {n:,} is above the supported maximum of 1,048,576")
+    if expr is not None and expr.data_dependent and n > DATA_DEPENDENT_MAX_N:
+        raise PatternError(
+            f"data-dependent patterns score every pair, so n is limited to "
+            f"{DATA_DEPENDENT_MAX_N:,} (got {n:,})"
+        )
+
+
+def _term_segments(expr: Expr, compute) -> list[list[list[Seg]]]:
+    cache: dict[int, list[Seg]] = {}
+    out = []
+    for term in expr.terms():
+        parts = []
+        for prim in term:
+            if id(prim) not in cache:
+                cache[id(prim)] = compute(prim)
+            parts.append(cache[id(prim)])
+        out.append(parts)
+    return out
+
+
+def _count_rows(expr: Expr, n: int, rows: np.ndarray, key_lo=None, key_hi=None) -> np.ndarray:
+    terms = _term_segments(expr, lambda p: p.segments(rows, n))
+    if key_lo is not None:
+        window = [interval(key_lo, key_hi, len(rows))]
+        terms = [t + [window] for t in terms]
+    return count_union(terms, len(rows))
+
+
+def _chunks(total: int, size: int = ROW_CHUNK):
+    for lo in range(0, total, size):
+        yield np.arange(lo, min(total, lo + size), dtype=np.int64)
+
+
+def resolve_vectors(n: int, vectors: Vectors | None) -> Vectors:
+    if vectors is None:
+        return synthetic_qk(n)
+    q, k = vectors
+    if q.shape[0] != n or k.shape[0] != n:
+        raise PatternError(f"vectors have {q.shape[0]} rows, expected n = {n}")
+    return q, k
+
+
+def row_degree(expr: Expr, n: int, vectors: Vectors | None = None) -> np.ndarray:
+    """Keys kept by each query row, exactly. (n,) int64."""
+    check_n(n, expr)
+    if expr.data_dependent:
+        return dense_mask(expr, n, vectors).sum(axis=1).astype(np.int64)
+    return np.concatenate([_count_rows(expr, n, rows) for rows in _chunks(n)])
+
+
+def _primitive_dense(prim: Primitive, n: int, vectors: Vectors | None) -> np.ndarray:
+    if prim.data_dependent:
+        q, k = resolve_vectors(n, vectors)
+        return prim.dense(q, k)
+    mask = np.zeros((n, n), dtype=bool)
+    rows, keys = enumerate_keys(prim.segments(np.arange(n, dtype=np.int64), n), n)
+    mask[rows, keys] = True
+    return mask
+
+
+def dense_mask(expr: Expr, n: int, vectors: Vectors | None = None) -> np.ndarray:
+    """The full (n, n) boolean mask; refused past DENSE_MAX_N."""
+    check_n(n, expr)
+    if n > DENSE_MAX_N:
+        raise PatternError(
+            f"a dense mask at n = {n:,} would take {n * n / 2**20:,.0f} MiB; the limit is "
+            f"n = {DENSE_MAX_N:,}: use the block layout instead"
+        )
+    cache: dict[int, np.ndarray] = {}
+    out = np.zeros((n, n), dtype=bool)
+    for term in expr.terms():
+        acc = np.ones((n, n), dtype=bool)
+        for prim in term:
+            if id(prim) not in cache:
+                cache[id(prim)] = _primitive_dense(prim, n, vectors)
+            acc &= cache[id(prim)]
+        out |= acc
+    return out
+
+
+def mask_tile(expr: Expr, n: int, row_lo: int, row_hi: int, col_lo: int, col_hi: int) -> np.ndarray:
+    """Exact mask of a rectangular region of a structured pattern, for any n (zooming)."""
+    check_n(n, expr)
+    row_lo, col_lo = max(0, row_lo), max(0, col_lo)
+    row_hi, col_hi = min(n, row_hi), min(n, col_hi)
+    if (row_hi - row_lo) * (col_hi - col_lo) > DENSE_MAX_N**2:
+        raise PatternError("the requested region is too large to draw element by element")
+    if expr.data_dependent:
+        return dense_mask(expr, n)[row_lo:row_hi, col_lo:col_hi]
+    rows = np.arange(row_lo, row_hi, dtype=np.int64)
+    window = [interval(col_lo, col_hi, len(rows))]
+    tile = np.zeros((len(rows), col_hi - col_lo), dtype=bool)
+    segs_of = {}
+    for term in expr.terms():
+        parts = []
+        for prim in term:
+            if id(prim) not in segs_of:
+                segs_of[id(prim)] = prim.segments(rows, n)
+            parts.append(segs_of[id(prim)])
+        r, k = enumerate_keys(intersect_all(parts + [window]), col_hi - col_lo)
+        tile[r, k - col_lo] = True
+    return tile
+
+
+@dataclass
+class BlockLayout:
+    """Which (query block, key block) pairs hold at least one kept pair."""
+
+    n: int
+    block: int
+    terms: list[list[list[Seg]]]  # block-level segments over all query blocks
+    exact: bool = True
+
+    @property
+    def n_blocks(self) -> int:
+        return -(-self.n // self.block)
+
+    def kept_per_row(self) -> np.ndarray:
+        return count_union(self.terms, self.n_blocks)
+
+    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(I, J) of every kept block, sorted."""
+        nb = self.n_blocks
+        codes = []
+        for term in self.terms:
+            r, k = enumerate_keys(intersect_all(term), nb)
+            codes.append(r * nb + k)
+        code = np.unique(np.concatenate(codes)) if codes else np.zeros(0, dtype=np.int64)
+        return code // nb, code % nb
+
+    def dense(self) -> np.ndarray:
+        nb = self.n_blocks
+        if nb > DENSE_MAX_N:
+            raise PatternError(f"{nb:,} × {nb:,} blocks is too many to draw; use a larger block size")
+        out = np.zeros((nb, nb), dtype=bool)
+        i, j = self.pairs()
+        out[i, j] = True
+        return out
+
+    def executed_pairs(self) -> int:
+        """Pairs a block-sparse kernel computes: every kept block in full (edge blocks clipped)."""
+        nb, b = self.n_blocks, self.block
+        kept = self.kept_per_row()
+        last = [interval(nb - 1, nb, nb)]
+        last_kept = count_union([t + [last] for t in self.terms], nb)
+        heights = np.full(nb, b, dtype=np.int64)
+        heights[-1] = self.n - (nb - 1) * b
+        widths = kept * b - last_kept * (b - heights[-1])
+        return int((heights * widths).sum())
+
+
+def _layout_from_pairs(n: int, block: int, i: np.ndarray, j: np.ndarray) -> list[list[Seg]]:
+    nb = -(-n // block)
+    if len(i) == 0:
+        return [[[interval(0, 0, nb)]]]
+    per_row = np.bincount(i, minlength=nb)
+    width = int(per_row.max())
+    table = np.full((nb, width), -1, dtype=np.int64)
+    order = np.argsort(i, kind="stable")
+    i, j = i[order], j[order]
+    slot = np.arange(len(i)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+    table[i, slot] = j
+    return [[singletons(table)]]
+
+
+def block_pair_counts(expr: Expr, n: int, block: int, qi: np.ndarray, kj: np.ndarray) -> np.ndarray:
+    """Exact number of kept pairs inside each listed block (qi[t], kj[t])."""
+    out = np.zeros(len(qi), dtype=np.int64)
+    step = max(1, ROW_CHUNK // block)
+    offs = np.arange(block, dtype=np.int64)
+    for lo in range(0, len(qi), step):
+        bi, bj = qi[lo : lo + step], kj[lo : lo + step]
+        rows = (bi[:, None] * block + offs[None, :]).ravel()
+        valid = rows < n
+        rows_c = np.minimum(rows, n - 1)
+        key_lo = np.repeat(bj * block, block)
+        key_hi = np.minimum(key_lo + block, n)
+        counts = _count_rows(expr, n, rows_c, key_lo, key_hi) * valid
+        out[lo : lo + step] = counts.reshape(len(bi), block).sum(axis=1)
+    return out
+
+
+def block_layout(expr: Expr, n: int, block: int = 128, vectors: Vectors | None = None) -> BlockLayout:
+    """Exact block layout for any n (intersections are refined by exact counting when affordable)."""
+    check_n(n, expr)
+    if not isinstance(block, (int, np.integer)) or block < 1:
+        raise PatternError(f"block size must be a positive whole number, got {block!r}")
+    nb = -(-n // block)
+    if expr.data_dependent:
+        mask = dense_mask(expr, n, vectors)
+        pad = nb * block - n
+        padded = np.pad(mask, ((0, pad), (0, pad)))
+        kept = padded.reshape(nb, block, nb, block).any(axis=(1, 3))
+        i, j = np.nonzero(kept)
+        return BlockLayout(n, block, _layout_from_pairs(n, block, i, j))
+    brows = np.arange(nb, dtype=np.int64)
+    terms = _term_segments(expr, lambda p: p.block_segments(brows, n, block))
+    exact_terms = [t for t, raw in zip(terms, expr.terms(), strict=True) if len(raw) == 1]
+    loose_terms = [t for t, raw in zip(terms, expr.terms(), strict=True) if len(raw) > 1]
+    if not loose_terms:
+        return BlockLayout(n, block, terms)
+    # Intersecting block sets over-approximates: check those candidate blocks exactly.
+    loose = BlockLayout(n, block, loose_terms)
+    if int(loose.kept_per_row().sum()) * block > REFINE_MAX_ROWS:
+        return BlockLayout(n, block, terms, exact=False)
+    ci, cj = loose.pairs()
+    keep = block_pair_counts(expr, n, block, ci, cj) > 0
+    refined = _layout_from_pairs(n, block, ci[keep], cj[keep])
+    return BlockLayout(n, block, exact_terms + refined)

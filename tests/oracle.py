@@ -1,0 +1,65 @@
+"""Brute-force O(n^2) reference: the documented semantics, written as literally as possible."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sparse_core.patterns import structured as S
+from sparse_core.patterns.base import Intersection, Union
+
+
+def _row_keys(prim, i: int, n: int) -> set[int]:
+    if isinstance(prim, S.RandomKeys):
+        return set(prim.key_table(np.array([i]), n)[0].tolist())
+    return set(prim.table(np.array([i // prim.block]), n)[0].tolist())  # RandomBlocks
+
+
+def keep(prim, i: int, j: int, n: int, memo: dict | None = None) -> bool:
+    if prim.causal and j > i:
+        return False
+    if isinstance(prim, S.Window):
+        return abs(i - j) <= prim.window
+    if isinstance(prim, S.Dilated):
+        return abs(i - j) <= prim.window * prim.dilation and (i - j) % prim.dilation == 0
+    if isinstance(prim, S.GlobalTokens):
+        return i < prim.global_tokens or j < prim.global_tokens
+    if isinstance(prim, S.Blocks):
+        return abs(i // prim.block - j // prim.block) <= prim.neighbors
+    if isinstance(prim, S.StrideColumns):
+        return (i - j) % prim.stride == 0
+    if isinstance(prim, S.SummaryColumns):
+        return j % prim.stride >= prim.stride - prim.summary
+    if isinstance(prim, S.Sinks):
+        return j < prim.sinks
+    if isinstance(prim, (S.RandomKeys, S.RandomBlocks)):
+        memo = {} if memo is None else memo
+        if (id(prim), i) not in memo:
+            memo[(id(prim), i)] = _row_keys(prim, i, n)
+        target = j if isinstance(prim, S.RandomKeys) else j // prim.block
+        return target in memo[(id(prim), i)]
+    raise TypeError(prim)
+
+
+def oracle_mask(expr, n: int) -> np.ndarray:
+    if isinstance(expr, Union):
+        out = np.zeros((n, n), dtype=bool)
+        for p in expr.parts:
+            out |= oracle_mask(p, n)
+        return out
+    if isinstance(expr, Intersection):
+        out = np.ones((n, n), dtype=bool)
+        for p in expr.parts:
+            out &= oracle_mask(p, n)
+        return out
+    memo: dict = {}
+    return np.array([[keep(expr, i, j, n, memo) for j in range(n)] for i in range(n)], dtype=bool)
+
+
+def oracle_blocks(mask: np.ndarray, block: int) -> np.ndarray:
+    n = mask.shape[0]
+    nb = -(-n // block)
+    out = np.zeros((nb, nb), dtype=bool)
+    for a in range(nb):
+        for b in range(nb):
+            out[a, b] = mask[a * block : (a + 1) * block, b * block : (b + 1) * block].any()
+    return out

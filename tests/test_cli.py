@@ -1,0 +1,98 @@
+"""The CLI is a stable interface: its outputs and its error contract (one line, exit 2)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sparse_core import analysis, make
+from sparse_core.cli import main
+from tests.conftest import ROOT
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_json_describes_every_pattern_and_parameter(capsys):
+    code, out, _ = run(capsys, "list", "--json")
+    rows = json.loads(out)
+    by_name = {r["name"]: r for r in rows}
+    assert code == 0 and {"window", "bigbird", "streaming", "topk"} <= set(by_name)
+    flags = {p["flag"] for p in by_name["bigbird"]["params"]}
+    assert {"--block", "--random-blocks", "--seed"} <= flags
+
+
+def test_stats_json_has_the_promised_keys_and_exact_values(capsys):
+    code, out, _ = run(capsys, "stats", "window", "--n", "1000", "--window", "10", "--causal", "--json")
+    s = json.loads(out)
+    assert code == 0
+    for key in ("n", "nnz", "density", "flops_dense", "flops_sparse", "block_density",
+                "score_bytes_dense", "score_bytes_sparse"):
+        assert key in s
+    expected = sum(min(i, 10) + 1 for i in range(1000))
+    assert s["nnz"] == expected and s["flops_sparse"] == 4 * 64 * expected
+
+
+def test_stats_text_and_inline_flag_values(capsys):
+    code, out, _ = run(capsys, "stats", "dilated", "--n=64", "--window=3", "--dilation", "2", "--d-head", "32")
+    assert code == 0 and "nnz" in out and "d_head" in out
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".csv", ".png"])
+def test_mask_files_round_trip(capsys, tmp_path, suffix):
+    out_file = tmp_path / f"m{suffix}"
+    code, out, _ = run(capsys, "mask", "bigbird", "--n", "300", "--block", "16", "--out", str(out_file))
+    assert code == 0 and out_file.exists()
+    expected = analysis.dense_mask(make("bigbird", block=16).expr(), 300)
+    if suffix == ".npy":
+        assert np.array_equal(np.load(out_file), expected)
+    elif suffix == ".csv":
+        assert np.array_equal(np.loadtxt(out_file, delimiter=",").astype(bool), expected)
+    else:
+        from PIL import Image
+
+        assert np.array_equal(np.asarray(Image.open(out_file)) == 0, expected)
+
+
+def test_block_layout_output_for_large_n(capsys, tmp_path):
+    out_file = tmp_path / "layout.npy"
+    code, _, _ = run(capsys, "mask", "window", "--n", "100000", "--blocks", "--block-size", "1024",
+                     "--out", str(out_file))
+    assert code == 0 and np.load(out_file).shape == (98, 98)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["stats", "nope", "--n", "10"], "unknown pattern 'nope'"),
+    (["stats", "window", "--n", "10", "--window", "-1"], "window must be between 0 and"),
+    (["stats", "window", "--n", "10", "--window", "1.5"], "window must be a whole number"),
+    (["stats", "window", "--n", "ten"], "--n must be a whole number"),
+    (["stats", "window", "--n", "0"], "--n must be at least 1"),
+    (["stats", "window", "--n", "2000000"], "above the supported maximum"),
+    (["stats", "window", "--n", "10", "--dilation", "2"], "unknown option --dilation"),
+    (["stats", "window", "--n", "10", "--window"], "--window needs a value"),
+    (["stats", "topk", "--n", "100000"], "limited to"),
+    (["stats", "fixed", "--n", "100", "--summary", "200"], "summary must not exceed stride"),
+    (["mask", "window", "--n", "20000", "--out", "x.npy"], "use the block layout"),
+    (["mask", "window", "--n", "20", "--out", "/no/such/dir/x.npy"], "does not exist"),
+    (["mask", "window", "--n", "20", "--out", "x.txt"], "must end in .npy, .csv or .png"),
+    (["stats"], "required"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_arguments_give_one_line_and_exit_2(capsys, args, message):
+    code, out, err = run(capsys, *args)
+    assert code == 2 and out == ""
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_module_entry_point_runs_as_a_process():
+    ok = subprocess.run([sys.executable, "-m", "sparse_core", "stats", "streaming", "--n", "4096", "--json"],
+                        cwd=ROOT, capture_output=True, text=True)
+    assert ok.returncode == 0 and json.loads(ok.stdout)["n"] == 4096
+    bad = subprocess.run([sys.executable, "-m", "sparse_core", "stats", "window", "--n", "x"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
