@@ -29,13 +29,6 @@ def synthetic_qk(n: int, d: int = 64, seed: int = 0) -> tuple[np.ndarray, np.nda
     return q.astype(np.float32), k.astype(np.float32)
 
 
-def _scores(q: np.ndarray, k: np.ndarray, causal: bool) -> np.ndarray:
-    s = (q @ k.T) / np.sqrt(q.shape[1])  # (n, n)
-    if causal:
-        s = np.where(np.tril(np.ones(s.shape, dtype=bool)), s, -np.inf)
-    return s
-
-
 def _causal(mask: np.ndarray, causal: bool) -> np.ndarray:
     return np.tril(mask) if causal else mask
 
@@ -45,12 +38,19 @@ class TopK(DataDependent):
     k: int
 
     def dense(self, q, k):
-        s = _scores(q, k, self.causal)  # (n, n)
-        kk = min(self.k, s.shape[1])
-        top = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
-        mask = np.zeros(s.shape, dtype=bool)
-        np.put_along_axis(mask, top, True, axis=1)
-        return mask & np.isfinite(s)
+        n = q.shape[0]
+        kk = min(self.k, n)
+        mask = np.zeros((n, n), dtype=bool)
+        for lo in range(0, n, 512):  # row chunks keep the score buffer small
+            rows = slice(lo, min(n, lo + 512))
+            s = (q[rows] @ k.T) / np.sqrt(q.shape[1])  # (chunk, n)
+            if self.causal:
+                s[np.arange(n)[None, :] > np.arange(rows.start, rows.stop)[:, None]] = -np.inf
+            top = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
+            chunk = np.zeros(s.shape, dtype=bool)
+            np.put_along_axis(chunk, top, True, axis=1)
+            mask[rows] = chunk & np.isfinite(s)
+        return mask
 
 
 @dataclass(frozen=True, eq=False)
