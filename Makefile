@@ -20,7 +20,7 @@ run: $(STAMP)
 # Debian's chromium (and CJK fonts for the 中文 screenshots) for the browser tests; playwright
 # never downloads a browser here.
 chromium:
-	@test -x /usr/bin/chromium -a -d /usr/share/fonts/opentype/noto || { apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
+	@test -x /usr/bin/chromium -a -d /usr/share/fonts/opentype/noto || { apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk fonts-noto-color-emoji >/dev/null; }
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

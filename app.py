@@ -1,11 +1,11 @@
 """Sparse Attention Explorer: navigation, language, and the one-screen home page."""
 
+import numpy as np
 import streamlit as st
 
 from sparse_core import dense_mask, make
-from ui import human, language_picker, mask_figure, tr
-
-st.set_page_config(page_title="Sparse Attention Explorer", page_icon="🕸️", layout="wide")
+from sparse_core.views import MaskView
+from ui import PAGES, human, mask_image, setup_page, tr
 
 
 def home() -> None:
@@ -16,18 +16,16 @@ def home() -> None:
     spec = make("longformer", window=max(2, n // 16), global_tokens=2)
     mask = dense_mask(spec.expr(), n)
     left, right = st.columns(2)
-    left.plotly_chart(mask_figure(mask | True, tr("home.dense", pairs=f"{n * n:,}")), key="home_dense")
+    full = MaskView(np.ones_like(mask), False, 1, n)
+    left.plotly_chart(mask_image(full, tr("home.dense", pairs=f"{n * n:,}")), key="home_dense")
     share = f"{mask.sum() / n / n:.1%}"
     title = tr("home.sparse", pattern="Longformer", pairs=f"{int(mask.sum()):,}", share=share)
-    right.plotly_chart(mask_figure(mask, title), key="home_sparse")
+    right.plotly_chart(mask_image(MaskView(mask, False, 1, n), title), key="home_sparse")
     st.caption(f"{human(n * n)} → {human(mask.sum())}")
     st.subheader(tr("home.pages"))
-    for page, key in PAGE_LINKS:
-        st.page_link(page, label=f"**{tr('nav.' + key)}** — {tr('home.' + key)}")
+    for path, key, icon in PAGES[1:]:
+        st.page_link(path, label=f"**{tr(key)}** — {tr(key.replace('nav.', 'home.'))}", icon=icon)
 
 
-language_picker()
-PAGES = {"home": st.Page(home, title=tr("nav.home"), icon="🏠", default=True)}
-PAGE_LINKS: list = []
-navigation = st.navigation(list(PAGES.values()))
-navigation.run()
+setup_page("nav.home")
+home()

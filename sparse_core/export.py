@@ -1,0 +1,184 @@
+"""Configurations as text (URLs, JSON) and as ready-to-run FlexAttention code.
+
+A configuration is a list of layers combined by union or intersection, e.g. the URL value
+    longformer(window=256,global_tokens=1)+random(random_keys=3,seed=0)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import registry
+from .params import PatternError
+from .patterns import structured as S
+from .patterns.base import Expr, Intersection, Primitive, Union
+
+LAYER_RE = re.compile(r"^\s*([a-z_]+)\s*(?:\((.*)\))?\s*$")
+
+
+@dataclass
+class Config:
+    layers: list[registry.PatternSpec]
+    n: int = 1024
+    op: str = "union"
+    block: int = 128
+    causal: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def expr(self) -> Expr:
+        return registry.combine(self.layers, self.op)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "op": self.op, "block_size": self.block, "causal": self.causal,
+                "layers": [{"pattern": s.name, "params": s.params} for s in self.layers]}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+def format_layers(layers: list[registry.PatternSpec]) -> str:
+    return "+".join(f"{s.name}({','.join(f'{k}={v}' for k, v in s.params.items())})" for s in layers)
+
+
+def parse_layers(text: str, causal: bool = False) -> list[registry.PatternSpec]:
+    """Inverse of format_layers; raises PatternError with a message for people."""
+    if not text or not text.strip():
+        raise PatternError("no pattern given")
+    layers = []
+    for chunk in text.split("+"):
+        m = LAYER_RE.match(chunk)
+        if not m:
+            raise PatternError(f"cannot read pattern {chunk!r}; write it like window(window=64)")
+        name, args = m.group(1), m.group(2) or ""
+        values = {}
+        for item in filter(None, (a.strip() for a in args.split(","))):
+            key, eq, value = item.partition("=")
+            if not eq:
+                raise PatternError(f"parameter {item!r} of {name} needs a value, like {item}=8")
+            values[key.strip()] = value.strip()
+        layers.append(registry.make(name, causal, **values))
+    if len(layers) > 4:
+        raise PatternError("at most 4 patterns can be combined")
+    return layers
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    try:
+        causal = bool(data.get("causal", False))
+        layers = [registry.make(layer["pattern"], causal, **layer.get("params", {})) for layer in data["layers"]]
+        op = data.get("op", "union")
+        if op not in ("union", "intersection"):
+            raise PatternError(f"op must be union or intersection, got {op!r}")
+        return Config(layers, int(data.get("n", 1024)), op, int(data.get("block_size", 128)), causal)
+    except (KeyError, TypeError, AttributeError) as e:
+        raise PatternError(f"not a pattern configuration: missing or malformed {e}") from None
+
+
+# -- FlexAttention code --------------------------------------------------------------------
+def _causal(expr: str, prim: Primitive) -> str:
+    return f"({expr}) & (kv_idx <= q_idx)" if prim.causal else expr
+
+
+def _primitive_source(p: Primitive) -> str | None:
+    """Torch source of one primitive's predicate, or None if it needs a lookup table."""
+    if isinstance(p, S.Window):
+        if p.causal:
+            return f"(q_idx - kv_idx >= 0) & (q_idx - kv_idx <= {p.window})"
+        return f"(q_idx - kv_idx).abs() <= {p.window}"
+    if isinstance(p, S.Dilated):
+        return _causal(f"((q_idx - kv_idx).abs() <= {p.window * p.dilation}) & ((q_idx - kv_idx) % {p.dilation} == 0)",
+                       p)
+    if isinstance(p, S.GlobalTokens):
+        return _causal(f"(q_idx < {p.global_tokens}) | (kv_idx < {p.global_tokens})", p)
+    if isinstance(p, S.Blocks):
+        return _causal(f"(q_idx // {p.block} - kv_idx // {p.block}).abs() <= {p.neighbors}", p)
+    if isinstance(p, S.StrideColumns):
+        return _causal(f"(q_idx - kv_idx) % {p.stride} == 0", p)
+    if isinstance(p, S.SummaryColumns):
+        return _causal(f"kv_idx % {p.stride} >= {p.stride - p.summary}", p)
+    if isinstance(p, S.Sinks):
+        return _causal(f"kv_idx < {p.sinks}", p)
+    return None
+
+
+def _expr_source(expr: Expr) -> str | None:
+    if isinstance(expr, (Union, Intersection)):
+        parts = [_expr_source(p) for p in expr.parts]
+        if any(p is None for p in parts):
+            return None
+        joiner = " | " if isinstance(expr, Union) else " & "
+        return joiner.join(f"({p})" for p in parts)
+    return _primitive_source(expr)
+
+
+def flex_snippet(config: Config) -> str:
+    """A standalone script whose mask_mod reproduces the engine's mask exactly."""
+    spec_text = format_layers(config.layers)
+    source = _expr_source(config.expr())
+    header = f'''"""FlexAttention for: {spec_text} ({config.op}), n = {config.n}.
+
+Generated by Sparse Attention Explorer. create_block_mask evaluates mask_mod on every pair
+(O(n^2) memory); for n beyond ~16k build the BlockMask with sparse_core.flex.to_block_mask.
+"""
+import torch
+from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+N = {config.n}
+BLOCK_SIZE = {config.block}
+'''
+    if source is not None:
+        body = f'''
+
+def mask_mod(b, h, q_idx, kv_idx):
+    return {source}
+'''
+    else:  # random and data-dependent parts need the engine's tables
+        body = f'''
+from sparse_core import flex
+from sparse_core.export import parse_layers
+from sparse_core.registry import combine
+
+# Random and data-dependent patterns are tables, not formulas: the engine rebuilds them exactly.
+_layers = parse_layers("{spec_text}", causal={config.causal})
+mask_mod = flex.mask_mod(combine(_layers, "{config.op}"), N)
+'''
+    tail = '''
+block_mask = create_block_mask(mask_mod, B=None, H=None, Q_LEN=N, KV_LEN=N, device="cpu",
+                               BLOCK_SIZE=BLOCK_SIZE)
+
+if __name__ == "__main__":
+    q, k, v = (torch.randn(1, 4, N, 64) for _ in range(3))
+    out = torch.compile(flex_attention)(q, k, v, block_mask=block_mask)
+    print(block_mask)
+    print("output", tuple(out.shape), "block sparsity", f"{block_mask.sparsity():.1f}%")
+'''
+    return header + body + tail
+
+
+def downloads(config: Config) -> dict[str, bytes]:
+    """Every file the explorer offers: the mask (or, past the dense limit, the block layout),
+    the configuration and the FlexAttention script."""
+    import io
+
+    import numpy as np
+
+    from .analysis import DENSE_MAX_N, block_layout, dense_mask
+
+    expr = config.expr()
+    files: dict[str, bytes] = {}
+    if config.n <= DENSE_MAX_N:
+        mask = dense_mask(expr, config.n)
+        npy, csv = io.BytesIO(), io.StringIO()
+        np.save(npy, mask)
+        np.savetxt(csv, mask.astype(np.uint8), fmt="%d", delimiter=",")
+        files["mask.npy"], files["mask.csv"] = npy.getvalue(), csv.getvalue().encode()
+    else:
+        layout = io.BytesIO()
+        np.save(layout, block_layout(expr, config.n, config.block).dense())
+        files["block_layout.npy"] = layout.getvalue()
+    files["pattern.json"] = config.to_json().encode()
+    files["flex_mask.py"] = flex_snippet(config).encode()
+    return files

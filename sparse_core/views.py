@@ -1,0 +1,67 @@
+"""What a figure needs, bounded in size whatever n is: token-level masks for small n, pooled
+block densities for large n, and row-degree profiles binned to a fixed width."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .analysis import block_layout, block_pair_counts, dense_mask, row_degree
+from .patterns.base import Expr
+
+TOKEN_VIEW_MAX_N = 2048  # above this the view pools blocks
+POOLED_CELLS = 512  # pooled views are at most this many blocks on a side
+DENSITY_BUDGET_ROWS = 1 << 20  # exact pooled densities cost kept blocks x block rows
+
+
+@dataclass
+class MaskView:
+    image: np.ndarray  # (h, w): bool for token views, float density in [0, 1] for pooled views
+    pooled: bool
+    block: int  # tokens per cell (1 for token views)
+    n: int
+    exact_density: bool = True  # False: pooled cells only say kept / not kept
+
+
+def mask_view(expr: Expr, n: int, vectors=None, max_token_n: int = TOKEN_VIEW_MAX_N) -> MaskView:
+    if n <= max_token_n:
+        return MaskView(dense_mask(expr, n, vectors), False, 1, n)
+    block = 1 << int(np.ceil(np.log2(n / POOLED_CELLS)))
+    layout = block_layout(expr, n, block, vectors)
+    kept = layout.dense()
+    qi, kj = np.nonzero(kept)
+    if expr.data_dependent or len(qi) * block > DENSITY_BUDGET_ROWS:
+        return MaskView(kept.astype(float), True, block, n, exact_density=False)
+    counts = block_pair_counts(expr, n, block, qi, kj)
+    heights = np.minimum((qi + 1) * block, n) - qi * block
+    widths = np.minimum((kj + 1) * block, n) - kj * block
+    density = np.zeros(kept.shape)
+    density[qi, kj] = counts / (heights * widths)
+    return MaskView(density, True, block, n)
+
+
+@dataclass
+class DegreeProfile:
+    start: np.ndarray  # first row of each bin
+    low: np.ndarray
+    mean: np.ndarray
+    high: np.ndarray
+
+
+def degree_profile(degrees: np.ndarray, bins: int = 1024) -> DegreeProfile:
+    n = len(degrees)
+    edges = np.linspace(0, n, min(bins, n) + 1).astype(np.int64)
+    edges = np.unique(edges)
+    starts = edges[:-1]
+    return DegreeProfile(
+        starts,
+        np.minimum.reduceat(degrees, starts),
+        np.add.reduceat(degrees, starts) / np.diff(edges),
+        np.maximum.reduceat(degrees, starts),
+    )
+
+
+def degrees_and_profile(expr: Expr, n: int, vectors=None, bins: int = 1024):
+    deg = row_degree(expr, n, vectors)
+    return deg, degree_profile(deg, bins)

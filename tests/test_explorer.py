@@ -1,0 +1,176 @@
+"""Pattern Explorer: every pattern renders, the URL round-trips, exports are right, errors are clear."""
+
+import io
+import json
+import runpy
+import sys
+
+import numpy as np
+import pytest
+import torch
+from playwright.sync_api import expect
+
+from sparse_core import PATTERNS, analysis, make
+from sparse_core.export import Config, config_from_dict, downloads, flex_snippet, format_layers, parse_layers
+from tests.browser import screenshot, wait_ready
+from tests.conftest import app_test
+from ui import human
+
+PAGE = "pages/explorer.py"
+
+
+def explorer(**query):
+    at = app_test()
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.switch_page(PAGE).run()
+    return at
+
+
+def metric(at, label):
+    return next(m.value for m in at.metric if m.label == label)
+
+
+@pytest.mark.parametrize("name", list(PATTERNS))
+def test_every_pattern_renders_at_small_and_large_n(name):
+    at = explorer(pattern=format_layers([make(name)]), n="256")
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert metric(at, "Kept pairs")
+    at.select_slider(key="ex_n").set_value(1_048_576).run()
+    assert not at.exception
+    if PATTERNS[name].data_dependent:
+        assert "limited to 4,096" in at.error[0].value  # a clear message, the page still stands
+        assert at.select_slider(key="ex_n").value == 1_048_576
+    else:
+        assert not at.error, [e.value for e in at.error]
+        assert float(metric(at, "Density").rstrip("%")) < 100
+
+
+def test_numbers_are_the_engines():
+    at = explorer(pattern="window(window=3)", n="64", causal="1")
+    s = analysis.row_degree(make("window", True, window=3).expr(), 64).sum()
+    assert metric(at, "Kept pairs") == f"{s}"
+    assert at.metric[0].proto.help == f"{s:,} / 4,096"
+
+
+def test_url_round_trip_restores_the_whole_state():
+    layers = "bigbird(block=32,window_blocks=3,global_blocks=1,random_blocks=2,seed=7)+global(global_tokens=5)"
+    query = {"pattern": layers,
+             "n": "8192", "causal": "1", "op": "intersection", "block": "64"}
+    at = explorer(**query)
+    assert not at.exception and not at.error
+    assert at.select_slider(key="ex_n").value == 8192
+    assert at.toggle(key="ex_causal").value is True
+    assert at.radio(key="ex_op").value == "intersection"
+    for key, value in query.items():
+        got = at.query_params[key]
+        assert (got[0] if isinstance(got, list) else got) == value
+
+
+def test_adding_a_pattern_builds_a_union_and_updates_the_url():
+    at = explorer(pattern="window(window=2)", n="64")
+    before = int(metric(at, "Kept pairs"))
+    at.button[[b.label for b in at.button].index("➕ Add a pattern")].click().run()
+    assert not at.exception
+    after = int(metric(at, "Kept pairs"))
+    union = make("window", window=2).expr() | make("global").expr()
+    assert after == analysis.row_degree(union, 64).sum() > before
+    assert "+global(global_tokens=4)" in str(at.query_params["pattern"])
+
+
+def test_bad_url_values_fall_back_with_a_message():
+    at = explorer(pattern="window(window=abc)", n="64")
+    assert not at.exception
+    assert "window must be a whole number" in at.warning[0].value
+    at = explorer(pattern="nosuch(x=1)", n="12345")
+    assert not at.exception and "not one of the offered lengths" in at.warning[0].value
+
+
+def test_contradictory_parameters_show_inline_and_keep_other_settings():
+    at = explorer(pattern="fixed(stride=16,summary=8)", n="512")
+    at.number_input(key=next(k.key for k in at.number_input if k.key.endswith("_summary"))).set_value(32).run()
+    assert not at.exception
+    assert "summary must not exceed stride" in at.error[0].value
+    assert at.select_slider(key="ex_n").value == 512  # nothing else lost
+    at.number_input(key=next(k.key for k in at.number_input if k.key.endswith("_summary"))).set_value(4).run()
+    assert not at.error and metric(at, "Kept pairs")
+
+
+def test_misaligned_stride_says_how_to_fix_it():
+    at = explorer(pattern="strided(stride=100)", n="1048576", block="64")
+    assert not at.exception and "divide" in at.error[0].value
+
+
+def test_exports_hold_the_mask_config_and_code():
+    at = explorer(pattern="longformer(window=4,global_tokens=2)", n="64")
+    labels = {b.proto.label for b in at.get("download_button")}
+    assert labels == {"Mask (.npy)", "Mask (.csv)", "Configuration (.json)", "FlexAttention script (.py)"}
+    config = Config(parse_layers("longformer(window=4,global_tokens=2)"), 64)
+    files = downloads(config)
+    expected = analysis.dense_mask(config.expr(), 64)
+    assert np.array_equal(np.load(io.BytesIO(files["mask.npy"])), expected)
+    assert np.array_equal(np.loadtxt(io.StringIO(files["mask.csv"].decode()), delimiter=",").astype(bool), expected)
+    restored = config_from_dict(json.loads(files["pattern.json"]))
+    assert np.array_equal(analysis.dense_mask(restored.expr(), restored.n), expected)
+    assert "def mask_mod" in files["flex_mask.py"].decode()
+    assert "def mask_mod" in at.code[0].value
+
+
+def test_large_n_offers_the_block_layout_instead():
+    at = explorer(pattern="window(window=64)", n="1048576", block="256")
+    assert "downloads are limited" in at.warning[0].value
+    assert "Block layout (.npy)" in {b.proto.label for b in at.get("download_button")}
+    files = downloads(Config(parse_layers("window(window=64)"), 1 << 20, block=256))
+    layout = np.load(io.BytesIO(files["block_layout.npy"]))
+    assert layout.shape == (4096, 4096) and layout.sum() == 4096 * 3 - 2
+
+
+@pytest.mark.parametrize("layers, causal", [
+    ("longformer(window=5,global_tokens=2)", False),
+    ("strided(stride=8)", True),
+    ("bigbird(block=8,window_blocks=3,global_blocks=1,random_blocks=0,seed=0)+dilated(window=2,dilation=3)", False),
+    ("fixed(stride=16,summary=4)", True),
+    ("random(random_keys=3,seed=4)+window(window=1)", False),
+])
+def test_exported_flex_snippet_reproduces_the_engine_mask(tmp_path, layers, causal):
+    n = 96
+    config = Config(parse_layers(layers, causal), n, "union", 16, causal)
+    path = tmp_path / "snippet.py"
+    path.write_text(flex_snippet(config))
+    sys.path.insert(0, str(tmp_path))
+    try:
+        namespace = runpy.run_path(str(path), run_name="snippet")  # defines, does not run the demo
+    finally:
+        sys.path.remove(str(tmp_path))
+    mod = namespace["mask_mod"]
+    q_idx = torch.arange(n)[:, None].expand(n, n)
+    kv_idx = torch.arange(n)[None, :].expand(n, n)
+    got = torch.vmap(torch.vmap(lambda a, b: mod(0, 0, a, b)))(q_idx, kv_idx).numpy()
+    expected = analysis.dense_mask(config.expr(), n)
+    assert np.array_equal(got, expected)
+    dense_blocks = namespace["block_mask"].to_dense()[0, 0].numpy().astype(bool)
+    assert np.array_equal(dense_blocks, analysis.block_layout(config.expr(), n, 16).dense())
+
+
+@pytest.mark.browser
+def test_explorer_in_a_real_browser(ready_page, app_url, tmp_path):
+    page = ready_page
+    page.goto(app_url + "/explorer?pattern=window(window=8)&n=256")
+    wait_ready(page)
+    expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible()
+    kept = page.get_by_test_id("stMetric").filter(has_text="Kept pairs").get_by_test_id("stMetricValue")
+    expect(kept).to_have_text(human(analysis.row_degree(make("window", window=8).expr(), 256).sum()))
+    screenshot(page, "explorer-before")
+    field = page.get_by_label("window", exact=True)
+    field.fill("32")
+    field.press("Enter")
+    expect(kept).to_have_text(human(analysis.row_degree(make("window", window=32).expr(), 256).sum()))
+    assert "window%3D32" in page.url or "window=32" in page.url
+    page.get_by_role("tab", name="Export & share").click()
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Mask (.npy)").click()
+    saved = tmp_path / "mask.npy"
+    info.value.save_as(saved)
+    mask = np.load(saved)
+    assert mask.shape == (256, 256) and mask.sum() == analysis.row_degree(make("window", window=32).expr(), 256).sum()
+    screenshot(page, "explorer-export")
