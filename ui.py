@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
 from sparse_core.i18n import LANGS, t
@@ -19,7 +20,8 @@ def tr(key: str, **fields) -> str:
     return t(key, lang(), **fields)
 
 
-PAGES = [("app.py", "nav.home", "🏠"), ("pages/explorer.py", "nav.explorer", "🧩")]
+PAGES = [("app.py", "nav.home", "🏠"), ("pages/explorer.py", "nav.explorer", "🧩"),
+         ("pages/inspector.py", "nav.inspector", "🔬")]
 
 
 def _keep_language() -> None:
@@ -98,8 +100,6 @@ def reset_params(definition, prefix: str) -> None:
 
 def mask_image(view, title: str = "", height: int = 460):
     """Token or pooled view as a PNG-encoded image (payload stays small at any n)."""
-    import plotly.graph_objects as go
-
     img = view.image
     n, b = view.n, view.block
     coords = np.arange(img.shape[0]) * b
@@ -122,4 +122,61 @@ def mask_image(view, title: str = "", height: int = 460):
     fig.update_yaxes(title=tr("fig.query"), scaleanchor="x", constrain="domain")
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=60 if title else 30, b=10),
                       title=dict(text=title, y=0.99) if title else None)
+    return fig
+
+
+def _axis(labels: list[str]) -> dict:
+    step = max(1, len(labels) // 40)  # readable ticks; hover always shows the exact token
+    idx = list(range(0, len(labels), step))
+    return dict(tickmode="array", tickvals=idx, ticktext=[labels[i] for i in idx], tickfont=dict(size=9))
+
+
+def attention_heatmap(z: np.ndarray, labels: list[str], title: str, colorscale="Blues", zmid=None) -> go.Figure:
+    n = len(labels)
+    hover_labels = np.array(labels, dtype=object)
+    fig = go.Figure(go.Heatmap(
+        z=z if z.dtype == np.uint8 else z.astype(np.float32), colorscale=colorscale, zmid=zmid,
+        customdata=np.stack(np.broadcast_arrays(hover_labels[:, None], hover_labels[None, :]), axis=-1),
+        hovertemplate="%{customdata[0]} → %{customdata[1]}<br>%{z:.4f}<extra></extra>" if n <= 128 else
+        f"{tr('fig.query')} %{{y}} → {tr('fig.key')} %{{x}}<br>%{{z:.4f}}<extra></extra>",
+        zmin=0 if z.dtype == np.uint8 else None, zmax=1 if z.dtype == np.uint8 else None,
+        colorbar=dict(thickness=10),
+    ))
+    if n > 128:  # per-cell label pairs would outweigh the map itself
+        fig.data[0].customdata = None
+    fig.update_xaxes(**_axis(labels), side="top", tickangle=-90)
+    fig.update_yaxes(**_axis(labels), autorange="reversed")
+    fig.update_layout(title=dict(text=title, y=0.99), height=640, margin=dict(l=10, r=10, t=90, b=10))
+    return fig
+
+
+def head_overview(thumbs: np.ndarray, mass: np.ndarray) -> go.Figure:
+    layers, heads, s, _ = thumbs.shape
+    gap = 2
+    canvas = np.full((layers * (s + gap), heads * (s + gap)), np.nan, dtype=np.float32)
+    for layer in range(layers):
+        for head in range(heads):
+            tile = thumbs[layer, head]
+            r, c = layer * (s + gap), head * (s + gap)
+            canvas[r:r + s, c:c + s] = tile / max(float(tile.max()), 1e-9)
+    # one PNG for all tiles (tens of KB, where a float heatmap of the canvas is over a megabyte)
+    shade = np.nan_to_num(canvas, nan=0.0)[..., None]
+    rgb = (255 * (1 - shade) + np.array([8, 48, 107]) * shade).astype(np.uint8)
+    rgb[np.isnan(canvas)] = 255
+    fig = px.imshow(rgb, binary_string=True)
+    fig.update_traces(hoverinfo="skip", hovertemplate=None)
+    centers = np.array([(layer, head) for layer in range(layers) for head in range(heads)])
+    fig.add_trace(go.Scatter(
+        x=centers[:, 1] * (s + gap) + s / 2, y=centers[:, 0] * (s + gap) + s / 2, mode="markers",
+        marker=dict(size=max(8, 360 // max(layers, heads)), color="rgba(0,0,0,0)"), customdata=centers,
+        text=[f"{m:.1%}" for m in mass.ravel()],
+        hovertemplate=f"{tr('in.layer')} %{{customdata[0]}}, {tr('in.head')} %{{customdata[1]}}<br>"
+                      f"{tr('in.kept_col')} %{{text}}<extra></extra>",
+    ))
+    fig.update_xaxes(tickvals=np.arange(heads) * (s + gap) + s / 2, ticktext=[str(h) for h in range(heads)],
+                     title=tr("in.head"), side="top")
+    fig.update_yaxes(tickvals=np.arange(layers) * (s + gap) + s / 2, ticktext=[str(i) for i in range(layers)],
+                     title=tr("in.layer"), autorange="reversed", scaleanchor="x")
+    fig.update_layout(height=min(1400, 90 + layers * 40), margin=dict(l=10, r=10, t=50, b=10), showlegend=False,
+                      dragmode=False, clickmode="event+select")
     return fig

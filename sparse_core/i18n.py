@@ -112,6 +112,72 @@ STRINGS: dict[str, dict[str, str]] = {
     "ex.flex_title": {"en": "FlexAttention code that reproduces this mask", "zh": "复现此掩码的 FlexAttention 代码"},
     "ex.url_problem": {"en": "The link's settings could not all be used: {msg}. Defaults are shown instead.",
                        "zh": "链接中的设置无法全部使用：{msg}。已改用默认值。"},
+    # Attention Inspector
+    "in.title": {"en": "Attention Inspector", "zh": "注意力检查"},
+    "in.lead": {"en": "A real pretrained model reads your text. See what each head attends to, what a sparse "
+                      "pattern keeps and drops, and how far the model's outputs move when the pattern is applied "
+                      "inside every layer.",
+                "zh": "真实的预训练模型读取你的文本。查看每个注意力头关注什么、稀疏模式保留和丢弃了什么，"
+                      "以及在每一层应用该模式后模型输出偏移了多少。"},
+    "in.model": {"en": "Model", "zh": "模型"},
+    "in.local": {"en": "…or a local model folder (optional)", "zh": "……或本地模型文件夹（可选）"},
+    "in.local_help": {"en": "A folder with config.json and a fast tokenizer. Model hubs are not reachable from here.",
+                      "zh": "包含 config.json 和快速分词器的文件夹。此处无法访问模型仓库。"},
+    "in.loading": {"en": "Loading {model}…", "zh": "正在加载 {model}……"},
+    "in.loaded": {"en": "{model} ready", "zh": "{model} 已就绪"},
+    "in.example": {"en": "Example text", "zh": "示例文本"},
+    "in.own": {"en": "(your own text)", "zh": "（自己的文本）"},
+    "in.text": {"en": "Text", "zh": "文本"},
+    "in.limit": {"en": "Tokens to inspect", "zh": "检查的词元数"},
+    "in.limit_help": {"en": "Heatmaps and metrics use the first tokens only; 256 keeps the page fast.",
+                      "zh": "热力图和指标只使用前面的词元；256 可保持页面流畅。"},
+    "in.count": {"en": "{n} tokens inspected", "zh": "检查了 {n} 个词元"},
+    "in.truncated": {"en": "The text needs about {total} tokens; only the first {n} are inspected "
+                           "({chars} characters left out).",
+                     "zh": "该文本约需 {total} 个词元；只检查前 {n} 个（省略了 {chars} 个字符）。"},
+    "in.pattern": {"en": "Sparse pattern", "zh": "稀疏模式"},
+    "in.causal_note": {"en": "This model is causal: the pattern is intersected with j ≤ i.",
+                       "zh": "该模型是因果的：模式与 j ≤ i 相交。"},
+    "in.layer": {"en": "Layer", "zh": "层"},
+    "in.head": {"en": "Head", "zh": "头"},
+    "in.qk_source": {"en": "Chosen from the real queries and keys of layer {layer}, head {head}, "
+                           "then applied to every layer and head.",
+                     "zh": "由第 {layer} 层第 {head} 个头的真实查询与键选出，再应用到每一层每个头。"},
+    "in.dense": {"en": "Dense attention", "zh": "稠密注意力"},
+    "in.mask": {"en": "Pattern on these tokens", "zh": "该模式在这些词元上"},
+    "in.sparse": {"en": "Sparse attention (masked inside the model)", "zh": "稀疏注意力（在模型内部屏蔽）"},
+    "in.diff": {"en": "Sparse − dense", "zh": "稀疏 − 稠密"},
+    "in.weight": {"en": "weight", "zh": "权重"},
+    "in.mass": {"en": "Attention mass kept (mean over heads)", "zh": "保留的注意力质量（各头平均）"},
+    "in.mass_head": {"en": "Mass kept by this head", "zh": "该头保留的质量"},
+    "in.cosine": {"en": "Output similarity (cosine)", "zh": "输出相似度（余弦）"},
+    "in.cosine_help": {"en": "Cosine similarity of the final hidden states, dense vs sparse: mean (worst token).",
+                       "zh": "最终隐藏状态的余弦相似度（稠密 vs 稀疏）：平均值（最差词元）。"},
+    "in.agreement": {"en": "Next-token agreement", "zh": "下一词元一致率"},
+    "in.ppl": {"en": "Perplexity sparse (dense)", "zh": "困惑度 稀疏（稠密）"},
+    "in.density": {"en": "Pattern density here", "zh": "此处模式密度"},
+    "in.overview": {"en": "All layers × heads: click a tile to open that head",
+                    "zh": "所有层 × 头：点击某格打开该头"},
+    "in.table": {"en": "Per-head share of attention mass kept (click a column to sort)",
+                 "zh": "各头保留的注意力质量（点击列名排序）"},
+    "in.kept_col": {"en": "mass kept", "zh": "保留质量"},
+    "in.entropy_col": {"en": "dense entropy (bits)", "zh": "稠密熵（比特）"},
+    "in.rows_fixed": {"en": "{n} query rows kept nothing under this pattern; they attend to themselves only.",
+                      "zh": "{n} 个查询行在该模式下不保留任何键；它们只关注自身。"},
+    "in.how": {"en": "How to read this", "zh": "如何解读"},
+    "in.how_text": {
+        "en": "Each heatmap row is a query token, each column a key token. *Dense* is what the model does; the "
+              "*pattern* is which pairs are allowed; *sparse* is the model rerun with the pattern applied in "
+              "every layer, so later layers see sparse inputs; the *difference* shows where weight moved. "
+              "*Mass kept* is the share of each row's dense weight that falls inside the pattern: near 100% "
+              "means the pattern keeps what this head uses.",
+        "zh": "热力图每一行是一个查询词元，每一列是一个键词元。*稠密* 是模型的原始行为；*模式* 是允许的词元对；"
+              "*稀疏* 是在每一层都应用该模式后重新运行模型，因此后面的层看到的是稀疏的输入；*差异* 显示权重移到了哪里。"
+              "*保留质量* 是每行稠密权重落在模式内的比例：接近 100% 说明该模式保留了这个头所用的信息。"},
+    "in.ex_en_story": {"en": "A short story (English)", "zh": "短篇故事（英文）"},
+    "in.ex_zh_story": {"en": "A short story (Chinese)", "zh": "短篇故事（中文）"},
+    "in.ex_code_review": {"en": "Code and prose", "zh": "代码与说明"},
+    "in.ex_mixed_scripts": {"en": "Many scripts, emoji, right-to-left", "zh": "多种文字、表情符号、从右到左"},
     "fig.query": {"en": "query i", "zh": "查询 i"},
     "fig.key": {"en": "key j", "zh": "键 j"},
     "fig.kept": {"en": "kept", "zh": "保留"},
