@@ -10,20 +10,57 @@ import numpy as np
 import torch
 
 from .analysis import block_layout, block_pair_counts, dense_mask
-from .patterns.base import Expr
-from .segments import Seg
+from .patterns import structured as S
+from .patterns.base import Expr, Intersection, Primitive, Union
 
 
-def _segment_tables(segs: list[Seg], device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    start = torch.as_tensor(np.stack([s.start for s in segs], axis=1), device=device)  # (n, m)
-    count = torch.as_tensor(np.stack([s.count for s in segs], axis=1), device=device)  # (n, m)
-    step = torch.as_tensor([s.step for s in segs], device=device)  # (m,)
-    return start, count, step
+def _causal(expr: str, prim: Primitive) -> str:
+    return f"({expr}) & (kv_idx <= q_idx)" if prim.causal else expr
+
+
+def _primitive_source(p: Primitive) -> str | None:
+    """Torch source of one primitive's predicate, or None if it needs a lookup table."""
+    if isinstance(p, S.Window):
+        if p.causal:
+            return f"(q_idx - kv_idx >= 0) & (q_idx - kv_idx <= {p.window})"
+        return f"(q_idx - kv_idx).abs() <= {p.window}"
+    if isinstance(p, S.Dilated):
+        return _causal(f"((q_idx - kv_idx).abs() <= {p.window * p.dilation}) & ((q_idx - kv_idx) % {p.dilation} == 0)",
+                       p)
+    if isinstance(p, S.GlobalTokens):
+        return _causal(f"(q_idx < {p.global_tokens}) | (kv_idx < {p.global_tokens})", p)
+    if isinstance(p, S.Blocks):
+        return _causal(f"(q_idx // {p.block} - kv_idx // {p.block}).abs() <= {p.neighbors}", p)
+    if isinstance(p, S.StrideColumns):
+        return _causal(f"(q_idx - kv_idx) % {p.stride} == 0", p)
+    if isinstance(p, S.SummaryColumns):
+        return _causal(f"kv_idx % {p.stride} >= {p.stride - p.summary}", p)
+    if isinstance(p, S.Sinks):
+        return _causal(f"kv_idx < {p.sinks}", p)
+    return None
+
+
+def expr_source(expr: Expr) -> str | None:
+    if isinstance(expr, (Union, Intersection)):
+        parts = [expr_source(p) for p in expr.parts]
+        if any(p is None for p in parts):
+            return None
+        joiner = " | " if isinstance(expr, Union) else " & "
+        return joiner.join(f"({p})" for p in parts)
+    return _primitive_source(expr)
 
 
 def mask_mod(expr: Expr, n: int, device: str = "cpu"):
-    """A FlexAttention mask_mod equal to the engine's mask; parameters live in captured tensors,
-    so one compiled kernel serves every parameter value of the same shape."""
+    """A FlexAttention mask_mod equal to the engine's mask.
+
+    Formula patterns become a plain pointwise expression of q_idx and kv_idx (what a person would
+    write, and the fastest to compile). Random and data-dependent parts read captured tables, one
+    segment slot at a time, so the mask stays pointwise for inductor.
+    """
+    source = expr_source(expr)
+    if source is not None:
+        return eval(f"lambda b, h, q_idx, kv_idx: {source}", {})  # noqa: S307 - built from validated ints
+
     if expr.data_dependent:
         table = torch.as_tensor(dense_mask(expr, n), device=device)
 
@@ -34,22 +71,28 @@ def mask_mod(expr: Expr, n: int, device: str = "cpu"):
 
     rows = np.arange(n, dtype=np.int64)
     prims = expr.primitives()
-    tables = [_segment_tables(p.segments(rows, n), device) for p in prims]
+    slots = [[(torch.as_tensor(s.start, device=device), s.step, torch.as_tensor(s.count, device=device))
+              for s in p.segments(rows, n)] for p in prims]
     term_index = [[next(i for i, q in enumerate(prims) if q is p) for p in term] for term in expr.terms()]
 
     def member(t, q_idx, kv_idx):
-        start, count, step = tables[t]
-        offset = kv_idx - start[q_idx]  # (m,)
-        hit = (offset >= 0) & (offset % step == 0) & (offset // step < count[q_idx])
-        return hit.any()
+        hit = None
+        for start, step, count in slots[t]:
+            offset = kv_idx - start[q_idx]
+            one = (offset >= 0) & (offset < count[q_idx] * step)
+            if step != 1:
+                one = one & (offset % step == 0)
+            hit = one if hit is None else hit | one
+        return hit
 
     def segment_mod(b, h, q_idx, kv_idx):
-        keep = torch.zeros((), dtype=torch.bool, device=q_idx.device)
+        keep = None
         for term in term_index:
-            inside = torch.ones((), dtype=torch.bool, device=q_idx.device)
+            inside = None
             for t in term:
-                inside = inside & member(t, q_idx, kv_idx)
-            keep = keep | inside
+                m = member(t, q_idx, kv_idx)
+                inside = m if inside is None else inside & m
+            keep = inside if keep is None else keep | inside
         return keep
 
     return segment_mod
