@@ -21,7 +21,7 @@ def tr(key: str, **fields) -> str:
 
 
 PAGES = [("app.py", "nav.home", "🏠"), ("pages/explorer.py", "nav.explorer", "🧩"),
-         ("pages/inspector.py", "nav.inspector", "🔬")]
+         ("pages/inspector.py", "nav.inspector", "🔬"), ("pages/cost.py", "nav.cost", "📈")]
 
 
 def _keep_language() -> None:

@@ -178,6 +178,89 @@ STRINGS: dict[str, dict[str, str]] = {
     "in.ex_zh_story": {"en": "A short story (Chinese)", "zh": "短篇故事（中文）"},
     "in.ex_code_review": {"en": "Code and prose", "zh": "代码与说明"},
     "in.ex_mixed_scripts": {"en": "Many scripts, emoji, right-to-left", "zh": "多种文字、表情符号、从右到左"},
+    # Cost & Speed
+    "co.title": {"en": "Cost & Speed", "zh": "成本与速度"},
+    "co.lead": {"en": "How attention cost grows with sequence length for each pattern, in a real model's units, "
+                      "and what a block-sparse kernel actually achieves on this machine.",
+                "zh": "各模式的注意力成本如何随序列长度增长（以真实模型的单位表示），以及块稀疏内核在本机上的实际表现。"},
+    "co.patterns": {"en": "Patterns (paper defaults)", "zh": "模式（论文默认值）"},
+    "co.model": {"en": "Model", "zh": "模型"},
+    "co.custom": {"en": "custom", "zh": "自定义"},
+    "co.layers": {"en": "layers", "zh": "层数"},
+    "co.heads": {"en": "heads", "zh": "头数"},
+    "co.kv_heads": {"en": "KV heads", "zh": "KV 头数"},
+    "co.d_head": {"en": "d_head", "zh": "头维度"},
+    "co.dtype": {"en": "dtype", "zh": "数据类型"},
+    "co.tab_prefill": {"en": "Prefill", "zh": "预填充"},
+    "co.tab_decode": {"en": "Decoding", "zh": "解码"},
+    "co.tab_budget": {"en": "Memory budget", "zh": "内存预算"},
+    "co.tab_speed": {"en": "Measured speed", "zh": "实测速度"},
+    "co.dense": {"en": "dense", "zh": "稠密"},
+    "co.slope": {"en": "slope {s:.2f}", "zh": "斜率 {s:.2f}"},
+    "co.flops_title": {"en": "Attention FLOPs for the whole model (QKᵀ + AV), log-log",
+                       "zh": "整个模型的注意力计算量（QKᵀ + AV），双对数坐标"},
+    "co.mem_title": {"en": "Score-matrix memory of one layer (all heads), log-log",
+                     "zh": "单层（所有头）分数矩阵内存，双对数坐标"},
+    "co.slope_note": {
+        "en": "The slope of a log-log line is the exponent: ≈ 2 means O(n²), ≈ 1 means linear. It is fitted over "
+              "the upper half of the range, where the asymptote shows.",
+        "zh": "双对数坐标中直线的斜率就是指数：≈ 2 表示 O(n²)，≈ 1 表示线性。斜率在区间的上半段拟合，以体现渐近行为。"},
+    "co.kv_title": {"en": "KV cache held while generating token n (whole model)", "zh": "生成第 n 个词元时的 KV 缓存（整个模型）"},
+    "co.decode_title": {"en": "Attention FLOPs to generate one token at position n", "zh": "在位置 n 生成一个词元的注意力计算量"},
+    "co.decode_note": {
+        "en": "Decoding reads the KV cache once per token. Only causal local patterns (sliding window, StreamingLLM, "
+              "Mistral) can evict old entries, so only they keep the cache bounded; the others save compute but "
+              "must keep every key, because some future query may still attend to it.",
+        "zh": "解码时每生成一个词元都要读取一次 KV 缓存。只有因果的局部模式（滑动窗口、StreamingLLM、Mistral）能淘汰旧条目，"
+              "因此只有它们的缓存有界；其他模式节省计算，但必须保留所有键，因为之后的查询仍可能关注它们。"},
+    "co.budget": {"en": "Memory budget (GiB)", "zh": "内存预算（GiB）"},
+    "co.budget_note": {
+        "en": "Memory = the whole KV cache + one layer's materialised scores (naive attention). The largest n "
+              "that fits, found exactly by bisection on the engine's counts.",
+        "zh": "内存 = 整个 KV 缓存 + 单层物化的分数矩阵（朴素注意力）。在引擎精确计数上二分查找能放下的最大 n。"},
+    "co.largest_dense": {"en": "largest n, dense", "zh": "最大 n（稠密）"},
+    "co.largest_sparse": {"en": "largest n, sparse", "zh": "最大 n（稀疏）"},
+    "co.gain": {"en": "context gain", "zh": "上下文增益"},
+    "co.data_dependent": {"en": "{p} is data-dependent (n ≤ 4,096): shown only up to its limit.",
+                          "zh": "{p} 依赖数据（n ≤ 4,096）：只显示到其上限。"},
+    "co.speed_pattern": {"en": "Pattern to time", "zh": "要计时的模式"},
+    "co.speed_ns": {"en": "Sequence lengths", "zh": "序列长度"},
+    "co.speed_heads": {"en": "heads", "zh": "头数"},
+    "co.speed_block": {"en": "kernel block", "zh": "内核块"},
+    "co.device": {"en": "device", "zh": "设备"},
+    "co.measure": {"en": "⏱ Measure", "zh": "⏱ 开始测量"},
+    "co.measuring": {"en": "Timing n = {n:,} ({i}/{total})…", "zh": "正在计时 n = {n:,}（{i}/{total}）……"},
+    "co.speed_intro": {
+        "en": "Dense attention is PyTorch SDPA. Sparse is compiled FlexAttention running only the kept blocks of "
+              "the engine's layout. The first run of each shape compiles (shown apart); results are cached.",
+        "zh": "稠密注意力使用 PyTorch SDPA。稀疏注意力是编译后的 FlexAttention，只计算引擎布局中保留的块。"
+              "每种形状首次运行需要编译（单独显示）；结果会被缓存。"},
+    "co.col_dense": {"en": "dense SDPA (ms)", "zh": "稠密 SDPA（毫秒）"},
+    "co.col_masked": {"en": "SDPA + boolean mask (ms)", "zh": "SDPA + 布尔掩码（毫秒）"},
+    "co.col_sparse": {"en": "block-sparse (ms)", "zh": "块稀疏（毫秒）"},
+    "co.col_compile": {"en": "compile (s)", "zh": "编译（秒）"},
+    "co.col_speedup": {"en": "measured speed-up", "zh": "实测加速"},
+    "co.col_ideal": {"en": "ideal 1/density", "zh": "理想 1/密度"},
+    "co.col_block_ideal": {"en": "block ideal", "zh": "块理想"},
+    "co.col_share": {"en": "share of block ideal", "zh": "占块理想比例"},
+    "co.speed_chart": {"en": "Speed-up over dense: measured vs ideal", "zh": "相对稠密的加速：实测 vs 理想"},
+    "co.gap": {
+        "en": "**Why measured < ideal.** (1) Block granularity: a kernel computes every kept block in full, so "
+              "the best it can do is 1/block density, not 1/density; the gap between the two is the block waste. "
+              "(2) Fixed work per query tile (loading Q, softmax state, writing O) does not shrink with "
+              "sparsity, so very sparse rows pay relatively more. (3) Partial blocks evaluate mask_mod "
+              "element by element.",
+        "zh": "**为什么实测低于理想值。**（1）块粒度：内核会完整计算每个保留的块，所以最好只能达到 1/块密度，而非 1/密度；"
+              "两者之差就是块浪费。（2）每个查询块的固定开销（加载 Q、softmax 状态、写出 O）不随稀疏度减少，"
+              "行越稀疏，占比越大。（3）部分保留的块需要逐元素计算 mask_mod。"},
+    "co.honesty": {
+        "en": "**Where masking saves nothing.** Passing a boolean mask to SDPA still computes all n² scores (and "
+              "often disables the fused kernel): see the boolean-mask column. Only a kernel that skips blocks "
+              "saves work, and only whole blocks.",
+        "zh": "**掩码何时毫无节省。** 给 SDPA 传布尔掩码仍会计算全部 n² 个分数（还常常无法使用融合内核）：见布尔掩码一列。"
+              "只有跳过整块的内核才能节省计算，而且只能以块为单位节省。"},
+    "co.no_results": {"en": "Press Measure to time this pattern here.", "zh": "点击“开始测量”在本机计时。"},
+    "co.gpu": {"en": "A GPU is present: lengths up to 65,536 are offered.", "zh": "检测到 GPU：可选长度最长 65,536。"},
     "fig.query": {"en": "query i", "zh": "查询 i"},
     "fig.key": {"en": "key j", "zh": "键 j"},
     "fig.kept": {"en": "kept", "zh": "保留"},

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .analysis import row_degree
+from .analysis import DENSE_MAX_N, dense_mask, row_degree
 from .flex import to_block_mask
 from .patterns.base import Expr
 
@@ -52,6 +52,7 @@ class Timing:
     density: float
     block_density: float
     max_abs_error: float
+    masked_sdpa_s: float | None = None  # SDPA given the boolean mask: computes all n^2 scores anyway
 
     @property
     def speedup(self) -> float:
@@ -98,7 +99,8 @@ def _best_time(fn, repeats: int, device: str) -> float:
 
 @torch.inference_mode()
 def measure(expr: Expr, n: int, heads: int = 4, d_head: int = 64, block: int = 128, dtype: str = "fp32",
-            device: str = "cpu", repeats: int = 3, dense_s: float | None = None, autotune: bool = False) -> Timing:
+            device: str = "cpu", repeats: int = 3, dense_s: float | None = None, autotune: bool = False,
+            masked_sdpa: bool = False) -> Timing:
     """Best-of-`repeats` wall time of dense SDPA and of block-sparse FlexAttention (same inputs).
 
     Pass `dense_s` to reuse a dense timing measured for the same (n, heads, d, dtype, device).
@@ -118,13 +120,19 @@ def measure(expr: Expr, n: int, heads: int = 4, d_head: int = 64, block: int = 1
     sparse_s = _best_time(lambda: flex(q, k, v, block_mask=block_mask), repeats, device)
     if dense_s is None:
         dense_s = _best_time(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v), repeats, device)
+    masked_s = None
+    if masked_sdpa and n <= DENSE_MAX_N:
+        keep = torch.as_tensor(dense_mask(expr, n), device=device)
+        masked_s = _best_time(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=keep),
+                              repeats, device)
+        del keep
     rows = torch.arange(min(n, 64), device=device) * (n // min(n, 64))  # spot-check against a masked reference
     error = _spot_check(expr, n, q, k, v, out, rows)
     kept = int(row_degree(expr, n).sum())
     nb = block_mask.kv_num_blocks.shape[-1]
     kept_blocks = int(block_mask.kv_num_blocks.sum()) + int(block_mask.full_kv_num_blocks.sum())
     return Timing(n, heads, d_head, block, dtype, device, dense_s, sparse_s, compile_s, block_mask_s,
-                  kept / n / n, kept_blocks / nb / nb, error)
+                  kept / n / n, kept_blocks / nb / nb, error, masked_s)
 
 
 def _spot_check(expr, n, q, k, v, out, rows) -> float:
