@@ -103,5 +103,7 @@ def test_cost_page_in_a_real_browser(ready_page, app_url):
     expect(page.get_by_test_id("stPlotlyChart")).to_have_count(4)  # prefill and decoding tabs
     expect(page.get_by_text("slope 2.00").first).to_be_attached()
     page.get_by_role("tab", name="Memory budget").click()
-    expect(page.get_by_text("largest n, sparse")).to_be_visible()
+    expect(page.get_by_label("Memory budget (GiB)")).to_be_visible()
+    expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
+    expect(page.get_by_text("largest n, sparse")).to_be_attached()  # the grid is a canvas; headers are ARIA
     screenshot(page, "cost")
