@@ -21,7 +21,8 @@ def tr(key: str, **fields) -> str:
 
 
 PAGES = [("app.py", "nav.home", "🏠"), ("pages/explorer.py", "nav.explorer", "🧩"),
-         ("pages/inspector.py", "nav.inspector", "🔬"), ("pages/cost.py", "nav.cost", "📈")]
+         ("pages/inspector.py", "nav.inspector", "🔬"), ("pages/cost.py", "nav.cost", "📈"),
+         ("pages/learn.py", "nav.learn", "🎓")]
 
 
 def _keep_language() -> None:
@@ -78,6 +79,21 @@ def pattern_title(name: str) -> str:
     return get(name).title(lang())
 
 
+def pattern_titles():
+    """format_func for pattern names, pinned to this run's language: Streamlit may call a
+    format_func outside the script run (AppTest does), where session state is not readable."""
+    from sparse_core import get
+
+    current = lang()
+    return lambda name: get(name).title(current)
+
+
+def option_labels(key_of):
+    """format_func translating each option through key_of(option), pinned to this run's language."""
+    current = lang()
+    return lambda value: t(key_of(value), current)
+
+
 def param_widgets(definition, prefix: str, columns: int = 2) -> dict:
     """Widgets generated from a pattern's parameter spec; values persist under their keys."""
     values = {}
@@ -87,7 +103,7 @@ def param_widgets(definition, prefix: str, columns: int = 2) -> dict:
         if key not in st.session_state:
             st.session_state[key] = p.default
         values[p.name] = cols[i % columns].number_input(
-            p.name.replace("_", " "), min_value=p.minimum, max_value=p.maximum, step=1 if p.kind is int else 0.1,
+            tr(f"param.{p.name}"), min_value=p.minimum, max_value=p.maximum, step=1 if p.kind is int else 0.1,
             help=p.help(lang()), key=key,
         )
     return values

@@ -11,7 +11,7 @@ import torch
 from sparse_core import PATTERNS, PatternError, make
 from sparse_core.cost import DTYPE_BYTES, MODEL_PRESETS, ModelConfig
 from sparse_core.scaling import SCALING_NS, curve, fitted_slope, largest_n_within
-from ui import DOWNLOAD_CONFIG, human, pattern_title, setup_page, show_error, tr
+from ui import DOWNLOAD_CONFIG, human, pattern_title, pattern_titles, setup_page, show_error, tr
 
 setup_page("nav.cost")
 COLORS = ["#313191", "#e4572e", "#17bebb", "#f0a202", "#76b041"]
@@ -61,7 +61,7 @@ st.caption(tr("co.lead"))
 
 names = [n for n in PATTERNS]
 chosen = st.multiselect(tr("co.patterns"), names, default=["window", "bigbird", "streaming"], max_selections=5,
-                        key="co_patterns", format_func=pattern_title)
+                        key="co_patterns", format_func=pattern_titles())
 left, right = st.columns([1, 3])
 preset = left.selectbox(tr("co.model"), [*MODEL_PRESETS, tr("co.custom")], index=2, key="co_model")
 base = MODEL_PRESETS.get(preset, ModelConfig(32, 32, 8, 128, "bf16"))
@@ -142,7 +142,7 @@ with tab_speed:
     st.markdown(tr("co.honesty"))
     s1, s2, s3, s4, s5 = st.columns(5)
     timed = s1.selectbox(tr("co.speed_pattern"), [n for n in chosen if not PATTERNS[n].data_dependent] or ["window"],
-                         key="co_speed_pattern", format_func=pattern_title)
+                         key="co_speed_pattern", format_func=pattern_titles())
     lengths = [1024, 2048, 4096, 8192, 16384] + ([32768, 65536] if HAS_GPU else [])
     picked = s2.multiselect(tr("co.speed_ns"), lengths, default=[1024, 4096], key="co_speed_ns",
                             format_func=lambda v: f"{v:,}")
@@ -165,7 +165,7 @@ with tab_speed:
                 show_error(str(e))
                 break
             measured[(timed, n, t_heads, t_block, device)] = True
-        bar.progress(1.0, text="✓")
+        bar.progress(1.0, text=tr("co.done"))
     if not done:
         st.info(tr("co.no_results"))
     else:

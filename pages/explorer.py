@@ -17,8 +17,10 @@ from ui import (
     N_OPTIONS,
     human,
     mask_image,
+    option_labels,
     param_widgets,
     pattern_title,
+    pattern_titles,
     reset_params,
     setup_page,
     short_n,
@@ -117,7 +119,7 @@ with controls:
     for i, lid in enumerate(st.session_state.ex_layers):
         with st.container(border=True):
             head, tail = st.columns([3, 1], vertical_alignment="bottom")
-            name = head.selectbox(tr("ex.layer", i=i + 1), NAMES, key=f"ex_{lid}_pattern", format_func=pattern_title)
+            name = head.selectbox(tr("ex.layer", i=i + 1), NAMES, key=f"ex_{lid}_pattern", format_func=pattern_titles())
             definition = get(name)
             tail.button("↺", key=f"ex_{lid}_reset", on_click=reset_params, help=tr("ex.defaults"),
                         args=(definition, f"ex_{lid}"), use_container_width=True)
@@ -135,7 +137,7 @@ with controls:
     if len(st.session_state.ex_layers) < 4:
         st.button(tr("ex.add"), on_click=_add_layer, use_container_width=True)
     if len(st.session_state.ex_layers) > 1:
-        st.radio(tr("ex.op"), ["union", "intersection"], key="ex_op", format_func=lambda o: tr(f"ex.{o}"))
+        st.radio(tr("ex.op"), ["union", "intersection"], key="ex_op", format_func=option_labels(lambda o: f"ex.{o}"))
     left, right = st.columns(2)
     block = left.select_slider(tr("ex.block"), BLOCK_OPTIONS, key="ex_block", help=tr("ex.block_help"))
     d_head = right.select_slider(tr("ex.d_head"), [32, 64, 128, 256], value=64, key="ex_d_head")
@@ -174,22 +176,23 @@ with tab_mask:
         st.metric(tr("ex.density"), f"{s.density:.4%}", help=f"{s.nnz:,} / {n * n:,} = {s.density:.10f}")
         st.metric(tr("ex.flops"), human(s.flops_sparse, "FLOP"), tr("ex.speedup", x=f"{s.speedup_ideal:,.1f}×"),
                   delta_color="off", delta_arrow="off",
-                  help=f"{s.flops_sparse:,} vs {s.flops_dense:,} (4·d·pairs, d = {d_head})")
+                  help=tr("ex.help_flops", sparse=f"{s.flops_sparse:,}", dense=f"{s.flops_dense:,}", d=d_head))
         st.metric(tr("ex.score_mem"), human(s.score_bytes_sparse, "B"),
                   tr("ex.score_mem_delta", dense=human(s.score_bytes_dense, "B")), delta_color="off", delta_arrow="off",
-                  help=f"CSR {s.score_bytes_sparse:,} B vs dense {s.score_bytes_dense:,} B (fp32)")
+                  help=tr("ex.help_mem", sparse=f"{s.score_bytes_sparse:,}", dense=f"{s.score_bytes_dense:,}"))
         st.metric(tr("ex.block_kernel"), human(s.flops_block, "FLOP"),
                   tr("ex.block_waste", w=f"{s.block_waste:.1%}"), delta_color="off", delta_arrow="off",
-                  help=f"{s.kept_blocks:,} of {s.n_blocks ** 2:,} blocks of {block}² = {s.executed_pairs:,} pairs")
+                  help=tr("ex.help_blocks", kept=f"{s.kept_blocks:,}", total=f"{s.n_blocks ** 2:,}", b=block,
+                          pairs=f"{s.executed_pairs:,}"))
         if not s.block_exact:
             st.caption(tr("ex.block_inexact"))
         kv = (tr("ex.kv_bounded", t=f"{s.kv_tokens_sparse:,}") if s.kv_tokens_sparse < n
               else tr("ex.kv_unbounded"))
         st.metric(tr("ex.kv"), human(s.kv_tokens_sparse * 2 * d_head * 2, "B"), kv, delta_color="off",
                   delta_arrow="off",
-                  help=f"{s.kv_tokens_sparse:,} tokens × 2 (K, V) × d × 2 bytes (fp16)")
-        st.caption(f"{tr('ex.softmax')}: {human(s.softmax_flops_sparse, 'FLOP')} "
-                   f"(dense {human(s.softmax_flops_dense, 'FLOP')})")
+                  help=tr("ex.help_kv", t=f"{s.kv_tokens_sparse:,}"))
+        st.caption(tr("ex.softmax_line", label=tr("ex.softmax"), sparse=human(s.softmax_flops_sparse, "FLOP"),
+                      dense=human(s.softmax_flops_dense, "FLOP")))
 
     st.markdown(f"**{tr('ex.degree')}**")
     band = go.Figure([
@@ -221,7 +224,7 @@ with tab_mask:
 with tab_compare:
     default = [x for x in ("longformer", "bigbird", "streaming") if x in NAMES]
     chosen = st.multiselect(tr("ex.compare_pick"), [x for x in NAMES], default=default, max_selections=4,
-                            key="ex_compare", format_func=pattern_title)
+                            key="ex_compare", format_func=pattern_titles())
     if len(chosen) < 2:
         st.info(tr("ex.compare_need"))
     else:
@@ -239,7 +242,7 @@ with tab_compare:
                                 config=DOWNLOAD_CONFIG)
                 rows[pattern_title(name)] = {
                     tr("ex.kept_pairs"): f"{cs.nnz:,}", tr("ex.density"): f"{cs.density:.4%}",
-                    tr("ex.flops"): human(cs.flops_sparse, "FLOP"), "× dense": f"{cs.speedup_ideal:,.1f}",
+                    tr("ex.flops"): human(cs.flops_sparse, "FLOP"), tr("ex.times_dense"): f"{cs.speedup_ideal:,.1f}",
                     tr("ex.block_kernel"): human(cs.flops_block, "FLOP"), tr("ex.score_mem"): human(
                         cs.score_bytes_sparse, "B"), tr("ex.complexity"): get(name).complexity,
                 }

@@ -15,8 +15,9 @@ from ui import (
     attention_heatmap,
     head_overview,
     lang,
+    option_labels,
     param_widgets,
-    pattern_title,
+    pattern_titles,
     setup_page,
     show_error,
     tr,
@@ -41,7 +42,7 @@ def _compare(key: str, text: str, limit: int, pattern: str, params: tuple, layer
 
 
 def _load_with_progress(key: str):
-    title = models.MODELS[key].title if key in models.MODELS else key
+    title = tr(f"in.model_{key}") if key in models.MODELS else key
     if key == "smollm2" and not (models.cache_dir() / "smollm2-135m-instruct-fp32" / "config.json").exists():
         with st.status(tr("in.loading", model=title), expanded=True) as status:
             bar = st.progress(0.0)
@@ -62,12 +63,12 @@ with st.expander(tr("in.how")):
 left, right = st.columns([1, 2.3], gap="large")
 with left:
     model_key = st.radio(tr("in.model"), list(models.MODELS), key="in_model",
-                         format_func=lambda k: models.MODELS[k].title)
+                         format_func=option_labels(lambda k: f"in.model_{k}"))
     local = st.text_input(tr("in.local"), key="in_local", help=tr("in.local_help")).strip()
     if "in_example" not in st.session_state:
         st.session_state.in_example = "en_story"
     example = st.selectbox(tr("in.example"), ["", *EXAMPLES], key="in_example",
-                           format_func=lambda k: tr(f"in.ex_{k}") if k else tr("in.own"))
+                           format_func=option_labels(lambda k: f"in.ex_{k}" if k else "in.own"))
     if example and st.session_state.get("in_example_loaded") != example:
         st.session_state.in_text = EXAMPLES[example].read_text(encoding="utf-8")
         st.session_state.in_example_loaded = example
@@ -77,7 +78,7 @@ with left:
     with st.container(border=True):
         names = list(PATTERNS)
         pattern = st.selectbox(tr("in.pattern"), names, index=names.index("window"), key="in_pattern",
-                               format_func=pattern_title)
+                               format_func=pattern_titles())
         definition = get(pattern)
         st.caption(definition.summary(lang()))
         values = param_widgets(definition, "in")
@@ -115,7 +116,7 @@ with right:
     m1, m2, m3, m4 = st.columns(4)
     m1.metric(tr("in.mass"), f"{result.mass_kept.mean():.1%}")
     m2.metric(tr("in.density"), f"{result.keep.mean():.1%}", help=f"{int(result.keep.sum()):,} / {n * n:,}")
-    m3.metric(tr("in.cosine"), f"{result.cosine.mean():.4f}", f"min {result.cosine.min():.4f}",
+    m3.metric(tr("in.cosine"), f"{result.cosine.mean():.4f}", tr("in.worst", v=f"{result.cosine.min():.4f}"),
               delta_color="off", delta_arrow="off", help=tr("in.cosine_help"))
     if result.agreement is not None:
         m4.metric(tr("in.agreement"), f"{result.agreement:.1%}",

@@ -261,6 +261,149 @@ STRINGS: dict[str, dict[str, str]] = {
               "只有跳过整块的内核才能节省计算，而且只能以块为单位节省。"},
     "co.no_results": {"en": "Press Measure to time this pattern here.", "zh": "点击“开始测量”在本机计时。"},
     "co.gpu": {"en": "A GPU is present: lengths up to 65,536 are offered.", "zh": "检测到 GPU：可选长度最长 65,536。"},
+    # Learn
+    "le.title": {"en": "Learn: how sparse attention works", "zh": "学习：稀疏注意力如何工作"},
+    "le.lead": {"en": "Eight short steps, each with a live figure you can change.", "zh": "八个简短的步骤，每一步都配有可以调整的实时图。"},
+    "le.step": {"en": "Step", "zh": "步骤"},
+    "le.prev": {"en": "← Previous", "zh": "← 上一步"},
+    "le.next": {"en": "Next →", "zh": "下一步 →"},
+    "le.s1": {"en": "1 · Full attention", "zh": "1 · 完整注意力"},
+    "le.s2": {"en": "2 · Most weights are tiny", "zh": "2 · 大多数权重都很小"},
+    "le.s3": {"en": "3 · A pattern is a graph", "zh": "3 · 模式就是一张图"},
+    "le.s4": {"en": "4 · The families", "zh": "4 · 各类模式"},
+    "le.s5": {"en": "5 · Published designs", "zh": "5 · 已发表的设计"},
+    "le.s6": {"en": "6 · Receptive field", "zh": "6 · 感受野"},
+    "le.s7": {"en": "7 · The gains", "zh": "7 · 收益"},
+    "le.s8": {"en": "8 · The price", "zh": "8 · 代价"},
+    "le.t1": {
+        "en": "In self-attention every token builds a **query** and compares it with the **key** of every other token: "
+              "one score per pair, so **n² scores** for n tokens. Each score costs a dot product of length d, and the "
+              "n × n score matrix must be stored to take the softmax. Double the text and you quadruple both.\n\n"
+              "Move the slider: the curve is the memory of the score matrices of one layer of a 7B model "
+              "(32 heads, fp16), and the lines are the memory of common GPUs.",
+        "zh": "在自注意力中，每个词元生成一个**查询**，并与所有词元的**键**比较：每一对一个分数，n 个词元就有 **n² 个分数**。"
+              "每个分数是长度为 d 的点积，而且要存下 n × n 的分数矩阵才能做 softmax。文本长度翻倍，两者都变成四倍。\n\n"
+              "拖动滑块：曲线是一个 7B 模型单层（32 个头，fp16）分数矩阵的内存，横线是常见 GPU 的显存。"},
+    "le.f1_n": {"en": "Tokens n", "zh": "词元数 n"},
+    "le.f1_title": {"en": "Score memory of one layer vs n", "zh": "单层分数矩阵内存 vs n"},
+    "le.f1_now": {"en": "n = {n}: {mem} for one layer's scores", "zh": "n = {n}：单层分数需 {mem}"},
+    "le.f1_gpu": {"en": "{gpu} ({mem})", "zh": "{gpu}（{mem}）"},
+    "le.f1_fits": {"en": "Fits on a {gpu} up to n ≈ {n}.", "zh": "在 {gpu} 上最多约 n ≈ {n}。"},
+    "le.t2": {
+        "en": "Here a real pretrained model (all-MiniLM-L6-v2) reads a real paragraph. For every head and query, "
+              "softmax spreads weight over all keys — but look at the histogram: almost all weights are close to "
+              "zero, and a handful of keys per query hold most of the mass.\n\n"
+              "The right curve answers: *if each query kept only its top-k keys, what share of its attention "
+              "would survive?* That is the insight that makes sparse attention work.",
+        "zh": "这里，一个真实的预训练模型（all-MiniLM-L6-v2）读取一段真实的文字。对每个头和每个查询，softmax 把权重分配给所有键——"
+              "但请看直方图：几乎所有权重都接近零，每个查询只有少数几个键占了大部分质量。\n\n"
+              "右边的曲线回答：*如果每个查询只保留得分最高的 k 个键，还能保留多少注意力？* 这正是稀疏注意力可行的原因。"},
+    "le.f2_layer": {"en": "Layer", "zh": "层"},
+    "le.f2_hist": {"en": "Attention weights (all heads), log scale", "zh": "注意力权重（所有头），对数坐标"},
+    "le.f2_weight": {"en": "weight", "zh": "权重"},
+    "le.f2_count": {"en": "count", "zh": "数量"},
+    "le.f2_topk": {"en": "Share of mass in the top-k keys", "zh": "前 k 个键所占质量比例"},
+    "le.f2_share": {"en": "share of mass kept", "zh": "保留的质量比例"},
+    "le.f2_summary": {"en": "{tiny} of weights are below 1% · top-{k} keys hold {share} of the mass ({n} tokens)",
+                      "zh": "{tiny} 的权重低于 1% · 前 {k} 个键占 {share} 的质量（{n} 个词元）"},
+    "le.t3": {
+        "en": "A sparse pattern is just a **graph**: an arrow from query i to key j when the pair is scored. The mask "
+              "on the right is the same graph as a matrix (its adjacency matrix). Fewer arrows, less work: the cost "
+              "is proportional to the number of edges, not to n².",
+        "zh": "稀疏模式其实就是一张**图**：如果查询 i 与键 j 这一对被打分，就画一条从 i 指向 j 的边。右边的掩码是同一张图的矩阵形式"
+              "（邻接矩阵）。边越少，计算越少：成本与边数成正比，而不是 n²。"},
+    "le.f3_pattern": {"en": "Pattern", "zh": "模式"},
+    "le.f3_graph": {"en": "As a graph ({edges} edges)", "zh": "图的形式（{edges} 条边）"},
+    "le.f3_mask": {"en": "As a mask", "zh": "掩码形式"},
+    "le.t4": {
+        "en": "Every sparse pattern is built from a few families. **Local** (window, dilated) keeps neighbours: text is "
+              "mostly local. **Global** tokens see and are seen by everyone, a hub for long-range information. "
+              "**Block** patterns tile the matrix so kernels can skip whole tiles. **Random** links shorten paths "
+              "between far tokens. **Hash (LSH)** and **learnable** patterns (top-k, routing, block gating) choose "
+              "pairs from the content itself.",
+        "zh": "所有稀疏模式都由少数几类构成。**局部**（窗口、空洞窗口）保留邻居：文本大多是局部的。**全局**词元看见所有词元也被所有词元看见，"
+              "是长距离信息的枢纽。**分块**模式把矩阵切成块，内核可以整块跳过。**随机**连接缩短远距离词元之间的路径。"
+              "**哈希（LSH）**和**可学习**模式（top-k、路由、块门控）根据内容本身选择词元对。"},
+    "le.f4_n": {"en": "Tokens n", "zh": "词元数 n"},
+    "le.t5": {
+        "en": "Published models combine the families. **Longformer**: a window plus global tokens. **BigBird**: block "
+              "window + global + random blocks, and proved that this keeps the expressiveness of full attention. "
+              "**Sparse Transformer**: strided or fixed patterns with O(n√n) cost. **StreamingLLM**: a few "
+              "*attention sinks* plus a recent window, so a chat can go on forever with a fixed cache.",
+        "zh": "已发表的模型把这些类别组合起来。**Longformer**：窗口加全局词元。**BigBird**：块状窗口 + 全局块 + 随机块，并证明这样保留了"
+              "完整注意力的表达能力。**Sparse Transformer**：步长式或固定式模式，成本 O(n√n)。**StreamingLLM**：少数*注意力汇*"
+              "加近期窗口，让对话用固定大小的缓存无限进行下去。"},
+    "le.t6": {
+        "en": "A sparse layer lets each token hear only a few others, but layers stack: information hops one edge per "
+              "layer. After L layers, token i has heard from every token within L hops. The figure colours, for "
+              "the chosen query, the layer at which each key first reaches it. A sliding window needs about n/w "
+              "layers to connect everything; one global token connects everything in two.",
+        "zh": "稀疏层让每个词元只能听到少数词元，但层会叠加：信息每层沿一条边传播一跳。经过 L 层后，词元 i 已经听到 L 跳以内的所有词元。"
+              "图中为选定的查询标出每个键最早在哪一层到达它。滑动窗口大约需要 n/w 层才能连通所有词元；一个全局词元两层就能连通。"},
+    "le.f6_query": {"en": "Query token", "zh": "查询词元"},
+    "le.f6_layers": {"en": "Layers", "zh": "层数"},
+    "le.f6_title": {"en": "First layer at which each key reaches query {q}", "zh": "每个键最早到达查询 {q} 的层"},
+    "le.f6_table": {"en": "Layers needed to connect every pair (n = {n})", "zh": "连通所有词元对所需层数（n = {n}）"},
+    "le.f6_never": {"en": "never", "zh": "永不"},
+    "le.f6_layers_col": {"en": "layers", "zh": "层数"},
+    "le.f6_reached": {"en": "first reached at layer", "zh": "最早到达的层"},
+    "le.t7": {
+        "en": "What sparsity buys, computed exactly by the engine for a 7B-class model (32 layers, 32 heads, "
+              "d = 128, fp16): attention compute for a whole prompt, the memory of one layer's scores, and the "
+              "longest prompt that fits in 80 GB of memory with naive attention.",
+        "zh": "稀疏带来的收益，由引擎为一个 7B 级模型（32 层、32 个头、d = 128、fp16）精确计算：整段提示的注意力计算量、"
+              "单层分数矩阵的内存，以及在朴素注意力下 80 GB 内存能容纳的最长提示。"},
+    "le.f7_n": {"en": "Prompt length", "zh": "提示长度"},
+    "le.f7_compute": {"en": "attention FLOPs", "zh": "注意力计算量"},
+    "le.f7_memory": {"en": "one layer's scores", "zh": "单层分数"},
+    "le.f7_context": {"en": "longest prompt in 80 GB", "zh": "80 GB 内最长提示"},
+    "le.t8": {
+        "en": "Nothing is free. Back on real text: each bar is the share of the model's own (dense) attention mass "
+              "that falls inside the pattern, averaged over all heads, and the dot is how similar the model's "
+              "outputs stay (cosine of final hidden states) when the pattern is enforced in every layer. "
+              "Patterns that keep the mass the heads actually use change the outputs least. Try them on your own "
+              "text in the Attention Inspector.",
+        "zh": "天下没有免费的午餐。回到真实文本：每根柱子是模型自身（稠密）注意力质量落在模式内的比例（所有头平均），圆点是在每一层强制"
+              "使用该模式后模型输出保持的相似度（最终隐藏状态的余弦）。保留了注意力头真正使用的质量的模式，对输出的改变最小。"
+              "在“注意力检查”页面用你自己的文本试试。"},
+    "le.f8_mass": {"en": "attention mass kept", "zh": "保留的注意力质量"},
+    "le.f8_cos": {"en": "output cosine", "zh": "输出余弦"},
+    "le.f8_density": {"en": "pattern density", "zh": "模式密度"},
+    "le.f8_title": {"en": "What each pattern keeps on real text ({n} tokens)", "zh": "各模式在真实文本上保留了什么（{n} 个词元）"},
+    "le.loading": {"en": "Running the bundled model on the example text…", "zh": "正在用内置模型处理示例文本……"},
+    # parameter labels (one per ParamSpec name)
+    "param.block": {"en": "block size", "zh": "块大小"},
+    "param.buckets": {"en": "buckets", "zh": "桶数"},
+    "param.clusters": {"en": "clusters", "zh": "簇数"},
+    "param.dilation": {"en": "dilation", "zh": "空洞间隔"},
+    "param.global_blocks": {"en": "global blocks", "zh": "全局块数"},
+    "param.global_tokens": {"en": "global tokens", "zh": "全局词元数"},
+    "param.iterations": {"en": "iterations", "zh": "迭代次数"},
+    "param.k": {"en": "k", "zh": "k"},
+    "param.last_q": {"en": "last queries", "zh": "末尾查询数"},
+    "param.neighbors": {"en": "neighbour blocks", "zh": "相邻块数"},
+    "param.random_blocks": {"en": "random blocks", "zh": "随机块数"},
+    "param.random_keys": {"en": "random keys", "zh": "随机键数"},
+    "param.rounds": {"en": "hash rounds", "zh": "哈希轮数"},
+    "param.seed": {"en": "seed", "zh": "随机种子"},
+    "param.sinks": {"en": "sink tokens", "zh": "注意力汇词元数"},
+    "param.slash": {"en": "diagonals", "zh": "斜线数"},
+    "param.stride": {"en": "stride", "zh": "步长"},
+    "param.summary": {"en": "summary tokens", "zh": "摘要词元数"},
+    "param.top_blocks": {"en": "blocks kept", "zh": "保留块数"},
+    "param.vertical": {"en": "columns", "zh": "竖线数"},
+    "param.window": {"en": "window", "zh": "窗口"},
+    "param.window_blocks": {"en": "window blocks", "zh": "窗口块数"},
+    "ex.times_dense": {"en": "× fewer FLOPs", "zh": "计算量减少倍数"},
+    "in.model_minilm": {"en": "all-MiniLM-L6-v2 (BERT encoder, 6×12)", "zh": "all-MiniLM-L6-v2（BERT 编码器，6×12）"},
+    "in.model_smollm2": {"en": "SmolLM2-135M-Instruct (Llama causal LM, 30×9)", "zh": "SmolLM2-135M-Instruct（Llama 因果语言模型，30×9）"},
+    "in.worst": {"en": "worst {v}", "zh": "最差 {v}"},
+    "co.done": {"en": "done", "zh": "完成"},
+    "ex.help_flops": {"en": "{sparse} vs {dense} FLOPs (4·d per kept pair, d = {d})", "zh": "{sparse} 对比 {dense} FLOPs（每个保留对 4·d，d = {d}）"},
+    "ex.help_mem": {"en": "CSR {sparse} B vs dense {dense} B (fp32 scores, int32 indices)", "zh": "CSR {sparse} B 对比稠密 {dense} B（fp32 分数，int32 索引）"},
+    "ex.help_blocks": {"en": "{kept} of {total} blocks of {b}² = {pairs} pairs computed", "zh": "{total} 个 {b}² 块中保留 {kept} 个 = 计算 {pairs} 对"},
+    "ex.help_kv": {"en": "{t} tokens × 2 (K and V) × d × 2 bytes (fp16)", "zh": "{t} 个词元 × 2（K 与 V）× d × 2 字节（fp16）"},
+    "ex.softmax_line": {"en": "{label}: {sparse} (dense {dense})", "zh": "{label}：{sparse}（稠密 {dense}）"},
     "fig.query": {"en": "query i", "zh": "查询 i"},
     "fig.key": {"en": "key j", "zh": "键 j"},
     "fig.kept": {"en": "kept", "zh": "保留"},
