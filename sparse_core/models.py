@@ -135,11 +135,28 @@ def _load_cached(key: str) -> LoadedModel:
         return _load_dir(smollm_fp32_dir(), MODELS["smollm2"])
     path = Path(key).expanduser()
     if not (path / "config.json").is_file():
-        raise PatternError(f"no model at {key!r}: give minilm, smollm2, or a local folder with a config.json "
-                           "(model hubs cannot be reached from here)")
+        if path.exists() or "/" not in key or key.startswith((".", "/", "~")):
+            raise PatternError(f"no model at {key!r}: give minilm, smollm2, or a local folder with a config.json")
+        return _load_from_hub(key)
     import json
 
     config = json.loads((path / "config.json").read_text())
     causal = any(a.endswith("ForCausalLM") for a in config.get("architectures", []))
     limit = int(config.get("max_position_embeddings", 512))
     return _load_dir(path, ModelInfo(str(path), path.name, causal, limit, "see the model folder"))
+
+
+def _load_from_hub(repo_id: str) -> LoadedModel:
+    """A hub model id (org/name), when a hub is reachable; a clear message when it is not."""
+    from transformers import AutoConfig
+
+    try:
+        config = _quiet(lambda: AutoConfig.from_pretrained(repo_id))
+    except (OSError, ValueError) as e:
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        why = "offline mode is on (HF_HUB_OFFLINE=1)" if offline else f"the model hub did not answer ({e})"
+        raise PatternError(f"cannot load {repo_id!r} from the model hub: {why}. Use minilm, smollm2 or a local "
+                           "model folder") from None
+    causal = any(a.endswith("ForCausalLM") for a in (config.architectures or []))
+    info = ModelInfo(repo_id, repo_id, causal, int(getattr(config, "max_position_embeddings", 512)), "see the hub")
+    return _load_dir(repo_id, info)

@@ -114,6 +114,9 @@ def test_long_text_is_truncated_with_a_count(lm):
     assert len(tokens.ids) == 128 and tokens.total_tokens > 128 and tokens.truncated_chars > 0
 
 
-def test_local_folder_errors_are_clear(tmp_path):
+def test_local_folder_and_hub_errors_are_clear(tmp_path, monkeypatch):
     with pytest.raises(PatternError, match="no model at"):
         models.load(str(tmp_path / "nothing-here"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(PatternError, match="offline mode is on"):
+        models.load("someone/some-model-that-is-not-cached")
