@@ -16,7 +16,7 @@ from common import machine
 
 from sparse_core import make
 from sparse_core.export import parse_layers
-from sparse_core.speed import DTYPES, _best_time, measure
+from sparse_core.speed import DTYPES, best_time, measure
 
 PATTERNS = {  # (parameters, CPU kernel block size): BigBird's own block is 64, twice as fast on CPU as 128
     "window": ({"window": 256}, 128),
@@ -56,8 +56,8 @@ def main() -> None:
                    for _ in range(3))
         sdpa = torch.nn.functional.scaled_dot_product_attention
         with torch.inference_mode():
-            dense_s = _best_time(lambda q=q, k=k, v=v: sdpa(q, k, v), args.repeats, args.device)  # noqa: B023
-            causal_s = _best_time(lambda q=q, k=k, v=v: sdpa(q, k, v, is_causal=True),  # noqa: B023
+            dense_s = best_time(lambda q=q, k=k, v=v: sdpa(q, k, v), args.repeats, args.device)  # noqa: B023
+            causal_s = best_time(lambda q=q, k=k, v=v: sdpa(q, k, v, is_causal=True),  # noqa: B023
                                   args.repeats, args.device)
         del q, k, v
         extra = {text: (dict(parse_layers(text)[0].params), 128) for text in args.pattern}

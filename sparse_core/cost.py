@@ -134,7 +134,7 @@ def model_cost(s: Stats, model: ModelConfig) -> dict[str, float]:
         "prefill_flops_dense": s.flops_dense * scale * heads,
         "prefill_flops_sparse": s.flops_sparse * scale * heads,
         "prefill_flops_block": s.flops_block * scale * heads,
-        "score_bytes_dense_per_layer": s.score_bytes_dense // 4 * model.dtype_bytes * model.heads,
+        "score_bytes_dense_per_layer": s.n * s.n * model.dtype_bytes * model.heads,
         "score_bytes_sparse_per_layer": s.nnz * (model.dtype_bytes + INDEX_BYTES) * model.heads,
         "kv_cache_bytes_dense": kv_per_token * s.kv_tokens_dense,
         "kv_cache_bytes_sparse": kv_per_token * s.kv_tokens_sparse,

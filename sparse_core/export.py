@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from . import registry
+from .analysis import check_n
 from .flex import expr_source
 from .params import PatternError
 from .patterns.base import Expr
@@ -26,7 +27,6 @@ class Config:
     op: str = "union"
     block: int = 128
     causal: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def expr(self) -> Expr:
         return registry.combine(self.layers, self.op)
@@ -72,8 +72,12 @@ def config_from_dict(data: dict[str, Any]) -> Config:
         op = data.get("op", "union")
         if op not in ("union", "intersection"):
             raise PatternError(f"op must be union or intersection, got {op!r}")
-        return Config(layers, int(data.get("n", 1024)), op, int(data.get("block_size", 128)), causal)
-    except (KeyError, TypeError, AttributeError) as e:
+        n, block = int(data.get("n", 1024)), int(data.get("block_size", 128))
+        check_n(n)
+        if block < 1:
+            raise PatternError(f"block_size must be at least 1, got {block}")
+        return Config(layers, n, op, block, causal)
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
         raise PatternError(f"not a pattern configuration: missing or malformed {e}") from None
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from .params import P, ParamSpec, PatternError
 from .patterns import learned as L
 from .patterns import structured as S
-from .patterns.base import Expr, Union
+from .patterns.base import Expr, Intersection, Union
 
 MAX_N = 1 << 20
 SEED = P("seed", int, 0, 0, 2**31 - 1, "Random seed (same seed, same mask).", "随机种子（相同种子得到相同掩码）。")
@@ -78,9 +78,6 @@ class PatternSpec:
         d = self.definition
         return d.build(self.params, self.causal or d.causal == "always")
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"pattern": self.name, "causal": self.causal, **self.params}
-
 
 def make(name: str, causal: bool = False, **values: Any) -> PatternSpec:
     d = get(name)
@@ -94,8 +91,6 @@ def combine(specs: list[PatternSpec], op: str = "union") -> Expr:
     if op == "union":
         return Union(tuple(exprs))
     if op == "intersection":
-        from .patterns.base import Intersection
-
         return Intersection(tuple(exprs))
     raise PatternError(f"unknown combination '{op}' (use union or intersection)")
 

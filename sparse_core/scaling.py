@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cost import INDEX_BYTES, ModelConfig, Stats, model_cost, stats
+from .cost import ModelConfig, Stats, model_cost, stats
 from .patterns.base import Expr
 
 SCALING_NS = [1 << e for e in range(8, 21)]  # 256 ... 1,048,576
@@ -66,5 +66,3 @@ def largest_n_within(expr: Expr, model: ModelConfig, budget_bytes: float, sparse
         lo, hi = (mid, hi) if fits(mid) else (lo, mid)
     return lo
 
-
-__all__ = ["INDEX_BYTES", "SCALING_NS", "CurvePoint", "curve", "fitted_slope", "largest_n_within", "prefill_memory"]

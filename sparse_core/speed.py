@@ -75,7 +75,7 @@ class Timing:
                 "share_of_block_ideal": self.share_of_block_ideal}
 
 
-def _best_time(fn, repeats: int, device: str) -> float:
+def best_time(fn, repeats: int, device: str) -> float:
     """Best wall time per call. On a GPU, calls run back to back between synchronisations
     (as training and serving do), so the host's dispatch overlaps the kernels it launches."""
     calls = 1
@@ -117,13 +117,13 @@ def measure(expr: Expr, n: int, heads: int = 4, d_head: int = 64, block: int = 1
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     compile_s = time.perf_counter() - t0
-    sparse_s = _best_time(lambda: flex(q, k, v, block_mask=block_mask), repeats, device)
+    sparse_s = best_time(lambda: flex(q, k, v, block_mask=block_mask), repeats, device)
     if dense_s is None:
-        dense_s = _best_time(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v), repeats, device)
+        dense_s = best_time(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v), repeats, device)
     masked_s = None
     if masked_sdpa and n <= DENSE_MAX_N:
         keep = torch.as_tensor(dense_mask(expr, n), device=device)
-        masked_s = _best_time(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=keep),
+        masked_s = best_time(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=keep),
                               repeats, device)
         del keep
     rows = torch.arange(min(n, 64), device=device) * (n // min(n, 64))  # spot-check against a masked reference

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .analysis import block_layout, block_pair_counts, dense_mask, row_degree
+from .analysis import block_layout, block_pair_counts, dense_mask
 from .patterns.base import Expr
 
 TOKEN_VIEW_MAX_N = 2048  # above this the view pools blocks
@@ -61,7 +61,3 @@ def degree_profile(degrees: np.ndarray, bins: int = 1024) -> DegreeProfile:
         np.maximum.reduceat(degrees, starts),
     )
 
-
-def degrees_and_profile(expr: Expr, n: int, vectors=None, bins: int = 1024):
-    deg = row_degree(expr, n, vectors)
-    return deg, degree_profile(deg, bins)
