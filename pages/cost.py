@@ -186,6 +186,6 @@ with tab_speed:
             fig.add_trace(go.Bar(x=xs, y=[getattr(done[n], key) for n in sorted(done)], name=label,
                                  marker_color=color))
         fig.update_layout(title=tr("co.speed_chart"), barmode="group", height=380, yaxis_type="log",
-                          margin=dict(l=10, r=10, t=50, b=10), xaxis_title="n")
+                          margin=dict(l=10, r=10, t=50, b=10), xaxis=dict(title="n", type="category"))
         st.plotly_chart(fig, key="co_speed_chart", config=DOWNLOAD_CONFIG)
         st.markdown(tr("co.gap"))

@@ -7,6 +7,9 @@ from torch.nn.attention.flex_attention import flex_attention
 
 from sparse_core import analysis, flex, make
 
+# Eager FlexAttention is the point here: a small, exact reference path (speed is benchmarked elsewhere).
+pytestmark = pytest.mark.filterwarnings("ignore:flex_attention called without torch.compile")
+
 
 @pytest.mark.parametrize("name, params, block", [
     ("window", {"window": 7}, 16),
