@@ -32,7 +32,7 @@ def _model(key: str):
     return models.load(key)
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
+@st.cache_resource(show_spinner=False, max_entries=2)  # SmolLM2 at 512 tokens keeps ~280 MB of maps a run
 def _compare(key: str, text: str, limit: int, pattern: str, params: tuple, layer: int, head: int):
     lm = _model(key)
     tokens = A.tokenize(lm, text, limit)
@@ -104,8 +104,9 @@ with left:
     head = c2.number_input(tr("in.head"), 0, lm.heads - 1, 0, key="in_head")
 
 try:
-    result, thumbs = _compare(local or model_key, text, limit, pattern, tuple(spec.params.items()),
-                              int(layer), int(head))
+    # only data-dependent patterns depend on the viewed head: elsewhere switching heads reuses the run
+    source = (int(layer), int(head)) if definition.data_dependent else (0, 0)
+    result, thumbs = _compare(local or model_key, text, limit, pattern, tuple(spec.params.items()), *source)
 except PatternError as e:
     with right:
         show_error(str(e))
