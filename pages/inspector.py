@@ -54,6 +54,17 @@ def _load_with_progress(key: str):
         return _model(key)
 
 
+def _open_clicked_head() -> None:
+    """Runs before the next script run, so the layer and head inputs can still be set."""
+    event = st.session_state.get("in_overview")
+    points = event.selection.points if event else []
+    if points and "customdata" in points[0]:
+        data = points[0]["customdata"]  # (layer, head); the browser sends it as {"0": layer, "1": head}
+        if isinstance(data, dict):
+            data = [data[k] for k in sorted(data, key=int)]
+        st.session_state.in_layer, st.session_state.in_head = (int(v) for v in data)
+
+
 # -- widgets -----------------------------------------------------------------------------------
 st.title(tr("in.title"))
 st.caption(tr("in.lead"))
@@ -128,14 +139,8 @@ with right:
     if result.rows_fixed:
         st.caption(tr("in.rows_fixed", n=result.rows_fixed))
     st.markdown(f"**{tr('in.overview')}**")
-    event = st.plotly_chart(head_overview(thumbs, result.mass_kept), key="in_overview", on_select="rerun",
-                            selection_mode="points", config={"displayModeBar": False})
-    points = event.get("selection", {}).get("points", []) if event else []
-    if points and "customdata" in points[0]:
-        picked = tuple(int(v) for v in points[0]["customdata"])
-        if picked != (layer, head):
-            st.session_state.in_layer, st.session_state.in_head = picked
-            st.rerun()
+    st.plotly_chart(head_overview(thumbs, result.mass_kept), key="in_overview", on_select=_open_clicked_head,
+                    selection_mode="points", config={"displayModeBar": False})
 
 labels = tokens.labels
 dense_map = result.dense.attentions[layer, head].astype(np.float32)

@@ -102,3 +102,10 @@ def test_inspector_in_a_real_browser(ready_page, app_url):
     expect(page.get_by_text("Sparse attention (masked inside the model)")).to_be_visible()
     expect(page.get_by_text("稀").first).to_be_attached()  # CJK token labels are characters
     screenshot(page, "inspector")
+    # clicking a tile of the layers x heads overview opens that head (MiniLM: 6 layers x 12 heads)
+    grid = page.get_by_test_id("stPlotlyChart").first.locator(".nsewdrag").first.bounding_box()
+    page.mouse.click(grid["x"] + grid["width"] * 9.5 / 12, grid["y"] + grid["height"] * 4.5 / 6)
+    wait_ready(page, timeout=120_000)
+    expect(page.get_by_role("heading", name="Layer 4 · Head 9", exact=False)).to_be_visible(timeout=60_000)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    screenshot(page, "inspector-clicked-head")
