@@ -132,7 +132,7 @@ with right:
               delta_color="off", delta_arrow="off", help=tr("in.cosine_help"))
     if result.agreement is not None:
         m4.metric(tr("in.agreement"), f"{result.agreement:.1%}",
-                  f"{tr('in.ppl')}: {result.perplexity_sparse:.2f} ({result.perplexity_dense:.2f})",
+                  tr("in.ppl", sparse=f"{result.perplexity_sparse:.2f}", dense=f"{result.perplexity_dense:.2f}"),
                   delta_color="off", delta_arrow="off")
     if result.qk_source is not None:
         st.info(tr("in.qk_source", layer=result.qk_source[0], head=result.qk_source[1]), icon="🧭")

@@ -32,7 +32,7 @@ def test_example_text_gives_four_heatmaps_and_metrics(at):
     assert not at.error
     assert {"Dense attention", "Pattern on these tokens", "Sparse attention (masked inside the model)",
             "Sparse − dense"} <= set(heatmap_titles(at))
-    assert metric(at, "Attention mass kept").endswith("%")
+    assert metric(at, "Mass kept, all heads").endswith("%")
     assert at.dataframe[0].value.shape[0] == 6 * 12  # one row per head
 
 
