@@ -97,14 +97,18 @@ def _capture_qk(lm: LoadedModel, layer: int, head: int, ids: torch.Tensor):
     model, store = lm.model, {}
     cfg = model.config
     d = cfg.hidden_size // cfg.num_attention_heads
-    if lm.info.causal:
-        attn = model.model.layers[layer].self_attn
-        q_mod, k_mod = attn.q_proj, attn.k_proj
-        kv_head = head // (cfg.num_attention_heads // cfg.num_key_value_heads)
-    else:
-        attn = model.encoder.layer[layer].attention.self
-        q_mod, k_mod = attn.query, attn.key
-        kv_head = head
+    try:
+        if lm.info.causal:
+            attn = model.model.layers[layer].self_attn
+            q_mod, k_mod = attn.q_proj, attn.k_proj
+            kv_head = head // (cfg.num_attention_heads // cfg.num_key_value_heads)
+        else:
+            attn = model.encoder.layer[layer].attention.self
+            q_mod, k_mod = attn.query, attn.key
+            kv_head = head
+    except (AttributeError, IndexError):
+        raise PatternError("data-dependent patterns read queries and keys from BERT- or Llama-style layers; "
+                           f"{type(model).__name__} is neither: pick a structured pattern") from None
 
     def grab(name, index):
         def hook(_module, _inputs, output):

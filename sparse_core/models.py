@@ -122,9 +122,14 @@ def _load_dir(path: Path, info: ModelInfo) -> LoadedModel:
 
 def load(key: str, progress: Progress | None = None) -> LoadedModel:
     """Load a bundled model by key, or a local folder by path; cached for the process."""
-    if key == "smollm2":
-        smollm_fp32_dir(progress)  # the one slow step, with progress, before the cached load
-    return _load_cached(key)
+    try:
+        if key == "smollm2":
+            smollm_fp32_dir(progress)  # the one slow step, with progress, before the cached load
+        return _load_cached(key)
+    except PatternError:
+        raise
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError, ImportError) as e:  # broken or foreign folders
+        raise PatternError(f"could not load the model {key!r}: {type(e).__name__}: {e}") from None
 
 
 @functools.lru_cache(maxsize=3)

@@ -117,6 +117,11 @@ def test_long_text_is_truncated_with_a_count(lm):
 def test_local_folder_and_hub_errors_are_clear(tmp_path, monkeypatch):
     with pytest.raises(PatternError, match="no model at"):
         models.load(str(tmp_path / "nothing-here"))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    with pytest.raises(PatternError, match="could not load the model"):
+        models.load(str(broken))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(PatternError, match="offline mode is on"):
         models.load("someone/some-model-that-is-not-cached")
