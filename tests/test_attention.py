@@ -125,3 +125,12 @@ def test_local_folder_and_hub_errors_are_clear(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(PatternError, match="offline mode is on"):
         models.load("someone/some-model-that-is-not-cached")
+
+
+def test_a_local_model_folder_loads_like_a_bundled_one():
+    models.load("smollm2")  # makes sure the converted folder exists
+    folder = str(models.smollm_fp32_dir())
+    lm = models.load(folder)
+    assert lm.info.causal and lm.layers == 30 and lm.heads == 9
+    result = A.compare(lm, A.tokenize(lm, TEXT), make("streaming", sinks=2, window=4).expr())
+    assert result.agreement is not None and 0 < result.mass_kept.mean() <= 1 + 1e-3

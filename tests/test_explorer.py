@@ -174,3 +174,16 @@ def test_explorer_in_a_real_browser(ready_page, app_url, tmp_path):
     mask = np.load(saved)
     assert mask.shape == (256, 256) and mask.sum() == analysis.row_degree(make("window", window=32).expr(), 256).sum()
     screenshot(page, "explorer-export")
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"layers": [{"pattern": "window", "params": {"window": 3}}], "n": 0}, "n must be a positive"),
+    ({"layers": [{"pattern": "window", "params": {"window": 3}}], "n": 64, "op": "xor"}, "union or intersection"),
+    ({"n": 64}, "not a pattern configuration"),
+    ({"layers": [{"pattern": "window", "params": {"window": "wide"}}]}, "whole number"),
+])
+def test_configuration_json_is_validated(data, message):
+    from sparse_core import PatternError
+
+    with pytest.raises(PatternError, match=message):
+        config_from_dict(data)
