@@ -180,22 +180,42 @@ class BlockLayout:
         return int((heights * widths).sum())
 
 
-def _layout_from_pairs(n: int, block: int, i: np.ndarray, j: np.ndarray) -> list[list[Seg]]:
-    nb = -(-n // block)
-    if len(i) == 0:
-        return [[[interval(0, 0, nb)]]]
-    per_row = np.bincount(i, minlength=nb)
-    width = int(per_row.max())
-    table = np.full((nb, width), -1, dtype=np.int64)
+def pairs_by_row(i: np.ndarray, j: np.ndarray, rows: int, width: int | None = None, fill: int = -1):
+    """Group (i, j) pairs into a (rows, width) table of j per row, padded with `fill`.
+
+    Returns (count per row, table); width defaults to the longest row.
+    """
+    per_row = np.bincount(i, minlength=rows)
+    width = int(per_row.max(initial=0)) if width is None else width
+    table = np.full((rows, width), fill, dtype=np.int64)
     order = np.argsort(i, kind="stable")
     i, j = i[order], j[order]
     slot = np.arange(len(i)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
     table[i, slot] = j
-    return [[singletons(table)]]
+    return per_row, table
 
 
-def block_pair_counts(expr: Expr, n: int, block: int, qi: np.ndarray, kj: np.ndarray) -> np.ndarray:
+def _layout_from_pairs(n: int, block: int, i: np.ndarray, j: np.ndarray) -> list[list[Seg]]:
+    nb = -(-n // block)
+    if len(i) == 0:
+        return [[[interval(0, 0, nb)]]]
+    return [[singletons(pairs_by_row(i, j, nb)[1])]]
+
+
+def _dense_block_counts(mask: np.ndarray, block: int) -> np.ndarray:
+    """(nb, nb) kept pairs per block of a dense mask (edge blocks padded with zeros)."""
+    n = mask.shape[0]
+    nb = -(-n // block)
+    pad = nb * block - n
+    padded = np.pad(mask, ((0, pad), (0, pad)))
+    return padded.reshape(nb, block, nb, block).sum(axis=(1, 3))
+
+
+def block_pair_counts(expr: Expr, n: int, block: int, qi: np.ndarray, kj: np.ndarray,
+                      vectors: Vectors | None = None) -> np.ndarray:
     """Exact number of kept pairs inside each listed block (qi[t], kj[t])."""
+    if expr.data_dependent:
+        return _dense_block_counts(dense_mask(expr, n, vectors), block)[qi, kj]
     out = np.zeros(len(qi), dtype=np.int64)
     step = max(1, ROW_CHUNK // block)
     offs = np.arange(block, dtype=np.int64)
@@ -218,11 +238,7 @@ def block_layout(expr: Expr, n: int, block: int = 128, vectors: Vectors | None =
         raise PatternError(f"block size must be a positive whole number, got {block!r}")
     nb = -(-n // block)
     if expr.data_dependent:
-        mask = dense_mask(expr, n, vectors)
-        pad = nb * block - n
-        padded = np.pad(mask, ((0, pad), (0, pad)))
-        kept = padded.reshape(nb, block, nb, block).any(axis=(1, 3))
-        i, j = np.nonzero(kept)
+        i, j = np.nonzero(_dense_block_counts(dense_mask(expr, n, vectors), block))
         return BlockLayout(n, block, _layout_from_pairs(n, block, i, j))
     brows = np.arange(nb, dtype=np.int64)
     terms = _term_segments(expr, lambda p: p.block_segments(brows, n, block))

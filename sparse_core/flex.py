@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .analysis import block_layout, block_pair_counts, dense_mask
+from .analysis import block_layout, block_pair_counts, dense_mask, pairs_by_row
 from .patterns import structured as S
 from .patterns.base import Expr, Intersection, Primitive, Union
 
@@ -107,23 +107,16 @@ def to_block_mask(expr: Expr, n: int, block: int = 128, device: str = "cpu", wit
     qi, kj = layout.pairs()
     full = np.zeros(len(qi), dtype=bool)
     if with_full_blocks and len(qi):
-        counts = block_pair_counts(expr, n, block, qi, kj) if not expr.data_dependent else None
-        if counts is None:
-            mask = dense_mask(expr, n)
-            counts = np.array([mask[a * block:(a + 1) * block, c * block:(c + 1) * block].sum()
-                               for a, c in zip(qi, kj, strict=True)])
+        counts = block_pair_counts(expr, n, block, qi, kj)
         heights = np.minimum((qi + 1) * block, n) - qi * block
         widths = np.minimum((kj + 1) * block, n) - kj * block
         full = counts == heights * widths
 
     def pack(sel):
-        i, j = qi[sel], kj[sel]
-        num = np.bincount(i, minlength=nb)
-        idx = np.zeros((nb, nb), dtype=np.int32)  # FlexAttention wants one slot per key block
-        slot = np.arange(len(i)) - np.repeat(np.cumsum(num) - num, num)
-        idx[i, slot] = j
+        # FlexAttention wants one slot per key block in the index table
+        num, idx = pairs_by_row(qi[sel], kj[sel], nb, width=nb, fill=0)
         return (torch.as_tensor(num, dtype=torch.int32, device=device)[None, None],
-                torch.as_tensor(idx, device=device)[None, None])
+                torch.as_tensor(idx.astype(np.int32), device=device)[None, None])
 
     kv_num, kv_idx = pack(~full)
     full_num, full_idx = pack(full) if with_full_blocks else (None, None)

@@ -1,19 +1,19 @@
 """Measured speed: dense SDPA against compiled FlexAttention built from the engine's block layout.
 
-Compile time is reported apart from run time. One compiled flex_attention serves every pattern:
-mask_mod parameters live in captured tensors, and the recompile limit is raised deliberately,
-because past it torch silently falls back to an unfused path that materialises all scores.
+Compile time is reported apart from run time. Each new mask_mod or shape recompiles, so the
+recompile limit is raised deliberately: past it torch silently falls back to an unfused path that
+materialises all scores.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 
-from .analysis import DENSE_MAX_N, dense_mask, row_degree
+from .analysis import DENSE_MAX_N, dense_mask, mask_tile, row_degree
 from .flex import to_block_mask
 from .patterns.base import Expr
 
@@ -69,10 +69,6 @@ class Timing:
     @property
     def share_of_block_ideal(self) -> float:
         return self.speedup / self.block_ideal
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "speedup": self.speedup, "ideal": self.ideal, "block_ideal": self.block_ideal,
-                "share_of_block_ideal": self.share_of_block_ideal}
 
 
 def best_time(fn, repeats: int, device: str) -> float:
@@ -136,8 +132,6 @@ def measure(expr: Expr, n: int, heads: int = 4, d_head: int = 64, block: int = 1
 
 
 def _spot_check(expr, n, q, k, v, out, rows) -> float:
-    from .analysis import mask_tile
-
     worst = 0.0
     for r in rows.tolist():
         keep = torch.as_tensor(mask_tile(expr, n, r, r + 1, 0, n)[0], device=q.device)

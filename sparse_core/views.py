@@ -31,7 +31,7 @@ def mask_view(expr: Expr, n: int, vectors=None, max_token_n: int = TOKEN_VIEW_MA
     layout = block_layout(expr, n, block, vectors)
     kept = layout.dense()
     qi, kj = np.nonzero(kept)
-    if expr.data_dependent or len(qi) * block > DENSITY_BUDGET_ROWS:
+    if expr.data_dependent or len(qi) * block > DENSITY_BUDGET_ROWS:  # pooled density would re-score all pairs
         return MaskView(kept.astype(float), True, block, n, exact_density=False)
     counts = block_pair_counts(expr, n, block, qi, kj)
     heights = np.minimum((qi + 1) * block, n) - qi * block
