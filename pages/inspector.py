@@ -27,14 +27,9 @@ setup_page("nav.inspector")
 EXAMPLES = {p.stem: p for p in sorted((Path(__file__).parents[1] / "assets" / "examples").glob("*.txt"))}
 
 
-@st.cache_resource(show_spinner=False, max_entries=3)
-def _model(key: str):
-    return models.load(key)
-
-
 @st.cache_resource(show_spinner=False, max_entries=2)  # SmolLM2 at 512 tokens keeps ~280 MB of maps a run
 def _compare(key: str, text: str, limit: int, pattern: str, params: tuple, layer: int, head: int):
-    lm = _model(key)
+    lm = models.load(key)  # cached for the whole process
     tokens = A.tokenize(lm, text, limit)
     spec = make(pattern, lm.info.causal, **dict(params))
     result = A.compare(lm, tokens, spec.expr(), (layer, head))
@@ -47,11 +42,11 @@ def _load_with_progress(key: str):
         with st.status(tr("in.loading", model=title), expanded=True) as status:
             bar = st.progress(0.0)
             models.smollm_fp32_dir(lambda f, m: bar.progress(f, text=m))
-            lm = _model(key)
+            lm = models.load(key)
             status.update(label=tr("in.loaded", model=title), state="complete", expanded=False)
             return lm
     with st.spinner(tr("in.loading", model=title)):
-        return _model(key)
+        return models.load(key)
 
 
 def _open_clicked_head() -> None:
