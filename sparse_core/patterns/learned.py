@@ -7,7 +7,7 @@ a pull towards nearby positions, a few sink tokens, and topic clusters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -80,18 +80,39 @@ class LSH(DataDependent):
 
 @dataclass(frozen=True, eq=False)
 class Routing(DataDependent):
-    """Routing Transformer: k-means over queries and keys; attend within the shared cluster."""
+    """Routing Transformer (Roy et al. 2021): one set of k-means centroids shared by queries and keys.
+
+    As in the paper, queries and keys are normalised onto the unit sphere before clustering (the
+    paper layer-normalises them), and each side is centred first: real heads put all queries and
+    all keys in two opposite cones, and without centring k-means separates queries from keys
+    instead of grouping query i with the keys it would attend to (most rows then end up empty).
+    Query i attends key j iff both are nearest to the same centroid.
+    """
 
     clusters: int
     iterations: int = 10
     seed: int = 0
 
+    @staticmethod
+    def _unit(x: np.ndarray) -> np.ndarray:
+        x = x - x.mean(axis=0, keepdims=True)
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
     def assign(self, q: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x = np.concatenate([q, k])
-        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        """Cluster index of every query and every key (shared centroids)."""
+        x = np.concatenate([self._unit(np.asarray(q, np.float64)), self._unit(np.asarray(k, np.float64))])
         rng = np.random.default_rng(self.seed)
         c = min(self.clusters, len(x))
-        centroids = x[rng.choice(len(x), size=c, replace=False)]
+        # k-means++ seeding (spread-out starts): random starts often split one group and merge two
+        centroids = np.empty((c, x.shape[1]))
+        centroids[0] = x[rng.integers(len(x))]
+        gap = 1 - x @ centroids[0]
+        for j in range(1, c):
+            weights = np.maximum(gap, 0) ** 2
+            total = weights.sum()
+            pick = rng.choice(len(x), p=weights / total) if total > 0 else rng.integers(len(x))
+            centroids[j] = x[pick]
+            gap = np.minimum(gap, 1 - x @ centroids[j])
         for _ in range(self.iterations):
             labels = np.argmax(x @ centroids.T, axis=1)
             for j in range(c):
@@ -109,10 +130,14 @@ class Routing(DataDependent):
 
 @dataclass(frozen=True, eq=False)
 class BlockGating(DataDependent):
-    """MoBA / NSA selection: each query keeps the top-k key blocks scored by mean-pooled keys.
+    """MoBA / NSA selection: each query keeps its own key block plus the best-scoring other blocks.
 
-    The query's own block is always kept (MoBA); causal excludes future blocks and the
-    future part of the own block.
+    A block's score is q · mean(keys of the block). `top_blocks` counts the own block, as MoBA
+    does (Lu et al. 2025: "the current block is always selected", and its top-k = 3 includes it);
+    NSA's selection branch (Yuan et al. 2025) likewise spends part of its n = 16 selected blocks on
+    forced ones. So top_blocks = 1 keeps only the own block, and the other top_blocks − 1 are the
+    highest-scoring *other* blocks. Causal: only blocks entirely in the past are candidates, and
+    the own block is cut at the query (j ≤ i), so a row always keeps at least itself.
     """
 
     block: int
@@ -123,45 +148,94 @@ class BlockGating(DataDependent):
         nb = -(-n // b)
         pad = nb * b - n
         kp = np.concatenate([k, np.zeros((pad, k.shape[1]), k.dtype)]) if pad else k
-        counts = np.full(nb, b, dtype=np.float32)
+        counts = np.full(nb, b, dtype=np.float64)
         counts[-1] = b - pad
         pooled = kp.reshape(nb, b, -1).sum(axis=1) / counts[:, None]  # (nb, d)
-        gate = q @ pooled.T  # (n, nb)
+        gate = (q @ pooled.T).astype(np.float64)  # (n, nb)
         own = np.arange(n) // b
+        blocks = np.arange(nb)[None, :]
+        eligible = blocks != own[:, None]
         if self.causal:
-            gate = np.where(np.arange(nb)[None, :] > own[:, None], -np.inf, gate)
-        gate[np.arange(n), own] = np.inf
-        top = min(self.top_blocks, nb)
-        chosen = np.argpartition(-gate, top - 1, axis=1)[:, :top]
+            eligible &= blocks < own[:, None]
+        gate = np.where(eligible, gate, -np.inf)
         keep_block = np.zeros((n, nb), dtype=bool)
-        np.put_along_axis(keep_block, chosen, True, axis=1)
-        keep_block &= np.isfinite(gate)
+        others = min(self.top_blocks - 1, nb - 1)
+        if others > 0:
+            chosen = np.argpartition(-gate, others - 1, axis=1)[:, :others]
+            np.put_along_axis(keep_block, chosen, True, axis=1)
+            keep_block &= eligible  # rows with fewer candidates than asked keep what exists
+        keep_block[np.arange(n), own] = True
         mask = np.repeat(keep_block, b, axis=1)[:, :n]
         return _causal(mask, self.causal)
 
 
 @dataclass(frozen=True, eq=False)
 class VerticalSlash(DataDependent):
-    """MInference vertical-slash: top key columns and top diagonals, estimated from the last
-    queries' attention, always causal."""
+    """MInference vertical-slash: top key columns and top diagonals of the estimated attention.
+
+    estimate = "last" (MInference 1.0, Jiang et al. 2024): one estimate from the last `last_q`
+    queries, applied to the whole prompt. Row t's mask then depends on tokens after t, which is
+    fine for prefill but not for reading next-token logits.
+    estimate = "causal": the same estimate slid along the sequence: row t's columns and diagonals
+    come from queries max(0, t − last_q + 1) … t only, so row t never looks ahead.
+    Both are intersected with j ≤ i.
+    """
 
     vertical: int
     slash: int
     last_q: int = 64
+    estimate: str = field(default="last", kw_only=True)
+
+    def __post_init__(self):
+        if self.estimate not in ("last", "causal"):
+            raise ValueError(f"estimate must be 'last' or 'causal', got {self.estimate!r}")
+
+    @staticmethod
+    def _probs(q, k, rows):
+        n = k.shape[0]
+        s = (q[rows] @ k.T) / np.sqrt(q.shape[1])  # (r, n)
+        s = np.where(np.arange(n)[None, :] <= rows[:, None], s, -np.inf)
+        p = np.exp(s - s.max(axis=1, keepdims=True))
+        return p / p.sum(axis=1, keepdims=True)
 
     def dense(self, q, k):
         n = q.shape[0]
+        i = np.arange(n)[:, None]
+        j = np.arange(n)[None, :]
+        if self.estimate == "causal":
+            return self._causal_dense(q, k)
         tail = np.arange(max(0, n - self.last_q), n)
-        s = (q[tail] @ k.T) / np.sqrt(q.shape[1])  # (t, n)
-        s = np.where(np.arange(n)[None, :] <= tail[:, None], s, -np.inf)
-        p = np.exp(s - s.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
+        p = self._probs(q, k, tail)
         columns = np.argsort(-p.sum(axis=0), kind="stable")[: self.vertical]
         offsets = tail[:, None] - np.arange(n)[None, :]  # (t, n) diagonal index i - j
         diag_mass = np.bincount(offsets[offsets >= 0], weights=p[offsets >= 0], minlength=n)
         diagonals = np.argsort(-diag_mass, kind="stable")[: self.slash]
-        i = np.arange(n)[:, None]
-        j = np.arange(n)[None, :]
         mask = np.isin(j, columns) | np.isin(i - j, diagonals)
         return np.tril(mask)
 
+    def _causal_dense(self, q, k):
+        n = q.shape[0]
+        rows = np.arange(n)
+        p = self._probs(np.asarray(q, np.float64), np.asarray(k, np.float64), rows)  # (n, n), 0 above the diagonal
+        # diag[s, o] = p[s, s - o]: query s's mass on the diagonal at offset o
+        offs = rows[:, None] - rows[None, :]
+        diag = np.zeros((n, n))
+        valid = offs >= 0
+        diag[rows[:, None].repeat(n, 1)[valid], offs[valid]] = p[valid]
+        # windowed sums over the queries (t - last_q, t]: a running sum minus the one last_q rows back
+        col = np.cumsum(p, axis=0)
+        dia = np.cumsum(diag, axis=0)
+        if self.last_q < n:
+            col[self.last_q :] -= col[: n - self.last_q].copy()
+            dia[self.last_q :] -= dia[: n - self.last_q].copy()
+        future = rows[None, :] > rows[:, None]  # keys after t (and offsets beyond t) are not candidates
+        col = np.where(future, -np.inf, col)
+        dia = np.where(future, -np.inf, dia)
+        top_cols = np.argsort(-col, axis=1, kind="stable")[:, : self.vertical]
+        top_diag = np.argsort(-dia, axis=1, kind="stable")[:, : self.slash]
+        keep_col = np.zeros((n, n), dtype=bool)
+        np.put_along_axis(keep_col, top_cols, True, axis=1)
+        keep_diag = np.zeros((n, n), dtype=bool)  # keep_diag[t, o]: row t keeps offset o
+        np.put_along_axis(keep_diag, top_diag, True, axis=1)
+        mask = keep_col | np.take_along_axis(keep_diag, np.where(valid, offs, 0), axis=1)
+        return mask & valid
