@@ -1,31 +1,20 @@
-"""Sparse Attention Explorer: navigation, language, and the one-screen home page."""
+"""Sparse Attention Explorer: the entry point. Declares the pages, the language, and the sidebar."""
 
-import numpy as np
 import streamlit as st
 
-from sparse_core import dense_mask, make
-from sparse_core.views import MaskView
-from ui import PAGES, human, mask_image, setup_page, tr
+from ui.chrome import setup_app
 
+PAGES = [
+    ("app_pages/home.py", "nav.home", "🏠", True),
+    ("app_pages/explorer.py", "nav.explorer", "🧩", False),
+    ("app_pages/inspector.py", "nav.inspector", "🔬", False),
+    ("app_pages/cost.py", "nav.cost", "📈", False),
+    ("app_pages/learn.py", "nav.learn", "🎓", False),
+]
 
-def home() -> None:
-    st.title(tr("app.title"))
-    st.markdown(tr("home.lead"))
-    st.subheader(tr("home.demo"))
-    n = st.select_slider(tr("home.n"), options=[32, 64, 128, 256, 512], value=128, key="home_n")
-    spec = make("longformer", window=max(2, n // 16), global_tokens=2)
-    mask = dense_mask(spec.expr(), n)
-    left, right = st.columns(2)
-    full = MaskView(np.ones_like(mask), False, 1, n)
-    left.plotly_chart(mask_image(full, tr("home.dense", pairs=f"{n * n:,}")), key="home_dense")
-    share = f"{mask.sum() / n / n:.1%}"
-    title = tr("home.sparse", pattern="Longformer", pairs=f"{int(mask.sum()):,}", share=share)
-    right.plotly_chart(mask_image(MaskView(mask, False, 1, n), title), key="home_sparse")
-    st.caption(f"{human(n * n)} → {human(mask.sum())}")
-    st.subheader(tr("home.pages"))
-    for path, key, icon in PAGES[1:]:
-        st.page_link(path, label=f"**{tr(key)}** — {tr(key.replace('nav.', 'home.'))}", icon=icon)
-
-
-setup_page("nav.home")
-home()
+tr = setup_app()
+navigation = st.navigation(
+    [st.Page(path, title=tr(key), icon=icon, default=default) for path, key, icon, default in PAGES],
+    position="sidebar",
+)
+navigation.run()

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import os
 import platform
-import sys
 import time
 import tracemalloc
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere: python benchmarks/x.py
 
 
 def machine() -> str:
@@ -24,8 +21,10 @@ def machine() -> str:
     import numpy
     import torch
 
-    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"numpy {numpy.__version__}, torch {torch.__version__}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"numpy {numpy.__version__}, torch {torch.__version__}"
+    )
 
 
 def measure(fn, repeat: int = 3) -> tuple[float, float]:
@@ -39,14 +38,3 @@ def measure(fn, repeat: int = 3) -> tuple[float, float]:
         peak = max(peak, tracemalloc.get_traced_memory()[1] / 2**20)
         tracemalloc.stop()
     return best, peak
-
-
-def quiet_streamlit() -> None:
-    """UI helpers run outside `streamlit run` here; silence its 'no script context' warnings."""
-    import logging
-
-    for name in ("streamlit", "streamlit.runtime"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    import streamlit.logger
-
-    streamlit.logger.set_log_level("error")

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from common import machine, measure
-
+from benchmarks.common import machine, measure
 from sparse_core import PATTERNS, analysis, make, stats
 
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import time
 
-from common import machine, quiet_streamlit
-
+from benchmarks.common import machine
 from sparse_core import make
 from sparse_core.views import mask_view
-from ui import mask_image
+from ui.figures import mask_image
 
 PATTERNS = ["window", "bigbird", "strided", "longformer", "streaming", "random"]
 
@@ -24,7 +23,6 @@ def build(expr, n):
 
 
 def main() -> None:
-    quiet_streamlit()
     print(f"Machine: {machine()}; best of 3 builds, payload = figure JSON bytes\n")
     exps = list(range(4, 21, 2))
     print("| pattern | " + " | ".join(f"2^{e}" for e in exps) + " | worst time | worst bytes |")

@@ -9,21 +9,20 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from common import machine, quiet_streamlit
-
+from benchmarks.common import machine
 from sparse_core import attention as A
 from sparse_core import make, models
-from ui import attention_heatmap, head_overview
+from ui.figures import attention_heatmap, head_overview
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = (ROOT / "assets" / "examples" / "en_story.txt").read_text() * 3
 
 
 def main() -> None:
-    quiet_streamlit()
     print(f"Machine: {machine()}; torch threads = {__import__('torch').get_num_threads()}; best of 3\n")
-    print("| model | pattern | tokens | load (s) | dense + sparse forward (s) | figures (s) | total (s) "
-          "| payload (KB) |")
+    print(
+        "| model | pattern | tokens | load (s) | dense + sparse forward (s) | figures (s) | total (s) | payload (KB) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for key in ("minilm", "smollm2"):
         t0 = time.perf_counter()
@@ -40,16 +39,21 @@ def main() -> None:
                 t2 = time.perf_counter()
                 dense = result.dense.attentions[2, 0].astype("float32")
                 sparse = result.sparse.attentions[2, 0].astype("float32")
-                figs = [attention_heatmap(dense, tokens.labels, "d"), attention_heatmap(result.keep.astype("uint8"),
-                        tokens.labels, "m"), attention_heatmap(sparse, tokens.labels, "s"),
-                        attention_heatmap(sparse - dense, tokens.labels, "x", "RdBu", 0),
-                        head_overview(thumbs, result.mass_kept)]
+                figs = [
+                    attention_heatmap(dense, tokens.labels, "d"),
+                    attention_heatmap(result.keep.astype("uint8"), tokens.labels, "m"),
+                    attention_heatmap(sparse, tokens.labels, "s"),
+                    attention_heatmap(sparse - dense, tokens.labels, "x", "RdBu", 0),
+                    head_overview(thumbs, result.mass_kept),
+                ]
                 payload = sum(len(f.to_json()) for f in figs)
                 t3 = time.perf_counter()
                 run = (t2 - t1, t3 - t2, t3 - t1, payload)
                 best = run if best is None or run[2] < best[2] else best
-            print(f"| {key} | {name} | {len(tokens.ids)} | {load_s:.1f} | {best[0]:.2f} | {best[1]:.2f} | "
-                  f"{best[2]:.2f} | {best[3] / 1024:.0f} |")
+            print(
+                f"| {key} | {name} | {len(tokens.ids)} | {load_s:.1f} | {best[0]:.2f} | {best[1]:.2f} | "
+                f"{best[2]:.2f} | {best[3] / 1024:.0f} |"
+            )
 
 
 if __name__ == "__main__":

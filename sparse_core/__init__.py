@@ -1,7 +1,7 @@
 """sparse_core: exact sparse-attention patterns, costs and FlexAttention bridges.
 
-    from sparse_core import make, stats
-    s = stats(make("bigbird").expr(), n=65536)
+from sparse_core import make, stats
+s = stats(make("bigbird").expr(), n=65536)
 """
 
 from .analysis import block_layout, dense_mask, mask_tile, row_degree
@@ -10,6 +10,19 @@ from .params import ParamSpec, PatternError
 from .registry import PATTERNS, PatternSpec, combine, get, make
 
 __all__ = [
-    "PATTERNS", "ModelConfig", "ParamSpec", "PatternError", "PatternSpec", "Stats", "block_layout",
-    "combine", "dense_mask", "get", "make", "mask_tile", "model_cost", "row_degree", "stats",
+    "PATTERNS",
+    "ModelConfig",
+    "ParamSpec",
+    "PatternError",
+    "PatternSpec",
+    "Stats",
+    "block_layout",
+    "combine",
+    "dense_mask",
+    "get",
+    "make",
+    "mask_tile",
+    "model_cost",
+    "row_degree",
+    "stats",
 ]

@@ -31,8 +31,10 @@ def check_n(n: int, expr: Expr | None = None) -> None:
         raise PatternError(f"n = {n:,} is above the supported maximum of 1,048,576")
     if expr is not None and expr.data_dependent and n > DATA_DEPENDENT_MAX_N:
         raise PatternError(
-            f"data-dependent patterns score every pair, so n is limited to "
-            f"{DATA_DEPENDENT_MAX_N:,} (got {n:,})"
+            f"data-dependent patterns score every pair, so n is limited to {DATA_DEPENDENT_MAX_N:,} (got {n:,})",
+            "data_dependent_n",
+            limit=f"{DATA_DEPENDENT_MAX_N:,}",
+            n=f"{n:,}",
         )
 
 
@@ -211,8 +213,9 @@ def _dense_block_counts(mask: np.ndarray, block: int) -> np.ndarray:
     return padded.reshape(nb, block, nb, block).sum(axis=(1, 3))
 
 
-def block_pair_counts(expr: Expr, n: int, block: int, qi: np.ndarray, kj: np.ndarray,
-                      vectors: Vectors | None = None) -> np.ndarray:
+def block_pair_counts(
+    expr: Expr, n: int, block: int, qi: np.ndarray, kj: np.ndarray, vectors: Vectors | None = None
+) -> np.ndarray:
     """Exact number of kept pairs inside each listed block (qi[t], kj[t])."""
     if expr.data_dependent:
         return _dense_block_counts(dense_mask(expr, n, vectors), block)[qi, kj]

@@ -30,8 +30,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    root = _Parser(prog="python -m sparse_core", allow_abbrev=False,
-                   description="Sparse attention patterns: stats and masks.")
+    root = _Parser(
+        prog="python -m sparse_core", allow_abbrev=False, description="Sparse attention patterns: stats and masks."
+    )
     sub = root.add_subparsers(dest="command", required=True, parser_class=_Parser)
     # no abbreviations: "--block" is a pattern flag, not a prefix of "--block-size"
     ls = sub.add_parser("list", allow_abbrev=False, help="patterns and their parameters")
@@ -85,12 +86,29 @@ def _pattern_params(definition: registry.PatternDef, extra: list[str]) -> dict:
 def _list(as_json: bool) -> str:
     rows = []
     for d in registry.PATTERNS.values():
-        rows.append({
-            "name": d.name, "family": d.family, "title": d.title_en, "complexity": d.complexity,
-            "causal": d.causal, "data_dependent": d.data_dependent, "reference": d.reference,
-            "params": [{"name": p.name, "flag": p.flag, "type": p.kind.__name__, "default": p.default,
-                        "min": p.minimum, "max": p.maximum, "help": p.help_en} for p in d.params],
-        })
+        rows.append(
+            {
+                "name": d.name,
+                "family": d.family,
+                "title": d.title,
+                "complexity": d.complexity,
+                "causal": d.causal,
+                "data_dependent": d.data_dependent,
+                "reference": d.reference,
+                "params": [
+                    {
+                        "name": p.name,
+                        "flag": p.flag,
+                        "type": p.kind.__name__,
+                        "default": p.default,
+                        "min": p.minimum,
+                        "max": p.maximum,
+                        "help": p.help,
+                    }
+                    for p in d.params
+                ],
+            }
+        )
     if as_json:
         return json.dumps(rows, indent=2, ensure_ascii=False)
     lines = []
@@ -103,9 +121,14 @@ def _list(as_json: bool) -> str:
 def _format_stats(s) -> str:
     d = s.to_dict()
     width = max(map(len, d))
-    return "\n".join(f"{k:{width}s}  {v:,.6g}" if isinstance(v, float) else f"{k:{width}s}  {v:,}"
-                     if isinstance(v, int) and not isinstance(v, bool) else f"{k:{width}s}  {v}"
-                     for k, v in d.items())
+    return "\n".join(
+        f"{k:{width}s}  {v:,.6g}"
+        if isinstance(v, float)
+        else f"{k:{width}s}  {v:,}"
+        if isinstance(v, int) and not isinstance(v, bool)
+        else f"{k:{width}s}  {v}"
+        for k, v in d.items()
+    )
 
 
 def _write(path: Path, mask: np.ndarray) -> None:
@@ -141,8 +164,9 @@ def run(argv: list[str]) -> str:
     if args.command == "stats":
         s = stats(expr, n, block, _positive_int("--d-head", args.d_head))
         if args.json:
-            return json.dumps({"pattern": spec.name, "causal": spec.causal, "params": spec.params,
-                               **s.to_dict()}, indent=2)
+            return json.dumps(
+                {"pattern": spec.name, "causal": spec.causal, "params": spec.params, **s.to_dict()}, indent=2
+            )
         return _format_stats(s)
     mask = block_layout(expr, n, block).dense() if args.blocks else dense_mask(expr, n)
     _write(Path(args.out), mask)

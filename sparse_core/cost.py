@@ -95,8 +95,15 @@ def _ratio(a: float, b: float) -> float:
     return float(a / b) if b else float("inf")
 
 
-def stats(expr: Expr, n: int, block: int = 128, d_head: int = 64, score_dtype: str = "fp32",
-          vectors=None, degrees: np.ndarray | None = None) -> Stats:
+def stats(
+    expr: Expr,
+    n: int,
+    block: int = 128,
+    d_head: int = 64,
+    score_dtype: str = "fp32",
+    vectors=None,
+    degrees: np.ndarray | None = None,
+) -> Stats:
     """Exact per-head statistics; never O(n^2) for structured patterns."""
     check_n(n, expr)
     if d_head < 1:
@@ -109,19 +116,33 @@ def stats(expr: Expr, n: int, block: int = 128, d_head: int = 64, score_dtype: s
     nb = layout.n_blocks
     value_bytes = DTYPE_BYTES[score_dtype]
     return Stats(
-        n=n, nnz=nnz, density=nnz / n / n,
-        degree_min=int(deg.min()), degree_mean=float(deg.mean()), degree_max=int(deg.max()), degree_last=int(deg[-1]),
-        block_size=block, n_blocks=nb, kept_blocks=kept_blocks,
-        block_density=kept_blocks / nb / nb, block_exact=layout.exact,
-        executed_pairs=executed, block_waste=1 - _ratio(nnz, executed) if executed else 0.0,
+        n=n,
+        nnz=nnz,
+        density=nnz / n / n,
+        degree_min=int(deg.min()),
+        degree_mean=float(deg.mean()),
+        degree_max=int(deg.max()),
+        degree_last=int(deg[-1]),
+        block_size=block,
+        n_blocks=nb,
+        kept_blocks=kept_blocks,
+        block_density=kept_blocks / nb / nb,
+        block_exact=layout.exact,
+        executed_pairs=executed,
+        block_waste=1 - _ratio(nnz, executed) if executed else 0.0,
         d_head=d_head,
-        flops_dense=4 * d_head * n * n, flops_sparse=4 * d_head * nnz, flops_block=4 * d_head * executed,
-        softmax_flops_dense=SOFTMAX_FLOPS_PER_PAIR * n * n, softmax_flops_sparse=SOFTMAX_FLOPS_PER_PAIR * nnz,
-        speedup_ideal=_ratio(n * n, nnz), speedup_block=_ratio(n * n, executed),
+        flops_dense=4 * d_head * n * n,
+        flops_sparse=4 * d_head * nnz,
+        flops_block=4 * d_head * executed,
+        softmax_flops_dense=SOFTMAX_FLOPS_PER_PAIR * n * n,
+        softmax_flops_sparse=SOFTMAX_FLOPS_PER_PAIR * nnz,
+        speedup_ideal=_ratio(n * n, nnz),
+        speedup_block=_ratio(n * n, executed),
         score_bytes_dense=value_bytes * n * n,
         score_bytes_sparse=(value_bytes + INDEX_BYTES) * nnz + ROW_POINTER_BYTES * (n + 1),
         score_bytes_block=value_bytes * executed + INDEX_BYTES * (kept_blocks + nb + 1),
-        kv_tokens_dense=n, kv_tokens_sparse=expr.kv_retained(n),
+        kv_tokens_dense=n,
+        kv_tokens_sparse=expr.kv_retained(n),
     )
 
 
@@ -141,4 +162,3 @@ def model_cost(s: Stats, model: ModelConfig) -> dict[str, float]:
         "decode_flops_dense": 4 * model.d_head * heads * s.kv_tokens_dense,
         "decode_flops_sparse": 4 * model.d_head * heads * s.degree_last,
     }
-

@@ -13,9 +13,9 @@ from typing import Any
 
 from . import registry
 from .analysis import check_n
-from .flex import expr_source
 from .params import PatternError
 from .patterns.base import Expr
+from .source import expr_source
 
 LAYER_RE = re.compile(r"^\s*([a-z_]+)\s*(?:\((.*)\))?\s*$")
 
@@ -32,8 +32,13 @@ class Config:
         return registry.combine(self.layers, self.op)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "op": self.op, "block_size": self.block, "causal": self.causal,
-                "layers": [{"pattern": s.name, "params": s.params} for s in self.layers]}
+        return {
+            "n": self.n,
+            "op": self.op,
+            "block_size": self.block,
+            "causal": self.causal,
+            "layers": [{"pattern": s.name, "params": s.params} for s in self.layers],
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -98,11 +103,11 @@ N = {config.n}
 BLOCK_SIZE = {config.block}
 '''
     if source is not None:
-        body = f'''
+        body = f"""
 
 def mask_mod(b, h, q_idx, kv_idx):
     return {source}
-'''
+"""
     else:  # random and data-dependent parts need the engine's tables
         body = f'''
 from sparse_core import flex
@@ -113,7 +118,7 @@ from sparse_core.registry import combine
 _layers = parse_layers("{spec_text}", causal={config.causal})
 mask_mod = flex.mask_mod(combine(_layers, "{config.op}"), N)
 '''
-    tail = '''
+    tail = """
 block_mask = create_block_mask(mask_mod, B=None, H=None, Q_LEN=N, KV_LEN=N, device="cpu",
                                BLOCK_SIZE=BLOCK_SIZE)
 
@@ -122,7 +127,7 @@ if __name__ == "__main__":
     out = torch.compile(flex_attention)(q, k, v, block_mask=block_mask)
     print(block_mask)
     print("output", tuple(out.shape), "block sparsity", f"{block_mask.sparsity():.1f}%")
-'''
+"""
     return header + body + tail
 
 

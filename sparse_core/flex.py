@@ -10,44 +10,8 @@ import numpy as np
 import torch
 
 from .analysis import block_layout, block_pair_counts, dense_mask, pairs_by_row
-from .patterns import structured as S
-from .patterns.base import Expr, Intersection, Primitive, Union
-
-
-def _causal(expr: str, prim: Primitive) -> str:
-    return f"({expr}) & (kv_idx <= q_idx)" if prim.causal else expr
-
-
-def _primitive_source(p: Primitive) -> str | None:
-    """Torch source of one primitive's predicate, or None if it needs a lookup table."""
-    if isinstance(p, S.Window):
-        if p.causal:
-            return f"(q_idx - kv_idx >= 0) & (q_idx - kv_idx <= {p.window})"
-        return f"(q_idx - kv_idx).abs() <= {p.window}"
-    if isinstance(p, S.Dilated):
-        return _causal(f"((q_idx - kv_idx).abs() <= {p.window * p.dilation}) & ((q_idx - kv_idx) % {p.dilation} == 0)",
-                       p)
-    if isinstance(p, S.GlobalTokens):
-        return _causal(f"(q_idx < {p.global_tokens}) | (kv_idx < {p.global_tokens})", p)
-    if isinstance(p, S.Blocks):
-        return _causal(f"(q_idx // {p.block} - kv_idx // {p.block}).abs() <= {p.neighbors}", p)
-    if isinstance(p, S.StrideColumns):
-        return _causal(f"(q_idx - kv_idx) % {p.stride} == 0", p)
-    if isinstance(p, S.SummaryColumns):
-        return _causal(f"kv_idx % {p.stride} >= {p.stride - p.summary}", p)
-    if isinstance(p, S.Sinks):
-        return _causal(f"kv_idx < {p.sinks}", p)
-    return None
-
-
-def expr_source(expr: Expr) -> str | None:
-    if isinstance(expr, (Union, Intersection)):
-        parts = [expr_source(p) for p in expr.parts]
-        if any(p is None for p in parts):
-            return None
-        joiner = " | " if isinstance(expr, Union) else " & "
-        return joiner.join(f"({p})" for p in parts)
-    return _primitive_source(expr)
+from .patterns.base import Expr
+from .source import expr_source
 
 
 def mask_mod(expr: Expr, n: int, device: str = "cpu"):
@@ -71,8 +35,13 @@ def mask_mod(expr: Expr, n: int, device: str = "cpu"):
 
     rows = np.arange(n, dtype=np.int64)
     prims = expr.primitives()
-    slots = [[(torch.as_tensor(s.start, device=device), s.step, torch.as_tensor(s.count, device=device))
-              for s in p.segments(rows, n)] for p in prims]
+    slots = [
+        [
+            (torch.as_tensor(s.start, device=device), s.step, torch.as_tensor(s.count, device=device))
+            for s in p.segments(rows, n)
+        ]
+        for p in prims
+    ]
     term_index = [[next(i for i, q in enumerate(prims) if q is p) for p in term] for term in expr.terms()]
 
     def member(t, q_idx, kv_idx):
@@ -115,12 +84,19 @@ def to_block_mask(expr: Expr, n: int, block: int = 128, device: str = "cpu", wit
     def pack(sel):
         # FlexAttention wants one slot per key block in the index table
         num, idx = pairs_by_row(qi[sel], kj[sel], nb, width=nb, fill=0)
-        return (torch.as_tensor(num, dtype=torch.int32, device=device)[None, None],
-                torch.as_tensor(idx.astype(np.int32), device=device)[None, None])
+        return (
+            torch.as_tensor(num, dtype=torch.int32, device=device)[None, None],
+            torch.as_tensor(idx.astype(np.int32), device=device)[None, None],
+        )
 
     kv_num, kv_idx = pack(~full)
     full_num, full_idx = pack(full) if with_full_blocks else (None, None)
     return BlockMask.from_kv_blocks(
-        kv_num, kv_idx, full_num, full_idx, BLOCK_SIZE=block,
-        mask_mod=mask_mod(expr, n, device), seq_lengths=(n, n),
+        kv_num,
+        kv_idx,
+        full_num,
+        full_idx,
+        BLOCK_SIZE=block,
+        mask_mod=mask_mod(expr, n, device),
+        seq_lengths=(n, n),
     )

@@ -7,7 +7,16 @@ from typing import Any
 
 
 class PatternError(ValueError):
-    """A user-facing problem with a pattern or its parameters; the message is shown as is."""
+    """A user-facing problem with a pattern or its parameters.
+
+    The message is plain English for the CLI and notebooks. `code` and `fields` let an app show
+    the same message in another language: it looks up `err.<code>` and fills in the fields.
+    """
+
+    def __init__(self, message: str, code: str | None = None, **fields: Any):
+        super().__init__(message)
+        self.code = code
+        self.fields = fields
 
 
 @dataclass(frozen=True)
@@ -17,21 +26,19 @@ class ParamSpec:
     default: Any
     minimum: Any
     maximum: Any
-    help_en: str
-    help_zh: str
+    help: str
     log_scale: bool = False
 
     @property
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
 
-    def help(self, lang: str = "en") -> str:
-        return self.help_zh if lang == "zh" else self.help_en
-
     def coerce(self, value: Any) -> Any:
         """Parse and range-check one value; raises PatternError with a message for people."""
         if isinstance(value, bool):
-            raise PatternError(f"{self.name} must be a number, got {value!r}")
+            raise PatternError(
+                f"{self.name} must be a number, got {value!r}", "not_number", name=self.name, value=repr(value)
+            )
         try:
             if self.kind is int:
                 as_float = float(value)
@@ -42,13 +49,22 @@ class ParamSpec:
                 parsed = float(value)
         except (TypeError, ValueError, OverflowError):
             kind = "a whole number" if self.kind is int else "a number"
-            raise PatternError(f"{self.name} must be {kind}, got {value!r}") from None
+            code = "not_whole" if self.kind is int else "not_number"
+            raise PatternError(
+                f"{self.name} must be {kind}, got {value!r}", code, name=self.name, value=repr(value)
+            ) from None
         if not (self.minimum <= parsed <= self.maximum):
             raise PatternError(
-                f"{self.name} must be between {self.minimum} and {self.maximum}, got {parsed}"
+                f"{self.name} must be between {self.minimum} and {self.maximum}, got {parsed}",
+                "out_of_range",
+                name=self.name,
+                low=self.minimum,
+                high=self.maximum,
+                value=parsed,
             )
         return parsed
 
 
-def P(name, kind, default, minimum, maximum, en, zh, log_scale=False) -> ParamSpec:  # noqa: N802
-    return ParamSpec(name, kind, default, minimum, maximum, en, zh, log_scale)
+def P(name, kind, default, minimum, maximum, help, log_scale=False) -> ParamSpec:  # noqa: N802, A002
+    """Short constructor that keeps the registry's definitions on one line each."""
+    return ParamSpec(name, kind, default, minimum, maximum, help, log_scale)

@@ -42,8 +42,7 @@ def prefill_memory(point: CurvePoint, model: ModelConfig, sparse: bool) -> float
     return scores + kv
 
 
-def largest_n_within(expr: Expr, model: ModelConfig, budget_bytes: float, sparse: bool,
-                     limit: int = 1 << 20) -> int:
+def largest_n_within(expr: Expr, model: ModelConfig, budget_bytes: float, sparse: bool, limit: int = 1 << 20) -> int:
     """Largest n (to a power-of-two-then-bisect precision of 1 token) whose prefill memory fits."""
 
     def fits(n: int) -> bool:
@@ -65,4 +64,3 @@ def largest_n_within(expr: Expr, model: ModelConfig, budget_bytes: float, sparse
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if fits(mid) else (lo, mid)
     return lo
-

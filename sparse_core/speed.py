@@ -30,8 +30,7 @@ def compiled_flex(device: str, autotune: bool = False) -> Callable:
         from torch.nn.attention.flex_attention import flex_attention
 
         torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 256)
-        torch._dynamo.config.accumulated_recompile_limit = max(
-            torch._dynamo.config.accumulated_recompile_limit, 4096)
+        torch._dynamo.config.accumulated_recompile_limit = max(torch._dynamo.config.accumulated_recompile_limit, 4096)
         mode = "max-autotune-no-cudagraphs" if autotune else None
         _COMPILED[key] = torch.compile(flex_attention, dynamic=False, mode=mode)
     return _COMPILED[key]
@@ -94,9 +93,19 @@ def best_time(fn, repeats: int, device: str) -> float:
 
 
 @torch.inference_mode()
-def measure(expr: Expr, n: int, heads: int = 4, d_head: int = 64, block: int = 128, dtype: str = "fp32",
-            device: str = "cpu", repeats: int = 3, dense_s: float | None = None, autotune: bool = False,
-            masked_sdpa: bool = False) -> Timing:
+def measure(
+    expr: Expr,
+    n: int,
+    heads: int = 4,
+    d_head: int = 64,
+    block: int = 128,
+    dtype: str = "fp32",
+    device: str = "cpu",
+    repeats: int = 3,
+    dense_s: float | None = None,
+    autotune: bool = False,
+    masked_sdpa: bool = False,
+) -> Timing:
     """Best-of-`repeats` wall time of dense SDPA and of block-sparse FlexAttention (same inputs).
 
     Pass `dense_s` to reuse a dense timing measured for the same (n, heads, d, dtype, device).
@@ -119,24 +128,39 @@ def measure(expr: Expr, n: int, heads: int = 4, d_head: int = 64, block: int = 1
     masked_s = None
     if masked_sdpa and n <= DENSE_MAX_N:
         keep = torch.as_tensor(dense_mask(expr, n), device=device)
-        masked_s = best_time(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=keep),
-                              repeats, device)
+        masked_s = best_time(
+            lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=keep), repeats, device
+        )
         del keep
     rows = torch.arange(min(n, 64), device=device) * (n // min(n, 64))  # spot-check against a masked reference
     error = _spot_check(expr, n, q, k, v, out, rows)
     kept = int(row_degree(expr, n).sum())
     nb = block_mask.kv_num_blocks.shape[-1]
     kept_blocks = int(block_mask.kv_num_blocks.sum()) + int(block_mask.full_kv_num_blocks.sum())
-    return Timing(n, heads, d_head, block, dtype, device, dense_s, sparse_s, compile_s, block_mask_s,
-                  kept / n / n, kept_blocks / nb / nb, error, masked_s)
+    return Timing(
+        n,
+        heads,
+        d_head,
+        block,
+        dtype,
+        device,
+        dense_s,
+        sparse_s,
+        compile_s,
+        block_mask_s,
+        kept / n / n,
+        kept_blocks / nb / nb,
+        error,
+        masked_s,
+    )
 
 
 def _spot_check(expr, n, q, k, v, out, rows) -> float:
     worst = 0.0
     for r in rows.tolist():
         keep = torch.as_tensor(mask_tile(expr, n, r, r + 1, 0, n)[0], device=q.device)
-        scores = (q[0, :, r:r + 1].float() @ k[0].float().transpose(-1, -2)) / q.shape[-1] ** 0.5  # (H, 1, n)
+        scores = (q[0, :, r : r + 1].float() @ k[0].float().transpose(-1, -2)) / q.shape[-1] ** 0.5  # (H, 1, n)
         scores = scores.masked_fill(~keep, float("-inf"))
         ref = scores.softmax(-1) @ v[0].float()  # (H, 1, d)
-        worst = max(worst, float((ref - out[0, :, r:r + 1].float()).abs().max()))
+        worst = max(worst, float((ref - out[0, :, r : r + 1].float()).abs().max()))
     return worst

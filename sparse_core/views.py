@@ -60,4 +60,3 @@ def degree_profile(degrees: np.ndarray, bins: int = 1024) -> DegreeProfile:
         np.add.reduceat(degrees, starts) / np.diff(edges),
         np.maximum.reduceat(degrees, starts),
     )
-

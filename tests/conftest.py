@@ -1,14 +1,11 @@
 import os
-import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 ARTIFACTS = ROOT / "test-artifacts"
-
-import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="session")

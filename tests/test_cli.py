@@ -31,8 +31,16 @@ def test_stats_json_has_the_promised_keys_and_exact_values(capsys):
     code, out, _ = run(capsys, "stats", "window", "--n", "1000", "--window", "10", "--causal", "--json")
     s = json.loads(out)
     assert code == 0
-    for key in ("n", "nnz", "density", "flops_dense", "flops_sparse", "block_density",
-                "score_bytes_dense", "score_bytes_sparse"):
+    for key in (
+        "n",
+        "nnz",
+        "density",
+        "flops_dense",
+        "flops_sparse",
+        "block_density",
+        "score_bytes_dense",
+        "score_bytes_sparse",
+    ):
         assert key in s
     expected = sum(min(i, 10) + 1 for i in range(1000))
     assert s["nnz"] == expected and s["flops_sparse"] == 4 * 64 * expected
@@ -61,28 +69,32 @@ def test_mask_files_round_trip(capsys, tmp_path, suffix):
 
 def test_block_layout_output_for_large_n(capsys, tmp_path):
     out_file = tmp_path / "layout.npy"
-    code, _, _ = run(capsys, "mask", "window", "--n", "100000", "--blocks", "--block-size", "1024",
-                     "--out", str(out_file))
+    code, _, _ = run(
+        capsys, "mask", "window", "--n", "100000", "--blocks", "--block-size", "1024", "--out", str(out_file)
+    )
     assert code == 0 and np.load(out_file).shape == (98, 98)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["stats", "nope", "--n", "10"], "unknown pattern 'nope'"),
-    (["stats", "window", "--n", "10", "--window", "-1"], "window must be between 0 and"),
-    (["stats", "window", "--n", "10", "--window", "1.5"], "window must be a whole number"),
-    (["stats", "window", "--n", "ten"], "--n must be a whole number"),
-    (["stats", "window", "--n", "0"], "--n must be at least 1"),
-    (["stats", "window", "--n", "2000000"], "above the supported maximum"),
-    (["stats", "window", "--n", "10", "--dilation", "2"], "unknown option --dilation"),
-    (["stats", "window", "--n", "10", "--window"], "--window needs a value"),
-    (["stats", "topk", "--n", "100000"], "limited to"),
-    (["stats", "fixed", "--n", "100", "--summary", "200"], "summary must not exceed stride"),
-    (["mask", "window", "--n", "20000", "--out", "x.npy"], "use the block layout"),
-    (["mask", "window", "--n", "20", "--out", "/no/such/dir/x.npy"], "does not exist"),
-    (["mask", "window", "--n", "20", "--out", "x.txt"], "must end in .npy, .csv or .png"),
-    (["stats"], "required"),
-    (["frobnicate"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["stats", "nope", "--n", "10"], "unknown pattern 'nope'"),
+        (["stats", "window", "--n", "10", "--window", "-1"], "window must be between 0 and"),
+        (["stats", "window", "--n", "10", "--window", "1.5"], "window must be a whole number"),
+        (["stats", "window", "--n", "ten"], "--n must be a whole number"),
+        (["stats", "window", "--n", "0"], "--n must be at least 1"),
+        (["stats", "window", "--n", "2000000"], "above the supported maximum"),
+        (["stats", "window", "--n", "10", "--dilation", "2"], "unknown option --dilation"),
+        (["stats", "window", "--n", "10", "--window"], "--window needs a value"),
+        (["stats", "topk", "--n", "100000"], "limited to"),
+        (["stats", "fixed", "--n", "100", "--summary", "200"], "summary must not exceed stride"),
+        (["mask", "window", "--n", "20000", "--out", "x.npy"], "use the block layout"),
+        (["mask", "window", "--n", "20", "--out", "/no/such/dir/x.npy"], "does not exist"),
+        (["mask", "window", "--n", "20", "--out", "x.txt"], "must end in .npy, .csv or .png"),
+        (["stats"], "required"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
 def test_bad_arguments_give_one_line_and_exit_2(capsys, args, message):
     code, out, err = run(capsys, *args)
     assert code == 2 and out == ""
@@ -90,9 +102,14 @@ def test_bad_arguments_give_one_line_and_exit_2(capsys, args, message):
 
 
 def test_module_entry_point_runs_as_a_process():
-    ok = subprocess.run([sys.executable, "-m", "sparse_core", "stats", "streaming", "--n", "4096", "--json"],
-                        cwd=ROOT, capture_output=True, text=True)
+    ok = subprocess.run(
+        [sys.executable, "-m", "sparse_core", "stats", "streaming", "--n", "4096", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert ok.returncode == 0 and json.loads(ok.stdout)["n"] == 4096
-    bad = subprocess.run([sys.executable, "-m", "sparse_core", "stats", "window", "--n", "x"],
-                         cwd=ROOT, capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "sparse_core", "stats", "window", "--n", "x"], cwd=ROOT, capture_output=True, text=True
+    )
     assert bad.returncode == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr

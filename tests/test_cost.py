@@ -13,7 +13,7 @@ from sparse_core.scaling import curve, fitted_slope, largest_n_within, prefill_m
 from tests.browser import screenshot, wait_ready
 from tests.conftest import app_test
 
-PAGE = "pages/cost.py"
+PAGE = "app_pages/cost.py"
 
 
 def test_fitted_slopes_recover_the_exponents():
@@ -50,8 +50,10 @@ def test_kv_cache_of_local_patterns_stops_growing():
     assert kv == {2 * 32 * 8 * 128 * 2 * 4096}
 
 
-@pytest.mark.parametrize("name, params, block", [("window", {"window": 40}, 128), ("bigbird", {"block": 64}, 64),
-                                                 ("streaming", {"sinks": 4, "window": 100}, 128)])
+@pytest.mark.parametrize(
+    "name, params, block",
+    [("window", {"window": 40}, 128), ("bigbird", {"block": 64}, 64), ("streaming", {"sinks": 4, "window": 100}, 128)],
+)
 def test_compiled_block_sparse_matches_a_masked_dense_reference(name, params, block):
     from sparse_core.flex import to_block_mask
     from sparse_core.speed import compiled_flex

@@ -53,8 +53,13 @@ def test_every_structured_pattern_matches_the_oracle(spec, n, block, data):
 
 
 @FAST
-@given(a=pattern_specs(), b=pattern_specs(), n=st.integers(1, 70), block=st.sampled_from([1, 4, 8, 16]),
-       op=st.sampled_from(["union", "intersection"]))
+@given(
+    a=pattern_specs(),
+    b=pattern_specs(),
+    n=st.integers(1, 70),
+    block=st.sampled_from([1, 4, 8, 16]),
+    op=st.sampled_from(["union", "intersection"]),
+)
 def test_unions_and_intersections_match_the_oracle(a, b, n, block, op):
     for spec in (a, b):  # keep both strides aligned with the block size
         stride = spec.params.get("stride")
@@ -143,8 +148,9 @@ def test_random_rows_do_not_depend_on_chunking(monkeypatch):
     whole = analysis.row_degree(expr, 3000)
     monkeypatch.setattr(analysis, "ROW_CHUNK", 7)
     assert np.array_equal(analysis.row_degree(expr, 3000), whole)
-    assert np.array_equal(analysis.mask_tile(expr, 3000, 1000, 1010, 0, 3000),
-                          analysis.dense_mask(expr, 3000)[1000:1010])
+    assert np.array_equal(
+        analysis.mask_tile(expr, 3000, 1000, 1010, 0, 3000), analysis.dense_mask(expr, 3000)[1000:1010]
+    )
 
 
 @pytest.mark.parametrize("name", STRUCTURED)

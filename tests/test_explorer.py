@@ -3,7 +3,6 @@
 import io
 import json
 import runpy
-import sys
 
 import numpy as np
 import pytest
@@ -14,9 +13,9 @@ from sparse_core import PATTERNS, analysis, make
 from sparse_core.export import Config, config_from_dict, downloads, flex_snippet, format_layers, parse_layers
 from tests.browser import screenshot, wait_ready
 from tests.conftest import app_test
-from ui import human
+from ui.figures import human
 
-PAGE = "pages/explorer.py"
+PAGE = "app_pages/explorer.py"
 
 
 def explorer(**query):
@@ -55,8 +54,7 @@ def test_numbers_are_the_engines():
 
 def test_url_round_trip_restores_the_whole_state():
     layers = "bigbird(block=32,window_blocks=3,global_blocks=1,random_blocks=2,seed=7)+global(global_tokens=5)"
-    query = {"pattern": layers,
-             "n": "8192", "causal": "1", "op": "intersection", "block": "64"}
+    query = {"pattern": layers, "n": "8192", "causal": "1", "op": "intersection", "block": "64"}
     at = explorer(**query)
     assert not at.exception and not at.error
     assert at.select_slider(key="ex_n").value == 8192
@@ -125,23 +123,22 @@ def test_large_n_offers_the_block_layout_instead():
     assert layout.shape == (4096, 4096) and layout.sum() == 4096 * 3 - 2
 
 
-@pytest.mark.parametrize("layers, causal", [
-    ("longformer(window=5,global_tokens=2)", False),
-    ("strided(stride=8)", True),
-    ("bigbird(block=8,window_blocks=3,global_blocks=1,random_blocks=0,seed=0)+dilated(window=2,dilation=3)", False),
-    ("fixed(stride=16,summary=4)", True),
-    ("random(random_keys=3,seed=4)+window(window=1)", False),
-])
+@pytest.mark.parametrize(
+    "layers, causal",
+    [
+        ("longformer(window=5,global_tokens=2)", False),
+        ("strided(stride=8)", True),
+        ("bigbird(block=8,window_blocks=3,global_blocks=1,random_blocks=0,seed=0)+dilated(window=2,dilation=3)", False),
+        ("fixed(stride=16,summary=4)", True),
+        ("random(random_keys=3,seed=4)+window(window=1)", False),
+    ],
+)
 def test_exported_flex_snippet_reproduces_the_engine_mask(tmp_path, layers, causal):
     n = 96
     config = Config(parse_layers(layers, causal), n, "union", 16, causal)
     path = tmp_path / "snippet.py"
     path.write_text(flex_snippet(config))
-    sys.path.insert(0, str(tmp_path))
-    try:
-        namespace = runpy.run_path(str(path), run_name="snippet")  # defines, does not run the demo
-    finally:
-        sys.path.remove(str(tmp_path))
+    namespace = runpy.run_path(str(path), run_name="snippet")  # defines, does not run the demo
     mod = namespace["mask_mod"]
     q_idx = torch.arange(n)[:, None].expand(n, n)
     kv_idx = torch.arange(n)[None, :].expand(n, n)
@@ -176,12 +173,15 @@ def test_explorer_in_a_real_browser(ready_page, app_url, tmp_path):
     screenshot(page, "explorer-export")
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"layers": [{"pattern": "window", "params": {"window": 3}}], "n": 0}, "n must be a positive"),
-    ({"layers": [{"pattern": "window", "params": {"window": 3}}], "n": 64, "op": "xor"}, "union or intersection"),
-    ({"n": 64}, "not a pattern configuration"),
-    ({"layers": [{"pattern": "window", "params": {"window": "wide"}}]}, "whole number"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"layers": [{"pattern": "window", "params": {"window": 3}}], "n": 0}, "n must be a positive"),
+        ({"layers": [{"pattern": "window", "params": {"window": 3}}], "n": 64, "op": "xor"}, "union or intersection"),
+        ({"n": 64}, "not a pattern configuration"),
+        ({"layers": [{"pattern": "window", "params": {"window": "wide"}}]}, "whole number"),
+    ],
+)
 def test_configuration_json_is_validated(data, message):
     from sparse_core import PatternError
 

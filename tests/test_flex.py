@@ -11,17 +11,20 @@ from sparse_core import analysis, flex, make
 pytestmark = pytest.mark.filterwarnings("ignore:flex_attention called without torch.compile")
 
 
-@pytest.mark.parametrize("name, params, block", [
-    ("window", {"window": 7}, 16),
-    ("bigbird", {"block": 16}, 16),
-    ("bigbird", {"block": 16}, 32),
-    ("strided", {"stride": 16}, 16),
-    ("fixed", {"stride": 32, "summary": 4}, 16),
-    ("longformer", {"window": 20, "global_tokens": 3}, 32),
-    ("streaming", {"sinks": 4, "window": 30}, 32),
-    ("random", {"random_keys": 5}, 32),
-    ("topk", {"k": 8}, 32),
-])
+@pytest.mark.parametrize(
+    "name, params, block",
+    [
+        ("window", {"window": 7}, 16),
+        ("bigbird", {"block": 16}, 16),
+        ("bigbird", {"block": 16}, 32),
+        ("strided", {"stride": 16}, 16),
+        ("fixed", {"stride": 32, "summary": 4}, 16),
+        ("longformer", {"window": 20, "global_tokens": 3}, 32),
+        ("streaming", {"sinks": 4, "window": 30}, 32),
+        ("random", {"random_keys": 5}, 32),
+        ("topk", {"k": 8}, 32),
+    ],
+)
 def test_block_mask_matches_masked_dense_attention(name, params, block):
     n = 150
     expr = make(name, **params).expr()
@@ -35,7 +38,7 @@ def test_block_mask_matches_masked_dense_attention(name, params, block):
 
 def test_mask_mod_reproduces_the_mask_pair_by_pair():
     n = 70
-    expr = (make("dilated", window=3, dilation=3) .expr() | make("global", global_tokens=2).expr())
+    expr = make("dilated", window=3, dilation=3).expr() | make("global", global_tokens=2).expr()
     mod = flex.mask_mod(expr, n)
     q_idx = torch.arange(n)[:, None].expand(n, n)
     kv_idx = torch.arange(n)[None, :].expand(n, n)

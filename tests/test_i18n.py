@@ -7,15 +7,43 @@ from pathlib import Path
 import pytest
 
 from sparse_core import PATTERNS
-from sparse_core.i18n import LANGS, STRINGS
 from tests.conftest import ROOT, app_test
+from ui.i18n import LANGS, STRINGS, t
 
-UI_FILES = [ROOT / "app.py", ROOT / "ui.py", *sorted((ROOT / "pages").glob("*.py"))]
+UI_FILES = [ROOT / "app.py", *sorted((ROOT / "ui").glob("*.py")), *sorted((ROOT / "app_pages").glob("*.py"))]
 SAME_IN_BOTH = {"Longformer", "BigBird", "k"}  # names that are not translated
-TEXT_CALLS = {"title", "header", "subheader", "markdown", "caption", "text", "write", "button", "metric", "selectbox",
-              "radio", "multiselect", "slider", "select_slider", "number_input", "text_input", "text_area", "toggle",
-              "checkbox", "info", "warning", "error", "success", "expander", "tabs", "download_button", "page_link",
-              "progress", "spinner", "status"}
+TEXT_CALLS = {
+    "title",
+    "header",
+    "subheader",
+    "markdown",
+    "caption",
+    "text",
+    "write",
+    "button",
+    "metric",
+    "selectbox",
+    "radio",
+    "multiselect",
+    "slider",
+    "select_slider",
+    "number_input",
+    "text_input",
+    "text_area",
+    "toggle",
+    "checkbox",
+    "info",
+    "warning",
+    "error",
+    "success",
+    "expander",
+    "tabs",
+    "download_button",
+    "page_link",
+    "progress",
+    "spinner",
+    "status",
+}
 
 
 def _tree(path: Path) -> ast.AST:
@@ -40,11 +68,24 @@ def test_every_entry_has_english_and_chinese():
             assert entry["en"] in SAME_IN_BOTH, f"{key} is not translated"
 
 
-def test_every_pattern_and_parameter_is_bilingual():
+def test_every_pattern_and_parameter_is_in_the_catalog_with_the_engines_english():
     for d in PATTERNS.values():
-        assert d.title_en and d.title_zh and d.summary_en and d.summary_zh
+        assert STRINGS[f"pattern.{d.name}"]["en"] == d.title
+        assert STRINGS[f"pattern.{d.name}.summary"]["en"] == d.summary
         for p in d.params:
-            assert p.help_en and p.help_zh and f"param.{p.name}" in STRINGS, (d.name, p.name)
+            assert f"param.{p.name}" in STRINGS, (d.name, p.name)
+            assert STRINGS[f"help.{d.name}.{p.name}"]["en"] == p.help, (d.name, p.name)
+
+
+def test_translated_engine_errors_say_what_the_engine_says():
+    from sparse_core import PatternError, make
+
+    for bad in ({"window": -1}, {"window": "x"}, {"window": 1.5}, {"nope": 1}):
+        with pytest.raises(PatternError) as info:
+            make("window", **bad)
+        error = info.value
+        assert error.code and t(f"err.{error.code}", "en", **error.fields) == str(error)
+        assert t(f"err.{error.code}", "zh", **error.fields) != str(error)
 
 
 def _used_keys(tree) -> tuple[set[str], list[str]]:
@@ -57,8 +98,7 @@ def _used_keys(tree) -> tuple[set[str], list[str]]:
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                 exact.add(arg.value)
             elif isinstance(arg, ast.JoinedStr):
-                dynamic.append("".join(re.escape(v.value) if isinstance(v, ast.Constant) else ".+"
-                                       for v in arg.values))
+                dynamic.append("".join(re.escape(v.value) if isinstance(v, ast.Constant) else ".+" for v in arg.values))
     return exact, dynamic
 
 
@@ -81,23 +121,36 @@ def test_no_user_visible_text_is_hard_coded(path):
     assert not offenders, offenders
 
 
-ENGLISH = sorted({e["en"] for e in STRINGS.values() if e["en"] != e["zh"] and len(e["en"]) >= 12
-                  and "{" not in e["en"]})
+ENGLISH = sorted(
+    {e["en"] for e in STRINGS.values() if e["en"] != e["zh"] and len(e["en"]) >= 12 and "{" not in e["en"]}
+)
 
 
 def _visible_texts(at) -> list[str]:
     out = []
     for kind in ("title", "subheader", "header", "markdown", "caption", "info", "warning", "error"):
         out += [str(e.value) for e in at.get(kind)]
-    for kind in ("button", "selectbox", "radio", "slider", "select_slider", "number_input", "toggle", "metric",
-                 "text_area", "text_input", "multiselect"):
+    for kind in (
+        "button",
+        "selectbox",
+        "radio",
+        "slider",
+        "select_slider",
+        "number_input",
+        "toggle",
+        "metric",
+        "text_area",
+        "text_input",
+        "multiselect",
+    ):
         out += [e.label for e in at.get(kind)]
     return out
 
 
 @pytest.mark.model
-@pytest.mark.parametrize("page", ["app.py", "pages/explorer.py", "pages/inspector.py", "pages/cost.py",
-                                  "pages/learn.py"])
+@pytest.mark.parametrize(
+    "page", ["app.py", "app_pages/explorer.py", "app_pages/inspector.py", "app_pages/cost.py", "app_pages/learn.py"]
+)
 def test_pages_in_chinese_show_no_english_ui_text(page):
     at = app_test(timeout=300)
     at.query_params["lang"] = "zh"

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from tests.browser import screenshot, wait_ready
 from tests.conftest import app_test
 
-PAGE = "pages/inspector.py"
+PAGE = "app_pages/inspector.py"
 pytestmark = pytest.mark.model
 
 
@@ -30,8 +30,12 @@ def heatmap_titles(at):
 
 def test_example_text_gives_four_heatmaps_and_metrics(at):
     assert not at.error
-    assert {"Dense attention", "Pattern on these tokens", "Sparse attention (masked inside the model)",
-            "Sparse − dense"} <= set(heatmap_titles(at))
+    assert {
+        "Dense attention",
+        "Pattern on these tokens",
+        "Sparse attention (masked inside the model)",
+        "Sparse − dense",
+    } <= set(heatmap_titles(at))
     assert metric(at, "Mass kept, all heads").endswith("%")
     assert at.dataframe[0].value.shape[0] == 6 * 12  # one row per head
 
@@ -42,15 +46,18 @@ def test_every_example_renders(at, example):
     assert not at.exception and not at.error
 
 
-@pytest.mark.parametrize("text, expect_error", [
-    ("", "empty"),
-    ("   \n\t  ", "empty"),
-    ("🙂🚀🔥 " * 50, None),
-    ("这是一个中文句子，用来测试。" * 10, None),
-    ("مرحبا بالعالم שלום עולם", None),
-    ("bell\x07 null\x00 escape\x1b[31m red", None),
-    ("<script>alert(1)</script> <b>bold</b>", None),
-])
+@pytest.mark.parametrize(
+    "text, expect_error",
+    [
+        ("", "empty"),
+        ("   \n\t  ", "empty"),
+        ("🙂🚀🔥 " * 50, None),
+        ("这是一个中文句子，用来测试。" * 10, None),
+        ("مرحبا بالعالم שלום עולם", None),
+        ("bell\x07 null\x00 escape\x1b[31m red", None),
+        ("<script>alert(1)</script> <b>bold</b>", None),
+    ],
+)
 def test_bad_and_unusual_text(at, text, expect_error):
     at.selectbox(key="in_example").set_value("").run()
     at.text_area(key="in_text").input(text).run()

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from sparse_core.i18n import STRINGS
 from tests.browser import screenshot, wait_ready
 from tests.conftest import app_test
+from ui.i18n import STRINGS
 
 pytestmark = pytest.mark.model
 
@@ -26,7 +26,7 @@ def test_every_step_renders_in_both_languages(lang):
     at = app_test(timeout=300)
     at.query_params["lang"] = lang
     at.run()
-    at.switch_page("pages/learn.py").run()
+    at.switch_page("app_pages/learn.py").run()
     for step in range(1, 9):
         at.radio(key="le_step").set_value(step).run()
         assert not at.exception and not at.error, (lang, step)
@@ -38,7 +38,7 @@ def test_every_step_renders_in_both_languages(lang):
 def test_figures_react_to_the_reader():
     at = app_test(timeout=300)
     at.run()
-    at.switch_page("pages/learn.py").run()
+    at.switch_page("app_pages/learn.py").run()
     at.radio(key="le_step").set_value(1).run()
     before = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][1]["x"]
     at.select_slider(key="le_n1").set_value(1 << 20).run()
@@ -54,7 +54,7 @@ def test_figures_react_to_the_reader():
 def test_next_and_previous_walk_the_tour_and_the_url_remembers():
     at = app_test(timeout=300)
     at.run()
-    at.switch_page("pages/learn.py").run()
+    at.switch_page("app_pages/learn.py").run()
     for step in range(2, 9):
         at.button(key="le_next").click().run()
         assert at.radio(key="le_step").value == step

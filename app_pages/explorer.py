@@ -12,24 +12,46 @@ from sparse_core import PATTERNS, PatternError, analysis, get, make
 from sparse_core.cost import stats
 from sparse_core.export import Config, downloads, format_layers, parse_layers
 from sparse_core.views import MaskView, degree_profile, mask_view
-from ui import (
+from ui.chrome import (
     DOWNLOAD_CONFIG,
-    N_OPTIONS,
-    human,
-    mask_image,
+    error_text,
+    lang,
     option_labels,
-    param_widgets,
+    pattern_summary,
     pattern_title,
     pattern_titles,
-    reset_params,
-    setup_page,
-    short_n,
     show_error,
     tr,
 )
+from ui.figures import human, mask_image, short_n
+from ui.widgets import param_widgets, reset_params
 
-setup_page("nav.explorer")
 BLOCK_OPTIONS = [16, 32, 64, 128, 256]
+N_OPTIONS = [
+    16,
+    32,
+    64,
+    100,
+    128,
+    256,
+    500,
+    512,
+    1000,
+    1024,
+    2048,
+    4096,
+    8192,
+    10_000,
+    16_384,
+    32_768,
+    65_536,
+    100_000,
+    131_072,
+    262_144,
+    524_288,
+    1_000_000,
+    1_048_576,
+]
 NAMES = list(PATTERNS)
 
 
@@ -66,10 +88,15 @@ def _load_from_url() -> None:
 
 
 def _sync_url(config: Config) -> None:
-    st.query_params.update({
-        "pattern": format_layers(config.layers), "n": str(config.n), "causal": "1" if config.causal else "0",
-        "op": config.op, "block": str(config.block),
-    })
+    st.query_params.update(
+        {
+            "pattern": format_layers(config.layers),
+            "n": str(config.n),
+            "causal": "1" if config.causal else "0",
+            "op": config.op,
+            "block": str(config.block),
+        }
+    )
 
 
 def _add_layer() -> None:
@@ -121,17 +148,24 @@ with controls:
             head, tail = st.columns([3, 1], vertical_alignment="bottom")
             name = head.selectbox(tr("ex.layer", i=i + 1), NAMES, key=f"ex_{lid}_pattern", format_func=pattern_titles())
             definition = get(name)
-            tail.button("↺", key=f"ex_{lid}_reset", on_click=reset_params, help=tr("ex.defaults"),
-                        args=(definition, f"ex_{lid}"), use_container_width=True)
-            st.caption(f"{definition.summary(st.session_state.get('lang', 'en'))}  \n"
-                       f"{tr('ex.complexity')}: **{definition.complexity}** · "
-                       + tr("ex.reference", ref=definition.reference))
+            tail.button(
+                "↺",
+                key=f"ex_{lid}_reset",
+                on_click=reset_params,
+                help=tr("ex.defaults"),
+                args=(definition, f"ex_{lid}"),
+                use_container_width=True,
+            )
+            st.caption(
+                f"{pattern_summary(name)}  \n"
+                f"{tr('ex.complexity')}: **{definition.complexity}** · " + tr("ex.reference", ref=definition.reference)
+            )
             values = param_widgets(definition, f"ex_{lid}")
             try:
                 specs.append(make(name, causal, **values))
             except PatternError as e:
-                errors.append(str(e))
-                show_error(str(e))
+                errors.append(error_text(e))
+                show_error(e)
             if len(st.session_state.ex_layers) > 1:
                 st.button(tr("ex.remove"), key=f"ex_{lid}_remove", on_click=_remove_layer, args=(lid,))
     if len(st.session_state.ex_layers) < 4:
@@ -153,7 +187,7 @@ try:
     s, profile, view = _analyse(layers_text, config.op, causal, n, block, d_head)
 except PatternError as e:
     with results:
-        show_error(str(e))
+        show_error(e)
     st.stop()
 
 # -- results ---------------------------------------------------------------------------------
@@ -168,43 +202,98 @@ with tab_mask:
         else:
             st.caption(tr("ex.pooled_view" if view.exact_density else "ex.pooled_binary", b=f"{view.block:,}"))
         image_format = st.session_state.get("ex_image_format", "png")
-        st.plotly_chart(mask_image(view), key="ex_mask",
-                        config={**DOWNLOAD_CONFIG, "toImageButtonOptions": {"format": image_format, "scale": 2,
-                                                                            "filename": "sparse-mask"}})
+        st.plotly_chart(
+            mask_image(view, lang=lang()),
+            key="ex_mask",
+            config={
+                **DOWNLOAD_CONFIG,
+                "toImageButtonOptions": {"format": image_format, "scale": 2, "filename": "sparse-mask"},
+            },
+        )
     with num_col:
         st.metric(tr("ex.kept_pairs"), human(s.nnz), help=f"{s.nnz:,} / {n * n:,}")
         st.metric(tr("ex.density"), f"{s.density:.4%}", help=f"{s.nnz:,} / {n * n:,} = {s.density:.10f}")
-        st.metric(tr("ex.flops"), human(s.flops_sparse, "FLOP"), tr("ex.speedup", x=f"{s.speedup_ideal:,.1f}×"),
-                  delta_color="off", delta_arrow="off",
-                  help=tr("ex.help_flops", sparse=f"{s.flops_sparse:,}", dense=f"{s.flops_dense:,}", d=d_head))
-        st.metric(tr("ex.score_mem"), human(s.score_bytes_sparse, "B"),
-                  tr("ex.score_mem_delta", dense=human(s.score_bytes_dense, "B")), delta_color="off", delta_arrow="off",
-                  help=tr("ex.help_mem", sparse=f"{s.score_bytes_sparse:,}", dense=f"{s.score_bytes_dense:,}"))
-        st.metric(tr("ex.block_kernel"), human(s.flops_block, "FLOP"),
-                  tr("ex.block_waste", w=f"{s.block_waste:.1%}"), delta_color="off", delta_arrow="off",
-                  help=tr("ex.help_blocks", kept=f"{s.kept_blocks:,}", total=f"{s.n_blocks ** 2:,}", b=block,
-                          pairs=f"{s.executed_pairs:,}"))
+        st.metric(
+            tr("ex.flops"),
+            human(s.flops_sparse, "FLOP"),
+            tr("ex.speedup", x=f"{s.speedup_ideal:,.1f}×"),
+            delta_color="off",
+            delta_arrow="off",
+            help=tr("ex.help_flops", sparse=f"{s.flops_sparse:,}", dense=f"{s.flops_dense:,}", d=d_head),
+        )
+        st.metric(
+            tr("ex.score_mem"),
+            human(s.score_bytes_sparse, "B"),
+            tr("ex.score_mem_delta", dense=human(s.score_bytes_dense, "B")),
+            delta_color="off",
+            delta_arrow="off",
+            help=tr("ex.help_mem", sparse=f"{s.score_bytes_sparse:,}", dense=f"{s.score_bytes_dense:,}"),
+        )
+        st.metric(
+            tr("ex.block_kernel"),
+            human(s.flops_block, "FLOP"),
+            tr("ex.block_waste", w=f"{s.block_waste:.1%}"),
+            delta_color="off",
+            delta_arrow="off",
+            help=tr(
+                "ex.help_blocks",
+                kept=f"{s.kept_blocks:,}",
+                total=f"{s.n_blocks**2:,}",
+                b=block,
+                pairs=f"{s.executed_pairs:,}",
+            ),
+        )
         if not s.block_exact:
             st.caption(tr("ex.block_inexact"))
-        kv = (tr("ex.kv_bounded", t=f"{s.kv_tokens_sparse:,}") if s.kv_tokens_sparse < n
-              else tr("ex.kv_unbounded"))
-        st.metric(tr("ex.kv"), human(s.kv_tokens_sparse * 2 * d_head * 2, "B"), kv, delta_color="off",
-                  delta_arrow="off",
-                  help=tr("ex.help_kv", t=f"{s.kv_tokens_sparse:,}"))
-        st.caption(tr("ex.softmax_line", label=tr("ex.softmax"), sparse=human(s.softmax_flops_sparse, "FLOP"),
-                      dense=human(s.softmax_flops_dense, "FLOP")))
+        kv = tr("ex.kv_bounded", t=f"{s.kv_tokens_sparse:,}") if s.kv_tokens_sparse < n else tr("ex.kv_unbounded")
+        st.metric(
+            tr("ex.kv"),
+            human(s.kv_tokens_sparse * 2 * d_head * 2, "B"),
+            kv,
+            delta_color="off",
+            delta_arrow="off",
+            help=tr("ex.help_kv", t=f"{s.kv_tokens_sparse:,}"),
+        )
+        st.caption(
+            tr(
+                "ex.softmax_line",
+                label=tr("ex.softmax"),
+                sparse=human(s.softmax_flops_sparse, "FLOP"),
+                dense=human(s.softmax_flops_dense, "FLOP"),
+            )
+        )
 
     st.markdown(f"**{tr('ex.degree')}**")
-    band = go.Figure([
-        go.Scatter(x=profile.start, y=profile.high, mode="lines", line=dict(width=0), showlegend=False,
-                   hoverinfo="skip"),
-        go.Scatter(x=profile.start, y=profile.low, mode="lines", fill="tonexty", line=dict(width=0),
-                   name=tr("ex.degree_range"), fillcolor="rgba(49,51,145,0.2)"),
-        go.Scatter(x=profile.start, y=profile.mean, mode="lines", name=tr("ex.degree_mean"),
-                   line=dict(color="rgb(49,51,145)")),
-    ])
-    band.update_layout(height=240, margin=dict(l=10, r=10, t=10, b=10), xaxis_title=tr("fig.query"),
-                       yaxis_title=tr("ex.degree_axis"), legend=dict(orientation="h", y=1.15))
+    band = go.Figure(
+        [
+            go.Scatter(
+                x=profile.start, y=profile.high, mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip"
+            ),
+            go.Scatter(
+                x=profile.start,
+                y=profile.low,
+                mode="lines",
+                fill="tonexty",
+                line=dict(width=0),
+                name=tr("ex.degree_range"),
+                fillcolor="rgba(49,51,145,0.2)",
+            ),
+            go.Scatter(
+                x=profile.start,
+                y=profile.mean,
+                mode="lines",
+                name=tr("ex.degree_mean"),
+                line=dict(color="rgb(49,51,145)"),
+            ),
+        ]
+    )
+    band.update_layout(
+        height=240,
+        margin=dict(l=10, r=10, t=10, b=10),
+        xaxis_title=tr("fig.query"),
+        yaxis_title=tr("ex.degree_axis"),
+        legend=dict(orientation="h", y=1.15),
+    )
     st.plotly_chart(band, key="ex_degree", config=DOWNLOAD_CONFIG)
 
     with st.expander(tr("ex.zoom")):
@@ -214,17 +303,27 @@ with tab_mask:
         r0 = z1.number_input(tr("ex.zoom_row"), 0, n - size, min(n - size, n // 2), key="ex_zoom_r")
         c0 = z2.number_input(tr("ex.zoom_col"), 0, n - size, min(n - size, n // 2), key="ex_zoom_c")
         tile = _tile(layers_text, config.op, causal, n, int(r0), int(c0), size)
-        fig = mask_image(MaskView(tile, False, 1, size), height=380)
-        fig.update_xaxes(tickvals=list(range(0, size, max(1, size // 8))),
-                         ticktext=[str(c0 + v) for v in range(0, size, max(1, size // 8))])
-        fig.update_yaxes(tickvals=list(range(0, size, max(1, size // 8))),
-                         ticktext=[str(r0 + v) for v in range(0, size, max(1, size // 8))])
+        fig = mask_image(MaskView(tile, False, 1, size), height=380, lang=lang())
+        fig.update_xaxes(
+            tickvals=list(range(0, size, max(1, size // 8))),
+            ticktext=[str(c0 + v) for v in range(0, size, max(1, size // 8))],
+        )
+        fig.update_yaxes(
+            tickvals=list(range(0, size, max(1, size // 8))),
+            ticktext=[str(r0 + v) for v in range(0, size, max(1, size // 8))],
+        )
         st.plotly_chart(fig, key="ex_zoom_fig", config=DOWNLOAD_CONFIG)
 
 with tab_compare:
     default = [x for x in ("longformer", "bigbird", "streaming") if x in NAMES]
-    chosen = st.multiselect(tr("ex.compare_pick"), [x for x in NAMES], default=default, max_selections=4,
-                            key="ex_compare", format_func=pattern_titles())
+    chosen = st.multiselect(
+        tr("ex.compare_pick"),
+        [x for x in NAMES],
+        default=default,
+        max_selections=4,
+        key="ex_compare",
+        format_func=pattern_titles(),
+    )
     if len(chosen) < 2:
         st.info(tr("ex.compare_need"))
     else:
@@ -238,13 +337,19 @@ with tab_compare:
                 except PatternError as e:
                     show_error(f"{pattern_title(name)}: {e}")
                     continue
-                st.plotly_chart(mask_image(cview, pattern_title(name), height=320), key=f"ex_cmp_{name}",
-                                config=DOWNLOAD_CONFIG)
+                st.plotly_chart(
+                    mask_image(cview, pattern_title(name), height=320, lang=lang()),
+                    key=f"ex_cmp_{name}",
+                    config=DOWNLOAD_CONFIG,
+                )
                 rows[pattern_title(name)] = {
-                    tr("ex.kept_pairs"): f"{cs.nnz:,}", tr("ex.density"): f"{cs.density:.4%}",
-                    tr("ex.flops"): human(cs.flops_sparse, "FLOP"), tr("ex.times_dense"): f"{cs.speedup_ideal:,.1f}",
-                    tr("ex.block_kernel"): human(cs.flops_block, "FLOP"), tr("ex.score_mem"): human(
-                        cs.score_bytes_sparse, "B"), tr("ex.complexity"): get(name).complexity,
+                    tr("ex.kept_pairs"): f"{cs.nnz:,}",
+                    tr("ex.density"): f"{cs.density:.4%}",
+                    tr("ex.flops"): human(cs.flops_sparse, "FLOP"),
+                    tr("ex.times_dense"): f"{cs.speedup_ideal:,.1f}",
+                    tr("ex.block_kernel"): human(cs.flops_block, "FLOP"),
+                    tr("ex.score_mem"): human(cs.score_bytes_sparse, "B"),
+                    tr("ex.complexity"): get(name).complexity,
                 }
         if rows:
             st.dataframe(pd.DataFrame(rows), key="ex_compare_table")
@@ -259,10 +364,23 @@ with tab_export:
         d2.download_button(tr("ex.dl_csv"), files["mask.csv"], "mask.csv", "text/csv", key="ex_dl_csv")
     else:
         nb = -(-n // block)
-        st.warning(tr("ex.too_large", n=f"{n:,}", size=human(n * n, "B"), limit=f"{analysis.DENSE_MAX_N:,}",
-                      nb=f"{nb:,}", b=block))
-        d1.download_button(tr("ex.dl_layout"), files["block_layout.npy"], "block_layout.npy",
-                           "application/octet-stream", key="ex_dl_layout")
+        st.warning(
+            tr(
+                "ex.too_large",
+                n=f"{n:,}",
+                size=human(n * n, "B"),
+                limit=f"{analysis.DENSE_MAX_N:,}",
+                nb=f"{nb:,}",
+                b=block,
+            )
+        )
+        d1.download_button(
+            tr("ex.dl_layout"),
+            files["block_layout.npy"],
+            "block_layout.npy",
+            "application/octet-stream",
+            key="ex_dl_layout",
+        )
     d3.download_button(tr("ex.dl_json"), files["pattern.json"], "pattern.json", "application/json", key="ex_dl_json")
     d4.download_button(tr("ex.dl_flex"), files["flex_mask.py"], "flex_mask.py", "text/x-python", key="ex_dl_flex")
     st.markdown(f"**{tr('ex.flex_title')}**")

@@ -10,20 +10,10 @@ import streamlit as st
 
 from sparse_core import PATTERNS, PatternError, get, make, models
 from sparse_core import attention as A
-from ui import (
-    DOWNLOAD_CONFIG,
-    attention_heatmap,
-    head_overview,
-    lang,
-    option_labels,
-    param_widgets,
-    pattern_titles,
-    setup_page,
-    show_error,
-    tr,
-)
+from ui.chrome import DOWNLOAD_CONFIG, lang, option_labels, pattern_summary, pattern_titles, show_error, tr
+from ui.figures import attention_heatmap, head_overview
+from ui.widgets import param_widgets
 
-setup_page("nav.inspector")
 EXAMPLES = {p.stem: p for p in sorted((Path(__file__).parents[1] / "assets" / "examples").glob("*.txt"))}
 
 
@@ -68,25 +58,32 @@ with st.expander(tr("in.how")):
 
 left, right = st.columns([1, 2.3], gap="large")
 with left:
-    model_key = st.radio(tr("in.model"), list(models.MODELS), key="in_model",
-                         format_func=option_labels(lambda k: f"in.model_{k}"))
+    model_key = st.radio(
+        tr("in.model"), list(models.MODELS), key="in_model", format_func=option_labels(lambda k: f"in.model_{k}")
+    )
     local = st.text_input(tr("in.local"), key="in_local", help=tr("in.local_help")).strip()
     if "in_example" not in st.session_state:
         st.session_state.in_example = "en_story"
-    example = st.selectbox(tr("in.example"), ["", *EXAMPLES], key="in_example",
-                           format_func=option_labels(lambda k: f"in.ex_{k}" if k else "in.own"))
+    example = st.selectbox(
+        tr("in.example"),
+        ["", *EXAMPLES],
+        key="in_example",
+        format_func=option_labels(lambda k: f"in.ex_{k}" if k else "in.own"),
+    )
     if example and st.session_state.get("in_example_loaded") != example:
         st.session_state.in_text = EXAMPLES[example].read_text(encoding="utf-8")
         st.session_state.in_example_loaded = example
     text = st.text_area(tr("in.text"), key="in_text", height=180, max_chars=200_000)
-    limit = st.select_slider(tr("in.limit"), [32, 64, 128, 256, 384, 512], value=256, key="in_limit",
-                             help=tr("in.limit_help"))
+    limit = st.select_slider(
+        tr("in.limit"), [32, 64, 128, 256, 384, 512], value=256, key="in_limit", help=tr("in.limit_help")
+    )
     with st.container(border=True):
         names = list(PATTERNS)
-        pattern = st.selectbox(tr("in.pattern"), names, index=names.index("window"), key="in_pattern",
-                               format_func=pattern_titles())
+        pattern = st.selectbox(
+            tr("in.pattern"), names, index=names.index("window"), key="in_pattern", format_func=pattern_titles()
+        )
         definition = get(pattern)
-        st.caption(definition.summary(lang()))
+        st.caption(pattern_summary(pattern))
         values = param_widgets(definition, "in")
 
 try:
@@ -95,7 +92,7 @@ try:
     tokens = A.tokenize(lm, text, limit)
 except PatternError as e:
     with right:
-        show_error(str(e))
+        show_error(e)
     st.stop()
 
 n = len(tokens.ids)
@@ -115,7 +112,7 @@ try:
     result, thumbs = _compare(local or model_key, text, limit, pattern, tuple(spec.params.items()), *source)
 except PatternError as e:
     with right:
-        show_error(str(e))
+        show_error(e)
     st.stop()
 
 # -- results -----------------------------------------------------------------------------------
@@ -123,42 +120,82 @@ with right:
     m1, m2, m3, m4 = st.columns(4)
     m1.metric(tr("in.mass"), f"{result.mass_kept.mean():.1%}")
     m2.metric(tr("in.density"), f"{result.keep.mean():.1%}", help=f"{int(result.keep.sum()):,} / {n * n:,}")
-    m3.metric(tr("in.cosine"), f"{result.cosine.mean():.4f}", tr("in.worst", v=f"{result.cosine.min():.4f}"),
-              delta_color="off", delta_arrow="off", help=tr("in.cosine_help"))
+    m3.metric(
+        tr("in.cosine"),
+        f"{result.cosine.mean():.4f}",
+        tr("in.worst", v=f"{result.cosine.min():.4f}"),
+        delta_color="off",
+        delta_arrow="off",
+        help=tr("in.cosine_help"),
+    )
     if result.agreement is not None:
-        m4.metric(tr("in.agreement"), f"{result.agreement:.1%}",
-                  tr("in.ppl", sparse=f"{result.perplexity_sparse:.2f}", dense=f"{result.perplexity_dense:.2f}"),
-                  delta_color="off", delta_arrow="off")
+        m4.metric(
+            tr("in.agreement"),
+            f"{result.agreement:.1%}",
+            tr("in.ppl", sparse=f"{result.perplexity_sparse:.2f}", dense=f"{result.perplexity_dense:.2f}"),
+            delta_color="off",
+            delta_arrow="off",
+        )
     if result.qk_source is not None:
         st.info(tr("in.qk_source", layer=result.qk_source[0], head=result.qk_source[1]), icon="🧭")
     if result.rows_fixed:
         st.caption(tr("in.rows_fixed", n=result.rows_fixed))
     st.markdown(f"**{tr('in.overview')}**")
-    st.plotly_chart(head_overview(thumbs, result.mass_kept), key="in_overview", on_select=_open_clicked_head,
-                    selection_mode="points", config={"displayModeBar": False})
+    st.plotly_chart(
+        head_overview(thumbs, result.mass_kept, lang()),
+        key="in_overview",
+        on_select=_open_clicked_head,
+        selection_mode="points",
+        config={"displayModeBar": False},
+    )
 
 labels = tokens.labels
 dense_map = result.dense.attentions[layer, head].astype(np.float32)
 sparse_map = result.sparse.attentions[layer, head].astype(np.float32)
-st.subheader(f"{tr('in.layer')} {layer} · {tr('in.head')} {head} — {tr('in.mass_head')}: "
-             f"{result.mass_kept[layer, head]:.1%}")
+st.subheader(
+    f"{tr('in.layer')} {layer} · {tr('in.head')} {head} — {tr('in.mass_head')}: {result.mass_kept[layer, head]:.1%}"
+)
 a, b = st.columns(2)
-a.plotly_chart(attention_heatmap(dense_map, labels, tr("in.dense")), key="in_dense", config=DOWNLOAD_CONFIG)
-b.plotly_chart(attention_heatmap(result.keep.astype(np.uint8), labels, tr("in.mask"), colorscale="Purples"),
-               key="in_mask", config=DOWNLOAD_CONFIG)
+a.plotly_chart(
+    attention_heatmap(dense_map, labels, tr("in.dense"), lang=lang()), key="in_dense", config=DOWNLOAD_CONFIG
+)
+b.plotly_chart(
+    attention_heatmap(result.keep.astype(np.uint8), labels, tr("in.mask"), colorscale="Purples", lang=lang()),
+    key="in_mask",
+    config=DOWNLOAD_CONFIG,
+)
 c, d = st.columns(2)
-c.plotly_chart(attention_heatmap(sparse_map, labels, tr("in.sparse")), key="in_sparse", config=DOWNLOAD_CONFIG)
-d.plotly_chart(attention_heatmap(sparse_map - dense_map, labels, tr("in.diff"), colorscale="RdBu", zmid=0),
-               key="in_diff", config=DOWNLOAD_CONFIG)
+c.plotly_chart(
+    attention_heatmap(sparse_map, labels, tr("in.sparse"), lang=lang()), key="in_sparse", config=DOWNLOAD_CONFIG
+)
+d.plotly_chart(
+    attention_heatmap(sparse_map - dense_map, labels, tr("in.diff"), colorscale="RdBu", zmid=0, lang=lang()),
+    key="in_diff",
+    config=DOWNLOAD_CONFIG,
+)
 
 st.subheader(tr("in.table"))
 attn = result.dense.attentions.astype(np.float32)
 entropy = -(attn * np.log2(np.clip(attn, 1e-12, None))).sum(-1).mean(-1)  # (L, H)
-table = pd.DataFrame([
-    {tr("in.layer"): lyr, tr("in.head"): hd, tr("in.kept_col"): float(result.mass_kept[lyr, hd]) * 100,
-     tr("in.entropy_col"): float(entropy[lyr, hd])}
-    for lyr in range(lm.layers) for hd in range(lm.heads)
-]).sort_values(tr("in.kept_col"))
-st.dataframe(table, hide_index=True, key="in_table", column_config={
-    tr("in.kept_col"): st.column_config.ProgressColumn(tr("in.kept_col"), format="%.1f%%", min_value=0,
-                                                       max_value=100)})
+table = pd.DataFrame(
+    [
+        {
+            tr("in.layer"): lyr,
+            tr("in.head"): hd,
+            tr("in.kept_col"): float(result.mass_kept[lyr, hd]) * 100,
+            tr("in.entropy_col"): float(entropy[lyr, hd]),
+        }
+        for lyr in range(lm.layers)
+        for hd in range(lm.heads)
+    ]
+).sort_values(tr("in.kept_col"))
+st.dataframe(
+    table,
+    hide_index=True,
+    key="in_table",
+    column_config={
+        tr("in.kept_col"): st.column_config.ProgressColumn(
+            tr("in.kept_col"), format="%.1f%%", min_value=0, max_value=100
+        )
+    },
+)

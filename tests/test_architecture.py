@@ -1,0 +1,69 @@
+"""The layers stay apart: the engine knows nothing of the app, figures know nothing of Streamlit."""
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+FORBIDDEN_IN_ENGINE = ("streamlit", "plotly", "ui", "pandas")
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def _loaded_after(code: str) -> set[str]:
+    out = subprocess.run([sys.executable, "-c", f"{code}\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"],
+                         cwd=ROOT, capture_output=True, text=True, check=True)
+    return {m.split(".")[0] for m in json.loads(out.stdout.strip().splitlines()[-1])}
+
+
+def test_no_engine_module_imports_the_app_or_its_text():
+    for path in sorted((ROOT / "sparse_core").rglob("*.py")):
+        bad = _imports(path) & set(FORBIDDEN_IN_ENGINE)
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+def test_importing_every_engine_module_loads_no_ui_library():
+    code = ("import importlib, pkgutil, sparse_core\n"
+            "for m in pkgutil.walk_packages(sparse_core.__path__, 'sparse_core.'):\n"
+            "    if m.name != 'sparse_core.__main__': importlib.import_module(m.name)")
+    loaded = _loaded_after(code)
+    assert not loaded & set(FORBIDDEN_IN_ENGINE), sorted(loaded & set(FORBIDDEN_IN_ENGINE))
+
+
+def test_the_exact_engine_and_its_cli_need_no_torch():
+    loaded = _loaded_after("import sparse_core, sparse_core.cli, sparse_core.export")
+    assert "torch" not in loaded and "transformers" not in loaded
+
+
+def test_figure_builders_load_without_streamlit():
+    loaded = _loaded_after("import ui.figures")
+    assert "plotly" in loaded and "streamlit" not in loaded
+
+
+def test_streamlit_lives_only_in_the_app_files():
+    allowed = {ROOT / "app.py", ROOT / "ui" / "chrome.py", ROOT / "ui" / "widgets.py"}
+    allowed |= set((ROOT / "app_pages").glob("*.py"))
+    for folder in ("sparse_core", "ui", "benchmarks"):
+        for path in (ROOT / folder).rglob("*.py"):
+            if path not in allowed:
+                assert "streamlit" not in _imports(path), path.relative_to(ROOT)
+
+
+def test_the_console_script_is_declared_and_works():
+    exe = Path(sys.executable).with_name("sparse-attention")
+    assert exe.exists(), "pip install -e . installs the console script"
+    out = subprocess.run([str(exe), "stats", "bigbird", "--n", "65536", "--json"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["n"] == 65536

@@ -1,0 +1,88 @@
+"""Page chrome shared by app.py and app_pages/: language, translated labels, error boxes."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from sparse_core import PatternError
+
+from .i18n import LANGS, STRINGS, t
+
+DOWNLOAD_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+
+def lang() -> str:
+    """The session's language code ('en' or 'zh')."""
+    return st.session_state.get("lang", "en")
+
+
+def tr(key: str, **fields) -> str:
+    """The catalog entry `key` in the session's language, with fields filled in."""
+    return t(key, lang(), **fields)
+
+
+def _keep_language() -> None:
+    st.session_state.lang = st.session_state._lang_widget
+
+
+def setup_app():
+    """Run by app.py before any page: wide layout, language (session state and ?lang=), sidebar.
+
+    The language lives in session state, not in the widget, so it survives page changes.
+    Returns `tr` for the navigation labels.
+    """
+    if "lang" not in st.session_state:
+        asked = st.query_params.get("lang")
+        st.session_state.lang = asked if asked in LANGS else "en"
+    st.set_page_config(page_title=tr("app.title"), page_icon="🕸️", layout="wide")
+    with st.sidebar:
+        st.session_state._lang_widget = st.session_state.lang
+        st.radio(
+            t("app.language", lang()),
+            list(LANGS),
+            format_func=LANGS.get,
+            key="_lang_widget",
+            horizontal=True,
+            on_change=_keep_language,
+        )
+    st.query_params["lang"] = st.session_state.lang
+    return tr
+
+
+def error_text(error: Exception) -> str:
+    """A user-facing message for an engine error, translated when the engine gave it a code."""
+    if isinstance(error, PatternError) and error.code and f"err.{error.code}" in STRINGS:
+        try:
+            return tr(f"err.{error.code}", **error.fields)
+        except (KeyError, IndexError, ValueError):
+            pass
+    return str(error)
+
+
+def show_error(error: Exception | str) -> None:
+    """An error box for a problem the user can fix."""
+    message = error if isinstance(error, str) else error_text(error)
+    st.error(tr("err.prefix", msg=message), icon="⚠️")
+
+
+def pattern_title(name: str) -> str:
+    """A pattern's title in the session's language."""
+    return tr(f"pattern.{name}")
+
+
+def pattern_summary(name: str) -> str:
+    """A pattern's one-line summary in the session's language."""
+    return tr(f"pattern.{name}.summary")
+
+
+def pattern_titles():
+    """format_func for pattern names, pinned to this run's language: Streamlit may call a
+    format_func outside the script run (AppTest does), where session state is not readable."""
+    current = lang()
+    return lambda name: t(f"pattern.{name}", current)
+
+
+def option_labels(key_of):
+    """format_func translating each option through key_of(option), pinned to this run's language."""
+    current = lang()
+    return lambda value: t(key_of(value), current)

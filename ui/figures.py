@@ -1,0 +1,158 @@
+"""Plotly figure builders for the app, free of Streamlit: usable from a notebook or a benchmark.
+
+Every builder takes `lang` for its axis and hover labels and returns a plotly Figure.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.express as px
+import plotly.graph_objects as go
+
+from .i18n import t
+
+KEPT_RGB, DROPPED_RGB = (49, 51, 145), (242, 243, 250)
+
+
+def human(value: float, unit: str = "") -> str:
+    """1234567 -> '1.23 M' (with unit: '1.23 MB'); exact value stays available on hover."""
+    for factor, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}".strip()
+
+
+def short_n(n: int) -> str:
+    """1048576 -> '1Mi', 4096 -> '4Ki', 1000 -> '1,000'."""
+    for size, suffix in ((1 << 20, "Mi"), (1 << 10, "Ki")):
+        if n >= size and n % size == 0:
+            return f"{n // size}{suffix}"
+    return f"{n:,}"
+
+
+def mask_image(view, title: str = "", height: int = 460, lang: str = "en") -> go.Figure:
+    """Token or pooled view as a PNG-encoded image (payload stays small at any n)."""
+    img = view.image
+    n, b = view.n, view.block
+    coords = np.arange(img.shape[0]) * b
+    query, key = t("fig.query", lang), t("fig.key", lang)
+    if not view.pooled and n <= 128:
+        # small masks: a real heatmap so hovering shows (query, key, kept)
+        text = np.where(img, t("fig.kept", lang), t("fig.dropped", lang))
+        fig = go.Figure(
+            go.Heatmap(
+                z=img.astype(int),
+                x=coords,
+                y=coords,
+                text=text,
+                showscale=False,
+                zmin=0,
+                zmax=1,
+                colorscale=[[0, f"rgb{DROPPED_RGB}"], [1, f"rgb{KEPT_RGB}"]],
+                xgap=0.5 if n <= 64 else 0,
+                ygap=0.5 if n <= 64 else 0,
+                hovertemplate=f"{query} %{{y}}<br>{key} %{{x}}<br>%{{text}}<extra></extra>",
+            )
+        )
+        fig.update_yaxes(autorange="reversed")
+    else:
+        share = img.astype(float)[..., None]
+        rgb = (np.array(DROPPED_RGB) * (1 - share) + np.array(KEPT_RGB) * share).astype(np.uint8)
+        fig = px.imshow(rgb, binary_string=True, x=coords, y=coords)
+        fig.update_traces(hovertemplate=f"{query} %{{y}}<br>{key} %{{x}}<extra></extra>")
+    fig.update_xaxes(title=key, side="top", constrain="domain")
+    fig.update_yaxes(title=query, scaleanchor="x", constrain="domain")
+    fig.update_layout(
+        height=height,
+        margin=dict(l=10, r=10, t=60 if title else 30, b=10),
+        title=dict(text=title, y=0.99) if title else None,
+    )
+    return fig
+
+
+def _axis(labels: list[str]) -> dict:
+    step = max(1, len(labels) // 40)  # readable ticks; hover always shows the exact token
+    idx = list(range(0, len(labels), step))
+    return dict(tickmode="array", tickvals=idx, ticktext=[labels[i] for i in idx], tickfont=dict(size=9))
+
+
+def attention_heatmap(
+    z: np.ndarray, labels: list[str], title: str, colorscale="Blues", zmid=None, lang: str = "en"
+) -> go.Figure:
+    """(T, T) attention weights (or a uint8 mask) with token labels on both axes."""
+    n = len(labels)
+    hover_labels = np.array(labels, dtype=object)
+    query, key = t("fig.query", lang), t("fig.key", lang)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z if z.dtype == np.uint8 else z.astype(np.float32),
+            colorscale=colorscale,
+            zmid=zmid,
+            customdata=np.stack(np.broadcast_arrays(hover_labels[:, None], hover_labels[None, :]), axis=-1),
+            hovertemplate="%{customdata[0]} → %{customdata[1]}<br>%{z:.4f}<extra></extra>"
+            if n <= 128
+            else f"{query} %{{y}} → {key} %{{x}}<br>%{{z:.4f}}<extra></extra>",
+            zmin=0 if z.dtype == np.uint8 else None,
+            zmax=1 if z.dtype == np.uint8 else None,
+            colorbar=dict(thickness=10),
+        )
+    )
+    if n > 128:  # per-cell label pairs would outweigh the map itself
+        fig.data[0].customdata = None
+    fig.update_xaxes(**_axis(labels), side="top", tickangle=-90)
+    fig.update_yaxes(**_axis(labels), autorange="reversed")
+    fig.update_layout(title=dict(text=title, y=0.99), height=640, margin=dict(l=10, r=10, t=90, b=10))
+    return fig
+
+
+def head_overview(thumbs: np.ndarray, mass: np.ndarray, lang: str = "en") -> go.Figure:
+    """Layers x heads grid of max-pooled attention thumbnails, one PNG; hover gives the mass kept."""
+    layers, heads, s, _ = thumbs.shape
+    gap = 2
+    canvas = np.full((layers * (s + gap), heads * (s + gap)), np.nan, dtype=np.float32)
+    for layer in range(layers):
+        for head in range(heads):
+            tile = thumbs[layer, head]
+            r, c = layer * (s + gap), head * (s + gap)
+            canvas[r : r + s, c : c + s] = tile / max(float(tile.max()), 1e-9)
+    # one PNG for all tiles (tens of KB, where a float heatmap of the canvas is over a megabyte)
+    shade = np.nan_to_num(canvas, nan=0.0)[..., None]
+    rgb = (255 * (1 - shade) + np.array([8, 48, 107]) * shade).astype(np.uint8)
+    rgb[np.isnan(canvas)] = 255
+    fig = px.imshow(rgb, binary_string=True)
+    fig.update_traces(hoverinfo="skip", hovertemplate=None)
+    centers = np.array([(layer, head) for layer in range(layers) for head in range(heads)])
+    layer_label, head_label = t("in.layer", lang), t("in.head", lang)
+    fig.add_trace(
+        go.Scatter(
+            x=centers[:, 1] * (s + gap) + s / 2,
+            y=centers[:, 0] * (s + gap) + s / 2,
+            mode="markers",
+            marker=dict(size=max(8, 360 // max(layers, heads)), color="rgba(0,0,0,0)"),
+            customdata=centers,
+            text=[f"{m:.1%}" for m in mass.ravel()],
+            hovertemplate=f"{layer_label} %{{customdata[0]}}, {head_label} %{{customdata[1]}}<br>"
+            f"{t('in.kept_col', lang)} %{{text}}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(
+        tickvals=np.arange(heads) * (s + gap) + s / 2,
+        ticktext=[str(h) for h in range(heads)],
+        title=head_label,
+        side="top",
+    )
+    fig.update_yaxes(
+        tickvals=np.arange(layers) * (s + gap) + s / 2,
+        ticktext=[str(i) for i in range(layers)],
+        title=layer_label,
+        autorange="reversed",
+        scaleanchor="x",
+    )
+    fig.update_layout(
+        height=min(1400, 90 + layers * 40),
+        margin=dict(l=10, r=10, t=50, b=10),
+        showlegend=False,
+        dragmode=False,
+        clickmode="event+select",
+    )
+    return fig

@@ -1,0 +1,693 @@
+"""The one catalog of UI text, English and Chinese: t(key, lang, **fields).
+
+A Python dict rather than gettext .po files: every entry keeps both languages side by side (a
+translator sees the English beside the Chinese), placeholders are plain str.format fields that a
+test checks key by key, and there is no compile step or extra tool to install. Tests check that
+no entry misses a language, that every key the app uses exists, and that no page hard-codes text.
+The engine's own English (pattern titles, summaries, parameter help, error messages) is
+translated here by key: `pattern.<name>`, `pattern.<name>.summary`, `help.<pattern>.<param>`,
+`err.<code>`.
+"""
+
+from __future__ import annotations
+
+LANGS = {"en": "English", "zh": "中文"}
+
+STRINGS: dict[str, dict[str, str]] = {
+    "app.title": {"en": "Sparse Attention Explorer", "zh": "稀疏注意力探索器"},
+    "app.language": {"en": "Language", "zh": "语言"},
+    "nav.home": {"en": "Home", "zh": "首页"},
+    "nav.explorer": {"en": "Pattern Explorer", "zh": "模式探索"},
+    "nav.inspector": {"en": "Attention Inspector", "zh": "注意力检查"},
+    "nav.cost": {"en": "Cost & Speed", "zh": "成本与速度"},
+    "nav.learn": {"en": "Learn", "zh": "学习"},
+    "home.lead": {
+        "en": "Full attention lets every token score every other token: **n² pairs**, so doubling "
+        "the context quadruples compute and score memory. Sparse attention scores only the "
+        "pairs in a *pattern* — a window, a few global tokens, random links, learned blocks — "
+        "and keeps most of what matters at a fraction of the cost.",
+        "zh": "完整注意力让每个词元给所有词元打分：共 **n² 对**，上下文翻倍，计算量和分数内存就翻四倍。"
+        "稀疏注意力只为*模式*中的词元对打分——窗口、少数全局词元、随机连接、学习出的块——"
+        "以很小的代价保留大部分重要信息。",
+    },
+    "home.demo": {"en": "Try it: one pattern, live", "zh": "试一试：一个模式，实时计算"},
+    "home.n": {"en": "Tokens n", "zh": "词元数 n"},
+    "home.dense": {"en": "Dense: {pairs} pairs", "zh": "稠密：{pairs} 对"},
+    "home.sparse": {
+        "en": "{pattern}: {pairs} pairs ({share} of dense)",
+        "zh": "{pattern}：{pairs} 对（稠密的 {share}）",
+    },
+    "home.pages": {"en": "Where to go next", "zh": "接下来去哪里"},
+    "home.explorer": {
+        "en": "pick any pattern, see its mask, exact FLOP and memory savings, export it.",
+        "zh": "选择任意模式，查看掩码、精确的计算量与内存节省，并导出。",
+    },
+    "home.inspector": {
+        "en": "a real model's attention on your text, dense vs sparse.",
+        "zh": "真实模型在你的文本上的注意力：稠密与稀疏对比。",
+    },
+    "home.cost": {
+        "en": "how cost grows with n, and measured block-sparse speed.",
+        "zh": "成本如何随 n 增长，以及实测的块稀疏速度。",
+    },
+    "home.learn": {"en": "a guided tour of the ideas, step by step.", "zh": "循序渐进的概念导览。"},
+    # Pattern Explorer
+    "ex.title": {"en": "Pattern Explorer", "zh": "模式探索"},
+    "ex.lead": {
+        "en": "Pick a pattern, set its parameters, and read its exact cost at any length up to a million tokens.",
+        "zh": "选择一个模式、设置参数，查看它在任意长度（最多一百万词元）下的精确成本。",
+    },
+    "ex.n": {"en": "Sequence length n", "zh": "序列长度 n"},
+    "ex.causal": {"en": "Causal (j ≤ i)", "zh": "因果（j ≤ i）"},
+    "ex.causal_help": {
+        "en": "Intersect every pattern with the lower triangle, as in decoder LLMs.",
+        "zh": "将每个模式与下三角相交，如解码器 LLM。",
+    },
+    "ex.layer": {"en": "Pattern {i}", "zh": "模式 {i}"},
+    "ex.pattern": {"en": "Pattern", "zh": "模式"},
+    "ex.add": {"en": "➕ Add a pattern", "zh": "➕ 添加模式"},
+    "ex.remove": {"en": "Remove", "zh": "移除"},
+    "ex.defaults": {"en": "Paper defaults", "zh": "论文默认值"},
+    "ex.op": {"en": "Combine patterns by", "zh": "组合方式"},
+    "ex.union": {"en": "union (keep if any keeps)", "zh": "并集（任一保留即保留）"},
+    "ex.intersection": {"en": "intersection (keep if all keep)", "zh": "交集（全部保留才保留）"},
+    "ex.block": {"en": "Kernel block size B", "zh": "内核块大小 B"},
+    "ex.block_help": {
+        "en": "Tile size of a block-sparse kernel (FlexAttention uses 128).",
+        "zh": "块稀疏内核的分块大小（FlexAttention 默认 128）。",
+    },
+    "ex.d_head": {"en": "Head dimension d", "zh": "头维度 d"},
+    "ex.reference": {"en": "Reference: {ref}", "zh": "参考文献：{ref}"},
+    "ex.complexity": {"en": "Complexity", "zh": "复杂度"},
+    "ex.tab_mask": {"en": "Mask & numbers", "zh": "掩码与数据"},
+    "ex.tab_compare": {"en": "Compare", "zh": "对比"},
+    "ex.tab_export": {"en": "Export & share", "zh": "导出与分享"},
+    "ex.token_view": {"en": "Token-level mask, {n} × {n}: dark = kept.", "zh": "词元级掩码 {n} × {n}：深色为保留。"},
+    "ex.pooled_view": {
+        "en": "Pooled view: each cell is a {b} × {b} block of tokens, shaded by the exact share of pairs kept.",
+        "zh": "池化视图：每格为 {b} × {b} 的词元块，颜色深浅为精确的保留比例。",
+    },
+    "ex.pooled_binary": {
+        "en": "Block view: each cell is a {b} × {b} block of tokens, dark if it keeps any pair.",
+        "zh": "块视图：每格为 {b} × {b} 的词元块，含任一保留对即为深色。",
+    },
+    "ex.kept_pairs": {"en": "Kept pairs", "zh": "保留的词元对"},
+    "ex.density": {"en": "Density", "zh": "密度"},
+    "ex.flops": {"en": "Attention FLOPs per head", "zh": "每头注意力计算量"},
+    "ex.speedup": {"en": "{x} fewer than dense", "zh": "比稠密少 {x}"},
+    "ex.score_mem": {"en": "Score memory per head", "zh": "每头分数矩阵内存"},
+    "ex.score_mem_delta": {"en": "dense {dense}", "zh": "稠密 {dense}"},
+    "ex.block_kernel": {"en": "Block kernel computes", "zh": "块内核实际计算"},
+    "ex.block_waste": {"en": "{w} of it masked out", "zh": "其中 {w} 被屏蔽"},
+    "ex.block_inexact": {
+        "en": "Block numbers are an upper bound for this intersection at this n.",
+        "zh": "在此 n 下，该交集的块统计为上界。",
+    },
+    "ex.kv": {"en": "KV cache per layer & head (decoding)", "zh": "每层每头 KV 缓存（解码）"},
+    "ex.kv_bounded": {"en": "bounded: {t} tokens", "zh": "有界：{t} 个词元"},
+    "ex.kv_unbounded": {"en": "grows with n", "zh": "随 n 增长"},
+    "ex.softmax": {"en": "Softmax FLOPs (apart)", "zh": "Softmax 计算量（单列）"},
+    "ex.degree": {"en": "Keys each query sees (per-row degree)", "zh": "每个查询看到的键数（行度）"},
+    "ex.degree_axis": {"en": "keys kept", "zh": "保留的键数"},
+    "ex.degree_range": {"en": "min–max in bin", "zh": "区间内最小–最大"},
+    "ex.degree_mean": {"en": "mean", "zh": "平均"},
+    "ex.zoom": {"en": "🔍 Zoom into a region (exact, token level)", "zh": "🔍 放大某区域（精确，词元级）"},
+    "ex.zoom_row": {"en": "First query row", "zh": "起始查询行"},
+    "ex.zoom_col": {"en": "First key column", "zh": "起始键列"},
+    "ex.zoom_size": {"en": "Region size", "zh": "区域大小"},
+    "ex.compare_pick": {
+        "en": "Patterns to compare (2–4), each with its paper defaults",
+        "zh": "要对比的模式（2–4 个），均使用论文默认值",
+    },
+    "ex.compare_need": {"en": "Pick at least two patterns.", "zh": "请至少选择两个模式。"},
+    "ex.metric": {"en": "metric", "zh": "指标"},
+    "ex.dl_npy": {"en": "Mask (.npy)", "zh": "掩码（.npy）"},
+    "ex.dl_csv": {"en": "Mask (.csv)", "zh": "掩码（.csv）"},
+    "ex.dl_layout": {"en": "Block layout (.npy)", "zh": "块布局（.npy）"},
+    "ex.dl_json": {"en": "Configuration (.json)", "zh": "配置（.json）"},
+    "ex.dl_flex": {"en": "FlexAttention script (.py)", "zh": "FlexAttention 脚本（.py）"},
+    "ex.too_large": {
+        "en": "A token-level mask at n = {n} would be {size}; downloads are limited to n ≤ {limit}. "
+        "The block layout ({nb} × {nb} blocks of {b}) is offered instead.",
+        "zh": "n = {n} 时词元级掩码将达 {size}；下载限于 n ≤ {limit}。"
+        "改为提供块布局（{nb} × {nb} 个大小为 {b} 的块）。",
+    },
+    "ex.image_format": {"en": "Camera button saves the figure as", "zh": "相机按钮保存图像格式"},
+    "ex.share": {"en": "Share: this page's URL holds the whole configuration.", "zh": "分享：本页网址包含完整配置。"},
+    "ex.flex_title": {"en": "FlexAttention code that reproduces this mask", "zh": "复现此掩码的 FlexAttention 代码"},
+    "ex.url_problem": {
+        "en": "The link's settings could not all be used: {msg}. Defaults are shown instead.",
+        "zh": "链接中的设置无法全部使用：{msg}。已改用默认值。",
+    },
+    # Attention Inspector
+    "in.title": {"en": "Attention Inspector", "zh": "注意力检查"},
+    "in.lead": {
+        "en": "A real pretrained model reads your text. See what each head attends to, what a sparse "
+        "pattern keeps and drops, and how far the model's outputs move when the pattern is applied "
+        "inside every layer.",
+        "zh": "真实的预训练模型读取你的文本。查看每个注意力头关注什么、稀疏模式保留和丢弃了什么，"
+        "以及在每一层应用该模式后模型输出偏移了多少。",
+    },
+    "in.model": {"en": "Model", "zh": "模型"},
+    "in.local": {"en": "…or a local model folder (optional)", "zh": "……或本地模型文件夹（可选）"},
+    "in.local_help": {
+        "en": "A folder with config.json and a fast tokenizer. Model hubs are not reachable from here.",
+        "zh": "包含 config.json 和快速分词器的文件夹。此处无法访问模型仓库。",
+    },
+    "in.loading": {"en": "Loading {model}…", "zh": "正在加载 {model}……"},
+    "in.loaded": {"en": "{model} ready", "zh": "{model} 已就绪"},
+    "in.example": {"en": "Example text", "zh": "示例文本"},
+    "in.own": {"en": "(your own text)", "zh": "（自己的文本）"},
+    "in.text": {"en": "Text", "zh": "文本"},
+    "in.limit": {"en": "Tokens to inspect", "zh": "检查的词元数"},
+    "in.limit_help": {
+        "en": "Heatmaps and metrics use the first tokens only; 256 keeps the page fast.",
+        "zh": "热力图和指标只使用前面的词元；256 可保持页面流畅。",
+    },
+    "in.count": {"en": "{n} tokens inspected", "zh": "检查了 {n} 个词元"},
+    "in.truncated": {
+        "en": "The text needs about {total} tokens; only the first {n} are inspected ({chars} characters left out).",
+        "zh": "该文本约需 {total} 个词元；只检查前 {n} 个（省略了 {chars} 个字符）。",
+    },
+    "in.pattern": {"en": "Sparse pattern", "zh": "稀疏模式"},
+    "in.causal_note": {
+        "en": "This model is causal: the pattern is intersected with j ≤ i.",
+        "zh": "该模型是因果的：模式与 j ≤ i 相交。",
+    },
+    "in.layer": {"en": "Layer", "zh": "层"},
+    "in.head": {"en": "Head", "zh": "头"},
+    "in.qk_source": {
+        "en": "Chosen from the real queries and keys of layer {layer}, head {head}, "
+        "then applied to every layer and head.",
+        "zh": "由第 {layer} 层第 {head} 个头的真实查询与键选出，再应用到每一层每个头。",
+    },
+    "in.dense": {"en": "Dense attention", "zh": "稠密注意力"},
+    "in.mask": {"en": "Pattern on these tokens", "zh": "该模式在这些词元上"},
+    "in.sparse": {"en": "Sparse attention (masked inside the model)", "zh": "稀疏注意力（在模型内部屏蔽）"},
+    "in.diff": {"en": "Sparse − dense", "zh": "稀疏 − 稠密"},
+    "in.weight": {"en": "weight", "zh": "权重"},
+    "in.mass": {"en": "Mass kept, all heads", "zh": "保留质量（全部头）"},
+    "in.mass_head": {"en": "Mass kept by this head", "zh": "该头保留的质量"},
+    "in.cosine": {"en": "Output cosine", "zh": "输出余弦相似度"},
+    "in.cosine_help": {
+        "en": "Cosine similarity of the final hidden states, dense vs sparse: mean (worst token).",
+        "zh": "最终隐藏状态的余弦相似度（稠密 vs 稀疏）：平均值（最差词元）。",
+    },
+    "in.agreement": {"en": "Next-token agreement", "zh": "下一词元一致率"},
+    "in.ppl": {"en": "perplexity {sparse} (dense {dense})", "zh": "困惑度 {sparse}（稠密 {dense}）"},
+    "in.density": {"en": "Pattern density here", "zh": "此处模式密度"},
+    "in.overview": {"en": "All layers × heads: click a tile to open that head", "zh": "所有层 × 头：点击某格打开该头"},
+    "in.table": {
+        "en": "Per-head share of attention mass kept (click a column to sort)",
+        "zh": "各头保留的注意力质量（点击列名排序）",
+    },
+    "in.kept_col": {"en": "mass kept", "zh": "保留质量"},
+    "in.entropy_col": {"en": "dense entropy (bits)", "zh": "稠密熵（比特）"},
+    "in.rows_fixed": {
+        "en": "{n} query rows kept nothing under this pattern; they attend to themselves only.",
+        "zh": "{n} 个查询行在该模式下不保留任何键；它们只关注自身。",
+    },
+    "in.how": {"en": "How to read this", "zh": "如何解读"},
+    "in.how_text": {
+        "en": "Each heatmap row is a query token, each column a key token. *Dense* is what the model does; the "
+        "*pattern* is which pairs are allowed; *sparse* is the model rerun with the pattern applied in "
+        "every layer, so later layers see sparse inputs; the *difference* shows where weight moved. "
+        "*Mass kept* is the share of each row's dense weight that falls inside the pattern: near 100% "
+        "means the pattern keeps what this head uses.",
+        "zh": "热力图每一行是一个查询词元，每一列是一个键词元。*稠密* 是模型的原始行为；*模式* 是允许的词元对；"
+        "*稀疏* 是在每一层都应用该模式后重新运行模型，因此后面的层看到的是稀疏的输入；*差异* 显示权重移到了哪里。"
+        "*保留质量* 是每行稠密权重落在模式内的比例：接近 100% 说明该模式保留了这个头所用的信息。",
+    },
+    "in.ex_en_story": {"en": "A short story (English)", "zh": "短篇故事（英文）"},
+    "in.ex_zh_story": {"en": "A short story (Chinese)", "zh": "短篇故事（中文）"},
+    "in.ex_code_review": {"en": "Code and prose", "zh": "代码与说明"},
+    "in.ex_mixed_scripts": {"en": "Many scripts, emoji, right-to-left", "zh": "多种文字、表情符号、从右到左"},
+    # Cost & Speed
+    "co.title": {"en": "Cost & Speed", "zh": "成本与速度"},
+    "co.lead": {
+        "en": "How attention cost grows with sequence length for each pattern, in a real model's units, "
+        "and what a block-sparse kernel actually achieves on this machine.",
+        "zh": "各模式的注意力成本如何随序列长度增长（以真实模型的单位表示），以及块稀疏内核在本机上的实际表现。",
+    },
+    "co.patterns": {"en": "Patterns (paper defaults)", "zh": "模式（论文默认值）"},
+    "co.model": {"en": "Model", "zh": "模型"},
+    "co.custom": {"en": "custom", "zh": "自定义"},
+    "co.layers": {"en": "layers", "zh": "层数"},
+    "co.heads": {"en": "heads", "zh": "头数"},
+    "co.kv_heads": {"en": "KV heads", "zh": "KV 头数"},
+    "co.d_head": {"en": "d_head", "zh": "头维度"},
+    "co.dtype": {"en": "dtype", "zh": "数据类型"},
+    "co.tab_prefill": {"en": "Prefill", "zh": "预填充"},
+    "co.tab_decode": {"en": "Decoding", "zh": "解码"},
+    "co.tab_budget": {"en": "Memory budget", "zh": "内存预算"},
+    "co.tab_speed": {"en": "Measured speed", "zh": "实测速度"},
+    "co.dense": {"en": "dense", "zh": "稠密"},
+    "co.slope": {"en": "slope {s:.2f}", "zh": "斜率 {s:.2f}"},
+    "co.flops_title": {
+        "en": "Attention FLOPs for the whole model (QKᵀ + AV), log-log",
+        "zh": "整个模型的注意力计算量（QKᵀ + AV），双对数坐标",
+    },
+    "co.mem_title": {
+        "en": "Score-matrix memory of one layer (all heads), log-log",
+        "zh": "单层（所有头）分数矩阵内存，双对数坐标",
+    },
+    "co.slope_note": {
+        "en": "The slope of a log-log line is the exponent: ≈ 2 means O(n²), ≈ 1 means linear. It is fitted over "
+        "the upper half of the range, where the asymptote shows.",
+        "zh": "双对数坐标中直线的斜率就是指数：≈ 2 表示 O(n²)，≈ 1 表示线性。斜率在区间的上半段拟合，以体现渐近行为。",
+    },
+    "co.kv_title": {
+        "en": "KV cache held while generating token n (whole model)",
+        "zh": "生成第 n 个词元时的 KV 缓存（整个模型）",
+    },
+    "co.decode_title": {
+        "en": "Attention FLOPs to generate one token at position n",
+        "zh": "在位置 n 生成一个词元的注意力计算量",
+    },
+    "co.decode_note": {
+        "en": "Decoding reads the KV cache once per token. Only causal local patterns (sliding window, StreamingLLM, "
+        "Mistral) can evict old entries, so only they keep the cache bounded; the others save compute but "
+        "must keep every key, because some future query may still attend to it.",
+        "zh": "解码时每生成一个词元都要读取一次 KV 缓存。只有因果的局部模式（滑动窗口、StreamingLLM、Mistral）能淘汰旧条目，"
+        "因此只有它们的缓存有界；其他模式节省计算，但必须保留所有键，因为之后的查询仍可能关注它们。",
+    },
+    "co.budget": {"en": "Memory budget (GiB)", "zh": "内存预算（GiB）"},
+    "co.budget_note": {
+        "en": "Memory = the whole KV cache + one layer's materialised scores (naive attention). The largest n "
+        "that fits, found exactly by bisection on the engine's counts.",
+        "zh": "内存 = 整个 KV 缓存 + 单层物化的分数矩阵（朴素注意力）。在引擎精确计数上二分查找能放下的最大 n。",
+    },
+    "co.largest_dense": {"en": "largest n, dense", "zh": "最大 n（稠密）"},
+    "co.largest_sparse": {"en": "largest n, sparse", "zh": "最大 n（稀疏）"},
+    "co.gain": {"en": "context gain", "zh": "上下文增益"},
+    "co.data_dependent": {
+        "en": "{p} is data-dependent (n ≤ 4,096): shown only up to its limit.",
+        "zh": "{p} 依赖数据（n ≤ 4,096）：只显示到其上限。",
+    },
+    "co.speed_pattern": {"en": "Pattern to time", "zh": "要计时的模式"},
+    "co.speed_ns": {"en": "Sequence lengths", "zh": "序列长度"},
+    "co.speed_heads": {"en": "heads", "zh": "头数"},
+    "co.speed_block": {"en": "kernel block", "zh": "内核块"},
+    "co.device": {"en": "device", "zh": "设备"},
+    "co.measure": {"en": "⏱ Measure", "zh": "⏱ 开始测量"},
+    "co.measuring": {"en": "Timing n = {n:,} ({i}/{total})…", "zh": "正在计时 n = {n:,}（{i}/{total}）……"},
+    "co.speed_intro": {
+        "en": "Dense attention is PyTorch SDPA. Sparse is compiled FlexAttention running only the kept blocks of "
+        "the engine's layout. The first run of each shape compiles (shown apart); results are cached.",
+        "zh": "稠密注意力使用 PyTorch SDPA。稀疏注意力是编译后的 FlexAttention，只计算引擎布局中保留的块。"
+        "每种形状首次运行需要编译（单独显示）；结果会被缓存。",
+    },
+    "co.col_dense": {"en": "dense SDPA (ms)", "zh": "稠密 SDPA（毫秒）"},
+    "co.col_masked": {"en": "SDPA + boolean mask (ms)", "zh": "SDPA + 布尔掩码（毫秒）"},
+    "co.col_sparse": {"en": "block-sparse (ms)", "zh": "块稀疏（毫秒）"},
+    "co.col_compile": {"en": "compile (s)", "zh": "编译（秒）"},
+    "co.col_speedup": {"en": "measured speed-up", "zh": "实测加速"},
+    "co.col_ideal": {"en": "ideal 1/density", "zh": "理想 1/密度"},
+    "co.col_block_ideal": {"en": "block ideal", "zh": "块理想"},
+    "co.col_share": {"en": "share of block ideal", "zh": "占块理想比例"},
+    "co.speed_chart": {"en": "Speed-up over dense: measured vs ideal", "zh": "相对稠密的加速：实测 vs 理想"},
+    "co.gap": {
+        "en": "**Why measured < ideal.** (1) Block granularity: a kernel computes every kept block in full, so "
+        "the best it can do is 1/block density, not 1/density; the gap between the two is the block waste. "
+        "(2) Fixed work per query tile (loading Q, softmax state, writing O) does not shrink with "
+        "sparsity, so very sparse rows pay relatively more. (3) Partial blocks evaluate mask_mod "
+        "element by element.",
+        "zh": "**为什么实测低于理想值。**（1）块粒度：内核会完整计算每个保留的块，所以最好只能达到 1/块密度，而非 1/密度；"
+        "两者之差就是块浪费。（2）每个查询块的固定开销（加载 Q、softmax 状态、写出 O）不随稀疏度减少，"
+        "行越稀疏，占比越大。（3）部分保留的块需要逐元素计算 mask_mod。",
+    },
+    "co.honesty": {
+        "en": "**Where masking saves nothing.** Passing a boolean mask to SDPA still computes all n² scores (and "
+        "often disables the fused kernel): see the boolean-mask column. Only a kernel that skips blocks "
+        "saves work, and only whole blocks.",
+        "zh": "**掩码何时毫无节省。** 给 SDPA 传布尔掩码仍会计算全部 n² 个分数（还常常无法使用融合内核）：见布尔掩码一列。"
+        "只有跳过整块的内核才能节省计算，而且只能以块为单位节省。",
+    },
+    "co.no_results": {"en": "Press Measure to time this pattern here.", "zh": "点击“开始测量”在本机计时。"},
+    "co.gpu": {"en": "A GPU is present: lengths up to 65,536 are offered.", "zh": "检测到 GPU：可选长度最长 65,536。"},
+    # Learn
+    "le.title": {"en": "Learn: how sparse attention works", "zh": "学习：稀疏注意力如何工作"},
+    "le.lead": {
+        "en": "Eight short steps, each with a live figure you can change.",
+        "zh": "八个简短的步骤，每一步都配有可以调整的实时图。",
+    },
+    "le.step": {"en": "Step", "zh": "步骤"},
+    "le.prev": {"en": "← Previous", "zh": "← 上一步"},
+    "le.next": {"en": "Next →", "zh": "下一步 →"},
+    "le.s1": {"en": "1 · Full attention", "zh": "1 · 完整注意力"},
+    "le.s2": {"en": "2 · Most weights are tiny", "zh": "2 · 大多数权重都很小"},
+    "le.s3": {"en": "3 · A pattern is a graph", "zh": "3 · 模式就是一张图"},
+    "le.s4": {"en": "4 · The families", "zh": "4 · 各类模式"},
+    "le.s5": {"en": "5 · Published designs", "zh": "5 · 已发表的设计"},
+    "le.s6": {"en": "6 · Receptive field", "zh": "6 · 感受野"},
+    "le.s7": {"en": "7 · The gains", "zh": "7 · 收益"},
+    "le.s8": {"en": "8 · The price", "zh": "8 · 代价"},
+    "le.t1": {
+        "en": "In self-attention every token builds a **query** and compares it with the **key** of every other token: "
+        "one score per pair, so **n² scores** for n tokens. Each score costs a dot product of length d, and the "
+        "n × n score matrix must be stored to take the softmax. Double the text and you quadruple both.\n\n"
+        "Move the slider: the curve is the memory of the score matrices of one layer of a 7B model "
+        "(32 heads, fp16), and the lines are the memory of common GPUs.",
+        "zh": "在自注意力中，每个词元生成一个**查询**，并与所有词元的**键**比较：每一对一个分数，n 个词元就有 **n² 个分数**。"
+        "每个分数是长度为 d 的点积，而且要存下 n × n 的分数矩阵才能做 softmax。文本长度翻倍，两者都变成四倍。\n\n"
+        "拖动滑块：曲线是一个 7B 模型单层（32 个头，fp16）分数矩阵的内存，横线是常见 GPU 的显存。",
+    },
+    "le.f1_n": {"en": "Tokens n", "zh": "词元数 n"},
+    "le.f1_title": {"en": "Score memory of one layer vs n", "zh": "单层分数矩阵内存 vs n"},
+    "le.f1_now": {"en": "n = {n}: {mem} for one layer's scores", "zh": "n = {n}：单层分数需 {mem}"},
+    "le.f1_gpu": {"en": "{gpu} ({mem})", "zh": "{gpu}（{mem}）"},
+    "le.f1_fits": {"en": "Fits on a {gpu} up to n ≈ {n}.", "zh": "在 {gpu} 上最多约 n ≈ {n}。"},
+    "le.t2": {
+        "en": "Here a real pretrained model (all-MiniLM-L6-v2) reads a real paragraph. For every head and query, "
+        "softmax spreads weight over all keys — but look at the histogram: almost all weights are close to "
+        "zero, and a handful of keys per query hold most of the mass.\n\n"
+        "The right curve answers: *if each query kept only its top-k keys, what share of its attention "
+        "would survive?* That is the insight that makes sparse attention work.",
+        "zh": "这里，一个真实的预训练模型（all-MiniLM-L6-v2）读取一段真实的文字。对每个头和每个查询，softmax 把权重分配给所有键——"
+        "但请看直方图：几乎所有权重都接近零，每个查询只有少数几个键占了大部分质量。\n\n"
+        "右边的曲线回答：*如果每个查询只保留得分最高的 k 个键，还能保留多少注意力？* 这正是稀疏注意力可行的原因。",
+    },
+    "le.f2_layer": {"en": "Layer", "zh": "层"},
+    "le.f2_hist": {"en": "Attention weights (all heads), log scale", "zh": "注意力权重（所有头），对数坐标"},
+    "le.f2_weight": {"en": "weight", "zh": "权重"},
+    "le.f2_count": {"en": "count", "zh": "数量"},
+    "le.f2_topk": {"en": "Share of mass in the top-k keys", "zh": "前 k 个键所占质量比例"},
+    "le.f2_share": {"en": "share of mass kept", "zh": "保留的质量比例"},
+    "le.f2_summary": {
+        "en": "{tiny} of weights are below 1% · top-{k} keys hold {share} of the mass ({n} tokens)",
+        "zh": "{tiny} 的权重低于 1% · 前 {k} 个键占 {share} 的质量（{n} 个词元）",
+    },
+    "le.t3": {
+        "en": "A sparse pattern is just a **graph**: an arrow from query i to key j when the pair is scored. The mask "
+        "on the right is the same graph as a matrix (its adjacency matrix). Fewer arrows, less work: the cost "
+        "is proportional to the number of edges, not to n².",
+        "zh": "稀疏模式其实就是一张**图**：如果查询 i 与键 j 这一对被打分，就画一条从 i 指向 j 的边。右边的掩码是同一张图的矩阵形式"
+        "（邻接矩阵）。边越少，计算越少：成本与边数成正比，而不是 n²。",
+    },
+    "le.f3_pattern": {"en": "Pattern", "zh": "模式"},
+    "le.f3_graph": {"en": "As a graph ({edges} edges)", "zh": "图的形式（{edges} 条边）"},
+    "le.f3_mask": {"en": "As a mask", "zh": "掩码形式"},
+    "le.t4": {
+        "en": "Every sparse pattern is built from a few families. **Local** (window, dilated) keeps neighbours: text is "
+        "mostly local. **Global** tokens see and are seen by everyone, a hub for long-range information. "
+        "**Block** patterns tile the matrix so kernels can skip whole tiles. **Random** links shorten paths "
+        "between far tokens. **Hash (LSH)** and **learnable** patterns (top-k, routing, block gating) choose "
+        "pairs from the content itself.",
+        "zh": "所有稀疏模式都由少数几类构成。**局部**（窗口、空洞窗口）保留邻居：文本大多是局部的。**全局**词元看见所有词元也被所有词元看见，"
+        "是长距离信息的枢纽。**分块**模式把矩阵切成块，内核可以整块跳过。**随机**连接缩短远距离词元之间的路径。"
+        "**哈希（LSH）**和**可学习**模式（top-k、路由、块门控）根据内容本身选择词元对。",
+    },
+    "le.f4_n": {"en": "Tokens n", "zh": "词元数 n"},
+    "le.t5": {
+        "en": "Published models combine the families. **Longformer**: a window plus global tokens. **BigBird**: block "
+        "window + global + random blocks, and proved that this keeps the expressiveness of full attention. "
+        "**Sparse Transformer**: strided or fixed patterns with O(n√n) cost. **StreamingLLM**: a few "
+        "*attention sinks* plus a recent window, so a chat can go on forever with a fixed cache.",
+        "zh": "已发表的模型把这些类别组合起来。**Longformer**：窗口加全局词元。**BigBird**：块状窗口 + 全局块 + 随机块，并证明这样保留了"
+        "完整注意力的表达能力。**Sparse Transformer**：步长式或固定式模式，成本 O(n√n)。**StreamingLLM**：少数*注意力汇*"
+        "加近期窗口，让对话用固定大小的缓存无限进行下去。",
+    },
+    "le.t6": {
+        "en": "A sparse layer lets each token hear only a few others, but layers stack: information hops one edge per "
+        "layer. After L layers, token i has heard from every token within L hops. The figure colours, for "
+        "the chosen query, the layer at which each key first reaches it. A sliding window needs about n/w "
+        "layers to connect everything; one global token connects everything in two.",
+        "zh": "稀疏层让每个词元只能听到少数词元，但层会叠加：信息每层沿一条边传播一跳。经过 L 层后，词元 i 已经听到 L 跳以内的所有词元。"
+        "图中为选定的查询标出每个键最早在哪一层到达它。滑动窗口大约需要 n/w 层才能连通所有词元；一个全局词元两层就能连通。",
+    },
+    "le.f6_query": {"en": "Query token", "zh": "查询词元"},
+    "le.f6_layers": {"en": "Layers", "zh": "层数"},
+    "le.f6_title": {"en": "First layer at which each key reaches query {q}", "zh": "每个键最早到达查询 {q} 的层"},
+    "le.f6_table": {"en": "Layers needed to connect every pair (n = {n})", "zh": "连通所有词元对所需层数（n = {n}）"},
+    "le.f6_never": {"en": "never", "zh": "永不"},
+    "le.f6_layers_col": {"en": "layers", "zh": "层数"},
+    "le.f6_reached": {"en": "first reached at layer", "zh": "最早到达的层"},
+    "le.t7": {
+        "en": "What sparsity buys, computed exactly by the engine for a 7B-class model (32 layers, 32 heads, "
+        "d = 128, fp16): attention compute for a whole prompt, the memory of one layer's scores, and the "
+        "longest prompt that fits in 80 GB of memory with naive attention.",
+        "zh": "稀疏带来的收益，由引擎为一个 7B 级模型（32 层、32 个头、d = 128、fp16）精确计算：整段提示的注意力计算量、"
+        "单层分数矩阵的内存，以及在朴素注意力下 80 GB 内存能容纳的最长提示。",
+    },
+    "le.f7_n": {"en": "Prompt length", "zh": "提示长度"},
+    "le.f7_compute": {"en": "attention FLOPs", "zh": "注意力计算量"},
+    "le.f7_memory": {"en": "one layer's scores", "zh": "单层分数"},
+    "le.f7_context": {"en": "longest prompt in 80 GB", "zh": "80 GB 内最长提示"},
+    "le.t8": {
+        "en": "Nothing is free. Back on real text: each bar is the share of the model's own (dense) attention mass "
+        "that falls inside the pattern, averaged over all heads, and the dot is how similar the model's "
+        "outputs stay (cosine of final hidden states) when the pattern is enforced in every layer. "
+        "Patterns that keep the mass the heads actually use change the outputs least. Try them on your own "
+        "text in the Attention Inspector.",
+        "zh": "天下没有免费的午餐。回到真实文本：每根柱子是模型自身（稠密）注意力质量落在模式内的比例（所有头平均），圆点是在每一层强制"
+        "使用该模式后模型输出保持的相似度（最终隐藏状态的余弦）。保留了注意力头真正使用的质量的模式，对输出的改变最小。"
+        "在“注意力检查”页面用你自己的文本试试。",
+    },
+    "le.f8_mass": {"en": "attention mass kept", "zh": "保留的注意力质量"},
+    "le.f8_cos": {"en": "output cosine", "zh": "输出余弦"},
+    "le.f8_density": {"en": "pattern density", "zh": "模式密度"},
+    "le.f8_title": {
+        "en": "What each pattern keeps on real text ({n} tokens)",
+        "zh": "各模式在真实文本上保留了什么（{n} 个词元）",
+    },
+    "le.loading": {"en": "Running the bundled model on the example text…", "zh": "正在用内置模型处理示例文本……"},
+    # parameter labels (one per ParamSpec name)
+    "param.block": {"en": "block size", "zh": "块大小"},
+    "param.buckets": {"en": "buckets", "zh": "桶数"},
+    "param.clusters": {"en": "clusters", "zh": "簇数"},
+    "param.dilation": {"en": "dilation", "zh": "空洞间隔"},
+    "param.global_blocks": {"en": "global blocks", "zh": "全局块数"},
+    "param.global_tokens": {"en": "global tokens", "zh": "全局词元数"},
+    "param.iterations": {"en": "iterations", "zh": "迭代次数"},
+    "param.k": {"en": "k", "zh": "k"},
+    "param.last_q": {"en": "last queries", "zh": "末尾查询数"},
+    "param.neighbors": {"en": "neighbour blocks", "zh": "相邻块数"},
+    "param.random_blocks": {"en": "random blocks", "zh": "随机块数"},
+    "param.random_keys": {"en": "random keys", "zh": "随机键数"},
+    "param.rounds": {"en": "hash rounds", "zh": "哈希轮数"},
+    "param.seed": {"en": "seed", "zh": "随机种子"},
+    "param.sinks": {"en": "sink tokens", "zh": "注意力汇词元数"},
+    "param.slash": {"en": "diagonals", "zh": "斜线数"},
+    "param.stride": {"en": "stride", "zh": "步长"},
+    "param.summary": {"en": "summary tokens", "zh": "摘要词元数"},
+    "param.top_blocks": {"en": "blocks kept", "zh": "保留块数"},
+    "param.vertical": {"en": "columns", "zh": "竖线数"},
+    "param.window": {"en": "window", "zh": "窗口"},
+    "param.window_blocks": {"en": "window blocks", "zh": "窗口块数"},
+    "ex.times_dense": {"en": "× fewer FLOPs", "zh": "计算量减少倍数"},
+    "in.model_minilm": {"en": "all-MiniLM-L6-v2 (BERT encoder, 6×12)", "zh": "all-MiniLM-L6-v2（BERT 编码器，6×12）"},
+    "in.model_smollm2": {
+        "en": "SmolLM2-135M-Instruct (Llama causal LM, 30×9)",
+        "zh": "SmolLM2-135M-Instruct（Llama 因果语言模型，30×9）",
+    },
+    "in.worst": {"en": "worst {v}", "zh": "最差 {v}"},
+    "co.done": {"en": "done", "zh": "完成"},
+    "ex.help_flops": {
+        "en": "{sparse} vs {dense} FLOPs (4·d per kept pair, d = {d})",
+        "zh": "{sparse} 对比 {dense} FLOPs（每个保留对 4·d，d = {d}）",
+    },
+    "ex.help_mem": {
+        "en": "CSR {sparse} B vs dense {dense} B (fp32 scores, int32 indices)",
+        "zh": "CSR {sparse} B 对比稠密 {dense} B（fp32 分数，int32 索引）",
+    },
+    "ex.help_blocks": {
+        "en": "{kept} of {total} blocks of {b}² = {pairs} pairs computed",
+        "zh": "{total} 个 {b}² 块中保留 {kept} 个 = 计算 {pairs} 对",
+    },
+    "ex.help_kv": {
+        "en": "{t} tokens × 2 (K and V) × d × 2 bytes (fp16)",
+        "zh": "{t} 个词元 × 2（K 与 V）× d × 2 字节（fp16）",
+    },
+    "ex.softmax_line": {"en": "{label}: {sparse} (dense {dense})", "zh": "{label}：{sparse}（稠密 {dense}）"},
+    "fig.query": {"en": "query i", "zh": "查询 i"},
+    "fig.key": {"en": "key j", "zh": "键 j"},
+    "fig.kept": {"en": "kept", "zh": "保留"},
+    "fig.dropped": {"en": "dropped", "zh": "丢弃"},
+    # Patterns: titles, summaries and parameter help (the engine holds the English as data)
+    "pattern.window": {"en": "Sliding window", "zh": "滑动窗口"},
+    "pattern.window.summary": {
+        "en": "Each token attends to neighbours within w positions.",
+        "zh": "每个词元关注前后 w 个位置内的邻居。",
+    },
+    "help.window.window": {"en": "Keys on each side within this distance.", "zh": "每侧保留此距离内的键。"},
+    "pattern.dilated": {"en": "Dilated window", "zh": "空洞窗口"},
+    "pattern.dilated.summary": {
+        "en": "A window with gaps: every d-th key up to w·d away.",
+        "zh": "带间隔的窗口：每隔 d 个取一个键，最远 w·d。",
+    },
+    "help.dilated.window": {
+        "en": "Keys on each side (counted in dilated steps).",
+        "zh": "每侧保留的键数（按空洞步长计）。",
+    },
+    "help.dilated.dilation": {"en": "Gap d between kept keys.", "zh": "保留键之间的间隔 d。"},
+    "pattern.global": {"en": "Global tokens", "zh": "全局词元"},
+    "pattern.global.summary": {
+        "en": "A few tokens see everything and are seen by everything.",
+        "zh": "少数词元看见所有词元，也被所有词元看见。",
+    },
+    "help.global.global_tokens": {
+        "en": "First g tokens attend to and are attended by all.",
+        "zh": "前 g 个词元与所有词元互相关注。",
+    },
+    "pattern.block": {"en": "Block / banded", "zh": "分块 / 带状"},
+    "pattern.block.summary": {
+        "en": "Tokens attend within their block and k neighbouring blocks.",
+        "zh": "词元关注所在块及相邻的 k 个块。",
+    },
+    "help.block.block": {"en": "Block size b.", "zh": "块大小 b。"},
+    "help.block.neighbors": {
+        "en": "Neighbouring blocks on each side (0 = block-diagonal).",
+        "zh": "每侧相邻块数（0 为块对角）。",
+    },
+    "pattern.random": {"en": "Random keys", "zh": "随机键"},
+    "pattern.random.summary": {
+        "en": "Each query attends r distinct keys chosen uniformly (seeded).",
+        "zh": "每个查询均匀随机选取 r 个不同的键（可复现）。",
+    },
+    "help.random.random_keys": {"en": "Random keys r per query.", "zh": "每个查询的随机键数 r。"},
+    "help.random.seed": {"en": "Random seed (same seed, same mask).", "zh": "随机种子（相同种子得到相同掩码）。"},
+    "pattern.lsh": {"en": "LSH buckets", "zh": "LSH 哈希分桶"},
+    "pattern.lsh.summary": {
+        "en": "Reformer: angular LSH of the token vectors; attend within a shared bucket.",
+        "zh": "Reformer：对词元向量做角度 LSH，只关注同一桶内的词元。",
+    },
+    "help.lsh.buckets": {"en": "Hash buckets (even).", "zh": "哈希桶数（偶数）。"},
+    "help.lsh.rounds": {
+        "en": "Hash rounds; a pair is kept if it shares a bucket in any round.",
+        "zh": "哈希轮数；任一轮同桶即保留。",
+    },
+    "help.lsh.seed": {"en": "Random seed (same seed, same mask).", "zh": "随机种子（相同种子得到相同掩码）。"},
+    "pattern.topk": {"en": "Top-k", "zh": "Top-k 选择"},
+    "pattern.topk.summary": {
+        "en": "Each query keeps its k highest-scoring keys.",
+        "zh": "每个查询保留得分最高的 k 个键。",
+    },
+    "help.topk.k": {"en": "Keys kept per query.", "zh": "每个查询保留的键数。"},
+    "pattern.routing": {"en": "Routing (k-means)", "zh": "路由（k-means 聚类）"},
+    "pattern.routing.summary": {
+        "en": "Routing Transformer: queries and keys clustered by k-means; attend within the cluster.",
+        "zh": "Routing Transformer：用 k-means 聚类查询和键，只在同一簇内关注。",
+    },
+    "help.routing.clusters": {"en": "k-means clusters.", "zh": "k-means 簇数。"},
+    "help.routing.iterations": {"en": "k-means iterations.", "zh": "k-means 迭代次数。"},
+    "help.routing.seed": {"en": "Random seed (same seed, same mask).", "zh": "随机种子（相同种子得到相同掩码）。"},
+    "pattern.block_gating": {"en": "Block gating (MoBA)", "zh": "块门控（MoBA）"},
+    "pattern.block_gating.summary": {
+        "en": "Each query keeps its own block and the top-k key blocks scored by mean-pooled keys.",
+        "zh": "每个查询保留自身所在块，以及按块均值键打分最高的 k 个块。",
+    },
+    "help.block_gating.block": {"en": "Key block size.", "zh": "键块大小。"},
+    "help.block_gating.top_blocks": {
+        "en": "Blocks kept per query (MoBA uses 3).",
+        "zh": "每个查询保留的块数（MoBA 取 3）。",
+    },
+    "pattern.vertical_slash": {"en": "Vertical-slash (MInference)", "zh": "竖线-斜线（MInference）"},
+    "pattern.vertical_slash.summary": {
+        "en": "Top key columns plus top diagonals, estimated from the last queries.",
+        "zh": "由最后若干查询估计出的重要列（竖线）与重要对角线（斜线）。",
+    },
+    "help.vertical_slash.vertical": {"en": "Key columns kept.", "zh": "保留的列数。"},
+    "help.vertical_slash.slash": {"en": "Diagonals kept.", "zh": "保留的对角线数。"},
+    "help.vertical_slash.last_q": {"en": "Queries used for the estimate.", "zh": "用于估计的末尾查询数。"},
+    "pattern.strided": {"en": "Sparse Transformer (strided)", "zh": "Sparse Transformer（步长式）"},
+    "pattern.strided.summary": {
+        "en": "The previous l tokens plus every l-th token before them.",
+        "zh": "前 l 个词元，加上更早的每隔 l 个的词元。",
+    },
+    "help.strided.stride": {"en": "Stride l; the paper uses l ≈ √n.", "zh": "步长 l；论文取 l ≈ √n。"},
+    "pattern.fixed": {"en": "Sparse Transformer (fixed)", "zh": "Sparse Transformer（固定式）"},
+    "pattern.fixed.summary": {
+        "en": "Attend within your l-block, plus the last c 'summary' tokens of every block.",
+        "zh": "关注所在 l 块内的词元，以及每块最后 c 个“摘要”词元。",
+    },
+    "help.fixed.stride": {"en": "Block length l.", "zh": "块长 l。"},
+    "help.fixed.summary": {
+        "en": "Summary tokens c per block (paper: 8–32 for l = 128).",
+        "zh": "每块摘要词元数 c（论文：l = 128 时取 8–32）。",
+    },
+    "pattern.longformer": {"en": "Longformer", "zh": "Longformer"},
+    "pattern.longformer.summary": {
+        "en": "Sliding window plus task-chosen global tokens.",
+        "zh": "滑动窗口加上由任务指定的全局词元。",
+    },
+    "help.longformer.window": {
+        "en": "One-sided window (paper: 512 total, i.e. 256 per side).",
+        "zh": "单侧窗口（论文总宽 512，即每侧 256）。",
+    },
+    "help.longformer.global_tokens": {
+        "en": "First g tokens attend to and are attended by all.",
+        "zh": "前 g 个词元与所有词元互相关注。",
+    },
+    "pattern.bigbird": {"en": "BigBird", "zh": "BigBird"},
+    "pattern.bigbird.summary": {
+        "en": "Block window + global blocks + random blocks.",
+        "zh": "块状窗口 + 全局块 + 随机块。",
+    },
+    "help.bigbird.block": {"en": "Block size (paper: 64).", "zh": "块大小（论文：64）。"},
+    "help.bigbird.window_blocks": {"en": "Sliding blocks, odd (paper: 3).", "zh": "滑动块数，奇数（论文：3）。"},
+    "help.bigbird.global_blocks": {"en": "Global blocks at the start (paper: 2).", "zh": "开头的全局块数（论文：2）。"},
+    "help.bigbird.random_blocks": {
+        "en": "Random blocks per query block (paper: 3).",
+        "zh": "每个查询块的随机块数（论文：3）。",
+    },
+    "help.bigbird.seed": {"en": "Random seed (same seed, same mask).", "zh": "随机种子（相同种子得到相同掩码）。"},
+    "pattern.streaming": {"en": "StreamingLLM (sinks + window)", "zh": "StreamingLLM（注意力汇 + 窗口）"},
+    "pattern.streaming.summary": {
+        "en": "The first s 'sink' tokens plus a causal recent window.",
+        "zh": "开头 s 个“注意力汇”词元加上因果的近期窗口。",
+    },
+    "help.streaming.sinks": {"en": "Attention sinks (paper: 4).", "zh": "注意力汇词元数（论文：4）。"},
+    "help.streaming.window": {
+        "en": "Recent tokens kept (paper: cache of 4 + 1020).",
+        "zh": "保留的近期词元数（论文：缓存 4 + 1020）。",
+    },
+    "pattern.mistral": {"en": "Mistral sliding window", "zh": "Mistral 滑动窗口"},
+    "pattern.mistral.summary": {
+        "en": "Causal window of W tokens including the token itself.",
+        "zh": "包含自身在内、长度为 W 的因果窗口。",
+    },
+    "help.mistral.window": {
+        "en": "Window W (Mistral 7B: 4096); keeps 0 ≤ i − j < W.",
+        "zh": "窗口 W（Mistral 7B：4096）；保留 0 ≤ i − j < W。",
+    },
+    "pattern.a_shape": {"en": "A-shape (MInference)", "zh": "A 形（MInference）"},
+    "pattern.a_shape.summary": {
+        "en": "Initial tokens plus a local window: the static head type in MInference.",
+        "zh": "开头词元加局部窗口：MInference 中的静态头类型。",
+    },
+    "help.a_shape.sinks": {"en": "Initial tokens kept (MInference: 64).", "zh": "保留的开头词元数（MInference：64）。"},
+    "help.a_shape.window": {"en": "Local window (MInference: 1024).", "zh": "局部窗口（MInference：1024）。"},
+    "pattern.nsa": {"en": "NSA (selection + window)", "zh": "NSA（选择 + 窗口）"},
+    "pattern.nsa.summary": {
+        "en": "Top-k selected blocks plus a sliding window; the compression branch attends block summaries, not tokens, so it adds no token pairs.",
+        "zh": "选出的 top-k 块加滑动窗口；压缩分支关注的是块摘要而非词元，不增加词元对。",
+    },
+    "help.nsa.block": {"en": "Selection block size (paper: 64).", "zh": "选择块大小（论文：64）。"},
+    "help.nsa.top_blocks": {"en": "Selected blocks (paper: 16).", "zh": "选择块数（论文：16）。"},
+    "help.nsa.window": {"en": "Sliding window (paper: 512).", "zh": "滑动窗口（论文：512）。"},
+    "err.not_number": {"en": "{name} must be a number, got {value}", "zh": "{name} 必须是数字，收到的是 {value}"},
+    "err.not_whole": {"en": "{name} must be a whole number, got {value}", "zh": "{name} 必须是整数，收到的是 {value}"},
+    "err.out_of_range": {
+        "en": "{name} must be between {low} and {high}, got {value}",
+        "zh": "{name} 必须在 {low} 到 {high} 之间，收到的是 {value}",
+    },
+    "err.unknown_pattern": {
+        "en": "unknown pattern '{name}'; choose one of: {known}",
+        "zh": "未知模式“{name}”；可选：{known}",
+    },
+    "err.unknown_param": {
+        "en": "pattern '{pattern}' has no parameter '{name}'",
+        "zh": "模式“{pattern}”没有参数“{name}”",
+    },
+    "err.data_dependent_n": {
+        "en": "data-dependent patterns score every pair, so n is limited to {limit} (got {n})",
+        "zh": "数据相关模式要为每一对打分，因此 n 最多为 {limit}（当前 {n}）",
+    },
+    "err.prefix": {"en": "Cannot do that: {msg}", "zh": "无法执行：{msg}"},
+}
+
+
+def t(key: str, lang: str = "en", **fields) -> str:
+    entry = STRINGS[key]
+    text = entry.get(lang) or entry["en"]
+    return text.format(**fields) if fields else text

@@ -1,0 +1,37 @@
+"""Widgets generated from a pattern's parameter spec: adding a pattern adds no UI code."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from .chrome import tr
+
+
+def param_key(prefix: str, pattern: str, param: str) -> str:
+    """Session-state key of one parameter widget."""
+    return f"{prefix}_{pattern}_{param}"
+
+
+def param_widgets(definition, prefix: str, columns: int = 2) -> dict:
+    """One number input per ParamSpec (range, step and help from the spec); values persist under their keys."""
+    values = {}
+    cols = st.columns(columns)
+    for i, p in enumerate(definition.params):
+        key = param_key(prefix, definition.name, p.name)
+        if key not in st.session_state:
+            st.session_state[key] = p.default
+        values[p.name] = cols[i % columns].number_input(
+            tr(f"param.{p.name}"),
+            min_value=p.minimum,
+            max_value=p.maximum,
+            step=1 if p.kind is int else 0.1,
+            help=tr(f"help.{definition.name}.{p.name}"),
+            key=key,
+        )
+    return values
+
+
+def reset_params(definition, prefix: str) -> None:
+    """Put every parameter widget of a pattern back to its paper default."""
+    for p in definition.params:
+        st.session_state[param_key(prefix, definition.name, p.name)] = p.default
