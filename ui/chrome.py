@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from sparse_core import PatternError
+from .i18n import LANGS, t
+from .query import QueryParam, engine_message
+from .query import read_query as _read_query
+from .safe import plain
 
-from .i18n import LANGS, STRINGS, t
-
+LANG_PARAM = QueryParam("lang", "choice", "en", choices=tuple(LANGS))
 DOWNLOAD_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 
@@ -31,9 +33,10 @@ def setup_app():
     The language lives in session state, not in the widget, so it survives page changes.
     Returns `tr` for the navigation labels.
     """
+    problems = []
     if "lang" not in st.session_state:
-        asked = st.query_params.get("lang")
-        st.session_state.lang = asked if asked in LANGS else "en"
+        values, problems = _read_query([LANG_PARAM], st.query_params)
+        st.session_state.lang = values["lang"]
     st.set_page_config(page_title=tr("app.title"), page_icon="🕸️", layout="wide")
     with st.sidebar:
         st.session_state._lang_widget = st.session_state.lang
@@ -46,23 +49,30 @@ def setup_app():
             on_change=_keep_language,
         )
     st.query_params["lang"] = st.session_state.lang
+    show_problems(problems)
     return tr
 
 
+def read_query(specs: list[QueryParam]) -> tuple[dict, list[str]]:
+    """This page's query parameters through ui.query: (values, plain-text problems in the session's language)."""
+    return _read_query(specs, st.query_params, lang())
+
+
+def show_problems(problems: list[str]) -> None:
+    """One warning listing the link's unusable values, shown as plain text."""
+    if problems:
+        st.warning(tr("q.warning", msg="  \n".join(plain(p) for p in problems)), icon="🔗")
+
+
 def error_text(error: Exception) -> str:
-    """A user-facing message for an engine error, translated when the engine gave it a code."""
-    if isinstance(error, PatternError) and error.code and f"err.{error.code}" in STRINGS:
-        try:
-            return tr(f"err.{error.code}", **error.fields)
-        except (KeyError, IndexError, ValueError):
-            pass
-    return str(error)
+    """A user-facing message for an engine error, translated when the engine gave it a code (plain text, unescaped)."""
+    return engine_message(error, lang())
 
 
 def show_error(error: Exception | str) -> None:
-    """An error box for a problem the user can fix."""
+    """An error box for a problem the user can fix; the message is shown as plain text, never markup."""
     message = error if isinstance(error, str) else error_text(error)
-    st.error(tr("err.prefix", msg=message), icon="⚠️")
+    st.error(tr("err.prefix", msg=plain(message)), icon="⚠️")
 
 
 def pattern_title(name: str) -> str:

@@ -683,6 +683,21 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "data-dependent patterns score every pair, so n is limited to {limit} (got {n})",
         "zh": "数据相关模式要为每一对打分，因此 n 最多为 {limit}（当前 {n}）",
     },
+    "q.warning": {
+        "en": "Some settings in the link were not used:  \n{msg}",
+        "zh": "链接中的部分设置未被采用：  \n{msg}",
+    },
+    "q.problem": {
+        "en": "the link's {name} = '{value}' was not used: {reason}",
+        "zh": "链接中的 {name} = “{value}” 未被采用：{reason}",
+    },
+    "q.problem_pattern": {"en": "the link's {name} was not used: {reason}", "zh": "链接中的 {name} 未被采用：{reason}"},
+    "q.not_whole": {"en": "it must be a whole number in ASCII digits", "zh": "必须是用半角数字写的整数"},
+    "q.not_number": {"en": "it must be a number", "zh": "必须是数字"},
+    "q.not_bool": {"en": "it must be 1 or 0", "zh": "必须是 1 或 0"},
+    "q.out_of_range": {"en": "it must be between {low} and {high}", "zh": "必须在 {low} 到 {high} 之间"},
+    "q.not_choice": {"en": "it must be one of {choices}", "zh": "必须是以下之一：{choices}"},
+    "q.too_long": {"en": "it is longer than {limit} characters", "zh": "长度超过 {limit} 个字符"},
     "err.prefix": {"en": "Cannot do that: {msg}", "zh": "无法执行：{msg}"},
 }
 
