@@ -132,3 +132,60 @@ def test_routing_shares_centroids_between_queries_and_keys():
     mask = r.dense(q, k)
     assert (~mask.any(axis=1)).mean() == 0
     assert abs(mask.sum(axis=1).mean() - n / c) < n / c * 0.5
+
+
+def test_online_routing_never_looks_ahead():
+    n = 60
+    q, k = _vectors(n, seed=7)
+    r = Routing(4, estimate="online")
+    base = r.dense(q, k)
+    assert np.array_equal(base, np.tril(base))
+    rng = np.random.default_rng(3)
+    for t in (0, 7, 31, 58):
+        q2, k2 = q.copy(), k.copy()
+        q2[t + 1 :] = rng.normal(size=q2[t + 1 :].shape) * 3
+        k2[t + 1 :] = rng.normal(size=k2[t + 1 :].shape) * 3
+        assert np.array_equal(r.dense(q2, k2)[: t + 1], base[: t + 1])
+    # the batch fit does look ahead: centroids move when later tokens change
+    batch = Routing(4, causal=True)
+    q2 = q.copy()
+    q2[40:] = rng.normal(size=q2[40:].shape) * 3 + 4
+    assert not np.array_equal(batch.dense(q2, k)[:40], batch.dense(q, k)[:40])
+
+
+@pytest.fixture(scope="module")
+def real_heads():
+    """q/k of every head of a few layers of both bundled models, on the English example text."""
+    from pathlib import Path
+
+    from sparse_core import attention as A
+    from sparse_core import models
+
+    text = (Path(__file__).resolve().parents[1] / "assets" / "examples" / "en_story.txt").read_text()
+    out = {}
+    for key in ("minilm", "smollm2"):
+        lm = models.load(key)
+        run = A.dense_run(lm, A.tokenize(lm, text, 128).ids)
+        heads = []
+        for layer in (0, lm.layers // 2, lm.layers - 1):
+            rec = run.layers[layer]
+            for h in range(rec.q.shape[0]):
+                heads.append((rec.q[h].numpy(), rec.k[h // rec.groups].numpy()))
+        out[key] = (lm.info.causal, heads)
+    return out
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("key", ["minilm", "smollm2"])
+def test_routing_rows_are_rarely_empty_on_real_heads(real_heads, key):
+    causal, heads = real_heads[key]
+    clusters = 8
+    empty, sizes = [], []
+    for q, k in heads:
+        mask = Routing(clusters, causal=causal, estimate="online" if causal else "batch").dense(q, k)
+        empty.append((~mask.any(axis=1)).mean())
+        sizes.append(mask.sum(axis=1).mean())
+    n = heads[0][0].shape[0]
+    assert np.mean(empty) <= 0.25, f"{np.mean(empty):.0%} of rows empty"
+    reach = n / 2 if causal else n  # a causal row chooses among ~n/2 keys on average
+    assert reach / clusters / 4 <= np.median(sizes) <= reach / clusters * 4  # about n/k keys per row

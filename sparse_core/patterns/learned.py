@@ -87,11 +87,52 @@ class Routing(DataDependent):
     all keys in two opposite cones, and without centring k-means separates queries from keys
     instead of grouping query i with the keys it would attend to (most rows then end up empty).
     Query i attends key j iff both are nearest to the same centroid.
+
+    estimate = "batch": centroids (and the centring means) are fitted on every token of the text.
+    estimate = "online": for causal models. The paper learns its centroids during training, so at
+    inference a row never depends on later tokens; fitting them on this text would. Here tokens
+    arrive in order: key t then query t are centred by the running means, assigned to the nearest
+    centroid and pull it towards them (MacQueen's online k-means, the paper's update without the
+    decay). A key keeps the cluster it got on arrival, so row t depends on tokens ≤ t only.
     """
 
     clusters: int
     iterations: int = 10
     seed: int = 0
+    estimate: str = field(default="batch", kw_only=True)
+
+    def __post_init__(self):
+        if self.estimate not in ("batch", "online"):
+            raise ValueError(f"estimate must be 'batch' or 'online', got {self.estimate!r}")
+
+    def assign_online(self, q: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Clusters of queries and keys fitted in arrival order; entry t depends on tokens ≤ t only."""
+        n = len(q)
+        q = np.asarray(q, np.float64)
+        k = np.asarray(k, np.float64)
+        steps = np.arange(1, n + 1)[:, None]
+        qc = q - np.cumsum(q, axis=0) / steps  # centred by the running mean of tokens ≤ t
+        kc = k - np.cumsum(k, axis=0) / steps
+        qc /= np.maximum(np.linalg.norm(qc, axis=1, keepdims=True), 1e-12)
+        kc /= np.maximum(np.linalg.norm(kc, axis=1, keepdims=True), 1e-12)
+        c = max(1, self.clusters)
+        centroids = np.zeros((c, q.shape[1]))
+        counts = np.zeros(c)
+        lq = np.empty(n, dtype=np.int64)
+        lk = np.empty(n, dtype=np.int64)
+        used = 0
+        for t in range(n):
+            for x, out in ((kc[t], lk), (qc[t], lq)):
+                if used < c and (used == 0 or np.max(centroids[:used] @ x) < 0.5):
+                    j = used  # a new direction opens a fresh centroid while some are unused
+                    used += 1
+                else:
+                    j = int(np.argmax(centroids[:used] @ x))
+                counts[j] += 1
+                v = centroids[j] + (x - centroids[j]) / counts[j]
+                centroids[j] = v / max(np.linalg.norm(v), 1e-12)
+                out[t] = j
+        return lq, lk
 
     @staticmethod
     def _unit(x: np.ndarray) -> np.ndarray:
@@ -124,8 +165,8 @@ class Routing(DataDependent):
         return labels[: len(q)], labels[len(q) :]
 
     def dense(self, q, k):
-        lq, lk = self.assign(q, k)
-        return _causal(lq[:, None] == lk[None, :], self.causal)
+        lq, lk = self.assign_online(q, k) if self.estimate == "online" else self.assign(q, k)
+        return _causal(lq[:, None] == lk[None, :], self.causal or self.estimate == "online")
 
 
 @dataclass(frozen=True, eq=False)
