@@ -1,0 +1,105 @@
+"""Budget fitting: the solved parameter lands within one step of the asked density."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sparse_core import PatternError, dense_mask, get, make
+from sparse_core.fit import FIT_RULES, fit, fittable
+
+
+def _density(name: str, n: int, causal: bool, params: dict) -> float | None:
+    """Density from the dense mask (a different code path from the fit's row_degree); None if invalid."""
+    try:
+        spec = make(name, causal, **params)
+    except PatternError:
+        return None
+    causal = spec.causal
+    allowed = n * (n + 1) // 2 if causal else n * n
+    mask = dense_mask(spec.expr(), n)
+    if causal:
+        mask = np.tril(mask)
+    return mask.sum() / allowed
+
+
+def _check_local_best(name: str, n: int, budget: float, causal: bool) -> None:
+    result = fit(name, n, budget, causal)
+    param = result.solved
+    assert param == FIT_RULES[name].param
+    here = _density(name, n, causal, result.params)
+    assert here == pytest.approx(result.achieved_density, abs=1e-12)
+    spec = get(name).param(param)
+    for step in (-1, 1):
+        value = result.params[param] + step
+        if not spec.minimum <= value <= spec.maximum:
+            continue
+        there = _density(name, n, causal, {**result.params, param: value})
+        if there is None:
+            continue
+        assert abs(there - budget) >= abs(here - budget) - 1e-12, (name, n, budget, causal, result.params, value)
+
+
+@pytest.mark.parametrize("name", fittable())
+@pytest.mark.parametrize("n", [48, 257])
+@pytest.mark.parametrize("budget", [0.02, 0.05, 0.1, 0.25])
+def test_one_step_either_way_is_not_closer_causal(name, n, budget):
+    _check_local_best(name, n, budget, causal=True)
+
+
+@pytest.mark.parametrize("name", [n for n in fittable() if get(n).causal != "always"])
+@pytest.mark.parametrize("budget", [0.05, 0.25])
+def test_one_step_either_way_is_not_closer_bidirectional(name, budget):
+    _check_local_best(name, 130, budget, causal=False)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    name=st.sampled_from([n for n in fittable() if not get(n).data_dependent]),
+    n=st.integers(8, 400),
+    budget=st.floats(0.01, 0.6),
+)
+def test_any_budget_lands_within_one_step(name, n, budget):
+    _check_local_best(name, n, budget, causal=True)
+
+
+def test_budget_reachable_means_close():
+    result = fit("window", 1024, 0.1, causal=True)
+    assert abs(result.achieved_density - 0.1) < 0.001
+    assert result.params["window"] == 52
+    assert result.allowed_pairs == 1024 * 1025 // 2
+
+
+def test_valley_patterns_below_their_minimum_get_the_minimum():
+    low = fit("strided", 1024, 0.001, causal=True)
+    stride = low.params["stride"]
+    for other in (stride - 1, stride + 1):
+        assert _density("strided", 1024, True, {"stride": other}) >= low.achieved_density
+
+
+def test_other_parameters_stay_fixed():
+    result = fit("bigbird", 512, 0.1, causal=True)
+    defaults = get("bigbird").defaults()
+    assert {k: v for k, v in result.params.items() if k != "block"} == {
+        k: v for k, v in defaults.items() if k != "block"
+    }
+    result = fit("block", 512, 0.1, causal=False, fixed={"neighbors": 1})
+    assert result.params["neighbors"] == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("lsh", 64, 0.1),
+        ("nope", 64, 0.1),
+        ("window", 64, 0.0),
+        ("window", 64, 1.5),
+        ("window", 0, 0.1),
+        ("window", 64, "x"),
+    ],
+)
+def test_bad_requests_get_a_message(args):
+    with pytest.raises(PatternError):
+        fit(*args, causal=True)
