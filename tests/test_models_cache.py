@@ -1,0 +1,146 @@
+"""The SmolLM2 conversion survives being killed, converts once under concurrent first loads, and
+first loads from several threads at once all succeed. Each test uses its own empty cache folder."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sparse_core import models
+
+pytestmark = pytest.mark.model
+ROOT = Path(__file__).resolve().parents[1]
+IDS = [504, 1812, 5216, 690, 618, 582, 3100]
+PROBE = f"""
+import json, torch
+from sparse_core import models
+lm = models.load("smollm2")
+with torch.inference_mode():
+    logits = lm.model(torch.tensor([{IDS}])).logits[0, -1, :16]
+print("LOGITS", json.dumps(logits.tolist()))
+"""
+
+
+def _env(cache: Path) -> dict:
+    return {**os.environ, "SPARSE_EXPLORER_CACHE": str(cache), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
+
+
+def _start(code: str, cache: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=_env(cache),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _poll(condition, deadline_s: float, what: str, step: float = 0.05):
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        value = condition()
+        if value:
+            return value
+        time.sleep(step)
+    pytest.fail(f"timed out after {deadline_s:.0f} s waiting for {what}")
+
+
+def _logits(proc: subprocess.Popen, timeout: float = 400) -> np.ndarray:
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err[-2000:]
+    line = next(x for x in out.splitlines() if x.startswith("LOGITS "))
+    return np.array(json.loads(line.removeprefix("LOGITS ")))
+
+
+def _reference() -> np.ndarray:
+    lm = models.load("smollm2")  # the normal cache of this machine
+    with torch.inference_mode():
+        return lm.model(torch.tensor([IDS])).logits[0, -1, :16].numpy()
+
+
+def _conversions(cache: Path) -> int:
+    log = cache / "conversions.log"
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def test_a_killed_conversion_leaves_nothing_that_passes_for_a_model(tmp_path):
+    cache = tmp_path / "cache"
+    proc = _start("from sparse_core import models; models.smollm_fp32_dir()", cache)
+    try:
+        # the temporary folder gets the tokenizer first, then waits ~20 s for the GGUF weights
+        partial = _poll(
+            lambda: [p for p in cache.glob(models.PARTIAL_PREFIX + "*") if any(p.iterdir())],
+            300,
+            "the conversion to start writing",
+        )
+        assert proc.poll() is None, "the conversion finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert partial[0].exists()  # the half-written folder is still there ...
+    target = cache / "smollm2-135m-instruct-fp32"
+    assert not target.exists() and _conversions(cache) == 0  # ... but nothing is where a model is looked for
+    probe = subprocess.run(
+        [sys.executable, "-c", "from sparse_core import models; print(models.smollm_converted())"],
+        cwd=ROOT,
+        env=_env(cache),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert probe.stdout.strip() == "False"
+
+    fresh = _logits(_start(PROBE, cache))  # the lock died with the killed process: a new load converts
+    np.testing.assert_allclose(fresh, _reference(), atol=1e-4)
+    assert _conversions(cache) == 1
+    assert not list(cache.glob(models.PARTIAL_PREFIX + "*"))  # the killed run's leftovers were cleaned up
+
+
+def test_two_first_loads_at_once_convert_once(tmp_path):
+    cache = tmp_path / "cache"
+    procs = [_start(PROBE, cache) for _ in range(2)]
+    try:
+        results = [_logits(p) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_allclose(results[0], _reference(), atol=1e-4)
+    assert _conversions(cache) == 1
+    assert not list(cache.glob(models.PARTIAL_PREFIX + "*"))
+
+
+def test_five_sessions_loading_at_once_all_succeed(tmp_path):
+    code = """
+import threading
+from sparse_core import models
+barrier = threading.Barrier(5)
+errors, loaded = [], []
+def session():
+    barrier.wait()
+    try:
+        loaded.append(models.load("minilm"))
+    except Exception as e:
+        errors.append(repr(e))
+threads = [threading.Thread(target=session) for _ in range(5)]
+for t in threads: t.start()
+for t in threads: t.join()
+print("ERRORS", errors)
+print("SAME", len({id(x) for x in loaded}) == 1 and len(loaded) == 5)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "ERRORS []" in done.stdout and "SAME True" in done.stdout, done.stdout + done.stderr[-2000:]
