@@ -1,4 +1,9 @@
-"""Pattern Explorer: pick, see, count, compare, export, share."""
+"""Pattern Explorer: pick, see, count, compare, export, share.
+
+The page reads widgets -> engine -> figure in named sections: URL state, controls, the engine call
+(after its predicted cost is checked), then one section per tab. Only the open tab runs (lazy tabs),
+the zoom tile is a fragment, and a download file is built only when its button is clicked.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from sparse_core import PATTERNS, PatternError, analysis, get, make
+from sparse_core import PATTERNS, PatternError, analysis, export, get, make
 from sparse_core.cost import stats
-from sparse_core.export import Config, downloads, format_layers, parse_layers
+from sparse_core.export import Config, format_layers, parse_layers
 from sparse_core.views import MaskView, degree_profile, mask_view
 from ui.chrome import (
     DOWNLOAD_CONFIG,
@@ -20,39 +25,40 @@ from ui.chrome import (
     pattern_summary,
     pattern_title,
     pattern_titles,
+    read_query,
     show_error,
+    show_problems,
     tr,
 )
 from ui.figures import human, mask_image, short_n
-from ui.widgets import param_widgets, reset_params
+from ui.query import QueryParam
+from ui.widgets import param_key, param_widgets, reset_params
+
+try:  # the per-request budget (engine); absent in older engines, where nothing is checked up front
+    from sparse_core import limits
+except ImportError:  # pragma: no cover
+    limits = None
 
 BLOCK_OPTIONS = [16, 32, 64, 128, 256]
-N_OPTIONS = [
-    16,
-    32,
-    64,
-    100,
-    128,
-    256,
-    500,
-    512,
-    1000,
-    1024,
-    2048,
-    4096,
-    8192,
-    10_000,
-    16_384,
-    32_768,
-    65_536,
-    100_000,
-    131_072,
-    262_144,
-    524_288,
-    1_000_000,
-    1_048_576,
-]
+N_OPTIONS = [16, 32, 64, 100, 128, 256, 500, 512, 1000, 1024, 2048, 4096, 8192, 10_000, 16_384, 32_768]
+N_OPTIONS += [65_536, 100_000, 131_072, 262_144, 524_288, 1_000_000, 1_048_576]
 NAMES = list(PATTERNS)
+OPS = ("union", "intersection")
+DEFAULT_PATTERN = "longformer(window=256,global_tokens=1)"
+SPECS = [
+    QueryParam("n", "choice", 4096, choices=N_OPTIONS),
+    QueryParam("causal", "bool", False),
+    QueryParam("pattern", "pattern", DEFAULT_PATTERN),
+    QueryParam("block", "choice", 128, choices=BLOCK_OPTIONS),
+    QueryParam("op", "choice", "union", choices=OPS),
+]
+DENSE_SHARE = 0.9  # above this share of the pairs a model could attend, a pattern is announced as dense
+SCALED_SHARE = 0.5  # "scale to n" shrinks until at most this share is kept
+# Parameters measured in tokens: scaling to n shrinks these and keeps counts (of blocks, of random keys).
+LENGTHS = ("window", "stride", "block", "global_tokens", "sinks", "summary", "k", "vertical", "slash", "last_q")
+CSV_MAX_N = getattr(getattr(limits, "Budget", None), "csv_n", 2048)
+LAYOUT_MAX_BLOCKS = analysis.DENSE_MAX_N
+TABS = ("ex.tab_mask", "ex.tab_compare", "ex.tab_export")
 
 
 # -- state: URL <-> widgets ----------------------------------------------------------------
@@ -60,31 +66,16 @@ def _new_layer(name: str = "window", params: dict | None = None) -> str:
     lid = uuid.uuid4().hex[:6]
     st.session_state[f"ex_{lid}_pattern"] = name
     for key, value in (params or {}).items():
-        st.session_state[f"ex_{lid}_{name}_{key}"] = value
+        st.session_state[param_key(f"ex_{lid}", name, key)] = value
     return lid
 
 
 def _load_from_url() -> None:
-    qp = st.query_params
-    st.session_state.ex_layers = []
-    try:
-        n = int(qp.get("n", 4096))
-        if n not in N_OPTIONS:
-            raise PatternError(f"n = {n} is not one of the offered lengths")
-        causal = qp.get("causal", "0") == "1"
-        layers = parse_layers(qp.get("pattern", "longformer(window=256,global_tokens=1)"), causal)
-        block = int(qp.get("block", 128))
-        if block not in BLOCK_OPTIONS:
-            raise PatternError(f"block size {block} is not one of {BLOCK_OPTIONS}")
-        op = qp.get("op", "union")
-        if op not in ("union", "intersection"):
-            raise PatternError(f"op must be union or intersection, got {op!r}")
-    except (PatternError, ValueError) as e:
-        st.session_state.ex_url_problem = str(e)
-        n, causal, block, op = 4096, False, 128, "union"
-        layers = [make("longformer")]
-    st.session_state.update(ex_n=n, ex_causal=causal, ex_block=block, ex_op=op)
-    st.session_state.ex_layers = [_new_layer(s.name, s.params) for s in layers]
+    """Widgets start from the URL, each bad value replaced by its default with a message."""
+    values, problems = read_query(SPECS)
+    st.session_state.ex_url_problems = problems
+    st.session_state.update(ex_n=values["n"], ex_causal=values["causal"], ex_block=values["block"], ex_op=values["op"])
+    st.session_state.ex_layers = [_new_layer(s.name, s.params) for s in values["pattern"]]
 
 
 def _sync_url(config: Config) -> None:
@@ -107,12 +98,71 @@ def _remove_layer(lid: str) -> None:
     st.session_state.ex_layers.remove(lid)
 
 
+def allowed_pairs(specs, op: str, n: int) -> int:
+    """Pairs a model could attend: the causal triangle when the combination is causal, else n²."""
+    causal = any(s.causal for s in specs) if op == "intersection" else all(s.causal for s in specs)
+    return n * (n + 1) // 2 if causal else n * n
+
+
+def scaled_params(name: str, params: dict, causal: bool, n: int, share_of) -> dict:
+    """The same pattern shrunk to n: halve every length parameter together until at most SCALED_SHARE is kept.
+
+    `share_of(spec)` gives the share of allowed pairs a spec keeps at n (the engine counts it).
+    Counts (blocks, random keys, top-k blocks) stay; a length never drops below its minimum or to 0.
+    """
+    definition = get(name)
+    current = dict(params)
+    for _ in range(24):
+        spec = make(name, causal, **current)
+        if share_of(spec) <= SCALED_SHARE:
+            break
+        shrunk = dict(current)
+        for p in definition.params:
+            if p.name in LENGTHS and current[p.name] > max(1, p.minimum):
+                shrunk[p.name] = max(1, p.minimum, current[p.name] // 2)
+        if "summary" in shrunk and "stride" in shrunk:
+            shrunk["summary"] = min(shrunk["summary"], shrunk["stride"])
+        if shrunk == current:
+            break
+        try:
+            make(name, causal, **shrunk)
+        except PatternError:
+            break
+        current = shrunk
+    return current
+
+
+def _scale_to_n(n: int, causal: bool) -> None:
+    """Button callback: each layer's length parameters shrunk to n, written into its widgets."""
+    for lid in st.session_state.ex_layers:
+        name = st.session_state[f"ex_{lid}_pattern"]
+        prefix = f"ex_{lid}"
+        params = {p.name: st.session_state.get(param_key(prefix, name, p.name), p.default) for p in get(name).params}
+
+        def share_of(spec):
+            kept = int(analysis.row_degree(spec.expr(), n).sum())
+            return kept / allowed_pairs([spec], "union", n)
+
+        try:
+            new = scaled_params(name, params, causal, n, share_of)
+        except PatternError:
+            continue
+        for key, value in new.items():
+            st.session_state[param_key(prefix, name, key)] = value
+
+
 # -- cached engine calls -------------------------------------------------------------------
+def _check_budget(expr, n: int, block: int, what: str = "stats") -> None:
+    if limits is not None:
+        limits.check_budget(expr, n, block, what=what)
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def _analyse(layers_text: str, op: str, causal: bool, n: int, block: int, d_head: int):
     config = Config(parse_layers(layers_text, causal), n, op, block, causal)
     expr = config.expr()
     analysis.check_n(n, expr)
+    _check_budget(expr, n, block)
     deg = analysis.row_degree(expr, n)
     s = stats(expr, n, block, d_head, degrees=deg)
     return s, degree_profile(deg), mask_view(expr, n)
@@ -124,157 +174,149 @@ def _tile(layers_text: str, op: str, causal: bool, n: int, r0: int, c0: int, siz
     return analysis.mask_tile(config.expr(), n, r0, r0 + size, c0, c0 + size)
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def _downloads(layers_text: str, op: str, causal: bool, n: int, block: int) -> dict[str, bytes]:
-    return downloads(Config(parse_layers(layers_text, causal), n, op, block, causal))
+def _build_file(config: Config, name: str) -> bytes:
+    """One download file, built when its button is clicked (export.build_file where the engine has it)."""
+    if hasattr(export, "build_file"):
+        return export.build_file(config, name)
+    if name == "pattern.json":
+        return config.to_json().encode()
+    if name == "flex_mask.py":
+        return export.flex_snippet(config).encode()
+    return export.downloads(config)[name]
 
 
-# -- widgets ---------------------------------------------------------------------------------
-if "ex_layers" not in st.session_state:
-    _load_from_url()
+# -- controls --------------------------------------------------------------------------------
+def _layer_card(i: int, lid: str, causal: bool, specs: list, errors: list) -> None:
+    """One pattern layer: picker, paper-defaults button, summary, parameter widgets."""
+    with st.container(border=True):
+        head, tail = st.columns([3, 1], vertical_alignment="bottom")
+        name = head.selectbox(tr("ex.layer", i=i + 1), NAMES, key=f"ex_{lid}_pattern", format_func=pattern_titles())
+        definition = get(name)
+        tail.button(
+            "↺",
+            key=f"ex_{lid}_reset",
+            on_click=reset_params,
+            help=tr("ex.defaults"),
+            args=(definition, f"ex_{lid}"),
+            use_container_width=True,
+        )
+        st.caption(
+            f"{pattern_summary(name)}  \n"
+            f"{tr('ex.complexity')}: **{definition.complexity}** · " + tr("ex.reference", ref=definition.reference)
+        )
+        values = param_widgets(definition, f"ex_{lid}")
+        try:
+            specs.append(make(name, causal, **values))
+        except PatternError as e:
+            errors.append(e)
+            show_error(e)
+        if len(st.session_state.ex_layers) > 1:
+            st.button(tr("ex.remove"), key=f"ex_{lid}_remove", on_click=_remove_layer, args=(lid,))
 
-st.title(tr("ex.title"))
-st.caption(tr("ex.lead"))
-if problem := st.session_state.pop("ex_url_problem", None):
-    st.warning(tr("ex.url_problem", msg=problem))
 
-controls, results = st.columns([1, 2.2], gap="large")
-with controls:
+def _controls():
+    """The left column: n, causal, the layers, how they combine, block size and head size."""
     n = st.select_slider(tr("ex.n"), N_OPTIONS, key="ex_n", format_func=short_n)
     causal = st.toggle(tr("ex.causal"), key="ex_causal", help=tr("ex.causal_help"))
     specs, errors = [], []
     for i, lid in enumerate(st.session_state.ex_layers):
-        with st.container(border=True):
-            head, tail = st.columns([3, 1], vertical_alignment="bottom")
-            name = head.selectbox(tr("ex.layer", i=i + 1), NAMES, key=f"ex_{lid}_pattern", format_func=pattern_titles())
-            definition = get(name)
-            tail.button(
-                "↺",
-                key=f"ex_{lid}_reset",
-                on_click=reset_params,
-                help=tr("ex.defaults"),
-                args=(definition, f"ex_{lid}"),
-                use_container_width=True,
-            )
-            st.caption(
-                f"{pattern_summary(name)}  \n"
-                f"{tr('ex.complexity')}: **{definition.complexity}** · " + tr("ex.reference", ref=definition.reference)
-            )
-            values = param_widgets(definition, f"ex_{lid}")
-            try:
-                specs.append(make(name, causal, **values))
-            except PatternError as e:
-                errors.append(error_text(e))
-                show_error(e)
-            if len(st.session_state.ex_layers) > 1:
-                st.button(tr("ex.remove"), key=f"ex_{lid}_remove", on_click=_remove_layer, args=(lid,))
+        _layer_card(i, lid, causal, specs, errors)
     if len(st.session_state.ex_layers) < 4:
         st.button(tr("ex.add"), on_click=_add_layer, use_container_width=True)
     if len(st.session_state.ex_layers) > 1:
-        st.radio(tr("ex.op"), ["union", "intersection"], key="ex_op", format_func=option_labels(lambda o: f"ex.{o}"))
+        st.radio(tr("ex.op"), OPS, key="ex_op", format_func=option_labels(lambda o: f"ex.{o}"))
     left, right = st.columns(2)
     block = left.select_slider(tr("ex.block"), BLOCK_OPTIONS, key="ex_block", help=tr("ex.block_help"))
     d_head = right.select_slider(tr("ex.d_head"), [32, 64, 128, 256], value=64, key="ex_d_head")
+    op = st.session_state.get("ex_op", "union") if len(specs) > 1 else "union"
+    return specs, errors, Config(specs, n, op, block, causal), d_head
 
-if errors:
-    results.info(tr("err.prefix", msg=errors[0]))
-    st.stop()
 
-config = Config(specs, n, st.session_state.get("ex_op", "union"), block, causal)
-layers_text = format_layers(specs)
-_sync_url(config)
-try:
-    s, profile, view = _analyse(layers_text, config.op, causal, n, block, d_head)
-except PatternError as e:
-    with results:
-        show_error(e)
-    st.stop()
+# -- the mask tab ----------------------------------------------------------------------------
+def _dense_note(s, config: Config) -> None:
+    """Say so when the pattern keeps (nearly) every pair it could at this n, and offer to shrink it."""
+    share = s.nnz / allowed_pairs(config.layers, config.op, config.n)
+    if share <= DENSE_SHARE:
+        return
+    st.warning(tr("ex.dense_note", share=f"{share:.1%}", n=f"{config.n:,}"), icon="⚠️")
+    st.button(
+        tr("ex.scale_button", n=short_n(config.n)),
+        key="ex_scale",
+        on_click=_scale_to_n,
+        args=(config.n, config.causal),
+        help=tr("ex.scale_help"),
+        type="primary",
+    )
 
-# -- results ---------------------------------------------------------------------------------
-with results:
-    tab_mask, tab_compare, tab_export = st.tabs([tr("ex.tab_mask"), tr("ex.tab_compare"), tr("ex.tab_export")])
 
-with tab_mask:
-    fig_col, num_col = st.columns([1.35, 1])
-    with fig_col:
-        if not view.pooled:
-            st.caption(tr("ex.token_view", n=f"{n:,}"))
-        else:
-            st.caption(tr("ex.pooled_view" if view.exact_density else "ex.pooled_binary", b=f"{view.block:,}"))
-        image_format = st.session_state.get("ex_image_format", "png")
-        st.plotly_chart(
-            mask_image(view, lang=lang()),
-            key="ex_mask",
-            config={
-                **DOWNLOAD_CONFIG,
-                "toImageButtonOptions": {"format": image_format, "scale": 2, "filename": "sparse-mask"},
-            },
-        )
-    with num_col:
-        st.metric(tr("ex.kept_pairs"), human(s.nnz), help=f"{s.nnz:,} / {n * n:,}")
-        st.metric(tr("ex.density"), f"{s.density:.4%}", help=f"{s.nnz:,} / {n * n:,} = {s.density:.10f}")
-        st.metric(
-            tr("ex.flops"),
-            human(s.flops_sparse, "FLOP"),
-            tr("ex.speedup", x=f"{s.speedup_ideal:,.1f}×"),
-            delta_color="off",
-            delta_arrow="off",
-            help=tr("ex.help_flops", sparse=f"{s.flops_sparse:,}", dense=f"{s.flops_dense:,}", d=d_head),
-        )
-        st.metric(
-            tr("ex.score_mem"),
-            human(s.score_bytes_sparse, "B"),
-            tr("ex.score_mem_delta", dense=human(s.score_bytes_dense, "B")),
-            delta_color="off",
-            delta_arrow="off",
-            help=tr("ex.help_mem", sparse=f"{s.score_bytes_sparse:,}", dense=f"{s.score_bytes_dense:,}"),
-        )
-        st.metric(
-            tr("ex.block_kernel"),
-            human(s.flops_block, "FLOP"),
-            tr("ex.block_waste", w=f"{s.block_waste:.1%}"),
-            delta_color="off",
-            delta_arrow="off",
-            help=tr(
-                "ex.help_blocks",
-                kept=f"{s.kept_blocks:,}",
-                total=f"{s.n_blocks**2:,}",
-                b=block,
-                pairs=f"{s.executed_pairs:,}",
-            ),
-        )
-        if not s.block_exact:
-            st.caption(tr("ex.block_inexact"))
-        kv = tr("ex.kv_bounded", t=f"{s.kv_tokens_sparse:,}") if s.kv_tokens_sparse < n else tr("ex.kv_unbounded")
-        st.metric(
-            tr("ex.kv"),
-            human(s.kv_tokens_sparse * 2 * d_head * 2, "B"),
-            kv,
-            delta_color="off",
-            delta_arrow="off",
-            help=tr("ex.help_kv", t=f"{s.kv_tokens_sparse:,}"),
-        )
-        st.caption(
-            tr(
-                "ex.softmax_line",
-                label=tr("ex.softmax"),
-                sparse=human(s.softmax_flops_sparse, "FLOP"),
-                dense=human(s.softmax_flops_dense, "FLOP"),
-            )
-        )
+def _mask_figure(view, n: int) -> None:
+    if not view.pooled:
+        st.caption(tr("ex.token_view", n=f"{n:,}"))
+    else:
+        st.caption(tr("ex.pooled_view" if view.exact_density else "ex.pooled_binary", b=f"{view.block:,}"))
+    image_format = st.session_state.get("ex_image_format", "png")
+    st.plotly_chart(
+        mask_image(view, lang=lang()),
+        key="ex_mask",
+        config={
+            **DOWNLOAD_CONFIG,
+            "toImageButtonOptions": {"format": image_format, "scale": 2, "filename": "sparse-mask"},
+        },
+    )
 
+
+def _aside(label: str, value: str, delta: str, help_text: str) -> None:
+    st.metric(label, value, delta, delta_color="off", delta_arrow="off", help=help_text)
+
+
+def _numbers(s, n: int, block: int, d_head: int) -> None:
+    """The engine's exact counts, each with its full figure on hover."""
+    st.metric(tr("ex.kept_pairs"), human(s.nnz), help=f"{s.nnz:,} / {n * n:,}")
+    st.metric(tr("ex.density"), f"{s.density:.4%}", help=f"{s.nnz:,} / {n * n:,} = {s.density:.10f}")
+    _aside(
+        tr("ex.flops"),
+        human(s.flops_sparse, "FLOP"),
+        tr("ex.speedup", x=f"{s.speedup_ideal:,.1f}×"),
+        tr("ex.help_flops", sparse=f"{s.flops_sparse:,}", dense=f"{s.flops_dense:,}", d=d_head),
+    )
+    _aside(
+        tr("ex.score_mem"),
+        human(s.score_bytes_sparse, "B"),
+        tr("ex.score_mem_delta", dense=human(s.score_bytes_dense, "B")),
+        tr("ex.help_mem", sparse=f"{s.score_bytes_sparse:,}", dense=f"{s.score_bytes_dense:,}"),
+    )
+    blocks_help = tr(
+        "ex.help_blocks", kept=f"{s.kept_blocks:,}", total=f"{s.n_blocks**2:,}", b=block, pairs=f"{s.executed_pairs:,}"
+    )
+    _aside(
+        tr("ex.block_kernel"), human(s.flops_block, "FLOP"), tr("ex.block_waste", w=f"{s.block_waste:.1%}"), blocks_help
+    )
+    if not s.block_exact:
+        st.caption(tr("ex.block_inexact"))
+    kv = tr("ex.kv_bounded", t=f"{s.kv_tokens_sparse:,}") if s.kv_tokens_sparse < n else tr("ex.kv_unbounded")
+    kv_bytes = s.kv_tokens_sparse * 2 * d_head * 2  # K and V, fp16
+    _aside(tr("ex.kv"), human(kv_bytes, "B"), kv, tr("ex.help_kv", t=f"{s.kv_tokens_sparse:,}"))
+    softmax = tr(
+        "ex.softmax_line",
+        label=tr("ex.softmax"),
+        sparse=human(s.softmax_flops_sparse, "FLOP"),
+        dense=human(s.softmax_flops_dense, "FLOP"),
+    )
+    st.caption(softmax)
+
+
+def _degree_chart(profile) -> None:
+    """Min, mean and max keys per query over the sequence."""
     st.markdown(f"**{tr('ex.degree')}**")
+    edge = dict(mode="lines", line=dict(width=0))
     band = go.Figure(
         [
-            go.Scatter(
-                x=profile.start, y=profile.high, mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip"
-            ),
+            go.Scatter(x=profile.start, y=profile.high, **edge, showlegend=False, hoverinfo="skip"),
             go.Scatter(
                 x=profile.start,
                 y=profile.low,
-                mode="lines",
+                **edge,
                 fill="tonexty",
-                line=dict(width=0),
                 name=tr("ex.degree_range"),
                 fillcolor="rgba(49,51,145,0.2)",
             ),
@@ -294,94 +336,161 @@ with tab_mask:
         yaxis_title=tr("ex.degree_axis"),
         legend=dict(orientation="h", y=1.15),
     )
+    band.update_xaxes(exponentformat="SI")
+    band.update_yaxes(exponentformat="SI")
     st.plotly_chart(band, key="ex_degree", config=DOWNLOAD_CONFIG)
 
-    with st.expander(tr("ex.zoom")):
-        size = st.select_slider(tr("ex.zoom_size"), [16, 32, 64, 128, 256, 512], value=min(64, n), key="ex_zoom_size")
-        size = min(size, n)
-        z1, z2 = st.columns(2)
-        r0 = z1.number_input(tr("ex.zoom_row"), 0, n - size, min(n - size, n // 2), key="ex_zoom_r")
-        c0 = z2.number_input(tr("ex.zoom_col"), 0, n - size, min(n - size, n // 2), key="ex_zoom_c")
-        tile = _tile(layers_text, config.op, causal, n, int(r0), int(c0), size)
-        fig = mask_image(MaskView(tile, False, 1, size), height=380, lang=lang())
-        fig.update_xaxes(
-            tickvals=list(range(0, size, max(1, size // 8))),
-            ticktext=[str(c0 + v) for v in range(0, size, max(1, size // 8))],
-        )
-        fig.update_yaxes(
-            tickvals=list(range(0, size, max(1, size // 8))),
-            ticktext=[str(r0 + v) for v in range(0, size, max(1, size // 8))],
-        )
-        st.plotly_chart(fig, key="ex_zoom_fig", config=DOWNLOAD_CONFIG)
 
-with tab_compare:
+@st.fragment
+def _zoom(layers_text: str, op: str, causal: bool, n: int) -> None:
+    """An exact token-level tile anywhere in the mask; its inputs rerun only this fragment."""
+    size = st.select_slider(tr("ex.zoom_size"), [16, 32, 64, 128, 256, 512], value=min(64, n), key="ex_zoom_size")
+    size = min(size, n)
+    z1, z2 = st.columns(2)
+    r0 = int(z1.number_input(tr("ex.zoom_row"), 0, n - size, min(n - size, n // 2), key="ex_zoom_r"))
+    c0 = int(z2.number_input(tr("ex.zoom_col"), 0, n - size, min(n - size, n // 2), key="ex_zoom_c"))
+    tile = _tile(layers_text, op, causal, n, r0, c0, size)
+    fig = mask_image(MaskView(tile, False, 1, size), height=380, lang=lang())
+    ticks = list(range(0, size, max(1, size // 8)))
+    fig.update_xaxes(tickvals=ticks, ticktext=[str(c0 + v) for v in ticks])
+    fig.update_yaxes(tickvals=ticks, ticktext=[str(r0 + v) for v in ticks])
+    st.plotly_chart(fig, key="ex_zoom_fig", config=DOWNLOAD_CONFIG)
+
+
+def mask_tab(config: Config, s, profile, view, d_head: int) -> None:
+    """Figure and numbers side by side, then the degree profile and the zoom."""
+    fig_col, num_col = st.columns([1.35, 1])
+    with fig_col:
+        _dense_note(s, config)
+        _mask_figure(view, config.n)
+    with num_col:
+        _numbers(s, config.n, config.block, d_head)
+    _degree_chart(profile)
+    with st.expander(tr("ex.zoom")):
+        _zoom(format_layers(config.layers), config.op, config.causal, config.n)
+
+
+# -- the compare tab -------------------------------------------------------------------------
+def _compare_column(title: str, text: str, op: str, config: Config, d_head: int, key: str, complexity: str):
+    """One compared pattern: its figure (with a dense note) and its table row; None if it cannot run."""
+    try:
+        cs, _, cview = _analyse(text, op, config.causal, config.n, config.block, d_head)
+    except PatternError as e:
+        show_error(f"{title}: {error_text(e)}")
+        return None
+    share = cs.nnz / allowed_pairs(parse_layers(text, config.causal), op, config.n)
+    st.plotly_chart(mask_image(cview, title, height=320, lang=lang()), key=key, config=DOWNLOAD_CONFIG)
+    if share > DENSE_SHARE:
+        st.caption(tr("ex.dense_short", share=f"{share:.1%}"))
+    return {
+        tr("ex.kept_pairs"): f"{cs.nnz:,}",
+        tr("ex.density"): f"{cs.density:.4%}",
+        tr("ex.flops"): human(cs.flops_sparse, "FLOP"),
+        tr("ex.times_dense"): f"{cs.speedup_ideal:,.1f}",
+        tr("ex.block_kernel"): human(cs.flops_block, "FLOP"),
+        tr("ex.score_mem"): human(cs.score_bytes_sparse, "B"),
+        tr("ex.complexity"): complexity,
+    }
+
+
+def compare_tab(config: Config, d_head: int) -> None:
+    """The user's own pattern first, then up to three library patterns at their paper defaults."""
     default = [x for x in ("longformer", "bigbird", "streaming") if x in NAMES]
     chosen = st.multiselect(
-        tr("ex.compare_pick"),
-        [x for x in NAMES],
-        default=default,
-        max_selections=4,
-        key="ex_compare",
-        format_func=pattern_titles(),
+        tr("ex.compare_pick"), NAMES, default=default, max_selections=3, key="ex_compare", format_func=pattern_titles()
     )
-    if len(chosen) < 2:
-        st.info(tr("ex.compare_need"))
-    else:
-        rows, cols = {}, st.columns(len(chosen))
-        for col, name in zip(cols, chosen, strict=True):
-            with col:
-                spec = make(name, causal)
-                text = format_layers([spec])
-                try:
-                    cs, _, cview = _analyse(text, "union", causal, n, block, d_head)
-                except PatternError as e:
-                    show_error(f"{pattern_title(name)}: {e}")
-                    continue
-                st.plotly_chart(
-                    mask_image(cview, pattern_title(name), height=320, lang=lang()),
-                    key=f"ex_cmp_{name}",
-                    config=DOWNLOAD_CONFIG,
-                )
-                rows[pattern_title(name)] = {
-                    tr("ex.kept_pairs"): f"{cs.nnz:,}",
-                    tr("ex.density"): f"{cs.density:.4%}",
-                    tr("ex.flops"): human(cs.flops_sparse, "FLOP"),
-                    tr("ex.times_dense"): f"{cs.speedup_ideal:,.1f}",
-                    tr("ex.block_kernel"): human(cs.flops_block, "FLOP"),
-                    tr("ex.score_mem"): human(cs.score_bytes_sparse, "B"),
-                    tr("ex.complexity"): get(name).complexity,
-                }
-        if rows:
-            st.dataframe(pd.DataFrame(rows), key="ex_compare_table")
+    yours = tr("ex.your_pattern")
+    complexity = " / ".join(dict.fromkeys(get(s.name).complexity for s in config.layers))
+    columns = [(yours, format_layers(config.layers), config.op, "ex_cmp_yours", complexity)]
+    columns += [
+        (pattern_title(x), format_layers([make(x, config.causal)]), "union", f"ex_cmp_{x}", get(x).complexity)
+        for x in chosen
+    ]
+    rows = {}
+    for col, (title, text, op, key, cx) in zip(st.columns(len(columns)), columns, strict=True):
+        with col:
+            row = _compare_column(title, text, op, config, d_head, key, cx)
+            if row is not None:
+                rows[title] = row
+    if rows:
+        st.dataframe(pd.DataFrame(rows), key="ex_compare_table")
 
-with tab_export:
+
+# -- the export tab --------------------------------------------------------------------------
+def _download(column, label_key: str, config: Config, name: str, mime: str) -> None:
+    column.download_button(
+        tr(label_key),
+        lambda: _build_file(config, name),
+        name,
+        mime,
+        key=f"ex_dl_{name.replace('.', '_')}",
+        on_click="ignore",
+    )
+
+
+def export_tab(config: Config) -> None:
+    """Downloads (each built on click) and the FlexAttention code."""
     st.info(tr("ex.share"), icon="🔗")
     st.radio(tr("ex.image_format"), ["png", "svg"], key="ex_image_format", horizontal=True)
-    files = _downloads(layers_text, config.op, causal, n, block)
+    n, block = config.n, config.block
     d1, d2, d3, d4 = st.columns(4)
-    if "mask.npy" in files:
-        d1.download_button(tr("ex.dl_npy"), files["mask.npy"], "mask.npy", "application/octet-stream", key="ex_dl_npy")
-        d2.download_button(tr("ex.dl_csv"), files["mask.csv"], "mask.csv", "text/csv", key="ex_dl_csv")
+    if n <= analysis.DENSE_MAX_N:
+        _download(d1, "ex.dl_npy", config, "mask.npy", "application/octet-stream")
+        if n <= CSV_MAX_N:
+            _download(d2, "ex.dl_csv", config, "mask.csv", "text/csv")
+        else:
+            d2.caption(tr("ex.csv_limit", limit=f"{CSV_MAX_N:,}"))
     else:
         nb = -(-n // block)
-        st.warning(
-            tr(
-                "ex.too_large",
-                n=f"{n:,}",
-                size=human(n * n, "B"),
-                limit=f"{analysis.DENSE_MAX_N:,}",
-                nb=f"{nb:,}",
-                b=block,
-            )
-        )
-        d1.download_button(
-            tr("ex.dl_layout"),
-            files["block_layout.npy"],
-            "block_layout.npy",
-            "application/octet-stream",
-            key="ex_dl_layout",
-        )
-    d3.download_button(tr("ex.dl_json"), files["pattern.json"], "pattern.json", "application/json", key="ex_dl_json")
-    d4.download_button(tr("ex.dl_flex"), files["flex_mask.py"], "flex_mask.py", "text/x-python", key="ex_dl_flex")
+        size = human(n * n, "B")
+        st.warning(tr("ex.too_large", n=f"{n:,}", size=size, limit=f"{analysis.DENSE_MAX_N:,}", nb=f"{nb:,}", b=block))
+        if nb <= LAYOUT_MAX_BLOCKS:
+            _download(d1, "ex.dl_layout", config, "block_layout.npy", "application/octet-stream")
+        else:
+            smallest = next((b for b in BLOCK_OPTIONS if -(-n // b) <= LAYOUT_MAX_BLOCKS), BLOCK_OPTIONS[-1])
+            d1.caption(tr("ex.layout_limit", nb=f"{nb:,}", limit=f"{LAYOUT_MAX_BLOCKS:,}", b=smallest))
+    _download(d3, "ex.dl_json", config, "pattern.json", "application/json")
+    _download(d4, "ex.dl_flex", config, "flex_mask.py", "text/x-python")
     st.markdown(f"**{tr('ex.flex_title')}**")
-    st.code(files["flex_mask.py"].decode(), language="python")
+    st.code(export.flex_snippet(config), language="python")
+
+
+# -- the page --------------------------------------------------------------------------------
+if "ex_layers" not in st.session_state:
+    _load_from_url()
+
+st.title(tr("ex.title"))
+st.caption(tr("ex.lead"))
+show_problems(st.session_state.pop("ex_url_problems", []))
+
+controls, results = st.columns([1, 2.2], gap="large")
+with controls:
+    specs, errors, config, d_head = _controls()
+if errors:
+    with results:
+        show_error(errors[0])
+    st.stop()
+
+layers_text = format_layers(specs)
+_sync_url(config)
+try:
+    s, profile, view = _analyse(layers_text, config.op, config.causal, config.n, config.block, d_head)
+except PatternError as e:
+    with results:
+        show_error(e)
+    st.stop()
+
+with results:
+    labels = [tr(k) for k in TABS]
+    if st.session_state.get("ex_tab") not in labels:  # a language switch renames the tabs
+        st.session_state.pop("ex_tab", None)
+    tab_mask, tab_compare, tab_export = st.tabs(labels, key="ex_tab", on_change="rerun")
+if tab_mask.open:
+    with tab_mask:
+        mask_tab(config, s, profile, view, d_head)
+if tab_compare.open:
+    with tab_compare:
+        compare_tab(config, d_head)
+if tab_export.open:
+    with tab_export:
+        export_tab(config)

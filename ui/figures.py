@@ -30,8 +30,64 @@ def short_n(n: int) -> str:
     return f"{n:,}"
 
 
+# Pooled cells are shaded on a log scale of their exact share kept: a linear shade would draw a
+# 0.04 %-dense pattern at 1M blank, a binary one would draw it a third full. The colour bar says so.
+SHADE_DECADES = 4  # shares from 10^-4 to 1
+MIN_SHADE = 0.12  # a cell that keeps any pair stays visible
+
+
+def density_shade(share: np.ndarray) -> np.ndarray:
+    """Share kept in [0, 1] -> shade in [0, 1]: 0 stays 0, 1 stays 1, log-spaced in between."""
+    share = np.asarray(share, dtype=float)
+    with np.errstate(divide="ignore"):
+        logs = np.log10(np.where(share > 0, share, 1.0))
+    shade = np.clip(1 + logs / SHADE_DECADES, 0, 1)
+    return np.where(share > 0, MIN_SHADE + (1 - MIN_SHADE) * shade, 0.0)
+
+
+def _rgb(shade: np.ndarray) -> np.ndarray:
+    return (np.array(DROPPED_RGB) * (1 - shade[..., None]) + np.array(KEPT_RGB) * shade[..., None]).astype(np.uint8)
+
+
+def _legend_trace(view, lang: str) -> go.Scatter:
+    """An invisible marker whose colour bar (exact pooled shares) or legend (kept blocks) explains the shade."""
+    scale = [[0, f"rgb{DROPPED_RGB}"], [1, f"rgb{KEPT_RGB}"]]
+    if view.exact_density:
+        ticks = [0.0] + [MIN_SHADE + (1 - MIN_SHADE) * (1 - k / SHADE_DECADES) for k in range(SHADE_DECADES, -1, -1)]
+        labels = ["0"] + [f"{10.0**-k:.{max(0, k - 2)}%}" for k in range(SHADE_DECADES, -1, -1)]
+        marker = dict(
+            colorscale=scale,
+            cmin=0,
+            cmax=1,
+            color=[0],
+            showscale=True,
+            colorbar=dict(
+                title=dict(text=t("fig.share_kept", lang), side="right"),
+                tickvals=ticks,
+                ticktext=labels,
+                thickness=12,
+                len=0.8,
+            ),
+        )
+        return go.Scatter(x=[None], y=[None], mode="markers", marker=marker, showlegend=False, hoverinfo="skip")
+    return go.Scatter(
+        x=[None],
+        y=[None],
+        mode="markers",
+        marker=dict(symbol="square", size=12, color=f"rgb{KEPT_RGB}"),
+        name=t("fig.kept_block", lang),
+        showlegend=True,
+        hoverinfo="skip",
+    )
+
+
 def mask_image(view, title: str = "", height: int = 460, lang: str = "en") -> go.Figure:
-    """Token or pooled view as a PNG-encoded image (payload stays small at any n)."""
+    """Token or pooled view as a PNG-encoded image (payload stays small at any n).
+
+    Token views are kept/dropped in two colours pinned to 0 and 1, so a mask that keeps every pair
+    is drawn in the kept colour. Pooled views are shaded by exact share with a colour bar, or, when
+    the engine could only say which blocks keep any pair, in two colours with a legend.
+    """
     img = view.image
     n, b = view.n, view.block
     coords = np.arange(img.shape[0]) * b
@@ -56,16 +112,19 @@ def mask_image(view, title: str = "", height: int = 460, lang: str = "en") -> go
         )
         fig.update_yaxes(autorange="reversed")
     else:
-        share = img.astype(float)[..., None]
-        rgb = (np.array(DROPPED_RGB) * (1 - share) + np.array(KEPT_RGB) * share).astype(np.uint8)
-        fig = px.imshow(rgb, binary_string=True, x=coords, y=coords)
+        exact = view.pooled and view.exact_density
+        shade = density_shade(img) if exact else (np.asarray(img, dtype=float) > 0).astype(float)
+        fig = px.imshow(_rgb(shade), binary_string=True, x=coords, y=coords)
         fig.update_traces(hovertemplate=f"{query} %{{y}}<br>{key} %{{x}}<extra></extra>")
+        if view.pooled:
+            fig.add_trace(_legend_trace(view, lang))
     fig.update_xaxes(title=key, side="top", constrain="domain")
     fig.update_yaxes(title=query, scaleanchor="x", constrain="domain")
     fig.update_layout(
         height=height,
         margin=dict(l=10, r=10, t=60 if title else 30, b=10),
         title=dict(text=title, y=0.99) if title else None,
+        legend=dict(orientation="h", y=-0.02, yanchor="top", x=0),
     )
     return fig
 

@@ -91,6 +91,19 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "Block view: each cell is a {b} × {b} block of tokens, dark if it keeps any pair.",
         "zh": "块视图：每格为 {b} × {b} 的词元块，含任一保留对即为深色。",
     },
+    "ex.dense_note": {
+        "en": "At n = {n} this pattern keeps {share} of the pairs a model could attend: it is (nearly) dense "
+        "here and saves almost nothing. Its paper parameters were chosen for much longer sequences.",
+        "zh": "在 n = {n} 时，该模式保留了模型可关注词元对的 {share}：这里它（几乎）是稠密的，几乎没有节省。"
+        "其论文参数是为长得多的序列设计的。",
+    },
+    "ex.scale_button": {"en": "Scale its parameters to n = {n}", "zh": "把参数缩放到 n = {n}"},
+    "ex.scale_help": {
+        "en": "Same shape, shrunk: every length (window, stride, block, global tokens, sinks…) is halved "
+        "together until at most half of the pairs are kept. Counts such as random blocks stay.",
+        "zh": "形状不变、整体缩小：所有长度参数（窗口、步长、块、全局词元、汇聚词元…）一起减半，"
+        "直到最多保留一半的词元对。随机块数等计数参数不变。",
+    },
     "ex.kept_pairs": {"en": "Kept pairs", "zh": "保留的词元对"},
     "ex.density": {"en": "Density", "zh": "密度"},
     "ex.flops": {"en": "Attention FLOPs per head", "zh": "每头注意力计算量"},
@@ -116,9 +129,11 @@ STRINGS: dict[str, dict[str, str]] = {
     "ex.zoom_col": {"en": "First key column", "zh": "起始键列"},
     "ex.zoom_size": {"en": "Region size", "zh": "区域大小"},
     "ex.compare_pick": {
-        "en": "Patterns to compare (2–4), each with its paper defaults",
-        "zh": "要对比的模式（2–4 个），均使用论文默认值",
+        "en": "Compare your pattern with (up to 3, each with its paper defaults)",
+        "zh": "与你的模式对比（最多 3 个，均使用论文默认值）",
     },
+    "ex.your_pattern": {"en": "Your pattern", "zh": "你的模式"},
+    "ex.dense_short": {"en": "Dense here: keeps {share} of the pairs.", "zh": "此处为稠密：保留了 {share} 的词元对。"},
     "ex.compare_need": {"en": "Pick at least two patterns.", "zh": "请至少选择两个模式。"},
     "ex.metric": {"en": "metric", "zh": "指标"},
     "ex.dl_npy": {"en": "Mask (.npy)", "zh": "掩码（.npy）"},
@@ -131,6 +146,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "The block layout ({nb} × {nb} blocks of {b}) is offered instead.",
         "zh": "n = {n} 时词元级掩码将达 {size}；下载限于 n ≤ {limit}。"
         "改为提供块布局（{nb} × {nb} 个大小为 {b} 的块）。",
+    },
+    "ex.csv_limit": {
+        "en": "CSV is offered up to n = {limit}; use .npy for longer sequences.",
+        "zh": "CSV 仅在 n ≤ {limit} 时提供；更长的序列请用 .npy。",
+    },
+    "ex.layout_limit": {
+        "en": "The block layout would be {nb} × {nb} blocks (limit {limit}); choose a block size of {b} or more.",
+        "zh": "块布局将有 {nb} × {nb} 个块（上限 {limit}）；请选择 {b} 或更大的块大小。",
     },
     "ex.image_format": {"en": "Camera button saves the figure as", "zh": "相机按钮保存图像格式"},
     "ex.share": {"en": "Share: this page's URL holds the whole configuration.", "zh": "分享：本页网址包含完整配置。"},
@@ -186,16 +209,17 @@ STRINGS: dict[str, dict[str, str]] = {
     "in.sparse": {"en": "Sparse attention (masked inside the model)", "zh": "稀疏注意力（在模型内部屏蔽）"},
     "in.diff": {"en": "Sparse − dense", "zh": "稀疏 − 稠密"},
     "in.weight": {"en": "weight", "zh": "权重"},
-    "in.mass": {"en": "Mass kept, all heads", "zh": "保留质量（全部头）"},
+    "in.mass": {"en": "Mass kept", "zh": "保留质量"},
     "in.mass_head": {"en": "Mass kept by this head", "zh": "该头保留的质量"},
     "in.cosine": {"en": "Output cosine", "zh": "输出余弦相似度"},
     "in.cosine_help": {
-        "en": "Cosine similarity of the final hidden states, dense vs sparse: mean (worst token).",
-        "zh": "最终隐藏状态的余弦相似度（稠密 vs 稀疏）：平均值（最差词元）。",
+        "en": "Cosine similarity of the final hidden states, dense vs sparse: mean over the rows the pattern "
+        "changes (worst token below). All rows: {all}.",
+        "zh": "最终隐藏状态的余弦相似度（稠密 vs 稀疏）：模式改变的行上的平均值（下方为最差词元）。全部行：{all}。",
     },
     "in.agreement": {"en": "Next-token agreement", "zh": "下一词元一致率"},
     "in.ppl": {"en": "perplexity {sparse} (dense {dense})", "zh": "困惑度 {sparse}（稠密 {dense}）"},
-    "in.density": {"en": "Pattern density here", "zh": "此处模式密度"},
+    "in.density": {"en": "Density", "zh": "密度"},
     "in.overview": {"en": "All layers × heads: click a tile to open that head", "zh": "所有层 × 头：点击某格打开该头"},
     "in.table": {
         "en": "Per-head share of attention mass kept (click a column to sort)",
@@ -222,6 +246,210 @@ STRINGS: dict[str, dict[str, str]] = {
     "in.ex_zh_story": {"en": "A short story (Chinese)", "zh": "短篇故事（中文）"},
     "in.ex_code_review": {"en": "Code and prose", "zh": "代码与说明"},
     "in.ex_mixed_scripts": {"en": "Many scripts, emoji, right-to-left", "zh": "多种文字、表情符号、从右到左"},
+    "in.mass_help": {
+        "en": "Share of each row's dense attention that falls inside the pattern, averaged over the (layer, head, "
+        "row) triples whose row the pattern changes. All rows: {all}.",
+        "zh": "每行稠密注意力落在模式内的比例，在模式改变的（层、头、行）上取平均。全部行：{all}。",
+    },
+    "in.density_help": {
+        "en": "Kept pairs / pairs the model could attend (the causal triangle for a causal LM), all layers and "
+        "heads: {kept} / {allowed}. Raw share of all T² pairs: {raw}.",
+        "zh": "保留的词元对 / 模型可关注的词元对（因果语言模型为因果三角），全部层和头：{kept} / {allowed}。"
+        "占全部 T² 对的原始比例：{raw}。",
+    },
+    "in.empty": {"en": "Empty rows", "zh": "空行"},
+    "in.empty_help": {
+        "en": "(layer, head, row) triples where the pattern keeps no key the model could attend. Such a row "
+        "attends to its own token only and counts as not kept.",
+        "zh": "模式未保留任何模型可关注键的（层、头、行）数量。这样的行只关注自身，且不计为保留。",
+    },
+    "in.agreement_help": {
+        "en": "Share of the changed positions whose next-token argmax is the same dense and sparse. All positions: "
+        "{all}.",
+        "zh": "在被改变的位置中，稠密与稀疏的下一词元 argmax 相同的比例。全部位置：{all}。",
+    },
+    "in.ppl_sparse": {"en": "Perplexity, sparse", "zh": "困惑度（稀疏）"},
+    "in.ppl_dense": {"en": "Perplexity, dense", "zh": "困惑度（稠密）"},
+    "in.ppl_help": {
+        "en": "exp of the mean negative log-probability of each actual next token, over the whole text.",
+        "zh": "整段文本上每个实际下一词元的负对数概率平均值的指数。",
+    },
+    "in.changed_rows": {
+        "en": "The pattern changes {changed} of {n} rows (in some layer or head); the figures above are means over "
+        "changed rows.",
+        "zh": "该模式改变了 {n} 行中的 {changed} 行（在某层或某头）；上面的数字是被改变的行上的平均值。",
+    },
+    "in.all_rows": {
+        "en": "All rows: mass kept {mass}, output cosine {cosine}, raw density {raw}.",
+        "zh": "全部行：保留质量 {mass}，输出余弦 {cosine}，原始密度 {raw}。",
+    },
+    "in.all_rows_agreement": {"en": "Next-token agreement, all positions: {agreement}.", "zh": "全部位置的下一词元一致率：{agreement}。"},
+    "in.too_dense": {
+        "en": "At {n} tokens this pattern keeps {share} of the pairs the model could attend: it is (nearly) dense "
+        "here, so the numbers show almost no loss. Shrink its parameters to see what a sparse pattern drops.",
+        "zh": "在 {n} 个词元上，该模式保留了模型可关注词元对的 {share}：它在这里（几乎）是稠密的，"
+        "因此数字几乎看不出损失。缩小参数才能看到稀疏模式丢弃了什么。",
+    },
+    "in.scale_button": {"en": "Scale the parameters to {n} tokens", "zh": "按 {n} 个词元缩放参数"},
+    "in.auto_note": {
+        "en": "Untouched parameters follow the text: the paper's values, halved until the pattern keeps at most "
+        "half of what the model could attend at {n} tokens.",
+        "zh": "未修改的参数随文本调整：论文中的取值，逐次减半，直到该模式在 {n} 个词元上最多保留模型可关注词元对的一半。",
+    },
+    "in.local_off": {
+        "en": "Local model folders are switched off on this server. A deployment enables them with the "
+        "environment variable {env}=1 (make run does this on a laptop).",
+        "zh": "此服务器已关闭本地模型文件夹。部署时可设置环境变量 {env}=1 来启用（在笔记本上 make run 会这样做）。",
+    },
+    "in.model_line": {"en": "Model:", "zh": "模型："},
+    "in.notes_smollm2": {
+        "en": "Weights dequantised from the 4-bit Q4_1 GGUF and run in fp32; the text is fed raw, without BOS or "
+        "chat template.",
+        "zh": "权重由 4 位 Q4_1 GGUF 反量化并以 fp32 运行；文本原样输入，不加 BOS 或对话模板。",
+    },
+    "in.computing": {
+        "en": "Running {model} dense and sparse on {n} tokens… {last}",
+        "zh": "正在用 {model} 对 {n} 个词元运行稠密与稀疏计算…… {last}",
+    },
+    "in.last_time": {"en": "(last time: {s} s)", "zh": "（上次：{s} 秒）"},
+    "in.last_time_n": {"en": "(last time: {s} s for {n} tokens)", "zh": "（上次：{n} 个词元用时 {s} 秒）"},
+    "in.load_failed": {"en": "{model} could not run", "zh": "{model} 无法运行"},
+    "in.stage_wait": {
+        "en": "Waiting for another session's conversion to finish",
+        "zh": "正在等待另一个会话完成转换",
+    },
+    "in.stage_start": {"en": "Starting the one-time conversion", "zh": "开始一次性转换"},
+    "in.stage_read": {"en": "Reading the 4-bit GGUF weights", "zh": "正在读取 4 位 GGUF 权重"},
+    "in.stage_save": {"en": "Saving a local fp32 copy", "zh": "正在保存本地 fp32 副本"},
+    "in.stage_done": {"en": "Converted", "zh": "转换完成"},
+    "in.stage_first_run": {"en": "Loading the copy and running the first comparison", "zh": "正在加载副本并运行第一次比较"},
+    "in.timing": {
+        "en": "This run: dense pass {dense} s (cached when only the pattern changes), masks {masks} s, sparse "
+        "pass {sparse} s.",
+        "zh": "本次运行：稠密计算 {dense} 秒（只改模式时使用缓存），掩码 {masks} 秒，稀疏计算 {sparse} 秒。",
+    },
+    "in.per_head_rule": {
+        "en": "Each layer and head chooses its own keys from its own queries and keys; the mask shown is the "
+        "selected head's. {rule}",
+        "zh": "每一层、每个头都由自己的查询与键选择要保留的键；图中显示的是所选头的掩码。{rule}",
+    },
+    "in.rule_topk": {
+        "en": "Each query keeps the k keys with the highest scores q·k of this head; no look-ahead beyond the "
+        "model's own mask.",
+        "zh": "每个查询保留该头中 q·k 得分最高的 k 个键；除模型自身的掩码外不看未来。",
+    },
+    "in.rule_lsh": {
+        "en": "Reformer: each token's (q+k)/2 of this head is hashed by random rotations; a query keeps the keys "
+        "in its bucket. A bucket depends only on the token's own vector: no look-ahead.",
+        "zh": "Reformer：该头中每个词元的 (q+k)/2 经随机旋转哈希；查询保留同一桶中的键。桶只取决于词元自身的向量：不看未来。",
+    },
+    "in.rule_routing": {
+        "en": "Routing Transformer: this head's queries and keys are centred, put on the unit sphere and "
+        "clustered by k-means with one set of centroids; a query keeps the keys of its cluster. The centroids "
+        "are fitted on all tokens of the text (look-ahead; fine for an encoder).",
+        "zh": "Routing Transformer：该头的查询与键先中心化、投影到单位球面，再用同一组中心做 k-means 聚类；"
+        "查询保留同一簇中的键。中心在整段文本的所有词元上拟合（会看未来；对编码器没有问题）。",
+    },
+    "in.rule_routing_online": {
+        "en": "Routing Transformer, online (used on causal LMs): tokens arrive in order and update the shared "
+        "centroids as they come; a key keeps the cluster it got on arrival, so row t depends only on tokens up "
+        "to t.",
+        "zh": "Routing Transformer 在线版（用于因果语言模型）：词元按顺序到达并随之更新共享中心；"
+        "键保留到达时分到的簇，因此第 t 行只取决于 t 及之前的词元。",
+    },
+    "in.rule_block_gating": {
+        "en": "MoBA: each query keeps its own block and the top_blocks − 1 other blocks with the highest "
+        "q · mean(keys of the block); causal models consider only past blocks.",
+        "zh": "MoBA：每个查询保留自己所在的块，以及 q · mean(块内键) 最高的 top_blocks − 1 个其他块；因果模型只考虑过去的块。",
+    },
+    "in.rule_nsa": {
+        "en": "NSA selection: each query keeps its own block and the best-scoring past blocks (MoBA rule), plus a "
+        "causal sliding window.",
+        "zh": "NSA 选择：每个查询保留自己的块和得分最高的过去块（MoBA 规则），再加一个因果滑动窗口。",
+    },
+    "in.rule_vertical_slash": {
+        "en": "MInference: the key columns and diagonals with the most attention mass. The original estimate uses "
+        "the last last_q queries of the text for every row (look-ahead); the causal estimate lets row t use "
+        "queries t − last_q + 1 … t only.",
+        "zh": "MInference：注意力质量最多的键列和对角线。原始估计对每一行都使用文本最后 last_q 个查询（会看未来）；"
+        "因果估计只让第 t 行使用查询 t − last_q + 1 … t。",
+    },
+    "in.rule_vs_causal": {
+        "en": "Running now: the causal estimate (this model is causal).",
+        "zh": "当前运行：因果估计（该模型是因果的）。",
+    },
+    "in.rule_vs_last": {
+        "en": "Running now: the original estimate from the last queries (an encoder sees the whole text anyway).",
+        "zh": "当前运行：基于最后若干查询的原始估计（编码器本来就能看到整段文本）。",
+    },
+    "in.scale": {"en": "Colour scale", "zh": "色标"},
+    "in.scale_linear": {"en": "linear", "zh": "线性"},
+    "in.scale_log": {"en": "log", "zh": "对数"},
+    "in.scale_row": {"en": "per row", "zh": "按行"},
+    "in.scale_help": {
+        "en": "Linear shows weights as they are; log shows small weights too (from 10⁻⁴); per row divides each "
+        "row by its largest weight, so heads that pour mass on one token still show their structure.",
+        "zh": "线性按原值显示权重；对数也能显示很小的权重（从 10⁻⁴ 起）；按行把每行除以该行最大权重，"
+        "这样把质量集中在一个词元上的头也能显示其结构。",
+    },
+    "in.hide_first": {"en": "Hide the first token", "zh": "隐藏第一个词元"},
+    "in.hide_first_help": {
+        "en": "Many heads park most of their attention on the first token (an attention sink); hiding its row and "
+        "column lets the colour scale show the rest.",
+        "zh": "许多头把大部分注意力放在第一个词元上（注意力汇点）；隐藏其行和列后，色标能显示其余部分。",
+    },
+    "in.hover_weight": {"en": "weight %{z:.4f}", "zh": "权重 %{z:.4f}"},
+    "in.hover_log": {"en": "weight 10^%{z:.2f}", "zh": "权重 10^%{z:.2f}"},
+    "in.hover_row": {"en": "%{z:.1%} of the row's largest weight", "zh": "为该行最大权重的 %{z:.1%}"},
+    "in.hover_diff": {"en": "sparse − dense %{z:+.4f}", "zh": "稀疏 − 稠密 %{z:+.4f}"},
+    "in.hover_diff_row": {"en": "%{z:+.1%} of the row's largest change", "zh": "为该行最大变化的 %{z:+.1%}"},
+    "in.hover_weight_word": {"en": "weight", "zh": "权重"},
+    "in.mask_kept": {"en": "kept", "zh": "保留"},
+    "in.mask_dropped": {"en": "dropped", "zh": "丢弃"},
+    "in.mask_outside": {"en": "model cannot attend", "zh": "模型不可关注"},
+    "in.mask_empty": {"en": "empty row: itself", "zh": "空行：仅自身"},
+    "in.token_view": {"en": "One token's attention", "zh": "单个词元的注意力"},
+    "in.token": {"en": "Query token", "zh": "查询词元"},
+    "in.token_help": {
+        "en": "Pick a token here, or click a row of the dense map above.",
+        "zh": "在此选择词元，或点击上方稠密注意力图中的一行。",
+    },
+    "in.sparse_short": {"en": "Sparse attention", "zh": "稀疏注意力"},
+    "in.token_caption": {
+        "en": "Lines go from the query (left) to its keys (right), thicker for more weight. Shown: the keys with at "
+        "least {floor} of the row's weight on either side, at most {top} per side; grey keys were dropped by the "
+        "pattern.",
+        "zh": "线条从查询（左）连到它的键（右），权重越大线越粗。显示：任一侧占该行权重至少 {floor} 的键，"
+        "每侧最多 {top} 个；灰色的键被模式丢弃。",
+    },
+    "in.kept_changed_col": {"en": "mass kept, changed rows", "zh": "保留质量（被改变的行）"},
+    "in.density_col": {"en": "density", "zh": "密度"},
+    "in.empty_col": {"en": "empty rows", "zh": "空行"},
+    "in.defs_title": {"en": "How each number is defined", "zh": "每个数字的定义"},
+    "in.defs": {
+        "en": "- **Mass kept** of row i (one layer and head): m_i = Σ_{j ∈ P_i} a_ij, where a_i is the dense "
+        "attention row and P_i the keys the pattern keeps among those the model could attend. Shown: the mean "
+        "over the rows the pattern changes (rows that lose at least one key), with the mean over all rows "
+        "beside it.\n"
+        "- **Density** = kept pairs / pairs the model could attend, summed over layers and heads: n(n+1)/2 per "
+        "head for a causal LM, n² for an encoder. The raw density divides by n² instead. An empty row's "
+        "substituted self-pair is not counted.\n"
+        "- **Output cosine** of token i: cos(h_i, h̃_i) = h_i · h̃_i / (‖h_i‖ ‖h̃_i‖) for the final hidden states of "
+        "the dense run and the sparse run (the pattern applied in every layer).\n"
+        "- **Next-token agreement** (causal LMs): the share of positions t where argmax of the dense logits "
+        "equals argmax of the sparse logits.\n"
+        "- **Perplexity** = exp(−1/(T−1) · Σ_t log p(x_{t+1} | x_≤t)), for each run on its own.\n"
+        "- **Empty rows**: rows where the pattern keeps no key the model could attend; they attend to their own "
+        "token only (a softmax over nothing is undefined) and count as not kept.",
+        "zh": "- **保留质量**（某层某头的第 i 行）：m_i = Σ_{j ∈ P_i} a_ij，其中 a_i 是稠密注意力行，P_i 是模式在模型可关注的键中保留的键。"
+        "显示的是模式改变的行（至少丢掉一个键的行）上的平均值，旁边给出全部行的平均值。\n"
+        "- **密度** = 保留的词元对 / 模型可关注的词元对，对所有层和头求和：因果语言模型每个头为 n(n+1)/2，编码器为 n²。"
+        "原始密度改为除以 n²。空行替代的自身对不计入。\n"
+        "- **输出余弦**（词元 i）：cos(h_i, h̃_i) = h_i · h̃_i / (‖h_i‖ ‖h̃_i‖)，h 与 h̃ 分别是稠密运行和稀疏运行（每层都应用模式）的最终隐藏状态。\n"
+        "- **下一词元一致率**（因果语言模型）：稠密 logits 的 argmax 与稀疏 logits 的 argmax 相同的位置 t 所占比例。\n"
+        "- **困惑度** = exp(−1/(T−1) · Σ_t log p(x_{t+1} | x_≤t))，两次运行各自计算。\n"
+        "- **空行**：模式没有保留任何模型可关注键的行；它们只关注自身（对空集做 softmax 没有定义），且不计为保留。",
+    },
     # Cost & Speed
     "co.title": {"en": "Cost & Speed", "zh": "成本与速度"},
     "co.lead": {
@@ -346,17 +574,36 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "In self-attention every token builds a **query** and compares it with the **key** of every other token: "
         "one score per pair, so **n² scores** for n tokens. Each score costs a dot product of length d, and the "
         "n × n score matrix must be stored to take the softmax. Double the text and you quadruple both.\n\n"
-        "Move the slider: the curve is the memory of the score matrices of one layer of a 7B model "
-        "(32 heads, fp16), and the lines are the memory of common GPUs.",
+        "Move the slider: the curve is the memory that plain (non-fused) attention needs to read a prompt of n "
+        "tokens with a 7B model (Llama-2-7B: 32 layers, 32 heads, d = 128, fp16). It counts exactly two "
+        "things: the score matrices of **one** layer (32 × n × n values) and the **KV cache** of all 32 layers "
+        "(2 × 32 × 32 × 128 values per token). Weights and activations are not counted, so the real need is "
+        "higher. The dotted lines are the memory of common GPUs.",
         "zh": "在自注意力中，每个词元生成一个**查询**，并与所有词元的**键**比较：每一对一个分数，n 个词元就有 **n² 个分数**。"
         "每个分数是长度为 d 的点积，而且要存下 n × n 的分数矩阵才能做 softmax。文本长度翻倍，两者都变成四倍。\n\n"
-        "拖动滑块：曲线是一个 7B 模型单层（32 个头，fp16）分数矩阵的内存，横线是常见 GPU 的显存。",
+        "拖动滑块：曲线是普通（非融合）注意力用一个 7B 模型（Llama-2-7B：32 层、32 个头、d = 128、fp16）读取 n 个词元的"
+        "提示所需的内存。它只精确计算两部分：**一层**的分数矩阵（32 × n × n 个值）和全部 32 层的 **KV 缓存**"
+        "（每个词元 2 × 32 × 32 × 128 个值）。权重和激活值不计在内，所以实际需求更高。虚线是常见 GPU 的显存。",
     },
     "le.f1_n": {"en": "Tokens n", "zh": "词元数 n"},
-    "le.f1_title": {"en": "Score memory of one layer vs n", "zh": "单层分数矩阵内存 vs n"},
-    "le.f1_now": {"en": "n = {n}: {mem} for one layer's scores", "zh": "n = {n}：单层分数需 {mem}"},
+    "le.f1_title": {
+        "en": "Memory to read n tokens: one layer's scores + KV cache",
+        "zh": "读取 n 个词元的内存：单层分数 + KV 缓存",
+    },
+    "le.f1_total": {"en": "one layer's scores + KV cache", "zh": "单层分数 + KV 缓存"},
+    "le.f1_kv": {"en": "KV cache alone", "zh": "仅 KV 缓存"},
+    "le.f1_marker": {"en": "n = {n} (now)", "zh": "n = {n}（当前）"},
+    "le.f1_bytes": {"en": "memory (bytes)", "zh": "内存（字节）"},
+    "le.f1_metric": {"en": "Memory at n = {n}", "zh": "n = {n} 时的内存"},
+    "le.f1_parts": {
+        "en": "= scores of one layer {scores} + KV cache of all layers {kv}",
+        "zh": "= 单层分数 {scores} + 全部层的 KV 缓存 {kv}",
+    },
     "le.f1_gpu": {"en": "{gpu} ({mem})", "zh": "{gpu}（{mem}）"},
-    "le.f1_fits": {"en": "Fits on a {gpu} up to n ≈ {n}.", "zh": "在 {gpu} 上最多约 n ≈ {n}。"},
+    "le.f1_fits": {
+        "en": "{gpu} ({mem}): up to n = {n} tokens (the same count as on the Cost & Speed page).",
+        "zh": "{gpu}（{mem}）：最多 n = {n} 个词元（与“成本与速度”页面的计数一致）。",
+    },
     "le.t2": {
         "en": "Here a real pretrained model (all-MiniLM-L6-v2) reads a real paragraph. For every head and query, "
         "softmax spreads weight over all keys — but look at the histogram: almost all weights are close to "
@@ -425,14 +672,16 @@ STRINGS: dict[str, dict[str, str]] = {
     "le.t7": {
         "en": "What sparsity buys, computed exactly by the engine for a 7B-class model (32 layers, 32 heads, "
         "d = 128, fp16): attention compute for a whole prompt, the memory of one layer's scores, and the "
-        "longest prompt that fits in 80 GB of memory with naive attention.",
+        "longest prompt whose scores of one layer plus KV cache fit in 80 GiB with naive attention (the "
+        "same count as in step 1 and on the Cost & Speed page).",
         "zh": "稀疏带来的收益，由引擎为一个 7B 级模型（32 层、32 个头、d = 128、fp16）精确计算：整段提示的注意力计算量、"
-        "单层分数矩阵的内存，以及在朴素注意力下 80 GB 内存能容纳的最长提示。",
+        "单层分数矩阵的内存，以及在朴素注意力下单层分数加 KV 缓存能放进 80 GiB 的最长提示"
+        "（与第 1 步和“成本与速度”页面的计数一致）。",
     },
     "le.f7_n": {"en": "Prompt length", "zh": "提示长度"},
     "le.f7_compute": {"en": "attention FLOPs", "zh": "注意力计算量"},
     "le.f7_memory": {"en": "one layer's scores", "zh": "单层分数"},
-    "le.f7_context": {"en": "longest prompt in 80 GB", "zh": "80 GB 内最长提示"},
+    "le.f7_context": {"en": "longest prompt in {mem}", "zh": "{mem} 内最长提示"},
     "le.t8": {
         "en": "Nothing is free. Back on real text: each bar is the share of the model's own (dense) attention mass "
         "that falls inside the pattern, averaged over all heads, and the dot is how similar the model's "
@@ -503,6 +752,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "fig.key": {"en": "key j", "zh": "键 j"},
     "fig.kept": {"en": "kept", "zh": "保留"},
     "fig.dropped": {"en": "dropped", "zh": "丢弃"},
+    "fig.share_kept": {"en": "share of pairs kept", "zh": "保留对的比例"},
+    "fig.kept_block": {"en": "block keeps ≥ 1 pair (share not computed)", "zh": "块内至少保留 1 对（未计算比例）"},
     # Patterns: titles, summaries and parameter help (the engine holds the English as data)
     "pattern.window": {"en": "Sliding window", "zh": "滑动窗口"},
     "pattern.window.summary": {
@@ -682,6 +933,50 @@ STRINGS: dict[str, dict[str, str]] = {
     "err.data_dependent_n": {
         "en": "data-dependent patterns score every pair, so n is limited to {limit} (got {n})",
         "zh": "数据相关模式要为每一对打分，因此 n 最多为 {limit}（当前 {n}）",
+    },
+    "err.budget_n": {
+        "en": "n = {n} is above this server's limit of {limit}",
+        "zh": "n = {n} 超过了本服务器的上限 {limit}",
+    },
+    "err.budget_dense_n": {
+        "en": "a dense mask at n = {n} is too large; the limit is n = {limit}: use the block layout instead",
+        "zh": "n = {n} 时的稠密掩码太大；上限为 n = {limit}：请改用块布局",
+    },
+    "err.budget_terms": {
+        "en": "this combination expands to {terms} union terms (limit {limit}): combine fewer layers, or use union instead of intersection",
+        "zh": "此组合展开为 {terms} 个并集项（上限 {limit}）：请减少组合的层数，或改用并集而非交集",
+    },
+    "err.budget_segment_evals": {
+        "en": "this request would evaluate ~{amount} row segments (limit {limit}): lower {params}",
+        "zh": "此请求约需计算 {amount} 个行片段（上限 {limit}）：请减小 {params}",
+    },
+    "err.budget_memory_bytes": {
+        "en": "this request would hold ~{amount} bytes of segment tables (limit {limit}): lower {params}",
+        "zh": "此请求约需 {amount} 字节的片段表（上限 {limit}）：请减小 {params}",
+    },
+    "err.budget_scored_pairs": {
+        "en": "this request would score ~{amount} query-key pairs (limit {limit}): lower {params}",
+        "zh": "此请求约需为 {amount} 个查询-键对打分（上限 {limit}）：请减小 {params}",
+    },
+    "err.budget_kmeans_work": {
+        "en": "this request would do ~{amount} k-means operations (limit {limit}): lower {params}",
+        "zh": "此请求约需 {amount} 次 k-means 运算（上限 {limit}）：请减小 {params}",
+    },
+    "err.budget_lsh_work": {
+        "en": "this request would do ~{amount} hashing operations (limit {limit}): lower {params}",
+        "zh": "此请求约需 {amount} 次哈希运算（上限 {limit}）：请减小 {params}",
+    },
+    "err.budget_block_cells": {
+        "en": "this request would draw ~{amount} block cells (limit {limit}): lower {params}",
+        "zh": "此请求约需绘制 {amount} 个块单元（上限 {limit}）：请减小 {params}",
+    },
+    "err.budget_dense_bytes": {
+        "en": "this request would build a dense mask of ~{amount} cells (limit {limit}): lower {params}",
+        "zh": "此请求约需构建 {amount} 个单元的稠密掩码（上限 {limit}）：请减小 {params}",
+    },
+    "err.budget_env": {
+        "en": "the setting {name} must be a whole number, got {value}",
+        "zh": "设置 {name} 必须是整数，收到的是 {value}",
     },
     "q.warning": {
         "en": "Some settings in the link were not used:  \n{msg}",
