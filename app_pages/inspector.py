@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import time
 from pathlib import Path
 
 import numpy as np
@@ -9,38 +11,86 @@ import pandas as pd
 import streamlit as st
 
 from sparse_core import PATTERNS, PatternError, get, make, models
-from sparse_core import attention as A
-from ui.chrome import DOWNLOAD_CONFIG, lang, option_labels, pattern_summary, pattern_titles, show_error, tr
-from ui.figures import attention_heatmap, head_overview
-from ui.widgets import param_widgets
+from ui import deploy
+from ui import inspector_figures as F
+from ui.chrome import (
+    DOWNLOAD_CONFIG,
+    lang,
+    option_labels,
+    pattern_summary,
+    pattern_titles,
+    read_query,
+    show_error,
+    show_problems,
+    tr,
+)
+from ui.figures import head_overview
+from ui.i18n import STRINGS
+from ui.query import QueryParam
+from ui.safe import plain
+from ui.widgets import param_key, param_widgets
 
 EXAMPLES = {p.stem: p for p in sorted((Path(__file__).parents[1] / "assets" / "examples").glob("*.txt"))}
+LIMITS = [32, 64, 128, 256, 384, 512]
+QUERY = [QueryParam("scale", "choice", "linear", choices=F.SCALES), QueryParam("hide_first", "bool", False)]
+SLOW = 1.0  # seconds: steps measured above this get their time shown next time
 
 
-@st.cache_resource(show_spinner=False, max_entries=2)  # SmolLM2 at 512 tokens keeps ~280 MB of maps a run
-def _compare(key: str, text: str, limit: int, pattern: str, params: tuple, layer: int, head: int):
-    lm = models.load(key)  # cached for the whole process
-    tokens = A.tokenize(lm, text, limit)
+# -- process-wide state ------------------------------------------------------------------------
+@st.cache_resource(show_spinner=False)
+def _engine():
+    """The attention module, imported once: sessions arriving together wait here instead of racing
+    through torch's and transformers' first imports (which raised ImportError for some of them)."""
+    from sparse_core import attention
+
+    return attention
+
+
+@st.cache_resource(show_spinner=False)
+def _timings() -> dict:
+    """Seconds of the last load and comparison per model (and token count), measured on this machine."""
+    return {}
+
+
+def _last_time(step: str, model: str, n: int | None = None) -> str:
+    """ "last time: 1.4 s (159 tokens)" from the closest measured run, or "" when none is known."""
+    runs = _timings().get((step, model))
+    if not runs:
+        return ""
+    if n is None:
+        seconds, size = runs[max(runs)], None
+    else:
+        size = min(runs, key=lambda m: abs(m - n))
+        seconds = runs[size]
+    if size is None or size == n:
+        return tr("in.last_time", s=f"{seconds:.1f}")
+    return tr("in.last_time_n", s=f"{seconds:.1f}", n=size)
+
+
+def _record(step: str, model: str, seconds: float, n: int = 0) -> None:
+    _timings().setdefault((step, model), {})[n] = seconds
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _compare(key: str, text: str, limit: int, pattern: str, params: tuple):
+    """Dense and sparse passes (the engine caches the dense pass per model and text on its own)."""
+    engine = _engine()
+    lm = models.load(key)
+    tokens = engine.tokenize(lm, text, limit)
     spec = make(pattern, lm.info.causal, **dict(params))
-    result = A.compare(lm, tokens, spec.expr(), (layer, head))
-    return result, A.thumbnails(result.dense.attentions)
+    start = time.perf_counter()
+    result = engine.compare(lm, tokens, spec.expr(), (0, 0))
+    _record("compare", key, time.perf_counter() - start, len(tokens.ids))
+    return result
 
 
-def _load_with_progress(key: str):
-    title = tr(f"in.model_{key}") if key in models.MODELS else key
-    if key == "smollm2" and not models.smollm_converted():
-        with st.status(tr("in.loading", model=title), expanded=True) as status:
-            bar = st.progress(0.0)
-            models.smollm_fp32_dir(lambda f, m: bar.progress(f, text=m))
-            lm = models.load(key)
-            status.update(label=tr("in.loaded", model=title), state="complete", expanded=False)
-            return lm
-    with st.spinner(tr("in.loading", model=title)):
-        return models.load(key)
+@st.cache_data(show_spinner=False, max_entries=256)
+def _fit(pattern: str, n: int, causal: bool, start: tuple | None = None) -> F.Fit:
+    return F.scaled_params(get(pattern), n, causal, dict(start) if start else None)
 
 
+# -- callbacks (they run before the next script run, while widget state may still be set) --------
 def _open_clicked_head() -> None:
-    """Runs before the next script run, so the layer and head inputs can still be set."""
     event = st.session_state.get("in_overview")
     points = event.selection.points if event else []
     if points and "customdata" in points[0]:
@@ -50,18 +100,147 @@ def _open_clicked_head() -> None:
         st.session_state.in_layer, st.session_state.in_head = (int(v) for v in data)
 
 
-# -- widgets -----------------------------------------------------------------------------------
+def _pick_clicked_token() -> None:
+    event = st.session_state.get("in_dense")
+    points = event.selection.points if event else []
+    if points and isinstance(points[0].get("y"), str) and points[0]["y"].startswith("#"):
+        st.session_state.in_token = int(points[0]["y"][1:].split(" ", 1)[0])
+
+
+def _text_edited() -> None:
+    st.session_state.in_example = ""  # the picker now says "your own text"
+    st.session_state.in_example_loaded = None
+
+
+def _apply_fit(pattern: str, params: dict) -> None:
+    for name, value in params.items():
+        st.session_state[param_key("in", pattern, name)] = value
+
+
+def _scale_to_text(pattern: str, n: int, causal: bool, current: tuple) -> None:
+    _apply_fit(pattern, _fit(pattern, n, causal, current).params)
+
+
+def _set_auto_params(definition, n: int, causal: bool) -> None:
+    """Parameters the user has not touched follow the text: paper defaults shrunk until the pattern is sparse here."""
+    auto = st.session_state.setdefault("in_auto", {})
+    keys = {p.name: param_key("in", definition.name, p.name) for p in definition.params}
+    current = {name: st.session_state.get(k) for name, k in keys.items()}
+    last = auto.get(definition.name)
+    untouched = all(v is None for v in current.values()) or (last is not None and current == last["params"])
+    if untouched and (last is None or (last["n"], last["causal"]) != (n, causal) or current != last["params"]):
+        try:
+            params = _fit(definition.name, n, causal).params
+        except PatternError:
+            return
+        _apply_fit(definition.name, params)
+        auto[definition.name] = {"params": dict(params), "n": n, "causal": causal}
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def _stage(message: str) -> str:
+    """The conversion's progress message in the session's language (the engine reports English stages)."""
+    for prefix, key in (
+        ("waiting", "in.stage_wait"),
+        ("starting", "in.stage_start"),
+        ("reading", "in.stage_read"),
+        ("saving", "in.stage_save"),
+        ("converted", "in.stage_done"),
+    ):
+        if message.startswith(prefix):
+            return tr(key)
+    return message
+
+
+def _load(key: str, title: str, box):
+    """The model, with its real stages shown at the top of the results; returns (model, open status or None)."""
+    if key == "smollm2" and not models.smollm_converted():
+        with box:
+            status = st.status(tr("in.loading", model=title), expanded=True)
+            with status:
+                bar = st.progress(0.0, text=tr("in.stage_start"))
+                begun = time.perf_counter()
+
+                def report(share: float, message: str) -> None:
+                    bar.progress(min(1.0, share), text=f"{_stage(message)} · {time.perf_counter() - begun:.0f} s")
+
+                lm = models.load(key, progress=report)
+                bar.progress(0.97, text=tr("in.stage_first_run"))
+        _record("load", key, time.perf_counter() - begun)
+        return lm, status
+    start = time.perf_counter()
+    with box, st.spinner(f"{tr('in.loading', model=title)} {_last_time('load', key)}"):
+        _engine()
+        lm = models.load(key)
+    if time.perf_counter() - start > SLOW:
+        _record("load", key, time.perf_counter() - start)
+    return lm, None
+
+
+def _head_mask(result, layer: int, head: int, sparse_map: np.ndarray):
+    """(applied mask, empty rows) of one head: per-head for data-dependent patterns, shared otherwise."""
+    own = getattr(result, "head_mask", None)
+    if callable(own):  # an engine that offers it directly
+        applied, fixed = own(layer, head)
+        return np.asarray(applied, dtype=bool), list(fixed)
+    fixed = getattr(result, "fixed_rows", None)
+    if not getattr(result, "per_head", False) or (layer, head) == (result.qk_source or (0, 0)):
+        return np.asarray(result.keep, dtype=bool), list(fixed if fixed is not None else [])
+    keep_of = getattr(result.sparse.attentions, "_keep", None)
+    applied = None
+    if callable(keep_of):
+        found = keep_of(layer, head)
+        applied = None if found is None else np.asarray(found, dtype=bool)
+    if applied is None:
+        applied = sparse_map > 0  # exactly zero outside the applied mask
+    # the empty rows keep only their own token; mark them when that identifies them without doubt
+    only_self = np.flatnonzero((applied.sum(1) == 1) & np.diag(applied)[: applied.shape[0]])
+    empty = getattr(result, "empty_rows", None)
+    count = int(empty[layer, head]) if empty is not None else -1
+    return applied, list(only_self) if len(only_self) == count else []
+
+
+def _fmt(value, spec: str, missing: str = "—") -> str:
+    return missing if value is None or (isinstance(value, float) and np.isnan(value)) else format(value, spec)
+
+
+def _selection_rule(pattern: str, result) -> str | None:
+    """The translated selection rule of a data-dependent pattern, with the variant that runs."""
+    variant = getattr(result, "variant", None) or ""
+    if not (get(pattern).data_dependent or getattr(result, "selection_rule", None)):
+        return None
+    name = "routing_online" if "online" in variant and pattern == "routing" else pattern
+    rule = tr(f"in.rule_{name}") if f"in.rule_{name}" in STRINGS else getattr(result, "selection_rule", "")
+    if pattern == "vertical_slash":
+        rule += " " + tr("in.rule_vs_causal" if "causal" in variant else "in.rule_vs_last")
+    return rule
+
+
+# -- the page ----------------------------------------------------------------------------------
 st.title(tr("in.title"))
 st.caption(tr("in.lead"))
 with st.expander(tr("in.how")):
     st.markdown(tr("in.how_text"))
+    st.markdown(f"**{tr('in.defs_title')}**")
+    st.markdown(tr("in.defs"))
+
+if "in_scale" not in st.session_state:  # the first run of a session takes the link's choices
+    query, problems = read_query(QUERY)
+    st.session_state.in_scale, st.session_state.in_hide_first = query["scale"], query["hide_first"]
+    show_problems(problems)
 
 left, right = st.columns([1, 2.3], gap="large")
+with right:
+    box = st.container()  # progress lives here, at the top of the results, where the eye is
 with left:
     model_key = st.radio(
         tr("in.model"), list(models.MODELS), key="in_model", format_func=option_labels(lambda k: f"in.model_{k}")
     )
-    local = st.text_input(tr("in.local"), key="in_local", help=tr("in.local_help")).strip()
+    local = ""
+    if models.local_models_allowed():
+        local = st.text_input(tr("in.local"), key="in_local", help=tr("in.local_help")).strip()
+    else:
+        st.caption(tr("in.local_off", env=models.ALLOW_LOCAL_ENV))
     if "in_example" not in st.session_state:
         st.session_state.in_example = "en_story"
     example = st.selectbox(
@@ -73,10 +252,30 @@ with left:
     if example and st.session_state.get("in_example_loaded") != example:
         st.session_state.in_text = EXAMPLES[example].read_text(encoding="utf-8")
         st.session_state.in_example_loaded = example
-    text = st.text_area(tr("in.text"), key="in_text", height=180, max_chars=200_000)
-    limit = st.select_slider(
-        tr("in.limit"), [32, 64, 128, 256, 384, 512], value=256, key="in_limit", help=tr("in.limit_help")
-    )
+    text = st.text_area(tr("in.text"), key="in_text", height=180, max_chars=200_000, on_change=_text_edited)
+    cap = min(deploy.current().max_inspector_tokens, LIMITS[-1])  # the deployment's switch, never past the maps' 512
+    options = sorted({x for x in LIMITS if x <= cap} | {cap})
+    if st.session_state.get("in_limit") not in options:
+        st.session_state.in_limit = 256 if 256 in options else options[-1]
+    limit = st.select_slider(tr("in.limit"), options, key="in_limit", help=tr("in.limit_help"))
+
+key = local or model_key
+title = tr(f"in.model_{key}") if key in models.MODELS else plain(key)  # a typed path is shown as text
+status = None
+try:
+    lm, status = _load(key, title, box)
+    A = _engine()
+    tokens = A.tokenize(lm, text, limit)
+except PatternError as e:
+    with box:
+        show_error(e)
+    st.stop()
+
+n, causal = len(tokens.ids), lm.info.causal
+with left:
+    st.caption(tr("in.count", n=n))
+    if tokens.truncated_chars:
+        st.warning(tr("in.truncated", total=f"{tokens.total_tokens:,}", n=n, chars=f"{tokens.truncated_chars:,}"))
     with st.container(border=True):
         names = list(PATTERNS)
         pattern = st.selectbox(
@@ -84,118 +283,234 @@ with left:
         )
         definition = get(pattern)
         st.caption(pattern_summary(pattern))
+        _set_auto_params(definition, n, causal)
         values = param_widgets(definition, "in")
-
-try:
-    lm = _load_with_progress(local or model_key)
-    spec = make(pattern, lm.info.causal, **values)
-    tokens = A.tokenize(lm, text, limit)
-except PatternError as e:
-    with right:
-        show_error(e)
-    st.stop()
-
-n = len(tokens.ids)
-with left:
-    st.caption(tr("in.count", n=n))
-    if tokens.truncated_chars:
-        st.warning(tr("in.truncated", total=f"{tokens.total_tokens:,}", n=n, chars=f"{tokens.truncated_chars:,}"))
-    if lm.info.causal:
+        st.caption(tr("in.auto_note", n=n))
+    if causal:
         st.caption(tr("in.causal_note"))
-    c1, c2 = st.columns(2)
-    layer = c1.number_input(tr("in.layer"), 0, lm.layers - 1, min(2, lm.layers - 1), key="in_layer")
-    head = c2.number_input(tr("in.head"), 0, lm.heads - 1, 0, key="in_head")
 
 try:
-    # only data-dependent patterns depend on the viewed head: elsewhere switching heads reuses the run
-    source = (int(layer), int(head)) if definition.data_dependent else (0, 0)
-    result, thumbs = _compare(local or model_key, text, limit, pattern, tuple(spec.params.items()), *source)
+    spec = make(pattern, causal, **values)
+    with box, st.spinner(tr("in.computing", n=n, model=title, last=_last_time("compare", key, n))):
+        result = _compare(key, text, limit, pattern, tuple(spec.params.items()))
 except PatternError as e:
-    with right:
+    if status is not None:
+        status.update(label=tr("in.load_failed", model=title), state="error")
+    with box:
         show_error(e)
     st.stop()
 
-# -- results -----------------------------------------------------------------------------------
+# -- results: the numbers ----------------------------------------------------------------------
+info = lm.info
 with right:
+    st.markdown(f"**{tr('in.model_line')}** {plain(getattr(info, 'full_title', info.title))}")
+    if getattr(info, "notes", ""):
+        st.caption(tr(f"in.notes_{key}") if f"in.notes_{key}" in STRINGS else info.notes)
+
+    mass_all = getattr(result, "mass_kept_all_mean", float(np.mean(result.mass_kept)))
+    mass_changed = getattr(result, "mass_kept_changed_mean", float("nan"))
+    density = getattr(result, "density", float("nan"))
+    if np.isnan(density):
+        density = float(result.keep.mean())
+    density_raw = getattr(result, "density_raw", float(result.keep.mean()))
+    changed = getattr(result, "changed_rows", None)
+    changed_n = int(np.sum(changed)) if changed is not None else n
+    empty = getattr(result, "empty_rows", None)
+    empty_total = int(np.sum(empty)) if empty is not None else int(result.rows_fixed)
+    cos_changed = getattr(result, "cosine_changed_mean", float("nan"))
+
     m1, m2, m3, m4 = st.columns(4)
-    m1.metric(tr("in.mass"), f"{result.mass_kept.mean():.1%}")
-    m2.metric(tr("in.density"), f"{result.keep.mean():.1%}", help=f"{int(result.keep.sum()):,} / {n * n:,}")
+    m1.metric(tr("in.mass"), _fmt(mass_changed, ".1%"), help=tr("in.mass_help", all=f"{mass_all:.1%}"))
+    m2.metric(
+        tr("in.density"),
+        f"{density:.1%}",
+        help=tr(
+            "in.density_help",
+            raw=f"{density_raw:.1%}",
+            kept=f"{getattr(result, 'kept_pairs', 0):,}",
+            allowed=f"{getattr(result, 'allowed_pairs', 0):,}",
+        ),
+    )
     m3.metric(
         tr("in.cosine"),
-        f"{result.cosine.mean():.4f}",
+        _fmt(cos_changed, ".4f"),
         tr("in.worst", v=f"{result.cosine.min():.4f}"),
         delta_color="off",
         delta_arrow="off",
-        help=tr("in.cosine_help"),
+        help=tr("in.cosine_help", all=f"{result.cosine.mean():.4f}"),
     )
+    m4.metric(tr("in.empty"), f"{empty_total:,}", help=tr("in.empty_help"))
     if result.agreement is not None:
-        m4.metric(
-            tr("in.agreement"),
-            f"{result.agreement:.1%}",
-            tr("in.ppl", sparse=f"{result.perplexity_sparse:.2f}", dense=f"{result.perplexity_dense:.2f}"),
-            delta_color="off",
-            delta_arrow="off",
+        p1, p2, p3 = st.columns(3)
+        agree_changed = getattr(result, "agreement_changed", None)
+        p1.metric(
+            tr("in.agreement"), _fmt(agree_changed, ".1%"), help=tr("in.agreement_help", all=f"{result.agreement:.1%}")
         )
-    if result.qk_source is not None:
-        st.info(tr("in.qk_source", layer=result.qk_source[0], head=result.qk_source[1]), icon="🧭")
-    if result.rows_fixed:
-        st.caption(tr("in.rows_fixed", n=result.rows_fixed))
-    st.markdown(f"**{tr('in.overview')}**")
-    st.plotly_chart(
-        head_overview(thumbs, result.mass_kept, lang()),
-        key="in_overview",
-        on_select=_open_clicked_head,
+        p2.metric(tr("in.ppl_sparse"), _fmt(result.perplexity_sparse, ".2f"), help=tr("in.ppl_help"))
+        p3.metric(tr("in.ppl_dense"), _fmt(result.perplexity_dense, ".2f"), help=tr("in.ppl_help"))
+    all_rows = tr("in.all_rows", mass=f"{mass_all:.1%}", cosine=f"{result.cosine.mean():.4f}", raw=f"{density_raw:.1%}")
+    if result.agreement is not None:
+        all_rows += " " + tr("in.all_rows_agreement", agreement=f"{result.agreement:.1%}")
+    st.caption(tr("in.changed_rows", changed=changed_n, n=n) + " " + all_rows)
+
+    if density > F.DENSE_SHARE:
+        st.warning(tr("in.too_dense", share=f"{density:.0%}", n=n), icon="🫥")
+        st.button(
+            tr("in.scale_button", n=n),
+            key="in_scale_fit",
+            on_click=_scale_to_text,
+            args=(pattern, n, causal, tuple(spec.params.items())),
+            type="primary",
+        )
+    rule = _selection_rule(pattern, result)
+    if rule:
+        st.info(tr("in.per_head_rule", rule=rule), icon="🧭")
+    seconds = getattr(result, "seconds", {}) or {}
+    if seconds:
+        st.caption(
+            tr(
+                "in.timing",
+                dense=f"{seconds.get('dense', 0):.2f}",
+                masks=f"{seconds.get('masks', 0):.2f}",
+                sparse=f"{seconds.get('sparse', 0):.2f}",
+            )
+        )
+
+
+# -- results: one head, redrawn alone when the head, scale or token changes -----------------------
+@st.fragment
+def head_view(result, tokens, layers: int, heads: int, causal: bool) -> None:
+    """Overview, head picker, the four maps and the token view; a head change reruns only this."""
+    overview, maps = st.columns([1, 2.6], gap="medium")
+    with overview:
+        st.markdown(f"**{tr('in.overview')}**")
+        thumbs = getattr(result, "thumbs_dense", None)
+        if thumbs is None:
+            thumbs = _engine().thumbnails(result.dense.attentions)
+        st.plotly_chart(
+            head_overview(thumbs, result.mass_kept, lang()),
+            key="in_overview",
+            on_select=_open_clicked_head,
+            selection_mode="points",
+            config={"displayModeBar": False},
+        )
+        c1, c2 = st.columns(2)
+        layer = int(c1.number_input(tr("in.layer"), 0, layers - 1, min(2, layers - 1), key="in_layer"))
+        head = int(c2.number_input(tr("in.head"), 0, heads - 1, 0, key="in_head"))
+    with maps:
+        dense_map, sparse_map, applied = head_maps(result, tokens, layer, head, causal)
+    token_panel(tokens, dense_map, sparse_map, applied)
+
+
+def head_maps(result, tokens, layer: int, head: int, causal: bool):
+    """The selected head: dense, mask, sparse and difference, on the chosen colour scale."""
+    c3, c4 = st.columns([2, 1.2], vertical_alignment="bottom")
+    scale = c3.segmented_control(
+        tr("in.scale"),
+        list(F.SCALES),
+        key="in_scale",
+        format_func=option_labels(lambda s: f"in.scale_{s}"),
+        help=tr("in.scale_help"),
+    )
+    scale = scale or "linear"
+    hide_first = c4.toggle(tr("in.hide_first"), key="in_hide_first", help=tr("in.hide_first_help"))
+    st.query_params["scale"] = scale
+    st.query_params["hide_first"] = "1" if hide_first else "0"
+
+    labels, hover = tokens.labels, getattr(tokens, "hover", None) or None
+    dense_map = result.dense.attentions[layer, head].astype(np.float32)
+    sparse_map = result.sparse.attentions[layer, head].astype(np.float32)
+    applied, fixed = _head_mask(result, layer, head, sparse_map)
+    allowed = np.tril(np.ones_like(applied)) if causal else None
+    codes = F.mask_codes(applied, allowed, fixed)
+    mass_head = float(result.mass_kept[layer, head])
+    st.subheader(f"{tr('in.layer')} {layer} · {tr('in.head')} {head} — {tr('in.mass_head')}: {mass_head:.1%}")
+    empty = getattr(result, "empty_rows", None)
+    if empty is not None and int(empty[layer, head]):
+        st.caption(tr("in.rows_fixed", n=int(empty[layer, head])))
+    kw = dict(hover=hover, hide_first=hide_first, lang=lang())
+    a, b = st.columns(2)
+    a.plotly_chart(
+        F.attention_map(dense_map, labels, tr("in.dense"), scale=scale, **kw),
+        key="in_dense",
+        on_select=_pick_clicked_token,
         selection_mode="points",
+        config=DOWNLOAD_CONFIG,
+    )
+    b.plotly_chart(F.mask_map(codes, labels, tr("in.mask"), **kw), key="in_mask", config=DOWNLOAD_CONFIG)
+    c, d = st.columns(2)
+    c.plotly_chart(
+        F.attention_map(sparse_map, labels, tr("in.sparse"), scale=scale, **kw), key="in_sparse", config=DOWNLOAD_CONFIG
+    )
+    d.plotly_chart(
+        F.attention_map(sparse_map - dense_map, labels, tr("in.diff"), scale=scale, diff=True, **kw),
+        key="in_diff",
+        config=DOWNLOAD_CONFIG,
+    )
+    return dense_map, sparse_map, applied
+
+
+def token_panel(tokens, dense_map: np.ndarray, sparse_map: np.ndarray, applied: np.ndarray) -> None:
+    """BertViz-style: one query token's weights as lines, dense and sparse side by side."""
+    labels = tokens.labels
+    st.subheader(tr("in.token_view"))
+    n = len(labels)
+    if st.session_state.get("in_token") is None or not 0 <= st.session_state.in_token < n:
+        st.session_state.in_token = n // 2
+    plain_labels = [html.unescape(x) for x in labels]
+    query = st.selectbox(
+        tr("in.token"),
+        list(range(n)),
+        key="in_token",
+        format_func=lambda i: f"#{i} {plain_labels[i]}",
+        help=tr("in.token_help"),
+    )
+    st.plotly_chart(
+        F.token_view(
+            dense_map[query],
+            sparse_map[query],
+            labels,
+            query,
+            (tr("in.dense"), tr("in.sparse_short")),
+            kept=applied[query],
+            lang=lang(),
+        ),
+        key="in_tokens",
         config={"displayModeBar": False},
     )
+    st.caption(tr("in.token_caption", top=24, floor="1%"))
 
-labels = tokens.labels
-dense_map = result.dense.attentions[layer, head].astype(np.float32)
-sparse_map = result.sparse.attentions[layer, head].astype(np.float32)
-st.subheader(
-    f"{tr('in.layer')} {layer} · {tr('in.head')} {head} — {tr('in.mass_head')}: {result.mass_kept[layer, head]:.1%}"
-)
-a, b = st.columns(2)
-a.plotly_chart(
-    attention_heatmap(dense_map, labels, tr("in.dense"), lang=lang()), key="in_dense", config=DOWNLOAD_CONFIG
-)
-b.plotly_chart(
-    attention_heatmap(result.keep.astype(np.uint8), labels, tr("in.mask"), colorscale="Purples", lang=lang()),
-    key="in_mask",
-    config=DOWNLOAD_CONFIG,
-)
-c, d = st.columns(2)
-c.plotly_chart(
-    attention_heatmap(sparse_map, labels, tr("in.sparse"), lang=lang()), key="in_sparse", config=DOWNLOAD_CONFIG
-)
-d.plotly_chart(
-    attention_heatmap(sparse_map - dense_map, labels, tr("in.diff"), colorscale="RdBu", zmid=0, lang=lang()),
-    key="in_diff",
-    config=DOWNLOAD_CONFIG,
-)
 
+head_view(result, tokens, lm.layers, lm.heads, causal)
+
+# -- per-head table ----------------------------------------------------------------------------
 st.subheader(tr("in.table"))
-attn = result.dense.attentions.astype(np.float32)
-entropy = -(attn * np.log2(np.clip(attn, 1e-12, None))).sum(-1).mean(-1)  # (L, H)
-table = pd.DataFrame(
-    [
-        {
+entropy = getattr(result, "entropy", None)
+if entropy is None:
+    attn = np.asarray(result.dense.attentions, dtype=np.float32)
+    entropy = -(attn * np.log2(np.clip(attn, 1e-12, None))).sum(-1).mean(-1)
+density_heads = getattr(result, "density_heads", None)
+changed_heads = getattr(result, "mass_kept_changed", None)
+rows = []
+for lyr in range(lm.layers):
+    for hd in range(lm.heads):
+        row = {
             tr("in.layer"): lyr,
             tr("in.head"): hd,
             tr("in.kept_col"): float(result.mass_kept[lyr, hd]) * 100,
             tr("in.entropy_col"): float(entropy[lyr, hd]),
         }
-        for lyr in range(lm.layers)
-        for hd in range(lm.heads)
-    ]
-).sort_values(tr("in.kept_col"))
-st.dataframe(
-    table,
-    hide_index=True,
-    key="in_table",
-    column_config={
-        tr("in.kept_col"): st.column_config.ProgressColumn(
-            tr("in.kept_col"), format="%.1f%%", min_value=0, max_value=100
-        )
-    },
-)
+        if changed_heads is not None:
+            row[tr("in.kept_changed_col")] = float(changed_heads[lyr, hd]) * 100
+        if density_heads is not None:
+            row[tr("in.density_col")] = float(density_heads[lyr, hd]) * 100
+        if empty is not None:
+            row[tr("in.empty_col")] = int(empty[lyr, hd])
+        rows.append(row)
+percent = {
+    col: st.column_config.ProgressColumn(col, format="%.1f%%", min_value=0, max_value=100)
+    for col in (tr("in.kept_col"), tr("in.kept_changed_col"), tr("in.density_col"))
+}
+st.dataframe(pd.DataFrame(rows).sort_values(tr("in.kept_col")), hide_index=True, key="in_table", column_config=percent)
+if status is not None:  # "ready" only once everything above has been drawn
+    status.update(label=tr("in.loaded", model=title), state="complete", expanded=False)

@@ -1,15 +1,17 @@
-"""Attention Inspector page: example texts, every kind of bad input, and a real browser run."""
+"""Attention Inspector page: example texts, bad input, honest numbers, defaults that fit the text,
+figures with token text at every length, and the deployment switch for local models."""
 
 import json
 
+import numpy as np
 import pytest
-from playwright.sync_api import expect
 
-from tests.browser import screenshot, wait_ready
+from sparse_core import PATTERNS, get
 from tests.conftest import app_test
+from ui import inspector_figures as F
 
 PAGE = "app_pages/inspector.py"
-pytestmark = pytest.mark.model
+model = pytest.mark.model
 
 
 @pytest.fixture(scope="module")
@@ -21,31 +23,59 @@ def at():
 
 
 def metric(at, label):
-    return next(m.value for m in at.metric if m.label.startswith(label))
+    return next(m.value for m in at.metric if m.label == label)
 
 
-def heatmap_titles(at):
-    return [json.loads(c.proto.spec)["layout"].get("title", {}).get("text") for c in at.get("plotly_chart")]
+def charts(at) -> dict:
+    out = {}
+    for c in at.get("plotly_chart"):
+        spec = json.loads(c.proto.spec)
+        title = spec["layout"].get("title", {}).get("text")
+        out[title or f"untitled{len(out)}"] = spec
+    return out
 
 
-def test_example_text_gives_four_heatmaps_and_metrics(at):
+def percent(text: str) -> float:
+    return float(text.rstrip("%")) / 100
+
+
+# -- the page in AppTest -----------------------------------------------------------------------
+@model
+def test_example_text_gives_four_maps_metrics_and_a_token_view(at):
     assert not at.error
     assert {
         "Dense attention",
         "Pattern on these tokens",
         "Sparse attention (masked inside the model)",
         "Sparse − dense",
-    } <= set(heatmap_titles(at))
-    assert metric(at, "Mass kept, all heads").endswith("%")
+    } <= set(charts(at))
+    assert metric(at, "Mass kept").endswith("%")
+    assert metric(at, "Density").endswith("%")
+    assert metric(at, "Empty rows").isdigit()
+    assert at.selectbox(key="in_token").value is not None
     assert at.dataframe[0].value.shape[0] == 6 * 12  # one row per head
+    # the model's title names its source and precision
+    assert any("all-MiniLM-L6-v2, safetensors fp32" in m.value.replace("\\", "") for m in at.markdown)
 
 
+@model
 @pytest.mark.parametrize("example", ["zh_story", "code_review", "mixed_scripts"])
 def test_every_example_renders(at, example):
     at.selectbox(key="in_example").set_value(example).run()
     assert not at.exception and not at.error
 
 
+@model
+def test_unknown_tokens_are_labelled_unk_with_the_original_in_the_hover(at):
+    at.selectbox(key="in_example").set_value("zh_story").run()
+    dense = charts(at)["Dense attention"]
+    axis = dense["layout"]["xaxis"]
+    assert "[UNK]" in axis["ticktext"]
+    unk = [c for c in dense["data"][0]["x"] if " [UNK] · " in c]
+    assert unk and all("“" in c for c in unk)  # the hover category carries the original characters
+
+
+@model
 @pytest.mark.parametrize(
     "text, expect_error",
     [
@@ -66,53 +96,176 @@ def test_bad_and_unusual_text(at, text, expect_error):
         assert expect_error in at.error[0].value
     else:
         assert not at.error
-        assert "<script>" not in json.dumps([json.loads(c.proto.spec) for c in at.get("plotly_chart")])
+        assert "<script>" not in json.dumps(list(charts(at).values()))
 
 
+@model
+def test_editing_the_text_switches_the_picker_to_your_own_text(at):
+    at.selectbox(key="in_example").set_value("en_story").run()
+    assert at.selectbox(key="in_example").value == "en_story"
+    at.text_area(key="in_text").input("My own words about attention and sparsity.").run()
+    assert at.selectbox(key="in_example").value == ""
+    at.selectbox(key="in_example").set_value("en_story").run()  # picking the example again loads it again
+    assert at.text_area(key="in_text").value.startswith("Maria")
+
+
+@model
 def test_very_long_text_is_truncated_with_a_notice(at):
     at.text_area(key="in_text").input("All work and no play. " * 4600).run()  # ~100,000 characters
     assert not at.exception and not at.error
     assert "only the first 256 are inspected" in at.warning[0].value
 
 
-def test_data_dependent_pattern_names_its_source(at):
-    at.text_area(key="in_text").input("The cat sat on the mat because the mat was warm and soft.").run()
-    at.selectbox(key="in_pattern").set_value("topk").run()
-    at.number_input(key="in_layer").set_value(3).run()
-    assert not at.exception and not at.error
-    assert "layer 3, head 0" in at.info[0].value
-
-
-def test_causal_model_reports_next_token_agreement(at):
+@model
+def test_a_short_text_gets_parameters_that_fit_it(at):
+    """A 63-token paragraph under the paper's window 64 would keep every pair: the page shrinks it."""
     at.selectbox(key="in_pattern").set_value("window").run()
+    at.text_area(key="in_text").input("word " * 61).run()  # [CLS] + 61 + [SEP] = 63 tokens
+    assert not at.exception and not at.error
+    assert at.number_input(key="in_window_window").value < 64
+    assert percent(metric(at, "Density")) <= 0.5
+    assert percent(metric(at, "Mass kept")) < 1.0
+
+
+@model
+def test_a_dense_pattern_says_so_and_one_click_scales_it(at):
+    at.text_area(key="in_text").input("The cat sat on the mat because the mat was warm and soft. " * 4).run()
+    at.selectbox(key="in_pattern").set_value("window").run()
+    at.number_input(key="in_window_window").set_value(400).run()
+    assert percent(metric(at, "Density")) == 1.0
+    assert any("dense" in w.value for w in at.warning)
+    at.button(key="in_scale_fit").click().run()
+    assert not at.exception
+    assert at.number_input(key="in_window_window").value < 400
+    assert percent(metric(at, "Density")) <= 0.5
+    assert not any("dense" in w.value for w in at.warning)
+
+
+@model
+def test_data_dependent_pattern_states_its_rule_and_masks_differ_per_head(at):
+    at.text_area(key="in_text").input("The cat sat on the mat because the mat was warm and soft. " * 3).run()
+    at.selectbox(key="in_pattern").set_value("topk").run()
+    at.number_input(key="in_topk_k").set_value(4).run()
+    assert not at.exception and not at.error
+    assert "chooses its own keys" in at.info[0].value and "k keys with the highest scores" in at.info[0].value
+    at.number_input(key="in_layer").set_value(3).run()
+    at.number_input(key="in_head").set_value(0).run()
+    first = charts(at)["Pattern on these tokens"]["data"][0]["z"]
+    at.number_input(key="in_head").set_value(7).run()
+    second = charts(at)["Pattern on these tokens"]["data"][0]["z"]
+    assert first != second  # each head chose from its own queries and keys
+    assert "Layer 3 · Head 7" in [s.value for s in at.subheader][0]
+
+
+@model
+def test_scale_and_hide_first_follow_the_url():
+    at = app_test(timeout=300)
+    at.switch_page(PAGE)
+    at.query_params["scale"] = "log"
+    at.query_params["hide_first"] = "1"
+    at.run()
+    assert not at.exception
+    dense = charts(at)["Dense attention"]
+    assert "10⁻⁴" in dense["data"][0]["colorbar"]["ticktext"]
+    assert not dense["data"][0]["x"][0].startswith("#0 ")  # the first token is hidden
+    at.segmented_control(key="in_scale").set_value("row").run()
+    assert at.query_params["scale"] in ("row", ["row"])
+
+
+@model
+def test_a_bad_url_value_gets_a_message_and_the_default():
+    at = app_test(timeout=300)
+    at.switch_page(PAGE)
+    at.query_params["scale"] = "![x](http://127.0.0.1:9/p.png)"
+    at.run()
+    assert not at.exception
+    assert at.segmented_control(key="in_scale").value == "linear"
+    assert any("scale" in w.value for w in at.warning)
+
+
+@model
+def test_local_model_folders_follow_the_deployment_switch(monkeypatch):
+    monkeypatch.delenv("SPARSE_EXPLORER_ALLOW_LOCAL_MODELS", raising=False)
+    at = app_test(timeout=300)
+    at.switch_page(PAGE).run()
+    assert not [w for w in at.text_input if w.key == "in_local"]
+    assert any("SPARSE_EXPLORER_ALLOW_LOCAL_MODELS=1" in c.value for c in at.caption)
+    monkeypatch.setenv("SPARSE_EXPLORER_ALLOW_LOCAL_MODELS", "1")
+    at.run()
+    assert at.text_input(key="in_local")
+
+
+@model
+def test_causal_model_reports_agreement_perplexity_and_its_source(at):
+    at.text_area(key="in_text").input("The cat sat on the mat because the mat was warm and soft. " * 3).run()
+    at.selectbox(key="in_pattern").set_value("vertical_slash").run()
     at.radio(key="in_model").set_value("smollm2").run()
     assert not at.exception and not at.error
     assert metric(at, "Next-token agreement").endswith("%")
+    assert float(metric(at, "Perplexity, sparse")) > 1 and float(metric(at, "Perplexity, dense")) > 1
+    assert "causal estimate (this model is causal)" in at.info[0].value
+    assert any("SmolLM2-135M-Instruct, Q4_1 GGUF → fp32" in m.value.replace("\\", "") for m in at.markdown)
     assert at.dataframe[0].value.shape[0] == 30 * 9
     at.radio(key="in_model").set_value("minilm").run()
 
 
-@pytest.mark.browser
-def test_inspector_in_a_real_browser(ready_page, app_url):
-    page = ready_page
-    page.set_viewport_size({"width": 1400, "height": 2400})
-    page.goto(app_url + "/inspector")
-    wait_ready(page, timeout=240_000)
-    box = page.get_by_role("textbox", name="Text", exact=True)
-    box.fill("Sparse attention keeps a few pairs. 稀疏注意力只保留少数词元对。 🙂")
-    box.press("Control+Enter")
-    wait_ready(page, timeout=120_000)
-    page.get_by_role("combobox", name="Sparse pattern").click()
-    page.get_by_role("option", name="Global tokens").click()
-    wait_ready(page, timeout=120_000)
-    expect(page.get_by_test_id("stPlotlyChart")).to_have_count(5, timeout=60_000)  # overview + 4 maps
-    expect(page.get_by_text("Sparse attention (masked inside the model)")).to_be_visible()
-    expect(page.get_by_text("稀").first).to_be_attached()  # CJK token labels are characters
-    screenshot(page, "inspector")
-    # clicking a tile of the layers x heads overview opens that head (MiniLM: 6 layers x 12 heads)
-    grid = page.get_by_test_id("stPlotlyChart").first.locator(".nsewdrag").first.bounding_box()
-    page.mouse.click(grid["x"] + grid["width"] * 9.5 / 12, grid["y"] + grid["height"] * 4.5 / 6)
-    wait_ready(page, timeout=120_000)
-    expect(page.get_by_role("heading", name="Layer 4 · Head 9", exact=False)).to_be_visible(timeout=60_000)
-    expect(page.get_by_test_id("stException")).to_have_count(0)
-    screenshot(page, "inspector-clicked-head")
+# -- figures, without Streamlit ----------------------------------------------------------------
+def _labels(n):
+    return [f"tok{i}" if i % 7 else "[UNK]" for i in range(n)]
+
+
+@pytest.mark.parametrize("n", [2, 129, 512])
+@pytest.mark.parametrize("scale", F.SCALES)
+def test_every_map_names_tokens_in_the_hover_with_a_bounded_payload(n, scale):
+    z = np.random.default_rng(0).dirichlet(np.ones(n), size=n).astype(np.float32)
+    labels = _labels(n)
+    fig = F.attention_map(z, labels, "t", scale=scale, hover=[f"“x{i}”" for i in range(n)])
+    trace = fig.data[0]
+    assert list(trace.x) == F.token_categories(labels, [f"“x{i}”" for i in range(n)])
+    assert len(set(trace.x)) == n  # categories never merge repeated tokens
+    assert "%{x}" in trace.hovertemplate and "%{y}" in trace.hovertemplate
+    assert trace.customdata is None  # no n x n label payload
+    assert len(fig.to_json()) < 20_000 + 8 * n * n  # base64 float32 cells, labels once per axis
+    assert len(fig.layout.xaxis.ticktext) <= F.MAX_TICKS
+
+
+def test_log_and_row_scales_and_hiding_the_first_token():
+    z = np.array([[0.9, 0.1, 0.0], [0.5, 0.25, 0.25], [1e-6, 0.5, 0.5]], dtype=np.float32)
+    assert np.allclose(F.scaled(z, "row").max(axis=1), 1)
+    assert F.scaled(z, "log").min() == pytest.approx(np.log10(F.LOG_FLOOR))
+    fig = F.attention_map(z, ["a", "b", "c"], "t", hide_first=True)
+    assert fig.data[0].z.shape == (2, 2) and list(fig.data[0].x) == ["#1 b", "#2 c"]
+
+
+def test_mask_codes_mark_outside_and_empty_rows_and_a_full_mask_is_dark():
+    keep = np.tril(np.ones((4, 4), dtype=bool))
+    codes = F.mask_codes(keep, np.tril(np.ones((4, 4), dtype=bool)), empty_rows=[2])
+    assert codes[0, 1] == 2 and codes[3, 0] == 1 and codes[2, 2] == 3
+    fig = F.mask_map(np.ones((4, 4), dtype=np.uint8), list("abcd"), "t")
+    assert fig.data[0].zmin < 1 < fig.data[0].zmax and fig.data[0].colorscale[3][1] == F.MASK_COLORS[1]
+
+
+@pytest.mark.parametrize("n", [8, 64, 512])
+def test_token_view_draws_at_most_the_top_keys_with_their_text(n):
+    rng = np.random.default_rng(1)
+    dense = rng.dirichlet(np.ones(n))
+    sparse = np.where(np.arange(n) % 2 == 0, dense, 0)
+    sparse /= sparse.sum()
+    labels = [f"w{i}" for i in range(n)]
+    fig = F.token_view(dense, sparse, labels, n // 2, ("d", "s"), kept=np.arange(n) % 2 == 0, top=24)
+    keys = fig.data[0]
+    assert len(keys.y) <= 48 and len(fig.layout.shapes) <= 2 * 48  # two panels
+    assert all(text.startswith("w") for text in keys.text)
+    assert fig.data[1].text[0] == f"w{n // 2}"
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("n", [32, 63, 256])
+@pytest.mark.parametrize("name", [d.name for d in PATTERNS.values() if not d.data_dependent])
+def test_scaled_defaults_are_never_dense(name, n, causal):
+    """Issue 12: no default the inspector picks keeps (nearly) every pair the model could attend."""
+    fit = F.scaled_params(get(name), n, causal)
+    if get(name).causal == "always" and not causal:
+        causal = True
+    assert 0 < fit.density <= F.DENSE_SHARE, (name, n, fit)
+    get(name).validate(fit.params)

@@ -1,0 +1,79 @@
+"""The Attention Inspector in a real browser: change the pattern, open a head from the overview,
+use the token view, and take screenshots at desktop and phone size in both languages."""
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser import screenshot, wait_ready
+
+pytestmark = [pytest.mark.browser, pytest.mark.model]
+SIZES = {"desktop": (1440, 900), "phone": (390, 844)}
+TITLES = {
+    "en": ("Text", "Sparse pattern", "Dense attention", "One token's attention", "Query token"),
+    "zh": ("文本", "稀疏模式", "稠密注意力", "单个词元的注意力", "查询词元"),
+}
+
+
+def _open(page, app_url, lang: str) -> None:
+    page.goto(f"{app_url}/inspector?lang={lang}")
+    wait_ready(page, timeout=240_000)
+    expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible(timeout=120_000)
+
+
+def test_change_pattern_click_a_tile_and_use_the_token_view(ready_page, app_url):
+    page = ready_page
+    page.set_viewport_size({"width": 1440, "height": 900})
+    _open(page, app_url, "en")
+    box = page.get_by_role("textbox", name="Text", exact=True)
+    box.fill("Sparse attention keeps a few pairs. 稀疏注意力只保留少数词元对。 👩‍👩‍👧 🙂")
+    box.press("Control+Enter")
+    wait_ready(page, timeout=120_000)
+    expect(page.get_by_text("(your own text)").first).to_be_visible()  # the picker follows the edit
+    page.get_by_role("combobox", name="Sparse pattern").click()
+    page.get_by_role("option", name="Global tokens").click()
+    wait_ready(page, timeout=120_000)
+    expect(page.get_by_test_id("stPlotlyChart")).to_have_count(6, timeout=60_000)  # overview, 4 maps, token view
+    expect(page.get_by_text("Sparse attention (masked inside the model)")).to_be_visible()
+    expect(page.get_by_text("👩‍👩‍👧").first).to_be_attached()  # a ZWJ sequence is one emoji, not \u200d
+    expect(page.get_by_text("\\u200d")).to_have_count(0)
+    # clicking a tile of the layers x heads overview opens that head (MiniLM: 6 layers x 12 heads)
+    grid = page.get_by_test_id("stPlotlyChart").first.locator(".nsewdrag").first.bounding_box()
+    page.mouse.click(grid["x"] + grid["width"] * 9.5 / 12, grid["y"] + grid["height"] * 4.5 / 6)
+    wait_ready(page, timeout=120_000)
+    expect(page.get_by_role("heading", name="Layer 4 · Head 9", exact=False)).to_be_visible(timeout=60_000)
+    # the token view: pick another query token
+    page.get_by_role("combobox", name="Query token").click()
+    page.get_by_role("option").filter(has_text="#3 ").first.click()
+    wait_ready(page, timeout=60_000)
+    view = page.get_by_test_id("stPlotlyChart").last
+    expect(view.locator("text.textpoint").first).to_be_attached()
+    # the log scale changes the URL
+    page.get_by_role("button", name="log", exact=True).click()
+    wait_ready(page, timeout=60_000)
+    page.wait_for_url("**scale=log**", timeout=30_000)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    screenshot(page, "inspector-interactions")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("size", list(SIZES))
+def test_screenshots_without_cut_labels(ready_page, app_url, lang, size):
+    page = ready_page
+    width, height = SIZES[size]
+    page.set_viewport_size({"width": width, "height": height})
+    _open(page, app_url, lang)
+    text, pattern, dense, token_view, token = TITLES[lang]
+    expect(page.get_by_role("textbox", name=text, exact=True)).to_be_visible()
+    expect(page.get_by_text(dense).first).to_be_attached()
+    expect(page.get_by_role("heading", name=token_view)).to_be_attached()
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    # metric labels and values are never cut with an ellipsis
+    for metric in page.get_by_test_id("stMetric").all():
+        for part in ("stMetricLabel", "stMetricValue"):
+            cell = metric.get_by_test_id(part)
+            assert cell.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), cell.inner_text()
+    # no chart is wider than the viewport
+    for chart in page.get_by_test_id("stPlotlyChart").all():
+        box = chart.bounding_box()
+        assert box is None or box["x"] + box["width"] <= width + 1
+    screenshot(page, f"inspector-{size}-{lang}")
