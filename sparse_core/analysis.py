@@ -20,11 +20,15 @@ DENSE_MAX_N = 8192  # a dense bool mask of 64 MiB
 DATA_DEPENDENT_MAX_N = 4096  # data-dependent patterns score every pair: (n, n) float32
 ROW_CHUNK = 1 << 16
 REFINE_MAX_ROWS = 1 << 23  # exact check of intersection blocks: candidate blocks x block size
+# Rows x segments one exact count may touch (Expr.cost_estimate). Past it the engine refuses with
+# a message instead of running for minutes; request budgets (limits.py) can be tighter.
+ENGINE_MAX_CELLS = 1 << 28
 
 Vectors = tuple[np.ndarray, np.ndarray]
 
 
 def check_n(n: int, expr: Expr | None = None) -> None:
+    """Refuse n outside 1 .. 2^20 (and past the data-dependent limit for such patterns)."""
     if not isinstance(n, (int, np.integer)) or n < 1:
         raise PatternError(f"n must be a positive whole number, got {n!r}")
     if n > (1 << 20):
@@ -52,11 +56,43 @@ def _term_segments(expr: Expr, compute) -> list[list[list[Seg]]]:
 
 
 def _count_rows(expr: Expr, n: int, rows: np.ndarray, key_lo=None, key_hi=None) -> np.ndarray:
+    if key_lo is None and isinstance(expr, Primitive) and hasattr(expr, "row_count"):
+        return expr.row_count(rows, n)
     terms = _term_segments(expr, lambda p: p.segments(rows, n))
     if key_lo is not None:
         window = [interval(key_lo, key_hi, len(rows))]
         terms = [t + [window] for t in terms]
-    return count_union(terms, len(rows))
+    return count_union(terms, len(rows), universe=n)
+
+
+def check_cost(expr: Expr, n: int) -> None:
+    """Refuse an exact count whose predicted work (rows x segments) is past ENGINE_MAX_CELLS."""
+    if expr.data_dependent:
+        return
+    cells = expr.cost_estimate(n)
+    if cells > ENGINE_MAX_CELLS:
+        raise PatternError(
+            f"counting this pattern exactly at n = {n:,} would touch about {cells:,} row segments, above the "
+            f"engine's limit of {ENGINE_MAX_CELLS:,}: lower n, the number of random keys, or the number of "
+            "combined layers",
+            "engine_cost",
+            cells=f"{cells:,}",
+            limit=f"{ENGINE_MAX_CELLS:,}",
+            n=f"{n:,}",
+        )
+
+
+def block_cost(expr: Expr, n: int, block: int) -> int:
+    """Predicted work of an exact block layout (the block-level counterpart of Expr.cost_estimate)."""
+    nb = -(-n // block)
+    total_cells = 0
+    for term in expr.terms():
+        cells = nb
+        for p in term:
+            est = getattr(p, "block_cost_estimate", None)
+            cells = max(cells, est(n, block)) if est else cells * max(1, p.segment_count(n))
+        total_cells += cells
+    return total_cells * max(1, len(expr.terms()))
 
 
 def _chunks(total: int, size: int = ROW_CHUNK):
@@ -65,6 +101,7 @@ def _chunks(total: int, size: int = ROW_CHUNK):
 
 
 def resolve_vectors(n: int, vectors: Vectors | None) -> Vectors:
+    """The given (q, k) vectors checked against n, or reproducible synthetic ones."""
     if vectors is None:
         return synthetic_qk(n)
     q, k = vectors
@@ -78,6 +115,8 @@ def row_degree(expr: Expr, n: int, vectors: Vectors | None = None) -> np.ndarray
     check_n(n, expr)
     if expr.data_dependent:
         return dense_mask(expr, n, vectors).sum(axis=1).astype(np.int64)
+    if not (isinstance(expr, Primitive) and hasattr(expr, "row_count")):
+        check_cost(expr, n)
     return np.concatenate([_count_rows(expr, n, rows) for rows in _chunks(n)])
 
 
@@ -86,7 +125,7 @@ def _primitive_dense(prim: Primitive, n: int, vectors: Vectors | None) -> np.nda
         q, k = resolve_vectors(n, vectors)
         return prim.dense(q, k)
     mask = np.zeros((n, n), dtype=bool)
-    rows, keys = enumerate_keys(prim.segments(np.arange(n, dtype=np.int64), n), n)
+    rows, keys = enumerate_keys(list(prim.segments(np.arange(n, dtype=np.int64), n)), n)
     mask[rows, keys] = True
     return mask
 
@@ -149,7 +188,8 @@ class BlockLayout:
         return -(-self.n // self.block)
 
     def kept_per_row(self) -> np.ndarray:
-        return count_union(self.terms, self.n_blocks)
+        """Kept key blocks of each query block."""
+        return count_union(self.terms, self.n_blocks, universe=self.n_blocks)
 
     def pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """(I, J) of every kept block, sorted."""
@@ -162,6 +202,7 @@ class BlockLayout:
         return code // nb, code % nb
 
     def dense(self) -> np.ndarray:
+        """(nb, nb) boolean layout; refused past DENSE_MAX_N blocks."""
         nb = self.n_blocks
         if nb > DENSE_MAX_N:
             raise PatternError(f"{nb:,} × {nb:,} blocks is too many to draw; use a larger block size")
@@ -171,15 +212,12 @@ class BlockLayout:
         return out
 
     def executed_pairs(self) -> int:
-        """Pairs a block-sparse kernel computes: every kept block in full (edge blocks clipped)."""
-        nb, b = self.n_blocks, self.block
-        kept = self.kept_per_row()
-        last = [interval(nb - 1, nb, nb)]
-        last_kept = count_union([t + [last] for t in self.terms], nb)
-        heights = np.full(nb, b, dtype=np.int64)
-        heights[-1] = self.n - (nb - 1) * b
-        widths = kept * b - last_kept * (b - heights[-1])
-        return int((heights * widths).sum())
+        """Pairs a block-sparse kernel computes: every kept block in full, B x B.
+
+        FlexAttention pads the sequence to a multiple of the block size, so the partial last
+        block costs a whole block too (the padded pairs are computed, then masked).
+        """
+        return int(self.kept_per_row().sum()) * self.block * self.block
 
 
 def pairs_by_row(i: np.ndarray, j: np.ndarray, rows: int, width: int | None = None, fill: int = -1):
@@ -239,6 +277,15 @@ def block_layout(expr: Expr, n: int, block: int = 128, vectors: Vectors | None =
     check_n(n, expr)
     if not isinstance(block, (int, np.integer)) or block < 1:
         raise PatternError(f"block size must be a positive whole number, got {block!r}")
+    if not expr.data_dependent and block_cost(expr, n, block) > ENGINE_MAX_CELLS:
+        raise PatternError(
+            f"the exact block layout of this pattern at n = {n:,} and block size {block:,} would cost about "
+            f"{block_cost(expr, n, block):,} cells, above the engine's limit of {ENGINE_MAX_CELLS:,}: lower n "
+            "or the number of random keys, or change the block size",
+            "block_cost",
+            n=f"{n:,}",
+            block=f"{block:,}",
+        )
     nb = -(-n // block)
     if expr.data_dependent:
         i, j = np.nonzero(_dense_block_counts(dense_mask(expr, n, vectors), block))

@@ -23,6 +23,8 @@ ROW_POINTER_BYTES = 8
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """A model's attention shape: layers, heads, KV heads, head size and storage dtype."""
+
     layers: int = 1
     heads: int = 1
     kv_heads: int = 1
@@ -40,10 +42,12 @@ class ModelConfig:
 
     @property
     def dtype_bytes(self) -> int:
+        """Bytes per stored value."""
         return DTYPE_BYTES[self.dtype]
 
     @property
     def head_count(self) -> int:
+        """Attention heads over all layers."""
         return self.layers * self.heads
 
 
@@ -59,6 +63,8 @@ MODEL_PRESETS = {
 
 @dataclass
 class Stats:
+    """Exact per-head figures of one pattern at one n."""
+
     n: int
     nnz: int
     density: float
@@ -85,9 +91,12 @@ class Stats:
     score_bytes_sparse: int
     score_bytes_block: int
     kv_tokens_dense: int
-    kv_tokens_sparse: int
+    kv_tokens_sparse: int  # distinct keys 0..n-1 that row n-1 or any later row attends (exact)
+    block_available: bool = True  # False: the block figures are 0 because the layout was refused
+    block_message: str = ""  # why the block layout was refused (element figures stay exact)
 
     def to_dict(self) -> dict:
+        """Every field, for JSON."""
         return asdict(self)
 
 
@@ -110,10 +119,14 @@ def stats(
         raise PatternError("d_head must be at least 1")
     deg = row_degree(expr, n, vectors) if degrees is None else degrees
     nnz = int(deg.sum())
-    layout = block_layout(expr, n, block, vectors)
-    kept_blocks = int(layout.kept_per_row().sum())
-    executed = layout.executed_pairs()
-    nb = layout.n_blocks
+    nb = -(-n // block)
+    try:
+        layout = block_layout(expr, n, block, vectors)
+        kept_blocks = int(layout.kept_per_row().sum())
+        executed = layout.executed_pairs()
+        exact, available, message = layout.exact, True, ""
+    except PatternError as e:  # element-level figures stay exact; only the block part is refused
+        kept_blocks, executed, exact, available, message = 0, 0, False, False, str(e)
     value_bytes = DTYPE_BYTES[score_dtype]
     return Stats(
         n=n,
@@ -127,7 +140,7 @@ def stats(
         n_blocks=nb,
         kept_blocks=kept_blocks,
         block_density=kept_blocks / nb / nb,
-        block_exact=layout.exact,
+        block_exact=exact,
         executed_pairs=executed,
         block_waste=1 - _ratio(nnz, executed) if executed else 0.0,
         d_head=d_head,
@@ -137,12 +150,14 @@ def stats(
         softmax_flops_dense=SOFTMAX_FLOPS_PER_PAIR * n * n,
         softmax_flops_sparse=SOFTMAX_FLOPS_PER_PAIR * nnz,
         speedup_ideal=_ratio(n * n, nnz),
-        speedup_block=_ratio(n * n, executed),
+        speedup_block=_ratio(n * n, executed) if available else 0.0,
         score_bytes_dense=value_bytes * n * n,
         score_bytes_sparse=(value_bytes + INDEX_BYTES) * nnz + ROW_POINTER_BYTES * (n + 1),
         score_bytes_block=value_bytes * executed + INDEX_BYTES * (kept_blocks + nb + 1),
         kv_tokens_dense=n,
         kv_tokens_sparse=expr.kv_retained(n),
+        block_available=available,
+        block_message=message,
     )
 
 

@@ -21,9 +21,9 @@ def mask_mod(expr: Expr, n: int, device: str = "cpu"):
     write, and the fastest to compile). Random and data-dependent parts read captured tables, one
     segment slot at a time, so the mask stays pointwise for inductor.
     """
-    source = expr_source(expr)
+    source = expr_source(expr, n)
     if source is not None:
-        return eval(f"lambda b, h, q_idx, kv_idx: {source}", {})  # noqa: S307 - built from validated ints
+        return eval(f"lambda b, h, q_idx, kv_idx: {source}", {"abs": abs})  # noqa: S307 - built from validated ints
 
     if expr.data_dependent:
         table = torch.as_tensor(dense_mask(expr, n), device=device)
@@ -38,7 +38,7 @@ def mask_mod(expr: Expr, n: int, device: str = "cpu"):
     slots = [
         [
             (torch.as_tensor(s.start, device=device), s.step, torch.as_tensor(s.count, device=device))
-            for s in p.segments(rows, n)
+            for s in list(p.segments(rows, n))
         ]
         for p in prims
     ]

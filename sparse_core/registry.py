@@ -1,20 +1,27 @@
 """The pattern registry: one small typed definition per pattern.
 
-Adding a pattern touches only this file (and, for a new primitive, one file in `patterns/`): a
-PatternDef with its parameter spec and a `build` that assembles primitives. UIs and the CLI
-render every pattern from these definitions. Titles, summaries and help are English data; the
-app translates them by key (`pattern.<name>`, `pattern.<name>.summary`, `help.<name>.<param>`).
+A primitive's own pattern is registered in its file in `patterns/` (this module imports every
+module there); data-dependent patterns and published composites are registered below. UIs and
+the CLI render every pattern from these definitions. Titles, summaries and help are English
+data; the app translates them by key (`pattern.<name>`, `pattern.<name>.summary`,
+`help.<name>.<param>`).
+
+Window sizes follow one convention everywhere: a `window` of W counts tokens on one side, the
+query itself included, so a key is kept when |i - j| < W (causal: 0 <= i - j < W) and a causal
+window of W is a decode cache of W tokens (Mistral's W, StreamingLLM's recent tokens,
+MInference's local window and NSA's window read literally). W = 0 keeps nothing.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import patterns as _patterns
 from .params import P, ParamSpec, PatternError
-from .patterns import learned as L
-from .patterns import structured as S
 from .patterns.base import Expr, Intersection, Union
 
 MAX_N = 1 << 20
@@ -36,9 +43,11 @@ class PatternDef:
     check: Callable[[dict[str, Any]], str | None] = field(default=lambda p: None)
 
     def defaults(self) -> dict[str, Any]:
+        """Every parameter's default value."""
         return {p.name: p.default for p in self.params}
 
     def param(self, name: str) -> ParamSpec:
+        """The spec of one parameter."""
         for p in self.params:
             if p.name == name:
                 return p
@@ -71,19 +80,23 @@ class PatternSpec:
 
     @property
     def definition(self) -> PatternDef:
+        """The registered definition."""
         return get(self.name)
 
     def expr(self) -> Expr:
+        """The mask expression these parameters build."""
         d = self.definition
         return d.build(self.params, self.causal or d.causal == "always")
 
 
 def make(name: str, causal: bool = False, **values: Any) -> PatternSpec:
+    """A validated pattern by name (defaults filled in)."""
     d = get(name)
     return PatternSpec(name, d.validate(values), bool(causal) or d.causal == "always")
 
 
 def combine(specs: list[PatternSpec], op: str = "union") -> Expr:
+    """Union or intersection of several patterns."""
     exprs = [s.expr() for s in specs]
     if len(exprs) == 1:
         return exprs[0]
@@ -94,30 +107,26 @@ def combine(specs: list[PatternSpec], op: str = "union") -> Expr:
     raise PatternError(f"unknown combination '{op}' (use union or intersection)")
 
 
-# -- parameters shared by several patterns ------------------------------------------------
-def _window(default=64, en="Keys on each side within this distance."):
-    return P("window", int, default, 0, MAX_N, en, log_scale=True)
-
-
-def _stride(default=128, en="Stride l; the paper uses l ≈ √n."):
-    return P("stride", int, default, 1, MAX_N, en, log_scale=True)
-
-
-def _global(default=4):
-    return P(
-        "global_tokens", int, default, 0, MAX_N, "First g tokens attend to and are attended by all.", log_scale=True
-    )
-
-
 PATTERNS: dict[str, PatternDef] = {}
+# The order pages list patterns in; patterns not named here follow in registration order.
+ORDER = (
+    "window dilated global block random logsparse lsh topk routing block_gating vertical_slash "
+    "strided fixed longformer bigbird streaming mistral a_shape nsa"
+).split()
 
 
 def register(d: PatternDef) -> PatternDef:
+    """Add a pattern to the registry (pattern modules call this when imported)."""
     PATTERNS[d.name] = d
+    rank = {name: i for i, name in enumerate(ORDER)}
+    ordered = sorted(PATTERNS.items(), key=lambda kv: rank.get(kv[0], len(ORDER)))
+    PATTERNS.clear()
+    PATTERNS.update(ordered)
     return d
 
 
 def get(name: str) -> PatternDef:
+    """The registered pattern of this name, or a PatternError listing the known ones."""
     try:
         return PATTERNS[name]
     except KeyError:
@@ -129,72 +138,19 @@ def get(name: str) -> PatternDef:
         ) from None
 
 
-register(
-    PatternDef(
-        "window",
-        "local",
-        "Sliding window",
-        "Each token attends to neighbours within w positions.",
-        "O(n·w)",
-        (_window(),),
-        lambda p, c: S.Window(p["window"], causal=c),
-        reference="Local attention (Image Transformer, Parmar et al. 2018; Longformer 2020)",
-    )
-)
-register(
-    PatternDef(
-        "dilated",
-        "local",
-        "Dilated window",
-        "A window with gaps: every d-th key up to w·d away.",
-        "O(n·w)",
-        (
-            _window(16, "Keys on each side (counted in dilated steps)."),
-            P("dilation", int, 2, 1, 4096, "Gap d between kept keys."),
-        ),
-        lambda p, c: S.Dilated(p["window"], p["dilation"], causal=c),
-        reference="Dilated sliding window (Longformer, Beltagy et al. 2020)",
-    )
-)
-register(
-    PatternDef(
-        "global",
-        "global",
-        "Global tokens",
-        "A few tokens see everything and are seen by everything.",
-        "O(n·g)",
-        (_global(),),
-        lambda p, c: S.GlobalTokens(p["global_tokens"], causal=c),
-        reference="Global attention (Longformer 2020; ETC 2020)",
-    )
-)
-register(
-    PatternDef(
-        "block",
-        "block",
-        "Block / banded",
-        "Tokens attend within their block and k neighbouring blocks.",
-        "O(n·b)",
-        (
-            P("block", int, 64, 1, MAX_N, "Block size b.", log_scale=True),
-            P("neighbors", int, 0, 0, 4096, "Neighbouring blocks on each side (0 = block-diagonal)."),
-        ),
-        lambda p, c: S.Blocks(p["block"], p["neighbors"], causal=c),
-        reference="Blockwise attention (Qiu et al. 2019)",
-    )
-)
-register(
-    PatternDef(
-        "random",
-        "random",
-        "Random keys",
-        "Each query attends r distinct keys chosen uniformly (seeded).",
-        "O(n·r)",
-        (P("random_keys", int, 3, 1, 256, "Random keys r per query."), SEED),
-        lambda p, c: S.RandomKeys(p["random_keys"], p["seed"], causal=c),
-        reference="Random attention (BigBird, Zaheer et al. 2020)",
-    )
-)
+for _module in pkgutil.iter_modules(_patterns.__path__):
+    importlib.import_module(f"{_patterns.__name__}.{_module.name}")
+
+from .patterns import learned as L  # noqa: E402
+from .patterns import structured as S  # noqa: E402
+from .patterns.global_tokens import global_param  # noqa: E402
+from .patterns.window import from_tokens, tokens_param  # noqa: E402
+
+
+def _stride(default=128, en="Stride l; the paper uses l ≈ √n."):
+    return P("stride", int, default, 1, MAX_N, en, log_scale=True)
+
+
 register(
     PatternDef(
         "lsh",
@@ -316,8 +272,11 @@ register(
         "Longformer",
         "Sliding window plus task-chosen global tokens.",
         "O(n·(w+g))",
-        (_window(256, "One-sided window (paper: 512 total, i.e. 256 per side)."), _global(1)),
-        lambda p, c: Union((S.Window(p["window"], causal=c), S.GlobalTokens(p["global_tokens"], causal=c))),
+        (
+            tokens_param(257, "Tokens on each side, the token included (paper: window 512 = 256 per side + itself)."),
+            global_param(1),
+        ),
+        lambda p, c: Union((from_tokens(p["window"], c), S.GlobalTokens(p["global_tokens"], causal=c))),
         reference="Longformer (Beltagy et al. 2020): window 512, global [CLS]",
     )
 )
@@ -331,18 +290,34 @@ register(
         (
             P("block", int, 64, 1, 8192, "Block size (paper: 64).", log_scale=True),
             P("window_blocks", int, 3, 1, 63, "Sliding blocks, odd (paper: 3)."),
-            P("global_blocks", int, 2, 0, 64, "Global blocks at the start (paper: 2)."),
+            P(
+                "global_blocks",
+                int,
+                2,
+                0,
+                64,
+                "Global blocks, half at the start and half at the end (reference: 2 = first and last).",
+            ),
             P("random_blocks", int, 3, 0, 64, "Random blocks per query block (paper: 3)."),
             SEED,
         ),
         lambda p, c: Union(
             (
                 S.Blocks(p["block"], p["window_blocks"] // 2, causal=c),
-                S.GlobalTokens(p["global_blocks"] * p["block"], causal=c),
-                S.RandomBlocks(p["block"], p["random_blocks"], p["seed"], causal=c),
+                S.GlobalBlocks(p["block"], -(-p["global_blocks"] // 2), p["global_blocks"] // 2, causal=c),
+                S.RandomBlocks(
+                    p["block"],
+                    p["random_blocks"],
+                    p["seed"],
+                    window_half=p["window_blocks"] // 2,
+                    global_first=-(-p["global_blocks"] // 2),
+                    global_last=p["global_blocks"] // 2,
+                    causal=c,
+                ),
             )
         ),
-        reference="BigBird ITC (Zaheer et al. 2020): block 64, 3 window, 2 global, 3 random blocks",
+        reference="BigBird ITC (Zaheer et al. 2020) as google-research/bigbird draws it: block 64, 3 window "
+        "blocks, first and last block global, 3 random blocks outside window and global blocks",
         check=lambda p: "window_blocks must be odd" if p["window_blocks"] % 2 == 0 else None,
     )
 )
@@ -355,9 +330,9 @@ register(
         "O(n·(s+w))",
         (
             P("sinks", int, 4, 0, MAX_N, "Attention sinks (paper: 4)."),
-            _window(1020, "Recent tokens kept (paper: cache of 4 + 1020)."),
+            tokens_param(1020, "Recent tokens, the current one included (paper: 4 sinks + 1,020 = cache of 1,024)."),
         ),
-        lambda p, c: Union((S.Sinks(p["sinks"], causal=True), S.Window(p["window"], causal=True))),
+        lambda p, c: Union((S.Sinks(p["sinks"], causal=True), from_tokens(p["window"], True))),
         causal="always",
         reference="StreamingLLM (Xiao et al. 2024): 4 sinks, cache 1024",
     )
@@ -370,7 +345,7 @@ register(
         "Causal window of W tokens including the token itself.",
         "O(n·W)",
         (P("window", int, 4096, 1, MAX_N, "Window W (Mistral 7B: 4096); keeps 0 ≤ i − j < W.", log_scale=True),),
-        lambda p, c: S.Window(p["window"] - 1, causal=True),
+        lambda p, c: from_tokens(p["window"], True),
         causal="always",
         reference="Mistral 7B (Jiang et al. 2023): W = 4096",
     )
@@ -384,9 +359,9 @@ register(
         "O(n·(s+w))",
         (
             P("sinks", int, 64, 0, MAX_N, "Initial tokens kept (MInference: 64)."),
-            _window(1024, "Local window (MInference: 1024)."),
+            tokens_param(1024, "Local window in tokens, the current one included (MInference: 1024)."),
         ),
-        lambda p, c: Union((S.Sinks(p["sinks"], causal=True), S.Window(p["window"], causal=True))),
+        lambda p, c: Union((S.Sinks(p["sinks"], causal=True), from_tokens(p["window"], True))),
         causal="always",
         reference="MInference 1.0 (Jiang et al. 2024): A-shape, 64 initial + 1024 local",
     )
@@ -402,11 +377,9 @@ register(
         (
             P("block", int, 64, 1, 8192, "Selection block size (paper: 64).", log_scale=True),
             P("top_blocks", int, 16, 1, 1024, "Selected blocks (paper: 16)."),
-            _window(512, "Sliding window (paper: 512)."),
+            tokens_param(512, "Sliding window in tokens, the current one included (paper: 512)."),
         ),
-        lambda p, c: Union(
-            (L.BlockGating(p["block"], p["top_blocks"], causal=True), S.Window(p["window"], causal=True))
-        ),
+        lambda p, c: Union((L.BlockGating(p["block"], p["top_blocks"], causal=True), from_tokens(p["window"], True))),
         causal="always",
         reference="Native Sparse Attention (Yuan et al. 2025): block 64, 16 selected, window 512",
         data_dependent=True,

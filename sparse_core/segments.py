@@ -3,8 +3,9 @@
 Every structured pattern describes the keys of query row i as a few disjoint arithmetic
 progressions ("segments"): {start + t*step : 0 <= t < count}. Intersections of progressions are
 progressions again (Chinese remainder theorem), so nnz, per-row degree, causal clipping, unions
-(inclusion-exclusion) and per-block counts are all exact with O(rows x segments) memory and no
-O(n^2) anything. The same representation is used one level up, with key *blocks* as elements.
+(a sweep over sorted endpoints, or inclusion-exclusion for strided parts) and per-block counts
+are all exact with O(rows x segments) memory and no O(n^2) anything. The same representation
+is used one level up, with key *blocks* as elements.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class Seg:
 
     @property
     def last(self) -> np.ndarray:
+        """The last element of each row's progression (meaningless where count is 0)."""
         return self.start + self.step * (self.count - 1)
 
 
@@ -76,29 +78,147 @@ def intersect_all(segs: list[list[Seg]]) -> list[Seg]:
 
 
 def total(segs: list[Seg], rows: int) -> np.ndarray:
+    """Elements per row of a disjoint segment list."""
     out = np.zeros(rows, dtype=np.int64)
     for s in segs:
         out += s.count
     return out
 
 
-def count_union(terms: list[list[list[Seg]]], rows: int) -> np.ndarray:
+class ColumnSet:
+    """Keys that are the same for every row (up to a per-row interval), known by a closed-form count.
+
+    `count_in(lo, hi)` gives |set ∩ [lo, hi)| per row in O(1); iterating materialises the
+    segments, which only small outputs (dense masks, tiles) ever need.
+    """
+
+    def __init__(self, count_in, materialise, rows: int, limit: np.ndarray | None = None):
+        self.count_in = count_in
+        self._materialise = materialise
+        self.rows = rows
+        self.limit = limit  # per-row exclusive upper bound (causal), or None
+        self._segs: list[Seg] | None = None
+
+    def clipped_count(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """|set ∩ [lo, hi)| per row, with the row's own limit applied."""
+        if self.limit is not None:
+            hi = np.minimum(hi, self.limit)
+        return np.where(hi > lo, self.count_in(lo, np.maximum(hi, lo)), 0)
+
+    def segs(self) -> list[Seg]:
+        """The explicit segments (costly for long sequences)."""
+        if self._segs is None:
+            self._segs = self._materialise()
+        return self._segs
+
+    def __iter__(self):
+        return iter(self.segs())
+
+    def __len__(self):
+        return len(self.segs())
+
+
+IE_MAX_TERMS = 5  # inclusion-exclusion over at most 2^5 - 1 subsets
+SWEEP_CELLS = 1 << 21  # rows x intervals held at once by the interval sweep
+BITMAP_CELLS = 1 << 24  # rows x keys held at once by the bitmap count
+
+
+def _is_intervals(segs) -> bool:
+    return not isinstance(segs, ColumnSet) and all(s.step == 1 or int(s.count.max(initial=0)) <= 1 for s in segs)
+
+
+def _count_term(parts: list, rows: int) -> np.ndarray:
+    """|intersection of parts| per row, using one closed-form part when there is one."""
+    closed = [p for p in parts if isinstance(p, ColumnSet)]
+    if len(closed) == 1:
+        rest = [p for p in parts if p is not closed[0]]
+        if not rest:
+            return closed[0].clipped_count(np.zeros(rows, dtype=np.int64), np.full(rows, np.iinfo(np.int64).max // 4))
+        inner = intersect_all(rest)
+        if _is_intervals(inner):
+            out = np.zeros(rows, dtype=np.int64)
+            for s in inner:
+                hi = s.start + np.where(s.step == 1, s.count, np.minimum(s.count, 1))
+                out += np.where(s.count > 0, closed[0].clipped_count(s.start, hi), 0)
+            return out
+    return total(intersect_all([list(p) for p in parts]), rows)
+
+
+def _union_of_intervals(flat: list[list[Seg]], rows: int) -> np.ndarray:
+    """|union of step-1 intervals| per row by a sweep: sort by start, add what passes the running end."""
+    segs = [s for term in flat for s in term]
+    out = np.zeros(rows, dtype=np.int64)
+    step = max(1, SWEEP_CELLS // max(1, len(segs)))
+    big = np.iinfo(np.int64).max // 4
+    for lo_row in range(0, rows, step):
+        sl = slice(lo_row, lo_row + step)
+        lo = np.stack([s.start[sl] for s in segs], axis=1)
+        length = np.stack([np.where(s.step == 1, s.count[sl], np.minimum(s.count[sl], 1)) for s in segs], axis=1)
+        hi = np.where(length > 0, lo + length, big)
+        lo = np.where(length > 0, lo, big)
+        order = np.argsort(lo, axis=1, kind="stable")
+        lo = np.take_along_axis(lo, order, axis=1)
+        hi = np.take_along_axis(hi, order, axis=1)
+        reach = np.maximum.accumulate(hi, axis=1)
+        before = np.empty_like(reach)
+        before[:, 0] = np.iinfo(np.int64).min // 4
+        before[:, 1:] = reach[:, :-1]
+        add = np.where(lo < big, np.maximum(hi - np.maximum(lo, before), 0), 0)
+        out[sl] = add.sum(axis=1)
+    return out
+
+
+def _union_by_bitmap(flat: list[list[Seg]], rows: int, universe: int) -> np.ndarray:
+    out = np.zeros(rows, dtype=np.int64)
+    step = max(1, BITMAP_CELLS // max(1, universe))
+    for lo_row in range(0, rows, step):
+        sl = slice(lo_row, lo_row + step)
+        hit = np.zeros((min(rows, lo_row + step) - lo_row, universe), dtype=bool)
+        for term in flat:
+            part = [Seg(s.start[sl], s.step, s.count[sl]) for s in term]
+            r, k = enumerate_keys(part, universe)
+            ok = (k >= 0) & (k < universe)
+            hit[r[ok], k[ok]] = True
+        out[sl] = hit.sum(axis=1)
+    return out
+
+
+def count_union(terms: list[list[list[Seg]]], rows: int, universe: int | None = None) -> np.ndarray:
     """|T1 u T2 u ...| per row, where each term is an intersection of disjoint segment lists.
 
-    Inclusion-exclusion over subsets of terms: the intersection of a subset is again an
-    intersection of segment lists, so every summand is exact.
+    One term: its intersection. All intervals: a sweep over sorted endpoints. Few terms:
+    inclusion-exclusion (every intersection of progressions is a progression, so each summand
+    is exact). Many strided terms: a bitmap over the `universe` of keys when that is small.
     """
-    out = np.zeros(rows, dtype=np.int64)
-    for size in range(1, len(terms) + 1):
-        sign = 1 if size % 2 else -1
-        for subset in combinations(terms, size):
-            parts: list[list[Seg]] = []
-            for term in subset:
-                for part in term:
-                    if not any(part is p for p in parts):
-                        parts.append(part)
-            out += sign * total(intersect_all(parts), rows)
-    return out
+    if len(terms) == 1:
+        return _count_term(terms[0], rows)
+    if not any(isinstance(p, ColumnSet) for t in terms for p in t):
+        flat = [intersect_all(t) for t in terms]
+        if all(_is_intervals(f) for f in flat):
+            return _union_of_intervals(flat, rows)
+    if len(terms) <= IE_MAX_TERMS:
+        out = np.zeros(rows, dtype=np.int64)
+        for size in range(1, len(terms) + 1):
+            sign = 1 if size % 2 else -1
+            for subset in combinations(terms, size):
+                parts: list = []
+                for term in subset:
+                    for part in term:
+                        if not any(part is p for p in parts):
+                            parts.append(part)
+                out += sign * _count_term(parts, rows)
+        return out
+    if universe is not None and rows * universe <= (1 << 30):
+        return _union_by_bitmap([intersect_all([list(p) for p in t]) for t in terms], rows, universe)
+    from .params import PatternError
+
+    raise PatternError(
+        f"this combination expands into {len(terms)} union terms with strided parts; exact counting is "
+        f"limited to {IE_MAX_TERMS} such terms at this length: combine fewer layers or use a shorter n",
+        "too_many_terms",
+        terms=len(terms),
+        limit=IE_MAX_TERMS,
+    )
 
 
 def enumerate_keys(segs: list[Seg], max_per_row: int) -> tuple[np.ndarray, np.ndarray]:

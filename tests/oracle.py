@@ -1,4 +1,7 @@
-"""Brute-force O(n^2) reference: the documented semantics, written as literally as possible."""
+"""Brute-force O(n^2) reference: the documented semantics, written as literally as possible.
+
+Deliberately independent of the primitives' own formulas: one literal rule per primitive type.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +34,13 @@ def keep(prim, i: int, j: int, n: int, memo: dict | None = None) -> bool:
         return j % prim.stride >= prim.stride - prim.summary
     if isinstance(prim, S.Sinks):
         return j < prim.sinks
+    if isinstance(prim, S.GlobalBlocks):
+        nb = -(-n // prim.block)
+        glob = set(range(prim.first)) | set(range(nb - prim.last, nb))
+        return i // prim.block in glob or j // prim.block in glob
+    if isinstance(prim, S.LogSparse):
+        distance = abs(i - j)
+        return distance == 0 or any(distance == 2**k for k in range(40))
     if isinstance(prim, (S.RandomKeys, S.RandomBlocks)):
         memo = {} if memo is None else memo
         if (id(prim), i) not in memo:

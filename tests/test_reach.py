@@ -44,9 +44,9 @@ def test_reachability_matches_bfs_on_random_graphs(n, density, seed, layers):
 
 def test_layers_to_connect_known_patterns():
     n = 64
-    window = analysis.dense_mask(make("window", window=4).expr(), n)
+    window = analysis.dense_mask(make("window", window=5).expr(), n)  # distance 4
     assert layers_to_connect(window) == int(np.ceil((n - 1) / 4))  # reach grows by w per layer
-    longformer = analysis.dense_mask(make("longformer", window=4, global_tokens=1).expr(), n)
+    longformer = analysis.dense_mask(make("longformer", window=5, global_tokens=1).expr(), n)
     assert layers_to_connect(longformer) == 2  # every token -> global token -> every token
     blocks = analysis.dense_mask(make("block", block=8).expr(), n)
     assert layers_to_connect(blocks) is None  # isolated blocks never connect

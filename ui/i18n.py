@@ -760,15 +760,18 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "Each token attends to neighbours within w positions.",
         "zh": "每个词元关注前后 w 个位置内的邻居。",
     },
-    "help.window.window": {"en": "Keys on each side within this distance.", "zh": "每侧保留此距离内的键。"},
+    "help.window.window": {
+        "en": "Tokens on each side, the token itself included: keeps |i − j| < W.",
+        "zh": "每侧的词元数 W（含词元自身）：保留 |i − j| < W。",
+    },
     "pattern.dilated": {"en": "Dilated window", "zh": "空洞窗口"},
     "pattern.dilated.summary": {
         "en": "A window with gaps: every d-th key up to w·d away.",
         "zh": "带间隔的窗口：每隔 d 个取一个键，最远 w·d。",
     },
     "help.dilated.window": {
-        "en": "Keys on each side (counted in dilated steps).",
-        "zh": "每侧保留的键数（按空洞步长计）。",
+        "en": "Keys on each side, the token itself included, counted in dilated steps.",
+        "zh": "每侧保留的键数（含词元自身，按空洞步长计）。",
     },
     "help.dilated.dilation": {"en": "Gap d between kept keys.", "zh": "保留键之间的间隔 d。"},
     "pattern.global": {"en": "Global tokens", "zh": "全局词元"},
@@ -862,8 +865,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "滑动窗口加上由任务指定的全局词元。",
     },
     "help.longformer.window": {
-        "en": "One-sided window (paper: 512 total, i.e. 256 per side).",
-        "zh": "单侧窗口（论文总宽 512，即每侧 256）。",
+        "en": "Tokens on each side, the token included (paper: window 512 = 256 per side + itself).",
+        "zh": "每侧的词元数（含词元自身；论文窗口 512 = 每侧 256 + 自身）。",
     },
     "help.longformer.global_tokens": {
         "en": "First g tokens attend to and are attended by all.",
@@ -876,7 +879,10 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "help.bigbird.block": {"en": "Block size (paper: 64).", "zh": "块大小（论文：64）。"},
     "help.bigbird.window_blocks": {"en": "Sliding blocks, odd (paper: 3).", "zh": "滑动块数，奇数（论文：3）。"},
-    "help.bigbird.global_blocks": {"en": "Global blocks at the start (paper: 2).", "zh": "开头的全局块数（论文：2）。"},
+    "help.bigbird.global_blocks": {
+        "en": "Global blocks, half at the start and half at the end (reference: 2 = first and last).",
+        "zh": "全局块数，一半在开头、一半在末尾（参考实现：2 = 第一块和最后一块）。",
+    },
     "help.bigbird.random_blocks": {
         "en": "Random blocks per query block (paper: 3).",
         "zh": "每个查询块的随机块数（论文：3）。",
@@ -889,8 +895,8 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "help.streaming.sinks": {"en": "Attention sinks (paper: 4).", "zh": "注意力汇词元数（论文：4）。"},
     "help.streaming.window": {
-        "en": "Recent tokens kept (paper: cache of 4 + 1020).",
-        "zh": "保留的近期词元数（论文：缓存 4 + 1020）。",
+        "en": "Recent tokens, the current one included (paper: 4 sinks + 1,020 = cache of 1,024).",
+        "zh": "近期词元数，含当前词元（论文：4 个汇 + 1,020 = 缓存 1,024）。",
     },
     "pattern.mistral": {"en": "Mistral sliding window", "zh": "Mistral 滑动窗口"},
     "pattern.mistral.summary": {
@@ -907,7 +913,15 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "开头词元加局部窗口：MInference 中的静态头类型。",
     },
     "help.a_shape.sinks": {"en": "Initial tokens kept (MInference: 64).", "zh": "保留的开头词元数（MInference：64）。"},
-    "help.a_shape.window": {"en": "Local window (MInference: 1024).", "zh": "局部窗口（MInference：1024）。"},
+    "help.a_shape.window": {
+        "en": "Local window in tokens, the current one included (MInference: 1024).",
+        "zh": "局部窗口的词元数，含当前词元（MInference：1024）。",
+    },
+    "pattern.logsparse": {"en": "LogSparse", "zh": "LogSparse（对数稀疏）"},
+    "pattern.logsparse.summary": {
+        "en": "Each token attends itself and the tokens 1, 2, 4, 8, … positions before it.",
+        "zh": "每个词元关注自身以及它之前 1、2、4、8……个位置的词元。",
+    },
     "pattern.nsa": {"en": "NSA (selection + window)", "zh": "NSA（选择 + 窗口）"},
     "pattern.nsa.summary": {
         "en": "Top-k selected blocks plus a sliding window; the compression branch attends block summaries, not tokens, so it adds no token pairs.",
@@ -915,7 +929,10 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "help.nsa.block": {"en": "Selection block size (paper: 64).", "zh": "选择块大小（论文：64）。"},
     "help.nsa.top_blocks": {"en": "Selected blocks (paper: 16).", "zh": "选择块数（论文：16）。"},
-    "help.nsa.window": {"en": "Sliding window (paper: 512).", "zh": "滑动窗口（论文：512）。"},
+    "help.nsa.window": {
+        "en": "Sliding window in tokens, the current one included (paper: 512).",
+        "zh": "滑动窗口的词元数，含当前词元（论文：512）。",
+    },
     "err.not_number": {"en": "{name} must be a number, got {value}", "zh": "{name} 必须是数字，收到的是 {value}"},
     "err.not_whole": {"en": "{name} must be a whole number, got {value}", "zh": "{name} 必须是整数，收到的是 {value}"},
     "err.out_of_range": {
@@ -929,6 +946,14 @@ STRINGS: dict[str, dict[str, str]] = {
     "err.unknown_param": {
         "en": "pattern '{pattern}' has no parameter '{name}'",
         "zh": "模式“{pattern}”没有参数“{name}”",
+    },
+    "err.engine_cost": {
+        "en": "counting this pattern exactly at n = {n} would touch about {cells} row segments, above the engine's limit of {limit}: lower n, the number of random keys, or the number of combined layers",
+        "zh": "在 n = {n} 时精确计数该模式约需处理 {cells} 个行段，超过引擎上限 {limit}：请减小 n、随机键数或组合的层数",
+    },
+    "err.too_many_terms": {
+        "en": "this combination expands into {terms} union terms with strided parts; exact counting is limited to {limit} such terms at this length: combine fewer layers or use a shorter n",
+        "zh": "该组合展开为 {terms} 个含跨步部分的并集项；在此长度下精确计数最多支持 {limit} 项：请减少组合层数或缩短 n",
     },
     "err.data_dependent_n": {
         "en": "data-dependent patterns score every pair, so n is limited to {limit} (got {n})",

@@ -1,50 +1,195 @@
 """Mask expressions: primitives (exact row and block segments), unions and intersections.
 
-A primitive answers two questions exactly, vectorised over rows:
+A primitive answers its questions exactly, vectorised over rows:
+  formula                      membership as one pointwise expression of q_idx and kv_idx
   segments(rows, n)            which keys each query row keeps          (element level)
   block_segments(brows, n, B)  which key blocks each query block keeps  (block level)
-Causality is handled inside each primitive, so both answers stay exact for causal variants.
+  kv_rows(cols)                which later rows attend each key         (decode cache)
+  segment_count(n)             segments per row: the cost of counting   (budgets)
+Causality is handled inside each primitive, so every answer stays exact for causal variants.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import ClassVar
 
 import numpy as np
 
-from ..segments import Seg, interval
+from ..segments import Seg, intersect, intersect_all, interval
 
 MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+FOREVER = 1 << 40  # "every later row": a row count no sequence reaches (n <= 2^20)
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+
+
+class NeedsNError(LookupError):
+    """A formula refers to n (for example the last block), and n is not known."""
 
 
 def splitmix64(x: np.ndarray) -> np.ndarray:
-    """Counter-based hash: reproducible random numbers for any row, in any chunking."""
+    """Counter-based hash: reproducible random numbers for any counter, in any chunking."""
     with np.errstate(over="ignore"):
-        z = x.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+        z = np.asarray(x).astype(np.uint64) + _GAMMA
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         return z ^ (z >> np.uint64(31))
 
 
-def random_subsets(ids: np.ndarray, population: np.ndarray, r: int, seed: int, salt: int) -> np.ndarray:
-    """r distinct uniform picks from range(population[i]) per id (Floyd's algorithm), -1 padded.
+def _stream_key(seed: int, salt: int) -> np.uint64:
+    return splitmix64(np.uint64(seed) * np.uint64(1_000_003) + np.uint64(salt))[()]
 
-    One strong hash per id, then a cheap multiply per draw and Lemire's multiply-shift to map
-    32 random bits onto [0, t] without a modulo: a million rows in a few tens of milliseconds.
+
+def uniform_draws(key: np.uint64, ids: np.ndarray, first: int, count: int, bound: np.ndarray) -> np.ndarray:
+    """Independent unbiased draws in [0, bound) per id, numbered first .. first+count-1; -1 if rejected.
+
+    Each (seed, id, draw) gets its own splitmix64 output from one combined counter, and Lemire's
+    multiply-shift maps its top 32 bits onto [0, bound) with the biased zone rejected.
     """
-    out = np.full((len(ids), r), -1, dtype=np.int64)
-    base = splitmix64(np.uint64(seed) * np.uint64(1_000_003) + np.uint64(salt))
+    draw = np.arange(first, first + count, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        row_key = splitmix64(ids.astype(np.uint64) ^ base)
-        for k in range(r):
-            t = population - r + k  # Floyd: draw from [0, t], take t itself on a repeat
-            bits = ((row_key * np.uint64(2 * k + 0x9E3779B1)) ^ (row_key >> np.uint64(29))) >> np.uint64(32)
-            pick = ((bits * np.maximum(t + 1, 1).astype(np.uint64)) >> np.uint64(32)).astype(np.int64)
-            if k:
-                repeat = (out[:, :k] == pick[:, None]).any(axis=1)
-                pick = np.where(repeat, t, pick)
-            out[:, k] = np.where(t >= 0, pick, -1)
+        counter = (ids.astype(np.uint64)[:, None] << np.uint64(22)) + draw[None, :]
+        bits = splitmix64(counter * _GAMMA ^ key) >> np.uint64(32)
+        s = np.maximum(bound, 1).astype(np.uint64)[:, None]
+        m = bits * s
+    low = m & np.uint64(0xFFFFFFFF)
+    value = (m >> np.uint64(32)).astype(np.int64)
+    value[bound <= 0] = -1
+    # Lemire: only a low part below s can fall in the biased zone, so the modulo runs on few cells
+    near = np.nonzero(low < s)
+    if len(near[0]):
+        sn = s[near[0], 0] if s.shape[1] == 1 else s[near]
+        threshold = (np.uint64(1 << 32) - sn) % sn
+        value[near] = np.where(low[near] >= threshold, value[near], -1)
+    return value
+
+
+def _first_distinct(draws: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First `want` distinct valid values of each row, in draw order; and how many were found."""
+    order = np.argsort(draws, axis=1, kind="stable")
+    srt = np.take_along_axis(draws, order, axis=1)
+    first = np.ones_like(srt, dtype=bool)
+    first[:, 1:] = srt[:, 1:] != srt[:, :-1]
+    first &= srt >= 0
+    is_first = np.zeros_like(first)
+    np.put_along_axis(is_first, order, first, axis=1)
+    rank = np.cumsum(is_first, axis=1)
+    keep = is_first & (rank <= want[:, None])
+    return np.where(keep, draws, -1), np.minimum(rank[:, -1], want)
+
+
+_SUBSET_CELLS = 1 << 21  # draws held at once while sampling subsets
+FLOYD_MAX_R = 32  # up to here Floyd's algorithm (r draws, r^2/2 compares) beats sorting
+
+
+def random_subsets(ids: np.ndarray, population: np.ndarray, r: int, seed: int, salt: int) -> np.ndarray:
+    """A uniform min(r, population)-subset of range(population[i]) per id, as an (R, r) table, -1 padded.
+
+    Small r: Floyd's algorithm, one independent unbiased draw per (seed, id, step). Large r: the
+    first distinct values of a sequence of independent uniform draws (a uniform subset too),
+    choosing the keys to leave out where more than half the population is taken. Every row
+    depends only on (seed, salt, id), so any chunking gives the same table.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    population = np.asarray(population, dtype=np.int64)
+    out = np.full((len(ids), r), -1, dtype=np.int64)
+    if r == 0 or len(ids) == 0:
+        return out
+    key = _stream_key(seed, salt)
+    take = np.minimum(r, np.maximum(population, 0))
+    if r <= FLOYD_MAX_R:
+        step = max(1, _SUBSET_CELLS // r)
+        for lo in range(0, len(ids), step):
+            sl = slice(lo, lo + step)
+            out[sl] = _floyd(key, ids[sl], population[sl], take[sl], r)
+        return out
+    dense = 2 * take > population  # cheaper to choose what to leave out
+    step = max(1, _SUBSET_CELLS // (2 * r + 16))
+    for lo in range(0, len(ids), step):
+        sl = slice(lo, lo + step)
+        pid, pop, want = ids[sl], population[sl], take[sl]
+        sparse_rows = np.flatnonzero(~dense[sl])
+        if len(sparse_rows):
+            out[lo + sparse_rows] = _draw_subsets(key, pid[sparse_rows], pop[sparse_rows], want[sparse_rows], r)
+        dense_rows = np.flatnonzero(dense[sl])
+        if len(dense_rows):
+            out[lo + dense_rows] = _complement_subsets(key, pid[dense_rows], pop[dense_rows], want[dense_rows], r)
     return out
+
+
+def _floyd(key, ids, pop, take, r):
+    """Floyd: for j = P-take .. P-1 draw u in [0, j]; keep u, or j when u is already kept."""
+    out = np.full((len(ids), r), -1, dtype=np.int64)
+    for k in range(r):
+        j = pop - take + k
+        active = k < take
+        u = uniform_draws(key, ids, k, 1, np.where(active, j + 1, 0))[:, 0]
+        attempt = 1
+        while True:  # a rejected draw (probability < 2^-11) is redrawn from a fresh counter
+            redo = np.flatnonzero(active & (u < 0))
+            if len(redo) == 0:
+                break
+            u[redo] = uniform_draws(key, ids[redo], k + (attempt << 10), 1, j[redo] + 1)[:, 0]
+            attempt += 1
+        if k:
+            repeat = (out[:, :k] == u[:, None]).any(axis=1)
+            u = np.where(repeat, j, u)
+        out[:, k] = np.where(active, u, -1)
+    return out
+
+
+def _draw_subsets(key, ids, pop, want, r):
+    table = np.full((len(ids), r), -1, dtype=np.int64)
+    todo = np.arange(len(ids))
+    draws = np.zeros((len(ids), 0), dtype=np.int64)
+    used = 0
+    extra = r + 8
+    while len(todo):
+        fresh = uniform_draws(key, ids[todo], used, extra, pop[todo])
+        draws = np.concatenate([draws[todo] if draws.shape[0] != len(todo) else draws, fresh], axis=1)
+        picked, found = _first_distinct(draws, want[todo])
+        done = found >= want[todo]
+        rows = todo[done]
+        vals = picked[done]
+        vals = np.sort(np.where(vals >= 0, vals, np.iinfo(np.int64).max), axis=1)[:, :r]
+        table[rows] = np.where(vals == np.iinfo(np.int64).max, -1, vals)
+        used += extra
+        todo, draws = todo[~done], draws[~done]
+        extra *= 2
+    return table
+
+
+def _complement_subsets(key, ids, pop, want, r):
+    width = int(pop.max())
+    leave = pop - want
+    gone = _draw_subsets(key, ids, pop, leave, max(1, int(leave.max(initial=0))))
+    mask = np.arange(width)[None, :] < pop[:, None]
+    rows = np.repeat(np.arange(len(ids)), gone.shape[1])
+    cols = gone.ravel()
+    ok = cols >= 0
+    mask[rows[ok], cols[ok]] = False
+    vals = np.where(mask, np.arange(width)[None, :], np.iinfo(np.int64).max)
+    vals = np.sort(vals, axis=1)[:, :r]
+    vals = np.where(vals == np.iinfo(np.int64).max, -1, vals)
+    if vals.shape[1] < r:
+        vals = np.pad(vals, ((0, 0), (0, r - vals.shape[1])), constant_values=-1)
+    return vals
+
+
+def nblocks(n: int, block: int) -> int:
+    """Number of blocks of size `block` covering n tokens (the last may be partial)."""
+    return -(-n // block)
+
+
+def window_reach(w: int, block: int) -> int:
+    """How many blocks away a key block can still hold a key within distance w."""
+    return 0 if w <= 0 else (w - 1) // block + 1
+
+
+def clip(segs: list[Seg], n: int) -> list[Seg]:
+    """Segments restricted to keys 0 .. n-1."""
+    full = interval(0, n, len(segs[0].start))
+    return [intersect(s, full) for s in segs]
 
 
 def block_bounds(brows: np.ndarray, n: int, block: int) -> tuple[np.ndarray, np.ndarray]:
@@ -66,13 +211,55 @@ def merge_intervals(lo: np.ndarray, hi: np.ndarray) -> list[Seg]:
     reach = np.maximum.accumulate(hi, axis=1)
     starts = np.ones_like(lo, dtype=bool)
     starts[:, 1:] = lo[:, 1:] > reach[:, :-1]
-    m = lo.shape[1]
-    run_end = np.empty_like(reach)
-    run_end[:, m - 1] = reach[:, m - 1]
-    for c in range(m - 2, -1, -1):
-        run_end[:, c] = np.where(starts[:, c + 1], reach[:, c], run_end[:, c + 1])
+    # the end of each run is the reach just before the next run starts (or the row's last reach)
+    nxt = np.where(starts, np.arange(lo.shape[1])[None, :], lo.shape[1])
+    next_start = np.minimum.accumulate(nxt[:, ::-1], axis=1)[:, ::-1]
+    after = np.empty_like(next_start)
+    after[:, :-1] = next_start[:, 1:]
+    after[:, -1] = lo.shape[1]
+    run_end = np.take_along_axis(reach, after - 1, axis=1)
     count = np.where(starts & (lo < big), run_end - lo, 0)
-    return [Seg(lo[:, c].copy(), 1, count[:, c].copy()) for c in range(m)]
+    keep = starts.any(axis=0)
+    return [Seg(lo[:, c].copy(), 1, count[:, c].copy()) for c in np.flatnonzero(keep)]
+
+
+def shifted_block_ranges(brows, n, block, shifts, causal):
+    """Key blocks hit by keys i - m for i in each query block and each of a few shifts m (exact)."""
+    shifts = np.asarray(shifts, dtype=np.int64)
+    shifts = shifts[(shifts > -n) & (shifts < n)]
+    if causal:
+        shifts = shifts[shifts >= 0]
+    qlo, qhi = block_bounds(brows, n, block)
+    lo_keys = np.maximum(qlo[:, None] - shifts[None, :], 0)
+    hi_keys = np.minimum(qhi[:, None] - shifts[None, :], n - 1)
+    if causal:
+        hi_keys = np.minimum(hi_keys, qhi[:, None])
+    lo_b = lo_keys // block
+    hi_b = np.where(hi_keys >= lo_keys, hi_keys // block + 1, lo_b)
+    return merge_intervals(lo_b, hi_b)
+
+
+def stack_chunks(chunks: list[list[Seg]]) -> list[Seg]:
+    """Segment lists of consecutive row chunks joined into one list (padded with empty segments)."""
+    if len(chunks) == 1:
+        return chunks[0]
+    width = max(len(c) for c in chunks)
+    out = []
+    for slot in range(width):
+        starts, counts, steps = [], [], set()
+        for c in chunks:
+            rows = len(c[0].start)
+            if slot < len(c):
+                starts.append(c[slot].start)
+                counts.append(c[slot].count)
+                steps.add(c[slot].step)
+            else:
+                starts.append(np.zeros(rows, dtype=np.int64))
+                counts.append(np.zeros(rows, dtype=np.int64))
+        if len(steps) > 1:
+            raise ValueError("chunks disagree on a segment's step")
+        out.append(Seg(np.concatenate(starts), steps.pop() if steps else 1, np.concatenate(counts)))
+    return out
 
 
 class Expr:
@@ -85,6 +272,7 @@ class Expr:
         raise NotImplementedError
 
     def primitives(self) -> list[Primitive]:
+        """Every distinct primitive of the expression, in first-use order."""
         seen: list[Primitive] = []
         for term in self.terms():
             for p in term:
@@ -92,9 +280,42 @@ class Expr:
                     seen.append(p)
         return seen
 
+    @property
+    def causal_mask(self) -> bool:
+        """True when every term keeps only j <= i."""
+        return all(any(p.causal for p in term) for term in self.terms())
+
     def kv_retained(self, n: int) -> int:
-        """Keys a decoder must keep cached to generate token n (bounded only for local patterns)."""
-        return n
+        """Distinct keys 0..n-1 that the newest query (row n-1) or any later one attends: the decode cache.
+
+        A decoder needs causality, so a bidirectional mask keeps all n. Random and data-dependent
+        parts count as attending every earlier key (a later row may pick any of them).
+        """
+        if self.data_dependent or not self.causal_mask:
+            return n
+        needed = 0
+        chunk = 1 << 16
+        for lo in range(0, n, chunk):
+            cols = np.arange(lo, min(n, lo + chunk), dtype=np.int64)
+            last = np.full(len(cols), -1, dtype=np.int64)
+            cache: dict[int, list[Seg]] = {}
+            for term in self.terms():
+                parts = []
+                for p in term:
+                    if id(p) not in cache:
+                        cache[id(p)] = p.kv_rows(cols)
+                    parts.append(cache[id(p)])
+                for s in intersect_all(parts):
+                    last = np.maximum(last, np.where(s.count > 0, s.last, -1))
+            needed += int((last >= n - 1).sum())
+        return needed
+
+    def cost_estimate(self, n: int) -> int:
+        """Cells (rows x segments) an exact count of this expression touches at n tokens."""
+        terms = self.terms()
+        per_term = [int(np.prod([max(1, p.segment_count(n)) for p in t], dtype=np.float64)) for t in terms]
+        subsets = (1 << len(terms)) - 1 if len(terms) <= 5 else len(terms)
+        return n * sum(per_term) * max(1, subsets // max(1, len(terms)))
 
     def __or__(self, other: Expr) -> Expr:
         return Union((self, other))
@@ -105,22 +326,60 @@ class Expr:
 
 @dataclass(frozen=True, eq=False)
 class Primitive(Expr):
+    """One mask of the library. Subclasses set `formula` (or `predicate`) and the segment methods."""
+
     causal: bool = field(default=False, kw_only=True)
+    # Membership of (q_idx, kv_idx) as one expression valid for NumPy arrays and torch tensors;
+    # {name} placeholders are filled from formula_values(n). None: a table-driven primitive.
+    formula: ClassVar[str | None] = None
 
     def terms(self):
         return [(self,)]
 
+    def formula_values(self, n: int | None) -> dict:
+        """Values for the formula's placeholders (the dataclass fields, plus any derived from n)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def source(self, n: int | None = None) -> str | None:
+        """Pointwise source of the mask (FlexAttention mask_mod body), or None for table-driven ones."""
+        if self.formula is None:
+            return None
+        try:
+            text = self.formula.format(**self.formula_values(n))
+        except NeedsNError:
+            return None
+        return f"({text}) & (kv_idx <= q_idx)" if self.causal else text
+
+    def predicate(self, q_idx, kv_idx, n: int):
+        """Pointwise membership for broadcastable index arrays (NumPy or torch)."""
+        text = self.source(n)
+        if text is None:
+            raise NotImplementedError(f"{type(self).__name__} has no formula")
+        return eval(text, {"abs": abs}, {"q_idx": q_idx, "kv_idx": kv_idx})  # noqa: S307 - from validated ints
+
     def segments(self, rows: np.ndarray, n: int) -> list[Seg]:
+        """Keys of each query row as disjoint progressions."""
         raise NotImplementedError
 
     def block_segments(self, brows: np.ndarray, n: int, block: int) -> list[Seg]:
+        """Key blocks holding at least one kept key, per query block, as disjoint progressions."""
         raise NotImplementedError
+
+    def kv_rows(self, cols: np.ndarray) -> list[Seg]:
+        """Rows i >= j that attend key j, per key (causal use); FOREVER-long when unbounded."""
+        return [interval(cols, cols + FOREVER, len(cols))]
+
+    def segment_count(self, n: int) -> int:
+        """Segments per row that `segments` returns at n tokens (the counting cost per row)."""
+        return 1
+
+    def cost_estimate(self, n: int) -> int:
+        """Rows x segments an exact count touches at n tokens (for request budgets)."""
+        return n * max(1, self.segment_count(n))
 
     def _causal_clip(self, segs: list[Seg], rows: np.ndarray) -> list[Seg]:
         if not self.causal:
             return segs
-        from ..segments import intersect
-
         limit = interval(0, rows + 1, len(rows))
         return [intersect(s, limit) for s in segs]
 
@@ -135,9 +394,6 @@ class Union(Expr):
 
     def terms(self):
         return [t for p in self.parts for t in p.terms()]
-
-    def kv_retained(self, n: int) -> int:
-        return min(n, sum(p.kv_retained(n) for p in self.parts))
 
 
 @dataclass(frozen=True, eq=False)
@@ -154,9 +410,6 @@ class Intersection(Expr):
             out = [a + b for a in out for b in p.terms()]
         return out
 
-    def kv_retained(self, n: int) -> int:
-        return min(p.kv_retained(n) for p in self.parts)
-
 
 class DataDependent(Primitive):
     """A pattern chosen from the tokens' query/key vectors; materialised densely (n is bounded)."""
@@ -164,9 +417,89 @@ class DataDependent(Primitive):
     data_dependent = True
 
     def dense(self, q: np.ndarray, k: np.ndarray) -> np.ndarray:  # (n, n) bool
+        """The (n, n) mask chosen from these vectors."""
         raise NotImplementedError
 
     def segments(self, rows, n):  # pragma: no cover - the engine routes these through dense()
         raise TypeError("data-dependent patterns are evaluated densely")
 
     block_segments = segments
+
+
+def progression_block_segments(brows: np.ndarray, n: int, block: int, d: int, mlo: int, mhi: int) -> list[Seg]:
+    """Key blocks holding a key i - m*d (i in the query block, mlo <= m <= mhi), exactly.
+
+    Full blocks depend only on the block distance δ = qb - kb, and the δ that some m*d reaches
+    repeat with period d/g (g = gcd(d, B)) every B/g values of m; so a row is at most 3*B/g
+    progressions whatever the window. The partial last query block and last key block are
+    checked on their own.
+    """
+    from math import gcd
+
+    rows = len(brows)
+    nb = nblocks(n, block)
+    h = n - (nb - 1) * block
+    reach = (n - 1) // d + 1
+    mlo, mhi = max(mlo, -reach), min(mhi, reach)
+    if mhi < mlo:
+        return [interval(0, 0, rows)]
+    g = gcd(d, block)
+    period_m, period_d = block // g, d // g
+    full_cols = nb if h == block else nb - 1
+
+    def residues(up: int) -> np.ndarray:
+        m0 = np.arange(period_m, dtype=np.int64)
+        dlo = -((-(m0 * d - up + 1)) // block)
+        dhi = (m0 * d + block - 1) // block
+        ulo = -((-(mlo - m0)) // period_m)
+        uhi = (mhi - m0) // period_m
+        out = []
+        for k in range(3):
+            v = dlo + k
+            ok = (v <= dhi) & (ulo <= uhi)
+            r = v % period_d
+            u0 = (v - r) // period_d
+            out.append(np.stack([r[ok], (u0 + ulo)[ok], (u0 + uhi)[ok]], axis=1))
+        e = np.concatenate(out)
+        if len(e) == 0:
+            return e
+        e = e[np.lexsort((e[:, 1], e[:, 0]))]
+        # merge u-intervals of one residue that touch or overlap: a running maximum of the ends
+        # that restarts at each residue (residues are sorted, so an offset per residue does it)
+        big, shift = 1 << 24, 1 << 22
+        key = e[:, 0] * big + e[:, 2] + shift
+        prev = np.full(len(e), -1, dtype=np.int64)
+        prev[1:] = np.maximum.accumulate(key)[:-1]
+        same = np.zeros(len(e), dtype=bool)
+        same[1:] = e[1:, 0] == e[:-1, 0]
+        prev_end = prev - e[:, 0] * big - shift
+        starts = ~same | (e[:, 1] > prev_end + 1)
+        at = np.flatnonzero(starts)
+        return np.stack([e[at, 0], e[at, 1], np.maximum.reduceat(e[:, 2], at)], axis=1)
+
+    full = residues(block)
+    last = residues(h) if h != block else full
+    slots = max(len(full), len(last))
+    is_last = brows == nb - 1
+    segs = []
+    cols = interval(0, full_cols, rows)
+    for c in range(slots):
+
+        def pick(table, c=c):
+            if c >= len(table):
+                return np.zeros(rows, dtype=np.int64), np.zeros(rows, dtype=np.int64)
+            r, a, b = table[c]
+            return brows - (r + b * period_d), np.full(rows, b - a + 1, dtype=np.int64)
+
+        s_full, c_full = pick(full)
+        s_last, c_last = pick(last)
+        seg = Seg(np.where(is_last, s_last, s_full), period_d, np.where(is_last, c_last, c_full))
+        segs.append(intersect(seg, cols))
+    if full_cols < nb:  # the partial last key block, checked exactly per query block
+        qlo, qhi = block_bounds(brows, n, block)
+        dlo = qlo - (n - 1)
+        dhi = qhi - (nb - 1) * block
+        first = np.maximum(-((-dlo) // d), mlo)
+        lastm = np.minimum(dhi // d, mhi)
+        segs.append(Seg(np.full(rows, nb - 1, dtype=np.int64), 1, (first <= lastm).astype(np.int64)))
+    return segs or [interval(0, 0, rows)]

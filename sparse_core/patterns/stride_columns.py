@@ -1,0 +1,40 @@
+"""Stride columns: (i - j) mod l == 0 (Sparse Transformer, strided)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..segments import Seg, interval
+from .base import FOREVER, Primitive, nblocks, progression_block_segments
+
+
+@dataclass(frozen=True, eq=False)
+class StrideColumns(Primitive):
+    """Every key an exact multiple of l away from the query."""
+
+    stride: int
+    formula = "(q_idx - kv_idx) % {stride} == 0"
+
+    def segments(self, rows, n):
+        l = self.stride
+        start = rows % l
+        count = rows // l + 1 if self.causal else (n - 1 - start) // l + 1
+        return [Seg(start, l, count)]
+
+    def block_segments(self, brows, n, block):
+        l, nb = self.stride, nblocks(n, block)
+        if l % block == 0:  # i - t*l lands exactly t*l/B blocks away
+            period = l // block
+            start = brows % period
+            count = brows // period + 1 if self.causal else (nb - 1 - start) // period + 1
+            return [Seg(start, period, count)]
+        if block % l == 0:  # every block pair holds a difference divisible by l
+            hi = brows + 1 if self.causal else np.full(len(brows), nb)
+            return [interval(0, hi, len(brows))]
+        reach = (n - 1) // l + 1
+        return progression_block_segments(brows, n, block, l, 0 if self.causal else -reach, reach)
+
+    def kv_rows(self, cols):
+        return [Seg(cols, self.stride, np.full(len(cols), FOREVER // self.stride, dtype=np.int64))]
