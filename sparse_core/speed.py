@@ -8,17 +8,65 @@ materialises all scores.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 
 from .analysis import DENSE_MAX_N, dense_mask, mask_tile, row_degree
 from .flex import to_block_mask
+from .params import PatternError
 from .patterns.base import Expr
 
 _COMPILED: dict[str, Callable] = {}
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# A speed run from the app uses one CPU thread: on a shared 2-core server the other core stays free
+# for everyone else's reruns, and one thread does not stall on a busy core as two OpenMP threads do.
+APP_THREADS = 1
+# Dense FLOPs (QK^T + AV) of one dense call that a run from the app may cost on CPU: about 7 s of one
+# core here, and a run makes up to three such calls per length (more with the boolean-mask column).
+APP_MAX_DENSE_FLOPS = 3 * 10**11
+
+
+def dense_flops(n: int, heads: int, d_head: int) -> int:
+    """FLOPs of one dense attention call: QK^T and AV, 2·d each per (query, key) pair and head."""
+    return 4 * heads * d_head * n * n
+
+
+def check_app_run(n: int, heads: int, d_head: int, device: str = "cpu") -> None:
+    """Refuse, before any work, a CPU run from the app whose dense side exceeds APP_MAX_DENSE_FLOPS."""
+    if device.startswith("cuda"):
+        return
+    flops = dense_flops(n, heads, d_head)
+    if flops > APP_MAX_DENSE_FLOPS:
+        raise PatternError(
+            f"n = {n:,} with {heads} heads of d = {d_head} is {flops / 1e9:,.0f} GFLOP per dense call, over this "
+            f"server's {APP_MAX_DENSE_FLOPS / 1e9:,.0f} GFLOP: choose fewer heads or a shorter n",
+            "speed_budget",
+            n=f"{n:,}",
+            heads=heads,
+            d=d_head,
+            gflop=f"{flops / 1e9:,.0f}",
+            limit=f"{APP_MAX_DENSE_FLOPS / 1e9:,.0f}",
+        )
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the body with `threads` torch CPU threads (None: leave as is), then restore the old count.
+
+    torch's thread count is process-wide, so other work in the process sees it meanwhile.
+    """
+    if not threads:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def compiled_flex(device: str, autotune: bool = False) -> Callable:
@@ -105,11 +153,18 @@ def measure(
     dense_s: float | None = None,
     autotune: bool = False,
     masked_sdpa: bool = False,
+    threads: int | None = None,
 ) -> Timing:
     """Best-of-`repeats` wall time of dense SDPA and of block-sparse FlexAttention (same inputs).
 
-    Pass `dense_s` to reuse a dense timing measured for the same (n, heads, d, dtype, device).
+    Pass `dense_s` to reuse a dense timing measured for the same (n, heads, d, dtype, device), and
+    `threads` to time with that many torch CPU threads (restored afterwards).
     """
+    with torch_threads(threads):
+        return _measure(expr, n, heads, d_head, block, dtype, device, repeats, dense_s, autotune, masked_sdpa)
+
+
+def _measure(expr, n, heads, d_head, block, dtype, device, repeats, dense_s, autotune, masked_sdpa) -> Timing:
     torch.manual_seed(0)
     dt = DTYPES[dtype]
     q, k, v = (torch.randn(1, heads, n, d_head, device=device, dtype=dt) for _ in range(3))

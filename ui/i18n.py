@@ -553,6 +553,25 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "co.no_results": {"en": "Press Measure to time this pattern here.", "zh": "点击“开始测量”在本机计时。"},
     "co.gpu": {"en": "A GPU is present: lengths up to 65,536 are offered.", "zh": "检测到 GPU：可选长度最长 65,536。"},
+    "co.queued": {
+        "en": "Queued: {ahead} speed run(s) ahead of you. One run at a time keeps the server fast for everyone.",
+        "zh": "排队中：前面还有 {ahead} 个测速任务。一次只运行一个，服务器才能对所有人保持流畅。",
+    },
+    "co.speed_off": {
+        "en": "Speed runs are switched off on this server (SPARSE_EXPLORER_ALLOW_SPEED_RUNS=0). The cost curves "
+        "above are exact; run `python -m benchmarks.speed` on your own machine to time the kernels.",
+        "zh": "本服务器已关闭测速（SPARSE_EXPLORER_ALLOW_SPEED_RUNS=0）。上面的成本曲线是精确的；"
+        "可在自己的机器上运行 `python -m benchmarks.speed` 来测量内核速度。",
+    },
+    "co.speed_setup": {
+        "en": "Head size d = {d} from the model above; timed with {threads} CPU thread(s), so that the server "
+        "stays responsive for other users.",
+        "zh": "头维度 d = {d}，取自上面的模型；使用 {threads} 个 CPU 线程计时，以便服务器对其他用户保持响应。",
+    },
+    "co.budget_same": {
+        "en": "Dense fits are solved in closed form; the same numbers appear on the Learn page.",
+        "zh": "稠密情形的上限由闭式解求得；“学习”页面显示的是同样的数字。",
+    },
     # Learn
     "le.title": {"en": "Learn: how sparse attention works", "zh": "学习：稀疏注意力如何工作"},
     "le.lead": {
@@ -932,6 +951,12 @@ STRINGS: dict[str, dict[str, str]] = {
     "help.nsa.window": {
         "en": "Sliding window in tokens, the current one included (paper: 512).",
         "zh": "滑动窗口的词元数，含当前词元（论文：512）。",
+    },
+    "err.speed_budget": {
+        "en": "n = {n} with {heads} heads of d = {d} is {gflop} GFLOP per dense call, over this server's {limit} "
+        "GFLOP: choose fewer heads or a shorter n",
+        "zh": "n = {n}、{heads} 个头、d = {d} 每次稠密调用需 {gflop} GFLOP，超过本服务器上限 {limit} GFLOP："
+        "请减少头数或缩短 n",
     },
     "err.not_number": {"en": "{name} must be a number, got {value}", "zh": "{name} 必须是数字，收到的是 {value}"},
     "err.not_whole": {"en": "{name} must be a whole number, got {value}", "zh": "{name} 必须是整数，收到的是 {value}"},

@@ -1,0 +1,124 @@
+"""One queue per process for heavy jobs (measured speed runs): first come, first served, one at a time.
+
+A heavy job pins a CPU core for seconds to minutes; two at once on a small server make every other
+user's light rerun several times slower. So heavy work waits its turn here, and the caller shows
+where it stands:
+
+    with HEAVY.turn(on_wait=lambda ahead: box.info(f"{ahead} ahead of you")):
+        run_the_job()
+
+`on_wait` is called on every poll while waiting. A Streamlit page passes a function that updates an
+element: when the session goes away or reruns, that update raises, and the ticket leaves the queue
+(the `finally` below), so an abandoned request never blocks the ones behind it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+SPEED_RUNS_ENV = "SPARSE_EXPLORER_ALLOW_SPEED_RUNS"
+
+
+def speed_runs_allowed() -> bool:
+    """Deployment switch: measured speed runs are on unless SPARSE_EXPLORER_ALLOW_SPEED_RUNS is 0/false/no/off."""
+    return os.environ.get(SPEED_RUNS_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+class JobCancelledError(Exception):
+    """The caller gave up its place (its `cancelled()` said so) before the job started."""
+
+
+class JobQueue:
+    """A FIFO of tickets; the first `slots` tickets run, the others wait in order."""
+
+    def __init__(self, slots: int = 1):
+        if slots < 1:
+            raise ValueError("slots must be at least 1")
+        self.slots = slots
+        self._cond = threading.Condition()
+        self._tickets: deque[int] = deque()
+        self._numbers = itertools.count(1)
+
+    def enter(self) -> int:
+        """Take a ticket at the back of the queue."""
+        with self._cond:
+            ticket = next(self._numbers)
+            self._tickets.append(ticket)
+            return ticket
+
+    def leave(self, ticket: int) -> None:
+        """Give a ticket back, whether it ran, failed or was abandoned; the next in line may start."""
+        with self._cond:
+            try:
+                self._tickets.remove(ticket)
+            except ValueError:
+                return
+            self._cond.notify_all()
+
+    def position(self, ticket: int) -> int | None:
+        """Jobs ahead of this ticket that must finish before it starts: 0 = running or starting; None = not queued."""
+        with self._cond:
+            try:
+                index = self._tickets.index(ticket)
+            except ValueError:
+                return None
+            return max(0, index - self.slots + 1)
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._tickets)
+
+    def wait(
+        self,
+        ticket: int,
+        on_wait: Callable[[int], Any] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+        poll_s: float = 0.5,
+    ) -> None:
+        """Block until the ticket may run, calling on_wait(jobs ahead) on every poll while waiting."""
+        while True:
+            with self._cond:
+                ahead = self.position(ticket)
+                if ahead is None:
+                    raise JobCancelledError("the ticket is no longer queued")
+                if ahead > 0:
+                    self._cond.wait(poll_s)
+                    ahead = self.position(ticket)
+            if ahead == 0:
+                return
+            if cancelled is not None and cancelled():
+                raise JobCancelledError("the caller went away")
+            if on_wait is not None and ahead is not None:
+                on_wait(ahead)  # outside the lock: it may be slow, or raise to cancel
+
+    @contextmanager
+    def turn(
+        self,
+        on_wait: Callable[[int], Any] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+        poll_s: float = 0.5,
+    ) -> Iterator[int]:
+        """Wait for this caller's turn, run the body, and always give the place back (error or not)."""
+        ticket = self.enter()
+        try:
+            ahead = self.position(ticket)
+            if ahead and on_wait is not None:
+                on_wait(ahead)
+            self.wait(ticket, on_wait, cancelled, poll_s)
+            yield ticket
+        finally:
+            self.leave(ticket)
+
+    def run(self, fn: Callable[..., Any], *args, on_wait=None, cancelled=None, poll_s: float = 0.5, **kwargs) -> Any:
+        """fn(*args, **kwargs) in its turn; its result, or its exception after the queue moves on."""
+        with self.turn(on_wait, cancelled, poll_s):
+            return fn(*args, **kwargs)
+
+
+HEAVY = JobQueue(slots=1)  # the process-wide queue that pages use for speed runs

@@ -1,0 +1,111 @@
+"""The heavy-job queue: one job at a time per process, first come first served, always released."""
+
+import threading
+
+import pytest
+
+from sparse_core.jobs import JobCancelledError, JobQueue, speed_runs_allowed
+
+WAIT = 10  # seconds; every wait below ends on an event long before this
+
+
+def test_second_job_waits_sees_its_position_then_runs():
+    queue = JobQueue()
+    first_running, release_first = threading.Event(), threading.Event()
+    seen: list[int] = []
+    order: list[str] = []
+
+    def first():
+        first_running.set()
+        assert release_first.wait(WAIT)
+        order.append("first")
+
+    def second():
+        order.append("second")
+        return 42
+
+    def on_wait(ahead):
+        seen.append(ahead)
+        release_first.set()  # the first job may finish only once the second has seen its place
+
+    a = threading.Thread(target=queue.run, args=(first,))
+    a.start()
+    assert first_running.wait(WAIT)
+    assert queue.run(second, on_wait=on_wait, poll_s=0.05) == 42
+    a.join(WAIT)
+    assert seen and seen[0] == 1
+    assert order == ["first", "second"]
+    assert len(queue) == 0
+
+
+def test_positions_are_first_come_first_served():
+    queue = JobQueue()
+    tickets = [queue.enter() for _ in range(4)]
+    assert [queue.position(t) for t in tickets] == [0, 1, 2, 3]
+    queue.leave(tickets[1])  # someone in the middle gives up
+    assert [queue.position(t) for t in (tickets[0], tickets[2], tickets[3])] == [0, 1, 2]
+    assert queue.position(tickets[1]) is None
+    queue.leave(tickets[0])
+    assert queue.position(tickets[2]) == 0
+
+
+def test_a_failing_job_releases_the_queue():
+    queue = JobQueue()
+
+    def boom():
+        raise RuntimeError("kernel failed")
+
+    with pytest.raises(RuntimeError, match="kernel failed"):
+        queue.run(boom)
+    assert len(queue) == 0
+    assert queue.run(lambda: "next") == "next"  # would block forever if the ticket had stayed
+
+
+def test_a_caller_that_goes_away_leaves_the_queue():
+    queue = JobQueue()
+    holder = queue.enter()
+
+    class SessionGone(BaseException):  # Streamlit stops a script with a BaseException
+        pass
+
+    def on_wait(ahead):
+        raise SessionGone
+
+    with pytest.raises(SessionGone):
+        queue.run(lambda: None, on_wait=on_wait, poll_s=0.01)
+    with pytest.raises(JobCancelledError):
+        queue.run(lambda: None, cancelled=lambda: True, poll_s=0.01)
+    assert len(queue) == 1 and queue.position(holder) == 0  # only the holder is left
+    queue.leave(holder)
+    assert len(queue) == 0
+
+
+def test_only_one_job_runs_at_a_time():
+    queue = JobQueue()
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def job():
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        threading.Event().wait(0.02)
+        with lock:
+            running[0] -= 1
+
+    threads = [threading.Thread(target=queue.run, args=(job,), kwargs={"poll_s": 0.01}) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(WAIT)
+    assert peak[0] == 1 and len(queue) == 0
+
+
+@pytest.mark.parametrize(
+    "value, allowed", [(None, True), ("1", True), ("0", False), ("off", False), (" FALSE ", False)]
+)
+def test_the_deployment_switch(monkeypatch, value, allowed):
+    if value is None:
+        monkeypatch.delenv("SPARSE_EXPLORER_ALLOW_SPEED_RUNS", raising=False)
+    else:
+        monkeypatch.setenv("SPARSE_EXPLORER_ALLOW_SPEED_RUNS", value)
+    assert speed_runs_allowed() is allowed
