@@ -32,6 +32,7 @@ from ui.chrome import (
 )
 from ui.figures import human, mask_image, short_n
 from ui.query import QueryParam
+from ui.safe import plain
 from ui.widgets import param_key, param_widgets, reset_params
 
 try:  # the per-request budget (engine); absent in older engines, where nothing is checked up front
@@ -178,11 +179,11 @@ def _build_file(config: Config, name: str) -> bytes:
     """One download file, built when its button is clicked (export.build_file where the engine has it)."""
     if hasattr(export, "build_file"):
         return export.build_file(config, name)
-    if name == "pattern.json":
+    if name == "pattern.json":  # pragma: no cover - engines before build_file
         return config.to_json().encode()
-    if name == "flex_mask.py":
+    if name == "flex_mask.py":  # pragma: no cover
         return export.flex_snippet(config).encode()
-    return export.downloads(config)[name]
+    return export.downloads(config)[name]  # pragma: no cover
 
 
 # -- controls --------------------------------------------------------------------------------
@@ -249,14 +250,14 @@ def _dense_note(s, config: Config) -> None:
     )
 
 
-def _mask_figure(view, n: int) -> None:
+def _mask_figure(view, n: int, nnz: int) -> None:
     if not view.pooled:
         st.caption(tr("ex.token_view", n=f"{n:,}"))
     else:
         st.caption(tr("ex.pooled_view" if view.exact_density else "ex.pooled_binary", b=f"{view.block:,}"))
     image_format = st.session_state.get("ex_image_format", "png")
     st.plotly_chart(
-        mask_image(view, lang=lang()),
+        mask_image(view, lang=lang(), nnz=nnz),
         key="ex_mask",
         config={
             **DOWNLOAD_CONFIG,
@@ -362,12 +363,14 @@ def mask_tab(config: Config, s, profile, view, d_head: int) -> None:
     fig_col, num_col = st.columns([1.35, 1])
     with fig_col:
         _dense_note(s, config)
-        _mask_figure(view, config.n)
+        _mask_figure(view, config.n, s.nnz)
     with num_col:
         _numbers(s, config.n, config.block, d_head)
     _degree_chart(profile)
-    with st.expander(tr("ex.zoom")):
-        _zoom(format_layers(config.layers), config.op, config.causal, config.n)
+    zoom = st.expander(tr("ex.zoom"), key="ex_zoom_open", on_change="rerun")
+    if zoom.open:  # a closed expander builds no tile
+        with zoom:
+            _zoom(format_layers(config.layers), config.op, config.causal, config.n)
 
 
 # -- the compare tab -------------------------------------------------------------------------
@@ -379,7 +382,7 @@ def _compare_column(title: str, text: str, op: str, config: Config, d_head: int,
         show_error(f"{title}: {error_text(e)}")
         return None
     share = cs.nnz / allowed_pairs(parse_layers(text, config.causal), op, config.n)
-    st.plotly_chart(mask_image(cview, title, height=320, lang=lang()), key=key, config=DOWNLOAD_CONFIG)
+    st.plotly_chart(mask_image(cview, title, height=320, lang=lang(), nnz=cs.nnz), key=key, config=DOWNLOAD_CONFIG)
     if share > DENSE_SHARE:
         st.caption(tr("ex.dense_short", share=f"{share:.1%}"))
     return {
@@ -417,42 +420,85 @@ def compare_tab(config: Config, d_head: int) -> None:
 
 
 # -- the export tab --------------------------------------------------------------------------
-def _download(column, label_key: str, config: Config, name: str, mime: str) -> None:
+DOWNLOAD_LABELS = {
+    "mask.npy": "ex.dl_npy",
+    "mask_packed.npy": "ex.dl_packed",
+    "mask.csv": "ex.dl_csv",
+    "block_layout.npy": "ex.dl_layout",
+    "pattern.json": "ex.dl_json",
+    "flex_mask.py": "ex.dl_flex",
+}
+MIMES = {".npy": "application/octet-stream", ".csv": "text/csv", ".json": "application/json", ".py": "text/x-python"}
+INLINE_CODE_BYTES = 64_000  # a longer script (embedded index tables) is offered, not printed
+
+
+def _file_names(config: Config) -> list[str]:
+    if hasattr(export, "file_names"):
+        return [name for name in export.file_names(config) if name in DOWNLOAD_LABELS]
+    masks = ["mask.npy"] + (["mask.csv"] if config.n <= CSV_MAX_N else [])
+    return (masks if config.n <= analysis.DENSE_MAX_N else ["block_layout.npy"]) + ["pattern.json", "flex_mask.py"]
+
+
+def _refusal(config: Config, name: str) -> PatternError | None:
+    """The engine's budget verdict on building `name`, predicted before offering its button."""
+    if name == "pattern.json" or limits is None:
+        return None
+    dense = name.startswith("mask") or (name == "flex_mask.py" and config.n <= analysis.DENSE_MAX_N)
+    if name == "block_layout.npy" and -(-config.n // config.block) > LAYOUT_MAX_BLOCKS:
+        smallest = next((b for b in BLOCK_OPTIONS if -(-config.n // b) <= LAYOUT_MAX_BLOCKS), BLOCK_OPTIONS[-1])
+        nb = f"{-(-config.n // config.block):,}"
+        return PatternError(tr("ex.layout_limit", nb=nb, limit=f"{LAYOUT_MAX_BLOCKS:,}", b=smallest))
+    try:
+        limits.check_budget(config.expr(), config.n, config.block, what="dense" if dense else "layout")
+    except PatternError as e:
+        return e
+    return None
+
+
+def _download(column, config: Config, name: str, size: int | None) -> None:
+    label = tr(DOWNLOAD_LABELS[name]) + (f" · {human(size, 'B')}" if size else "")
+    refused = _refusal(config, name)
+    if refused is not None:
+        column.caption(tr("ex.not_offered", name=name, msg=plain(error_text(refused))))
+        return
     column.download_button(
-        tr(label_key),
+        label,
         lambda: _build_file(config, name),
         name,
-        mime,
+        MIMES[name[name.rindex(".") :]],
         key=f"ex_dl_{name.replace('.', '_')}",
         on_click="ignore",
     )
 
 
+def _flex_code(config: Config, size: int | None) -> None:
+    """The FlexAttention script inline when it is short; a long one is only offered for download."""
+    st.markdown(f"**{tr('ex.flex_title')}**")
+    if size is not None and size > INLINE_CODE_BYTES:
+        st.caption(tr("ex.flex_long", size=human(size, "B")))
+        return
+    try:
+        st.code(export.flex_snippet(config), language="python")
+    except PatternError as e:
+        show_error(e)
+
+
 def export_tab(config: Config) -> None:
-    """Downloads (each built on click) and the FlexAttention code."""
+    """Downloads (each built on click, sizes known before) and the FlexAttention code."""
     st.info(tr("ex.share"), icon="🔗")
     st.radio(tr("ex.image_format"), ["png", "svg"], key="ex_image_format", horizontal=True)
     n, block = config.n, config.block
-    d1, d2, d3, d4 = st.columns(4)
-    if n <= analysis.DENSE_MAX_N:
-        _download(d1, "ex.dl_npy", config, "mask.npy", "application/octet-stream")
-        if n <= CSV_MAX_N:
-            _download(d2, "ex.dl_csv", config, "mask.csv", "text/csv")
-        else:
-            d2.caption(tr("ex.csv_limit", limit=f"{CSV_MAX_N:,}"))
-    else:
+    names = _file_names(config)
+    sizes = export.file_sizes(config) if hasattr(export, "file_sizes") else {}
+    if n > analysis.DENSE_MAX_N:
         nb = -(-n // block)
         size = human(n * n, "B")
         st.warning(tr("ex.too_large", n=f"{n:,}", size=size, limit=f"{analysis.DENSE_MAX_N:,}", nb=f"{nb:,}", b=block))
-        if nb <= LAYOUT_MAX_BLOCKS:
-            _download(d1, "ex.dl_layout", config, "block_layout.npy", "application/octet-stream")
-        else:
-            smallest = next((b for b in BLOCK_OPTIONS if -(-n // b) <= LAYOUT_MAX_BLOCKS), BLOCK_OPTIONS[-1])
-            d1.caption(tr("ex.layout_limit", nb=f"{nb:,}", limit=f"{LAYOUT_MAX_BLOCKS:,}", b=smallest))
-    _download(d3, "ex.dl_json", config, "pattern.json", "application/json")
-    _download(d4, "ex.dl_flex", config, "flex_mask.py", "text/x-python")
-    st.markdown(f"**{tr('ex.flex_title')}**")
-    st.code(export.flex_snippet(config), language="python")
+    elif "mask.csv" not in names:
+        st.caption(tr("ex.csv_limit", limit=f"{CSV_MAX_N:,}"))
+    for column, name in zip(st.columns(len(names)), names, strict=True):
+        _download(column, config, name, sizes.get(name))
+    _flex_code(config, sizes.get("flex_mask.py"))
 
 
 # -- the page --------------------------------------------------------------------------------

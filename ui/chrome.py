@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from .i18n import LANGS, t
+from sparse_core import get
+
+from .i18n import LANGS, STRINGS, t
 from .query import QueryParam, engine_message
 from .query import read_query as _read_query
 from .safe import plain
@@ -75,21 +77,26 @@ def show_error(error: Exception | str) -> None:
     st.error(tr("err.prefix", msg=plain(message)), icon="⚠️")
 
 
+def _engine_text(key: str, language: str, english) -> str:
+    # a pattern added to the engine before the catalog has its text shows in English, not as a KeyError
+    return t(key, language) if key in STRINGS else english()
+
+
 def pattern_title(name: str) -> str:
     """A pattern's title in the session's language."""
-    return tr(f"pattern.{name}")
+    return _engine_text(f"pattern.{name}", lang(), lambda: get(name).title)
 
 
 def pattern_summary(name: str) -> str:
     """A pattern's one-line summary in the session's language."""
-    return tr(f"pattern.{name}.summary")
+    return _engine_text(f"pattern.{name}.summary", lang(), lambda: get(name).summary)
 
 
 def pattern_titles():
     """format_func for pattern names, pinned to this run's language: Streamlit may call a
     format_func outside the script run (AppTest does), where session state is not readable."""
     current = lang()
-    return lambda name: t(f"pattern.{name}", current)
+    return lambda name: _engine_text(f"pattern.{name}", current, lambda: get(name).title)
 
 
 def option_labels(key_of):

@@ -49,10 +49,20 @@ def _rgb(shade: np.ndarray) -> np.ndarray:
     return (np.array(DROPPED_RGB) * (1 - shade[..., None]) + np.array(KEPT_RGB) * shade[..., None]).astype(np.uint8)
 
 
-def _legend_trace(view, lang: str) -> go.Scatter:
+def mean_kept_share(view, nnz: int) -> float:
+    """Exact share of pairs kept inside the pooled cells that keep any pair (edge cells clipped to n)."""
+    rows, cols = np.nonzero(np.asarray(view.image) > 0)
+    b, n = view.block, view.n
+    area = (np.minimum((rows + 1) * b, n) - rows * b) * (np.minimum((cols + 1) * b, n) - cols * b)
+    total = float(area.sum())
+    return min(1.0, nnz / total) if total else 0.0
+
+
+def _legend_trace(view, lang: str, share: float | None = None) -> go.Scatter:
     """An invisible marker whose colour bar (exact pooled shares) or legend (kept blocks) explains the shade."""
     scale = [[0, f"rgb{DROPPED_RGB}"], [1, f"rgb{KEPT_RGB}"]]
-    if view.exact_density:
+    if view.exact_density or share is not None:
+        title = t("fig.share_kept", lang) if share is None else t("fig.mean_share", lang, share=f"{share:.2%}")
         ticks = [0.0] + [MIN_SHADE + (1 - MIN_SHADE) * (1 - k / SHADE_DECADES) for k in range(SHADE_DECADES, -1, -1)]
         labels = ["0"] + [f"{10.0**-k:.{max(0, k - 2)}%}" for k in range(SHADE_DECADES, -1, -1)]
         marker = dict(
@@ -62,7 +72,7 @@ def _legend_trace(view, lang: str) -> go.Scatter:
             color=[0],
             showscale=True,
             colorbar=dict(
-                title=dict(text=t("fig.share_kept", lang), side="right"),
+                title=dict(text=title, side="right"),
                 tickvals=ticks,
                 ticktext=labels,
                 thickness=12,
@@ -81,12 +91,13 @@ def _legend_trace(view, lang: str) -> go.Scatter:
     )
 
 
-def mask_image(view, title: str = "", height: int = 460, lang: str = "en") -> go.Figure:
+def mask_image(view, title: str = "", height: int = 460, lang: str = "en", nnz: int | None = None) -> go.Figure:
     """Token or pooled view as a PNG-encoded image (payload stays small at any n).
 
     Token views are kept/dropped in two colours pinned to 0 and 1, so a mask that keeps every pair
-    is drawn in the kept colour. Pooled views are shaded by exact share with a colour bar, or, when
-    the engine could only say which blocks keep any pair, in two colours with a legend.
+    is drawn in the kept colour. Pooled views are shaded by exact share with a colour bar. Where the
+    engine could only say which blocks keep any pair, every kept block is shaded by the exact mean
+    share over kept blocks when `nnz` (the exact kept-pair count) is given, else drawn with a legend.
     """
     img = view.image
     n, b = view.n, view.block
@@ -113,11 +124,18 @@ def mask_image(view, title: str = "", height: int = 460, lang: str = "en") -> go
         fig.update_yaxes(autorange="reversed")
     else:
         exact = view.pooled and view.exact_density
-        shade = density_shade(img) if exact else (np.asarray(img, dtype=float) > 0).astype(float)
+        kept = np.asarray(img, dtype=float) > 0
+        share = mean_kept_share(view, nnz) if view.pooled and not exact and nnz is not None else None
+        if exact:
+            shade = density_shade(img)
+        elif share is not None:
+            shade = np.where(kept, density_shade(np.array(share)), 0.0)
+        else:
+            shade = kept.astype(float)
         fig = px.imshow(_rgb(shade), binary_string=True, x=coords, y=coords)
         fig.update_traces(hovertemplate=f"{query} %{{y}}<br>{key} %{{x}}<extra></extra>")
         if view.pooled:
-            fig.add_trace(_legend_trace(view, lang))
+            fig.add_trace(_legend_trace(view, lang, share))
     fig.update_xaxes(title=key, side="top", constrain="domain")
     fig.update_yaxes(title=query, scaleanchor="x", constrain="domain")
     fig.update_layout(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from .chrome import tr
+from .i18n import STRINGS
 
 
 def param_key(prefix: str, pattern: str, param: str) -> str:
@@ -21,11 +22,11 @@ def param_widgets(definition, prefix: str, columns: int = 2) -> dict:
         if key not in st.session_state:
             st.session_state[key] = p.default
         values[p.name] = cols[i % columns].number_input(
-            tr(f"param.{p.name}"),
+            tr(f"param.{p.name}") if f"param.{p.name}" in STRINGS else p.name,
             min_value=p.minimum,
             max_value=p.maximum,
             step=1 if p.kind is int else 0.1,
-            help=tr(f"help.{definition.name}.{p.name}"),
+            help=tr(f"help.{definition.name}.{p.name}") if f"help.{definition.name}.{p.name}" in STRINGS else p.help,
             key=key,
         )
     return values
