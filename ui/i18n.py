@@ -88,8 +88,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "池化视图：每格为 {b} × {b} 的词元块，颜色深浅为精确的保留比例。",
     },
     "ex.pooled_binary": {
-        "en": "Block view: each cell is a {b} × {b} block of tokens, dark if it keeps any pair.",
-        "zh": "块视图：每格为 {b} × {b} 的词元块，含任一保留对即为深色。",
+        "en": "Block view: each cell is a {b} × {b} block of tokens. Counting each block's share is too costly "
+        "at this n, so every block that keeps any pair is shaded by the exact mean share over those blocks.",
+        "zh": "块视图：每格为 {b} × {b} 的词元块。此 n 下逐块统计比例代价过高，"
+        "因此所有含保留对的块统一按这些块的精确平均保留比例着色。",
     },
     "ex.dense_note": {
         "en": "At n = {n} this pattern keeps {share} of the pairs a model could attend: it is (nearly) dense "
@@ -138,6 +140,12 @@ STRINGS: dict[str, dict[str, str]] = {
     "ex.metric": {"en": "metric", "zh": "指标"},
     "ex.dl_npy": {"en": "Mask (.npy)", "zh": "掩码（.npy）"},
     "ex.dl_csv": {"en": "Mask (.csv)", "zh": "掩码（.csv）"},
+    "ex.dl_packed": {"en": "Mask, packed bits (.npy)", "zh": "掩码，按位打包（.npy）"},
+    "ex.not_offered": {"en": "{name} is not offered here: {msg}", "zh": "此处不提供 {name}：{msg}"},
+    "ex.flex_long": {
+        "en": "The script embeds index tables (~{size}), too long to print here: use the download button.",
+        "zh": "脚本内嵌索引表（约 {size}），太长无法在此显示：请用下载按钮。",
+    },
     "ex.dl_layout": {"en": "Block layout (.npy)", "zh": "块布局（.npy）"},
     "ex.dl_json": {"en": "Configuration (.json)", "zh": "配置（.json）"},
     "ex.dl_flex": {"en": "FlexAttention script (.py)", "zh": "FlexAttention 脚本（.py）"},
@@ -772,6 +780,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "fig.kept": {"en": "kept", "zh": "保留"},
     "fig.dropped": {"en": "dropped", "zh": "丢弃"},
     "fig.share_kept": {"en": "share of pairs kept", "zh": "保留对的比例"},
+    "fig.mean_share": {"en": "kept blocks keep {share} of their pairs", "zh": "保留块内平均保留 {share} 的词元对"},
     "fig.kept_block": {"en": "block keeps ≥ 1 pair (share not computed)", "zh": "块内至少保留 1 对（未计算比例）"},
     # Patterns: titles, summaries and parameter help (the engine holds the English as data)
     "pattern.window": {"en": "Sliding window", "zh": "滑动窗口"},
