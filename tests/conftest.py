@@ -39,3 +39,10 @@ def app_test(timeout: float = 120):
     from streamlit.testing.v1 import AppTest
 
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+
+
+def clear_caches() -> None:
+    """Empty Streamlit's data caches, so that a measured rerun does the work a new input would."""
+    import streamlit as st
+
+    st.cache_data.clear()

@@ -302,3 +302,27 @@ def test_pooled_views_explain_their_shade():
     if bars:  # shaded by the exact mean share of kept blocks: a fraction of a percent, not "a third full"
         share = float(re.search(r"([\d.]+)%", bars[0]).group(1))
         assert share < 5
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_explorer_screenshots_wide_and_phone(browser, app_url, lang):
+    """Screenshots for a person to look at: cut labels and overlaps show here first."""
+    for width, height in ((1440, 900), (390, 844)):
+        context = browser.new_context(viewport={"width": width, "height": height})
+        page = context.new_page()
+        page.set_default_timeout(120_000)
+        page.goto(
+            f"{app_url}/explorer?pattern=bigbird(block=64,window_blocks=3,global_blocks=2,random_blocks=3,seed=0)&n=64&lang={lang}"
+        )
+        wait_ready(page)
+        expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible()
+        expect(page.get_by_test_id("stAlert").first).to_be_visible()  # the dense note
+        screenshot(page, f"explorer-{lang}-{width}x{height}")
+        page.goto(
+            f"{app_url}/explorer?pattern=bigbird(block=64,window_blocks=3,global_blocks=2,random_blocks=3,seed=0)&n=1048576&lang={lang}"
+        )
+        wait_ready(page)
+        expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible()
+        screenshot(page, f"explorer-1M-{lang}-{width}x{height}")
+        context.close()

@@ -36,3 +36,29 @@ def test_home_in_a_real_browser(ready_page, app_url):
     expect(page.get_by_role("heading", name="稀疏注意力探索器", exact=True)).to_be_visible()
     expect(page.get_by_text("稠密：").first).to_be_visible()
     screenshot(page, "home-zh")
+
+
+def test_a_mask_that_keeps_every_pair_is_drawn_in_the_kept_colour():
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from sparse_core.views import MaskView
+    from ui.figures import KEPT_RGB, mask_image
+
+    small = mask_image(MaskView(np.ones((64, 64), bool), False, 1, 64))
+    assert small.data[0].zmin == 0 and small.data[0].zmax == 1 and small.data[0].z.min() == 1
+    for view in (MaskView(np.ones((256, 256), bool), False, 1, 256), MaskView(np.ones((8, 8)), True, 512, 4096)):
+        png = mask_image(view).data[0].source.split(",", 1)[1]
+        pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(png))).convert("RGB"))
+        assert (pixels == KEPT_RGB).all()
+
+
+def test_home_reads_its_link_through_the_validated_reader():
+    at = app_test()
+    at.query_params["lang"] = "[Session expired - log in again](http://example.invalid)"
+    at.run()
+    assert not at.exception and at.title[0].value == "Sparse Attention Explorer"
+    assert "\\[Session expired \\- log in again\\]\\(http\\:" in at.warning[0].value  # shown as text, escaped

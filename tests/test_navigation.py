@@ -1,0 +1,55 @@
+"""Deep links under st.navigation, on a freshly started server: each page opens first-hand with its
+own title, the sidebar navigation and a working language switch (issue 9, part 3)."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser import require_chromium, screenshot, start_server, wait_ready
+
+pytestmark = pytest.mark.browser
+
+DEEP_LINKS = [
+    ("/explorer?pattern=window(window=8)&n=256", "Pattern Explorer", "模式探索"),
+    ("/inspector", "Attention Inspector", "注意力检查"),
+    ("/cost", "Cost & Speed", "成本与速度"),
+    ("/learn?step=3", "Learn", "学习"),
+    ("/?lang=zh", "稀疏注意力探索器", "稀疏注意力探索器"),
+]
+
+
+@pytest.fixture(scope="module")
+def fresh_url():
+    """A server of this module's own: no page has run in it before the deep link."""
+    require_chromium()
+    proc, url = start_server()
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize(
+    "path, title, title_zh", DEEP_LINKS, ids=[d[0].split("?")[0].strip("/") or "home" for d in DEEP_LINKS]
+)
+def test_deep_link_opens_its_page(browser, fresh_url, path, title, title_zh):
+    context = browser.new_context(viewport={"width": 1440, "height": 900})  # a new session per link
+    page = context.new_page()
+    page.set_default_timeout(300_000)
+    page.goto(fresh_url + path)
+    wait_ready(page, timeout=300_000)
+    heading = page.locator("[data-testid=stMain] h1").first
+    expect(heading).to_contain_text(title)
+    expect(page.get_by_test_id("stSidebarNav")).to_be_visible()
+    nav = page.get_by_test_id("stSidebarNavLink")
+    expect(nav).to_have_count(5)
+    assert "Traceback" not in page.locator("[data-testid=stMain]").inner_text()
+    name = path.split("?")[0].strip("/") or "home"
+    screenshot(page, f"deeplink-{name}")
+    if "lang=zh" not in path:
+        page.get_by_test_id("stSidebar").get_by_text("中文", exact=True).click()
+        wait_ready(page, timeout=300_000)
+        expect(page.locator("[data-testid=stMain] h1").first).to_contain_text(title_zh)
+        expect(nav.first).to_contain_text("首页")
+        screenshot(page, f"deeplink-{name}-zh")
+    context.close()
