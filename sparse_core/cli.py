@@ -1,23 +1,30 @@
-"""Command line: `python -m sparse_core list | stats | mask`.
+"""Command line: `sparse-attention list | stats | mask` (or `python -m sparse_core ...`).
 
-Every bad argument ends in one line on stderr and exit code 2, never a traceback.
+Every bad argument ends in one line on stderr and exit code 2, never a traceback. Every request
+is priced first (`limits.check_budget`) and refused with a message that says what to lower.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import re
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from . import registry
+from . import limits, registry
 from .analysis import block_layout, dense_mask
 from .cost import stats
 from .params import PatternError
 
 EXIT_USAGE = 2
+EXIT_PIPE = 141  # what a shell reports for a tool killed by SIGPIPE (`list | head`)
+ECHO_CHARS = 40  # user text echoed in a message is cut to this many characters
+MAX_D_HEAD = 1 << 16
 
 
 class UsageError(Exception):
@@ -53,14 +60,31 @@ def _parser() -> argparse.ArgumentParser:
     return root
 
 
-def _positive_int(flag: str, text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise UsageError(f"{flag} must be a whole number, got {text!r}") from None
+def _echo(text: str) -> str:
+    """User text as it may appear in a message: quoted, escaped, at most ECHO_CHARS characters."""
+    return repr(limits.clip_text(text, ECHO_CHARS))
+
+
+def _int_flag(flag: str, text: str, high: int, what: str = "") -> int:
+    """A whole number in [1, high]; the range is part of every flag's contract."""
+    stripped = text.strip().replace("_", "")
+    if len(stripped) > ECHO_CHARS or not re.fullmatch(r"[+-]?[0-9]+", stripped):
+        raise UsageError(f"{flag} must be a whole number, got {_echo(text)}")
+    value = int(stripped)
     if value < 1:
-        raise UsageError(f"{flag} must be at least 1, got {value}")
+        raise UsageError(f"{flag} must be at least 1, got {value:,}")
+    if value > high:
+        raise UsageError(f"{flag} = {value:,} is above the {what or 'allowed'} maximum of {high:,}")
     return value
+
+
+def _value(flag: str, text: str) -> str:
+    # Every valid parameter fits in a few digits; anything longer is refused before parsing.
+    if not text.strip():
+        raise UsageError(f"{flag} needs a value")
+    if len(text) > ECHO_CHARS:
+        raise UsageError(f"{flag} must be a number, got {_echo(text)}")
+    return text
 
 
 def _pattern_params(definition: registry.PatternDef, extra: list[str]) -> dict:
@@ -68,15 +92,16 @@ def _pattern_params(definition: registry.PatternDef, extra: list[str]) -> dict:
     values, i = {}, 0
     while i < len(extra):
         token = extra[i]
-        flag, _, inline = token.partition("=")
+        flag, eq, inline = token.partition("=")
         if flag not in flags:
             known = ", ".join(flags) or "none"
+            flag = limits.clip_text(flag, ECHO_CHARS)
             raise UsageError(f"unknown option {flag} for pattern '{definition.name}' (its options: {known})")
-        if inline:
-            values[flags[flag].name] = inline
+        if eq:
+            values[flags[flag].name] = _value(flag, inline)
             i += 1
         elif i + 1 < len(extra):
-            values[flags[flag].name] = extra[i + 1]
+            values[flags[flag].name] = _value(flag, extra[i + 1])
             i += 2
         else:
             raise UsageError(f"{flag} needs a value")
@@ -131,56 +156,99 @@ def _format_stats(s) -> str:
     )
 
 
+def _json_safe(value):
+    """inf and nan are not JSON: an undefined ratio (nothing kept) is null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _write(path: Path, mask: np.ndarray) -> None:
+    """Write exactly the path asked for (np.save would append .npy to 'm.NPY')."""
     suffix = path.suffix.lower()
     if suffix not in (".npy", ".csv", ".png"):
-        raise UsageError(f"--out must end in .npy, .csv or .png, got {path.name!r}")
+        raise UsageError(f"--out must end in .npy, .csv or .png, got {_echo(path.name)}")
     if not path.parent.exists():
-        raise UsageError(f"cannot write {path}: folder {path.parent} does not exist")
+        raise UsageError(f"cannot write {_echo(str(path))}: folder {_echo(str(path.parent))} does not exist")
     try:
-        if suffix == ".npy":
-            np.save(path, mask)
-        elif suffix == ".csv":
-            np.savetxt(path, mask.astype(np.uint8), fmt="%d", delimiter=",")
-        else:
-            from PIL import Image
+        with open(path, "wb") as f:
+            if suffix == ".npy":
+                np.save(f, mask)
+            elif suffix == ".csv":
+                np.savetxt(f, mask.astype(np.uint8), fmt="%d", delimiter=",")
+            else:
+                from PIL import Image
 
-            Image.fromarray(np.where(mask, 0, 255).astype(np.uint8)).save(path)
-    except OSError as e:
-        raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
+                Image.fromarray(np.where(mask, 0, 255).astype(np.uint8)).save(f, format="PNG")
+    except (OSError, ValueError) as e:
+        raise UsageError(f"cannot write {_echo(str(path))}: {getattr(e, 'strerror', None) or e}") from None
 
 
 def run(argv: list[str]) -> str:
     args, extra = _parser().parse_known_args(argv)
     if args.command == "list":
         if extra:
-            raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
+            raise UsageError(f"unrecognised arguments: {_echo(' '.join(extra))}")
         return _list(args.json)
+    if args.pattern not in registry.PATTERNS:
+        raise UsageError(f"unknown pattern {_echo(args.pattern)}; choose one of: {', '.join(registry.PATTERNS)}")
     definition = registry.get(args.pattern)
     spec = registry.make(args.pattern, args.causal, **_pattern_params(definition, extra))
-    n = _positive_int("--n", args.n)
-    block = _positive_int("--block-size", args.block_size)
+    budget = limits.current()
+    n = _int_flag("--n", args.n, registry.MAX_N, "supported")
+    if n > budget.max_n:
+        raise UsageError(f"--n = {n:,} is above this installation's maximum of {budget.max_n:,}")
+    block = _int_flag("--block-size", args.block_size, registry.MAX_N, "supported")
     expr = spec.expr()
     if args.command == "stats":
-        s = stats(expr, n, block, _positive_int("--d-head", args.d_head))
+        d_head = _int_flag("--d-head", args.d_head, MAX_D_HEAD)
+        limits.check_budget(expr, n, block, budget, what="stats")
+        s = stats(expr, n, block, d_head)
         if args.json:
-            return json.dumps(
-                {"pattern": spec.name, "causal": spec.causal, "params": spec.params, **s.to_dict()}, indent=2
-            )
+            body = {"pattern": spec.name, "causal": spec.causal, "params": spec.params, **s.to_dict()}
+            return json.dumps({k: _json_safe(v) for k, v in body.items()}, indent=2, allow_nan=False)
         return _format_stats(s)
-    mask = block_layout(expr, n, block).dense() if args.blocks else dense_mask(expr, n)
-    _write(Path(args.out), mask)
+    out = Path(args.out)
+    if args.blocks:
+        limits.check_budget(expr, n, block, budget, what="layout")
+        mask = block_layout(expr, n, block).dense()
+    else:
+        limits.check_budget(expr, n, block, budget, what="dense")
+        mask = dense_mask(expr, n)
+    _write(out, mask)
     kind = "block layout" if args.blocks else "mask"
-    return f"wrote {kind} {mask.shape[0]}×{mask.shape[1]} ({int(mask.sum()):,} kept) to {args.out}"
+    return f"wrote {kind} {mask.shape[0]}×{mask.shape[1]} ({int(mask.sum()):,} kept) to {out}"
+
+
+def _one_line(message: str) -> str:
+    """One line, and no quoted user text longer than ECHO_CHARS (argparse echoes values whole)."""
+    message = re.sub(rf"'([^']{{{ECHO_CHARS + 1},}})'", lambda m: _echo(m.group(1)), message)
+    return " ".join(message.split())
+
+
+def _quiet_stdout() -> None:
+    # The reader went away: point stdout at /dev/null so the interpreter's final flush is silent.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 2 bad request, 141 reader closed the pipe)."""
     try:
-        print(run(sys.argv[1:] if argv is None else argv))
-        return 0
-    except (UsageError, PatternError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        text = run(sys.argv[1:] if argv is None else argv)
+    except (UsageError, PatternError, OverflowError) as e:
+        print(f"error: {_one_line(str(e))}", file=sys.stderr)
         return EXIT_USAGE
     except MemoryError:
         print("error: not enough memory for this request; use a smaller n or --blocks", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_PIPE
+    return 0
