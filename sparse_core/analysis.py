@@ -19,10 +19,14 @@ from .segments import Seg, count_union, enumerate_keys, intersect_all, interval,
 DENSE_MAX_N = 8192  # a dense bool mask of 64 MiB
 DATA_DEPENDENT_MAX_N = 4096  # data-dependent patterns score every pair: (n, n) float32
 ROW_CHUNK = 1 << 16
-REFINE_MAX_ROWS = 1 << 23  # exact check of intersection blocks: candidate blocks x block size
+REFINE_MAX_CELLS = 1 << 23  # exact check of intersection blocks: candidate rows x segment slots
+REFINE_MAX_ROWS = REFINE_MAX_CELLS  # the older name, read by request budgets
 # Rows x segments one exact count may touch (Expr.cost_estimate). Past it the engine refuses with
 # a message instead of running for minutes; request budgets (limits.py) can be tighter.
-ENGINE_MAX_CELLS = 1 << 28
+ENGINE_MAX_CELLS = 1 << 25
+# Work units (block_cost) of one exact block layout, about 2 s here; past it stats keep their exact
+# element figures and flag the block part as refused.
+BLOCK_MAX_WORK = 1 << 24
 
 Vectors = tuple[np.ndarray, np.ndarray]
 
@@ -277,14 +281,17 @@ def block_layout(expr: Expr, n: int, block: int = 128, vectors: Vectors | None =
     check_n(n, expr)
     if not isinstance(block, (int, np.integer)) or block < 1:
         raise PatternError(f"block size must be a positive whole number, got {block!r}")
-    if not expr.data_dependent and block_cost(expr, n, block) > ENGINE_MAX_CELLS:
+    work = 0 if expr.data_dependent else block_cost(expr, n, block)
+    if work > BLOCK_MAX_WORK:
         raise PatternError(
             f"the exact block layout of this pattern at n = {n:,} and block size {block:,} would cost about "
-            f"{block_cost(expr, n, block):,} cells, above the engine's limit of {ENGINE_MAX_CELLS:,}: lower n "
-            "or the number of random keys, or change the block size",
+            f"{work:,} work units, above the engine's limit of {BLOCK_MAX_WORK:,}: lower n or the number of "
+            "random keys, or change the block size",
             "block_cost",
             n=f"{n:,}",
             block=f"{block:,}",
+            work=f"{work:,}",
+            limit=f"{BLOCK_MAX_WORK:,}",
         )
     nb = -(-n // block)
     if expr.data_dependent:
@@ -298,7 +305,8 @@ def block_layout(expr: Expr, n: int, block: int = 128, vectors: Vectors | None =
         return BlockLayout(n, block, terms)
     # Intersecting block sets over-approximates: check those candidate blocks exactly.
     loose = BlockLayout(n, block, loose_terms)
-    if int(loose.kept_per_row().sum()) * block > REFINE_MAX_ROWS:
+    slots = max(1, expr.cost_estimate(1))
+    if int(loose.kept_per_row().sum()) * block * slots > REFINE_MAX_CELLS:
         return BlockLayout(n, block, terms, exact=False)
     ci, cj = loose.pairs()
     keep = block_pair_counts(expr, n, block, ci, cj) > 0

@@ -311,11 +311,15 @@ class Expr:
         return needed
 
     def cost_estimate(self, n: int) -> int:
-        """Cells (rows x segments) an exact count of this expression touches at n tokens."""
+        """Cells (rows x segment slots) an exact count of this expression touches at n tokens.
+
+        Interval-only unions are swept once (the sum of the terms' slots); unions with strided parts
+        go through inclusion-exclusion, which costs about 2^(T-1) times more.
+        """
         terms = self.terms()
-        per_term = [int(np.prod([max(1, p.segment_count(n)) for p in t], dtype=np.float64)) for t in terms]
-        subsets = (1 << len(terms)) - 1 if len(terms) <= 5 else len(terms)
-        return n * sum(per_term) * max(1, subsets // max(1, len(terms)))
+        slots = sum(int(np.prod([max(1, p.segment_count(n)) for p in t], dtype=np.float64)) for t in terms)
+        strided = len(terms) > 1 and any(not p.interval_segments for t in terms for p in t)
+        return n * slots * (1 << min(len(terms) - 1, 40) if strided else 1)
 
     def __or__(self, other: Expr) -> Expr:
         return Union((self, other))
@@ -332,6 +336,8 @@ class Primitive(Expr):
     # Membership of (q_idx, kv_idx) as one expression valid for NumPy arrays and torch tensors;
     # {name} placeholders are filled from formula_values(n). None: a table-driven primitive.
     formula: ClassVar[str | None] = None
+    # True when every segment is an interval (step 1), so unions can be counted by a sweep
+    interval_segments: ClassVar[bool] = True
 
     def terms(self):
         return [(self,)]

@@ -18,6 +18,7 @@ class Dilated(Primitive):
 
     window: int
     dilation: int
+    interval_segments = False
     formula = "(abs(q_idx - kv_idx) <= {reach}) & ((q_idx - kv_idx) % {dilation} == 0)"
 
     def formula_values(self, n):

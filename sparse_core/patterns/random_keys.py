@@ -67,8 +67,8 @@ class RandomKeys(Primitive):
         return self.random_keys
 
     def block_cost_estimate(self, n, block):
-        """Random keys drawn to find the kept key blocks."""
-        return n * self.random_keys
+        """Work to draw every key (Floyd compares each draw with the earlier ones) and find its block."""
+        return n * self.random_keys * (1 + self.random_keys // 8)
 
 
 register(

@@ -15,6 +15,7 @@ class StrideColumns(Primitive):
     """Every key an exact multiple of l away from the query."""
 
     stride: int
+    interval_segments = False
     formula = "(q_idx - kv_idx) % {stride} == 0"
 
     def segments(self, rows, n):

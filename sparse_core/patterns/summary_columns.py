@@ -25,6 +25,7 @@ class SummaryColumns(Primitive):
 
     stride: int
     summary: int
+    interval_segments = False
     formula = "kv_idx % {stride} >= {stride} - {summary}"
 
     def _below(self, x: np.ndarray) -> np.ndarray:
