@@ -189,6 +189,7 @@ class BlockLayout:
 
     @property
     def n_blocks(self) -> int:
+        """Blocks per side (the last may be partial)."""
         return -(-self.n // self.block)
 
     def kept_per_row(self) -> np.ndarray:

@@ -30,6 +30,8 @@ SEED = P("seed", int, 0, 0, 2**31 - 1, "Random seed (same seed, same mask).")
 
 @dataclass(frozen=True)
 class PatternDef:
+    """One registered pattern: parameters, how to build it, and its English text."""
+
     name: str
     family: str  # local | global | block | random | hash | learned | composite
     title: str

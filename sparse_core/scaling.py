@@ -14,12 +14,15 @@ SCALING_NS = [1 << e for e in range(8, 21)]  # 256 ... 1,048,576
 
 @dataclass
 class CurvePoint:
+    """Stats and whole-model costs at one n."""
+
     n: int
     stats: Stats
     model: dict[str, float]
 
 
 def curve(expr: Expr, model: ModelConfig, ns: list[int] = SCALING_NS, block: int = 128) -> list[CurvePoint]:
+    """Exact stats and model costs at each n."""
     out = []
     for n in ns:
         s = stats(expr, n, block, model.d_head)

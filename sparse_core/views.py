@@ -17,6 +17,8 @@ DENSITY_BUDGET_ROWS = 1 << 20  # exact pooled densities cost kept blocks x block
 
 @dataclass
 class MaskView:
+    """What a mask figure draws: token cells for small n, pooled block densities for large n."""
+
     image: np.ndarray  # (h, w): bool for token views, float density in [0, 1] for pooled views
     pooled: bool
     block: int  # tokens per cell (1 for token views)
@@ -25,6 +27,7 @@ class MaskView:
 
 
 def mask_view(expr: Expr, n: int, vectors=None, max_token_n: int = TOKEN_VIEW_MAX_N) -> MaskView:
+    """The mask as a bounded image: exact tokens up to max_token_n, pooled blocks beyond."""
     if n <= max_token_n:
         return MaskView(dense_mask(expr, n, vectors), False, 1, n)
     block = 1 << int(np.ceil(np.log2(n / POOLED_CELLS)))
@@ -43,6 +46,8 @@ def mask_view(expr: Expr, n: int, vectors=None, max_token_n: int = TOKEN_VIEW_MA
 
 @dataclass
 class DegreeProfile:
+    """Row degrees binned to a fixed width: minimum, mean and maximum per bin."""
+
     start: np.ndarray  # first row of each bin
     low: np.ndarray
     mean: np.ndarray
@@ -50,6 +55,7 @@ class DegreeProfile:
 
 
 def degree_profile(degrees: np.ndarray, bins: int = 1024) -> DegreeProfile:
+    """Row degrees summarised in at most `bins` bins."""
     n = len(degrees)
     edges = np.linspace(0, n, min(bins, n) + 1).astype(np.int64)
     edges = np.unique(edges)

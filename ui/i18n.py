@@ -985,6 +985,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "counting this pattern exactly at n = {n} would touch about {cells} row segments, above the engine's limit of {limit}: lower n, the number of random keys, or the number of combined layers",
         "zh": "在 n = {n} 时精确计数该模式约需处理 {cells} 个行段，超过引擎上限 {limit}：请减小 n、随机键数或组合的层数",
     },
+    "err.block_cost": {
+        "en": "the exact block layout of this pattern at n = {n} and block size {block} would cost about {work} work units, above the engine's limit of {limit}: lower n or the number of random keys, or change the block size",
+        "zh": "在 n = {n}、块大小 {block} 时，该模式的精确块布局约需 {work} 个工作单位，超过引擎上限 {limit}：请减小 n 或随机键数，或更改块大小",
+    },
     "err.too_many_terms": {
         "en": "this combination expands into {terms} union terms with strided parts; exact counting is limited to {limit} such terms at this length: combine fewer layers or use a shorter n",
         "zh": "该组合展开为 {terms} 个含跨步部分的并集项；在此长度下精确计数最多支持 {limit} 项：请减少组合层数或缩短 n",

@@ -392,6 +392,8 @@ class Primitive(Expr):
 
 @dataclass(frozen=True, eq=False)
 class Union(Expr):
+    """Keys kept by any of the parts."""
+
     parts: tuple[Expr, ...]
 
     @property
@@ -404,6 +406,8 @@ class Union(Expr):
 
 @dataclass(frozen=True, eq=False)
 class Intersection(Expr):
+    """Keys kept by every part."""
+
     parts: tuple[Expr, ...]
 
     @property
