@@ -785,8 +785,8 @@ STRINGS: dict[str, dict[str, str]] = {
     # Patterns: titles, summaries and parameter help (the engine holds the English as data)
     "pattern.window": {"en": "Sliding window", "zh": "滑动窗口"},
     "pattern.window.summary": {
-        "en": "Each token attends to neighbours within w positions.",
-        "zh": "每个词元关注前后 w 个位置内的邻居。",
+        "en": "Each token attends to the W tokens on each side, itself included.",
+        "zh": "每个词元关注两侧各 W 个词元（含自身）。",
     },
     "help.window.window": {
         "en": "Tokens on each side, the token itself included: keeps |i − j| < W.",

@@ -50,7 +50,7 @@ register(
         "window",
         "local",
         "Sliding window",
-        "Each token attends to neighbours within w positions.",
+        "Each token attends to the W tokens on each side, itself included.",
         "O(n·w)",
         (tokens_param(64, "Tokens on each side, the token itself included: keeps |i − j| < W."),),
         lambda p, c: from_tokens(p["window"], c),
