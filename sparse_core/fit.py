@@ -15,6 +15,7 @@ The table below could move into PatternDef as a `fit` field (parameter, fixed va
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,27 @@ class FitRule:
     fixed: dict[str, Any] = field(default_factory=dict)
     shape: str = "increasing"  # increasing | valley (decreasing, then increasing)
     upper: str = "n"  # the search's upper end: "n" or "spec" (the ParamSpec maximum, when smaller)
+    # exact kept pairs without scoring any vectors, where the pattern's count does not depend on them
+    count: Callable[[int, bool, dict], int | None] | None = None
+
+
+def _topk_pairs(n: int, causal: bool, p: dict) -> int:
+    """Top-k keeps exactly min(k, keys allowed) per row, whatever the scores."""
+    k = p["k"]
+    if not causal:
+        return n * min(k, n)
+    rows = np.arange(1, n + 1)
+    return int(np.minimum(rows, k).sum())
+
+
+def _gating_pairs(n: int, causal: bool, p: dict) -> int | None:
+    """Causal block gating: the own block up to the query plus min(top_blocks − 1, past blocks) full blocks."""
+    if not causal:
+        return None  # which partial last block is chosen depends on the scores
+    b, others = p["block"], p["top_blocks"] - 1
+    i = np.arange(n)
+    own = i // b
+    return int((i - own * b + 1 + b * np.minimum(others, own)).sum())
 
 
 FIT_RULES: dict[str, FitRule] = {
@@ -48,8 +70,8 @@ FIT_RULES: dict[str, FitRule] = {
     "a_shape": FitRule("window"),
     "strided": FitRule("stride", shape="valley"),
     "fixed": FitRule("stride", shape="valley"),
-    "topk": FitRule("k"),
-    "block_gating": FitRule("block"),
+    "topk": FitRule("k", count=_topk_pairs),
+    "block_gating": FitRule("block", count=_gating_pairs),
 }
 
 
@@ -83,8 +105,9 @@ def allowed_pairs(n: int, causal: bool) -> int:
 class _Density:
     """density(param value) for one pattern, memoised (every evaluation is an exact count)."""
 
-    def __init__(self, name: str, n: int, causal: bool, base: dict, param: str, vectors: Vectors | None):
-        self.name, self.n, self.causal, self.base, self.param, self.vectors = name, n, causal, base, param, vectors
+    def __init__(self, name: str, n: int, causal: bool, base: dict, rule: FitRule, vectors: Vectors | None):
+        self.name, self.n, self.causal, self.base, self.vectors = name, n, causal, base, vectors
+        self.param, self.count = rule.param, rule.count
         self.allowed = allowed_pairs(n, causal)
         self.memo: dict[int, tuple[float, int]] = {}
 
@@ -94,8 +117,11 @@ class _Density:
     def __call__(self, value: int) -> float:
         value = int(value)
         if value not in self.memo:
-            spec = make(self.name, self.causal, **self.params(value))
-            kept = int(row_degree(spec.expr(), self.n, self.vectors).sum())
+            params = make(self.name, self.causal, **self.params(value)).params
+            kept = self.count(self.n, self.causal, params) if self.count else None
+            if kept is None:
+                spec = make(self.name, self.causal, **params)
+                kept = int(row_degree(spec.expr(), self.n, self.vectors).sum())
             self.memo[value] = (kept / self.allowed, kept)
         return self.memo[value][0]
 
@@ -180,7 +206,7 @@ def fit(
     rule = FIT_RULES[name]
     causal = bool(causal) or definition.causal == "always"
     base = {**definition.defaults(), **rule.fixed, **(fixed or {})}
-    d = _Density(name, int(n), causal, base, rule.param, vectors)
+    d = _Density(name, int(n), causal, base, rule, vectors)
     lo, hi = _bounds(d, rule)
     if rule.shape == "valley":
         lo = _argmin(d, lo, hi)

@@ -567,8 +567,11 @@ def run_lab(
     progress: Progress | None = None,
     cancel: Cancel | None = None,
     method: str = DEFAULT_METHOD,
+    cached_only: bool = False,
 ) -> pd.DataFrame:
     """One row per (pattern, budget): fitted parameters, density, FLOPs share and every quality metric.
+
+    `cached_only=True` computes nothing: it returns the rows already cached (a page shows them at once).
 
     `df.attrs["mass_layers"]` / `["mass_heads"]` hold per-layer (L,) and per-head (L, H) mass kept by row
     label "pattern@budget"; `df.attrs["cancelled"]` says whether `cancel()` stopped the run early.
@@ -597,6 +600,9 @@ def run_lab(
             plan.append((name, share, fitted, rkey))
     rows, cancelled, total = {}, False, len(plan)
     todo = [(name, share, fitted, rkey) for name, share, fitted, rkey in plan if _cache_get(rkey) is None]
+    if cached_only:
+        plan = [p for p in plan if p not in todo]
+        todo = []
     dense = None
     if todo:
         jobs, seen = [], set()
