@@ -294,21 +294,29 @@ if __name__ == "__main__":
 '''
 
 
-def _mask_mod_source(config: Config, expr: Expr) -> tuple[str, str]:
-    """(definitions, how-it-works line) of a standalone mask_mod for the expression."""
+ELIDED = '"..."'  # a table elided in the preview; the downloaded script holds it
+
+
+def _mask_mod_source(config: Config, expr: Expr, preview: bool = False) -> tuple[str, str]:
+    """(definitions, how-it-works line) of a standalone mask_mod for the expression.
+
+    preview: tables are not computed, and their literals are replaced by a placeholder.
+    """
     n = config.n
+    table = (lambda make: ELIDED) if preview else (lambda make: _literal(_pack(make())))  # noqa: E731
     formula = expr_source(expr)
     if formula is not None:
         how = "mask_mod is the pattern's formula: pointwise in q_idx and kv_idx, no tables."
         return f"\n\ndef mask_mod(b, h, q_idx, kv_idx):\n    return {formula}\n", how
     if expr.data_dependent:
-        bits = np.packbits(dense_mask(expr, n), axis=1)  # row-wise, most significant bit first
+        width = -(-n // 8)
+        bits = table(lambda: np.packbits(dense_mask(expr, n), axis=1))  # row-wise, most significant bit first
         how = (
             "The pattern depends on token vectors (synthetic here, as in the explorer), so its mask is\n"
             "embedded as packed bits (zlib + base64) and mask_mod looks each pair up."
         )
         body = (
-            f"\n\n_BITS = _table({_literal(_pack(bits))}, torch.uint8, ({n}, {bits.shape[1]}))\n\n\n"
+            f"\n\n_BITS = _table({bits}, torch.uint8, ({n}, {width}))\n\n\n"
             "def mask_mod(b, h, q_idx, kv_idx):\n"
             "    byte = _BITS[q_idx, kv_idx // 8].to(torch.int32)\n"
             "    return ((byte >> (7 - kv_idx % 8)) & 1) == 1\n"
@@ -324,13 +332,18 @@ def _mask_mod_source(config: Config, expr: Expr) -> tuple[str, str]:
         if source is not None:
             defs.append(f"\n\ndef _p{k}(q_idx, kv_idx):\n    return {source}\n")
         else:
-            steps, starts, counts = _segment_table(prim, n)
-            slots = starts.shape[1]
+            if preview:
+                slots = limits.predict_slots(prim, n, config.block)
+                steps, starts, counts = "[...]", ELIDED, ELIDED
+            else:
+                steps, start_table, count_table = _segment_table(prim, n)
+                slots = start_table.shape[1]
+                starts, counts = _literal(_pack(start_table.T)), _literal(_pack(count_table.T))
             defs.append(
                 f"\n\n# {type(prim).__name__}: {slots} progression(s) per query row\n"
                 f"_T{k} = (\n    {steps},\n"
-                f"    _table({_literal(_pack(starts.T))}, torch.int32, ({slots}, {n})).unbind(0),\n"
-                f"    _table({_literal(_pack(counts.T))}, torch.int32, ({slots}, {n})).unbind(0),\n)\n\n\n"
+                f"    _table({starts}, torch.int32, ({slots}, {n})).unbind(0),\n"
+                f"    _table({counts}, torch.int32, ({slots}, {n})).unbind(0),\n)\n\n\n"
                 f"def _p{k}(q_idx, kv_idx):\n    return _member(_T{k}, q_idx, kv_idx)\n"
             )
         names[id(prim)] = f"_p{k}(q_idx, kv_idx)"
@@ -345,19 +358,37 @@ def flex_snippet(config: Config) -> str:
     return _flex_snippet_cached(config.to_json())
 
 
+def flex_preview(config: Config) -> str:
+    """The script as shown on a page: the same code with its tables elided (milliseconds at any n)."""
+    return _flex_source(config, preview=True)
+
+
 @functools.lru_cache(maxsize=8)
 def _flex_snippet_cached(config_json: str) -> str:
-    config = config_from_dict(json.loads(config_json))
+    return _flex_source(config_from_dict(json.loads(config_json)), preview=False)
+
+
+def _flex_source(config: Config, preview: bool) -> str:
     expr = config.expr()
-    limits.check_budget(expr, config.n, config.block, what="layout" if config.n > limits.DENSE_MAX_N else "dense")
-    body, how = _mask_mod_source(config, expr)
+    if not preview:
+        limits.check_budget(expr, config.n, config.block, what="layout" if config.n > limits.DENSE_MAX_N else "dense")
+    body, how = _mask_mod_source(config, expr, preview)
     use_layout = config.n > CREATE_BLOCK_MASK_MAX_N or expr_source(expr) is None
     if use_layout:
         how += "\nThe BlockMask is built from the engine's embedded block layout with BlockMask.from_kv_blocks."
     else:
         how += "\nThe BlockMask comes from create_block_mask (it evaluates mask_mod on every pair; fine here)."
+    if preview and use_layout or preview and expr_source(expr) is None:
+        how += "\nPREVIEW: tables are elided here; download the script to run it."
     header = _HEADER.format(spec=format_layers(config.layers), op=config.op, n=config.n, block=config.block, how=how)
-    if use_layout:
+    if use_layout and preview:
+        tail = _FROM_LAYOUT.format(
+            nb=-(-config.n // config.block),
+            **dict.fromkeys(("partial_counts", "partial_indices", "full_counts", "full_indices"), ELIDED),
+            n_partial="...",
+            n_full="...",
+        )
+    elif use_layout:
         t = _layout_tables(expr, config.n, config.block)
         tail = _FROM_LAYOUT.format(
             nb=-(-config.n // config.block),

@@ -138,6 +138,20 @@ def test_tables_are_compressed_and_large_n_avoids_a_dense_scan():
     assert "create_block_mask(" in formula and "_table(" not in formula.split("def mask_mod")[1]
 
 
+def test_preview_is_cheap_valid_python_and_equal_to_the_script_where_there_are_no_tables():
+    import ast
+    import time
+
+    for text, n in (("random()", 1 << 20), ("bigbird()", 1 << 20), ("topk()", 4096), ("window()", 1 << 20)):
+        start = time.perf_counter()
+        preview = export.flex_preview(_config(text, n, 128))
+        assert time.perf_counter() - start < 1.0 and len(preview) < 20_000
+        ast.parse(preview)
+        assert "PREVIEW" in preview
+    formula = _config("longformer()", 4096, 128)
+    assert export.flex_preview(formula) == flex_snippet(formula)
+
+
 def test_snippet_size_is_known_before_download():
     config = _config("bigbird()", 4096, 64)
     assert snippet_size(config) == len(flex_snippet(config).encode())
