@@ -118,6 +118,20 @@ class ColumnSet:
         return len(self.segs())
 
 
+def sort_pairs(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's (lo, hi) pairs sorted by lo. Packs both into one int64 when they fit (a plain
+    sort is several times faster than argsort + gathers)."""
+    real = lo < np.iinfo(np.int64).max // 8
+    if lo.size and int(np.where(real, hi, 0).max(initial=0)) < (1 << 30) and int(lo.min(initial=0)) >= 0:
+        code = np.where(real, (lo << 31) | hi, np.iinfo(np.int64).max)
+        code.sort(axis=1)
+        done = code == np.iinfo(np.int64).max
+        big = np.iinfo(np.int64).max // 4
+        return np.where(done, big, code >> 31), np.where(done, big, code & ((1 << 31) - 1))
+    order = np.argsort(lo, axis=1, kind="stable")
+    return np.take_along_axis(lo, order, axis=1), np.take_along_axis(hi, order, axis=1)
+
+
 IE_MAX_TERMS = 5  # inclusion-exclusion over at most 2^5 - 1 subsets
 SWEEP_CELLS = 1 << 21  # rows x intervals held at once by the interval sweep
 BITMAP_CELLS = 1 << 24  # rows x keys held at once by the bitmap count
@@ -156,9 +170,7 @@ def _union_of_intervals(flat: list[list[Seg]], rows: int) -> np.ndarray:
         length = np.stack([np.where(s.step == 1, s.count[sl], np.minimum(s.count[sl], 1)) for s in segs], axis=1)
         hi = np.where(length > 0, lo + length, big)
         lo = np.where(length > 0, lo, big)
-        order = np.argsort(lo, axis=1, kind="stable")
-        lo = np.take_along_axis(lo, order, axis=1)
-        hi = np.take_along_axis(hi, order, axis=1)
+        lo, hi = sort_pairs(lo, hi)
         reach = np.maximum.accumulate(hi, axis=1)
         before = np.empty_like(reach)
         before[:, 0] = np.iinfo(np.int64).min // 4

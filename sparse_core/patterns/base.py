@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..segments import Seg, intersect, intersect_all, interval
+from ..segments import Seg, intersect, intersect_all, interval, sort_pairs
 
 MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 FOREVER = 1 << 40  # "every later row": a row count no sequence reaches (n <= 2^20)
@@ -205,9 +205,7 @@ def merge_intervals(lo: np.ndarray, hi: np.ndarray) -> list[Seg]:
     empty = hi <= lo
     lo = np.where(empty, big, lo)
     hi = np.where(empty, big, hi)
-    order = np.argsort(lo, axis=1, kind="stable")
-    lo = np.take_along_axis(lo, order, axis=1)
-    hi = np.take_along_axis(hi, order, axis=1)
+    lo, hi = sort_pairs(lo, hi)
     reach = np.maximum.accumulate(hi, axis=1)
     starts = np.ones_like(lo, dtype=bool)
     starts[:, 1:] = lo[:, 1:] > reach[:, :-1]
@@ -293,6 +291,8 @@ class Expr:
         """
         if self.data_dependent or not self.causal_mask:
             return n
+        if any(all(p.kv_unbounded for p in term) for term in self.terms()):
+            return n  # one term alone already needs every key
         needed = 0
         chunk = 1 << 16
         for lo in range(0, n, chunk):
@@ -338,6 +338,8 @@ class Primitive(Expr):
     formula: ClassVar[str | None] = None
     # True when every segment is an interval (step 1), so unions can be counted by a sweep
     interval_segments: ClassVar[bool] = True
+    # True when every key is attended by rows arbitrarily far ahead (kv_rows is unbounded for all j)
+    kv_unbounded: ClassVar[bool] = False
 
     def terms(self):
         return [(self,)]

@@ -16,6 +16,7 @@ NO_TAIL = 1 << 62
 class GlobalBlocks(Primitive):
     """Tokens of the first `first` and the last `last` blocks of b tokens are global."""
 
+    kv_unbounded = True
     block: int
     first: int
     last: int = 0

@@ -28,6 +28,7 @@ _MAX_POWER = 41  # 2^41 > any distance the engine sees (n <= 2^20), also for the
 class LogSparse(Primitive):
     """Keys at distance 0 or a power of two (causal: only earlier keys)."""
 
+    kv_unbounded = True
     # d & (d - 1) == 0 holds exactly for d = 0 and the powers of two
     formula = "(abs(q_idx - kv_idx) & (abs(q_idx - kv_idx) - 1)) == 0"
 

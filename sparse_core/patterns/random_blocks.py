@@ -23,6 +23,7 @@ SPAN_CELLS = 1 << 21  # candidate intervals held at once while building a block 
 class RandomBlocks(Primitive):
     """r random key blocks per query block of b tokens, excluding window and global blocks."""
 
+    kv_unbounded = True
     block: int
     random_blocks: int
     seed: int = 0

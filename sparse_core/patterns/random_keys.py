@@ -26,6 +26,7 @@ def table_predicate(table_of, q_idx, kv_idx, to_target=lambda k: k):
 class RandomKeys(Primitive):
     """r distinct keys per query drawn uniformly (causal: among keys 0..i); no closed formula."""
 
+    kv_unbounded = True
     random_keys: int
     seed: int = 0
 

@@ -14,6 +14,7 @@ from .base import FOREVER, Primitive, nblocks, progression_block_segments
 class StrideColumns(Primitive):
     """Every key an exact multiple of l away from the query."""
 
+    kv_unbounded = True
     stride: int
     interval_segments = False
     formula = "(q_idx - kv_idx) % {stride} == 0"
