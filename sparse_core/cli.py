@@ -223,6 +223,7 @@ def run(argv: list[str]) -> str:
 def _one_line(message: str) -> str:
     """One line, and no quoted user text longer than ECHO_CHARS (argparse echoes values whole)."""
     message = re.sub(rf"'([^']{{{ECHO_CHARS + 1},}})'", lambda m: _echo(m.group(1)), message)
+    message = re.sub(rf"\d{{{ECHO_CHARS + 1},}}", lambda m: limits.clip_text(m.group(0), ECHO_CHARS), message)
     return " ".join(message.split())
 
 
