@@ -197,7 +197,9 @@ def fit(
     except (TypeError, ValueError):
         raise PatternError(f"the budget must be a number, got {target_density!r}") from None
     if not (0 < target <= 1):
-        raise PatternError(f"the budget must be a share between 0 and 1, got {target_density!r}", "bad_budget")
+        raise PatternError(
+            f"the budget must be a share between 0 and 1, got {target_density!r}", "bad_budget", value=target_density
+        )
     if not isinstance(n, (int, np.integer)) or n < 1:
         raise PatternError(f"n must be a positive whole number, got {n!r}")
     definition = get(name)

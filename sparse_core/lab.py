@@ -443,13 +443,17 @@ def parse_budgets(values) -> list[float]:
         try:
             share = float(text[:-1]) / 100 if text.endswith("%") else float(text)
         except ValueError:
-            raise PatternError(f"a budget must be a share like 0.05 or 5%, got {text!r}", "bad_budget") from None
+            raise PatternError(
+                f"a budget must be a share like 0.05 or 5%, got {text!r}", "bad_budget", value=text
+            ) from None
         if not (0 < share <= 1) or math.isnan(share):
-            raise PatternError(f"a budget must be between 0 and 1 (or 0% and 100%), got {text!r}", "bad_budget")
+            raise PatternError(
+                f"a budget must be between 0 and 1 (or 0% and 100%), got {text!r}", "bad_budget", value=text
+            )
         if share not in out:
             out.append(share)
     if not out:
-        raise PatternError("give at least one budget, e.g. 0.05,0.1", "bad_budget")
+        raise PatternError("give at least one budget, e.g. 0.05,0.1", "bad_budget", value="")
     return out
 
 

@@ -274,3 +274,23 @@ def test_cli_bad_arguments_exit_2(tmp_path, capsys):
     path.write_text(TEXT)
     assert lab_cli.main(["lab", "--text", str(path), "--budgets", "2", "--quiet"]) == 2
     assert lab_cli.main(["lab", "--text", str(path), "--max-tokens", "9999", "--quiet"]) == 2
+
+
+@pytest.mark.parametrize("model, patterns", [("minilm", "window,block"), ("smollm2", "window,streaming")])
+def test_cli_output_and_the_page_table_agree(model, patterns, tmp_path, capsys):
+    from tests.test_lab_page import EXAMPLE, run_page, table
+
+    path = tmp_path / "text.txt"
+    path.write_text(EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    args = ["lab", "--model", model, "--text", str(path), "--patterns", patterns, "--budgets", "0.1,0.25"]
+    assert lab_cli.main([*args, "--max-tokens", "64", "--json", "--quiet"]) == 0
+    printed = json.loads(capsys.readouterr().out)["rows"]
+    lab.clear_cache(memory_only=True)  # the page computes its own rows
+    shown = table(run_page(model, patterns, "0.1,0.25"))
+    assert len(shown) == len(printed) == 4
+    for got, (_, want) in zip(printed, shown.iterrows(), strict=True):
+        for column, value in want.items():
+            if isinstance(value, float):
+                assert got[column] == pytest.approx(value, rel=1e-6, abs=1e-9), column
+            else:
+                assert got[column] == value, column

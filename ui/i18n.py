@@ -1041,6 +1041,153 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "the setting {name} must be a whole number, got {value}",
         "zh": "设置 {name} 必须是整数，收到的是 {value}",
     },
+    # Pattern Lab
+    "lab.nav": {"en": "Pattern Lab", "zh": "模式实验室"},
+    "lab.title": {"en": "Pattern Lab", "zh": "模式实验室"},
+    "lab.lead": {
+        "en": "Which pattern keeps the most of this model on this text, at which budget? Each pattern's parameter "
+        "is fitted to each budget with exact counts, then measured against the dense model.",
+        "zh": "在这段文本上，哪种模式在给定预算下保留了模型的最多信息？每个模式的参数都按精确计数拟合到各个预算，"
+        "再与稠密模型对比测量。",
+    },
+    "lab.how": {"en": "How each number is defined", "zh": "各项数字的定义"},
+    "lab.how_text": {
+        "en": "- **Budget / density**: kept pairs ÷ pairs the model could attend (the causal triangle n(n+1)/2 for a "
+        "causal LM, n² for an encoder). The fitted density is exact; the solved parameter is the one closest to "
+        "the budget (neither neighbouring value is closer).\n"
+        "- **FLOPs share**: pairs a block-sparse kernel computes (64×64 blocks with at least one kept pair) ÷ "
+        "the same for dense attention.\n"
+        "- **Mass kept**: dense attention probability inside the pattern, averaged over layers, heads and rows.\n"
+        "- **Cosine**: cosine similarity of the final hidden states, dense vs sparse, averaged over positions.\n"
+        "- **Perplexity change**: exp(mean NLL sparse − mean NLL dense) − 1 over the next-token predictions.\n"
+        "- **Agreement**: share of positions whose greedy next token is the same as dense.\n"
+        "- **KL (changed)**: mean KL(dense ‖ sparse) of next-token distributions over the positions whose row "
+        "the pattern changes (drops a key in some layer or head).\n"
+        "Data-dependent patterns (top-k, block gating) select per layer and head from that pass's own q and k. "
+        "The text is fed raw (no chat template); results are cached by model, text, pattern and parameters.",
+        "zh": "- **预算 / 密度**：保留的词元对 ÷ 模型本可关注的词元对（因果语言模型为因果三角 n(n+1)/2，编码器为 n²）。"
+        "拟合出的密度是精确值；所解参数是最接近预算的取值（相邻取值都不会更接近）。\n"
+        "- **计算量占比**：块稀疏内核实际计算的词元对（至少含一个保留对的 64×64 块）÷ 稠密注意力的同一数值。\n"
+        "- **保留质量**：模式内的稠密注意力概率，对层、头和行取平均。\n"
+        "- **余弦**：稠密与稀疏的最终隐藏状态的余弦相似度，对位置取平均。\n"
+        "- **困惑度变化**：exp(稀疏平均负对数似然 − 稠密平均负对数似然) − 1，基于下一词元预测。\n"
+        "- **一致率**：贪心下一词元与稠密相同的位置占比。\n"
+        "- **KL（变化处）**：在模式改变了其行（在某层或某头丢弃了某个键）的位置上，下一词元分布的 KL(稠密 ‖ 稀疏) 平均值。\n"
+        "数据相关模式（top-k、块门控）按每层每头、根据该次前向自身的 q 和 k 选择。"
+        "文本按原样输入（不加对话模板）；结果按模型、文本、模式和参数缓存。",
+    },
+    "lab.model": {"en": "Model", "zh": "模型"},
+    "lab.local": {"en": "Or a local model folder", "zh": "或本地模型文件夹"},
+    "lab.local_help": {
+        "en": "A folder with config.json; this server allows local models.",
+        "zh": "包含 config.json 的文件夹；本服务器允许本地模型。",
+    },
+    "lab.text": {"en": "Text", "zh": "文本"},
+    "lab.src_keeper_of_the_light": {
+        "en": "Long document: The Keeper of the Light (~2,000 tokens)",
+        "zh": "长文档：《灯塔守护人》（约 2,000 词元，英文）",
+    },
+    "lab.src_en_story": {"en": "Example: a short story", "zh": "示例：短篇故事"},
+    "lab.src_zh_story": {"en": "Example: a Chinese story", "zh": "示例：中文故事"},
+    "lab.src_code_review": {"en": "Example: a code review", "zh": "示例：代码评审"},
+    "lab.src_mixed_scripts": {"en": "Example: mixed scripts", "zh": "示例：混合文字"},
+    "lab.src_own": {"en": "My own text", "zh": "我自己的文本"},
+    "lab.own": {"en": "Paste your text", "zh": "粘贴你的文本"},
+    "lab.tokens": {"en": "Tokens used", "zh": "使用的词元数"},
+    "lab.tokens_help": {
+        "en": "The first tokens of the text; SmolLM2 takes up to 2,048 (about 10 s per pattern and budget at 1,024).",
+        "zh": "取文本开头的词元；SmolLM2 最多 2,048 个（1,024 个词元时每个模式和预算约 10 秒）。",
+    },
+    "lab.patterns": {"en": "Patterns", "zh": "模式"},
+    "lab.budgets": {"en": "Budgets (share of what the model could attend)", "zh": "预算（占模型本可关注部分的比例）"},
+    "lab.run": {"en": "Run", "zh": "运行"},
+    "lab.cancel": {"en": "Cancel", "zh": "取消"},
+    "lab.starting": {"en": "Dense pass…", "zh": "稠密前向计算中…"},
+    "lab.progress": {"en": "{done} of {total} done: {label}", "zh": "已完成 {done}/{total}：{label}"},
+    "lab.pick": {"en": "Pick at least one pattern and one budget.", "zh": "请至少选择一个模式和一个预算。"},
+    "lab.empty": {"en": "The text is empty: paste some text or pick one.", "zh": "文本为空：请粘贴文本或选择一个。"},
+    "lab.not_run": {
+        "en": "Nothing measured yet for this configuration: press Run.",
+        "zh": "此配置尚未测量：请点击“运行”。",
+    },
+    "lab.rows": {"en": "{rows} results on {tokens} tokens.", "zh": "{tokens} 个词元上的 {rows} 条结果。"},
+    "lab.bad_patterns": {"en": "the link's patterns were not used: {msg}", "zh": "链接中的模式未被采用：{msg}"},
+    "lab.bad_budgets": {"en": "the link's budgets were not used: {msg}", "zh": "链接中的预算未被采用：{msg}"},
+    "lab.x": {"en": "Cost axis", "zh": "成本轴"},
+    "lab.y": {"en": "Quality metric", "zh": "质量指标"},
+    "lab.col_pattern": {"en": "Pattern", "zh": "模式"},
+    "lab.col_budget": {"en": "Budget", "zh": "预算"},
+    "lab.col_value": {"en": "Fitted value", "zh": "拟合值"},
+    "lab.col_density": {"en": "Density", "zh": "密度"},
+    "lab.col_flops_share": {"en": "FLOPs share (block kernel)", "zh": "计算量占比（块内核）"},
+    "lab.col_mass_kept": {"en": "Mass kept", "zh": "保留质量"},
+    "lab.col_cosine": {"en": "Hidden-state cosine", "zh": "隐藏状态余弦"},
+    "lab.col_ppl_sparse": {"en": "Perplexity (sparse)", "zh": "困惑度（稀疏）"},
+    "lab.col_ppl_change": {"en": "Perplexity change", "zh": "困惑度变化"},
+    "lab.col_agreement": {"en": "Next-token agreement", "zh": "下一词元一致率"},
+    "lab.col_kl_changed": {"en": "KL on changed positions", "zh": "变化位置上的 KL"},
+    "lab.col_kl_all": {"en": "KL on all positions", "zh": "全部位置上的 KL"},
+    "lab.col_params": {"en": "Parameters", "zh": "参数"},
+    "lab.col_cached": {"en": "From cache", "zh": "来自缓存"},
+    "lab.help_ppl_change": {
+        "en": "Relative change of perplexity, sparse vs dense: 0 is no loss, 1.0 is twice as perplexed.",
+        "zh": "稀疏相对稠密的困惑度相对变化：0 表示无损失，1.0 表示困惑度翻倍。",
+    },
+    "lab.help_kl_changed": {
+        "en": "KL(dense ‖ sparse) in nats, averaged over the positions the pattern changes; lower is better.",
+        "zh": "KL(稠密 ‖ 稀疏)（单位 nat），对模式改变的位置取平均；越低越好。",
+    },
+    "lab.help_agreement": {
+        "en": "Share of positions where sparse and dense predict the same next token; higher is better.",
+        "zh": "稀疏与稠密预测相同下一词元的位置占比；越高越好。",
+    },
+    "lab.help_mass_kept": {
+        "en": "Share of dense attention probability inside the pattern; higher is better.",
+        "zh": "模式内的稠密注意力概率占比；越高越好。",
+    },
+    "lab.help_cosine": {
+        "en": "Cosine of final hidden states, sparse vs dense; 1 is identical.",
+        "zh": "稀疏与稠密最终隐藏状态的余弦；1 表示完全相同。",
+    },
+    "lab.strip": {"en": "Mass kept per layer", "zh": "各层保留质量"},
+    "lab.csv": {"en": "Download CSV", "zh": "下载 CSV"},
+    "lab.json": {"en": "Download JSON (with per-layer and per-head arrays)", "zh": "下载 JSON（含各层和各头数组）"},
+    "lab.continue": {"en": "See it in words", "zh": "用文字看差别"},
+    "lab.continue_help": {
+        "en": "Greedy continuation of the text under dense attention and under the pattern, which also applies to "
+        "the KV cache: a key the pattern drops is never read. The first differing token onwards is shown between ⟦ ⟧.",
+        "zh": "在稠密注意力和该模式下分别贪心续写文本；模式同样作用于 KV 缓存：被模式丢弃的键从不被读取。"
+        "从第一个不同的词元起的内容显示在 ⟦ ⟧ 之间。",
+    },
+    "lab.continue_none": {
+        "en": "Continuation needs a structured pattern (data-dependent ones score every cached key).",
+        "zh": "续写需要结构化模式（数据相关模式要为每个缓存的键打分）。",
+    },
+    "lab.continue_pattern": {"en": "Pattern and budget", "zh": "模式与预算"},
+    "lab.continue_steps": {"en": "New tokens", "zh": "新词元数"},
+    "lab.continue_run": {"en": "Continue the text", "zh": "续写文本"},
+    "lab.continuing": {"en": "Decoding…", "zh": "解码中…"},
+    "lab.same": {"en": "All {n} new tokens are the same as dense.", "zh": "全部 {n} 个新词元都与稠密相同。"},
+    "lab.diverges": {"en": "First difference at new token {i} of {n}.", "zh": "第一个差异出现在第 {i}/{n} 个新词元。"},
+    "lab.dense": {"en": "Dense", "zh": "稠密"},
+    "lab.sparse": {"en": "{pattern} at {budget}", "zh": "{pattern}，预算 {budget}"},
+    "lab.err_not_fittable": {
+        "en": "pattern '{name}' has no fittable parameter; fittable: {known}",
+        "zh": "模式“{name}”没有可拟合的参数；可拟合的有：{known}",
+    },
+    "lab.err_bad_budget": {
+        "en": "a budget must be a share between 0 and 1, like 0.05 or 5% (got '{value}')",
+        "zh": "预算必须是 0 到 1 之间的比例，例如 0.05 或 5%（收到的是“{value}”）",
+    },
+    "lab.err_lab_not_causal": {
+        "en": "continuing a text needs a causal language model (e.g. SmolLM2)",
+        "zh": "续写文本需要因果语言模型（例如 SmolLM2）",
+    },
+    "lab.err_lab_data_dependent_decode": {
+        "en": "'{name}' selects its keys by scoring every cached key, so decoding with it reads them all; "
+        "continue with a structured pattern",
+        "zh": "“{name}”通过为每个缓存的键打分来选择键，用它解码会读取全部键；请用结构化模式续写",
+    },
     "q.warning": {
         "en": "Some settings in the link were not used:  \n{msg}",
         "zh": "链接中的部分设置未被采用：  \n{msg}",
