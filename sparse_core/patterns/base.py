@@ -216,9 +216,15 @@ def merge_intervals(lo: np.ndarray, hi: np.ndarray) -> list[Seg]:
     after[:, :-1] = next_start[:, 1:]
     after[:, -1] = lo.shape[1]
     run_end = np.take_along_axis(reach, after - 1, axis=1)
-    count = np.where(starts & (lo < big), run_end - lo, 0)
-    keep = starts.any(axis=0)
-    return [Seg(lo[:, c].copy(), 1, count[:, c].copy()) for c in np.flatnonzero(keep)]
+    valid = starts & (lo < big)
+    count = np.where(valid, run_end - lo, 0)
+    width = max(1, int(valid.sum(axis=1).max(initial=0)))
+    if width < lo.shape[1]:  # pack each row's runs to the left: one segment slot per run, not per input
+        order = np.argsort(~valid, axis=1, kind="stable")[:, :width]
+        lo = np.take_along_axis(lo, order, axis=1)
+        count = np.take_along_axis(count, order, axis=1)
+    lo = np.where(count > 0, lo, 0)
+    return [Seg(lo[:, c].copy(), 1, count[:, c].copy()) for c in range(lo.shape[1])]
 
 
 def shifted_block_ranges(brows, n, block, shifts, causal):
