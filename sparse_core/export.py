@@ -203,16 +203,17 @@ from torch.nn.attention.flex_attention import BlockMask, create_block_mask, flex
 
 N = {n}
 BLOCK_SIZE = {block}
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # tables live where attention runs
 
 
 def _table(data, dtype, shape):
     """Decode a table packed by the generator: base64 of zlib of the array's byte planes."""
     raw = bytearray(zlib.decompress(base64.b64decode(data)))
     if not raw:
-        return torch.zeros(shape, dtype=dtype)
+        return torch.zeros(shape, dtype=dtype, device=DEVICE)
     size = torch.empty((), dtype=dtype).element_size()
     planes = torch.frombuffer(raw, dtype=torch.uint8).reshape(size, -1)
-    return planes.T.contiguous().view(dtype).reshape(shape)
+    return planes.T.contiguous().view(dtype).reshape(shape).to(DEVICE)
 '''
 
 _MEMBER = '''
@@ -234,11 +235,12 @@ _FROM_LAYOUT = """
 
 def _block_table(counts, indices):
     nb = counts.numel()
-    table = torch.zeros(nb, nb, dtype=torch.int32)
+    table = torch.zeros(nb, nb, dtype=torch.int32, device=DEVICE)
     if indices.numel():
         counts64 = counts.to(torch.int64)
-        rows = torch.repeat_interleave(torch.arange(nb), counts64)
-        slots = torch.arange(indices.numel()) - torch.repeat_interleave(torch.cumsum(counts64, 0) - counts64, counts64)
+        rows = torch.repeat_interleave(torch.arange(nb, device=DEVICE), counts64)
+        starts = torch.cumsum(counts64, 0) - counts64
+        slots = torch.arange(indices.numel(), device=DEVICE) - torch.repeat_interleave(starts, counts64)
         table[rows, slots] = indices
     return counts[None, None], table[None, None]
 
@@ -259,7 +261,7 @@ block_mask = BlockMask.from_kv_blocks(
 
 _CREATE = """
 block_mask = create_block_mask(
-    mask_mod, B=None, H=None, Q_LEN=N, KV_LEN=N, device="cpu", BLOCK_SIZE=BLOCK_SIZE
+    mask_mod, B=None, H=None, Q_LEN=N, KV_LEN=N, device=DEVICE, BLOCK_SIZE=BLOCK_SIZE
 )
 """
 
@@ -268,10 +270,11 @@ _MAIN = '''
 def dense_mask(rows_per_chunk=256):
     """The full (N, N) mask, evaluated chunk by chunk with broadcasting (no n^2 temporaries per slot)."""
     out = torch.zeros(N, N, dtype=torch.bool)
-    kv_idx = torch.arange(N)[None, :]
+    kv_idx = torch.arange(N, device=DEVICE)[None, :]
     for lo in range(0, N, rows_per_chunk):
-        q_idx = torch.arange(lo, min(N, lo + rows_per_chunk))[:, None]
-        out[lo : lo + len(q_idx)] = torch.broadcast_to(mask_mod(0, 0, q_idx, kv_idx), (len(q_idx), N))
+        q_idx = torch.arange(lo, min(N, lo + rows_per_chunk), device=DEVICE)[:, None]
+        rows = torch.broadcast_to(mask_mod(0, 0, q_idx, kv_idx), (len(q_idx), N))
+        out[lo : lo + len(q_idx)] = rows.cpu()
     return out
 
 
@@ -282,13 +285,13 @@ if __name__ == "__main__":
             sys.exit("the dense mask is limited to n <= 8192; use --save-layout")
         torch.save(dense_mask(), args[1])
     elif args[:1] == ["--save-layout"] and len(args) == 2:
-        torch.save(block_mask.to_dense()[0, 0].bool(), args[1])
+        torch.save(block_mask.to_dense()[0, 0].bool().cpu(), args[1])
     elif args:
         sys.exit("usage: python flex_mask.py [--save-mask PATH | --save-layout PATH]")
     else:
         print(block_mask)
-        if N <= 16384:
-            q, k, v = (torch.randn(1, 4, N, 64) for _ in range(3))
+        if N <= (1 << 16 if DEVICE == "cuda" else 16384):
+            q, k, v = (torch.randn(1, 4, N, 64, device=DEVICE) for _ in range(3))
             out = torch.compile(flex_attention)(q, k, v, block_mask=block_mask)
             print("output", tuple(out.shape), "block sparsity", f"{{block_mask.sparsity():.1f}}%")
 '''
