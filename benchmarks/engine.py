@@ -25,10 +25,11 @@ def extremes():
         for p in d.params:
             for value in (p.minimum, p.maximum):
                 values = {p.name: value}
-                if name == "fixed":  # summary <= stride
-                    values = (
-                        {"stride": value, "summary": 1} if p.name == "stride" else {"stride": value, "summary": value}
-                    )
+                if name == "fixed":  # summary <= stride: move the other one with it
+                    if p.name == "stride":
+                        values = {"stride": value, "summary": 1}
+                    else:
+                        values = {"stride": max(value, 128), "summary": value}
                 if name == "bigbird" and p.name == "window_blocks" and value % 2 == 0:
                     values[p.name] = value - 1
                 yield name, values

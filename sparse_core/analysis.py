@@ -193,8 +193,10 @@ class BlockLayout:
         return -(-self.n // self.block)
 
     def kept_per_row(self) -> np.ndarray:
-        """Kept key blocks of each query block."""
-        return count_union(self.terms, self.n_blocks, universe=self.n_blocks)
+        """Kept key blocks of each query block (computed once)."""
+        if getattr(self, "_kept", None) is None:
+            self._kept = count_union(self.terms, self.n_blocks, universe=self.n_blocks)
+        return self._kept
 
     def pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """(I, J) of every kept block, sorted."""

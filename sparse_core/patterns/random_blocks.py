@@ -16,7 +16,9 @@ from ..segments import interval
 from .base import Primitive, block_bounds, merge_intervals, nblocks, random_subsets, stack_chunks
 from .random_keys import table_predicate
 
-SPAN_CELLS = 1 << 21  # candidate intervals held at once while building a block layout
+SPAN_CELLS = 1 << 20  # candidate intervals held at once while building a block layout
+WHOLE_TABLE_CELLS = 1 << 22  # a whole-sequence table of at most this many picks is drawn once and kept
+_TABLES: dict[int, tuple] = {}  # the last whole-sequence table (primitive, n, table)
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,9 +63,17 @@ class RandomBlocks(Primitive):
         return keep & (np.asarray(kv_idx) <= np.asarray(q_idx)) if self.causal else keep
 
     def _tables_for(self, qb: np.ndarray, n: int) -> np.ndarray:
-        """Tables for many (repeated, nearly sorted) query blocks, each block drawn once."""
+        """Tables for many (repeated, nearly sorted) query blocks, each block drawn once per n."""
         if len(qb) == 0:
             return np.zeros((0, self.random_blocks), dtype=np.int64)
+        nb = nblocks(n, self.block)
+        if nb * self.random_blocks <= WHOLE_TABLE_CELLS:  # small enough: draw every block once and keep it
+            cached = _TABLES.get(id(self))
+            if cached is None or cached[0] is not self or cached[1] != n:
+                cached = (self, n, self.table(np.arange(nb, dtype=np.int64), n))
+                _TABLES.clear()  # one table at a time keeps memory bounded (<= 2^20 x r)
+                _TABLES[id(self)] = cached
+            return cached[2][qb]
         lo, hi = int(qb.min()), int(qb.max())
         if hi - lo + 1 > 2 * len(qb):
             return self.table(qb, n)
