@@ -381,7 +381,7 @@ with right:
 @st.fragment
 def head_view(result, tokens, layers: int, heads: int, causal: bool) -> None:
     """Overview, head picker, the four maps and the token view; a head change reruns only this."""
-    overview, maps = st.columns([1, 2.6], gap="medium")
+    overview, controls = st.columns([1.4, 1], gap="medium")
     with overview:
         st.markdown(f"**{tr('in.overview')}**")
         thumbs = getattr(result, "thumbs_dense", None)
@@ -394,29 +394,27 @@ def head_view(result, tokens, layers: int, heads: int, causal: bool) -> None:
             selection_mode="points",
             config={"displayModeBar": False},
         )
+    with controls:
         c1, c2 = st.columns(2)
         layer = int(c1.number_input(tr("in.layer"), 0, layers - 1, min(2, layers - 1), key="in_layer"))
         head = int(c2.number_input(tr("in.head"), 0, heads - 1, 0, key="in_head"))
-    with maps:
-        dense_map, sparse_map, applied = head_maps(result, tokens, layer, head, causal)
+        scale = st.segmented_control(
+            tr("in.scale"),
+            list(F.SCALES),
+            key="in_scale",
+            format_func=option_labels(lambda s: f"in.scale_{s}"),
+            help=tr("in.scale_help"),
+        )
+        scale = scale or "linear"
+        hide_first = st.toggle(tr("in.hide_first"), key="in_hide_first", help=tr("in.hide_first_help"))
+        st.query_params["scale"] = scale
+        st.query_params["hide_first"] = "1" if hide_first else "0"
+    dense_map, sparse_map, applied = head_maps(result, tokens, layer, head, causal, scale, hide_first)
     token_panel(tokens, dense_map, sparse_map, applied)
 
 
-def head_maps(result, tokens, layer: int, head: int, causal: bool):
+def head_maps(result, tokens, layer: int, head: int, causal: bool, scale: str, hide_first: bool):
     """The selected head: dense, mask, sparse and difference, on the chosen colour scale."""
-    c3, c4 = st.columns([2, 1.2], vertical_alignment="bottom")
-    scale = c3.segmented_control(
-        tr("in.scale"),
-        list(F.SCALES),
-        key="in_scale",
-        format_func=option_labels(lambda s: f"in.scale_{s}"),
-        help=tr("in.scale_help"),
-    )
-    scale = scale or "linear"
-    hide_first = c4.toggle(tr("in.hide_first"), key="in_hide_first", help=tr("in.hide_first_help"))
-    st.query_params["scale"] = scale
-    st.query_params["hide_first"] = "1" if hide_first else "0"
-
     labels, hover = tokens.labels, getattr(tokens, "hover", None) or None
     dense_map = result.dense.attentions[layer, head].astype(np.float32)
     sparse_map = result.sparse.attentions[layer, head].astype(np.float32)

@@ -20,6 +20,25 @@ def _open(page, app_url, lang: str) -> None:
     expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible(timeout=120_000)
 
 
+def screens(page, name: str, most: int = 8) -> None:
+    """Screenshots down the whole page, one viewport at a time (Streamlit scrolls inside its main section)."""
+    scroller = "document.querySelector('[data-testid=stMain]')"
+    height = page.evaluate(f"{scroller}.scrollHeight")
+    step = page.viewport_size["height"] - 60
+    for i in range(min(most, -(-height // step))):
+        page.evaluate(f"{scroller}.scrollTo(0, {i * step})")
+        page.wait_for_timeout(150)  # let plotly redraw the charts that came into view
+        screenshot(page, f"{name}-{i + 1}")
+
+
+def choose(page, box: str, option: str) -> None:
+    """Pick an option of a selectbox by typing it (a click on a listed option can race a rerun)."""
+    combo = page.get_by_role("combobox", name=box)
+    combo.click()
+    combo.fill(option)
+    page.get_by_role("option").filter(has_text=option).first.click()
+
+
 def test_change_pattern_click_a_tile_and_use_the_token_view(ready_page, app_url):
     page = ready_page
     page.set_viewport_size({"width": 1440, "height": 900})
@@ -28,27 +47,29 @@ def test_change_pattern_click_a_tile_and_use_the_token_view(ready_page, app_url)
     box.fill("Sparse attention keeps a few pairs. 稀疏注意力只保留少数词元对。 👩‍👩‍👧 🙂")
     box.press("Control+Enter")
     wait_ready(page, timeout=120_000)
-    expect(page.get_by_text("(your own text)").first).to_be_visible()  # the picker follows the edit
-    page.get_by_role("combobox", name="Sparse pattern").click()
-    page.get_by_role("option", name="Global tokens").click()
+    expect(page.get_by_role("combobox", name="Example text")).to_have_value("(your own text)")  # follows the edit
+    choose(page, "Sparse pattern", "Global tokens")
     wait_ready(page, timeout=120_000)
     expect(page.get_by_test_id("stPlotlyChart")).to_have_count(6, timeout=60_000)  # overview, 4 maps, token view
     expect(page.get_by_text("Sparse attention (masked inside the model)")).to_be_visible()
     expect(page.get_by_text("👩‍👩‍👧").first).to_be_attached()  # a ZWJ sequence is one emoji, not \u200d
     expect(page.get_by_text("\\u200d")).to_have_count(0)
     # clicking a tile of the layers x heads overview opens that head (MiniLM: 6 layers x 12 heads)
-    grid = page.get_by_test_id("stPlotlyChart").first.locator(".nsewdrag").first.bounding_box()
+    overview = page.get_by_test_id("stPlotlyChart").first
+    overview.scroll_into_view_if_needed()
+    grid = overview.locator(".nsewdrag").first.bounding_box()
     page.mouse.click(grid["x"] + grid["width"] * 9.5 / 12, grid["y"] + grid["height"] * 4.5 / 6)
     wait_ready(page, timeout=120_000)
     expect(page.get_by_role("heading", name="Layer 4 · Head 9", exact=False)).to_be_visible(timeout=60_000)
     # the token view: pick another query token
-    page.get_by_role("combobox", name="Query token").click()
-    page.get_by_role("option").filter(has_text="#3 ").first.click()
+    choose(page, "Query token", "#3 ")
     wait_ready(page, timeout=60_000)
     view = page.get_by_test_id("stPlotlyChart").last
-    expect(view.locator("text.textpoint").first).to_be_attached()
+    view.scroll_into_view_if_needed()
+    expect(view.locator(".textpoint").first).to_be_attached(timeout=30_000)
+    expect(view).to_contain_text("Sparse")  # the token text sits beside each line
     # the log scale changes the URL
-    page.get_by_role("button", name="log", exact=True).click()
+    page.get_by_test_id("stButtonGroup").get_by_text("log", exact=True).click()
     wait_ready(page, timeout=60_000)
     page.wait_for_url("**scale=log**", timeout=30_000)
     expect(page.get_by_test_id("stException")).to_have_count(0)
@@ -76,4 +97,4 @@ def test_screenshots_without_cut_labels(ready_page, app_url, lang, size):
     for chart in page.get_by_test_id("stPlotlyChart").all():
         box = chart.bounding_box()
         assert box is None or box["x"] + box["width"] <= width + 1
-    screenshot(page, f"inspector-{size}-{lang}")
+    screens(page, f"inspector-{size}-{lang}")

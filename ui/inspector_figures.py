@@ -130,8 +130,8 @@ def _power(e: int) -> str:
 
 
 def _layout(fig: go.Figure, cats: list[str], labels: list[str], title: str, height: int) -> None:
-    fig.update_xaxes(**_ticks(cats, labels), side="top", tickangle=-90, constrain="domain")
-    fig.update_yaxes(**_ticks(cats, labels), autorange="reversed", constrain="domain")
+    fig.update_xaxes(**_ticks(cats, labels), side="top", tickangle=-90)
+    fig.update_yaxes(**_ticks(cats, labels), autorange="reversed")
     fig.update_layout(
         title=dict(text=title, y=0.995, x=0, xanchor="left", font=dict(size=14)),
         height=height,
@@ -184,11 +184,23 @@ def mask_map(
             zmax=3.5,
             colorscale=scale,
             text=np.array(names, dtype=object)[codes] if small else None,
-            colorbar=dict(thickness=10, len=0.8, tickvals=[0, 1, 2, 3], ticktext=names, tickfont=dict(size=10)),
+            showscale=False,
             hovertemplate=f"{query} %{{y}}<br>{key} %{{x}}" + ("<br>%{text}" if small else "") + "<extra></extra>",
         )
     )
+    # the legend: one square per state, below the map (a colour bar's labels were cut on the right)
+    for name, colour in zip(names, MASK_COLORS, strict=True):
+        fig.add_trace(
+            go.Scatter(
+                x=[None], y=[None], mode="markers", name=name, marker=dict(symbol="square", size=11, color=colour)
+            )
+        )
     _layout(fig, cats, labels, title, height)
+    fig.update_layout(
+        showlegend=True,
+        legend=dict(orientation="h", x=0, y=-0.01, yanchor="top", font=dict(size=11), itemclick=False),
+        margin=dict(b=40),
+    )
     return fig
 
 
@@ -229,21 +241,27 @@ def token_view(
     qy = (m - 1) / 2
     weight_word = t("in.hover_weight_word", lang)
     dropped_word = t("in.mask_dropped", lang)
+    shapes = []  # set once at the end: add_shape re-validates every shape so far, O(lines²)
     for col, row in ((1, dense_row), (2, sparse_row)):
         w = row[keys]
         top_w = float(w.max()) if m and w.max() > 0 else 1.0
+        axis = "" if col == 1 else str(col)
         for y, weight in zip(ys, w, strict=True):
             if weight <= 0:
                 continue
-            fig.add_shape(
-                type="line",
-                x0=0,
-                y0=qy,
-                x1=1,
-                y1=y,
-                line=dict(width=0.5 + 6 * weight / top_w, color=f"rgba(31,119,180,{0.15 + 0.85 * weight / top_w:.3f})"),
-                row=1,
-                col=col,
+            share = weight / top_w
+            shapes.append(
+                dict(
+                    type="line",
+                    xref=f"x{axis}",
+                    yref=f"y{axis}",
+                    x0=0,
+                    y0=qy,
+                    x1=1,
+                    y1=int(y),
+                    line=dict(width=round(0.5 + 6 * share, 2), color=f"rgba(31,119,180,{0.15 + 0.85 * share:.3f})"),
+                    layer="below",
+                )
             )
         dropped = kept is not None and col == 2
         states = [dropped_word if dropped and not bool(kept[j]) else f"{weight_word} {row[j]:.3f}" for j in keys]
@@ -278,6 +296,7 @@ def token_view(
             row=1,
             col=col,
         )
+    fig.layout.shapes = shapes
     fig.update_xaxes(range=[-0.9, 1.9], visible=False, fixedrange=True)
     fig.update_yaxes(range=[m - 0.5, -0.5], visible=False, fixedrange=True)
     fig.update_layout(
