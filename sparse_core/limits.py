@@ -108,7 +108,7 @@ class Cost:
 # -- per-primitive probes ------------------------------------------------------------------
 PROBE_ROWS = 64
 PROBE_WORK = 1 << 21  # rows x slots a probe may touch; past it the static estimate is used
-PROBE_SLOTS = 1 << 14
+PROBE_SLOTS = 1 << 12  # slots built by a Python loop per column: past this, use the static estimate
 BYTES_PER_SLOT = 80  # measured peaks at 2^20: random(8) 0.7x, dilated(256, 256) 1.4x of this estimate
 
 # The parameters that drive a primitive's cost, as the pattern forms call them.

@@ -24,10 +24,12 @@ def expr_of(text, op="union"):
 
 @pytest.mark.parametrize("text, n, op, names", ATTACKS)
 def test_issue_10_attacks_are_refused_fast_with_a_parameter_to_lower(text, n, op, names):
-    start = time.perf_counter()
+    expr = expr_of(text, op)
+    start, wall = time.process_time(), time.perf_counter()
     with pytest.raises(PatternError) as info:
-        check_budget(expr_of(text, op), n, 128)
-    assert time.perf_counter() - start < 1.0
+        check_budget(expr, n, 128)
+    # CPU time: the 2 shared cores here often run other test suites (wall clock is noisy)
+    assert time.process_time() - start < 1.0 and time.perf_counter() - wall < 10
     message = str(info.value)
     assert "lower" in message and any(name in message for name in names), message
     assert info.value.code.startswith("budget_") and "limit" in info.value.fields
@@ -48,19 +50,19 @@ def test_a_four_layer_union_of_defaults_is_accepted():
 def test_intersections_that_expand_to_many_strided_terms_are_refused_before_listing_them():
     # strided = window | stride columns: 2^4 = 16 terms of progressions, counted by inclusion-exclusion
     four_strided = expr_of("strided()+strided(stride=64)+strided(stride=32)+strided(stride=16)", "intersection")
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(PatternError, match="union terms") as info:
         check_budget(four_strided, 1 << 20, 128)
-    assert time.perf_counter() - start < 1.0 and info.value.code == "budget_terms"
+    assert time.process_time() - start < 1.0 and info.value.code == "budget_terms"
 
 
 def test_an_intersection_of_four_bigbirds_is_priced_with_its_refinement():
     """81 interval terms: the engine sweeps them, but refining candidate blocks costs seconds (measured 17 s)."""
     four = expr_of("+".join(f"bigbird(seed={s})" for s in range(4)), "intersection")
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(PatternError, match="lower"):
         check_budget(four, 4096, 128)
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
     check_budget(expr_of("bigbird()+window(window=64)", "intersection"), 4096, 128)
 
 
@@ -96,10 +98,10 @@ def test_the_cli_refuses_over_budget_requests_with_one_line(capsys):
 
     text, n, _, _ = ATTACKS[0]
     args = ["stats", "bigbird", "--n", str(n), "--block", "1", "--random-blocks", "64", "--global-blocks", "64"]
-    start = time.perf_counter()
+    start = time.process_time()
     code = main(args + ["--window-blocks", "63"])
     _, err = capsys.readouterr()
-    assert code == 2 and "lower random_blocks" in err and time.perf_counter() - start < 1.0
+    assert code == 2 and "lower random_blocks" in err and time.process_time() - start < 1.0
 
 
 def test_dense_requests_are_bounded_by_the_dense_limit():
