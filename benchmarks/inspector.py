@@ -1,60 +1,128 @@
-"""Inspector: 256 tokens, all layers, dense + sparse, figures ready. Target <= 3 s on 2 CPU cores.
+"""Inspector: 256 tokens, all layers, dense + sparse, figures ready.
 
-Measured after the model is loaded (loading is reported apart). "Figures" = the four heatmaps of
-one head and the layers x heads overview, serialised to JSON as Streamlit ships them.
+Targets (issue 14): MiniLM <= 1 s of server work, SmolLM2 <= 3 s wall, on an idle 2-core machine.
+Measured after the model is loaded (loading is reported apart), best of `--repeat` runs, for
+torch thread counts 1 and 2:
+- cold: a new text (dense pass + masks + sparse pass);
+- pattern change: the dense pass comes from the engine's cache, only the sparse pass runs;
+- figures: the selected head's dense and sparse maps (recomputed from stored q/k), the mask,
+  the layers x heads overview, serialised to JSON as Streamlit ships them.
+`--old REV` also times the previous implementation (hooks + two eager passes with
+output_attentions) from that git revision, on the same warm model.
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
+import subprocess
+import sys
+import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
-from benchmarks.common import machine
+import torch
+from common import machine, quiet_streamlit
+
 from sparse_core import attention as A
 from sparse_core import make, models
-from ui.figures import attention_heatmap, head_overview
+
+try:  # ui.py is being split into a package; the figure builders live in ui.figures there
+    from ui.figures import attention_heatmap, head_overview
+except ImportError:
+    from ui import attention_heatmap, head_overview
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = (ROOT / "assets" / "examples" / "en_story.txt").read_text() * 3
+PATTERNS = {"window": {}, "bigbird": {"block": 16}, "topk": {}}
+
+
+def _old_attention(rev: str):
+    """The attention module of an earlier revision, imported beside the current one."""
+    source = subprocess.run(
+        ["git", "show", f"{rev}:sparse_core/attention.py"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    source = source.replace("from .", "from sparse_core.")
+    path = Path(tempfile.mkdtemp()) / "old_attention.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("old_attention", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _best(fn, repeat: int) -> tuple[float, object]:
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def _cold(lm, tokens, expr):
+    A._DENSE.clear()  # a new text: nothing cached
+    return A.compare(lm, tokens, expr, (2, 0))
+
+
+def _figures(result, tokens, layer: int = 2, head: int = 0) -> tuple[float, int]:
+    start = time.perf_counter()
+    dense = result.dense.attentions[layer, head]
+    sparse = result.sparse.attentions[layer, head]
+    figs = [
+        attention_heatmap(dense, tokens.labels, "d"),
+        attention_heatmap(result.keep.astype("uint8"), tokens.labels, "m"),
+        attention_heatmap(sparse, tokens.labels, "s"),
+        attention_heatmap(sparse - dense, tokens.labels, "x", "RdBu", 0),
+        head_overview(A.thumbnails(result.dense.attentions), result.mass_kept),
+    ]
+    payload = sum(len(f.to_json()) for f in figs)
+    return time.perf_counter() - start, payload
 
 
 def main() -> None:
-    print(f"Machine: {machine()}; torch threads = {__import__('torch').get_num_threads()}; best of 3\n")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--old", default="", help="git revision of the previous implementation to time beside")
+    parser.add_argument("--models", default="minilm,smollm2")
+    args = parser.parse_args()
+    quiet_streamlit()
+    old = _old_attention(args.old) if args.old else None
+    print(f"Machine: {machine()}; best of {args.repeat}\n")
     print(
-        "| model | pattern | tokens | load (s) | dense + sparse forward (s) | figures (s) | total (s) | payload (KB) |"
+        "| model | pattern | tokens | threads | load (s) | cold: dense + masks + sparse (s) | pattern change (s) "
+        "| figures (s) | old two passes (s) | payload (KB) |"
     )
-    print("|---|---|---|---|---|---|---|---|")
-    for key in ("minilm", "smollm2"):
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for key in args.models.split(","):
         t0 = time.perf_counter()
         lm = models.load(key)
         load_s = time.perf_counter() - t0
         tokens = A.tokenize(lm, TEXT, 256)
-        for name in ("window", "bigbird", "topk"):
-            expr = make(name, lm.info.causal, **({"block": 16} if name == "bigbird" else {})).expr()
-            best = None
-            for _ in range(3):
-                t1 = time.perf_counter()
-                result = A.compare(lm, tokens, expr, (2, 0))
-                thumbs = A.thumbnails(result.dense.attentions)
-                t2 = time.perf_counter()
-                dense = result.dense.attentions[2, 0].astype("float32")
-                sparse = result.sparse.attentions[2, 0].astype("float32")
-                figs = [
-                    attention_heatmap(dense, tokens.labels, "d"),
-                    attention_heatmap(result.keep.astype("uint8"), tokens.labels, "m"),
-                    attention_heatmap(sparse, tokens.labels, "s"),
-                    attention_heatmap(sparse - dense, tokens.labels, "x", "RdBu", 0),
-                    head_overview(thumbs, result.mass_kept),
-                ]
-                payload = sum(len(f.to_json()) for f in figs)
-                t3 = time.perf_counter()
-                run = (t2 - t1, t3 - t2, t3 - t1, payload)
-                best = run if best is None or run[2] < best[2] else best
-            print(
-                f"| {key} | {name} | {len(tokens.ids)} | {load_s:.1f} | {best[0]:.2f} | {best[1]:.2f} | "
-                f"{best[2]:.2f} | {best[3] / 1024:.0f} |"
-            )
+        for threads in (int(t) for t in args.threads.split(",")):
+            torch.set_num_threads(threads)
+            for name, params in PATTERNS.items():
+                expr = make(name, lm.info.causal, **params).expr()
+
+                cold_s, result = _best(partial(_cold, lm, tokens, expr), args.repeat)
+                warm_s, result = _best(partial(A.compare, lm, tokens, expr, (2, 0)), args.repeat)
+                fig_s, payload = _figures(result, tokens)
+                old_s = "—"
+                if old is not None:
+                    lm.model.set_attn_implementation("eager")
+                    try:
+                        secs, _ = _best(partial(old.compare, lm, tokens, expr, (2, 0)), args.repeat)
+                        old_s = f"{secs:.2f}"
+                    finally:
+                        A.use_sparse_attention(lm.model)
+                print(
+                    f"| {key} | {name} | {len(tokens.ids)} | {threads} | {load_s:.1f} | {cold_s:.2f} | "
+                    f"{warm_s:.2f} | {fig_s:.2f} | {old_s} | {payload / 1024:.0f} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

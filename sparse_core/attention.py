@@ -528,6 +528,17 @@ class Comparison:
     variant: str | None = None  # e.g. "vertical-slash: causal estimate"
     dense_cached: bool = False
     seconds: dict = field(default_factory=dict)  # dense, masks, sparse
+    layer_masks: list | None = field(default=None, repr=False)  # per layer: (T, T) bool or packed (H, T, T/8)
+    empty: np.ndarray | None = field(default=None, repr=False)  # (L, H, T) rows each head's pattern left empty
+
+    def head_mask(self, layer: int, head: int) -> tuple[np.ndarray, np.ndarray]:
+        """(applied (T, T) mask, indices of its empty rows) of any head, without another pass."""
+        n = self.keep.shape[-1]
+        m = self.layer_masks[layer]
+        if isinstance(m, torch.Tensor):
+            m = m.numpy()
+        applied = np.unpackbits(m[head], axis=-1, count=n).astype(bool) if m.dtype == np.uint8 else m
+        return applied, np.flatnonzero(self.empty[layer, head])
 
 
 def mass_kept(attentions: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -657,6 +668,8 @@ def compare(lm: LoadedModel, tokens: Tokens, expr: Expr, qk_source: tuple[int, i
         selection_rule=_rules(expr),
         variant=_variant_name(expr),
         dense_cached=cached,
+        layer_masks=packed or masks,
+        empty=empty,
         seconds={"dense": t_dense, "masks": t_masks, "sparse": t_sparse},
     )
 

@@ -67,7 +67,8 @@ def test_compare_reports_consistent_metrics(lm):
     tokens = A.tokenize(lm, TEXT)
     same = A.compare(lm, tokens, make("window", window=10_000).expr())
     assert np.allclose(same.mass_kept, 1.0, atol=1e-5) and np.allclose(same.cosine, 1.0, atol=1e-5)
-    narrow = A.compare(lm, tokens, make("window", lm.info.causal, window=1).expr(), (2, 3))
+    narrow_expr = make("window", lm.info.causal, window=2).expr()
+    narrow = A.compare(lm, tokens, narrow_expr, (2, 3))
     assert narrow.mass_kept.mean() < 0.9 and narrow.mass_kept.max() <= 1 + 1e-5  # some heads are local
     assert narrow.cosine.mean() < 0.999
     # mass kept of the shown head is the shown dense map summed inside the shown mask
@@ -78,18 +79,24 @@ def test_compare_reports_consistent_metrics(lm):
         assert same.agreement == 1.0 and same.perplexity_dense == pytest.approx(same.perplexity_sparse)
         assert narrow.perplexity_sparse > narrow.perplexity_dense
         n = len(tokens.ids)
-        assert narrow.density == pytest.approx((2 * n - 1) / (n * (n + 1) / 2))
-        assert narrow.density_raw == pytest.approx((2 * n - 1) / n**2)
+        kept = analysis.dense_mask(narrow_expr, n) & _tril(n)
+        assert 0 < kept.sum() < _tril(n).sum()
+        assert narrow.density == pytest.approx(kept.sum() / (n * (n + 1) / 2))  # of the causal triangle
+        assert narrow.density_raw == pytest.approx(kept.sum() / n**2)
 
 
 def test_means_over_changed_rows_leave_untouched_rows_out():
     lm = models.load("smollm2")
     tokens = A.tokenize(lm, TEXT)
     n = len(tokens.ids)
-    result = A.compare(lm, tokens, make("window", True, window=8).expr())
-    assert np.array_equal(result.changed_rows, np.arange(n) > 8)  # rows 0-8 see everything they could
-    assert np.all(result.cosine[:9] > 1 - 1e-6)  # untouched rows of a causal model do not move at all
-    assert result.cosine_changed_mean == pytest.approx(result.cosine[9:].mean())
+    expr = make("window", True, window=8).expr()
+    result = A.compare(lm, tokens, expr)
+    untouched = (analysis.dense_mask(expr, n) == _tril(n)).all(axis=1)  # the first rows see all they could
+    first = int(np.argmin(untouched))
+    assert first >= 5 and not untouched[first:].any()
+    assert np.array_equal(result.changed_rows, ~untouched)
+    assert np.all(result.cosine[:first] > 1 - 1e-6)  # untouched rows of a causal model do not move at all
+    assert result.cosine_changed_mean == pytest.approx(result.cosine[first:].mean())
     assert result.cosine_changed_mean < result.cosine.mean()
     assert result.mass_kept_changed_mean < result.mass_kept_all_mean
 
@@ -98,8 +105,8 @@ def test_empty_rows_keep_themselves_and_count_as_not_kept():
     lm = models.load("minilm")
     tokens = A.tokenize(lm, TEXT)
     n = len(tokens.ids)
-    # |i - j| <= 0 and (i or j is token 0): only row 0 keeps anything
-    result = A.compare(lm, tokens, make("window", window=0).expr() & make("global", global_tokens=1).expr())
+    # i = j (blocks of one token) and (i or j is token 0): only row 0 keeps anything
+    result = A.compare(lm, tokens, make("block", block=1).expr() & make("global", global_tokens=1).expr())
     assert result.rows_fixed == n - 1 and list(result.fixed_rows) == list(range(1, n))
     assert np.all(result.empty_rows == n - 1)
     assert np.array_equal(result.keep, np.eye(n, dtype=bool))  # applied: the substituted diagonal
@@ -128,6 +135,9 @@ def test_data_dependent_masks_are_per_head_from_each_heads_own_vectors(lm):
             assert dense_map[i][want[i]].min() >= np.sort(dense_map[i])[-k] - 1e-7
         masks.append(result.keep)
     assert not np.array_equal(masks[0], masks[1])  # two heads of one layer, two different masks
+    applied, fixed = result.head_mask(layer, 0)  # any head's mask without another pass
+    assert np.array_equal(applied, masks[0]) and len(fixed) == 0
+    assert np.array_equal(result.sparse.attentions[layer, 0] > 0, masks[0])
 
 
 def _small_params(name: str, n: int) -> dict:
