@@ -80,6 +80,14 @@ def wait_ready(page, timeout: float = 90_000) -> None:
     page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", timeout=timeout)
 
 
+def wait_charts(page, timeout: float = 60_000) -> None:
+    """Every Plotly chart on the page has drawn (an empty grey frame until Plotly has loaded)."""
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=stPlotlyChart]')].every(c => c.querySelector('.main-svg'))",
+        timeout=timeout,
+    )
+
+
 def screenshot(page, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

@@ -12,8 +12,8 @@ from playwright.sync_api import expect
 
 from sparse_core import PATTERNS, analysis, make
 from sparse_core.export import Config, config_from_dict, downloads, flex_snippet, format_layers, parse_layers
-from tests.browser import screenshot, wait_ready
-from tests.conftest import app_test
+from tests.browser import screenshot, wait_charts, wait_ready
+from tests.conftest import ARTIFACTS, app_test
 from ui.figures import human
 
 PAGE = "app_pages/explorer.py"
@@ -316,13 +316,19 @@ def test_explorer_screenshots_wide_and_phone(browser, app_url, lang):
             f"{app_url}/explorer?pattern=bigbird(block=64,window_blocks=3,global_blocks=2,random_blocks=3,seed=0)&n=64&lang={lang}"
         )
         wait_ready(page)
-        expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible()
-        expect(page.get_by_test_id("stAlert").first).to_be_visible()  # the dense note
+        expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible(timeout=60_000)
+        expect(page.get_by_test_id("stAlert").first).to_be_visible(timeout=60_000)  # the dense note
+        wait_charts(page)
         screenshot(page, f"explorer-{lang}-{width}x{height}")
         page.goto(
             f"{app_url}/explorer?pattern=bigbird(block=64,window_blocks=3,global_blocks=2,random_blocks=3,seed=0)&n=1048576&lang={lang}"
         )
         wait_ready(page)
-        expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible()
+        expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible(timeout=60_000)
+        wait_charts(page)
         screenshot(page, f"explorer-1M-{lang}-{width}x{height}")
+        # the app scrolls inside its own container, so a full-page shot stops at the fold: shoot the figure itself
+        chart = page.get_by_test_id("stPlotlyChart").first
+        chart.scroll_into_view_if_needed()
+        chart.screenshot(path=str(ARTIFACTS / f"explorer-1M-figure-{lang}-{width}x{height}.png"))
         context.close()

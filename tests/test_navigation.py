@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import require_chromium, screenshot, start_server, wait_ready
+from tests.browser import require_chromium, screenshot, start_server, wait_charts, wait_ready
 
 pytestmark = pytest.mark.browser
 
@@ -39,17 +39,19 @@ def test_deep_link_opens_its_page(browser, fresh_url, path, title, title_zh):
     page.goto(fresh_url + path)
     wait_ready(page, timeout=300_000)
     heading = page.locator("[data-testid=stMain] h1").first
-    expect(heading).to_contain_text(title)
-    expect(page.get_by_test_id("stSidebarNav")).to_be_visible()
+    expect(heading).to_contain_text(title, timeout=60_000)
+    expect(page.get_by_test_id("stSidebarNav")).to_be_visible(timeout=60_000)
     nav = page.get_by_test_id("stSidebarNavLink")
     expect(nav).to_have_count(5)
     assert "Traceback" not in page.locator("[data-testid=stMain]").inner_text()
     name = path.split("?")[0].strip("/") or "home"
+    wait_charts(page)
     screenshot(page, f"deeplink-{name}")
     if "lang=zh" not in path:
         page.get_by_test_id("stSidebar").get_by_text("中文", exact=True).click()
         wait_ready(page, timeout=300_000)
-        expect(page.locator("[data-testid=stMain] h1").first).to_contain_text(title_zh)
+        expect(page.locator("[data-testid=stMain] h1").first).to_contain_text(title_zh, timeout=60_000)
         expect(nav.first).to_contain_text("首页")
+        wait_charts(page)
         screenshot(page, f"deeplink-{name}-zh")
     context.close()
