@@ -45,7 +45,10 @@ MARKDOWN_KINDS = ("title", "header", "subheader", "markdown", "caption", "error"
 ALLOWED_HOSTS = ("arxiv.org", "github.com", "huggingface.co", "pytorch.org", "docs.streamlit.io")
 TIME_BOUND_S = 30.0  # one whole AppTest run of a page from a URL, on this shared 2-core machine
 _md = MarkdownIt("commonmark").enable(["table", "strikethrough"])
-_BARE_URL = re.compile(r"(?<![\\\w])(?:https?://|www\.)\S+", re.IGNORECASE)
+# Streamlit's GFM autolinks look at the text after backslash escapes are resolved (seen in Chromium:
+# "http\\://x" still became a link), so bare URLs and e-mail addresses are searched for in unescaped text.
+_BARE_URL = re.compile(r"(?<!\w)(?:https?://|www\.)\S+|[\w.+-]+@[\w-]+\.\w+", re.IGNORECASE)
+_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 
 
 def bodies(at) -> list[str]:
@@ -69,7 +72,8 @@ def markup_from(text: str) -> list[str]:
                 found.append(tok.content or str(tok.attrs))
             if tok.type == "link_open" and not any(h in str(tok.attrs.get("href", "")) for h in ALLOWED_HOSTS):
                 found.append(str(tok.attrs))
-    found += [u for u in _BARE_URL.findall(text) if not any(h in u for h in ALLOWED_HOSTS)]
+    unescaped = _ESCAPE.sub(r"\1", text)
+    found += [u for u in _BARE_URL.findall(unescaped) if not any(h in u for h in ALLOWED_HOSTS)]
     return found
 
 
@@ -97,6 +101,8 @@ def test_the_markup_check_can_fail():
         assert not markup_from(plain(attack)), plain(attack)
     assert markup_from("<img src=x onerror=alert(1)>\n\nx")  # an HTML block
     assert markup_from("see http://example.invalid now")  # a bare URL that GFM would link
+    assert markup_from("see http\\://example\\.invalid now")  # escaping alone does not stop it
+    assert markup_from("mail me\\@example\\.invalid")
 
 
 @pytest.mark.parametrize("attack", INJECTIONS)

@@ -22,15 +22,15 @@ def _url(app_url: str, page: str, attack: str) -> str:
     return f"{app_url}{PATHS[page]}?{query}"
 
 
-@pytest.mark.parametrize("page", list(PATHS))
-def test_crafted_links_stay_text(ready_page, app_url, page):
+@pytest.mark.parametrize("page_name", list(PATHS))
+def test_crafted_links_stay_text(ready_page, app_url, page_name):
     browser_page = ready_page
     dialogs, outside = [], []
     browser_page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     browser_page.on("request", lambda r: None if r.url.startswith(LOCAL) else outside.append(r.url))
-    attacks = INJECTIONS if page != "inspector" else INJECTIONS[:1] + INJECTIONS[3:]  # the inspector loads a model
+    attacks = INJECTIONS if page_name != "inspector" else INJECTIONS[:1] + INJECTIONS[3:]  # the inspector loads a model
     for attack in attacks:
-        browser_page.goto(_url(app_url, page, attack))
+        browser_page.goto(_url(app_url, page_name, attack))
         wait_ready(browser_page, timeout=300_000)
         assert not dialogs, dialogs
         assert not outside, outside

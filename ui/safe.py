@@ -11,6 +11,10 @@ import re
 # quotes, '/', '?', '%' and ';' mean nothing alone and stay as they are, so messages stay searchable.
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&=@^])")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+# GitHub-flavoured autolinks (http://…, www.…, a@b.c) are found in the text *after* escapes are
+# resolved, so a backslash does not stop them; an invisible word joiner inside the marker does.
+_AUTOLINK = re.compile(r"(://|(?<![^\W_])www(?=\.)|@)", re.IGNORECASE)
+JOINER = "\u2060"
 LIMIT = 300
 
 
@@ -22,7 +26,8 @@ def clip(text: str, limit: int = LIMIT) -> str:
 def plain(text: object, limit: int = LIMIT) -> str:
     """`text` escaped for Markdown and HTML on one line, clipped: a link, image or tag shows as its characters."""
     one_line = _CONTROL.sub(" ", clip(str(text), limit))
-    return _MARKDOWN.sub(r"\\\1", one_line)
+    unlinked = _AUTOLINK.sub(lambda m: m.group(1)[0] + JOINER + m.group(1)[1:], one_line)
+    return _MARKDOWN.sub(r"\\\1", unlinked)
 
 
 def plain_html(text: object, limit: int = LIMIT) -> str:
