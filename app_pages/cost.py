@@ -7,7 +7,6 @@ the same numbers as the Learn page; speed runs wait their turn in sparse_core.jo
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -48,11 +47,16 @@ def _timing(name: str, n: int, heads: int, d_head: int, block: int, device: str)
 
 
 # -- figures --------------------------------------------------------------------------------------
-def _loglog(title: str, unit: str) -> go.Figure:
+def _loglog(unit: str) -> go.Figure:
+    # titles are written above the chart by _pair (Streamlit wraps text, Plotly cuts it on a phone);
+    # four x ticks 16x apart fit a phone's width
     fig = go.Figure()
-    fig.update_xaxes(type="log", title="n", dtick=np.log10(4), tickformat=",d")
-    fig.update_yaxes(type="log", title=unit, exponentformat="power")  # one notation on every log axis
-    fig.update_layout(title=title, height=430, margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h"))
+    fig.update_xaxes(type="log", title="n", tickvals=SCALING_NS[::4], tickformat=",d")
+    fig.update_yaxes(type="log", title=unit, exponentformat="power", dtick=2)  # one notation on every log axis
+    # the legend sits clear below the axis title "n" (the default horizontal legend overlaps it on a phone)
+    fig.update_layout(
+        height=460, margin=dict(l=10, r=10, t=20, b=10), legend=dict(orientation="h", yanchor="top", y=-0.2)
+    )
     return fig
 
 
@@ -75,10 +79,11 @@ def _line(fig, ns, values, name, color, dash=None, unit=""):
     )
 
 
-def _pair(left: go.Figure, right: go.Figure, keys: tuple[str, str]) -> None:
-    a, b = st.columns(2)
-    a.plotly_chart(left, key=keys[0], config=DOWNLOAD_CONFIG)
-    b.plotly_chart(right, key=keys[1], config=DOWNLOAD_CONFIG)
+def _pair(charts: list[tuple[str, go.Figure, str]]) -> None:
+    """Two charts side by side (stacked on a phone), each under its title."""
+    for column, (title, fig, key) in zip(st.columns(2), charts, strict=True):
+        column.markdown(f"**{title}**")
+        column.plotly_chart(fig, key=key, config=DOWNLOAD_CONFIG)
 
 
 # -- pickers ---------------------------------------------------------------------------------------
@@ -126,8 +131,7 @@ def prefill_tab(chosen: list[str], model: ModelConfig) -> None:
     curves = {name: _curve(name, model) for name in chosen}
     ref = curves[chosen[0]][1]
     ns_dense = [p.n for p in ref]
-    flops = _loglog(tr("co.flops_title"), "FLOP")
-    scores = _loglog(tr("co.mem_title"), "B")
+    flops, scores = _loglog("FLOP"), _loglog("B")
     _line(flops, ns_dense, [p.model["prefill_flops_dense"] for p in ref], tr("co.dense"), "#888", "dash", "FLOP")
     _line(scores, ns_dense, [p.model["score_bytes_dense_per_layer"] for p in ref], tr("co.dense"), "#888", "dash", "B")
     for color, name in zip(COLORS, chosen, strict=False):
@@ -135,7 +139,7 @@ def prefill_tab(chosen: list[str], model: ModelConfig) -> None:
         label = f"{pattern_title(name)} · {PATTERNS[name].complexity}"
         _line(flops, ns, [p.model["prefill_flops_sparse"] for p in points], label, color, unit="FLOP")
         _line(scores, ns, [p.model["score_bytes_sparse_per_layer"] for p in points], label, color, unit="B")
-    _pair(flops, scores, ("co_flops", "co_memory"))
+    _pair([(tr("co.flops_title"), flops, "co_flops"), (tr("co.mem_title"), scores, "co_memory")])
     st.caption(tr("co.slope_note"))
 
 
@@ -144,15 +148,14 @@ def decode_tab(chosen: list[str], model: ModelConfig) -> None:
     curves = {name: _curve(name, model) for name in chosen}
     ref = curves[chosen[0]][1]
     ns_dense = [p.n for p in ref]
-    kv = _loglog(tr("co.kv_title"), "B")
-    step = _loglog(tr("co.decode_title"), "FLOP")
+    kv, step = _loglog("B"), _loglog("FLOP")
     _line(kv, ns_dense, [p.model["kv_cache_bytes_dense"] for p in ref], tr("co.dense"), "#888", "dash", "B")
     _line(step, ns_dense, [p.model["decode_flops_dense"] for p in ref], tr("co.dense"), "#888", "dash", "FLOP")
     for color, name in zip(COLORS, chosen, strict=False):
         ns, points = curves[name]
         _line(kv, ns, [p.model["kv_cache_bytes_sparse"] for p in points], pattern_title(name), color, unit="B")
         _line(step, ns, [p.model["decode_flops_sparse"] for p in points], pattern_title(name), color, unit="FLOP")
-    _pair(kv, step, ("co_kv", "co_decode"))
+    _pair([(tr("co.kv_title"), kv, "co_kv"), (tr("co.decode_title"), step, "co_decode")])
     st.caption(tr("co.decode_note"))
 
 
@@ -163,14 +166,15 @@ def budget_tab(chosen: list[str], model: ModelConfig) -> None:
     for name in chosen:
         if PATTERNS[name].data_dependent:
             continue
-        dense_n, sparse_n = _largest(name, model, memory.gib_to_bytes(budget))
+        with st.spinner(tr("le.computing")):  # a new budget bisects on exact counts: up to a few seconds
+            dense_n, sparse_n = _largest(name, model, memory.gib_to_bytes(budget))
         capped = sparse_n >= memory.MAX_N
         rows[pattern_title(name)] = {
             tr("co.largest_dense"): f"{dense_n:,}",
             tr("co.largest_sparse"): ("≥ " if capped else "") + f"{sparse_n:,}",
             tr("co.gain"): ("≥ " if capped else "") + f"{memory.context_gain(dense_n, sparse_n):,.1f}×",
         }
-    st.dataframe(pd.DataFrame(rows).T, key="co_budget_table")
+    st.table(pd.DataFrame(rows).T)  # a plain table wraps its headers on a phone; a data grid would cut them
     st.caption(tr("co.budget_note"))
     st.caption(tr("co.budget_same"))
 
@@ -213,7 +217,7 @@ def _speed_results(done: dict) -> None:
         title=tr("co.speed_chart"),
         barmode="group",
         height=380,
-        yaxis=dict(type="log", exponentformat="power"),
+        yaxis=dict(type="log", exponentformat="power", dtick=1),
         margin=dict(l=10, r=10, t=50, b=10),
         xaxis=dict(title="n", type="category"),
         legend=dict(orientation="h"),
@@ -243,7 +247,7 @@ def _run_speed(todo: list[int], timed: str, heads: int, d_head: int, block: int,
             bar.progress((i - 1) / len(todo), text=tr("co.measuring", n=n, i=i, total=len(todo)))
             try:
                 done[n] = _timing(timed, n, heads, d_head, block, device)
-            except PatternError as e:
+            except Exception as e:  # noqa: BLE001 - a failed compile or kernel is a message, not a traceback
                 show_error(e)
                 break
             measured[(timed, n, heads, d_head, block, device)] = True

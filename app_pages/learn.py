@@ -38,8 +38,9 @@ STEPS = 8
 STORY = (Path(__file__).parents[1] / "assets" / "examples" / "en_story.txt").read_text(encoding="utf-8")
 MODEL_7B = MODEL_PRESETS["Llama-2-7B"]
 N1 = [1 << e for e in range(10, 21)]
-LOG_AXIS = dict(type="log", exponentformat="power")  # one notation on every log axis of the page
+LOG_AXIS = dict(type="log", exponentformat="power", dtick=1)  # one notation, decades only, on every log axis
 MARGIN = dict(l=10, r=10, t=50, b=10)
+GAIN_PATTERNS = ("mistral", "bigbird", "streaming")
 THUMB_PX = 256  # thumbnails are upscaled to about this many pixels, nearest neighbour
 
 
@@ -115,24 +116,24 @@ def _layers_needed(names: tuple[str, ...], n: int) -> list[int | None]:
 
 
 @st.cache_data(show_spinner=False)
-def _gains(n: int, budget_bytes: int):
-    """Step 7: (prefill FLOPs, one layer's score bytes, longest prompt in budget) for dense and three patterns."""
+def _gains(n: int) -> dict[str, tuple[float, float]]:
+    """Step 7 at one n: (prefill FLOPs, one layer's score bytes) for dense and three patterns."""
     rows = {}
-    for name in ("mistral", "bigbird", "streaming"):
-        expr = make(name).expr()
-        point = curve(expr, MODEL_7B, [n])[0]
+    for name in GAIN_PATTERNS:
+        point = curve(make(name).expr(), MODEL_7B, [n])[0]
         if not rows:  # the dense baseline is the same whatever the pattern
-            rows["dense"] = (
-                point.model["prefill_flops_dense"],
-                point.model["score_bytes_dense_per_layer"],
-                memory.largest_n(expr, MODEL_7B, budget_bytes, sparse=False),
-            )
-        rows[name] = (
-            point.model["prefill_flops_sparse"],
-            point.model["score_bytes_sparse_per_layer"],
-            memory.largest_n(expr, MODEL_7B, budget_bytes, sparse=True),
-        )
+            rows["dense"] = (point.model["prefill_flops_dense"], point.model["score_bytes_dense_per_layer"])
+        rows[name] = (point.model["prefill_flops_sparse"], point.model["score_bytes_sparse_per_layer"])
     return rows
+
+
+@st.cache_data(show_spinner=False)
+def _longest(budget_bytes: int) -> dict[str, int]:
+    """Step 7: the longest prompt whose prefill fits the budget; it does not depend on the slider's n."""
+    out = {"dense": memory.largest_dense_n(MODEL_7B, budget_bytes)}
+    for name in GAIN_PATTERNS:
+        out[name] = memory.largest_n(make(name).expr(), MODEL_7B, budget_bytes, sparse=True)
+    return out
 
 
 def _at_least(n: int) -> str:
@@ -179,14 +180,16 @@ def full_attention() -> None:
             hovertemplate="n = %{x:,}<br>%{customdata}<extra></extra>",
         )
     )
-    for gpu in memory.GPUS:  # labelled lines drawn as data, so the labels sit inside the log axis
+    for i, gpu in enumerate(memory.GPUS):  # labelled lines drawn as data, so the labels sit inside the log axis
+        label = tr("le.f1_gpu", gpu=gpu.name, mem=memory.format_bytes(gpu.memory_bytes))
+        right = i % 2 == 0  # neighbouring lines (80 and 141 GiB) put their labels at opposite ends
         fig.add_trace(
             go.Scatter(
                 x=[ns[0], ns[-1]],
                 y=[gpu.memory_bytes] * 2,
                 mode="lines+text",
-                text=[tr("le.f1_gpu", gpu=gpu.name, mem=memory.format_bytes(gpu.memory_bytes)), ""],
-                textposition="top right",
+                text=["", label] if right else [label, ""],
+                textposition="top left" if right else "top right",
                 textfont=dict(color="#555", size=12),
                 line=dict(color="#999", dash="dot", width=1.5),
                 showlegend=False,
@@ -204,7 +207,7 @@ def full_attention() -> None:
             hovertemplate=f"n = {n:,}<br>{memory.format_bytes(now)}<extra></extra>",
         )
     )
-    fig.update_xaxes(type="log", title="n", tickformat=",d")
+    fig.update_xaxes(type="log", title="n", tickformat=",d", dtick=1)
     fig.update_yaxes(**LOG_AXIS, title=tr("le.f1_bytes"))
     fig.update_layout(
         title=tr("le.f1_title"),
@@ -227,17 +230,21 @@ def tiny_weights() -> None:
         lm, _, _ = _dense_run()
     layer = st.slider(tr("le.f2_layer"), 0, lm.layers - 1, 2, key="le_layer2")
     centres, counts, share, tiny = _weight_summary(layer)
-    hist = go.Figure(go.Bar(x=centres, y=counts, marker_color="#313191"))
-    hist.update_xaxes(**LOG_AXIS, title=tr("le.f2_weight"))
+    # bars on a log axis leave gaps, so the bins are drawn at log10(weight) with power-of-ten labels
+    hist = go.Figure(go.Bar(x=np.log10(centres), y=counts, marker_color="#313191", width=6 / len(centres)))
+    decades = list(range(-6, 1))
+    hist.update_xaxes(title=tr("le.f2_weight"), tickvals=decades, ticktext=[f"10<sup>{e}</sup>" for e in decades])
     hist.update_yaxes(title=tr("le.f2_count"))
-    hist.update_layout(title=tr("le.f2_hist"), height=360, margin=MARGIN, bargap=0)
+    hist.update_layout(height=340, margin=dict(l=10, r=10, t=20, b=10), bargap=0)
     ks = np.arange(1, len(share) + 1)
     topk = go.Figure(go.Scatter(x=ks, y=share, mode="lines", line=dict(color="#e4572e", width=3)))
     topk.update_xaxes(**LOG_AXIS, title="k")
     topk.update_yaxes(title=tr("le.f2_share"), tickformat=".0%", range=[0, 1.02])
-    topk.update_layout(title=tr("le.f2_topk"), height=360, margin=MARGIN)
+    topk.update_layout(height=340, margin=dict(l=10, r=10, t=20, b=10))
     a, b = st.columns(2)
+    a.markdown(f"**{tr('le.f2_hist')}**")  # titles above the charts wrap on a narrow column; Plotly's would be cut
     a.plotly_chart(hist, key="le_fig2a", config=DOWNLOAD_CONFIG)
+    b.markdown(f"**{tr('le.f2_topk')}**")
     b.plotly_chart(topk, key="le_fig2b", config=DOWNLOAD_CONFIG)
     k = 8
     st.info(tr("le.f2_summary", tiny=f"{tiny:.0%}", k=k, share=f"{share[k - 1]:.0%}", n=len(share)))
@@ -346,19 +353,20 @@ def gains() -> None:
         tr("le.f7_n"), [1 << e for e in range(12, 21)], value=1 << 17, key="le_n7", format_func=lambda v: f"{v:,}"
     )
     budget = memory.REFERENCE_GPU.memory_bytes
-    rows = _gains(n, budget)
+    with st.spinner(tr("le.computing")):
+        rows, longest = _gains(n), _longest(budget)
     label = {name: tr("co.dense") if name == "dense" else pattern_title(name) for name in rows}
     table = pd.DataFrame(
         {
             label[name]: {
                 tr("le.f7_compute"): human(f, "FLOP"),
                 tr("le.f7_memory"): memory.format_bytes(m),
-                tr("le.f7_context", mem=memory.format_bytes(budget)): _at_least(c),
+                tr("le.f7_context", mem=memory.format_bytes(budget)): _at_least(longest[name]),
             }
-            for name, (f, m, c) in rows.items()
+            for name, (f, m) in rows.items()
         }
     ).T
-    st.dataframe(table, key="le_table7")
+    st.table(table)  # a plain table wraps its headers on a phone; a data grid would scroll and cut them
     dense_flops = rows["dense"][0]
     names = list(rows)[::-1]  # dense on top of a horizontal bar chart: labels never overlap
     fig = go.Figure(

@@ -33,7 +33,7 @@ def test_every_step_renders_in_both_languages(lang):
         assert not at.exception and not at.error, (lang, step)
         assert at.subheader[0].value == STRINGS[f"le.s{step}"][lang]
         assert STRINGS[f"le.t{step}"][lang].split("\n")[0][:40] in at.markdown[0].value
-        assert at.get("plotly_chart") or at.dataframe or at.get("image"), f"step {step} has no live figure"
+        assert at.get("plotly_chart") or at.dataframe or at.table or at.get("image"), f"step {step} has no live figure"
         for chart in at.get("plotly_chart"):  # one notation on every log axis: powers of ten, or plain n
             layout = json.loads(chart.proto.spec)["layout"]
             for axis in (v for k, v in layout.items() if k.startswith(("xaxis", "yaxis")) and v.get("type") == "log"):
@@ -73,7 +73,7 @@ def test_step_one_labels_every_gpu_line_inside_the_plot():
     at.switch_page("app_pages/learn.py").run()
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     lines = [t for t in spec["data"] if t.get("mode") == "lines+text"]
-    assert [t["text"][0].split(" (")[0] for t in lines] == [gpu.name for gpu in memory.GPUS]
+    assert ["".join(t["text"]).split(" (")[0] for t in lines] == [gpu.name for gpu in memory.GPUS]
     for trace, gpu in zip(lines, memory.GPUS, strict=True):
         # labels are data points (not annotations, which a log axis would place at 10^y)
         assert values(trace["y"]).tolist() == [gpu.memory_bytes] * 2
@@ -141,10 +141,14 @@ def test_walk_the_tour_in_a_real_browser(ready_page, app_url, lang, width, heigh
     wait_ready(page, timeout=240_000)
     for step in range(1, 9):
         expect(page.get_by_role("heading", name=STRINGS[f"le.s{step}"][lang])).to_be_visible(timeout=120_000)
-        figure = page.get_by_test_id("stPlotlyChart").or_(page.get_by_test_id("stDataFrame"))
-        expect(figure.or_(page.get_by_test_id("stImage")).first).to_be_attached()
+        figure = (
+            page.get_by_test_id("stPlotlyChart")
+            .or_(page.get_by_test_id("stDataFrame"))
+            .or_(page.get_by_test_id("stTable"))
+        )
+        expect(figure.or_(page.get_by_test_id("stImage")).first).to_be_attached(timeout=60_000)
         if step in (4, 5):
-            expect(page.get_by_test_id("stImage")).to_have_count(7 if step == 4 else 5)
+            expect(page.get_by_test_id("stImage")).to_have_count(7 if step == 4 else 5, timeout=60_000)
             _inside_the_page(page, "stImage")
         if step == 8:  # pattern names on the category axis never overlap
             _no_overlap(page, "[data-testid=stPlotlyChart] .ytick text")

@@ -90,12 +90,12 @@ def test_learn_and_cost_give_the_same_longest_prompt():
     at.switch_page("app_pages/learn.py").run()
     step1 = " ".join(c.value for c in _learn(at, 1).caption)
     assert f"{memory.REFERENCE_GPU.name} (80 GiB): up to n = {expected} tokens" in step1
-    table = _learn(at, 7).dataframe[0].value
+    table = _learn(at, 7).table[0].value
     assert table.loc["dense", "longest prompt in 80 GiB"] == expected
 
     at.switch_page("app_pages/cost.py").run()
     at.session_state["co_tab_en"] = "Memory budget"
     at.run()
     assert at.selectbox(key="co_model").value == "Llama-2-7B" and at.number_input(key="co_budget").value == 80
-    budget = at.dataframe[0].value
+    budget = at.table[0].value
     assert set(budget["largest n, dense"]) == {expected}

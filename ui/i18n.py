@@ -613,10 +613,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "（每个词元 2 × 32 × 32 × 128 个值）。权重和激活值不计在内，所以实际需求更高。虚线是常见 GPU 的显存。",
     },
     "le.f1_n": {"en": "Tokens n", "zh": "词元数 n"},
-    "le.f1_title": {
-        "en": "Memory to read n tokens: one layer's scores + KV cache",
-        "zh": "读取 n 个词元的内存：单层分数 + KV 缓存",
-    },
+    "le.f1_title": {"en": "Memory to read n tokens", "zh": "读取 n 个词元所需内存"},
     "le.f1_total": {"en": "one layer's scores + KV cache", "zh": "单层分数 + KV 缓存"},
     "le.f1_kv": {"en": "KV cache alone", "zh": "仅 KV 缓存"},
     "le.f1_marker": {"en": "n = {n} (now)", "zh": "n = {n}（当前）"},
@@ -727,6 +724,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "各模式在真实文本上保留了什么（{n} 个词元）",
     },
     "le.loading": {"en": "Running the bundled model on the example text…", "zh": "正在用内置模型处理示例文本……"},
+    "le.computing": {"en": "Counting exactly with the engine…", "zh": "正在用引擎精确计数……"},
     # parameter labels (one per ParamSpec name)
     "param.block": {"en": "block size", "zh": "块大小"},
     "param.buckets": {"en": "buckets", "zh": "桶数"},
