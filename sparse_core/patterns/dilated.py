@@ -40,6 +40,23 @@ class Dilated(Primitive):
             return Window(w * d, causal=self.causal).block_segments(brows, n, block)
         return progression_block_segments(brows, n, block, d, 0 if self.causal else -w, w)
 
+    def block_segment_count(self, n, block):
+        """Segment slots per block row of block_segments (at most 3*B/gcd + 1 progressions)."""
+        from math import gcd
+
+        step = self.dilation
+        if step <= block:
+            return 1
+        return 3 * block // gcd(step, block) + 1
+
+    def block_cost_estimate(self, n, block):
+        """Block rows x progression slots: at most 3*B/gcd(d, B) slots per block row, whatever w is."""
+        from math import gcd
+
+        nb = -(-n // block)
+        d = self.dilation
+        return nb if d <= block else nb * (3 * block // gcd(d, block) + 1)
+
     def kv_rows(self, cols):
         return [Seg(cols, self.dilation, np.full(len(cols), max(self.window + 1, 0), dtype=np.int64))]
 

@@ -38,5 +38,22 @@ class StrideColumns(Primitive):
         reach = (n - 1) // l + 1
         return progression_block_segments(brows, n, block, l, 0 if self.causal else -reach, reach)
 
+    def block_segment_count(self, n, block):
+        """Segment slots per block row of block_segments (at most 3*B/gcd + 1 progressions)."""
+        from math import gcd
+
+        step = self.stride
+        if step % block == 0 or block % step == 0:
+            return 1
+        return 3 * block // gcd(step, block) + 1
+
+    def block_cost_estimate(self, n, block):
+        """Block rows x progression slots: one slot when l and B divide, else at most 3*B/gcd(l, B)."""
+        from math import gcd
+
+        nb = -(-n // block)
+        l = self.stride
+        return nb if (l % block == 0 or block % l == 0) else nb * (3 * block // gcd(l, block) + 1)
+
     def kv_rows(self, cols):
         return [Seg(cols, self.stride, np.full(len(cols), FOREVER // self.stride, dtype=np.int64))]

@@ -86,6 +86,14 @@ class SummaryColumns(Primitive):
 
         return ColumnSet(count_in, explicit, rows)
 
+    def block_segment_count(self, n, block):
+        """One closed-form count per block row."""
+        return 1
+
+    def block_cost_estimate(self, n, block):
+        """One closed-form count per block row, over a prefix table of the key blocks."""
+        return 2 * (-(-n // block))
+
     def segment_count(self, n):
         return 1
 
