@@ -67,6 +67,14 @@ def _last_time(step: str, model: str, n: int | None = None) -> str:
     return tr("in.last_time_n", s=f"{seconds:.1f}", n=size)
 
 
+def _expect_slow(args: tuple, model: str, n: int) -> bool:
+    """Whether this comparison is new to the session and took over SLOW seconds last time at a similar length."""
+    if hash(args) in st.session_state.get("in_seen", []):
+        return False
+    runs = _timings().get(("compare", model)) or {}
+    return any(seconds > SLOW and size >= n * 0.7 for size, seconds in runs.items())
+
+
 def _record(step: str, model: str, seconds: float, n: int = 0) -> None:
     _timings().setdefault((step, model), {})[n] = seconds
 
@@ -291,8 +299,14 @@ with left:
 
 try:
     spec = make(pattern, causal, **values)
-    with box, st.spinner(tr("in.computing", n=n, model=title, last=_last_time("compare", key, n))):
-        result = _compare(key, text, limit, pattern, tuple(spec.params.items()))
+    args = (key, text, limit, pattern, tuple(spec.params.items()))
+    waiting = tr("in.computing", n=n, model=title, last=_last_time("compare", key, n))
+    if _expect_slow(args, key, n):  # the spinner may be above the fold when a widget far down changed
+        st.toast(waiting, icon="⏳")
+    with box, st.spinner(waiting, show_time=True):
+        result = _compare(*args)
+    st.session_state.setdefault("in_seen", []).append(hash(args))
+    del st.session_state.in_seen[:-8]
 except PatternError as e:
     if status is not None:
         status.update(label=tr("in.load_failed", model=title), state="error")

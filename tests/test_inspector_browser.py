@@ -72,6 +72,17 @@ def test_change_pattern_click_a_tile_and_use_the_token_view(ready_page, app_url)
     page.get_by_test_id("stButtonGroup").get_by_text("log", exact=True).click()
     wait_ready(page, timeout=60_000)
     page.wait_for_url("**scale=log**", timeout=30_000)
+    # a slow step (per-head top-k masks take over a second here) shows progress in the viewport
+    page.get_by_test_id("stMain").evaluate("e => e.scrollTo(0, 0)")
+    choose(page, "Sparse pattern", "Top-k")
+    toast = page.get_by_test_id("stToast").first
+    expect(toast).to_be_visible(timeout=10_000)
+    expect(toast).to_contain_text("last time")  # an estimate measured on this machine
+    box = toast.bounding_box()
+    assert box is not None and 0 <= box["y"] < page.viewport_size["height"]
+    screenshot(page, "inspector-progress")
+    wait_ready(page, timeout=120_000)
+    expect(page.get_by_text("chooses its own keys").first).to_be_visible()
     expect(page.get_by_test_id("stException")).to_have_count(0)
     screenshot(page, "inspector-interactions")
 
@@ -84,6 +95,9 @@ def test_screenshots_without_cut_labels(ready_page, app_url, lang, size):
     page.set_viewport_size({"width": width, "height": height})
     _open(page, app_url, lang)
     text, pattern, dense, token_view, token = TITLES[lang]
+    if lang == "zh":  # Chinese labels on the axes too (MiniLM reads most of them as [UNK])
+        choose(page, "示例文本", "短篇故事（中文）")
+        wait_ready(page, timeout=120_000)
     expect(page.get_by_role("textbox", name=text, exact=True)).to_be_visible()
     expect(page.get_by_text(dense).first).to_be_attached()
     expect(page.get_by_role("heading", name=token_view)).to_be_attached()

@@ -130,7 +130,7 @@ def _power(e: int) -> str:
 
 
 def _layout(fig: go.Figure, cats: list[str], labels: list[str], title: str, height: int) -> None:
-    fig.update_xaxes(**_ticks(cats, labels), side="top", tickangle=-90)
+    fig.update_xaxes(**_ticks(cats, labels), side="bottom", tickangle=-90)  # the top belongs to the mode bar
     fig.update_yaxes(**_ticks(cats, labels), autorange="reversed")
     fig.update_layout(
         title=dict(text=title, y=0.995, x=0, xanchor="left", font=dict(size=14)),
@@ -189,7 +189,10 @@ def mask_map(
         )
     )
     # the legend: one square per state, below the map (a colour bar's labels were cut on the right)
-    for name, colour in zip(names, MASK_COLORS, strict=True):
+    present = set(np.unique(codes).tolist()) | {0, 1}  # kept and dropped always; the others where they occur
+    for level, (name, colour) in enumerate(zip(names, MASK_COLORS, strict=True)):
+        if level not in present:
+            continue
         fig.add_trace(
             go.Scatter(
                 x=[None], y=[None], mode="markers", name=name, marker=dict(symbol="square", size=11, color=colour)
@@ -198,7 +201,7 @@ def mask_map(
     _layout(fig, cats, labels, title, height)
     fig.update_layout(
         showlegend=True,
-        legend=dict(orientation="h", x=0, y=-0.01, yanchor="top", font=dict(size=11), itemclick=False),
+        legend=dict(orientation="h", x=0, y=-0.16, yanchor="top", font=dict(size=11), itemclick=False),
         margin=dict(b=40),
     )
     return fig
