@@ -307,7 +307,7 @@ def _mask_mod_source(config: Config, expr: Expr, preview: bool = False) -> tuple
     """
     n = config.n
     table = (lambda make: ELIDED) if preview else (lambda make: _literal(_pack(make())))  # noqa: E731
-    formula = expr_source(expr)
+    formula = expr_source(expr, n)
     if formula is not None:
         how = "mask_mod is the pattern's formula: pointwise in q_idx and kv_idx, no tables."
         return f"\n\ndef mask_mod(b, h, q_idx, kv_idx):\n    return {formula}\n", how
@@ -331,7 +331,7 @@ def _mask_mod_source(config: Config, expr: Expr, preview: bool = False) -> tuple
     )
     defs, names = [_MEMBER], {}
     for k, prim in enumerate(expr.primitives()):
-        source = expr_source(prim)
+        source = expr_source(prim, n)
         if source is not None:
             defs.append(f"\n\ndef _p{k}(q_idx, kv_idx):\n    return {source}\n")
         else:
@@ -376,12 +376,12 @@ def _flex_source(config: Config, preview: bool) -> str:
     if not preview:
         limits.check_budget(expr, config.n, config.block, what="layout" if config.n > limits.DENSE_MAX_N else "dense")
     body, how = _mask_mod_source(config, expr, preview)
-    use_layout = config.n > CREATE_BLOCK_MASK_MAX_N or expr_source(expr) is None
+    use_layout = config.n > CREATE_BLOCK_MASK_MAX_N or expr_source(expr, config.n) is None
     if use_layout:
         how += "\nThe BlockMask is built from the engine's embedded block layout with BlockMask.from_kv_blocks."
     else:
         how += "\nThe BlockMask comes from create_block_mask (it evaluates mask_mod on every pair; fine here)."
-    if preview and use_layout or preview and expr_source(expr) is None:
+    if preview and use_layout or preview and expr_source(expr, config.n) is None:
         how += "\nPREVIEW: tables are elided here; download the script to run it."
     header = _HEADER.format(spec=format_layers(config.layers), op=config.op, n=config.n, block=config.block, how=how)
     if use_layout and preview:
@@ -421,15 +421,15 @@ def estimated_snippet_size(config: Config) -> int:
     expr = config.expr()
     n, nb = config.n, -(-config.n // config.block)
     size = SCRIPT_OVERHEAD
-    if expr_source(expr) is None:
+    if expr_source(expr, n) is None:
         if expr.data_dependent:
             size += int(n * n / 8 * 4 / 3)  # packed bits, base64 (zlib only helps)
         else:
             for prim in expr.primitives():
-                if expr_source(prim) is None:
+                if expr_source(prim, n) is None:
                     slots = limits.predict_slots(prim, n, config.block)
                     size += int(n * slots * PACKED_BYTES_PER_INDEX)
-    if n > CREATE_BLOCK_MASK_MAX_N or expr_source(expr) is None:
+    if n > CREATE_BLOCK_MASK_MAX_N or expr_source(expr, n) is None:
         size += nb * 16  # the block layout's CSR; indices compress to a few bytes per kept block
     return size
 
