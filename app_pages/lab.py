@@ -215,10 +215,18 @@ def _results(table: pd.DataFrame, causal: bool) -> None:
     )
     d1, d2 = st.columns(2)
     d1.download_button(
-        tr("lab.csv"), data=lambda: table.to_csv(index=False), file_name="pattern_lab.csv", mime="text/csv"
+        tr("lab.csv"),
+        data=lambda: table.to_csv(index=False),
+        file_name="pattern_lab.csv",
+        mime="text/csv",
+        on_click="ignore",
     )
     d2.download_button(
-        tr("lab.json"), data=lambda: lab.to_json(table), file_name="pattern_lab.json", mime="application/json"
+        tr("lab.json"),
+        data=lambda: lab.to_json(table),
+        file_name="pattern_lab.json",
+        mime="application/json",
+        on_click="ignore",
     )
 
 

@@ -89,3 +89,15 @@ def test_smollm2_continuation_side_by_side_in_chinese():
     texts = [t.value for t in at.text]
     assert len(texts) == 2
     assert any(m.value.startswith("**稠密") for m in at.markdown)
+
+
+def test_page_in_chinese_shows_no_english_ui_text():
+    import re
+
+    from tests.test_i18n import ENGLISH, _visible_texts
+
+    at = run_page("minilm", "window", "0.1", lang="zh")
+    shown = "\n".join(_visible_texts(at))
+    leaked = [s for s in ENGLISH if s in shown]
+    assert not leaked, leaked
+    assert re.search(r"[\u4e00-\u9fff]", shown)

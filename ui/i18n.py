@@ -1042,6 +1042,10 @@ STRINGS: dict[str, dict[str, str]] = {
     # Pattern Lab
     "lab.nav": {"en": "Pattern Lab", "zh": "模式实验室"},
     "lab.title": {"en": "Pattern Lab", "zh": "模式实验室"},
+    "lab.learn_link": {
+        "en": "Measure it yourself: window, StreamingLLM and BigBird at 5–25 % on a long text, in the Pattern Lab",
+        "zh": "亲自测一测：在模式实验室里，用长文本比较窗口、StreamingLLM 和 BigBird 在 5–25% 预算下的表现",
+    },
     "lab.lead": {
         "en": "Which pattern keeps the most of this model on this text, at which budget? Each pattern's parameter "
         "is fitted to each budget with exact counts, then measured against the dense model.",
