@@ -275,3 +275,21 @@ def test_paper_defaults_are_dense_on_a_short_text_so_scaling_matters():
     """The case from issue 12: window 64 on a 63-token text keeps every pair; the scaled window does not."""
     assert F.density_at(get("window"), get("window").defaults(), 63, False) == 1.0
     assert F.scaled_params(get("window"), 63, False).density <= F.TARGET_SHARE
+
+
+@model
+def test_the_first_smollm2_conversion_shows_its_stages_and_ends_ready(tmp_path, monkeypatch):
+    """A fresh cache folder forces the one-time GGUF conversion; its status box is at the top of the
+    results, lists real stages, and says "ready" only once the comparison has been drawn."""
+    monkeypatch.setenv("SPARSE_EXPLORER_CACHE", str(tmp_path))
+    at = app_test(timeout=600)
+    at.switch_page(PAGE).run()
+    at.text_area(key="in_text").input("A short text for the first run.").run()
+    at.radio(key="in_model").set_value("smollm2").run()
+    assert not at.exception and not at.error
+    status = at.status[0]
+    assert status.label.endswith("ready") and status.state == "complete"
+    stages = " ".join(p.proto.text for p in at.get("progress"))
+    assert "first comparison" in stages
+    assert charts(at)["Dense attention"]  # the page drew before "ready"
+    assert (tmp_path / "smollm2-135m-instruct-fp32" / "config.json").exists()
