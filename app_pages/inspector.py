@@ -174,7 +174,7 @@ def _load(key: str, title: str, box):
 
                 lm = models.load(key, progress=report)
                 bar.progress(0.97, text=tr("in.stage_first_run"))
-        _record("load", key, time.perf_counter() - begun)
+        _record("convert", key, time.perf_counter() - begun)  # once per machine: not an estimate for a load
         return lm, status
     start = time.perf_counter()
     with box, st.spinner(f"{tr('in.loading', model=title)} {_last_time('load', key)}"):
