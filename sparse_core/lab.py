@@ -51,10 +51,14 @@ MAX_NEW_TOKENS = 48
 BLOCK = 64  # block size of the block-sparse execution and of the FLOPs share
 ROW_CHUNK = 512  # dense pass: probabilities of this many query rows at a time
 DEFAULT_BUDGETS = (0.02, 0.05, 0.1, 0.25)
-METHODS = ("sdpa", "blocks", "eager")
-# Measured on this 2-core machine (benchmarks/lab.py --methods): SDPA with a boolean mask beat the
-# block-gather kernel and eager at 1-2k tokens (see docs/PERFORMANCE.md), so it is the default.
-DEFAULT_METHOD = "sdpa"
+METHODS = ("auto", "sdpa", "blocks", "eager")
+# Measured on this 2-core machine (benchmarks/lab.py --methods, one torch thread, shared cores):
+# a 5 % window ran 12.1 s block-gathered vs 17.0 s SDPA-with-mask vs 20.1 s eager at 1,024 tokens
+# and 16.5 / 23.9 / 48.2 s at 2,048; BigBird at 10 % (small blocks, scattered random blocks) ran
+# 14.4 s gathered vs 11.5 s SDPA at 1,024 but 15.1 vs 19.3 s at 2,048. So "auto" gathers blocks when a block kernel would skip
+# at least half of the blocks, and otherwise runs SDPA with a boolean mask. Eager is the slowest.
+DEFAULT_METHOD = "auto"
+AUTO_BLOCKS_BELOW = 0.5  # executed-block share under which the block gather wins
 QUALITY_COLUMNS = ("ppl_change", "kl_changed", "agreement", "mass_kept", "cosine")
 
 Progress = Callable[[int, int, str], None]
@@ -231,9 +235,13 @@ def _sparse_layer(run: _Pass, q, key, value, allowed, scaling, groups) -> torch.
         run.allowed_executed = int(_executed(allowed))
     keys = key.repeat_interleave(groups, dim=0) if groups > 1 else key
     values = value.repeat_interleave(groups, dim=0) if groups > 1 else value
-    if run.method == "blocks":
+    method = run.method
+    if method == "auto":
+        share = float(run.executed[-1].sum()) / (run.allowed_executed * heads)
+        method = "blocks" if share <= AUTO_BLOCKS_BELOW else "sdpa"
+    if method == "blocks":
         return _blocks_attention(q, keys, values, keep, scaling)
-    if run.method == "eager":
+    if method == "eager":
         scores = torch.matmul(q, keys.transpose(-1, -2)) * scaling
         scores = scores.masked_fill(~keep, torch.finfo(scores.dtype).min)
         return torch.matmul(torch.softmax(scores, dim=-1), values)
