@@ -438,14 +438,20 @@ def _rules(expr: Expr) -> str | None:
     return " ".join(out) or None
 
 
-def _head_mask(expr: Expr, n: int, q: np.ndarray, k: np.ndarray, structured: dict) -> np.ndarray:
-    """The pattern for one head's vectors; structured primitives are computed once per comparison."""
-    out = np.zeros((n, n), dtype=bool)
+def _head_mask(expr: Expr, n: int, q: np.ndarray | None, k: np.ndarray | None, structured: dict) -> np.ndarray:
+    """The pattern for a layer's heads: q, k (H, n, d) -> (H, n, n); structured only (None) -> (n, n).
+
+    Structured primitives are computed once per comparison; data-dependent ones per head, all heads
+    at once where the primitive offers `dense_heads`.
+    """
+    shape = (n, n) if q is None else (q.shape[0], n, n)
+    out = np.zeros(shape, dtype=bool)
     for term in expr.terms():
-        acc = np.ones((n, n), dtype=bool)
+        acc = np.ones(shape, dtype=bool)
         for prim in term:
             if prim.data_dependent:
-                acc &= prim.dense(q, k)
+                batched = getattr(prim, "dense_heads", None)
+                acc &= batched(q, k) if batched else np.stack([prim.dense(q[h], k[h]) for h in range(q.shape[0])])
             else:
                 if id(prim) not in structured:
                     structured[id(prim)] = dense_mask(prim, n)
@@ -594,11 +600,11 @@ def compare(lm: LoadedModel, tokens: Tokens, expr: Expr, qk_source: tuple[int, i
             pattern = shared
         else:
             # a uniform rescale of q makes q·k/√d equal the model's own scores (rankings are unchanged)
-            q = (rec.q.float() * (rec.scaling * rec.q.shape[-1] ** 0.5)).numpy()
-            k = rec.k.float().numpy()
-            pattern = torch.from_numpy(
-                np.stack([_head_mask(expr, n, q[h], k[h // rec.groups], structured) for h in range(rec.q.shape[0])])
-            )
+            # contiguous copies: the model hands over transposed views
+            q = np.ascontiguousarray((rec.q.float() * (rec.scaling * rec.q.shape[-1] ** 0.5)).numpy())
+            k = np.ascontiguousarray(rec.k.float().numpy())
+            kv = np.ascontiguousarray(k[np.arange(q.shape[0]) // rec.groups])  # (H, n, d): head h reads h // groups
+            pattern = torch.from_numpy(_head_mask(expr, n, q, kv, structured))
         stats.append(_layer_stats(rec, pattern))
     t_masks = time.perf_counter() - start
 

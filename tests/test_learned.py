@@ -189,3 +189,13 @@ def test_routing_rows_are_rarely_empty_on_real_heads(real_heads, key):
     assert np.mean(empty) <= 0.25, f"{np.mean(empty):.0%} of rows empty"
     reach = n / 2 if causal else n  # a causal row chooses among ~n/2 keys on average
     assert reach / clusters / 4 <= np.median(sizes) <= reach / clusters * 4  # about n/k keys per row
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_topk_for_all_heads_at_once_equals_one_head_at_a_time(causal):
+    from sparse_core.patterns.learned import TopK
+
+    rng = np.random.default_rng(2)
+    q, k = rng.normal(size=(3, 40, 8)), rng.normal(size=(3, 40, 8))
+    topk = TopK(5, causal=causal)
+    assert np.array_equal(topk.dense_heads(q, k), np.stack([topk.dense(q[h], k[h]) for h in range(3)]))

@@ -52,6 +52,22 @@ class TopK(DataDependent):
             mask[rows] = chunk & np.isfinite(s)
         return mask
 
+    def dense_heads(self, q: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """(H, n, d) queries and keys -> (H, n, n): every head at once, the same choice as `dense`."""
+        h, n = q.shape[0], q.shape[1]
+        if n > 512:  # the batched score buffer would be large: one head at a time
+            return np.stack([self.dense(q[i], k[i]) for i in range(h)])
+        kk = min(self.k, n)
+        s = (q @ k.transpose(0, 2, 1)) / np.sqrt(q.shape[2])  # (H, n, n)
+        if self.causal:
+            s[:, np.arange(n)[None, :] > np.arange(n)[:, None]] = -np.inf
+        import torch  # torch.topk is several times faster than argpartition over all heads
+
+        scores = torch.from_numpy(np.ascontiguousarray(s))
+        mask = torch.zeros(scores.shape, dtype=torch.bool)
+        mask.scatter_(2, torch.topk(scores, kk, dim=2).indices, True)
+        return mask.numpy() & np.isfinite(s)
+
 
 @dataclass(frozen=True, eq=False)
 class LSH(DataDependent):
