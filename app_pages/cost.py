@@ -18,6 +18,7 @@ from sparse_core.cost import DTYPE_BYTES, MODEL_PRESETS, ModelConfig
 from sparse_core.scaling import SCALING_NS, curve, fitted_slope
 from ui.chrome import DOWNLOAD_CONFIG, lang, pattern_title, pattern_titles, show_error, tr
 from ui.figures import human
+from ui.i18n import STRINGS
 
 COLORS = ["#313191", "#e4572e", "#17bebb", "#f0a202", "#76b041"]
 HAS_GPU = torch.cuda.is_available()
@@ -136,7 +137,8 @@ def prefill_tab(chosen: list[str], model: ModelConfig) -> None:
     _line(scores, ns_dense, [p.model["score_bytes_dense_per_layer"] for p in ref], tr("co.dense"), "#888", "dash", "B")
     for color, name in zip(COLORS, chosen, strict=False):
         ns, points = curves[name]
-        label = f"{pattern_title(name)} · {PATTERNS[name].complexity}"
+        cx = tr(f"cx.{name}") if f"cx.{name}" in STRINGS else PATTERNS[name].complexity  # words are translated
+        label = f"{pattern_title(name)} · {cx}"
         _line(flops, ns, [p.model["prefill_flops_sparse"] for p in points], label, color, unit="FLOP")
         _line(scores, ns, [p.model["score_bytes_sparse_per_layer"] for p in points], label, color, unit="B")
     _pair([(tr("co.flops_title"), flops, "co_flops"), (tr("co.mem_title"), scores, "co_memory")])

@@ -32,6 +32,7 @@ from ui.chrome import (
     tr,
 )
 from ui.figures import DROPPED_RGB, KEPT_RGB, human, mask_image
+from ui.i18n import STRINGS
 from ui.query import QueryParam
 
 STEPS = 8
@@ -136,6 +137,11 @@ def _longest(budget_bytes: int) -> dict[str, int]:
     return out
 
 
+def complexity(name: str) -> str:
+    """A pattern's complexity: the engine's formula, or the catalog's words where it has words."""
+    return tr(f"cx.{name}") if f"cx.{name}" in STRINGS else make(name).definition.complexity
+
+
 def _at_least(n: int) -> str:
     return ("≥ " if n >= memory.MAX_N else "") + f"{n:,}"
 
@@ -147,7 +153,7 @@ def _thumbnails(names, n: int) -> None:
         rgb, density = _thumbnail(name, n)
         with grid.container(width=150, gap="small"):
             st.image(rgb, width="stretch", output_format="PNG")
-            st.caption(f"**{pattern_title(name)}** · {make(name).definition.complexity} · {density:.0%}")
+            st.caption(f"**{pattern_title(name)}** · {complexity(name)} · {density:.0%}")
 
 
 # -- the steps ----------------------------------------------------------------------------------
@@ -180,20 +186,19 @@ def full_attention() -> None:
             hovertemplate="n = %{x:,}<br>%{customdata}<extra></extra>",
         )
     )
-    for i, gpu in enumerate(memory.GPUS):  # labelled lines drawn as data, so the labels sit inside the log axis
-        label = tr("le.f1_gpu", gpu=gpu.name, mem=memory.format_bytes(gpu.memory_bytes))
-        right = i % 2 == 0  # neighbouring lines (80 and 141 GiB) put their labels at opposite ends
+    # GPU lines are data traces named in the legend: annotations on a log axis land off the plot, and
+    # labels beside lines 0.25 decades apart collide on a phone
+    for gpu, color, dash in zip(
+        memory.GPUS, ("#9a9a9a", "#5f5f5f", "#222222"), ("dot", "dash", "dashdot"), strict=True
+    ):
         fig.add_trace(
             go.Scatter(
                 x=[ns[0], ns[-1]],
                 y=[gpu.memory_bytes] * 2,
-                mode="lines+text",
-                text=["", label] if right else [label, ""],
-                textposition="top left" if right else "top right",
-                textfont=dict(color="#555", size=12),
-                line=dict(color="#999", dash="dot", width=1.5),
-                showlegend=False,
-                hoverinfo="skip",
+                mode="lines",
+                name=tr("le.f1_gpu", gpu=gpu.name, mem=memory.format_bytes(gpu.memory_bytes)),
+                line=dict(color=color, dash=dash, width=1.5),
+                hovertemplate="%{fullData.name}<extra></extra>",
             )
         )
     now = int(memory.dense_prefill_bytes(MODEL_7B, n))
@@ -212,7 +217,7 @@ def full_attention() -> None:
     fig.update_layout(
         title=tr("le.f1_title"),
         height=440,
-        legend=dict(orientation="h", y=-0.18, yanchor="top"),
+        legend=dict(orientation="h", y=-0.24, yanchor="top"),
         margin=dict(l=10, r=10, t=50, b=10),
     )
     st.plotly_chart(fig, key="le_fig1", config=DOWNLOAD_CONFIG)
