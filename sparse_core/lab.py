@@ -55,8 +55,9 @@ METHODS = ("auto", "sdpa", "blocks", "eager")
 # Measured on this 2-core machine (benchmarks/lab.py --methods, one torch thread, shared cores):
 # a 5 % window ran 12.1 s block-gathered vs 17.0 s SDPA-with-mask vs 20.1 s eager at 1,024 tokens
 # and 16.5 / 23.9 / 48.2 s at 2,048; BigBird at 10 % (small blocks, scattered random blocks) ran
-# 14.4 s gathered vs 11.5 s SDPA at 1,024 but 15.1 vs 19.3 s at 2,048. So "auto" gathers blocks when a block kernel would skip
-# at least half of the blocks, and otherwise runs SDPA with a boolean mask. Eager is the slowest.
+# 14.4 s gathered vs 11.5 s SDPA at 1,024 but 15.1 vs 19.3 s at 2,048. So "auto" gathers blocks
+# when a block kernel would skip at least half of the blocks, and otherwise runs SDPA with a
+# boolean mask. Eager is the slowest.
 DEFAULT_METHOD = "auto"
 AUTO_BLOCKS_BELOW = 0.5  # executed-block share under which the block gather wins
 QUALITY_COLUMNS = ("ppl_change", "kl_changed", "agreement", "mass_kept", "cosine")
@@ -151,6 +152,22 @@ def _executed(keep: torch.Tensor, block: int | None = None) -> torch.Tensor:
     return (blocks * heights[:, None] * widths[None, :]).sum((-1, -2))
 
 
+def _one_head(expr: Expr, n: int, q: np.ndarray, k: np.ndarray, structured: dict) -> np.ndarray:
+    """One head's (n, n) mask: data-dependent primitives from its q/k, structured ones computed once."""
+    out = np.zeros((n, n), dtype=bool)
+    for term in expr.terms():
+        acc = np.ones((n, n), dtype=bool)
+        for prim in term:
+            if prim.data_dependent:
+                acc &= prim.dense(q, k)
+            else:
+                if id(prim) not in structured:
+                    structured[id(prim)] = dense_mask(prim, n)
+                acc &= structured[id(prim)]
+        out |= acc
+    return out
+
+
 def _head_masks(expr: Expr, q: torch.Tensor, k: torch.Tensor, scaling: float, groups: int) -> torch.Tensor:
     """(H, T, S) masks of a data-dependent pattern, each from its own head's q and k."""
     n = q.shape[-2]
@@ -159,7 +176,7 @@ def _head_masks(expr: Expr, q: torch.Tensor, k: torch.Tensor, scaling: float, gr
     qs = (q.float() * (scaling * q.shape[-1] ** 0.5)).numpy()
     ks = k.float().numpy()
     return torch.from_numpy(
-        np.stack([A._head_mask(expr, n, qs[h], ks[h // groups], structured) for h in range(q.shape[0])])
+        np.stack([_one_head(expr, n, qs[h], ks[h // groups], structured) for h in range(q.shape[0])])
     )
 
 

@@ -1,7 +1,7 @@
 """`python -m sparse_core lab`: the Pattern Lab's table on the command line.
 
 cli.py wires it with two lines: `lab_cli.add_lab_parser(sub)` in its parser and
-`if args.command == "lab": return lab_cli.run_lab(args)` in its dispatcher. Until then
+`if args.command == "lab": return lab_cli.run_lab(args, extra)` in its dispatcher. Until then
 `python -m sparse_core.lab_cli --model ... ` runs the same code.
 """
 
@@ -11,8 +11,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import lab
 from .params import PatternError
+
+# the lab's limits, repeated here so that building cli.py's parser does not import torch (lab.py checks them)
+DEFAULT_TOKENS, MAX_TOKENS, METHODS = 1024, 2048, ("auto", "sdpa", "blocks", "eager")
 
 COLUMNS_TEXT = ["pattern", "budget", "solved", "value", "density", "flops_share", "mass_kept", "cosine",
                 "ppl_dense", "ppl_sparse", "ppl_change", "agreement", "kl_changed", "cached"]  # fmt: skip
@@ -31,8 +33,8 @@ def add_lab_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--text", required=True, help="a UTF-8 text file ('-' reads standard input)")
     p.add_argument("--patterns", default="window,streaming,bigbird", help="comma-separated pattern names")
     p.add_argument("--budgets", default="0.05,0.1", help="comma-separated densities, e.g. 0.05,0.1 or 5%%,10%%")
-    p.add_argument("--max-tokens", default=str(lab.DEFAULT_TOKENS), help=f"at most {lab.MAX_TOKENS}")
-    p.add_argument("--method", default=lab.DEFAULT_METHOD, choices=lab.METHODS, help="how the sparse pass runs")
+    p.add_argument("--max-tokens", default=str(DEFAULT_TOKENS), help=f"at most {MAX_TOKENS}")
+    p.add_argument("--method", default="auto", choices=METHODS, help="how the sparse pass runs")
     p.add_argument("--json", action="store_true", help="print the table (and per-layer arrays) as JSON")
     p.add_argument("--csv", action="store_true", help="print the table as CSV")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -58,13 +60,17 @@ def _max_tokens(text: str) -> int:
         value = int(text)
     except ValueError:
         raise LabUsageError(f"--max-tokens must be a whole number, got {text!r}") from None
-    if not 2 <= value <= lab.MAX_TOKENS:
-        raise LabUsageError(f"--max-tokens must be between 2 and {lab.MAX_TOKENS}, got {value}")
+    if not 2 <= value <= MAX_TOKENS:
+        raise LabUsageError(f"--max-tokens must be between 2 and {MAX_TOKENS}, got {value}")
     return value
 
 
-def run_lab(args: argparse.Namespace) -> str:
-    """Run the lab for parsed arguments and return what to print."""
+def run_lab(args: argparse.Namespace, extra: list[str] | tuple = ()) -> str:
+    """Run the lab for parsed arguments and return what to print (`extra`: cli.py's unparsed arguments)."""
+    from . import lab
+
+    if extra:
+        raise LabUsageError(f"unrecognised arguments: {' '.join(extra)}")
     text = _read_text(args.text)
     limit = _max_tokens(args.max_tokens)
 

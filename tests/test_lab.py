@@ -294,3 +294,11 @@ def test_cli_output_and_the_page_table_agree(model, patterns, tmp_path, capsys):
                 assert got[column] == pytest.approx(value, rel=1e-6, abs=1e-9), column
             else:
                 assert got[column] == value, column
+
+
+def test_cli_repeats_the_labs_limits():
+    assert (lab_cli.DEFAULT_TOKENS, lab_cli.MAX_TOKENS, lab_cli.METHODS) == (
+        lab.DEFAULT_TOKENS,
+        lab.MAX_TOKENS,
+        lab.METHODS,
+    )
