@@ -108,13 +108,6 @@ def _open_clicked_head() -> None:
         st.session_state.in_layer, st.session_state.in_head = (int(v) for v in data)
 
 
-def _pick_clicked_token() -> None:
-    event = st.session_state.get("in_dense")
-    points = event.selection.points if event else []
-    if points and isinstance(points[0].get("y"), str) and points[0]["y"].startswith("#"):
-        st.session_state.in_token = int(points[0]["y"][1:].split(" ", 1)[0])
-
-
 def _text_edited() -> None:
     st.session_state.in_example = ""  # the picker now says "your own text"
     st.session_state.in_example_loaded = None
@@ -445,8 +438,6 @@ def head_maps(result, tokens, layer: int, head: int, causal: bool, scale: str, h
     a.plotly_chart(
         F.attention_map(dense_map, labels, tr("in.dense"), scale=scale, **kw),
         key="in_dense",
-        on_select=_pick_clicked_token,
-        selection_mode="points",
         config=DOWNLOAD_CONFIG,
     )
     b.plotly_chart(F.mask_map(codes, labels, tr("in.mask"), **kw), key="in_mask", config=DOWNLOAD_CONFIG)

@@ -419,8 +419,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "in.token_view": {"en": "One token's attention", "zh": "单个词元的注意力"},
     "in.token": {"en": "Query token", "zh": "查询词元"},
     "in.token_help": {
-        "en": "Pick a token here, or click a row of the dense map above.",
-        "zh": "在此选择词元，或点击上方稠密注意力图中的一行。",
+        "en": "Pick the query token whose row of weights is drawn below; type to search.",
+        "zh": "选择要在下方绘制其权重行的查询词元；可输入文字搜索。",
     },
     "in.sparse_short": {"en": "Sparse attention", "zh": "稀疏注意力"},
     "in.token_caption": {
