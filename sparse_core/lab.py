@@ -42,6 +42,7 @@ from .analysis import dense_mask
 from .fit import FIT_RULES, fit
 from .params import PatternError
 from .patterns.base import Expr
+from .patterns.learned import TopK
 from .registry import get, make
 
 IMPLEMENTATION = "sparse_lab"
@@ -152,32 +153,47 @@ def _executed(keep: torch.Tensor, block: int | None = None) -> torch.Tensor:
     return (blocks * heights[:, None] * widths[None, :]).sum((-1, -2))
 
 
-def _one_head(expr: Expr, n: int, q: np.ndarray, k: np.ndarray, structured: dict) -> np.ndarray:
-    """One head's (n, n) mask: data-dependent primitives from its q/k, structured ones computed once."""
-    out = np.zeros((n, n), dtype=bool)
-    for term in expr.terms():
-        acc = np.ones((n, n), dtype=bool)
-        for prim in term:
-            if prim.data_dependent:
-                acc &= prim.dense(q, k)
-            else:
-                if id(prim) not in structured:
-                    structured[id(prim)] = dense_mask(prim, n)
-                acc &= structured[id(prim)]
-        out |= acc
+def _topk_heads(prim: TopK, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Every head's top-k at once with torch (the engine's TopK rule: k best scores, causal keys only)."""
+    heads, n, _ = q.shape
+    out = torch.zeros((heads, n, n), dtype=torch.bool)
+    kk = min(prim.k, n)
+    for lo in range(0, n, ROW_CHUNK):
+        hi = min(n, lo + ROW_CHUNK)
+        s = torch.matmul(q[:, lo:hi], k.transpose(-1, -2))
+        if prim.causal:
+            s = s.masked_fill(torch.arange(n)[None, :] > torch.arange(lo, hi)[:, None], float("-inf"))
+        top = torch.topk(s, kk, dim=-1, sorted=False).indices
+        chunk = torch.zeros_like(s, dtype=torch.bool).scatter_(-1, top, True)
+        out[:, lo:hi] = chunk & torch.isfinite(s)
     return out
 
 
 def _head_masks(expr: Expr, q: torch.Tensor, k: torch.Tensor, scaling: float, groups: int) -> torch.Tensor:
-    """(H, T, S) masks of a data-dependent pattern, each from its own head's q and k."""
-    n = q.shape[-2]
-    structured: dict = {}
-    # a uniform rescale of q makes q·k/√d equal the model's own scores (rankings unchanged)
-    qs = (q.float() * (scaling * q.shape[-1] ** 0.5)).numpy()
-    ks = k.float().numpy()
-    return torch.from_numpy(
-        np.stack([_one_head(expr, n, qs[h], ks[h // groups], structured) for h in range(q.shape[0])])
-    )
+    """(H, T, S) masks of a data-dependent pattern, each head's from its own q and k.
+
+    Structured primitives are built once; top-k runs batched in torch (every head at once), the
+    other data-dependent primitives head by head through the engine's `dense`.
+    """
+    heads, n = q.shape[0], q.shape[-2]
+    qf = q.float() * (scaling * q.shape[-1] ** 0.5)  # q·k/√d then equals the model's own scores
+    kf = (k.repeat_interleave(groups, dim=0) if groups > 1 else k).float()
+    out = torch.zeros((heads, n, n), dtype=torch.bool)
+    cache: dict = {}
+    for term in expr.terms():
+        acc = torch.ones((heads, n, n), dtype=torch.bool)
+        for prim in term:
+            if id(prim) not in cache:
+                if isinstance(prim, TopK):
+                    cache[id(prim)] = _topk_heads(prim, qf, kf)
+                elif prim.data_dependent:
+                    qs, ks = qf.numpy(), kf.numpy()
+                    cache[id(prim)] = torch.from_numpy(np.stack([prim.dense(qs[h], ks[h]) for h in range(heads)]))
+                else:
+                    cache[id(prim)] = torch.from_numpy(dense_mask(prim, n))
+            acc &= cache[id(prim)]
+        out |= acc
+    return out
 
 
 def _pass_mask(run: _Pass, q: torch.Tensor, k: torch.Tensor, scaling: float, groups: int) -> torch.Tensor:
