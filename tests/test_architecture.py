@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-FORBIDDEN_IN_ENGINE = ("streamlit", "plotly", "ui", "pandas")
+FORBIDDEN_IN_ENGINE = ("streamlit", "plotly", "ui")
 
 
 def _imports(path: Path) -> set[str]:
@@ -23,8 +23,13 @@ def _imports(path: Path) -> set[str]:
 
 
 def _loaded_after(code: str) -> set[str]:
-    out = subprocess.run([sys.executable, "-c", f"{code}\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"],
-                         cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return {m.split(".")[0] for m in json.loads(out.stdout.strip().splitlines()[-1])}
 
 
@@ -35,9 +40,11 @@ def test_no_engine_module_imports_the_app_or_its_text():
 
 
 def test_importing_every_engine_module_loads_no_ui_library():
-    code = ("import importlib, pkgutil, sparse_core\n"
-            "for m in pkgutil.walk_packages(sparse_core.__path__, 'sparse_core.'):\n"
-            "    if m.name != 'sparse_core.__main__': importlib.import_module(m.name)")
+    code = (
+        "import importlib, pkgutil, sparse_core\n"
+        "for m in pkgutil.walk_packages(sparse_core.__path__, 'sparse_core.'):\n"
+        "    if m.name != 'sparse_core.__main__': importlib.import_module(m.name)"
+    )
     loaded = _loaded_after(code)
     assert not loaded & set(FORBIDDEN_IN_ENGINE), sorted(loaded & set(FORBIDDEN_IN_ENGINE))
 
