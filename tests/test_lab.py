@@ -302,3 +302,14 @@ def test_cli_repeats_the_labs_limits():
         lab.MAX_TOKENS,
         lab.METHODS,
     )
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_batched_top_k_masks_are_the_engines_choice(causal):
+    rng = np.random.default_rng(1)
+    q = torch.from_numpy(rng.normal(size=(6, 90, 8)).astype(np.float32))
+    k = torch.from_numpy(rng.normal(size=(2, 90, 8)).astype(np.float32))
+    expr = make("topk", causal, k=7).expr()
+    got = lab._head_masks(expr, q, k, 8**-0.5, 3).numpy()
+    want = np.stack([dense_mask(expr, 90, (q[h].numpy(), k[h // 3].numpy())) for h in range(6)])
+    assert (got == want).all()
