@@ -1,8 +1,15 @@
 """Sparse Attention Explorer: the entry point. Declares the pages, the language, and the sidebar."""
 
-import streamlit as st
+import os
 
-from ui.chrome import setup_app
+# One torch thread per server process, set before torch is first imported: with several sessions
+# (or any other load) on 2 cores, two OpenMP threads per op spin and ran 2.5-8x slower than one
+# (measured; docs/PERFORMANCE.md). Sessions then share the cores instead of fighting over them.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import streamlit as st  # noqa: E402
+
+from ui.chrome import setup_app  # noqa: E402
 
 PAGES = [
     ("app_pages/home.py", "nav.home", "🏠", True),

@@ -291,7 +291,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "All rows: mass kept {mass}, output cosine {cosine}, raw density {raw}.",
         "zh": "全部行：保留质量 {mass}，输出余弦 {cosine}，原始密度 {raw}。",
     },
-    "in.all_rows_agreement": {"en": "Next-token agreement, all positions: {agreement}.", "zh": "全部位置的下一词元一致率：{agreement}。"},
+    "in.all_rows_agreement": {
+        "en": "Next-token agreement, all positions: {agreement}.",
+        "zh": "全部位置的下一词元一致率：{agreement}。",
+    },
     "in.too_dense": {
         "en": "At {n} tokens this pattern keeps {share} of the pairs the model could attend: it is (nearly) dense "
         "here, so the numbers show almost no loss. Shrink its parameters to see what a sparse pattern drops.",
@@ -330,7 +333,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "in.stage_read": {"en": "Reading the 4-bit GGUF weights", "zh": "正在读取 4 位 GGUF 权重"},
     "in.stage_save": {"en": "Saving a local fp32 copy", "zh": "正在保存本地 fp32 副本"},
     "in.stage_done": {"en": "Converted", "zh": "转换完成"},
-    "in.stage_first_run": {"en": "Loading the copy and running the first comparison", "zh": "正在加载副本并运行第一次比较"},
+    "in.stage_first_run": {
+        "en": "Loading the copy and running the first comparison",
+        "zh": "正在加载副本并运行第一次比较",
+    },
     "in.timing": {
         "en": "This run: dense pass {dense} s (cached when only the pattern changes), masks {masks} s, sparse "
         "pass {sparse} s.",
@@ -854,13 +860,13 @@ STRINGS: dict[str, dict[str, str]] = {
     "help.routing.seed": {"en": "Random seed (same seed, same mask).", "zh": "随机种子（相同种子得到相同掩码）。"},
     "pattern.block_gating": {"en": "Block gating (MoBA)", "zh": "块门控（MoBA）"},
     "pattern.block_gating.summary": {
-        "en": "Each query keeps its own block and the top-k key blocks scored by mean-pooled keys.",
-        "zh": "每个查询保留自身所在块，以及按块均值键打分最高的 k 个块。",
+        "en": "Each query keeps its own block and the top-k − 1 other key blocks scored by mean-pooled keys.",
+        "zh": "每个查询保留自身所在块，以及按块均值键打分最高的 k − 1 个其他块。",
     },
     "help.block_gating.block": {"en": "Key block size.", "zh": "键块大小。"},
     "help.block_gating.top_blocks": {
-        "en": "Blocks kept per query (MoBA uses 3).",
-        "zh": "每个查询保留的块数（MoBA 取 3）。",
+        "en": "Blocks kept per query, its own block included (MoBA uses 3).",
+        "zh": "每个查询保留的块数，含自身所在的块（MoBA 取 3）。",
     },
     "pattern.vertical_slash": {"en": "Vertical-slash (MInference)", "zh": "竖线-斜线（MInference）"},
     "pattern.vertical_slash.summary": {
@@ -955,7 +961,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "选出的 top-k 块加滑动窗口；压缩分支关注的是块摘要而非词元，不增加词元对。",
     },
     "help.nsa.block": {"en": "Selection block size (paper: 64).", "zh": "选择块大小（论文：64）。"},
-    "help.nsa.top_blocks": {"en": "Selected blocks (paper: 16).", "zh": "选择块数（论文：16）。"},
+    "help.nsa.top_blocks": {
+        "en": "Selected blocks, the query's own block included (paper: 16).",
+        "zh": "选择块数，含查询自身所在的块（论文：16）。",
+    },
     "help.nsa.window": {
         "en": "Sliding window in tokens, the current one included (paper: 512).",
         "zh": "滑动窗口的词元数，含当前词元（论文：512）。",
