@@ -162,7 +162,12 @@ def _inputs() -> tuple[str, str, bool]:
     if source == "own":
         st.text_area(tr("lab.own"), key="lab_own", height=140, max_chars=200_000)
     st.select_slider(tr("lab.tokens"), TOKENS, key="lab_tokens", help=tr("lab.tokens_help"))
-    causal = models.MODELS[model].causal if not local else True
+    causal = models.MODELS[model].causal
+    if local:
+        try:
+            causal = models.load(local).info.causal  # cached per process; a bad folder is reported below
+        except PatternError:
+            pass
     offered = lab.lab_patterns(causal)
     st.session_state.lab_patterns = [p for p in st.session_state.lab_patterns if p in offered]
     st.multiselect(tr("lab.patterns"), offered, key="lab_patterns", format_func=pattern_titles())
