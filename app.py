@@ -15,6 +15,7 @@ PAGES = [
     ("app_pages/home.py", "nav.home", "🏠", True),
     ("app_pages/explorer.py", "nav.explorer", "🧩", False),
     ("app_pages/inspector.py", "nav.inspector", "🔬", False),
+    ("app_pages/lab.py", "lab.nav", "🧪", False),
     ("app_pages/cost.py", "nav.cost", "📈", False),
     ("app_pages/learn.py", "nav.learn", "🎓", False),
 ]

@@ -430,8 +430,22 @@ def price() -> None:
         margin=dict(l=10, r=10, t=50, b=10),
     )
     st.plotly_chart(fig, key="le_fig8", config=DOWNLOAD_CONFIG)
+    st.page_link(
+        LAB_PAGE,
+        label=tr("lab.learn_link"),
+        icon="🧪",
+        query_params={
+            "model": "smollm2",
+            "text": "keeper_of_the_light",
+            "tokens": "512",
+            "patterns": "window,streaming,bigbird",
+            "budgets": "0.05,0.1,0.25",
+            "y": "ppl_change",
+        },
+    )
 
 
+LAB_PAGE = "app_pages/lab.py"
 SECTIONS = [full_attention, tiny_weights, pattern_graph, families, published, receptive_field, gains, price]
 STEP_PARAM = QueryParam("step", "int", 1, minimum=1, maximum=STEPS, max_length=16)
 

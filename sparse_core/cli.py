@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import limits, registry
+from . import lab_cli, limits, registry
 from .analysis import block_layout, dense_mask
 from .cost import stats
 from .params import PatternError
@@ -57,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("--out", required=True)
             p.add_argument("--blocks", action="store_true", help="write the block layout instead")
+    lab_cli.add_lab_parser(sub)
     return root
 
 
@@ -186,6 +187,8 @@ def _write(path: Path, mask: np.ndarray) -> None:
 
 def run(argv: list[str]) -> str:
     args, extra = _parser().parse_known_args(argv)
+    if args.command == "lab":
+        return lab_cli.run_lab(args, extra)
     if args.command == "list":
         if extra:
             raise UsageError(f"unrecognised arguments: {_echo(' '.join(extra))}")

@@ -149,7 +149,15 @@ def _visible_texts(at) -> list[str]:
 
 @pytest.mark.model
 @pytest.mark.parametrize(
-    "page", ["app.py", "app_pages/explorer.py", "app_pages/inspector.py", "app_pages/cost.py", "app_pages/learn.py"]
+    "page",
+    [
+        "app.py",
+        "app_pages/explorer.py",
+        "app_pages/inspector.py",
+        "app_pages/lab.py",
+        "app_pages/cost.py",
+        "app_pages/learn.py",
+    ],
 )
 def test_pages_in_chinese_show_no_english_ui_text(page):
     at = app_test(timeout=300)

@@ -13,6 +13,7 @@ pytestmark = pytest.mark.browser
 DEEP_LINKS = [
     ("/explorer?pattern=window(window=8)&n=256", "Pattern Explorer", "模式探索"),
     ("/inspector", "Attention Inspector", "注意力检查"),
+    ("/lab?model=minilm&tokens=64", "Pattern Lab", "模式实验室"),
     ("/cost", "Cost & Speed", "成本与速度"),
     ("/learn?step=3", "Learn", "学习"),
     ("/?lang=zh", "稀疏注意力探索器", "稀疏注意力探索器"),
@@ -42,7 +43,7 @@ def test_deep_link_opens_its_page(browser, fresh_url, path, title, title_zh):
     expect(heading).to_contain_text(title, timeout=60_000)
     expect(page.get_by_test_id("stSidebarNav")).to_be_visible(timeout=60_000)
     nav = page.get_by_test_id("stSidebarNavLink")
-    expect(nav).to_have_count(5)
+    expect(nav).to_have_count(6)
     assert "Traceback" not in page.locator("[data-testid=stMain]").inner_text()
     name = path.split("?")[0].strip("/") or "home"
     wait_charts(page)
