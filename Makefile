@@ -14,9 +14,9 @@ PYTEST := HF_HUB_OFFLINE=1 $(PY) -m pytest
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PIP) show torch 2>/dev/null | grep -qx 'Version: 2.13.0+cpu' || \
+	$(PIP) show torch 2>/dev/null | grep -x 'Version: 2.13.0+cpu' >/dev/null || \
 		$(PIP) install --quiet --retries 1 --extra-index-url $(TORCH_INDEX) "$(TORCH_SPEC)" 2>&1 | grep -v "^WARNING" || true
-	$(PIP) show torch | grep -qx 'Version: 2.13.0+cpu'
+	$(PIP) show torch | grep -x 'Version: 2.13.0+cpu' >/dev/null
 	$(PIP) install --quiet -r requirements.txt -r requirements-dev.txt 2>&1 | grep -v "^WARNING: Location" || true
 	$(PIP) install --quiet --no-deps -r requirements-nodeps.txt 2>&1 | grep -v "^WARNING: Location" || true
 	$(PY) -c "import sparse_core, streamlit, transformers, playwright"
