@@ -14,25 +14,12 @@ import time
 import tracemalloc
 
 from benchmarks.common import machine
-from sparse_core import PATTERNS, PatternError, analysis, make, stats
+from sparse_core import PATTERNS, PatternError, analysis, make, registry, stats
 
 
 def extremes():
     """(pattern, parameter values) for each parameter's minimum and maximum, others at default."""
-    for name, d in PATTERNS.items():
-        if d.data_dependent:
-            continue
-        for p in d.params:
-            for value in (p.minimum, p.maximum):
-                values = {p.name: value}
-                if name == "fixed":  # summary <= stride: move the other one with it
-                    if p.name == "stride":
-                        values = {"stride": value, "summary": 1}
-                    else:
-                        values = {"stride": max(value, 128), "summary": value}
-                if name == "bigbird" and p.name == "window_blocks" and value % 2 == 0:
-                    values[p.name] = value - 1
-                yield name, values
+    return registry.parameter_extremes()
 
 
 def run_once(expr, n, block):

@@ -387,3 +387,26 @@ register(
         data_dependent=True,
     )
 )
+
+
+def parameter_extremes(include_data_dependent: bool = False):
+    """(pattern, values) for every parameter at its minimum and at its maximum, the others at default.
+
+    Values that a pattern's cross-check would refuse move with it (fixed keeps summary <= stride,
+    BigBird keeps an odd window), so every yielded request is one that validation accepts.
+    """
+    for name, d in PATTERNS.items():
+        if d.data_dependent and not include_data_dependent:
+            continue
+        for p in d.params:
+            for value in (p.minimum, p.maximum):
+                values = {p.name: value}
+                if name == "fixed":
+                    values = (
+                        {"stride": value, "summary": 1}
+                        if p.name == "stride"
+                        else {"stride": max(value, 128), "summary": value}
+                    )
+                if name == "bigbird" and p.name == "window_blocks" and value % 2 == 0:
+                    values[p.name] = value - 1
+                yield name, values

@@ -8,27 +8,15 @@ import time
 
 import pytest
 
-from sparse_core import PATTERNS, PatternError, analysis, combine, cost, make
+from sparse_core import PatternError, analysis, combine, cost, make, registry
 
 N = 1 << 20
 CPU_SECONDS = 20.0
 
 
 def _extremes():
-    for name, d in PATTERNS.items():
-        if d.data_dependent:
-            continue
-        for p in d.params:
-            for value in (p.minimum, p.maximum):
-                values = {p.name: value}
-                if name == "fixed":  # summary <= stride: move the other one with it
-                    if p.name == "stride":
-                        values = {"stride": value, "summary": 1}
-                    else:
-                        values = {"stride": max(value, 128), "summary": value}
-                if name == "bigbird" and p.name == "window_blocks" and value % 2 == 0:
-                    values[p.name] = value - 1
-                yield pytest.param(name, values, id=f"{name}-{p.name}={value}")
+    for name, values in registry.parameter_extremes():
+        yield pytest.param(name, values, id=f"{name}-" + ",".join(f"{k}={v}" for k, v in values.items()))
 
 
 def _within_bounds(expr, n=N):
