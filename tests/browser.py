@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,22 @@ def start_server():
         time.sleep(0.3)
     proc.kill()
     raise RuntimeError("streamlit did not start within 60 s")
+
+
+@contextmanager
+def running_server():
+    """A Streamlit server on a free port for the duration of the block; killed if it ignores SIGTERM."""
+    require_chromium()
+    proc, url = start_server()
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # a server busy with a heavy rerun may ignore SIGTERM for a while
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 def wait_ready(page, timeout: float = 90_000) -> None:

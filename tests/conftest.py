@@ -1,5 +1,4 @@
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,17 +10,31 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 @pytest.fixture(scope="session")
 def app_url():
-    from tests.browser import require_chromium, start_server
+    """One server shared by the browser tests that don't need a fresh one."""
+    from tests.browser import running_server
 
-    require_chromium()
-    proc, url = start_server()
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:  # a server busy with a heavy rerun may ignore SIGTERM for a while
-        proc.kill()
-        proc.wait(timeout=10)
+    with running_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def fresh_server():
+    """A server of the module's own: no page has run in it before the module's first request."""
+    from tests.browser import running_server
+
+    with running_server() as url:
+        yield url
+
+
+@pytest.fixture
+def lab_memory_cache(monkeypatch):
+    """The lab caches in memory only, emptied around each test: results never come from an earlier run."""
+    from sparse_core import lab
+
+    monkeypatch.setenv("SPARSE_LAB_DISK_CACHE", "0")
+    lab.clear_cache(memory_only=True)
+    yield
+    lab.clear_cache(memory_only=True)
 
 
 @pytest.fixture(scope="session")

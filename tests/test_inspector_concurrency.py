@@ -7,19 +7,10 @@ transformers and the first model load really happen while five sessions ask at o
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium, start_server, wait_ready
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, wait_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 SESSIONS = 5
-
-
-@pytest.fixture
-def fresh_server():
-    require_chromium()
-    proc, url = start_server()
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
 
 
 def test_five_sessions_open_the_inspector_at_once_on_a_fresh_server(fresh_server, playwright):

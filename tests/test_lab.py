@@ -20,11 +20,8 @@ TEXT = (
 
 
 @pytest.fixture(autouse=True)
-def _no_disk_cache(monkeypatch):
-    monkeypatch.setenv("SPARSE_LAB_DISK_CACHE", "0")
-    lab.clear_cache(memory_only=True)
+def _memory_cache_only(lab_memory_cache):
     yield
-    lab.clear_cache(memory_only=True)
 
 
 # -- an independent Llama forward: own RoPE, own GQA, own mask, own loss -------------------------

@@ -7,7 +7,6 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from sparse_core import lab
 from tests.conftest import ROOT
 
 PAGE = ROOT / "app_pages" / "lab.py"
@@ -16,11 +15,8 @@ pytestmark = pytest.mark.model
 
 
 @pytest.fixture(autouse=True)
-def _no_disk_cache(monkeypatch):
-    monkeypatch.setenv("SPARSE_LAB_DISK_CACHE", "0")
-    lab.clear_cache(memory_only=True)
+def _memory_cache_only(lab_memory_cache):
     yield
-    lab.clear_cache(memory_only=True)
 
 
 def page(lang: str = "en", **query) -> AppTest:

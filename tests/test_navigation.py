@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import require_chromium, screenshot, start_server, wait_charts, wait_ready
+from tests.browser import screenshot, wait_charts, wait_ready
 
 pytestmark = pytest.mark.browser
 
@@ -20,24 +20,14 @@ DEEP_LINKS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def fresh_url():
-    """A server of this module's own: no page has run in it before the deep link."""
-    require_chromium()
-    proc, url = start_server()
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
 @pytest.mark.parametrize(
     "path, title, title_zh", DEEP_LINKS, ids=[d[0].split("?")[0].strip("/") or "home" for d in DEEP_LINKS]
 )
-def test_deep_link_opens_its_page(browser, fresh_url, path, title, title_zh):
+def test_deep_link_opens_its_page(browser, fresh_server, path, title, title_zh):
     context = browser.new_context(viewport={"width": 1440, "height": 900})  # a new session per link
     page = context.new_page()
     page.set_default_timeout(300_000)
-    page.goto(fresh_url + path)
+    page.goto(fresh_server + path)
     wait_ready(page, timeout=300_000)
     heading = page.locator("[data-testid=stMain] h1").first
     expect(heading).to_contain_text(title, timeout=60_000)
