@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import os
 import time
 from pathlib import Path
 
@@ -33,7 +34,9 @@ from ui.widgets import param_key, param_widgets
 EXAMPLES = {p.stem: p for p in sorted((Path(__file__).parents[1] / "assets" / "examples").glob("*.txt"))}
 LIMITS = [32, 64, 128, 256, 384, 512]
 QUERY = [QueryParam("scale", "choice", "linear", choices=F.SCALES), QueryParam("hide_first", "bool", False)]
-SLOW = 1.0  # seconds: steps measured above this get their time shown next time
+# Seconds: steps measured above this get their time shown next time. The browser test lowers it to
+# 0, a "slowed step", so that it can check the progress stays in the viewport on any machine.
+SLOW = float(os.environ.get("SPARSE_EXPLORER_SLOW_STEP_SECONDS", "1.0"))
 
 
 # -- process-wide state ------------------------------------------------------------------------

@@ -40,9 +40,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server():
+def start_server(env: dict[str, str] | None = None):
+    """Start `streamlit run app.py` on a free loopback port; (process, url) once it accepts connections."""
     port = _free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **(env or {})}
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -75,10 +76,10 @@ def start_server():
 
 
 @contextmanager
-def running_server():
+def running_server(env: dict[str, str] | None = None):
     """A Streamlit server on a free port for the duration of the block; killed if it ignores SIGTERM."""
     require_chromium()
-    proc, url = start_server()
+    proc, url = start_server(env)
     try:
         yield url
     finally:
