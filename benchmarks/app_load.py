@@ -33,7 +33,7 @@ EXPLORER = [
     "/explorer?pattern=random(random_keys=8,seed=1)&n=262144",
     "/explorer?pattern=dilated(window=16,dilation=4)+global(global_tokens=8)&n=16384&op=union",
 ]
-INSPECTOR = ["/inspector?model=minilm&limit=256", "/inspector?model=smollm2&limit=256"]
+INSPECTOR = ["/inspector", "/inspector"]  # 256 tokens by default; the second also switches to SmolLM2
 LEARN = [f"/learn?step={s}" for s in (1, 2, 3, 6, 7)]
 COST = ["/cost"]
 
@@ -53,7 +53,9 @@ def _session(index: int, url: str, deadline: float, speed_run: bool, results, er
     from playwright.sync_api import sync_playwright
 
     script = [("explorer", p) for p in EXPLORER[index % 3 :] + EXPLORER[: index % 3]]
-    script += [("inspector", INSPECTOR[index % 2]), ("learn", LEARN[index % len(LEARN)]), ("cost", COST[0])]
+    script += [("inspector", INSPECTOR[0])]
+    script += [("inspector smollm2", INSPECTOR[1])] if index % 2 else []
+    script += [("learn", LEARN[index % len(LEARN)]), ("cost", COST[0])]
     script += [("explorer", EXPLORER[(index + 2) % len(EXPLORER)])]
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -66,6 +68,10 @@ def _session(index: int, url: str, deadline: float, speed_run: bool, results, er
             try:
                 page.goto(url + path)
                 _ready(page, timeout_ms=180_000)
+                if action == "inspector smollm2":
+                    page.get_by_test_id("stRadio").get_by_text("SmolLM2", exact=False).first.click()
+                    page.wait_for_timeout(500)  # let the rerun start before waiting for it to end
+                    _ready(page, timeout_ms=300_000)
                 if page.get_by_test_id("stException").count():
                     raise RuntimeError("exception shown on the page")
                 elapsed = time.perf_counter() - t0
