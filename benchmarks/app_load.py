@@ -147,7 +147,8 @@ def main() -> None:
         stop.set()
         proc.terminate()
         proc.wait(timeout=30)
-    print(f"Machine: {machine()}; {sessions} sessions (contexts of one Chromium), {wall:.0f} s, server CPU {cpu:.0f} s\n")
+    print(f"Machine: {machine()}; {sessions} sessions (contexts of one Chromium), {wall:.0f} s wall, ", end="")
+    print(f"server CPU {cpu:.0f} s\n")
     print("| action | count | median (s) | p95 (s) | max (s) |")
     print("|---|---|---|---|---|")
     for action, times in sorted(results.items()):
