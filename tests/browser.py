@@ -99,9 +99,11 @@ def wait_ready(page, timeout: float = 90_000) -> None:
 
 
 def wait_charts(page, timeout: float = 60_000) -> None:
-    """Every Plotly chart on the page has drawn (an empty grey frame until Plotly has loaded)."""
+    """Every Plotly chart on the page has drawn (an empty grey frame until Plotly has loaded), and no
+    element is still a loading skeleton (a lazily loaded chart is a skeleton before it is a chart)."""
     page.wait_for_function(
-        "() => [...document.querySelectorAll('[data-testid=stPlotlyChart]')].every(c => c.querySelector('.main-svg'))",
+        "() => [...document.querySelectorAll('[data-testid=stPlotlyChart]')].every(c => c.querySelector('.main-svg'))"
+        " && !document.querySelector('[data-testid=stSkeleton]')",
         timeout=timeout,
     )
 

@@ -46,3 +46,25 @@ def test_deep_link_opens_its_page(browser, fresh_server, path, title, title_zh):
         wait_charts(page)
         screenshot(page, f"deeplink-{name}-zh")
     context.close()
+
+
+PHONE_PAGES = [("/", "home"), ("/lab?model=minilm&tokens=64", "lab")]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("path, name", PHONE_PAGES, ids=[p[1] for p in PHONE_PAGES])
+def test_pages_fit_a_phone_in_both_languages(browser, fresh_server, path, name, lang):
+    """At 390×844 nothing sticks out sideways (a cut label shows up as page-wide horizontal overflow)."""
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.set_default_timeout(300_000)
+    sep = "&" if "?" in path else "?"
+    page.goto(f"{fresh_server}{path}{sep}lang={lang}")
+    wait_ready(page, timeout=300_000)
+    wait_charts(page)
+    overflow = page.evaluate(
+        "() => { const m = document.querySelector('[data-testid=stMain]'); return [m.scrollWidth, m.clientWidth]; }"
+    )
+    assert overflow[0] <= overflow[1] + 1, f"{name} ({lang}) is {overflow[0]} px wide in a {overflow[1]} px view"
+    screenshot(page, f"phone-{name}-{lang}")
+    context.close()
