@@ -377,7 +377,8 @@ def mask_tab(config: Config, s, profile, view, d_head: int) -> None:
 def _compare_column(title: str, text: str, op: str, config: Config, d_head: int, key: str, complexity: str):
     """One compared pattern: its figure (with a dense note) and its table row; None if it cannot run."""
     try:
-        cs, _, cview = _analyse(text, op, config.causal, config.n, config.block, d_head)
+        with st.spinner(tr("ex.computing", n=f"{config.n:,}")):
+            cs, _, cview = _analyse(text, op, config.causal, config.n, config.block, d_head)
     except PatternError as e:
         show_error(f"{title}: {error_text(e)}")
         return None
@@ -520,7 +521,8 @@ if errors:
 layers_text = format_layers(specs)
 _sync_url(config)
 try:
-    s, profile, view = _analyse(layers_text, config.op, config.causal, config.n, config.block, d_head)
+    with results, st.spinner(tr("ex.computing", n=f"{config.n:,}")):  # top of the results: seconds at 1M
+        s, profile, view = _analyse(layers_text, config.op, config.causal, config.n, config.block, d_head)
 except PatternError as e:
     with results:
         show_error(e)

@@ -731,6 +731,7 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "le.loading": {"en": "Running the bundled model on the example text…", "zh": "正在用内置模型处理示例文本……"},
     "le.computing": {"en": "Counting exactly with the engine…", "zh": "正在用引擎精确计数……"},
+    "ex.computing": {"en": "Counting exactly with the engine at n = {n}…", "zh": "正在用引擎精确计数（n = {n}）……"},
     "cx.topk": {"en": "O(n·k) kept, O(n²) to score", "zh": "保留 O(n·k)，打分 O(n²)"},
     # parameter labels (one per ParamSpec name)
     "param.block": {"en": "block size", "zh": "块大小"},
