@@ -51,6 +51,8 @@ THUMB = 32  # thumbnail side of the layers x heads overview
 # -- token labels ------------------------------------------------------------------------------
 @dataclass
 class Tokens:
+    """A text's token ids with the labels a person reads on the axes."""
+
     ids: list[int]
     labels: list[str]  # what a person reads on an axis: characters, never bytes; HTML-escaped
     truncated_chars: int  # characters of the input that did not fit
@@ -278,6 +280,8 @@ def additive_mask(keep: np.ndarray, dtype=torch.float32) -> torch.Tensor:
 
 @dataclass
 class Forward:
+    """What one forward pass keeps: summaries, the stored q/k for maps on demand, outputs."""
+
     attentions: HeadMaps  # (L, H, T, T) on demand; index [l, h] for one head
     hidden: np.ndarray  # (T, D) final hidden states (after the model's final norm)
     logits: np.ndarray | None  # (T, V) for causal LMs when asked for (compare keeps only the two below)
@@ -500,6 +504,8 @@ def _layer_stats(rec: _Layer, pattern: torch.Tensor) -> _LayerStats:
 # -- the comparison ----------------------------------------------------------------------------
 @dataclass
 class Comparison:
+    """Dense vs sparse on one text: masks, per-head summaries and every metric the page shows."""
+
     tokens: Tokens
     keep: np.ndarray  # (T, T) mask applied to the selected head: pattern ∩ model mask, empty rows keep self
     dense: Forward

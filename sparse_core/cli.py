@@ -28,6 +28,8 @@ MAX_D_HEAD = 1 << 16
 
 
 class UsageError(Exception):
+    """A bad command line: printed as one line on stderr, exit code 2."""
+
     pass
 
 
@@ -186,6 +188,7 @@ def _write(path: Path, mask: np.ndarray) -> None:
 
 
 def run(argv: list[str]) -> str:
+    """Run one command line and return what it prints; raises UsageError or PatternError."""
     args, extra = _parser().parse_known_args(argv)
     if args.command == "lab":
         return lab_cli.run_lab(args, extra)

@@ -33,6 +33,8 @@ FULL_BLOCK_ROWS = 1 << 18  # exact full-block detection costs kept blocks x bloc
 
 @dataclass
 class Config:
+    """A whole explorer configuration: patterns, their combination, n, block size, causal."""
+
     layers: list[registry.PatternSpec]
     n: int = 1024
     op: str = "union"
@@ -56,6 +58,7 @@ class Config:
 
 
 def format_layers(layers: list[registry.PatternSpec]) -> str:
+    """The URL form of a list of patterns, e.g. window(window=64)+global(global_tokens=1)."""
     return "+".join(f"{s.name}({','.join(f'{k}={v}' for k, v in s.params.items())})" for s in layers)
 
 
@@ -104,6 +107,7 @@ def parse_layers(text: str, causal: bool = False) -> list[registry.PatternSpec]:
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:
+    """A Config from its JSON form, validated; PatternError with a message otherwise."""
     try:
         causal = bool(data.get("causal", False))
         layers = [registry.make(layer["pattern"], causal, **layer.get("params", {})) for layer in data["layers"]]

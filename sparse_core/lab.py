@@ -723,6 +723,8 @@ def to_json(table: pd.DataFrame) -> str:
 # -- see it in words ---------------------------------------------------------------------------
 @dataclass
 class Continuation:
+    """Greedy continuations of a text, dense and sparse, and where they first differ."""
+
     prompt_tokens: int
     dense_ids: list[int]
     sparse_ids: list[int]

@@ -23,6 +23,8 @@ MAX_N = 1 << 20  # the engine's largest n; sparse fits are searched up to here
 
 @dataclass(frozen=True)
 class GPU:
+    """A GPU's name and memory, for the memory-budget figures."""
+
     name: str
     memory_gib: float
 

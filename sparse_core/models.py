@@ -34,6 +34,7 @@ Progress = Callable[[float, str], None]
 
 
 def cache_dir() -> Path:
+    """Where converted models are kept (SPARSE_EXPLORER_CACHE, else ~/.cache/sparse-attention-explorer)."""
     return Path(os.environ.get("SPARSE_EXPLORER_CACHE", Path.home() / ".cache" / "sparse-attention-explorer"))
 
 
@@ -47,6 +48,8 @@ def local_models_allowed() -> bool:
 
 @dataclass(frozen=True)
 class ModelInfo:
+    """A model's identity: key, title, causal or not, token limit, licence, source and precision."""
+
     key: str
     title: str
     causal: bool
@@ -91,6 +94,8 @@ MODELS = {
 
 @dataclass
 class LoadedModel:
+    """A loaded model, its tokenizer and its info."""
+
     info: ModelInfo
     model: object  # a transformers PreTrainedModel in eval mode, eager attention
     tokenizer: object

@@ -21,6 +21,8 @@ class PatternError(ValueError):
 
 @dataclass(frozen=True)
 class ParamSpec:
+    """One typed parameter of a pattern: default, range and English help, rendered by any UI."""
+
     name: str
     kind: type  # int or float
     default: Any

@@ -15,6 +15,7 @@ from .base import DataDependent
 
 
 def synthetic_qk(n: int, d: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Reproducible (q, k) vectors with the structure real heads show, for patterns without a model."""
     rng = np.random.default_rng(seed)
     pos = np.arange(n)[:, None]
     freqs = 1.0 / (10_000 ** (np.arange(d // 4) / (d // 4)))
@@ -35,6 +36,8 @@ def _causal(mask: np.ndarray, causal: bool) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class TopK(DataDependent):
+    """Each query keeps its k highest-scoring keys (explicit sparse attention, Zhao et al. 2019)."""
+
     k: int
 
     def dense(self, q, k):
