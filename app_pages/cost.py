@@ -127,37 +127,43 @@ def model_picker() -> ModelConfig | None:
 
 
 # -- the tabs -----------------------------------------------------------------------------------------
+def _dense_vs_sparse(chosen: list[str], model: ModelConfig, charts, label_of) -> None:
+    """Two log-log charts of (dense key, sparse key, unit, title key, chart key): dense dashed, one line per pattern."""
+    curves = {name: _curve(name, model) for name in chosen}
+    ref = curves[chosen[0]][1]  # the dense baseline is the same whatever the pattern
+    figures = []
+    for dense_key, sparse_key, unit, title_key, chart_key in charts:
+        fig = _loglog(unit)
+        _line(fig, [p.n for p in ref], [p.model[dense_key] for p in ref], tr("co.dense"), "#888", "dash", unit)
+        for color, name in zip(COLORS, chosen, strict=False):
+            ns, points = curves[name]
+            _line(fig, ns, [p.model[sparse_key] for p in points], label_of(name), color, unit=unit)
+        figures.append((tr(title_key), fig, chart_key))
+    _pair(figures)
+
+
+def _with_complexity(name: str) -> str:
+    cx = tr(f"cx.{name}") if f"cx.{name}" in STRINGS else PATTERNS[name].complexity  # words are translated
+    return f"{pattern_title(name)} · {cx}"
+
+
 def prefill_tab(chosen: list[str], model: ModelConfig) -> None:
     """Whole-model prefill FLOPs and one layer's score memory against n, with fitted slopes."""
-    curves = {name: _curve(name, model) for name in chosen}
-    ref = curves[chosen[0]][1]
-    ns_dense = [p.n for p in ref]
-    flops, scores = _loglog("FLOP"), _loglog("B")
-    _line(flops, ns_dense, [p.model["prefill_flops_dense"] for p in ref], tr("co.dense"), "#888", "dash", "FLOP")
-    _line(scores, ns_dense, [p.model["score_bytes_dense_per_layer"] for p in ref], tr("co.dense"), "#888", "dash", "B")
-    for color, name in zip(COLORS, chosen, strict=False):
-        ns, points = curves[name]
-        cx = tr(f"cx.{name}") if f"cx.{name}" in STRINGS else PATTERNS[name].complexity  # words are translated
-        label = f"{pattern_title(name)} · {cx}"
-        _line(flops, ns, [p.model["prefill_flops_sparse"] for p in points], label, color, unit="FLOP")
-        _line(scores, ns, [p.model["score_bytes_sparse_per_layer"] for p in points], label, color, unit="B")
-    _pair([(tr("co.flops_title"), flops, "co_flops"), (tr("co.mem_title"), scores, "co_memory")])
+    charts = [
+        ("prefill_flops_dense", "prefill_flops_sparse", "FLOP", "co.flops_title", "co_flops"),
+        ("score_bytes_dense_per_layer", "score_bytes_sparse_per_layer", "B", "co.mem_title", "co_memory"),
+    ]
+    _dense_vs_sparse(chosen, model, charts, _with_complexity)
     st.caption(tr("co.slope_note"))
 
 
 def decode_tab(chosen: list[str], model: ModelConfig) -> None:
     """KV cache held and FLOPs per generated token against the position n."""
-    curves = {name: _curve(name, model) for name in chosen}
-    ref = curves[chosen[0]][1]
-    ns_dense = [p.n for p in ref]
-    kv, step = _loglog("B"), _loglog("FLOP")
-    _line(kv, ns_dense, [p.model["kv_cache_bytes_dense"] for p in ref], tr("co.dense"), "#888", "dash", "B")
-    _line(step, ns_dense, [p.model["decode_flops_dense"] for p in ref], tr("co.dense"), "#888", "dash", "FLOP")
-    for color, name in zip(COLORS, chosen, strict=False):
-        ns, points = curves[name]
-        _line(kv, ns, [p.model["kv_cache_bytes_sparse"] for p in points], pattern_title(name), color, unit="B")
-        _line(step, ns, [p.model["decode_flops_sparse"] for p in points], pattern_title(name), color, unit="FLOP")
-    _pair([(tr("co.kv_title"), kv, "co_kv"), (tr("co.decode_title"), step, "co_decode")])
+    charts = [
+        ("kv_cache_bytes_dense", "kv_cache_bytes_sparse", "B", "co.kv_title", "co_kv"),
+        ("decode_flops_dense", "decode_flops_sparse", "FLOP", "co.decode_title", "co_decode"),
+    ]
+    _dense_vs_sparse(chosen, model, charts, pattern_title)
     st.caption(tr("co.decode_note"))
 
 
