@@ -298,7 +298,7 @@ try:
     args = (key, text, limit, pattern, tuple(spec.params.items()))
     waiting = tr("in.computing", n=n, model=title, last=_last_time("compare", key, n))
     if _expect_slow(args, key, n):  # the spinner may be above the fold when a widget far down changed
-        st.toast(waiting, icon="⏳")
+        st.toast(waiting, icon="⏳", duration="long")  # 4 s was gone before a busy page redrew
     with box, st.spinner(waiting, show_time=True):
         result = _compare(*args)
     st.session_state.setdefault("in_seen", []).append(hash(args))

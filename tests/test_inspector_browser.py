@@ -35,7 +35,8 @@ def screens(page, name: str, most: int = 8) -> None:
     step = page.viewport_size["height"] - 60
     for i in range(min(most, -(-height // step))):
         page.evaluate(f"{scroller}.scrollTo(0, {i * step})")
-        page.wait_for_timeout(150)  # let plotly redraw the charts that came into view
+        # two animation frames: plotly redraws the charts that came into view before the shot
+        page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
         screenshot(page, f"{name}-{i + 1}")
 
 
@@ -83,11 +84,14 @@ def test_change_pattern_click_a_tile_and_use_the_token_view(ready_page, app_url)
     # a slow step (every step counts as slow on this module's server) shows progress in the viewport
     page.get_by_test_id("stMain").evaluate("e => e.scrollTo(0, 0)")
     choose(page, "Sparse pattern", "Top-k")
-    toast = page.get_by_test_id("stToast").first
-    expect(toast).to_be_visible(timeout=10_000)
-    expect(toast).to_contain_text("last time")  # an estimate measured on this machine
-    box = toast.bounding_box()
-    assert box is not None and 0 <= box["y"] < page.viewport_size["height"]
+    # one poll checks text and position together: the toast times out, so two separate reads can race it
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[data-testid="stToast"]')].some(t => {
+            const top = t.getBoundingClientRect().top;
+            return t.textContent.includes('last time') && top >= 0 && top < window.innerHeight;
+        })""",
+        timeout=10_000,
+    )  # "last time": an estimate measured on this machine
     screenshot(page, "inspector-progress")
     wait_ready(page, timeout=120_000)
     expect(page.get_by_text("chooses its own keys").first).to_be_visible()
