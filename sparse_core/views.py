@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .analysis import block_layout, block_pair_counts, dense_mask
-from .patterns.base import Expr
+from .patterns.base import Expr, Primitive
 
 TOKEN_VIEW_MAX_N = 2048  # above this the view pools blocks
 POOLED_CELLS = 512  # pooled views are at most this many blocks on a side
@@ -31,17 +31,23 @@ def mask_view(expr: Expr, n: int, vectors=None, max_token_n: int = TOKEN_VIEW_MA
     if n <= max_token_n:
         return MaskView(dense_mask(expr, n, vectors), False, 1, n)
     block = 1 << int(np.ceil(np.log2(n / POOLED_CELLS)))
+    pooled = getattr(expr, "pooled_counts", None) if isinstance(expr, Primitive) else None
+    if pooled is not None and not expr.data_dependent:  # the primitive counts its own cells exactly
+        return MaskView(_density(pooled(n, block), n, block), True, block, n)
     layout = block_layout(expr, n, block, vectors)
     kept = layout.dense()
     qi, kj = np.nonzero(kept)
     if expr.data_dependent or len(qi) * block > DENSITY_BUDGET_ROWS:  # pooled density would re-score all pairs
         return MaskView(kept.astype(float), True, block, n, exact_density=False)
-    counts = block_pair_counts(expr, n, block, qi, kj)
-    heights = np.minimum((qi + 1) * block, n) - qi * block
-    widths = np.minimum((kj + 1) * block, n) - kj * block
-    density = np.zeros(kept.shape)
-    density[qi, kj] = counts / (heights * widths)
-    return MaskView(density, True, block, n)
+    counts = np.zeros(kept.shape, dtype=np.int64)
+    counts[qi, kj] = block_pair_counts(expr, n, block, qi, kj)
+    return MaskView(_density(counts, n, block), True, block, n)
+
+
+def _density(counts: np.ndarray, n: int, block: int) -> np.ndarray:
+    """Kept pairs per cell over the cell's area (edge cells are smaller)."""
+    sides = np.minimum(np.arange(1, counts.shape[0] + 1) * block, n) - np.arange(counts.shape[0]) * block
+    return counts / (sides[:, None] * sides[None, :])
 
 
 @dataclass

@@ -122,3 +122,53 @@ def test_large_r_and_dense_rows_are_exact_subsets():
     for row, p in zip(t, pop, strict=True):
         keys = row[row >= 0]
         assert len(keys) == min(256, p) == len(set(keys.tolist())) and (keys < p).all()
+
+
+def test_fast_subsets_are_uniform_over_all_subsets_including_fallback_rows():
+    # population 40, r = 3: the iid try repeats a key in ~7% of rows, which then take the fallback
+    from itertools import combinations
+
+    from sparse_core.patterns.random_keys import fast_subsets
+
+    rows, pop, r = 40_000, 40, 3
+    table = np.sort(fast_subsets(np.arange(rows), np.full(rows, pop), r, 9, 1), axis=1)
+    assert (table[:, 1:] != table[:, :-1]).all() and (table >= 0).all() and (table < pop).all()
+    index = {c: k for k, c in enumerate(combinations(range(pop), r))}
+    counts = np.bincount([index[tuple(t)] for t in table.tolist()], minlength=len(index))
+    assert sps.chisquare(counts).pvalue > 1e-3
+
+
+def test_whole_key_table_matches_rows_drawn_one_by_one_and_pooled_counts_are_exact():
+    from sparse_core import analysis
+    from sparse_core.patterns.random_keys import RandomKeys
+
+    for causal in (False, True):
+        prim = RandomKeys(4, 6, causal=causal)
+        n = 3000
+        whole = prim.whole_table(n)
+        some = np.array([0, 1, 2, 1499, 2999])
+        assert np.array_equal(prim.key_table(some, n), whole[some])
+        dense = analysis.dense_mask(prim, n)
+        block = 256
+        nb = -(-n // block)
+        pad = np.pad(dense, ((0, nb * block - n), (0, nb * block - n)))
+        expect = pad.reshape(nb, block, nb, block).sum(axis=(1, 3))
+        assert np.array_equal(prim.pooled_counts(n, block), expect)
+
+
+def test_random_block_layout_is_the_same_from_the_whole_table_and_from_row_chunks(monkeypatch):
+    from sparse_core import analysis
+    from sparse_core.patterns import random_keys
+
+    n, block = 5000, 64
+    expr = make("random", random_keys=6, seed=2).expr()
+    whole = analysis.block_layout(expr, n, block)
+    monkeypatch.setattr(random_keys, "TABLE_CACHE_CELLS", 0)
+    monkeypatch.setattr(random_keys, "KEY_CELLS", 3 * block * 6)
+    chunked = analysis.block_layout(make("random", random_keys=6, seed=2).expr(), n, block)
+    assert np.array_equal(whole.kept_per_row(), chunked.kept_per_row())
+    assert all(np.array_equal(a, b) for a, b in zip(whole.pairs(), chunked.pairs(), strict=True))
+    dense = analysis.dense_mask(expr, n)
+    nb = -(-n // block)
+    pad = np.pad(dense, ((0, nb * block - n), (0, nb * block - n)))
+    assert np.array_equal(whole.kept_per_row(), (pad.reshape(nb, block, nb, block).any(axis=(1, 3))).sum(axis=1))
