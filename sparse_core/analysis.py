@@ -8,6 +8,7 @@ DATA_DEPENDENT_MAX_N.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import gcd
 
 import numpy as np
 
@@ -121,7 +122,29 @@ def row_degree(expr: Expr, n: int, vectors: Vectors | None = None) -> np.ndarray
         return dense_mask(expr, n, vectors).sum(axis=1).astype(np.int64)
     if not (isinstance(expr, Primitive) and hasattr(expr, "row_count")):
         check_cost(expr, n)
+    run = constant_rows(expr, n)
+    if run > 1:  # one row per run stands for all of them (BigBird at 2^20: 64x fewer rows to count)
+        reps = np.arange(0, n, run, dtype=np.int64)
+        deg = np.concatenate([_count_rows(expr, n, reps[c]) for c in _chunks(len(reps))])
+        return np.repeat(deg, run)[:n]
     return np.concatenate([_count_rows(expr, n, rows) for rows in _chunks(n)])
+
+
+def constant_rows(expr: Expr, n: int) -> int:
+    """A run length r such that the rows of every aligned run [k*r, (k+1)*r) keep the same keys (1: unknown)."""
+    run = 0
+    for p in expr.primitives():
+        own = getattr(p, "constant_rows", None)
+        if own is not None:
+            k = int(own(n))
+        elif type(p).__name__ == "GlobalBlocks" and not p.causal:
+            k = int(p.block)  # its head and tail end on block edges (or at n)
+        else:
+            return 1
+        run = gcd(run, k)
+        if run <= 1:
+            return 1
+    return max(run, 1)
 
 
 def _primitive_dense(prim: Primitive, n: int, vectors: Vectors | None) -> np.ndarray:

@@ -158,6 +158,60 @@ def _count_term(parts: list, rows: int) -> np.ndarray:
     return total(intersect_all([list(p) for p in parts]), rows)
 
 
+NETWORK_MAX_SEGS = 10  # up to this many intervals a row, a sorting network over columns beats np.sort per row
+_EMPTY = np.iinfo(np.int64).max
+
+
+def _union_by_network(segs: list[Seg], sl: slice) -> np.ndarray | None:
+    """|union| per row for a few intervals a row, laid out (slot, row) so every operation runs along rows.
+
+    Each interval is packed as (start << 31) | end (shifted so the chunk's smallest start is 0),
+    sorted across slots by an odd-even transposition network, then swept. None where the chunk's
+    span does not fit 31 bits (the caller then sorts per row).
+    """
+    m = len(segs)
+    starts = [s.start[sl] for s in segs]
+    lengths = [s.count[sl] if s.step == 1 else np.minimum(s.count[sl], 1) for s in segs]
+    rows = len(starts[0])
+    base, top = None, None
+    for st, ln in zip(starts, lengths, strict=True):
+        live = ln > 0
+        if live.any():
+            lo_, hi_ = int(st[live].min()), int((st + ln)[live].max())
+            base = lo_ if base is None else min(base, lo_)
+            top = hi_ if top is None else max(top, hi_)
+    if base is None:
+        return np.zeros(rows, dtype=np.int64)
+    if top - base >= (1 << 30):
+        return None
+    code = np.empty((m, rows), dtype=np.int64)
+    for c, (st, ln) in enumerate(zip(starts, lengths, strict=True)):
+        row = code[c]
+        np.subtract(st, base, out=row)
+        np.left_shift(row, 31, out=row)
+        row |= st + ln - base
+        row[ln <= 0] = _EMPTY  # sorts last, and its end (2^31 - 1) lies below its start: adds nothing
+    tmp = np.empty(rows, dtype=np.int64)
+    for rnd in range(m):
+        for i in range(rnd % 2, m - 1, 2):
+            a, b = code[i], code[i + 1]
+            np.minimum(a, b, out=tmp)
+            np.maximum(a, b, out=b)
+            a[...] = tmp
+    mask = (1 << 31) - 1
+    lo, hi = code[0] >> 31, code[0] & mask
+    out = np.maximum(hi - lo, 0)
+    reach = hi
+    for c in range(1, m):
+        lo, hi = code[c] >> 31, code[c] & mask
+        np.maximum(lo, reach, out=lo)
+        np.subtract(hi, lo, out=lo)
+        np.maximum(lo, 0, out=lo)
+        out += lo
+        np.maximum(reach, hi, out=reach)
+    return out
+
+
 def _union_of_intervals(flat: list[list[Seg]], rows: int) -> np.ndarray:
     """|union of step-1 intervals| per row by a sweep: sort by start, add what passes the running end."""
     segs = [s for term in flat for s in term]
@@ -166,6 +220,11 @@ def _union_of_intervals(flat: list[list[Seg]], rows: int) -> np.ndarray:
     big = np.iinfo(np.int64).max // 4
     for lo_row in range(0, rows, step):
         sl = slice(lo_row, lo_row + step)
+        if len(segs) <= NETWORK_MAX_SEGS:
+            counted = _union_by_network(segs, sl)
+            if counted is not None:
+                out[sl] = counted
+                continue
         lo = np.stack([s.start[sl] for s in segs], axis=1)
         length = np.stack([np.where(s.step == 1, s.count[sl], np.minimum(s.count[sl], 1)) for s in segs], axis=1)
         hi = np.where(length > 0, lo + length, big)

@@ -36,6 +36,10 @@ class Blocks(Primitive):
             hi = np.minimum(hi, qhi)
         return [interval(lo // block, hi // block + 1, len(brows))]
 
+    def constant_rows(self, n):
+        """Rows in aligned runs of this length share one key set (the causal clip differs per row)."""
+        return 1 if self.causal else self.block
+
     def kv_rows(self, cols):
         return [interval(cols, (cols // self.block + self.neighbors + 1) * self.block, len(cols))]
 

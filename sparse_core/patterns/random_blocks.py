@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..segments import interval
-from .base import Primitive, block_bounds, merge_intervals, nblocks, random_subsets, stack_chunks
-from .random_keys import table_predicate
+from .base import Primitive, block_bounds, merge_intervals, nblocks, stack_chunks
+from .random_keys import fast_subsets, packed_blocks, table_predicate
 
 SPAN_CELLS = 1 << 20  # candidate intervals held at once while building a block layout
 WHOLE_TABLE_CELLS = 1 << 22  # a whole-sequence table of at most this many picks is drawn once and kept
@@ -51,7 +51,7 @@ class RandomBlocks(Primitive):
     def table(self, qblocks: np.ndarray, n: int) -> np.ndarray:
         """(Q, r) key-block ids per query block, -1 where fewer blocks are allowed."""
         pop, head, ex_lo, ex_len = self._allowed(qblocks, n)
-        idx = random_subsets(qblocks, pop, self.random_blocks, self.seed, salt=2)
+        idx = fast_subsets(qblocks, pop, self.random_blocks, self.seed, salt=2)
         kb = head + idx
         kb = np.where(kb >= ex_lo[:, None], kb + ex_len[:, None], kb)
         return np.where(idx >= 0, kb, -1)
@@ -104,12 +104,21 @@ class RandomBlocks(Primitive):
         hi_key = np.minimum(lo_key + b, n) - 1
         if self.causal:
             hi_key = np.minimum(hi_key, qhi[:, None])
+        valid &= hi_key >= lo_key
+        if b <= block:  # a pick touches at most two key blocks: list their ids, cheaper than merging intervals
+            first = np.where(valid, lo_key // block, -1)
+            second = np.where(valid & (hi_key // block != lo_key // block), hi_key // block, -1)
+            return packed_blocks(np.concatenate([first, second], axis=1))
         lo_b = np.where(valid, lo_key // block, 0)
-        hi_b = np.where(valid & (hi_key >= lo_key), hi_key // block + 1, 0)
+        hi_b = np.where(valid, hi_key // block + 1, 0)
         return merge_intervals(lo_b, hi_b)
 
     def segment_count(self, n):
         return max(1, self.random_blocks)
+
+    def constant_rows(self, n):
+        """Rows in aligned runs of this length share one key set (the causal clip differs per row)."""
+        return 1 if self.causal else self.block
 
     def block_cost_estimate(self, n, block):
         """Candidate intervals merged to find the kept key blocks."""

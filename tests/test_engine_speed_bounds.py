@@ -1,0 +1,40 @@
+"""The fast paths of the engine agree exactly with the general ones they short-cut."""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sparse_core import analysis, make, segments
+from sparse_core.segments import Seg
+from tests.oracle import oracle_mask
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 9), st.integers(1, 40), st.integers(0, 2**31 - 1))
+def test_sorting_network_sweep_counts_unions_like_the_row_sort(m, rows, seed):
+    rng = np.random.default_rng(seed)
+    segs = []
+    for _ in range(m):
+        start = rng.integers(-50, 200, rows)
+        count = np.where(rng.random(rows) < 0.2, 0, rng.integers(0, 60, rows))
+        step = 1 if rng.random() < 0.8 else 3
+        segs.append(Seg(start, step, np.minimum(count, 1) if step > 1 else count))
+    fast = segments._union_of_intervals([segs], rows)
+    expect = np.array(
+        [
+            len({int(s.start[i]) + t for s in segs for t in range(int(s.count[i]) if s.step == 1 else int(s.count[i]))})
+            for i in range(rows)
+        ]
+    )
+    assert np.array_equal(fast, expect)
+
+
+def test_rows_constant_in_runs_are_counted_once_per_run():
+    for causal in (False, True):
+        for params in ({"block": 4}, {"block": 3, "window_blocks": 3, "global_blocks": 3, "random_blocks": 2}):
+            expr = make("bigbird", causal, **params).expr()
+            n = 301
+            assert np.array_equal(analysis.row_degree(expr, n), oracle_mask(expr, n).sum(axis=1))
+    expr = make("bigbird", block=4).expr() | make("window", window=2).expr()
+    assert analysis.constant_rows(expr, 64) == 1  # a sliding window differs on every row
+    assert analysis.constant_rows(make("bigbird", block=8).expr(), 64) == 8
