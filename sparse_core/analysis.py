@@ -124,27 +124,47 @@ def row_degree(expr: Expr, n: int, vectors: Vectors | None = None) -> np.ndarray
         check_cost(expr, n)
     run = constant_rows(expr, n)
     if run > 1:  # one row per run stands for all of them (BigBird at 2^20: 64x fewer rows to count)
-        reps = np.arange(0, n, run, dtype=np.int64)
-        deg = np.concatenate([_count_rows(expr, n, reps[c]) for c in _chunks(len(reps))])
-        return np.repeat(deg, run)[:n]
+        last = np.minimum(np.arange(run, n + run, run, dtype=np.int64), n) - 1
+        deg = np.concatenate([_count_rows(expr, n, last[c]) for c in _chunks(len(last))])
+        if not expr.primitives()[0].causal:
+            return np.repeat(deg, run)[:n]
+        return _causal_run_degrees(expr, n, run, last, deg)
     return np.concatenate([_count_rows(expr, n, rows) for rows in _chunks(n)])
 
 
 def constant_rows(expr: Expr, n: int) -> int:
-    """A run length r such that the rows of every aligned run [k*r, (k+1)*r) keep the same keys (1: unknown)."""
+    """A run length r such that the rows of every aligned run [k*r, (k+1)*r) keep one key set T, or T
+    clipped to j <= i when every primitive is causal (1: unknown, or causal and bidirectional parts mixed)."""
+    prims = expr.primitives()
+    if len({p.causal for p in prims}) != 1:
+        return 1
     run = 0
-    for p in expr.primitives():
+    for p in prims:
         own = getattr(p, "constant_rows", None)
         if own is not None:
             k = int(own(n))
-        elif type(p).__name__ == "GlobalBlocks" and not p.causal:
-            k = int(p.block)  # its head and tail end on block edges (or at n)
+        elif type(p).__name__ == "GlobalBlocks":
+            k = int(p.block)  # its head and tail end on block edges (or at n); causal rows clip [0, i]
         else:
             return 1
         run = gcd(run, k)
         if run <= 1:
             return 1
     return max(run, 1)
+
+
+def _causal_run_degrees(expr: Expr, n: int, run: int, last: np.ndarray, deg_last: np.ndarray) -> np.ndarray:
+    """Row i of a run keeps T ∩ [0, i], and its last row L keeps T ∩ [0, L]: so deg(i) = deg(L) minus the
+    keys of T in (i, L], which lie inside the run's own rows and are listed once per run."""
+    starts = np.arange(len(last), dtype=np.int64) * run
+    hit = np.zeros((len(last), run), dtype=bool)
+    for c in _chunks(len(last)):
+        window = [interval(starts[c], last[c] + 1, len(c))]
+        for parts in _term_segments(expr, lambda p, c=c: p.segments(last[c], n)):
+            rows, keys = enumerate_keys(intersect_all(parts + [window]), run)
+            hit[c[0] + rows, keys - starts[c[0] + rows]] = True
+    after = hit.sum(axis=1)[:, None] - np.cumsum(hit, axis=1)  # keys of T in (i, L] for each row i of the run
+    return (deg_last[:, None] - after).ravel()[:n]
 
 
 def _primitive_dense(prim: Primitive, n: int, vectors: Vectors | None) -> np.ndarray:

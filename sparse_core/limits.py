@@ -48,6 +48,10 @@ class Budget:
     block_cells: int = DENSE_MAX_N * DENSE_MAX_N  # a drawn or downloaded (n/B)^2 block layout
     dense_bytes: int = 64 << 20  # a downloaded dense mask (one byte per cell)
     csv_n: int = 2048  # a CSV of more cells than this squared is not useful
+    # random keys drawn per request (a BigBird random-block pick counts RANDOM_BLOCK_WEIGHT keys): each
+    # key costs ~60 ns through row degrees, block layout and view at 2^20 here, so the explorer's whole
+    # rerun stays within its 300 ms target (random_keys = 3 at n = 2^20 draws 3.1 million)
+    random_draws: int = 3_500_000
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Budget:
@@ -97,6 +101,7 @@ class Cost:
     lsh_work: int = 0
     block_cells: int = 0
     dense_bytes: int = 0
+    random_draws: int = 0
     lower: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -246,6 +251,23 @@ def _probe(prim, n: int, block: int) -> Probe:
     return Probe(max(1, slots), max(1, bslots), extra, intervals, block_intervals, block_work)
 
 
+# A random-block pick is drawn once, then listed in the block layout and in the view (each a
+# block row's span of picks): measured ~6 random keys' worth of work per pick at 2^20.
+RANDOM_BLOCK_WEIGHT = 6
+
+
+def random_draws(prims, n: int) -> int:
+    """Random keys drawn (and listed) for one request, random-block picks weighted by RANDOM_BLOCK_WEIGHT."""
+    total = 0
+    for p in prims:
+        name = type(p).__name__
+        if name == "RandomKeys":
+            total += n * int(p.random_keys)
+        elif name == "RandomBlocks":
+            total += RANDOM_BLOCK_WEIGHT * -(-n // max(1, int(p.block))) * int(p.random_blocks)
+    return total
+
+
 REFINE_SAMPLE = 16
 REFINE_FACTOR = 3
 
@@ -371,6 +393,10 @@ def predict_cost(
         cost["memory_bytes"] = n * n * (len(prims) + 2)
         cost["dense_bytes"] = n * n
     limit_terms = (current() if budget is None else budget).dnf_terms
+    cost["random_draws"] = random_draws(structured, n)
+    for p in structured:
+        if type(p).__name__ in ("RandomKeys", "RandomBlocks"):
+            blame("random_draws", _params_of(p))
     if structured and not expr.data_dependent:
         probes = {id(p): _probe(p, n, block) for p in structured}
         slots = {k: v.slots for k, v in probes.items()}
@@ -407,6 +433,8 @@ def predict_cost(
         blame("block_cells", ["n"])
     for metric in ("segment_evals", "memory_bytes", "scored_pairs", "kmeans_work", "lsh_work", "dense_bytes"):
         blame(metric, ["n"])
+    if cost["random_draws"]:
+        blame("random_draws", ["n"])
     return Cost(**cost, lower=tuple((k, tuple(v)) for k, v in lower.items()))
 
 
@@ -457,13 +485,15 @@ def over_budget(cost: Cost, budget: Budget) -> PatternError | None:
             limit=budget.dnf_terms,
         )
     worst, ratio = None, 1.0
-    for metric in _WHAT:
+    for metric in (*_WHAT, "random_draws"):
         limit = getattr(budget, metric)
         amount = getattr(cost, metric)
         if amount > limit and amount / limit > ratio:
             worst, ratio = metric, amount / limit
     if worst is None:
         return None
+    if worst == "random_draws":
+        return _random_draws_error(cost, budget, list(lower.get(worst, ("n",))))
     amount, limit = getattr(cost, worst), getattr(budget, worst)
     params = list(lower.get(worst, ("n",)))
     fmt = human_bytes if worst == "memory_bytes" else human_count
@@ -473,6 +503,21 @@ def over_budget(cost: Cost, budget: Budget) -> PatternError | None:
         "budget_" + worst,
         amount=f"{amount:,}",
         limit=f"{limit:,}",
+        params=", ".join(params),
+    )
+
+
+def _random_draws_error(cost: Cost, budget: Budget, params: list[str]) -> PatternError:
+    # kept out of _WHAT until ui/i18n.py has err.budget_random_draws (until then the page shows this English text)
+    advice = f"lower {_or(params)}"
+    if "random_blocks" in params:
+        advice += ", or use larger blocks"
+    return PatternError(
+        f"this request would draw ~{human_count(cost.random_draws)} random keys "
+        f"(limit {human_count(budget.random_draws)} per request): {advice}",
+        "budget_random_draws",
+        amount=f"{cost.random_draws:,}",
+        limit=f"{budget.random_draws:,}",
         params=", ".join(params),
     )
 

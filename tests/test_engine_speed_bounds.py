@@ -38,3 +38,16 @@ def test_rows_constant_in_runs_are_counted_once_per_run():
     expr = make("bigbird", block=4).expr() | make("window", window=2).expr()
     assert analysis.constant_rows(expr, 64) == 1  # a sliding window differs on every row
     assert analysis.constant_rows(make("bigbird", block=8).expr(), 64) == 8
+
+
+def test_causal_runs_of_combined_block_patterns_match_the_oracle():
+    from sparse_core.patterns import structured as S
+
+    n = 157
+    a = S.Blocks(6, 1, causal=True)
+    b = S.RandomBlocks(4, 2, 3, window_half=1, global_first=1, global_last=1, causal=True)
+    c = S.GlobalBlocks(2, 1, 1, causal=True)
+    for expr in (a | b | c, (a | c) & (b | a), b):
+        assert analysis.constant_rows(expr, n) > 1
+        assert np.array_equal(analysis.row_degree(expr, n), oracle_mask(expr, n).sum(axis=1))
+    assert analysis.constant_rows(S.Blocks(6, 1, causal=True) | S.Blocks(6, 1), n) == 1  # causal and not mixed

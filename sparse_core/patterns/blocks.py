@@ -37,8 +37,8 @@ class Blocks(Primitive):
         return [interval(lo // block, hi // block + 1, len(brows))]
 
     def constant_rows(self, n):
-        """Rows in aligned runs of this length share one key set (the causal clip differs per row)."""
-        return 1 if self.causal else self.block
+        """Rows in aligned runs of this length keep one key set (causal: that set clipped to j <= i)."""
+        return self.block
 
     def kv_rows(self, cols):
         return [interval(cols, (cols // self.block + self.neighbors + 1) * self.block, len(cols))]

@@ -117,8 +117,8 @@ class RandomBlocks(Primitive):
         return max(1, self.random_blocks)
 
     def constant_rows(self, n):
-        """Rows in aligned runs of this length share one key set (the causal clip differs per row)."""
-        return 1 if self.causal else self.block
+        """Rows in aligned runs of this length keep one key set (causal: that set clipped to j <= i)."""
+        return self.block
 
     def block_cost_estimate(self, n, block):
         """Candidate intervals merged to find the kept key blocks."""
