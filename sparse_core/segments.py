@@ -162,12 +162,13 @@ NETWORK_MAX_SEGS = 10  # up to this many intervals a row, a sorting network over
 _EMPTY = np.iinfo(np.int64).max
 
 
-def _union_by_network(segs: list[Seg], sl: slice) -> np.ndarray | None:
-    """|union| per row for a few intervals a row, laid out (slot, row) so every operation runs along rows.
+def disjoint_pieces(segs: list[Seg], sl: slice) -> tuple[np.ndarray, np.ndarray] | None:
+    """The union of a few intervals per row as disjoint pieces [lo, hi), laid out (slot, row); empty where hi <= lo.
 
     Each interval is packed as (start << 31) | end (shifted so the chunk's smallest start is 0),
-    sorted across slots by an odd-even transposition network, then swept. None where the chunk's
-    span does not fit 31 bits (the caller then sorts per row).
+    sorted across slots by an odd-even transposition network (every operation runs along rows,
+    several times faster than np.sort on short rows), then each piece starts where the running
+    end of the earlier ones left off. None where the chunk's span does not fit 31 bits.
     """
     m = len(segs)
     starts = [s.start[sl] for s in segs]
@@ -181,7 +182,7 @@ def _union_by_network(segs: list[Seg], sl: slice) -> np.ndarray | None:
             base = lo_ if base is None else min(base, lo_)
             top = hi_ if top is None else max(top, hi_)
     if base is None:
-        return np.zeros(rows, dtype=np.int64)
+        return np.zeros((m, rows), dtype=np.int64), np.zeros((m, rows), dtype=np.int64)
     if top - base >= (1 << 30):
         return None
     code = np.empty((m, rows), dtype=np.int64)
@@ -190,7 +191,7 @@ def _union_by_network(segs: list[Seg], sl: slice) -> np.ndarray | None:
         np.subtract(st, base, out=row)
         np.left_shift(row, 31, out=row)
         row |= st + ln - base
-        row[ln <= 0] = _EMPTY  # sorts last, and its end (2^31 - 1) lies below its start: adds nothing
+        row[ln <= 0] = _EMPTY  # sorts last, and its end (2^31 - 1) lies below its start: an empty piece
     tmp = np.empty(rows, dtype=np.int64)
     for rnd in range(m):
         for i in range(rnd % 2, m - 1, 2):
@@ -198,18 +199,24 @@ def _union_by_network(segs: list[Seg], sl: slice) -> np.ndarray | None:
             np.minimum(a, b, out=tmp)
             np.maximum(a, b, out=b)
             a[...] = tmp
-    mask = (1 << 31) - 1
-    lo, hi = code[0] >> 31, code[0] & mask
-    out = np.maximum(hi - lo, 0)
-    reach = hi
-    for c in range(1, m):
-        lo, hi = code[c] >> 31, code[c] & mask
-        np.maximum(lo, reach, out=lo)
-        np.subtract(hi, lo, out=lo)
-        np.maximum(lo, 0, out=lo)
-        out += lo
-        np.maximum(reach, hi, out=reach)
-    return out
+    hi = code & ((1 << 31) - 1)
+    lo = code >> 31
+    if m > 1:
+        np.maximum(lo[1:], np.maximum.accumulate(hi, axis=0)[:-1], out=lo[1:])
+    lo += base
+    hi += base
+    return lo, hi
+
+
+def _union_by_network(segs: list[Seg], sl: slice) -> np.ndarray | None:
+    """|union| per row for a few intervals a row (see disjoint_pieces); None where the span is too wide."""
+    pieces = disjoint_pieces(segs, sl)
+    if pieces is None:
+        return None
+    lo, hi = pieces
+    np.subtract(hi, lo, out=hi)
+    np.maximum(hi, 0, out=hi)
+    return hi.sum(axis=0)
 
 
 def _union_of_intervals(flat: list[list[Seg]], rows: int) -> np.ndarray:

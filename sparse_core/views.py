@@ -7,12 +7,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .analysis import block_layout, block_pair_counts, dense_mask
+from .analysis import _chunks, _term_segments, block_layout, block_pair_counts, constant_rows, dense_mask
 from .patterns.base import Expr, Primitive
+from .segments import NETWORK_MAX_SEGS, ColumnSet, disjoint_pieces, intersect_all
 
 TOKEN_VIEW_MAX_N = 2048  # above this the view pools blocks
 POOLED_CELLS = 512  # pooled views are at most this many blocks on a side
 DENSITY_BUDGET_ROWS = 1 << 20  # exact pooled densities cost kept blocks x block rows
+SWEEP_VIEW_CELLS = 1 << 19  # rows x intervals the one-pass pooled count may sweep
 
 
 @dataclass
@@ -34,6 +36,10 @@ def mask_view(expr: Expr, n: int, vectors=None, max_token_n: int = TOKEN_VIEW_MA
     pooled = getattr(expr, "pooled_counts", None) if isinstance(expr, Primitive) else None
     if pooled is not None and not expr.data_dependent:  # the primitive counts its own cells exactly
         return MaskView(_density(pooled(n, block), n, block), True, block, n)
+    if not expr.data_dependent:
+        counts = pooled_by_sweep(expr, n, block)
+        if counts is not None:
+            return MaskView(_density(counts, n, block), True, block, n)
     layout = block_layout(expr, n, block, vectors)
     kept = layout.dense()
     qi, kj = np.nonzero(kept)
@@ -42,6 +48,60 @@ def mask_view(expr: Expr, n: int, vectors=None, max_token_n: int = TOKEN_VIEW_MA
     counts = np.zeros(kept.shape, dtype=np.int64)
     counts[qi, kj] = block_pair_counts(expr, n, block, qi, kj)
     return MaskView(_density(counts, n, block), True, block, n)
+
+
+def pooled_by_sweep(expr: Expr, n: int, block: int) -> np.ndarray | None:
+    """(nb, nb) exact kept pairs per cell in one pass over the rows, for unions of a few intervals per row.
+
+    Each row's union is cut into disjoint pieces [a, b); the keys a row keeps below x, F(x), are then
+    piecewise linear in x, so per query block a difference array of slopes and offsets over the key-block
+    edges holds the sum of F at every edge, and a cell's count is the difference of two edges. Rows that
+    share their keys (constant runs, bidirectional) are swept once, weighted by the run length. None where
+    this does not apply or would touch more than SWEEP_VIEW_CELLS rows x intervals.
+    """
+    prims = expr.primitives()
+    run = constant_rows(expr, n)
+    slots = sum(int(np.prod([max(1, p.segment_count(n)) for p in t])) for t in expr.terms())
+    if slots > NETWORK_MAX_SEGS:
+        return None
+    if run > 1 and not prims[0].causal:
+        rows = np.arange(0, n, run, dtype=np.int64)
+        weight = (np.minimum(rows + run, n) - rows).astype(np.float64)
+    else:
+        rows = np.arange(n, dtype=np.int64)
+        weight = np.ones(n)
+    if len(rows) * slots > SWEEP_VIEW_CELLS:
+        return None
+    nb = -(-n // block)
+    width = nb + 2
+    slope = np.zeros(nb * width)
+    offset = np.zeros(nb * width)
+    for c in _chunks(len(rows)):
+        r = rows[c]
+        terms = _term_segments(expr, lambda p, r=r: p.segments(r, n))
+        if any(isinstance(part, ColumnSet) for t in terms for part in t):
+            return None
+        segs = [s for t in terms for s in intersect_all([list(part) for part in t])]
+        if len(segs) > NETWORK_MAX_SEGS or any(s.step != 1 and int(s.count.max(initial=0)) > 1 for s in segs):
+            return None
+        pieces = disjoint_pieces(segs, slice(None))
+        if pieces is None:
+            return None
+        lo, hi = pieces
+        live = hi > lo
+        if (lo[live] < 0).any() or (hi[live] > n).any():
+            return None
+        qb = np.broadcast_to(r // block, lo.shape)[live]
+        w = np.broadcast_to(weight[c], lo.shape)[live]
+        a, b = lo[live], hi[live]
+        first = qb * width + a // block + 1  # first edge strictly above a
+        past = qb * width + (b + block - 1) // block  # first edge at or above b
+        size = nb * width
+        slope += np.bincount(first, weights=w, minlength=size) - np.bincount(past, weights=w, minlength=size)
+        offset += np.bincount(first, weights=-a * w, minlength=size) + np.bincount(past, weights=b * w, minlength=size)
+    edges = np.arange(width, dtype=np.float64) * block
+    below = np.cumsum(slope.reshape(nb, width), axis=1) * edges + np.cumsum(offset.reshape(nb, width), axis=1)
+    return np.rint(np.diff(below[:, : nb + 1], axis=1)).astype(np.int64)
 
 
 def _density(counts: np.ndarray, n: int, block: int) -> np.ndarray:

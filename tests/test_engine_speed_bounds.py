@@ -51,3 +51,31 @@ def test_causal_runs_of_combined_block_patterns_match_the_oracle():
         assert analysis.constant_rows(expr, n) > 1
         assert np.array_equal(analysis.row_degree(expr, n), oracle_mask(expr, n).sum(axis=1))
     assert analysis.constant_rows(S.Blocks(6, 1, causal=True) | S.Blocks(6, 1), n) == 1  # causal and not mixed
+
+
+def _block_sums(mask, block):
+    n = mask.shape[0]
+    nb = -(-n // block)
+    pad = np.pad(mask, ((0, nb * block - n), (0, nb * block - n)))
+    return pad.reshape(nb, block, nb, block).sum(axis=(1, 3))
+
+
+def test_one_pass_pooled_counts_equal_the_dense_mask_block_sums():
+    from sparse_core.views import pooled_by_sweep
+
+    n, block = 301, 16
+    cases = [
+        make("bigbird", block=4).expr(),
+        make("bigbird", True, block=3, random_blocks=2).expr(),
+        make("window", window=7).expr(),
+        make("window", True, window=20).expr(),
+        make("longformer", window=9, global_tokens=3).expr(),
+        make("block", block=5, neighbors=1).expr() | make("window", window=2).expr(),
+    ]
+    swept = 0
+    for expr in cases:
+        counts = pooled_by_sweep(expr, n, block)
+        if counts is not None:
+            swept += 1
+            assert np.array_equal(counts, _block_sums(oracle_mask(expr, n), block))
+    assert swept >= 5
