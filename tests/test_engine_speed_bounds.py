@@ -66,6 +66,8 @@ def test_one_pass_pooled_counts_equal_the_dense_mask_block_sums():
     n, block = 301, 16
     cases = [
         make("bigbird", block=4).expr(),
+        make("bigbird", block=24).expr(),  # runs straddle query blocks
+        make("bigbird", block=6).expr(),
         make("bigbird", True, block=3, random_blocks=2).expr(),
         make("window", window=7).expr(),
         make("window", True, window=20).expr(),
@@ -79,3 +81,15 @@ def test_one_pass_pooled_counts_equal_the_dense_mask_block_sums():
             swept += 1
             assert np.array_equal(counts, _block_sums(oracle_mask(expr, n), block))
     assert swept >= 5
+
+
+def test_one_pass_view_matches_the_block_count_view(monkeypatch):
+    from sparse_core import views
+
+    for expr in (make("bigbird", block=16).expr(), make("longformer", True, window=40).expr()):
+        slow = views.mask_view(expr, 4096)
+        monkeypatch.setattr(views, "ONE_PASS_VIEWS", True)
+        fast = views.mask_view(expr, 4096)
+        monkeypatch.setattr(views, "ONE_PASS_VIEWS", False)
+        assert slow.exact_density and fast.exact_density and fast.block == slow.block
+        assert np.allclose(fast.image, slow.image, rtol=0, atol=1e-12)
