@@ -551,6 +551,12 @@ def check_budget(expr, n: int, block: int = 128, budget: Budget | None = None, *
             n=f"{n:,}",
             limit=f"{budget.dense_n:,}",
         )
+    draws = random_draws([p for p in expr.primitives() if not p.data_dependent], n)
+    if draws > budget.random_draws:  # refused before any probe (probing a random pattern draws its table)
+        names = [
+            x for p in expr.primitives() if type(p).__name__ in ("RandomKeys", "RandomBlocks") for x in _params_of(p)
+        ]
+        raise _random_draws_error(Cost(n, block, random_draws=draws), budget, list(dict.fromkeys(names + ["n"])))
     cost = predict_cost(expr, n, block, what=what, budget=budget)
     problem = over_budget(cost, budget)
     if problem is not None:
