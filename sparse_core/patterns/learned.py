@@ -8,6 +8,7 @@ a pull towards nearby positions, a few sink tokens, and topic clusters.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -16,6 +17,12 @@ from .base import DataDependent
 
 def synthetic_qk(n: int, d: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Reproducible (q, k) vectors with the structure real heads show, for patterns without a model."""
+    q, k = _synthetic_qk(int(n), int(d), int(seed))
+    return q.copy(), k.copy()  # private copies: a caller may write to them
+
+
+@lru_cache(maxsize=4)  # one explorer rerun asks three times; 2 MiB at n = 4096
+def _synthetic_qk(n: int, d: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     pos = np.arange(n)[:, None]
     freqs = 1.0 / (10_000 ** (np.arange(d // 4) / (d // 4)))
@@ -31,7 +38,68 @@ def synthetic_qk(n: int, d: int = 64, seed: int = 0) -> tuple[np.ndarray, np.nda
 
 
 def _causal(mask: np.ndarray, causal: bool) -> np.ndarray:
-    return np.tril(mask) if causal else mask
+    """np.tril(mask) in place (a fresh mask is ours to change): row slices beat tril's (n, n) temporaries."""
+    if causal:
+        for i in range(min(mask.shape[0], mask.shape[1] - 1)):
+            mask[i, i + 1 :] = False
+    return mask
+
+
+def _top_per_row(s: np.ndarray, kk: int, width: np.ndarray | None = None, drop_neg_inf: bool = False) -> np.ndarray:
+    """The set `np.argpartition(-s, kk - 1, axis=1)[:, :kk]` marks, as a bool mask, without its index work.
+
+    The kk-th largest value of each row is found by selection on values alone; every entry at or
+    above it is kept. Rows where ties at that value leave more than kk entries run argpartition
+    itself, so the choice is the same in every case. width[r] (optional): entries of row r from
+    column width[r] on are -inf, so selection can skip them (causal rows). drop_neg_inf: the
+    caller drops -inf entries afterwards, so a row with fewer than kk finite values keeps them all
+    without choosing among its -inf ones.
+    """
+    rows, n = s.shape
+    keep = np.ones(s.shape, dtype=bool)
+    if kk >= n or rows == 0:
+        return keep
+    thr = np.full(rows, -np.inf, dtype=s.dtype)
+    w = np.full(rows, n) if width is None else np.minimum(width, n)
+    for lo in range(0, rows, 512):  # row groups share the widest row's columns (the rest are -inf)
+        cols = int(w[lo : lo + 512].max())
+        if cols >= kk:
+            thr[lo : lo + 512] = _kth_largest(s[lo : lo + 512, :cols], kk)
+    np.greater_equal(s, thr[:, None], out=keep)
+    count = keep.sum(axis=1)
+    bad = count != kk
+    if drop_neg_inf:
+        bad &= thr != -np.inf
+    bad = np.flatnonzero(bad)
+    if len(bad):
+        fix = np.zeros((len(bad), n), dtype=bool)
+        np.put_along_axis(fix, np.argpartition(-s[bad], kk - 1, axis=1)[:, :kk], True, axis=1)
+        keep[bad] = fix
+    return keep
+
+
+def _scores_finite(q: np.ndarray, k: np.ndarray) -> bool:
+    """True when no q·k can overflow (|q·k| <= d·max|q|·max|k|), so every score is finite."""
+    if q.size == 0 or k.size == 0:
+        return True
+    big = float(np.abs(q).max()) * float(np.abs(k).max()) * q.shape[1]
+    return bool(np.isfinite(big) and big < float(np.finfo(np.result_type(q, k)).max) / 2)
+
+
+def _kth_largest(s: np.ndarray, kk: int) -> np.ndarray:
+    """The kk-th largest value of each row (1 <= kk <= row length)."""
+    n = s.shape[1]
+    if kk == 1:
+        return s.max(axis=1)
+    if kk == n:
+        return s.min(axis=1)
+    small = min(kk, n - kk + 1)
+    if small <= 16:  # torch.topk is about twice as fast as a full partition for a few values
+        import torch
+
+        values = torch.topk(torch.from_numpy(np.ascontiguousarray(s)), small, dim=1, largest=kk == small).values
+        return (values.min(dim=1) if kk == small else values.max(dim=1)).values.numpy()
+    return np.partition(s, n - kk, axis=1)[:, n - kk]
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,16 +111,19 @@ class TopK(DataDependent):
     def dense(self, q, k):
         n = q.shape[0]
         kk = min(self.k, n)
-        mask = np.zeros((n, n), dtype=bool)
+        if kk >= n and _scores_finite(q, k):  # every key is among the top k: nothing to score
+            return _causal(np.ones((n, n), dtype=bool), self.causal)
+        mask = np.empty((n, n), dtype=bool)
         for lo in range(0, n, 512):  # row chunks keep the score buffer small
-            rows = slice(lo, min(n, lo + 512))
-            s = (q[rows] @ k.T) / np.sqrt(q.shape[1])  # (chunk, n)
+            hi = min(n, lo + 512)
+            s = (q[lo:hi] @ k.T) / np.sqrt(q.shape[1])  # (chunk, n)
+            width = None
             if self.causal:
-                s[np.arange(n)[None, :] > np.arange(rows.start, rows.stop)[:, None]] = -np.inf
-            top = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
-            chunk = np.zeros(s.shape, dtype=bool)
-            np.put_along_axis(chunk, top, True, axis=1)
-            mask[rows] = chunk & np.isfinite(s)
+                for i in range(lo, min(hi, n - 1)):
+                    s[i - lo, i + 1 :] = -np.inf
+                width = np.arange(lo + 1, hi + 1)
+            chunk = _top_per_row(s, kk, width, drop_neg_inf=True)
+            np.logical_and(chunk, np.isfinite(s), out=mask[lo:hi])
         return mask
 
     def dense_heads(self, q: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -173,13 +244,29 @@ class Routing(DataDependent):
             pick = rng.choice(len(x), p=weights / total) if total > 0 else rng.integers(len(x))
             centroids[j] = x[pick]
             gap = np.minimum(gap, 1 - x @ centroids[j])
+        previous = None
         for _ in range(self.iterations):
             labels = np.argmax(x @ centroids.T, axis=1)
-            for j in range(c):
-                members = x[labels == j]
-                if len(members):
-                    v = members.mean(axis=0)
-                    centroids[j] = v / max(np.linalg.norm(v), 1e-12)
+            # the same labels give the same centroids again (bit for bit), so every later iteration
+            # would repeat this one: stopping changes nothing but the time
+            if previous is not None and np.array_equal(labels, previous):
+                break
+            previous = labels
+            if c <= 96:  # few clusters: a boolean pick per cluster is cheaper than add.at
+                for j in range(c):
+                    members = x[labels == j]
+                    if len(members):
+                        v = members.mean(axis=0)
+                        centroids[j] = v / max(np.linalg.norm(v), 1e-12)
+                continue
+            # many clusters: one pass over the points; add.at sums each cluster in point order, as
+            # members.mean(axis=0) does, so the centroids are the same to the last bit
+            sums = np.zeros_like(centroids)
+            np.add.at(sums, labels, x)
+            count = np.bincount(labels, minlength=c)
+            for j in np.flatnonzero(count):
+                v = sums[j] / count[j]
+                centroids[j] = v / max(np.linalg.norm(v), 1e-12)
         labels = np.argmax(x @ centroids.T, axis=1)
         return labels[: len(q)], labels[len(q) :]
 
@@ -211,21 +298,25 @@ class BlockGating(DataDependent):
         counts = np.full(nb, b, dtype=np.float64)
         counts[-1] = b - pad
         pooled = kp.reshape(nb, b, -1).sum(axis=1) / counts[:, None]  # (nb, d)
-        gate = (q @ pooled.T).astype(np.float64)  # (n, nb)
+        gate = (q @ pooled.T).astype(np.float64, copy=False)  # (n, nb)
         own = np.arange(n) // b
         blocks = np.arange(nb)[None, :]
-        eligible = blocks != own[:, None]
-        if self.causal:
-            eligible &= blocks < own[:, None]
-        gate = np.where(eligible, gate, -np.inf)
-        keep_block = np.zeros((n, nb), dtype=bool)
+        eligible = (blocks < own[:, None]) if self.causal else (blocks != own[:, None])
+        finite = bool(np.isfinite(gate).all())  # then -inf marks exactly the blocks that are not candidates
+        if self.causal:  # the own block and every later one: row slices, no (n, nb) temporaries
+            for i in range(n):
+                gate[i, own[i] :] = -np.inf
+        else:
+            gate[np.arange(n), own] = -np.inf
         others = min(self.top_blocks - 1, nb - 1)
         if others > 0:
-            chosen = np.argpartition(-gate, others - 1, axis=1)[:, :others]
-            np.put_along_axis(keep_block, chosen, True, axis=1)
+            width = own if self.causal else None  # causal candidates are the blocks before the own one
+            keep_block = _top_per_row(gate, others, width, drop_neg_inf=finite)
             keep_block &= eligible  # rows with fewer candidates than asked keep what exists
+        else:
+            keep_block = np.zeros((n, nb), dtype=bool)
         keep_block[np.arange(n), own] = True
-        mask = np.repeat(keep_block, b, axis=1)[:, :n]
+        mask = keep_block if b == 1 else np.ascontiguousarray(np.repeat(keep_block, b, axis=1)[:, :n])
         return _causal(mask, self.causal)
 
 
@@ -252,26 +343,35 @@ class VerticalSlash(DataDependent):
 
     @staticmethod
     def _probs(q, k, rows):
-        n = k.shape[0]
         s = (q[rows] @ k.T) / np.sqrt(q.shape[1])  # (r, n)
-        s = np.where(np.arange(n)[None, :] <= rows[:, None], s, -np.inf)
-        p = np.exp(s - s.max(axis=1, keepdims=True))
-        return p / p.sum(axis=1, keepdims=True)
+        # in place, the same operations as where / exp(s - max) / sum: one (r, n) buffer, not four
+        for r, t in enumerate(rows):
+            s[r, t + 1 :] = -np.inf
+        np.subtract(s, s.max(axis=1, keepdims=True), out=s)
+        np.exp(s, out=s)
+        s /= s.sum(axis=1, keepdims=True)
+        return s
 
     def dense(self, q, k):
         n = q.shape[0]
-        i = np.arange(n)[:, None]
-        j = np.arange(n)[None, :]
         if self.estimate == "causal":
             return self._causal_dense(q, k)
         tail = np.arange(max(0, n - self.last_q), n)
         p = self._probs(q, k, tail)
         columns = np.argsort(-p.sum(axis=0), kind="stable")[: self.vertical]
-        offsets = tail[:, None] - np.arange(n)[None, :]  # (t, n) diagonal index i - j
-        diag_mass = np.bincount(offsets[offsets >= 0], weights=p[offsets >= 0], minlength=n)
+        # diag_mass[o]: the tail's mass on diagonal i - j = o, summed in float64 query by query (the
+        # order, and so the rounding, of the bincount over all (t, j <= t) it replaces)
+        diag_mass = np.zeros(n)
+        for r, t in enumerate(tail):
+            diag_mass[: t + 1] += p[r, t::-1]
         diagonals = np.argsort(-diag_mass, kind="stable")[: self.slash]
-        mask = np.isin(j, columns) | np.isin(i - j, diagonals)
-        return np.tril(mask)
+        keep_col = np.zeros(n, dtype=bool)
+        keep_col[columns] = True
+        # mask[i, j] = keep_diag[i - j]: a Toeplitz matrix, read as reversed sliding windows
+        line = np.zeros(2 * n - 1, dtype=bool)
+        line[n - 1 + diagonals] = True
+        toeplitz = np.lib.stride_tricks.sliding_window_view(line, n)[:, ::-1]
+        return _causal(toeplitz | keep_col[None, :], True)
 
     def _causal_dense(self, q, k):
         n = q.shape[0]
