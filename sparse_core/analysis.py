@@ -123,13 +123,19 @@ def row_degree(expr: Expr, n: int, vectors: Vectors | None = None) -> np.ndarray
     if not (isinstance(expr, Primitive) and hasattr(expr, "row_count")):
         check_cost(expr, n)
     run = constant_rows(expr, n)
-    if run > 1:  # one row per run stands for all of them (BigBird at 2^20: 64x fewer rows to count)
+    causal = expr.primitives()[0].causal
+    # listing each causal run's own keys costs about one key per row: worth it only past a couple of segments
+    if run > 1 and (not causal or _slots(expr, n) > 2):
         last = np.minimum(np.arange(run, n + run, run, dtype=np.int64), n) - 1
         deg = np.concatenate([_count_rows(expr, n, last[c]) for c in _chunks(len(last))])
-        if not expr.primitives()[0].causal:
+        if not causal:  # one row per run stands for all of them (BigBird at 2^20: 64x fewer rows to count)
             return np.repeat(deg, run)[:n]
         return _causal_run_degrees(expr, n, run, last, deg)
     return np.concatenate([_count_rows(expr, n, rows) for rows in _chunks(n)])
+
+
+def _slots(expr: Expr, n: int) -> int:
+    return sum(int(np.prod([max(1, p.segment_count(n)) for p in t], dtype=np.float64)) for t in expr.terms())
 
 
 def constant_rows(expr: Expr, n: int) -> int:
@@ -158,13 +164,29 @@ def _causal_run_degrees(expr: Expr, n: int, run: int, last: np.ndarray, deg_last
     keys of T in (i, L], which lie inside the run's own rows and are listed once per run."""
     starts = np.arange(len(last), dtype=np.int64) * run
     hit = np.zeros((len(last), run), dtype=bool)
+    cover = np.zeros(len(last) * (run + 1), dtype=np.int64)  # interval ends marked +1/-1 along each run
     for c in _chunks(len(last)):
         window = [interval(starts[c], last[c] + 1, len(c))]
         for parts in _term_segments(expr, lambda p, c=c: p.segments(last[c], n)):
-            rows, keys = enumerate_keys(intersect_all(parts + [window]), run)
-            hit[c[0] + rows, keys - starts[c[0] + rows]] = True
-    after = hit.sum(axis=1)[:, None] - np.cumsum(hit, axis=1)  # keys of T in (i, L] for each row i of the run
-    return (deg_last[:, None] - after).ravel()[:n]
+            for seg in intersect_all(parts + [window]):
+                if seg.step == 1:  # an interval: mark its two ends instead of listing its keys
+                    live = seg.count > 0
+                    if not live.any():
+                        continue
+                    at = (c[live]) * (run + 1) + seg.start[live] - starts[c[live]]
+                    cover += np.bincount(at, minlength=len(cover)) - np.bincount(
+                        at + seg.count[live], minlength=len(cover)
+                    )
+                    continue
+                rows, keys = enumerate_keys([seg], run)
+                hit[c[0] + rows, keys - starts[c[0] + rows]] = True
+    # flat running sums (each run's marks net to zero, so one cumsum serves every run): a per-run cumsum
+    # over a short axis is several times slower
+    hit |= (np.cumsum(cover).reshape(len(last), run + 1) > 0)[:, :run]
+    seen = np.cumsum(hit.ravel(), dtype=np.int64)
+    ends = seen[run - 1 :: run]
+    after = np.repeat(ends, run) - seen  # keys of T in (i, L] for each row i of the run
+    return (np.repeat(deg_last, run) - after)[:n]
 
 
 def _primitive_dense(prim: Primitive, n: int, vectors: Vectors | None) -> np.ndarray:
