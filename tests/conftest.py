@@ -37,6 +37,15 @@ def lab_memory_cache(monkeypatch):
     lab.clear_cache(memory_only=True)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def patient_expect():
+    """Browser assertions retry for a minute, not Playwright's 5 s: on a loaded 2-core machine a chart can
+    take longer than 5 s to arrive after its script run (seen under load 18: zero charts at 5 s)."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=60_000)
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     from tests.browser import CHROMIUM, CHROMIUM_ARGS

@@ -90,7 +90,7 @@ def test_change_pattern_click_a_tile_and_use_the_token_view(ready_page, app_url)
             const top = t.getBoundingClientRect().top;
             return t.textContent.includes('last time') && top >= 0 && top < window.innerHeight;
         })""",
-        timeout=10_000,
+        timeout=60_000,
     )  # "last time": an estimate measured on this machine
     screenshot(page, "inspector-progress")
     wait_ready(page, timeout=120_000)
