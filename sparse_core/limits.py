@@ -508,17 +508,16 @@ def over_budget(cost: Cost, budget: Budget) -> PatternError | None:
 
 
 def _random_draws_error(cost: Cost, budget: Budget, params: list[str]) -> PatternError:
-    # kept out of _WHAT until ui/i18n.py has err.budget_random_draws (until then the page shows this English text)
-    advice = f"lower {_or(params)}"
-    if "random_blocks" in params:
-        advice += ", or use larger blocks"
+    # BigBird's random blocks get their own code: its advice (larger blocks) has no place in random_keys'
+    blocks = "random_blocks" in params
+    advice = f"lower {_or(params)}" + (", or use larger blocks" if blocks else "")
     return PatternError(
-        f"this request would draw ~{human_count(cost.random_draws)} random keys "
-        f"(limit {human_count(budget.random_draws)} per request): {advice}",
-        "budget_random_draws",
+        f"this request would draw ~{cost.random_draws:,} random keys "
+        f"(limit {budget.random_draws:,} per request): {advice}",
+        "budget_random_block_draws" if blocks else "budget_random_draws",
         amount=f"{cost.random_draws:,}",
         limit=f"{budget.random_draws:,}",
-        params=", ".join(params),
+        params=_or(params),
     )
 
 

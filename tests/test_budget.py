@@ -113,6 +113,7 @@ def test_dense_requests_are_bounded_by_the_dense_limit():
 def test_i18n_has_every_budget_code():
     from ui.i18n import STRINGS
 
-    codes = {"budget_terms", "budget_n", "budget_dense_n", "budget_env"} | {f"budget_{m}" for m in limits._WHAT}
+    codes = {"budget_terms", "budget_n", "budget_dense_n", "budget_env", "budget_random_draws"}
+    codes |= {"budget_random_block_draws"} | {f"budget_{m}" for m in limits._WHAT}
     missing = sorted(c for c in codes if f"err.{c}" not in STRINGS)
     assert not missing, missing

@@ -14,7 +14,7 @@ def test_random_keys_over_the_draw_limit_are_refused_with_the_limit():
     with pytest.raises(PatternError) as info:
         check_budget(make("random", random_keys=4).expr(), BIG, 128)
     assert info.value.code == "budget_random_draws"
-    assert "3.5 million" in str(info.value) and "random_keys" in str(info.value)
+    assert "3,500,000" in str(info.value) and "random_keys" in str(info.value)
     check_budget(make("random", random_keys=6).expr(), BIG // 2, 128)  # fewer rows, more keys each
 
 
@@ -25,6 +25,18 @@ def test_bigbird_with_tiny_blocks_is_refused_and_told_to_use_larger_blocks():
         with pytest.raises(PatternError, match="larger blocks") as info:
             check_budget(make("bigbird", block=block).expr(), BIG, 128)
         assert info.value.fields["limit"] == f"{Budget().random_draws:,}"
+        assert info.value.code == "budget_random_block_draws"
+
+
+def test_the_app_says_what_the_engine_says_in_both_languages():
+    from ui.i18n import t
+
+    for pattern in (make("random", random_keys=8), make("bigbird", block=2)):
+        with pytest.raises(PatternError) as info:
+            check_budget(pattern.expr(), BIG, 128)
+        error = info.value
+        assert t(f"err.{error.code}", "en", **error.fields) == str(error)
+        assert error.fields["limit"] in t(f"err.{error.code}", "zh", **error.fields)
 
 
 def test_the_draw_limit_follows_the_environment(monkeypatch):

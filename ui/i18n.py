@@ -1046,6 +1046,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "this request would build a dense mask of ~{amount} cells (limit {limit}): lower {params}",
         "zh": "此请求约需构建 {amount} 个单元的稠密掩码（上限 {limit}）：请减小 {params}",
     },
+    "err.budget_random_draws": {
+        "en": "this request would draw ~{amount} random keys (limit {limit} per request): lower {params}",
+        "zh": "此请求约需抽取 {amount} 个随机键（每次请求上限 {limit}）：请减小 {params}",
+    },
+    "err.budget_random_block_draws": {
+        "en": "this request would draw ~{amount} random keys (limit {limit} per request): lower {params}, or use larger blocks",
+        "zh": "此请求约需抽取 {amount} 个随机键（每次请求上限 {limit}）：请减小 {params}，或使用更大的块",
+    },
     "err.budget_env": {
         "en": "the setting {name} must be a whole number, got {value}",
         "zh": "设置 {name} 必须是整数，收到的是 {value}",
