@@ -16,9 +16,9 @@ TOKEN_VIEW_MAX_N = 2048  # above this the view pools blocks
 POOLED_CELLS = 512  # pooled views are at most this many blocks on a side
 DENSITY_BUDGET_ROWS = 1 << 20  # exact pooled densities cost kept blocks x block rows
 SWEEP_VIEW_CELLS = 1 << 19  # rows x intervals the one-pass pooled count may sweep
-# Off until tests/test_explorer.py::test_pooled_views_explain_their_shade accepts an exact colour bar for
-# BigBird at 2^20 (it expects the kept-blocks mean share there); pooled_by_sweep itself is tested exact.
-ONE_PASS_VIEWS = False
+# Exact pooled shares in one sweep where the rows' intervals allow it (BigBird at 2^20: ~25 ms); a switch so
+# a benchmark can compare it with the block-layout path below.
+ONE_PASS_VIEWS = True
 
 
 @dataclass
