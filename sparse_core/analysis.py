@@ -7,12 +7,15 @@ DATA_DEPENDENT_MAX_N.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, fields
 from math import gcd
 
 import numpy as np
 
 from .params import PatternError
+from .patterns import base
 from .patterns.base import Expr, Primitive
 from .patterns.learned import synthetic_qk
 from .segments import Seg, count_union, enumerate_keys, intersect_all, interval, singletons
@@ -119,7 +122,7 @@ def row_degree(expr: Expr, n: int, vectors: Vectors | None = None) -> np.ndarray
     """Keys kept by each query row, exactly. (n,) int64."""
     check_n(n, expr)
     if expr.data_dependent:
-        return dense_mask(expr, n, vectors).sum(axis=1).astype(np.int64)
+        return _derived(expr, n, vectors, "degrees", _row_sums).copy()
     if not (isinstance(expr, Primitive) and hasattr(expr, "row_count")):
         check_cost(expr, n)
     run = constant_rows(expr, n)
@@ -194,29 +197,151 @@ def _primitive_dense(prim: Primitive, n: int, vectors: Vectors | None) -> np.nda
         q, k = resolve_vectors(n, vectors)
         return prim.dense(q, k)
     mask = np.zeros((n, n), dtype=bool)
-    rows, keys = enumerate_keys(list(prim.segments(np.arange(n, dtype=np.int64), n)), n)
-    mask[rows, keys] = True
+    rows = np.arange(n, dtype=np.int64)
+    segs = list(prim.segments(rows, n))
+    runs = [s for s in segs if s.step == 1]
+    if runs and sum(int(np.minimum(s.count, n).sum()) for s in runs) > n * n // INTERVAL_FILL_SHARE:
+        # Listing every kept pair costs two int64 arrays per pair (a full window at 4,096: 8M pairs, ~1 s);
+        # an interval is two marks in a difference array instead, and one running sum fills every row.
+        segs = [s for s in segs if s.step != 1]
+        wide = len(runs) > 127  # a primitive's segments are disjoint, but stay safe if one overlaps itself
+        diff = np.zeros((n, n + 1), dtype=np.int32 if wide else np.int8)
+        for s in runs:
+            live = s.count > 0
+            lo = s.start[live]
+            hi = np.minimum(lo + s.count[live], n)
+            np.add.at(diff, (rows[live], lo), 1)
+            np.add.at(diff, (rows[live], hi), -1)
+        np.cumsum(diff, axis=1, dtype=diff.dtype, out=diff)
+        np.greater(diff[:, :n], 0, out=mask)
+    r, k = enumerate_keys(segs, n)
+    mask[r, k] = True
     return mask
+
+
+# One explorer rerun asks for the same dense mask several times (row degrees, block layouts at two
+# sizes, the view). The mask and what is derived from it are kept for a few expressions, keyed by
+# structure, n and a digest of the vectors; a 4,096^2 mask is 16 MiB, so the bound holds two of them.
+MASK_MEMO_BYTES = 40 << 20
+INTERVAL_FILL_SHARE = 16  # intervals holding more than n^2 / this many pairs are filled by running sums
+_mask_memo: OrderedDict[tuple, dict] = OrderedDict()
+_mask_memo_lock = threading.Lock()
+
+
+def clear_mask_memo() -> None:
+    """Forget every memoised dense mask (tests, memory pressure)."""
+    with _mask_memo_lock:
+        _mask_memo.clear()
+
+
+base.DENSE_MEMO_CLEARERS.append(clear_mask_memo)
+
+
+def _expr_key(expr: Expr):
+    if isinstance(expr, Primitive):
+        return type(expr), tuple((f.name, getattr(expr, f.name)) for f in fields(expr))
+    return type(expr), tuple(_expr_key(p) for p in expr.parts)
+
+
+def _entry_bytes(entry: dict) -> int:
+    return sum(v.nbytes for v in entry.values())
+
+
+def _mask_entry(expr: Expr, n: int, vectors: Vectors | None) -> dict:
+    """The memo entry of this mask: {"mask": read-only (n, n) bool, derived arrays...}."""
+    try:
+        key = (_expr_key(expr), n, None if vectors is None else tuple(base._digest(v) for v in vectors))
+        hash(key)
+    except (TypeError, AttributeError):  # unhashable parameters: nothing to key on
+        key = None
+    if key is not None:
+        with _mask_memo_lock:
+            entry = _mask_memo.get(key)
+            if entry is not None:
+                _mask_memo.move_to_end(key)
+                return entry
+    mask = _build_dense(expr, n, vectors)
+    mask.flags.writeable = False
+    entry = {"mask": mask}
+    if key is not None and mask.nbytes <= MASK_MEMO_BYTES // 2:
+        with _mask_memo_lock:
+            _mask_memo[key] = entry
+            _trim_memo()
+    return entry
+
+
+def _trim_memo() -> None:
+    total = sum(_entry_bytes(e) for e in _mask_memo.values())
+    while total > MASK_MEMO_BYTES and len(_mask_memo) > 1:
+        total -= _entry_bytes(_mask_memo.popitem(last=False)[1])
+
+
+def _derived(expr: Expr, n: int, vectors: Vectors | None, name, compute) -> np.ndarray:
+    """compute(mask), kept beside the memoised mask (read-only: callers copy before changing it)."""
+    entry = _mask_entry(expr, n, vectors)
+    value = entry.get(name)
+    if value is None:
+        value = compute(entry["mask"])
+        value.flags.writeable = False
+        with _mask_memo_lock:
+            entry[name] = value
+            _trim_memo()
+    return value
+
+
+def _build_dense(expr: Expr, n: int, vectors: Vectors | None) -> np.ndarray:
+    terms = expr.terms()
+    uses: dict[int, int] = {}
+    for term in terms:
+        for prim in term:
+            uses[id(prim)] = uses.get(id(prim), 0) + 1
+    cache: dict[int, np.ndarray] = {}
+
+    def own(prim) -> np.ndarray:  # a mask this call may change in place: no other term reads it
+        if id(prim) not in cache:
+            cache[id(prim)] = _primitive_dense(prim, n, vectors)
+        m = cache[id(prim)]
+        return m if uses[id(prim)] == 1 else m.copy()
+
+    out = None
+    for term in terms:
+        if len(term) == 1:
+            acc = own(term[0]) if out is None else cache.get(id(term[0]))
+            if acc is None:
+                acc = cache[id(term[0])] = _primitive_dense(term[0], n, vectors)
+        else:
+            acc = own(term[0])
+            for prim in term[1:]:
+                if id(prim) not in cache:
+                    cache[id(prim)] = _primitive_dense(prim, n, vectors)
+                acc &= cache[id(prim)]
+        if out is None:
+            out = acc
+        else:
+            out |= acc
+    if out is None:
+        out = np.zeros((n, n), dtype=bool)
+    return out
 
 
 def dense_mask(expr: Expr, n: int, vectors: Vectors | None = None) -> np.ndarray:
     """The full (n, n) boolean mask; refused past DENSE_MAX_N."""
+    return _shared_mask(expr, n, vectors).copy()
+
+
+def _shared_mask(expr: Expr, n: int, vectors: Vectors | None = None) -> np.ndarray:
+    """The memoised, read-only dense mask (no copy: for counting)."""
     check_n(n, expr)
     if n > DENSE_MAX_N:
         raise PatternError(
             f"a dense mask at n = {n:,} would take {n * n / 2**20:,.0f} MiB; the limit is "
             f"n = {DENSE_MAX_N:,}: use the block layout instead"
         )
-    cache: dict[int, np.ndarray] = {}
-    out = np.zeros((n, n), dtype=bool)
-    for term in expr.terms():
-        acc = np.ones((n, n), dtype=bool)
-        for prim in term:
-            if id(prim) not in cache:
-                cache[id(prim)] = _primitive_dense(prim, n, vectors)
-            acc &= cache[id(prim)]
-        out |= acc
-    return out
+    return _mask_entry(expr, n, vectors)["mask"]
+
+
+def _row_sums(mask: np.ndarray) -> np.ndarray:
+    return mask.view(np.uint8).sum(axis=1, dtype=np.int64)
 
 
 def mask_tile(expr: Expr, n: int, row_lo: int, row_hi: int, col_lo: int, col_hi: int) -> np.ndarray:
@@ -227,7 +352,7 @@ def mask_tile(expr: Expr, n: int, row_lo: int, row_hi: int, col_lo: int, col_hi:
     if (row_hi - row_lo) * (col_hi - col_lo) > DENSE_MAX_N**2:
         raise PatternError("the requested region is too large to draw element by element")
     if expr.data_dependent:
-        return dense_mask(expr, n)[row_lo:row_hi, col_lo:col_hi]
+        return _shared_mask(expr, n)[row_lo:row_hi, col_lo:col_hi].copy()
     rows = np.arange(row_lo, row_hi, dtype=np.int64)
     window = [interval(col_lo, col_hi, len(rows))]
     tile = np.zeros((len(rows), col_hi - col_lo), dtype=bool)
@@ -321,12 +446,28 @@ def _layout_from_pairs(n: int, block: int, i: np.ndarray, j: np.ndarray) -> list
 
 
 def _dense_block_counts(mask: np.ndarray, block: int) -> np.ndarray:
-    """(nb, nb) kept pairs per block of a dense mask (edge blocks padded with zeros)."""
+    """(nb, nb) kept pairs per block of a dense mask (edge blocks padded with zeros), in a narrow dtype."""
     n = mask.shape[0]
     nb = -(-n // block)
     pad = nb * block - n
-    padded = np.pad(mask, ((0, pad), (0, pad)))
-    return padded.reshape(nb, block, nb, block).sum(axis=(1, 3))
+    u = mask.view(np.uint8)
+    if pad:
+        u = np.pad(u, ((0, pad), (0, pad)))
+    width = nb * block
+    area = block * block
+    total = np.uint8 if area < (1 << 8) else np.uint16 if area < (1 << 16) else np.int32
+    if block % 8 == 0:
+        # eight 0/1 bytes summed at once: their uint64 word times 0x0101... holds the sum in its top byte
+        words = np.ascontiguousarray(u).view(np.uint64)
+        eights = ((words * np.uint64(0x0101010101010101)) >> np.uint64(56)).astype(np.uint8)
+        per_row = eights.reshape(width, nb, block // 8).sum(axis=2, dtype=total)
+    else:
+        per_row = u.reshape(width, nb, block).sum(axis=2, dtype=total)
+    return per_row.reshape(nb, block, nb).sum(axis=1, dtype=total)
+
+
+def _block_counts(expr: Expr, n: int, block: int, vectors: Vectors | None) -> np.ndarray:
+    return _derived(expr, n, vectors, ("blocks", block), lambda m: _dense_block_counts(m, block))
 
 
 def block_pair_counts(
@@ -334,7 +475,7 @@ def block_pair_counts(
 ) -> np.ndarray:
     """Exact number of kept pairs inside each listed block (qi[t], kj[t])."""
     if expr.data_dependent:
-        return _dense_block_counts(dense_mask(expr, n, vectors), block)[qi, kj]
+        return _block_counts(expr, n, block, vectors)[qi, kj].astype(np.int64)
     out = np.zeros(len(qi), dtype=np.int64)
     step = max(1, ROW_CHUNK // block)
     offs = np.arange(block, dtype=np.int64)
@@ -369,7 +510,7 @@ def block_layout(expr: Expr, n: int, block: int = 128, vectors: Vectors | None =
         )
     nb = -(-n // block)
     if expr.data_dependent:
-        i, j = np.nonzero(_dense_block_counts(dense_mask(expr, n, vectors), block))
+        i, j = np.nonzero(_block_counts(expr, n, block, vectors))
         return BlockLayout(n, block, _layout_from_pairs(n, block, i, j))
     brows = np.arange(nb, dtype=np.int64)
     terms = _term_segments(expr, lambda p: p.block_segments(brows, n, block))

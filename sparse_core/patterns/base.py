@@ -438,6 +438,8 @@ class Intersection(Expr):
 DENSE_MEMO_BYTES = 40 << 20
 _dense_memo: OrderedDict[tuple, np.ndarray] = OrderedDict()
 _dense_memo_lock = threading.Lock()
+# Other memos of dense masks built from these (analysis keeps whole expressions): cleared together.
+DENSE_MEMO_CLEARERS: list = []
 
 
 def _digest(a: np.ndarray) -> bytes:
@@ -451,6 +453,8 @@ def clear_dense_memo() -> None:
     """Forget every memoised data-dependent mask (tests, memory pressure)."""
     with _dense_memo_lock:
         _dense_memo.clear()
+    for clear in DENSE_MEMO_CLEARERS:
+        clear()
 
 
 def _memoised(method):
