@@ -358,6 +358,20 @@ def _head_qk(run: Forward, layer: int, head: int) -> tuple[np.ndarray, np.ndarra
 _DENSE: OrderedDict = OrderedDict()
 _DENSE_LOCK = threading.Lock()
 DENSE_CACHE_SIZE = 4
+# A pass keeps every layer's q and k: ~24 MB for SmolLM2 at 256 tokens, ~47 MB at 512. Four long
+# SmolLM2 texts would hold ~190 MB for good in a shared server; the byte bound keeps two of those.
+DENSE_CACHE_BYTES = 128 * 2**20
+
+
+def forward_bytes(run: Forward) -> int:
+    """Bytes a kept pass holds: each layer's stored q, k and model mask, plus its summaries."""
+    storages = {}
+    for rec in run.layers:
+        for t in (rec.q, rec.k, rec.model_mask):
+            if t is not None:
+                storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+    arrays = (run.hidden, run.logits, run.thumbs, run.entropy, run.argmax, run.logp_next)
+    return sum(storages.values()) + sum(a.nbytes for a in arrays if a is not None)
 
 
 def dense_run(lm: LoadedModel, ids: list[int]) -> Forward:
@@ -370,7 +384,10 @@ def dense_run(lm: LoadedModel, ids: list[int]) -> Forward:
     result = _run(lm, ids, None, keep_logits=False, packed=None)
     with _DENSE_LOCK:
         _DENSE[key] = result
-        while len(_DENSE) > DENSE_CACHE_SIZE:
+        # the newest pass always stays, however large: the comparison that asked for it is using it
+        while len(_DENSE) > DENSE_CACHE_SIZE or (
+            len(_DENSE) > 1 and sum(forward_bytes(r) for r in _DENSE.values()) > DENSE_CACHE_BYTES
+        ):
             _DENSE.popitem(last=False)
     return result
 
