@@ -122,7 +122,7 @@ def row_degree(expr: Expr, n: int, vectors: Vectors | None = None) -> np.ndarray
     """Keys kept by each query row, exactly. (n,) int64."""
     check_n(n, expr)
     if expr.data_dependent:
-        return _derived(expr, n, vectors, "degrees", _row_sums).copy()
+        return _mask_degrees(expr, n, vectors).copy()
     if not (isinstance(expr, Primitive) and hasattr(expr, "row_count")):
         check_cost(expr, n)
     run = constant_rows(expr, n)
@@ -344,6 +344,13 @@ def _row_sums(mask: np.ndarray) -> np.ndarray:
     return mask.view(np.uint8).sum(axis=1, dtype=np.int64)
 
 
+def _mask_degrees(expr: Expr, n: int, vectors: Vectors | None) -> np.ndarray:
+    if n % 8:
+        return _derived(expr, n, vectors, "degrees", _row_sums)
+    eights = _derived(expr, n, vectors, "eights", _eights)
+    return _derived(expr, n, vectors, "degrees", lambda m: eights.sum(axis=1, dtype=np.int64))
+
+
 def mask_tile(expr: Expr, n: int, row_lo: int, row_hi: int, col_lo: int, col_hi: int) -> np.ndarray:
     """Exact mask of a rectangular region of a structured pattern, for any n (zooming)."""
     check_n(n, expr)
@@ -445,29 +452,42 @@ def _layout_from_pairs(n: int, block: int, i: np.ndarray, j: np.ndarray) -> list
     return [[singletons(pairs_by_row(i, j, nb)[1])]]
 
 
-def _dense_block_counts(mask: np.ndarray, block: int) -> np.ndarray:
+def _eights(mask: np.ndarray) -> np.ndarray:
+    """(n, n / 8) uint8: kept keys in each run of eight columns (n a multiple of 8).
+
+    Eight 0/1 bytes are summed at once: their uint64 word times 0x0101... holds the sum in its top byte.
+    """
+    words = np.ascontiguousarray(mask).view(np.uint64)
+    out = np.multiply(words, np.uint64(0x0101010101010101))
+    np.right_shift(out, np.uint64(56), out=out)
+    return out.astype(np.uint8)
+
+
+def _dense_block_counts(mask: np.ndarray, block: int, eights: np.ndarray | None = None) -> np.ndarray:
     """(nb, nb) kept pairs per block of a dense mask (edge blocks padded with zeros), in a narrow dtype."""
     n = mask.shape[0]
     nb = -(-n // block)
     pad = nb * block - n
-    u = mask.view(np.uint8)
-    if pad:
-        u = np.pad(u, ((0, pad), (0, pad)))
     width = nb * block
     area = block * block
     total = np.uint8 if area < (1 << 8) else np.uint16 if area < (1 << 16) else np.int32
-    if block % 8 == 0:
-        # eight 0/1 bytes summed at once: their uint64 word times 0x0101... holds the sum in its top byte
-        words = np.ascontiguousarray(u).view(np.uint64)
-        eights = ((words * np.uint64(0x0101010101010101)) >> np.uint64(56)).astype(np.uint8)
-        per_row = eights.reshape(width, nb, block // 8).sum(axis=2, dtype=total)
+    if n % 8 == 0 and block % 8 == 0:
+        e = _eights(mask) if eights is None else eights
+        if pad:
+            e = np.pad(e, ((0, pad), (0, pad // 8)))
+        per_row = e.reshape(width, nb, block // 8).sum(axis=2, dtype=total) if block > 8 else e.astype(total)
     else:
+        u = mask.view(np.uint8)
+        if pad:
+            u = np.pad(u, ((0, pad), (0, pad)))
         per_row = u.reshape(width, nb, block).sum(axis=2, dtype=total)
     return per_row.reshape(nb, block, nb).sum(axis=1, dtype=total)
 
 
 def _block_counts(expr: Expr, n: int, block: int, vectors: Vectors | None) -> np.ndarray:
-    return _derived(expr, n, vectors, ("blocks", block), lambda m: _dense_block_counts(m, block))
+    """Kept pairs per block of a memoised dense mask (its eight-column sums shared by every block size)."""
+    eights = _derived(expr, n, vectors, "eights", _eights) if n % 8 == 0 and block % 8 == 0 else None
+    return _derived(expr, n, vectors, ("blocks", block), lambda m: _dense_block_counts(m, block, eights))
 
 
 def block_pair_counts(

@@ -8,7 +8,15 @@ from math import gcd
 
 import numpy as np
 
-from .analysis import _chunks, _term_segments, block_layout, block_pair_counts, constant_rows, dense_mask
+from .analysis import (
+    _block_counts,
+    _chunks,
+    _term_segments,
+    block_layout,
+    block_pair_counts,
+    constant_rows,
+    dense_mask,
+)
 from .patterns.base import Expr, Primitive
 from .segments import NETWORK_MAX_SEGS, ColumnSet, disjoint_pieces, intersect_all
 
@@ -37,17 +45,19 @@ def mask_view(expr: Expr, n: int, vectors=None, max_token_n: int = TOKEN_VIEW_MA
     if n <= max_token_n:
         return MaskView(dense_mask(expr, n, vectors), False, 1, n)
     block = 1 << int(np.ceil(np.log2(n / POOLED_CELLS)))
+    if expr.data_dependent:  # the dense mask is at hand (n is bounded): exact shares from its block sums
+        return MaskView(_density(_block_counts(expr, n, block, vectors), n, block), True, block, n)
     pooled = getattr(expr, "pooled_counts", None) if isinstance(expr, Primitive) else None
-    if pooled is not None and not expr.data_dependent:  # the primitive counts its own cells exactly
+    if pooled is not None:  # the primitive counts its own cells exactly
         return MaskView(_density(pooled(n, block), n, block), True, block, n)
-    if ONE_PASS_VIEWS and not expr.data_dependent:
+    if ONE_PASS_VIEWS:
         counts = pooled_by_sweep(expr, n, block)
         if counts is not None:
             return MaskView(_density(counts, n, block), True, block, n)
     layout = block_layout(expr, n, block, vectors)
     kept = layout.dense()
     qi, kj = np.nonzero(kept)
-    if expr.data_dependent or len(qi) * block > DENSITY_BUDGET_ROWS:  # pooled density would re-score all pairs
+    if len(qi) * block > DENSITY_BUDGET_ROWS:  # past it exact shares would cost too much: kept / not kept
         return MaskView(kept.astype(float), True, block, n, exact_density=False)
     counts = np.zeros(kept.shape, dtype=np.int64)
     counts[qi, kj] = block_pair_counts(expr, n, block, qi, kj)

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from sparse_core import analysis, make
 from sparse_core.patterns import base
 from sparse_core.segments import enumerate_keys
+from sparse_core.views import mask_view
 
 
 @pytest.fixture(autouse=True)
@@ -102,3 +103,14 @@ def test_the_memo_is_bounded_and_cleared_with_the_pattern_memo():
     assert all(not e["mask"].flags.writeable for e in analysis._mask_memo.values())
     base.clear_dense_memo()
     assert not analysis._mask_memo
+
+
+@pytest.mark.parametrize(("n", "max_token_n"), [(1024, 512), (4096, 2048)])
+def test_pooled_views_of_data_dependent_masks_carry_exact_shares(n, max_token_n):
+    expr = make("lsh", True, buckets=64, rounds=2).expr()
+    view = mask_view(expr, n, max_token_n=max_token_n)
+    b = view.block
+    assert view.pooled and view.exact_density and b > 1
+    sums = analysis.dense_mask(expr, n).reshape(n // b, b, n // b, b).sum(axis=(1, 3))
+    assert np.allclose(view.image, sums / (b * b), rtol=0, atol=1e-12)
+    assert len(np.unique(view.image)) > 2  # shares, not kept / empty

@@ -100,6 +100,18 @@ def _ref_routing(r: Routing, q, k):
     return np.tril(mask) if r.causal else mask
 
 
+def _ref_lsh(r: LSH, q, k):
+    x = (q + k) / 2
+    rng = np.random.default_rng(r.seed)
+    unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    mask = np.zeros((len(x), len(x)), dtype=bool)
+    for _ in range(r.rounds):
+        proj = unit @ rng.normal(size=(x.shape[1], r.buckets // 2))
+        ids = np.argmax(np.concatenate([proj, -proj], axis=1), axis=1)
+        mask |= ids[:, None] == ids[None, :]
+    return np.tril(mask) if r.causal else mask
+
+
 def _tied(n, d=6, seed=0):
     """Small whole-number vectors: many equal scores, so tie handling is exercised."""
     rng = np.random.default_rng(seed)
@@ -152,6 +164,16 @@ def test_routing_equals_every_iteration_run(vectors, n, causal):
     for clusters, iterations in [(1, 3), (8, 10), (8, 100), (120, 5)]:
         r = Routing(clusters, iterations, 1, causal=causal)
         assert np.array_equal(r.dense(q, k), _ref_routing(r, q, k)), (clusters, iterations)
+
+
+@pytest.mark.parametrize("vectors", VECTORS)
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("causal", [False, True])
+def test_lsh_equals_concatenated_argmax_and_pairwise_compare(vectors, n, causal):
+    q, k = vectors(n)
+    for buckets, rounds in [(2, 1), (4, 3), (64, 2), (1024, 8)]:  # few big buckets and many small ones
+        r = LSH(buckets, rounds, 2, causal=causal)
+        assert np.array_equal(r.dense(q, k), _ref_lsh(r, q, k)), (buckets, rounds)
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered")

@@ -155,16 +155,32 @@ class LSH(DataDependent):
         rng = np.random.default_rng(self.seed)
         unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
         out = []
+        half = self.buckets // 2
+        rows = np.arange(len(x))
         for _ in range(self.rounds):
-            proj = unit @ rng.normal(size=(x.shape[1], self.buckets // 2))
-            out.append(np.argmax(np.concatenate([proj, -proj], axis=1), axis=1))
-        return np.stack(out)
+            proj = unit @ rng.normal(size=(x.shape[1], half))
+            # argmax of [proj, -proj] without building it: the first maximum is in the first half
+            # unless -min(proj) is strictly larger
+            hi, lo = np.argmax(proj, axis=1), np.argmin(proj, axis=1)
+            out.append(np.where(proj[rows, hi] >= -proj[rows, lo], hi, lo + half))
+        return np.stack(out) if out else np.zeros((0, len(x)), dtype=np.int64)
 
     def dense(self, q, k):
         ids = self.bucket_ids((q + k) / 2)
-        mask = np.zeros((q.shape[0], q.shape[0]), dtype=bool)
+        n = q.shape[0]
+        mask = np.zeros((n, n), dtype=bool)
         for r in ids:
-            mask |= r[:, None] == r[None, :]
+            size = np.bincount(r)
+            if int(size @ size) > n * n // 8:  # a few big buckets: comparing every pair is cheaper
+                mask |= r[:, None] == r[None, :]
+                continue
+            # many small buckets: list each bucket's own pairs (same set as the full comparison)
+            order = np.argsort(r, kind="stable")
+            first = np.cumsum(size) - size  # where each bucket starts in `order`
+            per = size[r[order]]  # bucket size of each sorted token
+            rows = np.repeat(order, per)
+            offset = np.arange(len(rows)) - np.repeat(np.cumsum(per) - per, per)
+            mask[rows, order[np.repeat(first[r[order]], per) + offset]] = True
         return _causal(mask, self.causal)
 
 
@@ -344,11 +360,14 @@ class VerticalSlash(DataDependent):
     @staticmethod
     def _probs(q, k, rows):
         s = (q[rows] @ k.T) / np.sqrt(q.shape[1])  # (r, n)
-        # in place, the same operations as where / exp(s - max) / sum: one (r, n) buffer, not four
+        # in place, the same values as where(j <= t, s, -inf) / exp(s - max) / sum: each row's max and
+        # exp over its own keys only, the keys after t set to exp(-inf) = 0 directly (half the exp work
+        # when the rows reach the end), and the sum still over the whole row (the same rounding)
         for r, t in enumerate(rows):
-            s[r, t + 1 :] = -np.inf
-        np.subtract(s, s.max(axis=1, keepdims=True), out=s)
-        np.exp(s, out=s)
+            live = s[r, : t + 1]
+            live -= live.max()
+            np.exp(live, out=live)
+            s[r, t + 1 :] = 0
         s /= s.sum(axis=1, keepdims=True)
         return s
 
