@@ -30,6 +30,12 @@ DENSE_MAX_N = 8192
 DATA_DEPENDENT_MAX_N = 4096
 
 
+# k-means++ seeding picks one centroid at a time (a pass over all 2n points per pick), measured here at
+# about ten batched iterations' worth per cluster: 1,024 clusters cost 400 ms at n = 4,096 even with one
+# iteration, which a budget on iterations alone let through
+KMEANS_SEEDING_WEIGHT = 10
+
+
 @dataclass(frozen=True)
 class Budget:
     """Every per-request limit; override any field with SPARSE_EXPLORER_BUDGET_<FIELD>."""
@@ -43,7 +49,7 @@ class Budget:
     dnf_terms: int = 12  # union terms counted by inclusion-exclusion (2^T - 1 subsets)
     memory_bytes: int = 768 << 20  # the largest intermediate segment tables (predicted)
     scored_pairs: int = 1 << 26  # (query, key) scores of data-dependent patterns
-    kmeans_work: int = 2_000_000_000  # 2n points x clusters x iterations x d
+    kmeans_work: int = 2_000_000_000  # 2n points x clusters x (iterations + seeding) x d
     lsh_work: int = 2_000_000_000  # n x rounds x (d x buckets/2 + n)
     block_cells: int = DENSE_MAX_N * DENSE_MAX_N  # a drawn or downloaded (n/B)^2 block layout
     dense_bytes: int = 64 << 20  # a downloaded dense mask (one byte per cell)
@@ -351,7 +357,7 @@ def _data_dependent_work(prim, n: int, d: int = 64) -> dict[str, int]:
     out = {"scored_pairs": n * n}
     if name == "Routing":
         c = min(g("clusters"), 2 * n)
-        out["kmeans_work"] = 2 * n * c * (g("iterations") + 1) * d
+        out["kmeans_work"] = 2 * n * c * (g("iterations") + 1 + KMEANS_SEEDING_WEIGHT) * d
     elif name == "LSH":
         out["lsh_work"] = n * g("rounds") * (d * max(1, g("buckets") // 2) + n)
     elif name == "BlockGating":

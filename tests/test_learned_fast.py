@@ -161,7 +161,7 @@ def test_vertical_slash_equals_isin_and_bincount(vectors, n):
 @pytest.mark.parametrize("causal", [False, True])
 def test_routing_equals_every_iteration_run(vectors, n, causal):
     q, k = vectors(n)
-    for clusters, iterations in [(1, 3), (8, 10), (8, 100), (120, 5)]:
+    for clusters, iterations in [(1, 3), (8, 10), (8, 100), (120, 5), (500, 3)]:
         r = Routing(clusters, iterations, 1, causal=causal)
         assert np.array_equal(r.dense(q, k), _ref_routing(r, q, k)), (clusters, iterations)
 

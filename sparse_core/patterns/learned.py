@@ -257,7 +257,12 @@ class Routing(DataDependent):
         for j in range(1, c):
             weights = np.maximum(gap, 0) ** 2
             total = weights.sum()
-            pick = rng.choice(len(x), p=weights / total) if total > 0 else rng.integers(len(x))
+            if total > 0:  # rng.choice(len(x), p=weights / total) without its checks of p: the same cdf and draw
+                cdf = np.cumsum(weights / total)
+                cdf /= cdf[-1]
+                pick = int(cdf.searchsorted(rng.random(), side="right"))
+            else:
+                pick = rng.integers(len(x))
             centroids[j] = x[pick]
             gap = np.minimum(gap, 1 - x @ centroids[j])
         previous = None
@@ -275,13 +280,16 @@ class Routing(DataDependent):
                         v = members.mean(axis=0)
                         centroids[j] = v / max(np.linalg.norm(v), 1e-12)
                 continue
-            # many clusters: one pass over the points; add.at sums each cluster in point order, as
-            # members.mean(axis=0) does, so the centroids are the same to the last bit
-            sums = np.zeros_like(centroids)
-            np.add.at(sums, labels, x)
+            # many clusters: one pass over the points grouped by cluster (a stable sort keeps point order);
+            # reduceat sums each group row by row in that order, as members.mean(axis=0) does, so the
+            # centroids are the same to the last bit
+            order = np.argsort(labels, kind="stable")
             count = np.bincount(labels, minlength=c)
-            for j in np.flatnonzero(count):
-                v = sums[j] / count[j]
+            present = np.flatnonzero(count)
+            starts = (np.cumsum(count) - count)[present]
+            sums = np.add.reduceat(x[order], starts, axis=0)
+            for s_j, j in zip(sums, present, strict=True):
+                v = s_j / count[j]
                 centroids[j] = v / max(np.linalg.norm(v), 1e-12)
         labels = np.argmax(x @ centroids.T, axis=1)
         return labels[: len(q)], labels[len(q) :]
@@ -318,7 +326,8 @@ class BlockGating(DataDependent):
         own = np.arange(n) // b
         blocks = np.arange(nb)[None, :]
         eligible = (blocks < own[:, None]) if self.causal else (blocks != own[:, None])
-        finite = bool(np.isfinite(gate).all())  # then -inf marks exactly the blocks that are not candidates
+        # then -inf marks exactly the blocks that are not candidates (the bound spares a scan of every score)
+        finite = _scores_finite(q, pooled) or bool(np.isfinite(gate).all())
         if self.causal:  # the own block and every later one: row slices, no (n, nb) temporaries
             for i in range(n):
                 gate[i, own[i] :] = -np.inf
