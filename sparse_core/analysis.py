@@ -198,7 +198,17 @@ def _primitive_dense(prim: Primitive, n: int, vectors: Vectors | None) -> np.nda
         return prim.dense(q, k)
     mask = np.zeros((n, n), dtype=bool)
     rows = np.arange(n, dtype=np.int64)
-    segs = list(prim.segments(rows, n))
+    segs = []
+    for s in prim.segments(rows, n):
+        band = _band(s, rows, n) if s.step == 1 else None
+        if band is None:
+            segs.append(s)
+            continue
+        # a band (row i keeps [i + lo, i + hi) clipped to the sequence, as a window does) is a Toeplitz
+        # matrix: one line of offsets read as reversed sliding windows, no per-pair work at all
+        line = np.zeros(2 * n - 1, dtype=bool)
+        line[max(0, n - band[1]) : max(0, min(2 * n - 1, n - band[0]))] = True  # line[n - 1 + i - j]
+        mask |= np.lib.stride_tricks.sliding_window_view(line, n)[:, ::-1]
     runs = [s for s in segs if s.step == 1]
     if runs and sum(int(np.minimum(s.count, n).sum()) for s in runs) > n * n // INTERVAL_FILL_SHARE:
         # Listing every kept pair costs two int64 arrays per pair (a full window at 4,096: 8M pairs, ~1 s);
@@ -217,6 +227,20 @@ def _primitive_dense(prim: Primitive, n: int, vectors: Vectors | None) -> np.nda
     r, k = enumerate_keys(segs, n)
     mask[r, k] = True
     return mask
+
+
+def _band(seg: Seg, rows: np.ndarray, n: int) -> tuple[int, int] | None:
+    """(lo, hi) when every row i keeps exactly [i + lo, i + hi) clipped to [0, n), else None."""
+    live = seg.count > 0
+    if not live.any():
+        return None
+    lo = int((seg.start[live] - rows[live]).min())
+    hi = int((seg.start[live] + seg.count[live] - rows[live]).max())
+    want_lo = np.clip(rows + lo, 0, n)
+    want_count = np.maximum(np.clip(rows + hi, 0, n) - want_lo, 0)
+    if not np.array_equal(np.where(live, seg.count, 0), want_count):
+        return None
+    return (lo, hi) if np.array_equal(seg.start[live], want_lo[live]) else None
 
 
 # One explorer rerun asks for the same dense mask several times (row degrees, block layouts at two

@@ -49,7 +49,7 @@ class Budget:
     dnf_terms: int = 12  # union terms counted by inclusion-exclusion (2^T - 1 subsets)
     memory_bytes: int = 768 << 20  # the largest intermediate segment tables (predicted)
     scored_pairs: int = 1 << 26  # (query, key) scores of data-dependent patterns
-    kmeans_work: int = 2_000_000_000  # 2n points x clusters x (iterations + seeding) x d
+    kmeans_work: int = 1_500_000_000  # 2n points x clusters x (iterations + seeding) x d: ~220 ms here
     lsh_work: int = 2_000_000_000  # n x rounds x (d x buckets/2 + n)
     block_cells: int = DENSE_MAX_N * DENSE_MAX_N  # a drawn or downloaded (n/B)^2 block layout
     dense_bytes: int = 64 << 20  # a downloaded dense mask (one byte per cell)

@@ -114,3 +114,20 @@ def test_pooled_views_of_data_dependent_masks_carry_exact_shares(n, max_token_n)
     sums = analysis.dense_mask(expr, n).reshape(n // b, b, n // b, b).sum(axis=(1, 3))
     assert np.allclose(view.image, sums / (b * b), rtol=0, atol=1e-12)
     assert len(np.unique(view.image)) > 2  # shares, not kept / empty
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("window", [1, 2, 5, 64, 1 << 20])
+def test_windows_are_drawn_as_bands_and_stay_exact(causal, window):
+    n = 97
+    prim = make("window", causal, window=window).expr()
+    rows = np.arange(n, dtype=np.int64)
+    assert all(analysis._band(s, rows, n) is not None for s in prim.segments(rows, n))
+    assert np.array_equal(analysis._primitive_dense(prim, n, None), _listed(prim, n))
+
+
+def test_blocks_are_not_bands():
+    n = 64
+    prim = make("block", False, block=8).expr()
+    rows = np.arange(n, dtype=np.int64)
+    assert all(analysis._band(s, rows, n) is None for s in prim.segments(rows, n))
