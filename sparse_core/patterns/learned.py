@@ -369,15 +369,17 @@ class VerticalSlash(DataDependent):
 
     @staticmethod
     def _probs(q, k, rows):
-        s = (q[rows] @ k.T) / np.sqrt(q.shape[1])  # (r, n)
-        # in place, the same values as where(j <= t, s, -inf) / exp(s - max) / sum: each row's max and
-        # exp over its own keys only, the keys after t set to exp(-inf) = 0 directly (half the exp work
-        # when the rows reach the end), and the sum still over the whole row (the same rounding)
+        scores = q[rows] @ k.T  # (r, n)
+        scale = np.sqrt(q.shape[1])
+        s = np.zeros(scores.shape, dtype=np.result_type(scores, scale))
+        # the same values as where(j <= t, scores / scale, -inf) / exp(s - max) / sum, in one (r, n) buffer:
+        # each row is scaled, shifted and exponentiated over its own keys only, the keys after t stay at
+        # exp(-inf) = 0, and the sum still runs over the whole row (the same rounding)
         for r, t in enumerate(rows):
             live = s[r, : t + 1]
+            np.divide(scores[r, : t + 1], scale, out=live)
             live -= live.max()
             np.exp(live, out=live)
-            s[r, t + 1 :] = 0
         s /= s.sum(axis=1, keepdims=True)
         return s
 
