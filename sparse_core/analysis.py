@@ -130,10 +130,19 @@ def row_degree(expr: Expr, n: int, vectors: Vectors | None = None) -> np.ndarray
     # listing each causal run's own keys costs about one key per row: worth it only past a couple of segments
     if run > 1 and (not causal or _slots(expr, n) > 2):
         last = np.minimum(np.arange(run, n + run, run, dtype=np.int64), n) - 1
-        deg = np.concatenate([_count_rows(expr, n, last[c]) for c in _chunks(len(last))])
         if not causal:  # one row per run stands for all of them (BigBird at 2^20: 64x fewer rows to count)
+            deg = np.concatenate([_count_rows(expr, n, last[c]) for c in _chunks(len(last))])
             return np.repeat(deg, run)[:n]
-        return _causal_run_degrees(expr, n, run, last, deg)
+        # the last rows' segments serve twice: their counts, then the keys each run lists (random blocks
+        # at 2^20 are drawn once instead of twice)
+        if isinstance(expr, Primitive) and hasattr(expr, "row_count"):
+            deg = np.concatenate([expr.row_count(last[c], n) for c in _chunks(len(last))])
+            return _causal_run_degrees(expr, n, run, last, deg)
+        chunk_terms = [_term_segments(expr, lambda p, c=c: p.segments(last[c], n)) for c in _chunks(len(last))]
+        deg = np.concatenate(
+            [count_union(t, len(c), universe=n) for t, c in zip(chunk_terms, _chunks(len(last)), strict=True)]
+        )
+        return _causal_run_degrees(expr, n, run, last, deg, chunk_terms)
     return np.concatenate([_count_rows(expr, n, rows) for rows in _chunks(n)])
 
 
@@ -162,15 +171,21 @@ def constant_rows(expr: Expr, n: int) -> int:
     return max(run, 1)
 
 
-def _causal_run_degrees(expr: Expr, n: int, run: int, last: np.ndarray, deg_last: np.ndarray) -> np.ndarray:
+def _causal_run_degrees(
+    expr: Expr, n: int, run: int, last: np.ndarray, deg_last: np.ndarray, chunk_terms: list | None = None
+) -> np.ndarray:
     """Row i of a run keeps T ∩ [0, i], and its last row L keeps T ∩ [0, L]: so deg(i) = deg(L) minus the
     keys of T in (i, L], which lie inside the run's own rows and are listed once per run."""
     starts = np.arange(len(last), dtype=np.int64) * run
     hit = np.zeros((len(last), run), dtype=bool)
     cover = np.zeros(len(last) * (run + 1), dtype=np.int64)  # interval ends marked +1/-1 along each run
-    for c in _chunks(len(last)):
+    for index, c in enumerate(_chunks(len(last))):
         window = [interval(starts[c], last[c] + 1, len(c))]
-        for parts in _term_segments(expr, lambda p, c=c: p.segments(last[c], n)):
+        if chunk_terms is None:
+            terms = _term_segments(expr, lambda p, c=c: p.segments(last[c], n))
+        else:
+            terms = chunk_terms[index]
+        for parts in terms:
             for seg in intersect_all(parts + [window]):
                 if seg.step == 1:  # an interval: mark its two ends instead of listing its keys
                     live = seg.count > 0
