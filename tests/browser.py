@@ -91,11 +91,76 @@ def running_server(env: dict[str, str] | None = None):
             proc.wait(timeout=10)
 
 
+# Counts the rerun requests a page sends on Streamlit's websocket and the runs that end, so that a wait
+# after a click knows whether the run the click asked for has finished, not just "no run is going on
+# now" (that is also true in the moment between the click and the server starting the run).
+# BackMsg.rerun_script is field 11, length-delimited: a request's first byte is 0x5a, since the
+# client sets no other field with it. ForwardMsg.script_finished is field 6 (a varint); status 2,
+# FINISHED_EARLY_FOR_RERUN, is not an end: the run the user asked for follows it.
+RUN_TRACKER = """
+(() => {
+  if (window.__stRuns) return;
+  const runs = (window.__stRuns = { asked: 0, answered: 0, finished: [] });
+  const bytes = d => d instanceof ArrayBuffer ? new Uint8Array(d)
+    : ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : null;
+  const finishedStatus = b => {
+    let i = 0;
+    const varint = () => {
+      let x = 0, f = 1, c;
+      do { c = b[i++]; x += (c & 0x7f) * f; f *= 128; } while (c & 0x80 && i < b.length);
+      return x;
+    };
+    while (i < b.length) {
+      const tag = varint(), field = Math.floor(tag / 8), wire = tag % 8;
+      if (wire === 0) { const v = varint(); if (field === 6) return v; }
+      else if (wire === 2) { const length = varint(); i += length; }  // not i += varint(): i is read first
+      else if (wire === 1) i += 8;
+      else if (wire === 5) i += 4;
+      else return -1;
+    }
+    return -1;
+  };
+  const watched = new WeakSet();
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) {
+    if (String(this.url).includes("/_stcore/stream")) {
+      if (!watched.has(this)) {
+        watched.add(this);
+        this.addEventListener("message", e => {
+          const b = bytes(e.data), status = b ? finishedStatus(b) : -1;
+          if (status >= 0) runs.finished.push(status);
+          if (status >= 0 && status !== 2) runs.answered = runs.asked;
+        });
+      }
+      const b = bytes(data);
+      if (b && b[0] === 0x5a) runs.asked += 1;
+    }
+    return send.call(this, data);
+  };
+})();
+"""
+READY = """() => {
+  const app = document.querySelector('[data-testid=stApp]');
+  const runs = window.__stRuns;
+  return app !== null && app.getAttribute('data-test-script-state') === 'notRunning'
+    && runs !== undefined && runs.asked > 0 && runs.answered >= runs.asked;
+}"""
+
+
+def track_runs(context):
+    """Every page of this browser context counts its script runs (wait_ready needs it); returns the context."""
+    context.add_init_script(RUN_TRACKER)
+    return context
+
+
 def wait_ready(page, timeout: float = 90_000) -> None:
-    """Connected, then the script has finished its run (twice, to skip the first idle flash)."""
+    """Connected, and every script run the page has asked for (page load, click, fragment) has finished.
+
+    The page must come from a context given to `track_runs` (the `context` fixture is)."""
     page.wait_for_selector("[data-testid=stApp][data-test-connection-state=CONNECTED]", timeout=timeout)
-    page.wait_for_timeout(300)
-    page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", timeout=timeout)
+    # two frames: a click's own handlers, which send the rerun request, have run before the check
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    page.wait_for_function(READY, timeout=timeout)
 
 
 def wait_charts(page, timeout: float = 60_000) -> None:

@@ -54,6 +54,14 @@ def browser_type_launch_args(browser_type_launch_args):
 
 
 @pytest.fixture
+def context(context):
+    """pytest-playwright's context, with the script-run counter that wait_ready reads."""
+    from tests.browser import track_runs
+
+    return track_runs(context)
+
+
+@pytest.fixture
 def ready_page(page, app_url):
     """A page of the app in a wide viewport; navigate with page.goto(app_url + path)."""
     page.set_viewport_size({"width": 1400, "height": 1000})

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from sparse_core import PATTERNS, analysis, make
 from sparse_core.export import Config, config_from_dict, downloads, flex_snippet, format_layers, parse_layers
-from tests.browser import screenshot, wait_charts, wait_ready
+from tests.browser import screenshot, track_runs, wait_charts, wait_ready
 from tests.conftest import ARTIFACTS, app_test
 from ui.figures import human
 
@@ -314,7 +314,7 @@ def test_pooled_views_explain_their_shade():
 def test_explorer_screenshots_wide_and_phone(browser, app_url, lang):
     """Screenshots for a person to look at: cut labels and overlaps show here first."""
     for width, height in ((1440, 900), (390, 844)):
-        context = browser.new_context(viewport={"width": width, "height": height})
+        context = track_runs(browser.new_context(viewport={"width": width, "height": height}))
         page = context.new_page()
         page.set_default_timeout(120_000)
         page.goto(

@@ -62,3 +62,34 @@ def test_home_reads_its_link_through_the_validated_reader():
     at.run()
     assert not at.exception and at.title[0].value == "Sparse Attention Explorer"
     assert "\\[Session expired \\- log in again\\]\\(http\\:" in at.warning[0].value  # shown as text, escaped
+
+
+@pytest.mark.browser
+def test_wait_ready_waits_for_the_run_a_click_asked_for(ready_page, app_url):
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    page = ready_page
+    wire = {"asked": 0, "finished": []}  # what protobuf itself reads off the socket, to check the page's counter
+
+    def sent(payload):
+        msg = BackMsg()
+        msg.ParseFromString(payload)
+        wire["asked"] += msg.WhichOneof("type") == "rerun_script"
+
+    def received(payload):
+        msg = ForwardMsg()
+        msg.ParseFromString(payload)
+        if msg.WhichOneof("type") == "script_finished":
+            wire["finished"].append(msg.script_finished)
+
+    page.on("websocket", lambda ws: (ws.on("framesent", sent), ws.on("framereceived", received)))
+    page.goto(app_url + "/?lang=en")
+    wait_ready(page)
+    page.get_by_test_id("stSidebar").get_by_text("中文", exact=True).click()
+    wait_ready(page)
+    # one read, no retrying assertion: the run that the click asked for must already be over
+    assert "稀疏注意力探索器" in page.locator("[data-testid=stMain] h1").first.inner_text()
+    runs = page.evaluate("() => window.__stRuns")
+    assert runs["asked"] == wire["asked"] >= 2 and runs["answered"] == runs["asked"]
+    assert runs["finished"] == wire["finished"] and wire["finished"][-1] == ForwardMsg.FINISHED_SUCCESSFULLY

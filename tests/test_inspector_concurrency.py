@@ -7,7 +7,7 @@ transformers and the first model load really happen while five sessions ask at o
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, wait_ready
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, track_runs, wait_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 SESSIONS = 5
@@ -18,7 +18,7 @@ def test_five_sessions_open_the_inspector_at_once_on_a_fresh_server(fresh_server
     try:
         pages = []
         for _ in range(SESSIONS):
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            context = track_runs(browser.new_context(viewport={"width": 1280, "height": 900}))
             pages.append(context.new_page())
         for page in pages:  # all five ask before any answer arrives
             page.goto(fresh_server + "/inspector", wait_until="commit")

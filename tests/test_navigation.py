@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import screenshot, wait_charts, wait_ready
+from tests.browser import screenshot, track_runs, wait_charts, wait_ready
 
 pytestmark = pytest.mark.browser
 
@@ -24,7 +24,7 @@ DEEP_LINKS = [
     "path, title, title_zh", DEEP_LINKS, ids=[d[0].split("?")[0].strip("/") or "home" for d in DEEP_LINKS]
 )
 def test_deep_link_opens_its_page(browser, fresh_server, path, title, title_zh):
-    context = browser.new_context(viewport={"width": 1440, "height": 900})  # a new session per link
+    context = track_runs(browser.new_context(viewport={"width": 1440, "height": 900}))  # a new session per link
     page = context.new_page()
     page.set_default_timeout(300_000)
     page.goto(fresh_server + path)
@@ -55,7 +55,7 @@ PHONE_PAGES = [("/", "home"), ("/lab?model=minilm&tokens=64", "lab")]
 @pytest.mark.parametrize("path, name", PHONE_PAGES, ids=[p[1] for p in PHONE_PAGES])
 def test_pages_fit_a_phone_in_both_languages(browser, fresh_server, path, name, lang):
     """At 390×844 nothing sticks out sideways (a cut label shows up as page-wide horizontal overflow)."""
-    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context = track_runs(browser.new_context(viewport={"width": 390, "height": 844}))
     page = context.new_page()
     page.set_default_timeout(300_000)
     sep = "&" if "?" in path else "?"
