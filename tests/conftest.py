@@ -84,7 +84,11 @@ def app_test(timeout: float = 120):
 
 
 def clear_caches() -> None:
-    """Empty Streamlit's data caches, so that a measured rerun does the work a new input would."""
+    """Empty Streamlit's data caches and the engine's mask memos, so that a measured rerun does the work a new
+    input would."""
     import streamlit as st
 
+    from sparse_core.patterns.base import clear_dense_memo
+
     st.cache_data.clear()
+    clear_dense_memo()
