@@ -235,7 +235,7 @@ class Client:
 
     def __init__(self, server: psutil.Process) -> None:
         self.server_pids = {server.pid}
-        self.reniced: set[int] = set()
+        self.reniced: Counter = Counter()  # thread id -> times set back to nice 19
         self.cpu: dict[int, float] = {}
 
     def processes(self) -> list[psutil.Process]:
@@ -251,14 +251,18 @@ class Client:
         return out
 
     def renice(self) -> None:
-        """Nice 19 for every thread of the browser and its driver (Linux nice is per thread)."""
+        """Nice 19 for every thread of the browser and its driver (Linux nice is per thread).
+
+        Called every half second: Chromium sets its own thread priorities as it goes (display threads
+        to nice -8 when it may, renderers up and down with their visibility), so once is not enough.
+        """
         for p in self.processes():
             try:
                 self.cpu[p.pid] = sum(p.cpu_times()[:2])
                 for thread in p.threads():
-                    if thread.id not in self.reniced:
+                    if os.getpriority(os.PRIO_PROCESS, thread.id) < 19:
                         os.setpriority(os.PRIO_PROCESS, thread.id, 19)
-                        self.reniced.add(thread.id)
+                        self.reniced[thread.id] += 1
             except (psutil.Error, ProcessLookupError, PermissionError):
                 pass
 
@@ -442,7 +446,8 @@ def main() -> None:
     print(
         f"{sessions} sessions (contexts of one Chromium at nice 19), {report['wall']:.0f} s wall; "
         f"server CPU {report['cpu']:.0f} s ({report['cpu'] / report['wall'] / (os.cpu_count() or 1):.0%} of the "
-        f"machine); browser and driver CPU {client_cpu:.0f} s (whole run)\n"
+        f"machine); browser and driver CPU {client_cpu:.0f} s (whole run; {sum(client.reniced.values())} "
+        f"times a client thread was set back to nice 19)\n"
     )
     print("| action | count | errors | wire p50 (s) | wire p95 (s) | wire max (s) ", end="")
     print("| page p50 (s) | page p95 (s) | page max (s) | MB sent p50 |")
