@@ -23,7 +23,7 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt pyprojec
 	touch $@
 
 run: $(STAMP)
-	HF_HUB_OFFLINE=1 SPARSE_EXPLORER_ALLOW_LOCAL_MODELS=$${SPARSE_EXPLORER_ALLOW_LOCAL_MODELS:-1} \
+	HF_HUB_OFFLINE=1 SPARSE_EXPLORER_ALLOW_LOCAL_MODELS=$${SPARSE_EXPLORER_ALLOW_LOCAL_MODELS:-1} MALLOC_ARENA_MAX=$${MALLOC_ARENA_MAX:-2} \
 		$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 # Debian's chromium (and CJK fonts for the 中文 screenshots) for the browser tests; playwright
