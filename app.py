@@ -9,6 +9,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import streamlit as st  # noqa: E402
 
+from ui import heap  # noqa: E402
 from ui.chrome import setup_app  # noqa: E402
 
 PAGES = [
@@ -26,3 +27,4 @@ navigation = st.navigation(
     position="sidebar",
 )
 navigation.run()
+heap.settle()  # after a first visit imported new modules: no full GC pass inside later reruns
