@@ -1,8 +1,9 @@
 """The server freezes its long-lived objects once new modules are imported, and not on every rerun."""
 
 import gc
-import importlib
 import sys
+import types
+import uuid
 import weakref
 
 from ui import heap
@@ -13,18 +14,22 @@ class _Node:
 
 
 def test_settle_freezes_after_new_imports_only():
-    heap.settle()
-    frozen = gc.get_freeze_count()
-    assert frozen > 0
-    assert heap.settle() is False and gc.get_freeze_count() == frozen  # nothing new: no collection, no freeze
-    sys.modules.pop("colorsys", None)
-    importlib.import_module("colorsys")  # a module this process had not imported yet
-    node = _Node()
-    node.itself = node  # a cycle that only the collector can free
-    ref = weakref.ref(node)
-    del node
-    assert heap.settle() is True and gc.get_freeze_count() >= frozen
-    assert ref() is None  # collected before the freeze, not frozen with it
+    name = f"_heap_test_{uuid.uuid4().hex}"
+    try:
+        heap.settle()
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        assert heap.settle() is False and gc.get_freeze_count() == frozen  # nothing new: no collection, no freeze
+        sys.modules[name] = types.ModuleType(name)  # a module this process had not loaded before
+        node = _Node()
+        node.itself = node  # a cycle that only the collector can free
+        ref = weakref.ref(node)
+        del node
+        assert heap.settle() is True and gc.get_freeze_count() >= frozen
+        assert ref() is None  # collected before the freeze, not frozen with it
+    finally:
+        sys.modules.pop(name, None)
+        gc.unfreeze()  # the rest of the test process collects as usual
 
 
 def test_the_app_settles_after_each_page_run():
