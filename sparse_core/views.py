@@ -25,7 +25,7 @@ POOLED_CELLS = 512  # pooled views are at most this many blocks on a side
 DENSITY_BUDGET_ROWS = 1 << 20  # exact pooled densities cost kept blocks x block rows
 SWEEP_VIEW_CELLS = 1 << 19  # rows x intervals the one-pass pooled count may sweep
 # Exact pooled shares in one sweep where the rows' intervals allow it (BigBird at 2^20: ~25 ms); a switch so
-# a benchmark can compare it with the block-layout path below.
+# tests/test_engine_speed_bounds.py can compare it with the block-layout path below.
 ONE_PASS_VIEWS = True
 
 
