@@ -238,7 +238,8 @@ def _primitive_dense(prim: Primitive, n: int, vectors: Vectors | None) -> np.nda
             np.add.at(diff, (rows[live], lo), 1)
             np.add.at(diff, (rows[live], hi), -1)
         np.cumsum(diff, axis=1, dtype=diff.dtype, out=diff)
-        np.greater(diff[:, :n], 0, out=mask)
+        # OR, never assign: bands drawn above (a row's own key can look like a band) are already in mask
+        mask |= diff[:, :n] > 0
     r, k = enumerate_keys(segs, n)
     mask[r, k] = True
     return mask
