@@ -19,7 +19,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..segments import Seg, intersect, intersect_all, interval, sort_pairs
+from ..segments import Seg, intersect, interval, sort_pairs
 
 MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 FOREVER = 1 << 40  # "every later row": a row count no sequence reaches (n <= 2^20)
@@ -269,6 +269,56 @@ def stack_chunks(chunks: list[list[Seg]]) -> list[Seg]:
     return out
 
 
+KV_CHUNK = 1 << 16  # keys whose reading rows are intersected at once
+KV_PAIRS = 1 << 22  # (row, key) pairs a decode-cache count may test against random tables
+
+
+def _same_key(p) -> tuple:
+    return type(p), tuple((f.name, getattr(p, f.name)) for f in fields(p))
+
+
+def _distinct_terms(expr) -> list[tuple]:
+    """The terms with equal primitives (same type and parameters: the same mask) counted once."""
+    out = []
+    for term in expr.terms():
+        parts: dict = {}
+        for p in term:
+            try:
+                parts.setdefault(_same_key(p), p)
+            except TypeError:  # unhashable parameters: keep it as it is
+                parts[id(p)] = p
+        out.append(tuple(parts.values()))
+    return out
+
+
+def meet(a: list[Seg], b: list[Seg]) -> list[Seg]:
+    """Intersection of two disjoint progression lists, dropping pieces that are empty on every row."""
+    out = []
+    for x in a:
+        for y in b:
+            z = intersect(x, y)
+            if z.count.any():
+                out.append(z)
+    return out or [Seg(a[0].start, 1, np.zeros_like(a[0].count))]
+
+
+def _enumerate(segs: list[Seg]) -> tuple[np.ndarray, np.ndarray]:
+    """(position, value) of every element of finite progressions (counts already bounded)."""
+    pos, val = [], []
+    for s in segs:
+        c = s.count
+        total = int(c.sum())
+        if total == 0:
+            continue
+        at = np.repeat(np.arange(len(c)), c)
+        offset = np.arange(total) - np.repeat(np.cumsum(c) - c, c)
+        pos.append(at)
+        val.append(s.start[at] + s.step * offset)
+    if not pos:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(pos), np.concatenate(val)
+
+
 class Expr:
     """A mask expression over query index i and key index j."""
 
@@ -295,29 +345,98 @@ class Expr:
     def kv_retained(self, n: int) -> int:
         """Distinct keys 0..n-1 that the newest query (row n-1) or any later one attends: the decode cache.
 
-        A decoder needs causality, so a bidirectional mask keeps all n. Random and data-dependent
-        parts count as attending every earlier key (a later row may pick any of them).
+        Decoding, row i is the newest query of a sequence of i + 1 tokens, so a later row reads the
+        mask at its own length. Exact for every union, intersection and nesting: per term, the rows
+        >= n - 1 that may read key j are the intersection of the parts' `kv_rows` (progressions meet
+        in progressions), pruned of pieces empty for the whole chunk. Random parts are read from their
+        own tables on the finitely many rows the other parts allow; where those rows never end (or a
+        term is random alone), some later row reads key j almost surely, so j is kept. A bidirectional
+        or data-dependent mask keeps all n.
         """
         if self.data_dependent or not self.causal_mask:
             return n
-        if any(all(p.kv_unbounded for p in term) for term in self.terms()):
-            return n  # one term alone already needs every key
-        needed = 0
-        chunk = 1 << 16
-        for lo in range(0, n, chunk):
-            cols = np.arange(lo, min(n, lo + chunk), dtype=np.int64)
-            last = np.full(len(cols), -1, dtype=np.int64)
-            cache: dict[int, list[Seg]] = {}
-            for term in self.terms():
-                parts = []
-                for p in term:
-                    if id(p) not in cache:
-                        cache[id(p)] = p.kv_rows(cols)
-                    parts.append(cache[id(p)])
-                for s in intersect_all(parts):
-                    last = np.maximum(last, np.where(s.count > 0, s.last, -1))
-            needed += int((last >= n - 1).sum())
-        return needed
+        kept = np.zeros(n, dtype=bool)
+        for term in _distinct_terms(self):
+            if len(term) == 1 and term[0].kv_every_key:
+                return n  # one part that alone reads every key forever: no need to list rows
+            drawn = [p for p in term if hasattr(p, "decode_reads")]
+            for lo in range(0, n, KV_CHUNK):
+                cols = np.arange(lo, min(n, lo + KV_CHUNK), dtype=np.int64)
+                live = ~kept[lo : lo + len(cols)]
+                if not live.any():
+                    continue
+                rows = [interval(np.maximum(cols, n - 1), cols + FOREVER, len(cols))]
+                for p in term:  # a random part's own kv_rows say which keys it can ever draw
+                    rows = meet(rows, p.kv_rows(cols))
+                if not drawn:
+                    kept[lo : lo + len(cols)] |= sum(s.count for s in rows) > 0
+                    continue
+                far = np.zeros(len(cols), dtype=bool)  # rows without end: a later draw picks j almost surely
+                for s in rows:
+                    far |= (s.count > 0) & (s.last >= FOREVER // 2)
+                kept[lo : lo + len(cols)] |= far
+                finite = [Seg(s.start, s.step, np.where(far, 0, s.count)) for s in rows]
+                if sum(int(s.count.sum()) for s in finite) <= KV_PAIRS:
+                    # few (row, key) candidates: ask the random parts about each
+                    ci, i = _enumerate(finite)
+                    ok = np.ones(len(i), dtype=bool)
+                    for p in drawn:
+                        ok &= p.decode_reads(i, cols[ci])
+                    kept[lo + ci[ok]] = True
+                    continue
+                # many candidates (random keys within a wide window): list what the random rows draw instead
+                driver = next((p for p in drawn if hasattr(p, "decode_pairs")), None)
+                top = max(int(np.where(s.count > 0, s.last, -1).max(initial=-1)) for s in finite)
+                if driver is None or (top - n + 2) * driver.random_keys > KV_PAIRS:
+                    from ..params import PatternError
+
+                    raise PatternError(
+                        f"the decode cache of this combination at n = {n:,} would test more than {KV_PAIRS:,} "
+                        "random (row, key) pairs: lower n, the window or the random keys",
+                        "kv_cost",
+                        n=f"{n:,}",
+                        limit=f"{KV_PAIRS:,}",
+                    )
+                i, j = driver.decode_pairs(n - 1, top)
+                inside = (j >= cols[0]) & (j <= cols[-1]) & live[np.clip(j - cols[0], 0, len(cols) - 1)]
+                i, j = i[inside], j[inside]
+                ok = np.zeros(len(i), dtype=bool)
+                pos = j - cols[0]
+                for s in finite:
+                    at = i - s.start[pos]
+                    ok |= (at >= 0) & (at % s.step == 0) & (at // s.step < s.count[pos])
+                for p in drawn:
+                    if p is not driver:
+                        ok &= p.decode_reads(i, j)
+                kept[j[ok]] = True
+        return int(kept.sum())
+
+    def kv_cost(self, n: int) -> int:
+        """Work units of kv_retained at n tokens (keys x intersected row pieces, plus random pairs tested).
+
+        A term with random parts tests the rows its other parts allow: fewer than reach^2 / 2 pairs
+        (keys near the end times rows within reach), or reach x r keys drawn, whichever the count uses.
+        """
+        if self.data_dependent or not self.causal_mask:
+            return 0
+        total = 0
+        for prims in _distinct_terms(self):
+            if len(prims) == 1 and prims[0].kv_every_key:
+                return total
+            prod = 1
+            for p in prims:
+                prod *= max(1, p.kv_segment_count())
+            total += n * prod
+            drawn = [p for p in prims if hasattr(p, "decode_reads")]
+            reaches = [p.kv_reach() for p in prims if p not in drawn]
+            reaches = [r for r in reaches if r is not None]
+            if drawn and reaches:
+                reach = min(min(reaches), n)
+                pairs = reach * reach // 2
+                if pairs > KV_PAIRS:
+                    pairs = reach * max(int(getattr(p, "random_keys", 1 << 30)) for p in drawn)
+                total += 4 * pairs
+        return total
 
     def cost_estimate(self, n: int) -> int:
         """Cells (rows x segment slots) an exact count of this expression touches at n tokens.
@@ -347,8 +466,6 @@ class Primitive(Expr):
     formula: ClassVar[str | None] = None
     # True when every segment is an interval (step 1), so unions can be counted by a sweep
     interval_segments: ClassVar[bool] = True
-    # True when every key is attended by rows arbitrarily far ahead (kv_rows is unbounded for all j)
-    kv_unbounded: ClassVar[bool] = False
 
     def terms(self):
         return [(self,)]
@@ -389,6 +506,17 @@ class Primitive(Expr):
     def segment_count(self, n: int) -> int:
         """Segments per row that `segments` returns at n tokens (the counting cost per row)."""
         return 1
+
+    def kv_segment_count(self) -> int:
+        """Progressions per key that `kv_rows` returns (the decode-cache count's cost per key)."""
+        return 1
+
+    # True when, decoding, some later row reads every key (a stride, logsparse, random keys)
+    kv_every_key: ClassVar[bool] = False
+
+    def kv_reach(self) -> int | None:
+        """How many rows after key j the last row reading it can lie (None: no bound, some row forever)."""
+        return None
 
     def cost_estimate(self, n: int) -> int:
         """Rows x segments an exact count touches at n tokens (for request budgets)."""

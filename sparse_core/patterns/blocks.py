@@ -43,6 +43,9 @@ class Blocks(Primitive):
     def kv_rows(self, cols):
         return [interval(cols, (cols // self.block + self.neighbors + 1) * self.block, len(cols))]
 
+    def kv_reach(self):
+        return (self.neighbors + 1) * self.block
+
 
 register(
     PatternDef(

@@ -60,6 +60,9 @@ class Dilated(Primitive):
     def kv_rows(self, cols):
         return [Seg(cols, self.dilation, np.full(len(cols), max(self.window + 1, 0), dtype=np.int64))]
 
+    def kv_reach(self):
+        return max(self.window * self.dilation + 1, 0)
+
 
 register(
     PatternDef(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..segments import interval
-from .base import NeedsNError, Primitive, block_bounds, nblocks
+from .base import FOREVER, NeedsNError, Primitive, block_bounds, nblocks
 
 NO_TAIL = 1 << 62
 
@@ -16,7 +16,6 @@ NO_TAIL = 1 << 62
 class GlobalBlocks(Primitive):
     """Tokens of the first `first` and the last `last` blocks of b tokens are global."""
 
-    kv_unbounded = True
     block: int
     first: int
     last: int = 0
@@ -61,3 +60,15 @@ class GlobalBlocks(Primitive):
 
     def segment_count(self, n):
         return 2
+
+    @property
+    def kv_every_key(self):  # type: ignore[override]
+        return self.last > 0  # decoding, the newest row lies in a tail block, which reads every key
+
+    def kv_rows(self, cols):
+        """Head keys: every later row. Decoding, the newest row lies in the last block, so with tail blocks
+        it is global and reads every key; without them a later row reads the head only."""
+        if self.last > 0:
+            return [interval(cols, cols + FOREVER, len(cols))]
+        head = self.first * self.block
+        return [interval(cols, np.where(cols < head, cols + FOREVER, cols), len(cols))]

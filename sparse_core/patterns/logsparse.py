@@ -28,7 +28,7 @@ _MAX_POWER = 41  # 2^41 > any distance the engine sees (n <= 2^20), also for the
 class LogSparse(Primitive):
     """Keys at distance 0 or a power of two (causal: only earlier keys)."""
 
-    kv_unbounded = True
+    kv_every_key = True  # key j is read by row j + 2^k for every k
     # d & (d - 1) == 0 holds exactly for d = 0 and the powers of two
     formula = "(abs(q_idx - kv_idx) & (abs(q_idx - kv_idx) - 1)) == 0"
 
@@ -60,6 +60,10 @@ class LogSparse(Primitive):
     def kv_rows(self, cols):
         later = [Seg(cols + (1 << k), 1, np.ones(len(cols), dtype=np.int64)) for k in range(_MAX_POWER)]
         return [interval(cols, cols + 1, len(cols)), *later]
+
+    def kv_segment_count(self):
+        """One progression for the key itself and one per power of two."""
+        return 1 + _MAX_POWER
 
     def segment_count(self, n):
         return 1 + (1 if self.causal else 2) * len(self._distances(n))

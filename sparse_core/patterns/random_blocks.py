@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..segments import interval
-from .base import Primitive, block_bounds, merge_intervals, nblocks, stack_chunks
+from .base import FOREVER, Primitive, block_bounds, merge_intervals, nblocks, stack_chunks
 from .random_keys import fast_subsets, packed_blocks, table_predicate
 
 SPAN_CELLS = 1 << 20  # candidate intervals held at once while building a block layout
@@ -25,7 +25,6 @@ _TABLES: dict[int, tuple] = {}  # the last whole-sequence table (primitive, n, t
 class RandomBlocks(Primitive):
     """r random key blocks per query block of b tokens, excluding window and global blocks."""
 
-    kv_unbounded = True
     block: int
     random_blocks: int
     seed: int = 0
@@ -115,6 +114,31 @@ class RandomBlocks(Primitive):
 
     def segment_count(self, n):
         return max(1, self.random_blocks)
+
+    def kv_rows(self, cols):
+        """Every later row may draw the block of key j, except the head's global blocks (never drawn)."""
+        drawable = (cols >= self.global_first * self.block) & (self.random_blocks > 0)
+        return [interval(cols, np.where(drawable, cols + FOREVER, cols), len(cols))]
+
+    def decode_reads(self, i, j):
+        """Whether row i, decoding (a sequence of i + 1 tokens, so its block is the last), reads key j <= i."""
+        qb = i // self.block
+        nb = qb + 1  # the newest row's block is the last one: it fixes the global tail and the allowed set
+        head, h = self.global_first, self.window_half
+        tail = np.maximum(nb - self.global_last, head)
+        if self.causal:
+            pop = np.clip(np.minimum(qb - h, tail) - head, 0, None)
+            ex_lo, ex_len = tail, np.zeros(len(qb), dtype=np.int64)
+        else:
+            ex_lo = np.clip(qb - h, head, tail)
+            ex_len = np.clip(qb + h + 1, head, tail) - ex_lo
+            pop = (tail - head) - ex_len
+        pop = np.where((qb < head) | (qb >= tail), 0, pop)
+        idx = fast_subsets(qb, pop, self.random_blocks, self.seed, salt=2)  # the same draw as table()
+        kb = head + idx
+        kb = np.where(kb >= ex_lo[:, None], kb + ex_len[:, None], kb)
+        picks = np.where(idx >= 0, kb, -1)
+        return (picks == (j // self.block)[:, None]).any(axis=1)
 
     def constant_rows(self, n):
         """Rows in aligned runs of this length keep one key set (causal: that set clipped to j <= i)."""

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..registry import SEED, P, PatternDef, register
-from ..segments import Seg, singletons
-from .base import Primitive, _stream_key, block_bounds, nblocks, random_subsets, stack_chunks
+from ..segments import Seg, interval, singletons
+from .base import FOREVER, Primitive, _stream_key, block_bounds, nblocks, random_subsets, stack_chunks
 
 KEY_CELLS = 1 << 21  # random keys held at once while building a block layout
 GEN_CELLS = 1 << 16  # keys drawn at once: small temporaries stay in cache and skip fresh pages
@@ -119,7 +119,6 @@ def fast_subsets(ids: np.ndarray, population: np.ndarray, r: int, seed: int, sal
 class RandomKeys(Primitive):
     """r distinct keys per query drawn uniformly (causal: among keys 0..i); no closed formula."""
 
-    kv_unbounded = True
     random_keys: int
     seed: int = 0
 
@@ -194,6 +193,33 @@ class RandomKeys(Primitive):
 
     def segment_count(self, n):
         return self.random_keys
+
+    @property
+    def kv_every_key(self):  # type: ignore[override]
+        return self.random_keys > 0  # a later row draws key j almost surely
+
+    def kv_rows(self, cols):
+        """Every later row may draw key j (none when no key is drawn)."""
+        return [interval(cols, cols + (FOREVER if self.random_keys > 0 else 0), len(cols))]
+
+    def decode_table(self, rows):
+        """(R, r) keys of each row as the newest query of rows + 1 tokens (causal or not, the same draw)."""
+        return fast_subsets(rows, rows + 1, self.random_keys, self.seed, salt=1)
+
+    def decode_reads(self, i, j):
+        """Whether row i, decoding (a sequence of i + 1 tokens), reads key j <= i; i, j: (P,)."""
+        if len(i) == 0:
+            return np.zeros(0, dtype=bool)
+        rows, inv = np.unique(i, return_inverse=True)
+        return (self.decode_table(rows)[inv] == j[:, None]).any(axis=1)
+
+    def decode_pairs(self, lo, hi):
+        """(row, key) of every key drawn by rows lo..hi decoding."""
+        rows = np.arange(lo, hi + 1, dtype=np.int64)
+        table = self.decode_table(rows)
+        i = np.repeat(rows, table.shape[1])
+        j = table.ravel()
+        return i[j >= 0], j[j >= 0]
 
     def block_cost_estimate(self, n, block):
         """Work to draw every key and sort the key blocks of each query block."""

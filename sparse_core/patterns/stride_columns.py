@@ -14,8 +14,8 @@ from .base import FOREVER, Primitive, nblocks, progression_block_segments
 class StrideColumns(Primitive):
     """Every key an exact multiple of l away from the query."""
 
-    kv_unbounded = True
     stride: int
+    kv_every_key = True  # key j is read by rows j + t*l forever
     interval_segments = False
     formula = "(q_idx - kv_idx) % {stride} == 0"
 

@@ -34,6 +34,9 @@ class Window(Primitive):
     def kv_rows(self, cols):
         return [interval(cols, cols + max(self.window + 1, 0), len(cols))]
 
+    def kv_reach(self):
+        return max(self.window + 1, 0)
+
 
 def tokens_param(default: int, en: str):
     """The shared `window` parameter: W tokens on each side, the query itself included."""
