@@ -114,3 +114,45 @@ def test_module_entry_point_runs_as_a_process():
         [sys.executable, "-m", "sparse_core", "stats", "window", "--n", "x"], cwd=ROOT, capture_output=True, text=True
     )
     assert bad.returncode == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
+
+
+def test_csv_over_the_budget_is_refused_before_any_mask_is_built(capsys, tmp_path):
+    import time
+
+    out_file = tmp_path / "m.csv"
+    start = time.process_time()
+    code, _, err = run(capsys, "mask", "window", "--n", "8192", "--out", str(out_file))
+    assert code == 2 and "CSV" in err and "2,048" in err and ".npy" in err
+    assert time.process_time() - start < 0.5  # refused from its size alone (building it took 10.9 s CPU)
+    assert not out_file.exists()
+    # the block layout's side is what a CSV of --blocks holds
+    code, _, _ = run(capsys, "mask", "window", "--n", "8192", "--blocks", "--block-size", "4", "--out", str(out_file))
+    assert code == 0 and np.loadtxt(out_file, delimiter=",").shape == (2048, 2048)
+
+
+def test_large_png_is_written_one_bit_per_cell(capsys, tmp_path):
+    import resource
+
+    from PIL import Image
+
+    out_file = tmp_path / "m.png"
+    code, _, _ = run(capsys, "mask", "strided", "--n", "2000", "--stride", "45", "--out", str(out_file))
+    assert code == 0
+    img = Image.open(out_file)
+    assert img.mode == "1" and img.size == (2000, 2000)
+    assert np.array_equal(np.asarray(img) == 0, analysis.dense_mask(make("strided", stride=45).expr(), 2000))
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 2 << 20  # KiB: far below 2 GiB either way
+
+
+def test_argument_checks_import_nothing_heavy():
+    code = (
+        "import sys\n"
+        "from sparse_core.cli import main\n"
+        "assert main(['mask', 'window', '--n', 'x', '--out', 'm.npy']) == 2\n"
+        "assert main(['stats', 'nope', '--n', '4']) == 2\n"
+        "assert main(['mask', 'window', '--n', '9000', '--out', 'm.csv']) == 2\n"
+        "heavy = [m for m in ('torch', 'PIL', 'transformers', 'streamlit', 'plotly', 'scipy') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
