@@ -1,18 +1,19 @@
 """Learn: a guided tour of sparse attention in eight live steps, in English and Chinese.
 
-One function per step (`full_attention` ... `price`), listed in SECTIONS; the tour at the bottom
-picks the step from session state (first visit: the validated `?step=`). Memory arithmetic comes
-from sparse_core.memory, the same numbers as the Cost & Speed page.
+One function per step (`full_attention` ... `price`), listed in SECTIONS. Each step reads its
+widgets, asks the engine (cached per process), and draws with ui.learn_figures; its captions
+come from the facts those figure builders computed from the arrays they drew. The current step is
+a widget bound to `?step=` (Streamlit keeps it in the URL and restores it on Back, Forward, Reload
+and a return through the sidebar). Memory arithmetic comes from sparse_core.memory, the same numbers
+as the Cost & Speed page.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import networkx as nx
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from sparse_core import analysis, make, memory, models
@@ -21,28 +22,21 @@ from sparse_core.cost import MODEL_PRESETS
 from sparse_core.reach import layers_to_connect, reachability
 from sparse_core.scaling import curve
 from sparse_core.views import MaskView
-from ui.chrome import (
-    DOWNLOAD_CONFIG,
-    lang,
-    option_labels,
-    pattern_title,
-    pattern_titles,
-    read_query,
-    show_problems,
-    tr,
-)
+from ui import learn_figures as F
+from ui.chrome import DOWNLOAD_CONFIG, lang, pattern_title, pattern_titles, read_query, show_problems, tr
 from ui.figures import DROPPED_RGB, KEPT_RGB, human, mask_image
 from ui.i18n import STRINGS
 from ui.query import QueryParam
+from ui.safe import plain
 
 STEPS = 8
 STORY = (Path(__file__).parents[1] / "assets" / "examples" / "en_story.txt").read_text(encoding="utf-8")
 MODEL_7B = MODEL_PRESETS["Llama-2-7B"]
 N1 = [1 << e for e in range(10, 21)]
-LOG_AXIS = dict(type="log", exponentformat="power", dtick=1)  # one notation, decades only, on every log axis
-MARGIN = dict(l=10, r=10, t=50, b=10)
 GAIN_PATTERNS = ("mistral", "bigbird", "streaming")
 THUMB_PX = 256  # thumbnails are upscaled to about this many pixels, nearest neighbour
+TOP_K = 8  # step 2's summary: the share of mass in each query's top 8 keys
+LAB_PAGE, INSPECTOR_PAGE = "app_pages/lab.py", "app_pages/inspector.py"
 
 
 # -- engine results, cached per process -------------------------------------------------------
@@ -55,15 +49,14 @@ def _dense_run():
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _weight_summary(layer: int):
-    """Step 2's numbers for one layer: histogram of weights, mean top-k share, share below 1%."""
+    """Step 2's data for one layer: log-spaced bin edges, weight counts per bin, mean top-k share for every k."""
     _, _, dense = _dense_run()
     weights = np.asarray(dense.attentions[layer], dtype=np.float32)  # (H, T, T)
-    flat = np.clip(weights.ravel(), 1e-6, 1)
     edges = np.logspace(-6, 0, 49)
-    counts, _ = np.histogram(flat, bins=edges)
+    counts, _ = np.histogram(np.clip(weights.ravel(), 1e-6, 1), bins=edges)
     ranked = -np.sort(-weights, axis=-1)  # each row sorted high to low
     share = np.cumsum(ranked, axis=-1).mean(axis=(0, 1))  # (T,) mean share held by the top-k keys
-    return np.sqrt(edges[:-1] * edges[1:]), counts, share, float((flat < 0.01).mean())
+    return edges, counts, share
 
 
 @st.cache_resource(show_spinner=False)
@@ -103,34 +96,62 @@ def _small_mask(name: str, n: int) -> np.ndarray:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _thumbnail(name: str, n: int) -> tuple[np.ndarray, float]:
-    """A mask as an RGB picture, upscaled without smoothing, and its density."""
+    """A mask as an RGB picture, upscaled without smoothing, and the share of its pixels that are kept."""
     mask = _small_mask(name, n)
     scale = max(1, THUMB_PX // n)
     big = np.kron(mask, np.ones((scale, scale), dtype=bool))
     rgb = np.where(big[..., None], np.array(KEPT_RGB, np.uint8), np.array(DROPPED_RGB, np.uint8))
-    return rgb, float(mask.mean())
+    return rgb, float(big.mean())  # the picture's own share: equal to the mask's, since every cell is scale² pixels
+
+
+def _groups(mask: np.ndarray) -> int:
+    """How many groups of tokens the pattern joins, ignoring direction: more than one means 'never connected'."""
+    n = mask.shape[0]
+    linked = mask | mask.T | np.eye(n, dtype=bool)
+    reach = linked
+    while True:  # boolean closure: at most log2(n) squarings
+        nxt = (reach.astype(np.float32) @ reach.astype(np.float32)) > 0
+        if np.array_equal(nxt, reach):
+            return len({row.tobytes() for row in np.packbits(reach, axis=1)})
+        reach = nxt
 
 
 @st.cache_data(show_spinner=False)
-def _layers_needed(names: tuple[str, ...], n: int) -> list[int | None]:
-    return [layers_to_connect(_small_mask(name, n), causal=_small(name, n).causal) for name in names]
+def _layers_needed(names: tuple[str, ...], n: int) -> list[tuple[int | None, int]]:
+    """Per pattern: layers to connect every pair (None: never) and the groups the pattern splits tokens into."""
+    out = []
+    for name in names:
+        mask = _small_mask(name, n)
+        out.append((layers_to_connect(mask, causal=_small(name, n).causal), _groups(mask)))
+    return out
 
 
 @st.cache_data(show_spinner=False)
-def _gains(n: int) -> dict[str, tuple[float, float]]:
-    """Step 7 at one n: (prefill FLOPs, one layer's score bytes) for dense and three patterns."""
+def _gains(n: int) -> dict[str, tuple[float, float, float, int]]:
+    """Step 7 at one n: (prefill FLOPs, one layer's score bytes, decode KV cache bytes, cache tokens) per pattern."""
     rows = {}
     for name in GAIN_PATTERNS:
         point = curve(make(name).expr(), MODEL_7B, [n])[0]
+        m, s = point.model, point.stats
         if not rows:  # the dense baseline is the same whatever the pattern
-            rows["dense"] = (point.model["prefill_flops_dense"], point.model["score_bytes_dense_per_layer"])
-        rows[name] = (point.model["prefill_flops_sparse"], point.model["score_bytes_sparse_per_layer"])
+            rows["dense"] = (
+                m["prefill_flops_dense"],
+                m["score_bytes_dense_per_layer"],
+                m["kv_cache_bytes_dense"],
+                s.kv_tokens_dense,
+            )
+        rows[name] = (
+            m["prefill_flops_sparse"],
+            m["score_bytes_sparse_per_layer"],
+            m["kv_cache_bytes_sparse"],
+            s.kv_tokens_sparse,
+        )
     return rows
 
 
 @st.cache_data(show_spinner=False)
 def _longest(budget_bytes: int) -> dict[str, int]:
-    """Step 7: the longest prompt whose prefill fits the budget; it does not depend on the slider's n."""
+    """Step 7: the longest prompt whose one-pass prefill fits the budget; it does not depend on the slider's n."""
     out = {"dense": memory.largest_dense_n(MODEL_7B, budget_bytes)}
     for name in GAIN_PATTERNS:
         out[name] = memory.largest_n(make(name).expr(), MODEL_7B, budget_bytes, sparse=True)
@@ -153,7 +174,7 @@ def _thumbnails(names, n: int) -> None:
         rgb, density = _thumbnail(name, n)
         with grid.container(width=150, gap="small"):
             st.image(rgb, width="stretch", output_format="PNG")
-            st.caption(f"**{pattern_title(name)}** · {complexity(name)} · {density:.0%}")
+            st.caption(f"**{pattern_title(name)}** · {complexity(name)} · {tr('le.f4_kept', share=f'{density:.0%}')}")
 
 
 # -- the steps ----------------------------------------------------------------------------------
@@ -161,129 +182,42 @@ def full_attention() -> None:
     """Step 1: dense prefill memory against n, with three GPUs' memory."""
     n = st.select_slider(tr("le.f1_n"), N1, value=1 << 15, key="le_n1", format_func=lambda v: f"{v:,}")
     ns = np.array(N1, dtype=float)
-    total = memory.dense_prefill_bytes(MODEL_7B, ns)
-    kv = memory.kv_cache_bytes(MODEL_7B, ns)
-    fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=ns,
-            y=total,
-            mode="lines",
-            name=tr("le.f1_total"),
-            line=dict(color="#313191", width=3),
-            customdata=[memory.format_bytes(v) for v in total],
-            hovertemplate="n = %{x:,}<br>%{customdata}<extra></extra>",
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=ns,
-            y=kv,
-            mode="lines",
-            name=tr("le.f1_kv"),
-            line=dict(color="#17bebb", width=2, dash="dash"),
-            customdata=[memory.format_bytes(v) for v in kv],
-            hovertemplate="n = %{x:,}<br>%{customdata}<extra></extra>",
-        )
-    )
-    # GPU lines are data traces named in the legend: annotations on a log axis land off the plot, and
-    # labels beside lines 0.25 decades apart collide on a phone
-    for gpu, color, dash in zip(
-        memory.GPUS, ("#9a9a9a", "#5f5f5f", "#222222"), ("dot", "dash", "dashdot"), strict=True
-    ):
-        fig.add_trace(
-            go.Scatter(
-                x=[ns[0], ns[-1]],
-                y=[gpu.memory_bytes] * 2,
-                mode="lines",
-                name=tr("le.f1_gpu", gpu=gpu.name, mem=memory.format_bytes(gpu.memory_bytes)),
-                line=dict(color=color, dash=dash, width=1.5),
-                hovertemplate="%{fullData.name}<extra></extra>",
-            )
-        )
     now = int(memory.dense_prefill_bytes(MODEL_7B, n))
-    fig.add_trace(
-        go.Scatter(
-            x=[n],
-            y=[now],
-            mode="markers",
-            marker=dict(size=14, color="#e4572e"),
-            name=tr("le.f1_marker", n=f"{n:,}"),
-            hovertemplate=f"n = {n:,}<br>{memory.format_bytes(now)}<extra></extra>",
-        )
-    )
-    fig.update_xaxes(type="log", title="n", tickformat=",d", dtick=1)
-    fig.update_yaxes(**LOG_AXIS, title=tr("le.f1_bytes"))
-    fig.update_layout(
-        title=tr("le.f1_title"),
-        height=440,
-        legend=dict(orientation="h", y=-0.24, yanchor="top"),
-        margin=dict(l=10, r=10, t=50, b=10),
+    gpus = [(gpu.name, gpu.memory_bytes) for gpu in memory.GPUS]
+    fig = F.memory_curve(
+        ns,
+        memory.dense_prefill_bytes(MODEL_7B, ns),
+        memory.kv_cache_bytes(MODEL_7B, ns),
+        gpus,
+        n,
+        now,
+        lang(),
     )
     st.plotly_chart(fig, key="le_fig1", config=DOWNLOAD_CONFIG)
     scores, cache = memory.score_bytes_per_layer(MODEL_7B, n), memory.kv_cache_bytes(MODEL_7B, n)
     st.metric(tr("le.f1_metric", n=f"{n:,}"), memory.format_bytes(now))
     st.caption(tr("le.f1_parts", scores=memory.format_bytes(scores), kv=memory.format_bytes(cache)))
-    for gpu in memory.GPUS:
-        fits = memory.largest_dense_n(MODEL_7B, gpu.memory_bytes)
-        st.caption(tr("le.f1_fits", gpu=gpu.name, mem=memory.format_bytes(gpu.memory_bytes), n=f"{fits:,}"))
+    for name, budget in gpus:
+        fits = memory.largest_dense_n(MODEL_7B, budget)
+        st.caption(tr("le.f1_fits", gpu=name, mem=memory.format_bytes(budget), n=f"{fits:,}"))
 
 
 def tiny_weights() -> None:
     """Step 2: a real model's attention weights are mostly tiny."""
     with st.spinner(tr("le.loading")):
-        lm, _, _ = _dense_run()
+        lm, tokens, _ = _dense_run()
     layer = st.slider(tr("le.f2_layer"), 0, lm.layers - 1, 2, key="le_layer2")
-    centres, counts, share, tiny = _weight_summary(layer)
-    # bars on a log axis leave gaps, so the bins are drawn at log10(weight) with power-of-ten labels
-    hist = go.Figure(go.Bar(x=np.log10(centres), y=counts, marker_color="#313191", width=6 / len(centres)))
-    decades = list(range(-6, 1))
-    hist.update_xaxes(title=tr("le.f2_weight"), tickvals=decades, ticktext=[f"10<sup>{e}</sup>" for e in decades])
-    hist.update_yaxes(title=tr("le.f2_count"))
-    hist.update_layout(height=340, margin=dict(l=10, r=10, t=20, b=10), bargap=0)
-    ks = np.arange(1, len(share) + 1)
-    topk = go.Figure(go.Scatter(x=ks, y=share, mode="lines", line=dict(color="#e4572e", width=3)))
-    topk.update_xaxes(**LOG_AXIS, title="k")
-    topk.update_yaxes(title=tr("le.f2_share"), tickformat=".0%", range=[0, 1.02])
-    topk.update_layout(height=340, margin=dict(l=10, r=10, t=20, b=10))
+    edges, counts, share = _weight_summary(layer)
+    hist, weights = F.weight_histogram(edges, counts, lang())
+    topk, top = F.topk_curve(share, TOP_K, lang())
     a, b = st.columns(2)
     a.markdown(f"**{tr('le.f2_hist')}**")  # titles above the charts wrap on a narrow column; Plotly's would be cut
     a.plotly_chart(hist, key="le_fig2a", config=DOWNLOAD_CONFIG)
     b.markdown(f"**{tr('le.f2_topk')}**")
     b.plotly_chart(topk, key="le_fig2b", config=DOWNLOAD_CONFIG)
-    k = 8
-    st.info(tr("le.f2_summary", tiny=f"{tiny:.0%}", k=k, share=f"{share[k - 1]:.0%}", n=len(share)))
-
-
-def _graph_figure(mask: np.ndarray) -> go.Figure:
-    n = mask.shape[0]
-    graph = nx.DiGraph((int(i), int(j)) for i, j in zip(*np.nonzero(mask), strict=True) if i != j)
-    graph.add_nodes_from(range(n))
-    pos = nx.circular_layout(graph)
-    xs, ys = [], []
-    for i, j in graph.edges():
-        xs += [pos[i][0], pos[j][0], None]
-        ys += [pos[i][1], pos[j][1], None]
-    fig = go.Figure(
-        [
-            go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="rgba(49,51,145,0.35)", width=1.5), hoverinfo="skip"),
-            go.Scatter(
-                x=[pos[i][0] for i in range(n)],
-                y=[pos[i][1] for i in range(n)],
-                mode="markers+text",
-                text=[str(i) for i in range(n)],
-                marker=dict(size=22, color="#f2f3fa", line=dict(color="#313191", width=2)),
-                hovertext=[f"{tr('fig.query')} {i}: {graph.out_degree(i)}" for i in range(n)],
-                hoverinfo="text",
-            ),
-        ]
-    )
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, scaleanchor="x")
-    fig.update_layout(
-        title=tr("le.f3_graph", edges=graph.number_of_edges()), showlegend=False, height=420, margin=MARGIN
-    )
-    return fig
+    st.info(tr("le.f2_summary", tiny=f"{weights['tiny']:.0%}", k=top["k"], share=f"{top['share']:.0%}", n=top["n"]))
+    with st.expander(tr("le.f2_text", n=f"{len(tokens.ids):,}", model=lm.info.title)):
+        st.markdown(plain(STORY, limit=len(STORY)))  # an asset, but shown as text all the same
 
 
 def pattern_graph() -> None:
@@ -292,13 +226,15 @@ def pattern_graph() -> None:
     name = st.selectbox(tr("le.f3_pattern"), names, key="le_pattern3", format_func=pattern_titles())
     n = 16
     mask = _small_mask(name, n)
+    graph, facts = F.pattern_graph(mask, lang())
     a, b = st.columns(2)
-    a.plotly_chart(_graph_figure(mask), key="le_fig3a", config=DOWNLOAD_CONFIG)
+    a.plotly_chart(graph, key="le_fig3a", config=DOWNLOAD_CONFIG)
     b.plotly_chart(
         mask_image(MaskView(mask, False, 1, n), tr("le.f3_mask"), height=420, lang=lang()),
         key="le_fig3b",
         config=DOWNLOAD_CONFIG,
     )
+    st.caption(tr("le.f3_counts", edges=facts["edges"], loops=facts["loops"], cells=facts["cells"], n=n))
 
 
 def families() -> None:
@@ -324,36 +260,25 @@ def receptive_field() -> None:
     first = np.full(n, np.nan)
     for layer in range(depth, 0, -1):
         first[reach[layer - 1][query]] = layer
-    fig = go.Figure(
-        go.Bar(
-            x=np.arange(n),
-            y=np.where(np.isnan(first), 0, depth + 1 - first),
-            marker=dict(
-                color=first, colorscale="Viridis_r", cmin=1, cmax=depth, colorbar=dict(title=tr("le.f6_layers"))
-            ),
-            customdata=first,
-            hovertemplate=f"{tr('fig.key')} %{{x}}<br>{tr('le.f6_reached')} %{{customdata}}<extra></extra>",
-        )
-    )
-    fig.add_vline(x=query, line_dash="dot")
-    fig.update_yaxes(visible=False)
-    fig.update_xaxes(title=tr("fig.key"))
-    fig.update_layout(title=tr("le.f6_title", q=query), height=320, margin=MARGIN)
+    fig, facts = F.receptive_field(first, depth, query, lang())
     st.plotly_chart(fig, key="le_fig6", config=DOWNLOAD_CONFIG)
+    st.caption(tr("le.f6_reach", **{k: f"{v:,}" for k, v in facts.items()}))
     needed = _layers_needed(tuple(names), n)
     rows = [
         {
             tr("le.f3_pattern"): pattern_title(other),
-            tr("le.f6_layers_col"): tr("le.f6_never") if k is None else str(k),
+            tr("le.f6_layers_col"): tr("le.f6_never", groups=groups) if k is None else str(k),
         }
-        for other, k in zip(names, needed, strict=True)
+        for other, (k, groups) in zip(names, needed, strict=True)
     ]
     st.markdown(f"**{tr('le.f6_table', n=n)}**")
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="le_table6")
+    if any(k is None for k, _ in needed):
+        st.caption(tr("le.f6_why"))
 
 
 def gains() -> None:
-    """Step 7: compute, score memory and the longest prompt in 80 GiB, dense against three patterns."""
+    """Step 7: compute, score memory, decode cache and the longest one-pass prompt in 80 GiB, dense vs three."""
     n = st.select_slider(
         tr("le.f7_n"), [1 << e for e in range(12, 21)], value=1 << 17, key="le_n7", format_func=lambda v: f"{v:,}"
     )
@@ -366,30 +291,27 @@ def gains() -> None:
             label[name]: {
                 tr("le.f7_compute"): human(f, "FLOP"),
                 tr("le.f7_memory"): memory.format_bytes(m),
+                tr("le.f7_cache"): tr("le.f7_cache_cell", tokens=f"{tokens:,}", bytes=memory.format_bytes(kv)),
                 tr("le.f7_context", mem=memory.format_bytes(budget)): _at_least(longest[name]),
             }
-            for name, (f, m) in rows.items()
+            for name, (f, m, kv, tokens) in rows.items()
         }
     ).T
     st.table(table)  # a plain table wraps its headers on a phone; a data grid would scroll and cut them
-    dense_flops = rows["dense"][0]
-    names = list(rows)[::-1]  # dense on top of a horizontal bar chart: labels never overlap
-    fig = go.Figure(
-        go.Bar(
-            y=[label[k] for k in names],
-            x=[rows[k][0] for k in names],
-            orientation="h",
-            marker_color=["#17bebb", "#e4572e", "#313191", "#888"],
-            text=[f"{dense_flops / rows[k][0]:,.0f}×" for k in names],
-            textposition="outside",
-            cliponaxis=False,
-            hovertemplate="%{y}<br>%{x:.3s}FLOP<extra></extra>",
+    fig, _ = F.gains_bars([label[k] for k in rows], [rows[k][0] for k in rows], lang())
+    st.plotly_chart(fig, key="le_fig7", config=DOWNLOAD_CONFIG)
+    _, scores, kv, tokens = rows["streaming"]
+    st.caption(
+        tr(
+            "le.f7_streaming",
+            pattern=label["streaming"],
+            tokens=f"{tokens:,}",
+            bytes=memory.format_bytes(kv),
+            n=f"{n:,}",
+            scores=memory.format_bytes(scores),
+            longest=_at_least(longest["streaming"]),
         )
     )
-    fig.update_xaxes(**LOG_AXIS, title=tr("le.f7_compute"))
-    fig.update_yaxes(automargin=True)
-    fig.update_layout(height=320, margin=dict(l=10, r=40, t=30, b=10))
-    st.plotly_chart(fig, key="le_fig7", config=DOWNLOAD_CONFIG)
 
 
 def price() -> None:
@@ -397,42 +319,19 @@ def price() -> None:
     names = ("window", "longformer", "bigbird", "streaming", "random", "topk")
     with st.spinner(tr("le.loading")):
         n, kept = _price(names)
-    labels = [pattern_title(x) for x in names][::-1]  # horizontal bars: long names never overlap
-    order = names[::-1]
-    fig = go.Figure(
-        [
-            go.Bar(
-                y=labels,
-                x=[kept[x][2] for x in order],
-                name=tr("le.f8_density"),
-                orientation="h",
-                marker_color="#c9c9e8",
-            ),
-            go.Bar(
-                y=labels, x=[kept[x][0] for x in order], name=tr("le.f8_mass"), orientation="h", marker_color="#313191"
-            ),
-            go.Scatter(
-                y=labels,
-                x=[kept[x][1] for x in order],
-                name=tr("le.f8_cos"),
-                mode="markers",
-                marker=dict(size=14, color="#e4572e", symbol="diamond"),
-            ),
-        ]
-    )
-    fig.update_xaxes(tickformat=".0%", range=[0, 1.05])
-    fig.update_yaxes(automargin=True)
-    fig.update_layout(
-        title=tr("le.f8_title", n=n),
-        barmode="group",
-        height=520,
-        legend=dict(orientation="h", y=-0.08, yanchor="top", x=0, xanchor="left"),
-        margin=dict(l=10, r=10, t=50, b=10),
+    fig, facts = F.price_bars(
+        [pattern_title(x) for x in names],
+        [kept[x][0] for x in names],
+        [kept[x][1] for x in names],
+        [kept[x][2] for x in names],
+        n,
+        lang(),
     )
     st.plotly_chart(fig, key="le_fig8", config=DOWNLOAD_CONFIG)
+    st.caption(tr("le.f8_best", pattern=facts["best"], mass=f"{facts['mass']:.0%}", density=f"{facts['density']:.0%}"))
     st.page_link(
         LAB_PAGE,
-        label=tr("lab.learn_link"),
+        label=tr("le.f8_lab"),
         icon="🧪",
         query_params={
             "model": "smollm2",
@@ -443,25 +342,24 @@ def price() -> None:
             "y": "ppl_change",
         },
     )
+    st.caption(tr("lab.learn_link"))
+    st.page_link(INSPECTOR_PAGE, label=tr("le.f8_inspector"), icon="🔬")
 
 
-LAB_PAGE = "app_pages/lab.py"
 SECTIONS = [full_attention, tiny_weights, pattern_graph, families, published, receptive_field, gains, price]
 STEP_PARAM = QueryParam("step", "int", 1, minimum=1, maximum=STEPS, max_length=16)
 
 
 # -- the tour ----------------------------------------------------------------------------------
 def _go(delta: int) -> None:
-    st.session_state.le_step = min(STEPS, max(1, st.session_state.le_step + delta))
+    st.session_state.step = min(STEPS, max(1, st.session_state.step + delta))
 
 
-def _first_step() -> None:
-    """On the first visit, the step comes from the URL through the validated reader; a bad one says so."""
-    if "le_step" in st.session_state:
-        return
-    values, problems = read_query([STEP_PARAM])
-    st.session_state.le_step = values["step"]
-    st.session_state.le_problems = problems
+def _link_problems() -> list[str]:
+    """A `?step=` that Streamlit's binding would drop silently is said once, in plain text, before it drops it."""
+    if "step" in st.session_state:  # the widget already owns the value: the link was read on arrival
+        return []
+    return read_query([STEP_PARAM])[1]
 
 
 def _navigation(step: int) -> None:
@@ -474,20 +372,22 @@ def _navigation(step: int) -> None:
 
 def tour() -> None:
     """The page: title, step picker, the step's text and navigation beside its live figure."""
-    _first_step()
+    problems = _link_problems()
     st.title(tr("le.title"))
     st.caption(tr("le.lead"))
-    show_problems(st.session_state.pop("le_problems", []))
-    st.radio(
+    show_problems(problems)
+    # bound to ?step= (digits, the same in both languages) and kept for the session, so the step
+    # survives Back/Forward, Reload and a return by the sidebar, and the URL always shows it
+    step = st.radio(
         tr("le.step"),
         list(range(1, STEPS + 1)),
-        key="le_step",
+        key="step",
         horizontal=True,
-        format_func=option_labels(lambda s: f"le.s{s}"),
-        label_visibility="collapsed",
+        format_func=str,
+        captions=[tr(f"le.s{s}").split(" · ", 1)[-1] for s in range(1, STEPS + 1)],
+        bind="query-params",
+        persist_state="session",
     )
-    step = st.session_state.le_step
-    st.query_params["step"] = str(step)
     text, figure = st.columns([1, 1.8], gap="large")
     with text:
         st.subheader(tr(f"le.s{step}"))

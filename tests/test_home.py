@@ -1,10 +1,12 @@
 import json
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser import screenshot, wait_ready
 from tests.conftest import app_test
+from ui.figures import human
 
 
 def test_home_renders_live_numbers_in_both_languages():
@@ -93,3 +95,29 @@ def test_wait_ready_waits_for_the_run_a_click_asked_for(ready_page, app_url):
     runs = page.evaluate("() => window.__stRuns")
     assert runs["asked"] == wire["asked"] >= 2 and runs["answered"] == runs["asked"]
     assert runs["finished"] == wire["finished"] and wire["finished"][-1] == ForwardMsg.FINISHED_SUCCESSFULLY
+
+
+def test_home_links_every_page_that_app_py_declares_with_units_on_its_numbers():
+    import ast
+
+    from ui.i18n import STRINGS
+
+    # app.py's own list, read independently of ui.pages: a page added there must appear here
+    tree = ast.parse((Path(__file__).resolve().parents[1] / "app.py").read_text())
+    declared = next(
+        ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "PAGES"
+    )
+    for lang in ("en", "zh"):
+        at = app_test()
+        at.query_params["lang"] = lang
+        at.run()
+        assert not at.exception
+        links = [(link.proto.page, link.proto.label) for link in at.get("page_link")]
+        others = [(path, key) for path, key, _, default in declared if not default]
+        assert len(links) == len(others) >= 5
+        for (path, key), (page, label) in zip(others, links, strict=True):
+            assert page == Path(path).stem and STRINGS[key][lang] in label
+        n = at.select_slider(key="home_n").value
+        saving = at.caption[0].value
+        assert saving.startswith(STRINGS["home.saving"][lang].split("{")[0])  # says what the numbers count
+        assert human(n * n) in saving

@@ -5,6 +5,8 @@ Every builder takes `lang` for its axis and hover labels and returns a plotly Fi
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
@@ -91,14 +93,59 @@ def _legend_trace(view, lang: str, share: float | None = None) -> go.Scatter:
     )
 
 
-def mask_image(view, title: str = "", height: int = 460, lang: str = "en", nnz: int | None = None) -> go.Figure:
+COMPACT_HEIGHT = 400  # below this a mask is a small multiple: no colour bar or legend of its own
+TITLE_CHARS = 30  # a compact title's line, in narrow characters (a CJK character counts two)
+TITLE_LINES = 2
+_WIDE = re.compile(r"[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]")
+_PIECES = re.compile(r"\s+|" + _WIDE.pattern + r"|[^\s" + _WIDE.pattern[1:-1] + r"]+")
+
+
+def text_width(text: str) -> int:
+    """Display width in narrow characters: a CJK (wide) character takes two."""
+    return len(text) + len(_WIDE.findall(text))
+
+
+def wrap_title(title: str, width: int = TITLE_CHARS, lines: int = TITLE_LINES) -> str:
+    """`title` on at most `lines` lines of `width` (joined by <br>), broken at spaces or between CJK
+    characters, the last line ending in '…' when the title is longer."""
+    out, line = [], ""
+    for piece in _PIECES.findall(title):
+        if text_width(line + piece) <= width or not line.strip():
+            line += piece
+            continue
+        out.append(line.rstrip())
+        line = piece.lstrip()
+    out.append(line.rstrip())
+    cut = len(out) > lines
+    out = out[:lines]
+    while any(text_width(x) > width for x in out) or (cut and text_width(out[-1]) > width - 1):
+        row = next(i for i, x in enumerate(out) if text_width(x) > width - (cut and i == len(out) - 1))
+        out[row], cut = out[row][:-1].rstrip(), cut or row == len(out) - 1
+    if cut:
+        out[-1] += "…"
+    return "<br>".join(out)
+
+
+def mask_image(
+    view,
+    title: str = "",
+    height: int = 460,
+    lang: str = "en",
+    nnz: int | None = None,
+    compact: bool | None = None,
+) -> go.Figure:
     """Token or pooled view as a PNG-encoded image (payload stays small at any n).
 
     Token views are kept/dropped in two colours pinned to 0 and 1, so a mask that keeps every pair
     is drawn in the kept colour. Pooled views are shaded by exact share with a colour bar. Where the
     engine could only say which blocks keep any pair, every kept block is shaded by the exact mean
     share over kept blocks when `nnz` (the exact kept-pair count) is given, else drawn with a legend.
+
+    `compact` (default: height below COMPACT_HEIGHT) draws a small multiple for a grid of masks: no
+    colour bar or legend of its own (the shade's meaning moves into the hover), a title wrapped to
+    two short lines with the full title on hover, smaller ticks, and no axis titles.
     """
+    compact = height < COMPACT_HEIGHT if compact is None else compact
     img = view.image
     n, b = view.n, view.block
     coords = np.arange(img.shape[0]) * b
@@ -133,18 +180,57 @@ def mask_image(view, title: str = "", height: int = 460, lang: str = "en", nnz: 
         else:
             shade = kept.astype(float)
         fig = px.imshow(_rgb(shade), binary_string=True, x=coords, y=coords)
-        fig.update_traces(hovertemplate=f"{query} %{{y}}<br>{key} %{{x}}<extra></extra>")
-        if view.pooled:
+        note = _shade_note(view, lang, share) if compact and view.pooled else ""
+        fig.update_traces(hovertemplate=f"{query} %{{y}}<br>{key} %{{x}}{note}<extra></extra>")
+        if view.pooled and not compact:
             fig.add_trace(_legend_trace(view, lang, share))
-    fig.update_xaxes(title=key, side="top", constrain="domain")
-    fig.update_yaxes(title=query, scaleanchor="x", constrain="domain")
+    # tick labels and axis titles push the margins (automargin), so they never overlap each other or
+    # the figure's title; the title pushes them too (yref="container")
+    fig.update_xaxes(title=None if compact else key, side="top", constrain="domain", automargin=True)
+    fig.update_yaxes(title=None if compact else query, scaleanchor="x", constrain="domain", automargin=True)
+    if compact:
+        fig.update_xaxes(tickfont=dict(size=10), nticks=4)
+        fig.update_yaxes(tickfont=dict(size=10), nticks=4)
+    lines = wrap_title(title) if compact and title else ""
     fig.update_layout(
         height=height,
-        margin=dict(l=10, r=10, t=60 if title else 30, b=10),
-        title=dict(text=title, y=0.99) if title else None,
+        # compact: room for the wrapped title above the top ticks (the title is an annotation there)
+        margin=dict(l=10, r=10, t=(18 * (lines.count("<br>") + 1) + 22) if lines else 10, b=10),
+        title=dict(
+            text=title, x=0, xanchor="left", y=1, yref="container", yanchor="top", pad=dict(t=6), automargin=True
+        )
+        if title and not compact
+        else None,
         legend=dict(orientation="h", y=-0.02, yanchor="top", x=0),
+        showlegend=not compact,
     )
+    if lines:
+        # a layout title cannot carry a hover text; an annotation can, so the full title shows on hover
+        fig.add_annotation(
+            text=lines,
+            hovertext=title,
+            xref="paper",
+            yref="paper",
+            x=0,
+            y=1,
+            xanchor="left",
+            yanchor="bottom",
+            yshift=20,  # above the top tick labels
+            showarrow=False,
+            align="left",
+            font=dict(size=13),
+            name="title",
+        )
     return fig
+
+
+def _shade_note(view, lang: str, share: float | None) -> str:
+    """What a compact pooled figure's shade means, for its hover (the colour bar it does not draw)."""
+    if view.exact_density:
+        return f"<br>{t('fig.shade_log', lang)}"
+    if share is not None:
+        return "<br>" + t("fig.mean_share", lang, share=f"{share:.2%}")
+    return "<br>" + t("fig.kept_block", lang)
 
 
 def _axis(labels: list[str]) -> dict:

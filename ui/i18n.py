@@ -51,6 +51,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "成本如何随 n 增长，以及实测的块稀疏速度。",
     },
     "home.learn": {"en": "a guided tour of the ideas, step by step.", "zh": "循序渐进的概念导览。"},
+    "home.lab": {
+        "en": "which pattern keeps the most of a real model at a given budget, on your text.",
+        "zh": "在给定预算下，哪种模式在你的文本上保留了真实模型的最多信息。",
+    },
+    "home.saving": {
+        "en": "Pairs scored: {dense} dense → {sparse} sparse, {times}× fewer",
+        "zh": "打分的词元对：稠密 {dense} → 稀疏 {sparse}，少 {times} 倍",
+    },
     # Pattern Explorer
     "ex.title": {"en": "Pattern Explorer", "zh": "模式探索"},
     "ex.lead": {
@@ -611,12 +619,13 @@ STRINGS: dict[str, dict[str, str]] = {
         "tokens with a 7B model (Llama-2-7B: 32 layers, 32 heads, d = 128, fp16). It counts exactly two "
         "things: the score matrices of **one** layer (32 × n × n values) and the **KV cache** of all 32 layers "
         "(2 × 32 × 32 × 128 values per token). Weights and activations are not counted, so the real need is "
-        "higher. The dotted lines are the memory of common GPUs.",
+        "higher. The grey horizontal lines, one line style per GPU as named in the legend, are the memory of "
+        "common GPUs.",
         "zh": "在自注意力中，每个词元生成一个**查询**，并与所有词元的**键**比较：每一对一个分数，n 个词元就有 **n² 个分数**。"
         "每个分数是长度为 d 的点积，而且要存下 n × n 的分数矩阵才能做 softmax。文本长度翻倍，两者都变成四倍。\n\n"
         "拖动滑块：曲线是普通（非融合）注意力用一个 7B 模型（Llama-2-7B：32 层、32 个头、d = 128、fp16）读取 n 个词元的"
         "提示所需的内存。它只精确计算两部分：**一层**的分数矩阵（32 × n × n 个值）和全部 32 层的 **KV 缓存**"
-        "（每个词元 2 × 32 × 32 × 128 个值）。权重和激活值不计在内，所以实际需求更高。虚线是常见 GPU 的显存。",
+        "（每个词元 2 × 32 × 32 × 128 个值）。权重和激活值不计在内，所以实际需求更高。灰色水平线是常见 GPU 的显存，每种 GPU 一种线型，名称见图例。",
     },
     "le.f1_n": {"en": "Tokens n", "zh": "词元数 n"},
     "le.f1_title": {"en": "Memory to read n tokens", "zh": "读取 n 个词元所需内存"},
@@ -635,12 +644,13 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "{gpu}（{mem}）：最多 n = {n} 个词元（与“成本与速度”页面的计数一致）。",
     },
     "le.t2": {
-        "en": "Here a real pretrained model (all-MiniLM-L6-v2) reads a real paragraph. For every head and query, "
+        "en": "Here a real pretrained model (all-MiniLM-L6-v2) reads a real paragraph (open it below the figures). "
+        "For every head and query, "
         "softmax spreads weight over all keys — but look at the histogram: almost all weights are close to "
         "zero, and a handful of keys per query hold most of the mass.\n\n"
         "The right curve answers: *if each query kept only its top-k keys, what share of its attention "
         "would survive?* That is the insight that makes sparse attention work.",
-        "zh": "这里，一个真实的预训练模型（all-MiniLM-L6-v2）读取一段真实的文字。对每个头和每个查询，softmax 把权重分配给所有键——"
+        "zh": "这里，一个真实的预训练模型（all-MiniLM-L6-v2）读取一段真实的英文文字（可在图下方展开查看）。对每个头和每个查询，softmax 把权重分配给所有键——"
         "但请看直方图：几乎所有权重都接近零，每个查询只有少数几个键占了大部分质量。\n\n"
         "右边的曲线回答：*如果每个查询只保留得分最高的 k 个键，还能保留多少注意力？* 这正是稀疏注意力可行的原因。",
     },
@@ -651,15 +661,21 @@ STRINGS: dict[str, dict[str, str]] = {
     "le.f2_topk": {"en": "Share of mass in the top-k keys", "zh": "前 k 个键所占质量比例"},
     "le.f2_share": {"en": "share of mass kept", "zh": "保留的质量比例"},
     "le.f2_summary": {
+    "le.f2_text": {
+        "en": "The paragraph {model} reads ({n} tokens)",
+        "zh": "{model} 读取的段落（{n} 个词元）",
+    },
         "en": "{tiny} of weights are below 1% · top-{k} keys hold {share} of the mass ({n} tokens)",
         "zh": "{tiny} 的权重低于 1% · 前 {k} 个键占 {share} 的质量（{n} 个词元）",
     },
     "le.t3": {
-        "en": "A sparse pattern is just a **graph**: an arrow from query i to key j when the pair is scored. The mask "
-        "on the right is the same graph as a matrix (its adjacency matrix). Fewer arrows, less work: the cost "
-        "is proportional to the number of edges, not to n².",
-        "zh": "稀疏模式其实就是一张**图**：如果查询 i 与键 j 这一对被打分，就画一条从 i 指向 j 的边。右边的掩码是同一张图的矩阵形式"
-        "（邻接矩阵）。边越少，计算越少：成本与边数成正比，而不是 n²。",
+        "en": "A sparse pattern is just a **graph**: an arrow from query i to key j when the pair is scored (a pair "
+        "scored both ways has a head at each end). The mask on the right is the same graph as a matrix (its "
+        "adjacency matrix); its diagonal is each token attending itself, drawn as a thick ring on the node. "
+        "Fewer arrows, less work: the cost is proportional to the number of dark cells, not to n².",
+        "zh": "稀疏模式其实就是一张**图**：如果查询 i 与键 j 这一对被打分，就画一个从 i 指向 j 的箭头（双向打分的一对两端都有箭头）。"
+        "右边的掩码是同一张图的矩阵形式（邻接矩阵）；对角线是每个词元关注自身，在图中画成节点上的粗圈。"
+        "箭头越少，计算越少：成本与深色格子的数量成正比，而不是 n²。",
     },
     "le.f3_pattern": {"en": "Pattern", "zh": "模式"},
     "le.f3_graph": {"en": "As a graph ({edges} edges)", "zh": "图的形式（{edges} 条边）"},
@@ -670,6 +686,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "**Block** patterns tile the matrix so kernels can skip whole tiles. **Random** links shorten paths "
         "between far tokens. **Hash (LSH)** and **learnable** patterns (top-k, routing, block gating) choose "
         "pairs from the content itself.",
+    "le.f3_counts": {
+        "en": "{edges} arrows between different tokens + {loops} tokens attending themselves (the diagonal) "
+        "= {cells} dark cells of the {n} × {n} mask",
+        "zh": "{edges} 个不同词元之间的箭头 + {loops} 个关注自身的词元（对角线）= {n} × {n} 掩码中的 {cells} 个深色格子",
+    },
         "zh": "所有稀疏模式都由少数几类构成。**局部**（窗口、空洞窗口）保留邻居：文本大多是局部的。**全局**词元看见所有词元也被所有词元看见，"
         "是长距离信息的枢纽。**分块**模式把矩阵切成块，内核可以整块跳过。**随机**连接缩短远距离词元之间的路径。"
         "**哈希（LSH）**和**可学习**模式（top-k、路由、块门控）根据内容本身选择词元对。",
@@ -679,10 +700,13 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "Published models combine the families. **Longformer**: a window plus global tokens. **BigBird**: block "
         "window + global + random blocks, and proved that this keeps the expressiveness of full attention. "
         "**Sparse Transformer**: strided or fixed patterns with O(n√n) cost. **StreamingLLM**: a few "
-        "*attention sinks* plus a recent window, so a chat can go on forever with a fixed cache.",
+        "*attention sinks* plus a recent window: the cache that decoding reads is fixed (sinks + window), so "
+        "memory per generated token stays bounded however long a chat goes on; what leaves the window is gone.",
         "zh": "已发表的模型把这些类别组合起来。**Longformer**：窗口加全局词元。**BigBird**：块状窗口 + 全局块 + 随机块，并证明这样保留了"
+    "le.f4_kept": {"en": "{share} kept", "zh": "保留 {share}"},
         "完整注意力的表达能力。**Sparse Transformer**：步长式或固定式模式，成本 O(n√n)。**StreamingLLM**：少数*注意力汇*"
-        "加近期窗口，让对话用固定大小的缓存无限进行下去。",
+        "加近期窗口：解码读取的缓存大小固定（注意力汇 + 窗口），所以无论对话多长，每生成一个词元所需的内存都有上限；"
+        "离开窗口的内容就丢失了。",
     },
     "le.t6": {
         "en": "A sparse layer lets each token hear only a few others, but layers stack: information hops one edge per "
@@ -696,17 +720,29 @@ STRINGS: dict[str, dict[str, str]] = {
     "le.f6_layers": {"en": "Layers", "zh": "层数"},
     "le.f6_title": {"en": "First layer at which each key reaches query {q}", "zh": "每个键最早到达查询 {q} 的层"},
     "le.f6_table": {"en": "Layers needed to connect every pair (n = {n})", "zh": "连通所有词元对所需层数（n = {n}）"},
-    "le.f6_never": {"en": "never", "zh": "永不"},
+    "le.f6_never": {"en": "never ({groups} separate groups)", "zh": "永不（{groups} 个互不相连的组）"},
+    "le.f6_why": {
+        "en": "Never: the pattern splits the tokens into groups with no edge between them (a block pattern "
+        "keeps each block apart; a window with dilation 2 keeps even and odd tokens apart), and stacking "
+        "layers only follows edges.",
+        "zh": "永不：该模式把词元分成了互相之间没有任何边的组（分块模式让每个块彼此隔离；空洞为 2 的窗口让奇数和偶数词元彼此隔离），"
+        "而层的叠加只能沿着边传播。",
+    },
+    "le.f6_reach": {
+        "en": "{reached} of {n} keys reach query {q} within {layers} layers",
+        "zh": "{n} 个键中有 {reached} 个在 {layers} 层内到达查询 {q}",
+    },
     "le.f6_layers_col": {"en": "layers", "zh": "层数"},
     "le.f6_reached": {"en": "first reached at layer", "zh": "最早到达的层"},
     "le.t7": {
         "en": "What sparsity buys, computed exactly by the engine for a 7B-class model (32 layers, 32 heads, "
         "d = 128, fp16): attention compute for a whole prompt, the memory of one layer's scores, and the "
-        "longest prompt whose scores of one layer plus KV cache fit in 80 GiB with naive attention (the "
-        "same count as in step 1 and on the Cost & Speed page).",
+        "longest prompt that fits in 80 GiB when naive attention reads it in one pass: one layer's kept "
+        "scores at once plus the KV cache (the same count as in step 1 and on the Cost & Speed page). The "
+        "decode cache is what generating each new token reads.",
         "zh": "稀疏带来的收益，由引擎为一个 7B 级模型（32 层、32 个头、d = 128、fp16）精确计算：整段提示的注意力计算量、"
-        "单层分数矩阵的内存，以及在朴素注意力下单层分数加 KV 缓存能放进 80 GiB 的最长提示"
-        "（与第 1 步和“成本与速度”页面的计数一致）。",
+        "单层分数矩阵的内存，以及朴素注意力一次读完整段提示（同时存下一层保留的分数加 KV 缓存）时能放进 80 GiB 的最长提示"
+        "（与第 1 步和“成本与速度”页面的计数一致）。解码缓存是生成每个新词元时要读取的缓存。",
     },
     "le.f7_n": {"en": "Prompt length", "zh": "提示长度"},
     "le.f7_compute": {"en": "attention FLOPs", "zh": "注意力计算量"},
@@ -717,10 +753,21 @@ STRINGS: dict[str, dict[str, str]] = {
         "that falls inside the pattern, averaged over all heads, and the dot is how similar the model's "
         "outputs stay (cosine of final hidden states) when the pattern is enforced in every layer. "
         "Patterns that keep the mass the heads actually use change the outputs least. Try them on your own "
-        "text in the Attention Inspector.",
+        "text, or measure them on a long text in the Pattern Lab:",
+    "le.f7_cache": {"en": "decode cache at this length", "zh": "此长度下的解码缓存"},
+    "le.f7_cache_cell": {"en": "{tokens} tokens, {bytes}", "zh": "{tokens} 个词元，{bytes}"},
+    "le.f7_streaming": {
+        "en": "{pattern} decodes from a fixed cache of {tokens} tokens ({bytes}) at every length: that bounds "
+        "memory per generated token. Its longest prompt ({longest} tokens) is set by something else: reading "
+        "the whole prompt in one pass keeps one layer's kept scores at once ({scores} at n = {n}), and they "
+        "grow with n. Reading the prompt in chunks would lift that limit.",
+        "zh": "{pattern} 在任何长度下都从固定的 {tokens} 个词元的缓存（{bytes}）解码：这限定了每生成一个词元所需的内存。"
+        "它的最长提示（{longest} 个词元）由另一件事决定：一次读完整段提示时要同时存下一层保留的分数"
+        "（n = {n} 时为 {scores}），而它随 n 增长。分块读取提示可以解除这个限制。",
+    },
         "zh": "天下没有免费的午餐。回到真实文本：每根柱子是模型自身（稠密）注意力质量落在模式内的比例（所有头平均），圆点是在每一层强制"
         "使用该模式后模型输出保持的相似度（最终隐藏状态的余弦）。保留了注意力头真正使用的质量的模式，对输出的改变最小。"
-        "在“注意力检查”页面用你自己的文本试试。",
+        "用你自己的文本试试，或在模式实验室里用长文本测一测：",
     },
     "le.f8_mass": {"en": "attention mass kept", "zh": "保留的注意力质量"},
     "le.f8_cos": {"en": "output cosine", "zh": "输出余弦"},
@@ -731,6 +778,12 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "le.loading": {"en": "Running the bundled model on the example text…", "zh": "正在用内置模型处理示例文本……"},
     "le.computing": {"en": "Counting exactly with the engine…", "zh": "正在用引擎精确计数……"},
+    "le.f8_best": {
+        "en": "Most mass kept: {pattern}, {mass} of the attention mass with {density} of the pairs.",
+        "zh": "保留质量最多的是 {pattern}：用 {density} 的词元对保留了 {mass} 的注意力质量。",
+    },
+    "le.f8_lab": {"en": "Measure it in the Pattern Lab", "zh": "在模式实验室里测一测"},
+    "le.f8_inspector": {"en": "Your own text in the Attention Inspector", "zh": "在注意力检查页面用你自己的文本"},
     "ex.computing": {"en": "Counting exactly with the engine at n = {n}…", "zh": "正在用引擎精确计数（n = {n}）……"},
     "cx.topk": {"en": "O(n·k) kept, O(n²) to score", "zh": "保留 O(n·k)，打分 O(n²)"},
     # parameter labels (one per ParamSpec name)
@@ -792,6 +845,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "pattern.window": {"en": "Sliding window", "zh": "滑动窗口"},
     "pattern.window.summary": {
         "en": "Each token attends to the W tokens on each side, itself included.",
+    "fig.shade_log": {
+        "en": "darker: a larger share of the cell's pairs kept (log scale, 0.01 % … 100 %)",
+        "zh": "颜色越深：该格内保留的词元对比例越大（对数刻度，0.01% … 100%）",
+    },
         "zh": "每个词元关注两侧各 W 个词元（含自身）。",
     },
     "help.window.window": {
@@ -1062,8 +1119,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "lab.nav": {"en": "Pattern Lab", "zh": "模式实验室"},
     "lab.title": {"en": "Pattern Lab", "zh": "模式实验室"},
     "lab.learn_link": {
-        "en": "Measure it yourself: window, StreamingLLM and BigBird at 5–25 % on a long text, in the Pattern Lab",
-        "zh": "亲自测一测：在模式实验室里，用长文本比较窗口、StreamingLLM 和 BigBird 在 5–25% 预算下的表现",
+        "en": "The Lab opens with window, StreamingLLM and BigBird at 5–25 % of the pairs on a long text (SmolLM2).",
+        "zh": "实验室将用长文本（SmolLM2）比较窗口、StreamingLLM 和 BigBird 在 5–25% 词元对预算下的表现。",
     },
     "lab.lead": {
         "en": "Which pattern keeps the most of this model on this text, at which budget? Each pattern's parameter "
