@@ -23,16 +23,11 @@ from functools import partial
 from pathlib import Path
 
 import torch
-from common import machine
 
+from benchmarks.common import machine
 from sparse_core import attention as A
-from sparse_core import make, models
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # ui/ lives at the project root, beside benchmarks/
-try:  # ui.py is being split into a package; the figure builders live in ui.figures there
-    from ui.figures import attention_heatmap, head_overview
-except ImportError:
-    from ui import attention_heatmap, head_overview
+from sparse_core import dispatch, make, models, passes
+from ui.figures import attention_heatmap, head_overview
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = (ROOT / "assets" / "examples" / "en_story.txt").read_text() * 3
@@ -65,7 +60,7 @@ def _best(fn, repeat: int) -> tuple[float, float, object]:
 
 
 def _cold(lm, tokens, expr):
-    A._DENSE.clear()  # a new text: nothing cached
+    passes._DENSE.clear()  # a new text: nothing cached
     return A.compare(lm, tokens, expr, (2, 0))
 
 
@@ -119,7 +114,7 @@ def main() -> None:
                         secs, cpu, _ = _best(partial(old.compare, lm, tokens, expr, (2, 0)), args.repeat)
                         old_s = f"{secs:.2f} / {cpu:.2f}"
                     finally:
-                        A.use_sparse_attention(lm.model)
+                        dispatch.use(lm.model)
                 print(
                     f"| {key} | {name} | {len(tokens.ids)} | {threads} | {load_s:.1f} | {cold_s:.2f} / {cold_cpu:.2f} "
                     f"| {warm_s:.2f} / {warm_cpu:.2f} | {fig_s:.2f} | {old_s} | {payload / 1024:.0f} |",

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-from common import machine
+
+from benchmarks.common import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = (ROOT / "assets" / "long" / "keeper_of_the_light.txt").read_text(encoding="utf-8")
@@ -62,7 +62,7 @@ def lab_run(tokens: int) -> None:
 
 
 def methods(repeat: int) -> None:
-    from sparse_core import lab, models
+    from sparse_core import lab, lab_passes, models
     from sparse_core.analysis import dense_mask
 
     lm = models.load("smollm2")
@@ -74,15 +74,15 @@ def methods(repeat: int) -> None:
         ids = lab.tokens_for(lm, long_text, tokens)
         for name, budget in (("window", 0.05), ("bigbird", 0.1)):
             fitted = lab.fit(name, len(ids), budget, True)
-            expr = lab._expr(lm, name, fitted.params)
+            expr = lab.pattern_expr(lm, name, fitted.params)
             shared = torch.from_numpy(dense_mask(expr, len(ids)))
             times = []
             for method in ("sdpa", "blocks", "eager"):
                 best = float("inf")
                 for _ in range(repeat):
-                    run = lab._Pass("sparse", expr=expr, shared=shared, method=method)
+                    run = lab_passes.LabPass("sparse", expr=expr, shared=shared, method=method)
                     start = time.perf_counter()
-                    lab._forward(lm, ids, run)
+                    lab_passes.run_pass(lm, ids, run)
                     best = min(best, time.perf_counter() - start)
                 times.append(best)
             cells = " | ".join(f"{t:.2f}" for t in times)
@@ -105,9 +105,9 @@ def main() -> None:
 
     os.environ["SPARSE_EXPLORER_CACHE_LAB"] = tempfile.mkdtemp(prefix="lab-bench-")
     models.cache_dir()  # the model copy stays where it is; only the lab rows go to the fresh folder
-    from sparse_core import lab
+    from sparse_core import lab_cache
 
-    lab._cache_folder = lambda: Path(os.environ["SPARSE_EXPLORER_CACHE_LAB"])  # a cold disk cache
+    lab_cache._cache_folder = lambda: Path(os.environ["SPARSE_EXPLORER_CACHE_LAB"])  # a cold disk cache
     if args.methods:
         methods(args.repeat)
     else:
@@ -115,5 +115,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     main()

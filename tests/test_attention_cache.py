@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import pytest
 
 from sparse_core import attention as A
-from sparse_core import models
+from sparse_core import models, passes
 
 TEXTS = ["The cat sat on the mat.", "A dog ran in the park today.", "Rain fell on the quiet town all night."]
 
@@ -17,7 +19,7 @@ def lm():
 
 @pytest.fixture(autouse=True)
 def empty_cache(monkeypatch):
-    monkeypatch.setattr(A, "_DENSE", A.OrderedDict())
+    monkeypatch.setattr(passes, "_DENSE", OrderedDict())
 
 
 def test_forward_bytes_counts_each_layers_q_and_k(lm):
@@ -28,17 +30,18 @@ def test_forward_bytes_counts_each_layers_q_and_k(lm):
 
 def test_the_byte_bound_evicts_the_oldest_but_keeps_the_newest(lm, monkeypatch):
     runs = [A.dense_run(lm, A.tokenize(lm, text).ids) for text in TEXTS]
-    assert len(A._DENSE) == 3 and A.dense_run(lm, A.tokenize(lm, TEXTS[0]).ids) is runs[0]  # a hit, no new pass
-    monkeypatch.setattr(A, "DENSE_CACHE_BYTES", A.forward_bytes(runs[0]) + A.forward_bytes(runs[1]) + 1)
+    assert len(passes._DENSE) == 3 and A.dense_run(lm, A.tokenize(lm, TEXTS[0]).ids) is runs[0]  # a hit, no new pass
+    monkeypatch.setattr(passes, "DENSE_CACHE_BYTES", A.forward_bytes(runs[0]) + A.forward_bytes(runs[1]) + 1)
     A.dense_run(lm, A.tokenize(lm, "One more sentence, longer than the others by a few words.").ids)
-    assert len(A._DENSE) <= 2 and sum(A.forward_bytes(r) for r in A._DENSE.values()) <= A.DENSE_CACHE_BYTES
-    monkeypatch.setattr(A, "DENSE_CACHE_BYTES", 1)
+    assert len(passes._DENSE) <= 2
+    assert sum(A.forward_bytes(r) for r in passes._DENSE.values()) <= passes.DENSE_CACHE_BYTES
+    monkeypatch.setattr(passes, "DENSE_CACHE_BYTES", 1)
     newest = A.dense_run(lm, A.tokenize(lm, TEXTS[1]).ids)
-    assert [id(r) for r in A._DENSE.values()] == [id(newest)]
+    assert [id(r) for r in passes._DENSE.values()] == [id(newest)]
 
 
 def test_the_count_bound_still_holds(lm, monkeypatch):
-    monkeypatch.setattr(A, "DENSE_CACHE_SIZE", 2)
+    monkeypatch.setattr(passes, "DENSE_CACHE_SIZE", 2)
     for text in TEXTS:
         A.dense_run(lm, A.tokenize(lm, text).ids)
-    assert len(A._DENSE) == 2
+    assert len(passes._DENSE) == 2

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from sparse_core import PatternError, dense_mask, lab, lab_cli, make, models
+from sparse_core import PatternError, dense_mask, lab, lab_cli, lab_passes, make, models
+from sparse_core.head_masks import head_masks
 
 pytestmark = pytest.mark.model
 
@@ -109,7 +110,7 @@ def test_perplexity_matches_an_independent_implementation():
 
 @pytest.mark.parametrize("method", lab.METHODS)
 def test_every_execution_method_gives_the_same_pass(method, monkeypatch):
-    monkeypatch.setattr(lab, "BLOCK", 16)  # several blocks even in a short text
+    monkeypatch.setattr(lab_passes, "BLOCK", 16)  # several blocks even in a short text
     row = lab.run_lab("smollm2", TEXT, ["window"], [0.2], max_tokens=64, method=method).iloc[0]
     lab.clear_cache(memory_only=True)
     ref = lab.run_lab("smollm2", TEXT, ["window"], [0.2], max_tokens=64, method="eager").iloc[0]
@@ -142,7 +143,7 @@ def test_dropped_cache_entries_poisoned_with_nan_change_nothing(monkeypatch):
     block = 4
     pattern = ("block", {"block": block})
     clean = lab.continue_text("smollm2", TEXT, pattern, 6, 40)
-    original = lab._decode_step
+    original = lab_passes._decode_step
     poisoned_steps = []
 
     def poisoned(run, q, key, value, scaling, groups):
@@ -156,7 +157,7 @@ def test_dropped_cache_entries_poisoned_with_nan_change_nothing(monkeypatch):
         assert torch.isfinite(out).all()
         return out
 
-    monkeypatch.setattr(lab, "_decode_step", poisoned)
+    monkeypatch.setattr(lab_passes, "_decode_step", poisoned)
     dirty = lab.continue_text("smollm2", TEXT, pattern, 6, 40)
     assert poisoned_steps and min(poisoned_steps) > 0  # the poison was really there
     assert dirty.sparse_ids == clean.sparse_ids
@@ -307,6 +308,6 @@ def test_batched_top_k_masks_are_the_engines_choice(causal):
     q = torch.from_numpy(rng.normal(size=(6, 90, 8)).astype(np.float32))
     k = torch.from_numpy(rng.normal(size=(2, 90, 8)).astype(np.float32))
     expr = make("topk", causal, k=7).expr()
-    got = lab._head_masks(expr, q, k, 8**-0.5, 3).numpy()
+    got = head_masks(expr, q, k, 8**-0.5, 3).numpy()
     want = np.stack([dense_mask(expr, 90, (q[h].numpy(), k[h // 3].numpy())) for h in range(6)])
     assert (got == want).all()

@@ -1,0 +1,275 @@
+"""The lab's measuring passes: dense with mass kept per mask, sparse with a pattern applied, and decode steps.
+
+Each pass is a `LabPass` that the one registered attention function (`dispatch`) hands every
+layer to. No (L, H, T, T) map is kept: in the dense pass each layer's probabilities are computed
+in row chunks and reduced at once to per-head mass kept for every requested mask; the sparse pass
+applies its mask per layer (shared, or per head for data-dependent patterns selected from that
+pass's own q/k, as a deployed sparse model would) and records only counts; a decode step gathers
+only the cache positions its pattern row keeps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from . import dispatch
+from .head_masks import ROW_CHUNK, allowed, head_masks, with_self
+from .metrics import next_token_stats
+from .models import LoadedModel
+from .params import PatternError
+from .patterns.base import Expr
+
+BLOCK = 64  # block size of the block-sparse execution and of the FLOPs share
+METHODS = ("auto", "sdpa", "blocks", "eager")
+# Measured on this 2-core machine (benchmarks/lab.py --methods, one torch thread, shared cores):
+# a 5 % window ran 12.1 s block-gathered vs 17.0 s SDPA-with-mask vs 20.1 s eager at 1,024 tokens
+# and 16.5 / 23.9 / 48.2 s at 2,048; BigBird at 10 % (small blocks, scattered random blocks) ran
+# 14.4 s gathered vs 11.5 s SDPA at 1,024 but 15.1 vs 19.3 s at 2,048. So "auto" gathers blocks
+# when a block kernel would skip at least half of the blocks, and otherwise runs SDPA with a
+# boolean mask. Eager is the slowest.
+DEFAULT_METHOD = "auto"
+AUTO_BLOCKS_BELOW = 0.5  # executed-block share under which the block gather wins
+
+MODEL_LOCK = threading.Lock()  # one lab pass per process at a time: the passes are CPU-bound and long
+
+
+@dataclass
+class Job:
+    """One mask whose dense mass the dense pass measures: a shared (T, T) mask or a per-head builder."""
+
+    key: str
+    expr: Expr
+    shared: torch.Tensor | None  # (T, T) bool, structured patterns
+    mass: list = field(default_factory=list)  # per layer (H,) mean over all rows
+    mass_changed: list = field(default_factory=list)  # per layer (H,) mean over changed rows (nan: none)
+
+
+@dataclass
+class LabPass:
+    """Per-forward state of a lab pass, found by the registered attention function through `dispatch.running`."""
+
+    mode: str  # dense | sparse | decode
+    n_total: int = 0  # decode: the mask's size (prompt + new tokens)
+    jobs: list[Job] = field(default_factory=list)  # dense
+    expr: Expr | None = None  # sparse / decode
+    shared: torch.Tensor | None = None  # sparse / decode: (N, N) bool for structured patterns
+    method: str = DEFAULT_METHOD
+    layer: int = 0
+    changed: torch.Tensor | None = None  # sparse: (T,) rows where some layer/head drops an allowed key
+    kept: list = field(default_factory=list)  # sparse: per layer (H,) kept pairs (pattern ∩ allowed)
+    executed: list = field(default_factory=list)  # sparse: per layer (H,) pairs a block kernel computes
+    allowed_pairs: int = 0
+    allowed_executed: int = 0
+    empty: list = field(default_factory=list)  # sparse: per layer (H,) rows left empty
+    reads: list | None = None  # decode: (layer, query position, key positions read) when instrumented
+
+    def attend(self, module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+        """One layer of this pass: dense with mass kept, sparse with the pattern, or one decode step."""
+        if query.shape[0] != 1:
+            raise PatternError("the lab runs one text at a time (batch size 1)")
+        if kwargs.get("softcap"):
+            raise PatternError("models with attention logit soft-capping are not supported by the lab")
+        if scaling is None:
+            scaling = query.shape[-1] ** -0.5
+        q, k, v = query[0], key[0], value[0]  # (H, T, d), (Hkv, S, d)
+        groups = q.shape[0] // k.shape[0]
+        t, s = q.shape[-2], k.shape[-2]
+        if self.mode == "decode" and t == 1:
+            out = _decode_step(self, q, k, v, scaling, groups)
+        else:
+            ok = allowed(attention_mask, t, s)
+            if self.mode == "dense":
+                keys = k.repeat_interleave(groups, dim=0) if groups > 1 else k
+                values = v.repeat_interleave(groups, dim=0) if groups > 1 else v
+                model_mask = None if attention_mask is None else attention_mask[0, 0, :, :s]
+                out = _dense_layer(self, q, keys, values, ok, scaling, model_mask)
+            else:
+                out = _sparse_layer(self, q, k, v, ok, scaling, groups)
+        self.layer += 1
+        return out.transpose(0, 1)[None].contiguous(), None
+
+
+def _executed(keep: torch.Tensor, block: int | None = None) -> torch.Tensor:
+    """Pairs a block-sparse kernel computes: every (query block, key block) with a kept pair, edges clipped."""
+    block = block or BLOCK
+    t, s = keep.shape[-2:]
+    tb, sb = -(-t // block), -(-s // block)
+    padded = torch.zeros((*keep.shape[:-2], tb * block, sb * block), dtype=torch.bool)
+    padded[..., :t, :s] = keep
+    blocks = padded.reshape(*keep.shape[:-2], tb, block, sb, block).any(-1).any(-2)  # (..., tb, sb)
+    heights = torch.full((tb,), block, dtype=torch.int64)
+    heights[-1] = t - (tb - 1) * block
+    widths = torch.full((sb,), block, dtype=torch.int64)
+    widths[-1] = s - (sb - 1) * block
+    return (blocks * heights[:, None] * widths[None, :]).sum((-1, -2))
+
+
+def _pass_mask(run: LabPass, q: torch.Tensor, k: torch.Tensor, scaling: float, groups: int) -> torch.Tensor:
+    t, s = q.shape[-2], k.shape[-2]
+    if run.shared is not None:
+        return run.shared[s - t : s, :s]
+    return head_masks(run.expr, q, k, scaling, groups)
+
+
+def _dense_layer(run: LabPass, q, keys, values, allowed, scaling, model_mask) -> torch.Tensor:
+    """Dense attention in row chunks; each chunk's probabilities are reduced to mass kept per job."""
+    heads, t, _ = q.shape
+    s = keys.shape[-2]
+    out = torch.empty((heads, t, values.shape[-1]), dtype=q.dtype)
+    per_head = {j.key: head_masks(j.expr, q, keys, scaling, 1) for j in run.jobs if j.shared is None}
+    mass = {j.key: torch.zeros((heads, t)) for j in run.jobs}
+    changed = {j.key: torch.zeros((heads, t), dtype=torch.bool) for j in run.jobs}
+    for lo in range(0, t, ROW_CHUNK):
+        hi = min(t, lo + ROW_CHUNK)
+        scores = torch.matmul(q[:, lo:hi], keys.transpose(-1, -2)) * scaling
+        if model_mask is not None:
+            scores = scores + model_mask[lo:hi]
+        probs = torch.softmax(scores.float(), dim=-1)
+        out[:, lo:hi] = torch.matmul(probs.to(values.dtype), values)
+        ok = allowed[lo:hi]
+        for j in run.jobs:
+            m = (j.shared[lo:hi, :s] if j.shared is not None else per_head[j.key][:, lo:hi]) & ok
+            mass[j.key][:, lo:hi] = (probs * m).sum(-1)
+            changed[j.key][:, lo:hi] = (ok & ~m).any(-1)
+    for j in run.jobs:
+        j.mass.append(mass[j.key].mean(-1).numpy())
+        c = changed[j.key]
+        count = c.sum(-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            j.mass_changed.append(((mass[j.key] * c).sum(-1) / count).numpy())
+    return out
+
+
+def _blocks_attention(q, keys, values, keep, scaling) -> torch.Tensor:
+    """Block-sparse execution: each query block reads only the key blocks where its mask keeps a pair."""
+    heads, t, _ = q.shape
+    s = keys.shape[-2]
+    out = torch.zeros((heads, t, values.shape[-1]), dtype=q.dtype)
+    for lo in range(0, t, BLOCK):
+        hi = min(t, lo + BLOCK)
+        rows = keep[..., lo:hi, :]  # (c, S) or (H, c, S)
+        cols = rows.reshape(-1, s).any(0)
+        kb = cols[: (s // BLOCK) * BLOCK].reshape(-1, BLOCK).any(-1).nonzero().flatten()
+        idx = (kb[:, None] * BLOCK + torch.arange(BLOCK)).flatten()
+        if s % BLOCK and bool(cols[(s // BLOCK) * BLOCK :].any()):
+            idx = torch.cat([idx, torch.arange((s // BLOCK) * BLOCK, s)])
+        sub = rows[..., idx]
+        out[:, lo:hi] = torch.nn.functional.scaled_dot_product_attention(
+            q[None, :, lo:hi], keys[None, :, idx], values[None, :, idx], attn_mask=sub, scale=scaling
+        )[0]
+    return out
+
+
+def _sparse_layer(run: LabPass, q, key, value, allowed, scaling, groups) -> torch.Tensor:
+    heads, t, _ = q.shape
+    s = key.shape[-2]
+    pattern = _pass_mask(run, q, key, scaling, groups) & allowed
+    keep, empty = with_self(pattern, t, s)
+    drops = (allowed & ~pattern).any(-1)
+    drops = drops if drops.ndim == 1 else drops.any(0)
+    run.changed = drops if run.changed is None else run.changed | drops
+    run.kept.append(np.broadcast_to(pattern.sum((-1, -2)).numpy(), (heads,)).copy())
+    run.executed.append(np.broadcast_to(_executed(keep).numpy(), (heads,)).copy())
+    run.empty.append(np.broadcast_to(empty.sum(-1).numpy(), (heads,)).copy())
+    if run.layer == 0:
+        run.allowed_pairs = int(allowed.sum())
+        run.allowed_executed = int(_executed(allowed))
+    keys = key.repeat_interleave(groups, dim=0) if groups > 1 else key
+    values = value.repeat_interleave(groups, dim=0) if groups > 1 else value
+    method = run.method
+    if method == "auto":
+        share = float(run.executed[-1].sum()) / (run.allowed_executed * heads)
+        method = "blocks" if share <= AUTO_BLOCKS_BELOW else "sdpa"
+    if method == "blocks":
+        return _blocks_attention(q, keys, values, keep, scaling)
+    if method == "eager":
+        scores = torch.matmul(q, keys.transpose(-1, -2)) * scaling
+        scores = scores.masked_fill(~keep, torch.finfo(scores.dtype).min)
+        return torch.matmul(torch.softmax(scores, dim=-1), values)
+    return torch.nn.functional.scaled_dot_product_attention(
+        q[None], keys[None], values[None], attn_mask=keep, scale=scaling
+    )[0]
+
+
+def _decode_step(run: LabPass, q, key, value, scaling, groups) -> torch.Tensor:
+    """One new token: gather only the cache positions its pattern row keeps, then attend to those."""
+    s = key.shape[-2]
+    position = s - 1
+    row = run.shared[position, :s]
+    kept = row.nonzero().flatten()
+    if kept.numel() == 0:
+        kept = torch.tensor([position])
+    if run.reads is not None:
+        run.reads.append((run.layer, position, kept.tolist()))
+    k = key.index_select(-2, kept)
+    v = value.index_select(-2, kept)
+    k = k.repeat_interleave(groups, dim=0) if groups > 1 else k
+    v = v.repeat_interleave(groups, dim=0) if groups > 1 else v
+    return torch.nn.functional.scaled_dot_product_attention(q[None], k[None], v[None], scale=scaling)[0]
+
+
+@torch.inference_mode()
+def run_pass(lm: LoadedModel, ids: list[int], run: LabPass) -> torch.Tensor:
+    """The model's final hidden states (T, D) under the lab pass `run`."""
+    with MODEL_LOCK:
+        dispatch.use(lm.model)
+        with dispatch.running(run):
+            out = lm.model.base_model(input_ids=torch.tensor([ids]), use_cache=False)
+    if run.layer != lm.layers:
+        raise PatternError(
+            f"{type(lm.model).__name__} ran {run.layer} attention layers through the lab, expected {lm.layers}: "
+            "it does not route attention through transformers' AttentionInterface"
+        )
+    return out.last_hidden_state[0].float()
+
+
+@dataclass
+class DensePass:
+    """What the lab keeps of the dense pass: final hidden states and next-token statistics."""
+
+    hidden: torch.Tensor  # (T, D)
+    logp_next: np.ndarray | None  # (T - 1,)
+    argmax: np.ndarray | None  # (T,)
+    seconds: float
+
+
+def ids_hash(ids: Sequence[int]) -> str:
+    """Short stable hash of token ids (cache keys)."""
+    return hashlib.sha256(np.asarray(ids, dtype=np.int64).tobytes()).hexdigest()[:24]
+
+
+_DENSE: OrderedDict = OrderedDict()
+_DENSE_SIZE = 2
+
+
+def dense_pass(lm: LoadedModel, ids: list[int], jobs: list[Job]) -> DensePass:
+    """The dense pass, once per (model, text); jobs get their mass kept as the layers run."""
+    key = (lm.info.key, id(lm.model), ids_hash(ids))
+    cached = _DENSE.get(key)
+    if cached is not None and not jobs:
+        return cached
+    start = time.perf_counter()
+    hidden = run_pass(lm, ids, LabPass("dense", jobs=jobs))
+    if cached is not None:
+        return cached
+    logp = argmax = None
+    if lm.info.causal:
+        logp, argmax, _ = next_token_stats(lm, hidden, ids)
+    result = DensePass(hidden, logp, argmax, time.perf_counter() - start)
+    _DENSE[key] = result
+    while len(_DENSE) > _DENSE_SIZE:
+        _DENSE.popitem(last=False)
+    return result
+
+
+def clear_dense() -> None:
+    """Forget the cached dense passes."""
+    _DENSE.clear()
