@@ -16,13 +16,48 @@ from sparse_core import PATTERNS, PatternError, jobs, make, memory
 from sparse_core.analysis import DATA_DEPENDENT_MAX_N
 from sparse_core.cost import DTYPE_BYTES, MODEL_PRESETS, ModelConfig
 from sparse_core.scaling import SCALING_NS, curve, fitted_slope
-from ui.chrome import DOWNLOAD_CONFIG, lang, pattern_title, pattern_titles, show_error, tr
+from ui.chrome import (
+    DOWNLOAD_CONFIG,
+    PERSIST,
+    keep_valid,
+    lang,
+    pattern_title,
+    pattern_titles,
+    read_query,
+    show_error,
+    show_problems,
+    tr,
+    url_is_new,
+    write_query,
+)
 from ui.figures import human
 from ui.i18n import STRINGS
+from ui.query import QueryParam
 
 COLORS = ["#313191", "#e4572e", "#17bebb", "#f0a202", "#76b041"]
 HAS_GPU = torch.cuda.is_available()
 TABS = ("co.tab_prefill", "co.tab_decode", "co.tab_budget", "co.tab_speed")
+CUSTOM = "custom"  # the model picker's own option; its label is translated, its value is not
+MODELS = [*MODEL_PRESETS, CUSTOM]
+DEFAULT_PATTERNS = ["window", "bigbird", "streaming"]
+SPECS = [
+    QueryParam("patterns", "text", ",".join(DEFAULT_PATTERNS), max_length=400),
+    QueryParam("model", "choice", MODELS[2], choices=MODELS),
+]
+URL_NAMES = [spec.name for spec in SPECS]
+
+
+# -- state: URL <-> widgets ----------------------------------------------------------------
+def _load_from_url() -> None:
+    """The pickers start from the URL (first visit, Back, Forward, a link); unknown names get a message."""
+    values, problems = read_query(SPECS)
+    names = [x.strip() for x in values["patterns"].split(",") if x.strip()]
+    unknown = [x for x in names if x not in PATTERNS]
+    if unknown:
+        problems.append(tr("q.problem", name="patterns", value=", ".join(unknown)[:40], reason=tr("co.unknown")))
+    st.session_state.co_patterns = [x for x in dict.fromkeys(names) if x in PATTERNS][:5]
+    st.session_state.co_model = values["model"]
+    st.session_state.co_url_problems = problems
 
 
 # -- engine results, cached per process -------------------------------------------------------
@@ -93,31 +128,40 @@ def pattern_picker() -> list[str]:
     return st.multiselect(
         tr("co.patterns"),
         list(PATTERNS),
-        default=["window", "bigbird", "streaming"],
         max_selections=5,
         key="co_patterns",
         format_func=pattern_titles(),
+        persist_state=PERSIST,
     )
 
 
 def model_picker() -> ModelConfig | None:
     """A preset model, or a custom one; None (with a message) when the custom numbers don't make a model."""
     left, right = st.columns([1, 3])
-    preset = left.selectbox(tr("co.model"), [*MODEL_PRESETS, tr("co.custom")], index=2, key="co_model")
+    keep_valid("co_model", MODELS, MODELS[2])
+    custom_label = tr("co.custom")
+    preset = left.selectbox(
+        tr("co.model"),
+        MODELS,
+        key="co_model",
+        format_func=lambda m: custom_label if m == CUSTOM else m,
+        persist_state=PERSIST,
+    )
     base = MODEL_PRESETS.get(preset, ModelConfig(32, 32, 8, 128, "bf16"))
     custom = preset not in MODEL_PRESETS
+    numbers = dict(disabled=not custom, persist_state=PERSIST)
     with right:
         c = st.columns(5)
-        layers = c[0].number_input(tr("co.layers"), 1, 256, base.layers, disabled=not custom, key=f"co_l_{preset}")
-        heads = c[1].number_input(tr("co.heads"), 1, 256, base.heads, disabled=not custom, key=f"co_h_{preset}")
-        kv = c[2].number_input(tr("co.kv_heads"), 1, 256, base.kv_heads, disabled=not custom, key=f"co_k_{preset}")
-        d_head = c[3].number_input(tr("co.d_head"), 8, 512, base.d_head, disabled=not custom, key=f"co_d_{preset}")
+        layers = c[0].number_input(tr("co.layers"), 1, 256, base.layers, key=f"co_l_{preset}", **numbers)
+        heads = c[1].number_input(tr("co.heads"), 1, 256, base.heads, key=f"co_h_{preset}", **numbers)
+        kv = c[2].number_input(tr("co.kv_heads"), 1, 256, base.kv_heads, key=f"co_k_{preset}", **numbers)
+        d_head = c[3].number_input(tr("co.d_head"), 8, 512, base.d_head, key=f"co_d_{preset}", **numbers)
         dtype = c[4].selectbox(
             tr("co.dtype"),
             list(DTYPE_BYTES),
             index=list(DTYPE_BYTES).index(base.dtype),
-            disabled=not custom,
             key=f"co_t_{preset}",
+            **numbers,
         )
     try:
         return ModelConfig(int(layers), int(heads), int(kv), int(d_head), dtype)
@@ -169,7 +213,7 @@ def decode_tab(chosen: list[str], model: ModelConfig) -> None:
 
 def budget_tab(chosen: list[str], model: ModelConfig) -> None:
     """The longest prompt whose prefill memory fits a budget, dense against each pattern."""
-    budget = st.number_input(tr("co.budget"), 0.1, 100_000.0, 80.0, step=8.0, key="co_budget")
+    budget = st.number_input(tr("co.budget"), 0.1, 100_000.0, 80.0, step=8.0, key="co_budget", persist_state=PERSIST)
     rows = {}
     for name in chosen:
         if PATTERNS[name].data_dependent:
@@ -272,19 +316,27 @@ def speed_tab(chosen: list[str], model: ModelConfig) -> None:
     from sparse_core.speed import APP_THREADS
 
     s1, s2, s3, s4, s5 = st.columns(5)
+    timeable = [n for n in chosen if not PATTERNS[n].data_dependent] or ["window"]
+    keep_valid("co_speed_pattern", timeable, timeable[0])
     timed = s1.selectbox(
-        tr("co.speed_pattern"),
-        [n for n in chosen if not PATTERNS[n].data_dependent] or ["window"],
-        key="co_speed_pattern",
-        format_func=pattern_titles(),
+        tr("co.speed_pattern"), timeable, key="co_speed_pattern", format_func=pattern_titles(), persist_state=PERSIST
     )
     lengths = [1024, 2048, 4096, 8192, 16384] + ([32768, 65536] if HAS_GPU else [])
     picked = s2.multiselect(
-        tr("co.speed_ns"), lengths, default=[1024, 4096], key="co_speed_ns", format_func=lambda v: f"{v:,}"
+        tr("co.speed_ns"),
+        lengths,
+        default=[1024, 4096],
+        key="co_speed_ns",
+        format_func=lambda v: f"{v:,}",
+        persist_state=PERSIST,
     )
-    heads = s3.select_slider(tr("co.speed_heads"), [1, 2, 4, 8, 16], value=4, key="co_speed_heads")
-    block = s4.select_slider(tr("co.speed_block"), [64, 128], value=128, key="co_speed_block")
-    device = s5.selectbox(tr("co.device"), ["cpu", "cuda"] if HAS_GPU else ["cpu"], key="co_device")
+    heads = s3.select_slider(
+        tr("co.speed_heads"), [1, 2, 4, 8, 16], value=4, key="co_speed_heads", persist_state=PERSIST
+    )
+    block = s4.select_slider(tr("co.speed_block"), [64, 128], value=128, key="co_speed_block", persist_state=PERSIST)
+    devices = ["cpu", "cuda"] if HAS_GPU else ["cpu"]
+    keep_valid("co_device", devices, "cpu")
+    device = s5.selectbox(tr("co.device"), devices, key="co_device", persist_state=PERSIST)
     d_head = model.d_head
     st.caption(tr("co.speed_setup", d=d_head, threads=APP_THREADS))
     if HAS_GPU:
@@ -319,10 +371,14 @@ def _open_tab() -> tuple[list, int]:
 
 def page() -> None:
     """Pickers, then the open tab."""
+    if url_is_new("co", URL_NAMES):
+        _load_from_url()
     st.title(tr("co.title"))
     st.caption(tr("co.lead"))
+    show_problems(st.session_state.pop("co_url_problems", []))
     chosen = pattern_picker()
     model = model_picker()
+    write_query("co", {"patterns": ",".join(chosen), "model": st.session_state.co_model})
     if model is None or not chosen:
         return
     for name in chosen:

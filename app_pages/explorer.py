@@ -19,7 +19,9 @@ from sparse_core.export import Config, format_layers, parse_layers
 from sparse_core.views import MaskView, degree_profile, mask_view
 from ui.chrome import (
     DOWNLOAD_CONFIG,
+    PERSIST,
     error_text,
+    keep_valid,
     lang,
     option_labels,
     pattern_summary,
@@ -29,6 +31,8 @@ from ui.chrome import (
     show_error,
     show_problems,
     tr,
+    url_is_new,
+    write_query,
 )
 from ui.figures import human, mask_image, short_n
 from ui.query import QueryParam
@@ -45,6 +49,7 @@ N_OPTIONS = [16, 32, 64, 100, 128, 256, 500, 512, 1000, 1024, 2048, 4096, 8192, 
 N_OPTIONS += [65_536, 100_000, 131_072, 262_144, 524_288, 1_000_000, 1_048_576]
 NAMES = list(PATTERNS)
 OPS = ("union", "intersection")
+D_HEADS = [32, 64, 128, 256]
 DEFAULT_PATTERN = "longformer(window=256,global_tokens=1)"
 SPECS = [
     QueryParam("n", "choice", 4096, choices=N_OPTIONS),
@@ -52,7 +57,9 @@ SPECS = [
     QueryParam("pattern", "pattern", DEFAULT_PATTERN),
     QueryParam("block", "choice", 128, choices=BLOCK_OPTIONS),
     QueryParam("op", "choice", "union", choices=OPS),
+    QueryParam("d_head", "choice", 64, choices=D_HEADS),
 ]
+URL_NAMES = [spec.name for spec in SPECS]
 DENSE_SHARE = 0.9  # above this share of the pairs a model could attend, a pattern is announced as dense
 SCALED_SHARE = 0.5  # "scale to n" shrinks until at most this share is kept
 # Parameters measured in tokens: scaling to n shrinks these and keeps counts (of blocks, of random keys).
@@ -60,6 +67,7 @@ LENGTHS = ("window", "stride", "block", "global_tokens", "sinks", "summary", "k"
 CSV_MAX_N = getattr(getattr(limits, "Budget", None), "csv_n", 2048)
 LAYOUT_MAX_BLOCKS = analysis.DENSE_MAX_N
 TABS = ("ex.tab_mask", "ex.tab_compare", "ex.tab_export")
+COMPARE_PER_ROW = 2
 
 
 # -- state: URL <-> widgets ----------------------------------------------------------------
@@ -76,18 +84,36 @@ def _load_from_url() -> None:
     values, problems = read_query(SPECS)
     st.session_state.ex_url_problems = problems
     st.session_state.update(ex_n=values["n"], ex_causal=values["causal"], ex_block=values["block"], ex_op=values["op"])
+    st.session_state.ex_d_head = values["d_head"]
     st.session_state.ex_layers = [_new_layer(s.name, s.params) for s in values["pattern"]]
 
 
-def _sync_url(config: Config) -> None:
-    st.query_params.update(
+def _layers_text() -> str:
+    """The layers as the widgets show them, in the URL's form, even when the engine refuses them."""
+    parts = []
+    for lid in st.session_state.ex_layers:
+        name = st.session_state[f"ex_{lid}_pattern"]
+        prefix = f"ex_{lid}"
+        values = ",".join(
+            f"{p.name}={st.session_state.get(param_key(prefix, name, p.name), p.default)}" for p in get(name).params
+        )
+        parts.append(f"{name}({values})")
+    return "+".join(parts)
+
+
+def _sync_url(n: int, causal: bool, block: int, d_head: int, layers_text: str) -> None:
+    """The URL says what the widgets show (a refused combination too: its link then explains the refusal)."""
+    op = st.session_state.get("ex_op", "union") if len(st.session_state.ex_layers) > 1 else "union"
+    write_query(
+        "ex",
         {
-            "pattern": format_layers(config.layers),
-            "n": str(config.n),
-            "causal": "1" if config.causal else "0",
-            "op": config.op,
-            "block": str(config.block),
-        }
+            "pattern": layers_text,
+            "n": str(n),
+            "causal": "1" if causal else "0",
+            "op": op,
+            "block": str(block),
+            "d_head": str(d_head),
+        },
     )
 
 
@@ -191,7 +217,10 @@ def _layer_card(i: int, lid: str, causal: bool, specs: list, errors: list) -> No
     """One pattern layer: picker, paper-defaults button, summary, parameter widgets."""
     with st.container(border=True):
         head, tail = st.columns([3, 1], vertical_alignment="bottom")
-        name = head.selectbox(tr("ex.layer", i=i + 1), NAMES, key=f"ex_{lid}_pattern", format_func=pattern_titles())
+        keep_valid(f"ex_{lid}_pattern", NAMES, "window")
+        name = head.selectbox(
+            tr("ex.layer", i=i + 1), NAMES, key=f"ex_{lid}_pattern", format_func=pattern_titles(), persist_state=PERSIST
+        )
         definition = get(name)
         tail.button(
             "↺",
@@ -217,18 +246,24 @@ def _layer_card(i: int, lid: str, causal: bool, specs: list, errors: list) -> No
 
 def _controls():
     """The left column: n, causal, the layers, how they combine, block size and head size."""
-    n = st.select_slider(tr("ex.n"), N_OPTIONS, key="ex_n", format_func=short_n)
-    causal = st.toggle(tr("ex.causal"), key="ex_causal", help=tr("ex.causal_help"))
+    keep_valid("ex_n", N_OPTIONS, 4096)
+    keep_valid("ex_block", BLOCK_OPTIONS, 128)
+    keep_valid("ex_op", OPS, "union")
+    keep_valid("ex_d_head", D_HEADS, 64)
+    n = st.select_slider(tr("ex.n"), N_OPTIONS, key="ex_n", format_func=short_n, persist_state=PERSIST)
+    causal = st.toggle(tr("ex.causal"), key="ex_causal", help=tr("ex.causal_help"), persist_state=PERSIST)
     specs, errors = [], []
     for i, lid in enumerate(st.session_state.ex_layers):
         _layer_card(i, lid, causal, specs, errors)
     if len(st.session_state.ex_layers) < 4:
         st.button(tr("ex.add"), on_click=_add_layer, use_container_width=True)
     if len(st.session_state.ex_layers) > 1:
-        st.radio(tr("ex.op"), OPS, key="ex_op", format_func=option_labels(lambda o: f"ex.{o}"))
+        st.radio(tr("ex.op"), OPS, key="ex_op", format_func=option_labels(lambda o: f"ex.{o}"), persist_state=PERSIST)
     left, right = st.columns(2)
-    block = left.select_slider(tr("ex.block"), BLOCK_OPTIONS, key="ex_block", help=tr("ex.block_help"))
-    d_head = right.select_slider(tr("ex.d_head"), [32, 64, 128, 256], value=64, key="ex_d_head")
+    block = left.select_slider(
+        tr("ex.block"), BLOCK_OPTIONS, key="ex_block", help=tr("ex.block_help"), persist_state=PERSIST
+    )
+    d_head = right.select_slider(tr("ex.d_head"), D_HEADS, key="ex_d_head", persist_state=PERSIST)
     op = st.session_state.get("ex_op", "union") if len(specs) > 1 else "union"
     return specs, errors, Config(specs, n, op, block, causal), d_head
 
@@ -345,11 +380,18 @@ def _degree_chart(profile) -> None:
 @st.fragment
 def _zoom(layers_text: str, op: str, causal: bool, n: int) -> None:
     """An exact token-level tile anywhere in the mask; its inputs rerun only this fragment."""
-    size = st.select_slider(tr("ex.zoom_size"), [16, 32, 64, 128, 256, 512], value=min(64, n), key="ex_zoom_size")
+    sizes = [16, 32, 64, 128, 256, 512]
+    keep_valid("ex_zoom_size", sizes, 64)
+    if "ex_zoom_size" not in st.session_state:
+        st.session_state.ex_zoom_size = 64
+    size = st.select_slider(tr("ex.zoom_size"), sizes, key="ex_zoom_size", persist_state=PERSIST)
     size = min(size, n)
     z1, z2 = st.columns(2)
-    r0 = int(z1.number_input(tr("ex.zoom_row"), 0, n - size, min(n - size, n // 2), key="ex_zoom_r"))
-    c0 = int(z2.number_input(tr("ex.zoom_col"), 0, n - size, min(n - size, n // 2), key="ex_zoom_c"))
+    for key in ("ex_zoom_r", "ex_zoom_c"):  # absent, or a corner kept from a larger n: the middle of this one
+        if not 0 <= st.session_state.get(key, -1) <= n - size:
+            st.session_state[key] = min(n - size, n // 2)
+    r0 = int(z1.number_input(tr("ex.zoom_row"), 0, n - size, "min", key="ex_zoom_r", persist_state=PERSIST))
+    c0 = int(z2.number_input(tr("ex.zoom_col"), 0, n - size, "min", key="ex_zoom_c", persist_state=PERSIST))
     tile = _tile(layers_text, op, causal, n, r0, c0, size)
     fig = mask_image(MaskView(tile, False, 1, size), height=380, lang=lang())
     ticks = list(range(0, size, max(1, size // 8)))
@@ -383,7 +425,8 @@ def _compare_column(title: str, text: str, op: str, config: Config, d_head: int,
         show_error(f"{title}: {error_text(e)}")
         return None
     share = cs.nnz / allowed_pairs(parse_layers(text, config.causal), op, config.n)
-    st.plotly_chart(mask_image(cview, title, height=320, lang=lang(), nnz=cs.nnz), key=key, config=DOWNLOAD_CONFIG)
+    figure = mask_image(cview, title, height=340, lang=lang(), nnz=cs.nnz, compact=True)
+    st.plotly_chart(figure, key=key, config=DOWNLOAD_CONFIG)
     if share > DENSE_SHARE:
         st.caption(tr("ex.dense_short", share=f"{share:.1%}"))
     return {
@@ -401,7 +444,13 @@ def compare_tab(config: Config, d_head: int) -> None:
     """The user's own pattern first, then up to three library patterns at their paper defaults."""
     default = [x for x in ("longformer", "bigbird", "streaming") if x in NAMES]
     chosen = st.multiselect(
-        tr("ex.compare_pick"), NAMES, default=default, max_selections=3, key="ex_compare", format_func=pattern_titles()
+        tr("ex.compare_pick"),
+        NAMES,
+        default=default,
+        max_selections=3,
+        key="ex_compare",
+        format_func=pattern_titles(),
+        persist_state=PERSIST,
     )
     yours = tr("ex.your_pattern")
     complexity = " / ".join(dict.fromkeys(get(s.name).complexity for s in config.layers))
@@ -411,11 +460,14 @@ def compare_tab(config: Config, d_head: int) -> None:
         for x in chosen
     ]
     rows = {}
-    for col, (title, text, op, key, cx) in zip(st.columns(len(columns)), columns, strict=True):
-        with col:
-            row = _compare_column(title, text, op, config, d_head, key, cx)
-            if row is not None:
-                rows[title] = row
+    # two masks a row: four in one row were ~50 px wide each, their titles and colour bars cut
+    for start in range(0, len(columns), COMPARE_PER_ROW):
+        pair = columns[start : start + COMPARE_PER_ROW]
+        for col, (title, text, op, key, cx) in zip(st.columns(COMPARE_PER_ROW), pair, strict=False):
+            with col:
+                row = _compare_column(title, text, op, config, d_head, key, cx)
+                if row is not None:
+                    rows[title] = row
     if rows:
         st.dataframe(pd.DataFrame(rows), key="ex_compare_table")
 
@@ -487,7 +539,8 @@ def _flex_code(config: Config, size: int | None) -> None:
 def export_tab(config: Config) -> None:
     """Downloads (each built on click, sizes known before) and the FlexAttention code."""
     st.info(tr("ex.share"), icon="🔗")
-    st.radio(tr("ex.image_format"), ["png", "svg"], key="ex_image_format", horizontal=True)
+    keep_valid("ex_image_format", ["png", "svg"], "png")
+    st.radio(tr("ex.image_format"), ["png", "svg"], key="ex_image_format", horizontal=True, persist_state=PERSIST)
     n, block = config.n, config.block
     names = _file_names(config)
     sizes = export.file_sizes(config) if hasattr(export, "file_sizes") else {}
@@ -503,7 +556,7 @@ def export_tab(config: Config) -> None:
 
 
 # -- the page --------------------------------------------------------------------------------
-if "ex_layers" not in st.session_state:
+if "ex_layers" not in st.session_state or url_is_new("ex", URL_NAMES):
     _load_from_url()
 
 st.title(tr("ex.title"))
@@ -513,13 +566,13 @@ show_problems(st.session_state.pop("ex_url_problems", []))
 controls, results = st.columns([1, 2.2], gap="large")
 with controls:
     specs, errors, config, d_head = _controls()
+_sync_url(config.n, config.causal, config.block, d_head, _layers_text())
 if errors:
     with results:
         show_error(errors[0])
     st.stop()
 
 layers_text = format_layers(specs)
-_sync_url(config)
 try:
     with results, st.spinner(tr("ex.computing", n=f"{config.n:,}")):  # top of the results: seconds at 1M
         s, profile, view = _analyse(layers_text, config.op, config.causal, config.n, config.block, d_head)
@@ -530,9 +583,12 @@ except PatternError as e:
 
 with results:
     labels = [tr(k) for k in TABS]
-    if st.session_state.get("ex_tab") not in labels:  # a language switch renames the tabs
-        st.session_state.pop("ex_tab", None)
+    # Tabs have no persist_state: the open tab's index is kept beside them, so that a round trip or a
+    # language switch (which renames the tabs) reopens it.
+    if st.session_state.get("ex_tab") not in labels:
+        st.session_state.ex_tab = labels[st.session_state.get("ex_tab_index", 0)]
     tab_mask, tab_compare, tab_export = st.tabs(labels, key="ex_tab", on_change="rerun")
+    st.session_state.ex_tab_index = labels.index(st.session_state.ex_tab)
 if tab_mask.open:
     with tab_mask:
         mask_tab(config, s, profile, view, d_head)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
 import os
 import time
@@ -12,10 +13,13 @@ import pandas as pd
 import streamlit as st
 
 from sparse_core import PATTERNS, PatternError, get, make, models
+from sparse_core.export import parse_layers
 from ui import deploy
 from ui import inspector_figures as F
 from ui.chrome import (
     DOWNLOAD_CONFIG,
+    PERSIST,
+    keep_valid,
     lang,
     option_labels,
     pattern_summary,
@@ -24,6 +28,8 @@ from ui.chrome import (
     show_error,
     show_problems,
     tr,
+    url_is_new,
+    write_query,
 )
 from ui.figures import head_overview
 from ui.i18n import STRINGS
@@ -33,7 +39,20 @@ from ui.widgets import param_key, param_widgets
 
 EXAMPLES = {p.stem: p for p in sorted((Path(__file__).parents[1] / "assets" / "examples").glob("*.txt"))}
 LIMITS = [32, 64, 128, 256, 384, 512]
-QUERY = [QueryParam("scale", "choice", "linear", choices=F.SCALES), QueryParam("hide_first", "bool", False)]
+OWN = "own"  # the URL's name for a pasted text, which the URL itself cannot carry
+DEFAULT_PATTERN = "window"
+QUERY = [
+    QueryParam("model", "choice", next(iter(models.MODELS)), choices=list(models.MODELS)),
+    QueryParam("text", "choice", "en_story", choices=[*EXAMPLES, OWN]),
+    QueryParam("tokens", "choice", 256, choices=LIMITS),
+    QueryParam("pattern", "text", DEFAULT_PATTERN, max_length=400),
+    QueryParam("layer", "int", 2, minimum=0, maximum=255),
+    QueryParam("head", "int", 0, minimum=0, maximum=255),
+    QueryParam("token", "int", -1, minimum=-1, maximum=LIMITS[-1] - 1),
+    QueryParam("scale", "choice", "linear", choices=F.SCALES),
+    QueryParam("hide_first", "bool", False),
+]
+URL_NAMES = [q.name for q in QUERY]
 # Seconds: steps measured above this get their time shown next time. The browser test lowers it to
 # 0, a "slowed step", so that it can check the progress stays in the viewport on any machine.
 SLOW = float(os.environ.get("SPARSE_EXPLORER_SLOW_STEP_SECONDS", "1.0"))
@@ -141,6 +160,62 @@ def _set_auto_params(definition, n: int, causal: bool) -> None:
         auto[definition.name] = {"params": dict(params), "n": n, "causal": causal}
 
 
+# -- state: URL <-> widgets --------------------------------------------------------------------
+def _load_from_url() -> list[str]:
+    """Widgets start from the URL (first visit, Back, Forward, a link); returns plain-text problems.
+
+    A pasted text is not in the URL: `text=own` keeps the session's own text, if it has one."""
+    values, problems = read_query(QUERY)
+    s = st.session_state
+    s.in_model = values["model"]
+    if values["text"] == OWN:
+        s.in_example = ""
+    else:
+        s.in_example = values["text"]
+    s.in_limit, s.in_layer, s.in_head = values["tokens"], values["layer"], values["head"]
+    s.in_scale, s.in_hide_first = values["scale"], values["hide_first"]
+    s.in_token_at = values["token"] if values["token"] >= 0 else None
+    try:
+        layer = parse_layers(values["pattern"], models.MODELS[values["model"]].causal)[0]
+    except (PatternError, IndexError) as e:
+        problems.append(tr("q.problem_pattern", name="pattern", reason=str(e)))
+        layer = None
+    s.in_pattern = layer.name if layer else DEFAULT_PATTERN
+    if layer and "(" in values["pattern"]:  # a bare name keeps the parameters that follow the text
+        _apply_fit(layer.name, layer.params)
+    return problems
+
+
+def _url_values(model: str, limit: int, pattern: str, params: dict) -> dict[str, str]:
+    """What the URL says for the widgets as they stand (one head's view included)."""
+    s = st.session_state
+    return {
+        "model": model,
+        "text": s.get("in_example") or OWN,
+        "tokens": str(limit),
+        "pattern": f"{pattern}({','.join(f'{k}={v}' for k, v in params.items())})",
+        **_view_values(),
+    }
+
+
+def _view_values() -> dict[str, str]:
+    """The URL's part for one head's view, which the head_view fragment rewrites alone."""
+    s = st.session_state
+    token = s.get("in_token_at")
+    return {
+        "layer": str(s.get("in_layer", 2)),
+        "head": str(s.get("in_head", 0)),
+        "token": str(-1 if token is None else token),
+        "scale": s.get("in_scale") or "linear",
+        "hide_first": "1" if s.get("in_hide_first") else "0",
+    }
+
+
+def _stored_params(pattern: str) -> dict:
+    """The parameter widgets' values of `pattern` as stored (defaults where none is yet)."""
+    return {p.name: st.session_state.get(param_key("in", pattern, p.name), p.default) for p in get(pattern).params}
+
+
 # -- helpers -----------------------------------------------------------------------------------
 def _stage(message: str) -> str:
     """The conversion's progress message in the session's language (the engine reports English stages)."""
@@ -228,23 +303,28 @@ with st.expander(tr("in.how")):
     st.markdown(f"**{tr('in.defs_title')}**")
     st.markdown(tr("in.defs"))
 
-if "in_scale" not in st.session_state:  # the first run of a session takes the link's choices
-    query, problems = read_query(QUERY)
-    st.session_state.in_scale, st.session_state.in_hide_first = query["scale"], query["hide_first"]
-    show_problems(problems)
+if url_is_new("in", URL_NAMES):  # the session's first visit, Back, Forward or a link
+    show_problems(_load_from_url())
 
 left, right = st.columns([1, 2.3], gap="large")
 with right:
     box = st.container()  # progress lives here, at the top of the results, where the eye is
 with left:
+    keep_valid("in_model", list(models.MODELS), next(iter(models.MODELS)))
     model_key = st.radio(
-        tr("in.model"), list(models.MODELS), key="in_model", format_func=option_labels(lambda k: f"in.model_{k}")
+        tr("in.model"),
+        list(models.MODELS),
+        key="in_model",
+        format_func=option_labels(lambda k: f"in.model_{k}"),
+        persist_state=PERSIST,
     )
     local = ""
     if models.local_models_allowed():
-        local = st.text_input(tr("in.local"), key="in_local", help=tr("in.local_help")).strip()
+        local = st.text_input(tr("in.local"), key="in_local", help=tr("in.local_help"), persist_state=PERSIST)
+        local = local.strip()
     else:
         st.caption(tr("in.local_off", env=models.ALLOW_LOCAL_ENV))
+    keep_valid("in_example", ["", *EXAMPLES], "en_story")
     if "in_example" not in st.session_state:
         st.session_state.in_example = "en_story"
     example = st.selectbox(
@@ -252,16 +332,26 @@ with left:
         ["", *EXAMPLES],
         key="in_example",
         format_func=option_labels(lambda k: f"in.ex_{k}" if k else "in.own"),
+        persist_state=PERSIST,
     )
     if example and st.session_state.get("in_example_loaded") != example:
         st.session_state.in_text = EXAMPLES[example].read_text(encoding="utf-8")
         st.session_state.in_example_loaded = example
-    text = st.text_area(tr("in.text"), key="in_text", height=180, max_chars=200_000, on_change=_text_edited)
+    if not isinstance(st.session_state.get("in_text", ""), str):
+        st.session_state.in_text = ""
+    text = st.text_area(
+        tr("in.text"), key="in_text", height=180, max_chars=200_000, on_change=_text_edited, persist_state=PERSIST
+    )
+    if not example:  # the link names no text: say so before someone shares it
+        st.caption(tr("in.own_not_in_link"))
     cap = min(deploy.current().max_inspector_tokens, LIMITS[-1])  # the deployment's switch, never past the maps' 512
     options = sorted({x for x in LIMITS if x <= cap} | {cap})
-    if st.session_state.get("in_limit") not in options:
-        st.session_state.in_limit = 256 if 256 in options else options[-1]
-    limit = st.select_slider(tr("in.limit"), options, key="in_limit", help=tr("in.limit_help"))
+    keep_valid("in_limit", options, 256 if 256 in options else options[-1])
+    limit = st.select_slider(tr("in.limit"), options, key="in_limit", help=tr("in.limit_help"), persist_state=PERSIST)
+    keep_valid("in_pattern", list(PATTERNS), DEFAULT_PATTERN)
+    pattern_now = st.session_state.get("in_pattern", DEFAULT_PATTERN)
+    # the URL says what the widgets say even if the model or the text fails below
+    write_query("in", _url_values(model_key, limit, pattern_now, _stored_params(pattern_now)))
 
 key = local or model_key
 title = tr(f"in.model_{key}") if key in models.MODELS else plain(key)  # a typed path is shown as text
@@ -283,7 +373,12 @@ with left:
     with st.container(border=True):
         names = list(PATTERNS)
         pattern = st.selectbox(
-            tr("in.pattern"), names, index=names.index("window"), key="in_pattern", format_func=pattern_titles()
+            tr("in.pattern"),
+            names,
+            index=names.index(DEFAULT_PATTERN),
+            key="in_pattern",
+            format_func=pattern_titles(),
+            persist_state=PERSIST,
         )
         definition = get(pattern)
         st.caption(pattern_summary(pattern))
@@ -388,8 +483,15 @@ with right:
 
 
 # -- results: one head, redrawn alone when the head, scale or token changes -----------------------
+def _clamp(key: str, top: int, default: int) -> None:
+    """A stored layer or head of another model (MiniLM has 6 layers, SmolLM2 30) is put in range."""
+    value = st.session_state.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 0 <= value <= top:
+        st.session_state[key] = min(default, top)  # the widget then takes its value from here alone
+
+
 @st.fragment
-def head_view(result, tokens, layers: int, heads: int, causal: bool) -> None:
+def head_view(result, tokens, layers: int, heads: int, causal: bool, url: dict) -> None:
     """Overview, head picker, the four maps and the token view; a head change reruns only this."""
     overview, controls = st.columns([1.4, 1], gap="medium")
     with overview:
@@ -406,21 +508,27 @@ def head_view(result, tokens, layers: int, heads: int, causal: bool) -> None:
         )
     with controls:
         c1, c2 = st.columns(2)
-        layer = int(c1.number_input(tr("in.layer"), 0, layers - 1, min(2, layers - 1), key="in_layer"))
-        head = int(c2.number_input(tr("in.head"), 0, heads - 1, 0, key="in_head"))
+        _clamp("in_layer", layers - 1, 2)
+        _clamp("in_head", heads - 1, 0)
+        layer = int(c1.number_input(tr("in.layer"), 0, layers - 1, "min", key="in_layer", persist_state=PERSIST))
+        head = int(c2.number_input(tr("in.head"), 0, heads - 1, "min", key="in_head", persist_state=PERSIST))
+        keep_valid("in_scale", F.SCALES, "linear")
         scale = st.segmented_control(
             tr("in.scale"),
             list(F.SCALES),
             key="in_scale",
             format_func=option_labels(lambda s: f"in.scale_{s}"),
             help=tr("in.scale_help"),
+            persist_state=PERSIST,
         )
-        scale = scale or "linear"
-        hide_first = st.toggle(tr("in.hide_first"), key="in_hide_first", help=tr("in.hide_first_help"))
-        st.query_params["scale"] = scale
-        st.query_params["hide_first"] = "1" if hide_first else "0"
+        if scale is None:  # a click on the selected segment clears it: the linear scale is what is drawn
+            st.session_state.in_scale = scale = "linear"
+        hide_first = st.toggle(
+            tr("in.hide_first"), key="in_hide_first", help=tr("in.hide_first_help"), persist_state=PERSIST
+        )
     dense_map, sparse_map, applied = head_maps(result, tokens, layer, head, causal, scale, hide_first)
     token_panel(tokens, dense_map, sparse_map, applied)
+    write_query("in", {**url, **_view_values()})
 
 
 def head_maps(result, tokens, layer: int, head: int, causal: bool, scale: str, hide_first: bool):
@@ -461,16 +569,25 @@ def token_panel(tokens, dense_map: np.ndarray, sparse_map: np.ndarray, applied: 
     labels = tokens.labels
     st.subheader(tr("in.token_view"))
     n = len(labels)
-    if st.session_state.get("in_token") is None or not 0 <= st.session_state.in_token < n:
-        st.session_state.in_token = n // 2
     plain_labels = [html.unescape(x) for x in labels]
+    # The picker's options are labelled by the tokens' text, and the browser sends back a label: after
+    # the text, model or token count changed, an old label matched no option and Streamlit handed the
+    # label itself (a str) to the page, which compared it with an int. So the picker is keyed by its
+    # token list (an old label can never reach a new list) and the chosen index is kept beside it.
+    key = f"in_token_{hashlib.sha1(chr(0).join(labels).encode()).hexdigest()[:12]}"
+    at = st.session_state.get("in_token_at")
+    if not isinstance(at, int) or not 0 <= at < n:
+        at = n // 2
+    if st.session_state.get(key) not in range(n):
+        st.session_state[key] = at
     query = st.selectbox(
         tr("in.token"),
         list(range(n)),
-        key="in_token",
+        key=key,
         format_func=lambda i: f"#{i} {plain_labels[i]}",
         help=tr("in.token_help"),
     )
+    st.session_state.in_token_at = query
     st.plotly_chart(
         F.token_view(
             dense_map[query],
@@ -487,7 +604,7 @@ def token_panel(tokens, dense_map: np.ndarray, sparse_map: np.ndarray, applied: 
     st.caption(tr("in.token_caption", top=24, floor="1%"))
 
 
-head_view(result, tokens, lm.layers, lm.heads, causal)
+head_view(result, tokens, lm.layers, lm.heads, causal, _url_values(model_key, limit, pattern, dict(values)))
 
 # -- per-head table ----------------------------------------------------------------------------
 st.subheader(tr("in.table"))

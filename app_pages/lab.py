@@ -11,7 +11,18 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from sparse_core import PatternError, lab, models
-from ui.chrome import DOWNLOAD_CONFIG, option_labels, pattern_titles, read_query, show_problems, tr
+from ui.chrome import (
+    DOWNLOAD_CONFIG,
+    PERSIST,
+    keep_valid,
+    option_labels,
+    pattern_titles,
+    read_query,
+    show_problems,
+    tr,
+    url_is_new,
+    write_query,
+)
 from ui.chrome import show_error as _show_engine_error
 from ui.query import QueryParam
 
@@ -35,6 +46,8 @@ SPECS = [
     QueryParam("x", "choice", "density", choices=X_AXES),
     QueryParam("y", "choice", "ppl_change", choices=METRICS),
 ]
+URL_NAMES = [spec.name for spec in SPECS]
+PERCENT_COLUMNS = ("budget", "density", "flops_share", "mass_kept", "agreement")  # fractions, shown as %
 
 
 # -- state: URL <-> widgets ----------------------------------------------------------------
@@ -66,7 +79,8 @@ def _load_from_url() -> None:
 
 def _sync_url() -> None:
     s = st.session_state
-    st.query_params.update(
+    write_query(
+        "lab",
         {
             "model": s.lab_model,
             "text": s.lab_source,
@@ -75,7 +89,7 @@ def _sync_url() -> None:
             "budgets": ",".join(f"{b:g}" for b in s.lab_budgets),
             "x": s.lab_x,
             "y": s.lab_y,
-        }
+        },
     )
 
 
@@ -150,18 +164,32 @@ def layer_strip(layers: pd.DataFrame, title: str, layer_label: str) -> go.Figure
 # -- sections --------------------------------------------------------------------------------
 def _inputs() -> tuple[str, str, bool]:
     """The model, text, patterns and budgets widgets; returns (model key, text, causal)."""
+    keep_valid("lab_model", list(models.MODELS), SPECS[0].default)
+    keep_valid("lab_source", SOURCES, SPECS[1].default)
+    keep_valid("lab_tokens", TOKENS, SPECS[2].default)
     model = st.radio(
-        tr("lab.model"), list(models.MODELS), key="lab_model", format_func=option_labels(lambda k: f"in.model_{k}")
+        tr("lab.model"),
+        list(models.MODELS),
+        key="lab_model",
+        format_func=option_labels(lambda k: f"in.model_{k}"),
+        persist_state=PERSIST,
     )
     local = ""
     if models.local_models_allowed():
-        local = st.text_input(tr("lab.local"), key="lab_local", help=tr("lab.local_help")).strip()
+        local = st.text_input(tr("lab.local"), key="lab_local", help=tr("lab.local_help"), persist_state=PERSIST)
+        local = local.strip()
     source = st.selectbox(
-        tr("lab.text"), SOURCES, key="lab_source", format_func=option_labels(lambda k: f"lab.src_{k}")
+        tr("lab.text"),
+        SOURCES,
+        key="lab_source",
+        format_func=option_labels(lambda k: f"lab.src_{k}"),
+        persist_state=PERSIST,
     )
     if source == "own":
-        st.text_area(tr("lab.own"), key="lab_own", height=140, max_chars=200_000)
-    st.select_slider(tr("lab.tokens"), TOKENS, key="lab_tokens", help=tr("lab.tokens_help"))
+        # persist_state keeps the pasted text while another source is picked and across pages
+        st.text_area(tr("lab.own"), key="lab_own", height=140, max_chars=200_000, persist_state=PERSIST)
+        st.caption(tr("in.own_not_in_link"))
+    st.select_slider(tr("lab.tokens"), TOKENS, key="lab_tokens", help=tr("lab.tokens_help"), persist_state=PERSIST)
     causal = models.MODELS[model].causal
     if local:
         try:
@@ -169,19 +197,46 @@ def _inputs() -> tuple[str, str, bool]:
         except PatternError:
             pass
     offered = lab.lab_patterns(causal)
-    st.session_state.lab_patterns = [p for p in st.session_state.lab_patterns if p in offered]
-    st.multiselect(tr("lab.patterns"), offered, key="lab_patterns", format_func=pattern_titles())
-    st.multiselect(tr("lab.budgets"), BUDGETS, key="lab_budgets", format_func=lambda b: f"{b:.0%}")
+    chosen = [p for p in st.session_state.get("lab_patterns", []) if p in offered]
+    if chosen != st.session_state.get("lab_patterns"):
+        st.session_state.lab_patterns = chosen
+    budgets = [b for b in st.session_state.get("lab_budgets", []) if b in BUDGETS]
+    if budgets != st.session_state.get("lab_budgets"):
+        st.session_state.lab_budgets = budgets
+    # a pills group shows every pattern at once (a multiselect box folded the chosen ones away)
+    st.pills(
+        tr("lab.patterns"),
+        offered,
+        selection_mode="multi",
+        key="lab_patterns",
+        format_func=pattern_titles(),
+        persist_state=PERSIST,
+    )
+    st.pills(
+        tr("lab.budgets"),
+        BUDGETS,
+        selection_mode="multi",
+        key="lab_budgets",
+        format_func=lambda b: f"{b:.0%}",
+        persist_state=PERSIST,
+    )
     return local or model, _text(source), causal
 
 
 def _run(model: str, text: str) -> None:
     """Compute the missing rows with a progress bar; a click on Cancel stops between rows."""
     s = st.session_state
-    bar = st.progress(0.0, text=tr("lab.starting"))
+    with st.container(border=True):  # padding above: the bar's text line was cut at the column's top edge
+        bar = st.progress(0.0, text=tr("lab.starting"))
+    titles = pattern_titles()
 
     def progress(done: int, total: int, label: str) -> None:
-        bar.progress(done / max(total, 1), text=tr("lab.progress", done=done, total=total, label=label))
+        name, _, budget = label.partition("@")  # the engine's row label, "window@0.05"
+        try:
+            shown = f"{titles(name)} · {float(budget):.0%}"
+        except ValueError:
+            shown = tr("lab.starting")  # the dense pass
+        bar.progress(done / max(total, 1), text=tr("lab.progress", done=done, total=total, label=shown))
 
     s.lab_cancel = False
     try:
@@ -200,20 +255,33 @@ def _request_cancel() -> None:
 def _results(table: pd.DataFrame, causal: bool) -> None:
     """Pareto chart, sortable table, per-layer heat strip and downloads."""
     metrics = METRICS if causal else ENCODER_METRICS
-    if st.session_state.lab_y not in metrics:
-        st.session_state.lab_y = metrics[0]
+    keep_valid("lab_y", metrics, metrics[0])
+    keep_valid("lab_x", X_AXES, X_AXES[0])
     c1, c2 = st.columns(2)
-    x = c1.radio(tr("lab.x"), X_AXES, key="lab_x", horizontal=True, format_func=option_labels(lambda k: f"lab.col_{k}"))
-    y = c2.selectbox(tr("lab.y"), metrics, key="lab_y", format_func=option_labels(lambda k: f"lab.col_{k}"))
+    x = c1.radio(
+        tr("lab.x"),
+        X_AXES,
+        key="lab_x",
+        horizontal=True,
+        format_func=option_labels(lambda k: f"lab.col_{k}"),
+        persist_state=PERSIST,
+    )
+    y = c2.selectbox(
+        tr("lab.y"), metrics, key="lab_y", format_func=option_labels(lambda k: f"lab.col_{k}"), persist_state=PERSIST
+    )
     st.caption(tr(f"lab.help_{y}"))
     fig = pareto_figure(table, x, y, tr(f"lab.col_{x}"), tr(f"lab.col_{y}"))
     st.plotly_chart(fig, key="lab_pareto", config=DOWNLOAD_CONFIG)
-    shown = table[[c for c in SHOWN if c in table.columns]]
     st.dataframe(
-        shown,
+        shown_table(table),
         hide_index=True,
         key="lab_table",
-        column_config={c: st.column_config.Column(tr(f"lab.col_{c}")) for c in shown.columns},
+        column_config={
+            c: st.column_config.NumberColumn(tr(f"lab.col_{c}"), format="%.1f%%")
+            if c in PERCENT_COLUMNS
+            else st.column_config.Column(tr(f"lab.col_{c}"))
+            for c in SHOWN
+        },
     )
     st.plotly_chart(
         layer_strip(lab.layer_table(table), tr("lab.strip"), tr("in.layer")), key="lab_strip", config=DOWNLOAD_CONFIG
@@ -235,6 +303,16 @@ def _results(table: pd.DataFrame, causal: bool) -> None:
     )
 
 
+def shown_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The table as the chart speaks: pattern titles, fractions as percentages (the downloads keep the raw rows)."""
+    shown = table[[c for c in SHOWN if c in table.columns]].copy()
+    shown["pattern"] = shown["pattern"].map(pattern_titles())
+    for column in PERCENT_COLUMNS:
+        if column in shown.columns:
+            shown[column] = shown[column] * 100
+    return shown
+
+
 def _marked(pieces: list[str], divergence: int | None) -> str:
     """The continuation as plain text, the first divergent token onwards between ⟦ ⟧."""
     if divergence is None:
@@ -251,10 +329,12 @@ def _continuation(model: str, text: str, table: pd.DataFrame) -> None:
     if structured.empty:
         st.info(tr("lab.continue_none"))
         return
-    labels = [f"{r.pattern}@{r.budget:g}" for r in structured.itertuples()]
+    titles = pattern_titles()
+    labels = [f"{titles(r.pattern)} · {r.budget:.0%}" for r in structured.itertuples()]
     c1, c2 = st.columns([2, 1])
-    choice = c1.selectbox(tr("lab.continue_pattern"), labels, key="lab_cont")
-    steps = c2.slider(tr("lab.continue_steps"), 4, lab.MAX_NEW_TOKENS, 24, key="lab_steps")
+    keep_valid("lab_cont", labels, labels[0])
+    choice = c1.selectbox(tr("lab.continue_pattern"), labels, key="lab_cont", persist_state=PERSIST)
+    steps = c2.slider(tr("lab.continue_steps"), 4, lab.MAX_NEW_TOKENS, 24, key="lab_steps", persist_state=PERSIST)
     if not st.button(tr("lab.continue_run"), key="lab_cont_run"):
         return
     row = structured.iloc[labels.index(choice)]
@@ -279,7 +359,7 @@ def _continuation(model: str, text: str, table: pd.DataFrame) -> None:
 
 
 # -- page --------------------------------------------------------------------------------------
-if "lab_model" not in st.session_state:
+if url_is_new("lab", URL_NAMES):  # the session's first visit, Back, Forward or a link
     _load_from_url()
 st.title(tr("lab.title"))
 st.caption(tr("lab.lead"))

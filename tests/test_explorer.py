@@ -34,6 +34,13 @@ def open_tab(at, label):
     return at.run()
 
 
+def chart_title(spec: dict) -> str:
+    """A figure's full title: the layout's, or a compact small multiple's title annotation (hover text)."""
+    title = spec["layout"].get("title", {}).get("text")
+    notes = [a.get("hovertext") for a in spec["layout"].get("annotations", []) if a.get("name") == "title"]
+    return title or (notes[0] if notes else "")
+
+
 def metric(at, label):
     return next(m.value for m in at.metric if m.label == label)
 
@@ -243,7 +250,7 @@ def test_scale_to_n_keeps_the_shape_and_makes_it_sparse():
 def test_compare_starts_with_the_users_own_pattern():
     at = open_tab(explorer(pattern="window(window=5)", n="256"), "Compare")
     assert not at.exception
-    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    titles = [chart_title(json.loads(c.proto.spec)) for c in at.get("plotly_chart")]
     assert titles[0] == "Your pattern" and len(titles) == 4
     table = at.dataframe[0].value
     assert list(table.columns)[0] == "Your pattern"
@@ -337,3 +344,17 @@ def test_explorer_screenshots_wide_and_phone(browser, app_url, lang):
         chart.scroll_into_view_if_needed()
         chart.screenshot(path=str(ARTIFACTS / f"explorer-1M-figure-{lang}-{width}x{height}.png"))
         context.close()
+
+
+def test_compared_masks_sit_two_to_a_row_as_small_multiples():
+    """Four masks in one row were ~50 px wide with cut colour bars and titles (issue 17)."""
+    at = open_tab(explorer(pattern="window(window=5)", n="256"), "Compare")
+    holders = [
+        c for c in at.columns if any(str(getattr(e, "key", "")).startswith("ex_cmp_") for e in c.children.values())
+    ]
+    assert len(holders) == 4
+    assert all(abs(c.weight - 0.5) < 1e-9 for c in holders)
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        assert not any(t.get("showscale") for t in spec["data"])  # no colour bar of its own
+        assert chart_title(spec)

@@ -13,6 +13,10 @@ from .safe import plain
 
 LANG_PARAM = QueryParam("lang", "choice", "en", choices=tuple(LANGS))
 DOWNLOAD_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+# Every keyed widget of a page is declared with persist_state=PERSIST: without it Streamlit discards a
+# widget's value when its page is not rendered, and a round trip through another page reset the page.
+PERSIST = "session"
+SHARED_PARAMS = ("lang",)  # query parameters every page keeps; all others belong to one page
 
 
 def lang() -> str:
@@ -58,6 +62,55 @@ def setup_app():
 def read_query(specs: list[QueryParam]) -> tuple[dict, list[str]]:
     """This page's query parameters through ui.query: (values, plain-text problems in the session's language)."""
     return _read_query(specs, st.query_params, lang())
+
+
+def own_query(names) -> None:
+    """Drop every query parameter that is not this page's own (nor the language).
+
+    Streamlit keeps the query parameters of the page one leaves (Back from Learn brought `step=1`
+    into the Explorer's URL), so each page calls this before it writes its own."""
+    keep = set(names) | set(SHARED_PARAMS)
+    for name in [k for k in st.query_params if k not in keep]:
+        del st.query_params[name]
+
+
+def url_is_new(prefix: str, names) -> bool:
+    """Whether the page must (re)read its state from the URL: the session's first visit, or a URL
+    whose parameters of this page differ from those the page last wrote (Back, Forward, a link).
+
+    A sidebar link carries no parameters: the page then keeps its state and writes it back."""
+    last = st.session_state.get("_url_last")
+    if last is not None and last[0] != prefix and _page_params() == last[1]:
+        # Exactly what the page we come from wrote: carried over by the page change, not a link to
+        # this page. Pages share names (pattern, model, tokens), so reading it would mix them up.
+        own_query(())
+    if f"{prefix}_url_written" not in st.session_state:
+        return True
+    current = {k: st.query_params.get(k) for k in names if k in st.query_params}
+    return bool(current) and current != st.session_state[f"{prefix}_url_written"]
+
+
+def _page_params() -> dict[str, str]:
+    return {k: st.query_params.get(k) for k in st.query_params if k not in SHARED_PARAMS}
+
+
+def write_query(prefix: str, values: dict[str, str]) -> None:
+    """Make the URL say exactly `values` (this page's parameters) plus the language, and remember them."""
+    own_query(values)
+    for name, value in values.items():
+        if st.query_params.get(name) != value:
+            st.query_params[name] = value
+    st.session_state[f"{prefix}_url_written"] = dict(values)
+    st.session_state._url_last = (prefix, dict(values))
+
+
+def keep_valid(key: str, options, default) -> None:
+    """Reset a widget's stored value to `default` when it is not one of `options`.
+
+    A stored value can go stale (options that depend on the text or the model, a value of another
+    type sent back for an old list): a widget must never be handed one, and nothing may compare it."""
+    if key in st.session_state and st.session_state[key] not in list(options):
+        st.session_state[key] = default
 
 
 def show_problems(problems: list[str]) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numbers
+
 import streamlit as st
 
-from .chrome import tr
+from .chrome import PERSIST, tr
 from .i18n import STRINGS
 
 
@@ -19,7 +21,7 @@ def param_widgets(definition, prefix: str, columns: int = 2) -> dict:
     cols = st.columns(columns)
     for i, p in enumerate(definition.params):
         key = param_key(prefix, definition.name, p.name)
-        if key not in st.session_state:
+        if not _usable(st.session_state.get(key), p):  # absent, or stale: out of range or of another type
             st.session_state[key] = p.default
         values[p.name] = cols[i % columns].number_input(
             tr(f"param.{p.name}") if f"param.{p.name}" in STRINGS else p.name,
@@ -28,8 +30,18 @@ def param_widgets(definition, prefix: str, columns: int = 2) -> dict:
             step=1 if p.kind is int else 0.1,
             help=tr(f"help.{definition.name}.{p.name}") if f"help.{definition.name}.{p.name}" in STRINGS else p.help,
             key=key,
+            persist_state=PERSIST,
         )
     return values
+
+
+def _usable(value, p) -> bool:
+    """Whether a stored value can be handed to the parameter's number input (which raises otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    if p.kind is int and not float(value).is_integer():
+        return False
+    return (p.minimum is None or value >= p.minimum) and (p.maximum is None or value <= p.maximum)
 
 
 def reset_params(definition, prefix: str) -> None:
