@@ -197,6 +197,11 @@ STRINGS: dict[str, dict[str, str]] = {
     "in.loaded": {"en": "{model} ready", "zh": "{model} 已就绪"},
     "in.example": {"en": "Example text", "zh": "示例文本"},
     "in.own": {"en": "(your own text)", "zh": "（自己的文本）"},
+    "in.own_not_in_link": {
+        "en": "Your own text stays in this session (it survives a page change) but a shared link cannot carry it: "
+        "the link opens with the text box empty.",
+        "zh": "你自己的文本保存在本次会话中（切换页面不会丢失），但分享的链接无法携带它：打开链接时文本框为空。",
+    },
     "in.text": {"en": "Text", "zh": "文本"},
     "in.limit": {"en": "Tokens to inspect", "zh": "检查的词元数"},
     "in.limit_help": {
@@ -482,6 +487,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "co.patterns": {"en": "Patterns (paper defaults)", "zh": "模式（论文默认值）"},
     "co.model": {"en": "Model", "zh": "模型"},
     "co.custom": {"en": "custom", "zh": "自定义"},
+    "co.unknown": {"en": "not a pattern of this app", "zh": "不是本应用中的模式"},
     "co.layers": {"en": "layers", "zh": "层数"},
     "co.heads": {"en": "heads", "zh": "头数"},
     "co.kv_heads": {"en": "KV heads", "zh": "KV 头数"},
