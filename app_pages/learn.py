@@ -348,18 +348,31 @@ def price() -> None:
 
 SECTIONS = [full_attention, tiny_weights, pattern_graph, families, published, receptive_field, gains, price]
 STEP_PARAM = QueryParam("step", "int", 1, minimum=1, maximum=STEPS, max_length=16)
+LAST_STEP = "le_last_step"  # plain session state: survives the widget, which Streamlit drops off the page
+RESTORE, RESTORED = "le_restore_step", "le_restored"
 
 
 # -- the tour ----------------------------------------------------------------------------------
 def _go(delta: int) -> None:
-    st.session_state.step = min(STEPS, max(1, st.session_state.step + delta))
+    st.session_state.step = min(STEPS, max(1, (st.session_state.step or 1) + delta))
 
 
-def _link_problems() -> list[str]:
-    """A `?step=` that Streamlit's binding would drop silently is said once, in plain text, before it drops it."""
-    if "step" in st.session_state:  # the widget already owns the value: the link was read on arrival
+def _arrive() -> list[str]:
+    """On arriving at the page, the step to show: the link's `?step=` when it is valid (the binding
+    seeds the widget from it), else the step this session last showed (first visit: 1).
+
+    Streamlit drops a page's bound parameters when the user leaves it, in history entries of their own,
+    so Back from another page returns to a Learn URL without `?step=`; the step is kept here, in plain
+    session state, for exactly that. A bad value is said once, in plain text."""
+    if RESTORE in st.session_state:  # a rerun asked for below: now a code-set value, which the URL follows
+        st.session_state.step = st.session_state.pop(RESTORE)
         return []
-    return read_query([STEP_PARAM])[1]
+    if "step" in st.session_state:  # staying on the page: the widget owns the step
+        return []
+    problems = read_query([STEP_PARAM])[1]
+    if "step" not in st.query_params or problems:
+        st.session_state.step = st.session_state.get(LAST_STEP, 1)
+    return problems
 
 
 def _navigation(step: int) -> None:
@@ -372,22 +385,32 @@ def _navigation(step: int) -> None:
 
 def tour() -> None:
     """The page: title, step picker, the step's text and navigation beside its live figure."""
-    problems = _link_problems()
+    problems = _arrive()
     st.title(tr("le.title"))
     st.caption(tr("le.lead"))
     show_problems(problems)
-    # bound to ?step= (digits, the same in both languages) and kept for the session, so the step
-    # survives Back/Forward, Reload and a return by the sidebar, and the URL always shows it
+    # bound to ?step= (digits, the same in both languages): Streamlit keeps the URL equal to the widget,
+    # and Back, Forward and Reload restore it. No default option, so step 1 is written too (a bound
+    # value equal to the default is left out of the URL, and a URL without ?step= means "the step this
+    # session last showed", see _arrive)
     step = st.radio(
         tr("le.step"),
         list(range(1, STEPS + 1)),
+        index=None,
         key="step",
         horizontal=True,
         format_func=str,
         captions=[tr(f"le.s{s}").split(" · ", 1)[-1] for s in range(1, STEPS + 1)],
         bind="query-params",
-        persist_state="session",
     )
+    if step is None and not st.session_state.get(RESTORED):
+        # Back/Forward to an entry without ?step= (or ?step= empty): Streamlit resets a bound widget to
+        # its default there, over any value set before the call, so the remembered step is set on a rerun
+        st.session_state[RESTORE] = st.session_state.get(LAST_STEP, 1)
+        st.session_state[RESTORED] = True  # once: a second None shows the remembered step, never a loop
+        st.rerun()
+    st.session_state[RESTORED] = False
+    step = st.session_state[LAST_STEP] = step or st.session_state.get(LAST_STEP, 1)
     text, figure = st.columns([1, 1.8], gap="large")
     with text:
         st.subheader(tr(f"le.s{step}"))

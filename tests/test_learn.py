@@ -335,3 +335,43 @@ def test_every_caption_counts_what_its_figure_draws(lang, monkeypatch):
         at.radio(key="step").set_value(step).run()
         assert not at.exception, (lang, step)
         _check_step(at, step, lang, pictures)
+
+
+def _shown_step(page) -> int:
+    """The step whose heading the page shows (its number leads the heading in both languages)."""
+    return int(page.locator("[data-testid=stMain] h3").first.inner_text().split(" ", 1)[0])
+
+
+def _url_step(page) -> int | None:
+    from urllib.parse import parse_qs, urlparse
+
+    values = parse_qs(urlparse(page.url).query).get("step")
+    return int(values[0]) if values else None
+
+
+@pytest.mark.browser
+def test_the_step_survives_sidebar_back_forward_and_reload(ready_page, app_url):
+    page = ready_page
+    sidebar = page.get_by_test_id("stSidebar")
+
+    def act(action, expected: int | None):
+        action()
+        wait_ready(page, timeout=120_000)
+        if expected is not None:  # on Learn: the heading shows the step and the URL says the same
+            assert (_shown_step(page), _url_step(page)) == (expected, expected), page.url
+
+    act(lambda: page.goto(f"{app_url}/learn?lang=en&step=3"), 3)
+    act(lambda: sidebar.get_by_text("Home", exact=True).click(), None)
+    assert "step" not in page.url  # Learn's parameter does not follow the user to another page
+    act(page.go_back, 3)
+    act(page.go_forward, None)
+    act(page.go_back, 3)
+    act(lambda: page.get_by_role("button", name=STRINGS["le.next"]["en"]).click(), 4)
+    act(lambda: sidebar.get_by_text(STRINGS["nav.cost"]["en"], exact=True).click(), None)
+    act(lambda: sidebar.get_by_text(STRINGS["nav.learn"]["en"], exact=True).click(), 4)
+    act(page.reload, 4)
+    act(lambda: page.get_by_test_id("stRadio").get_by_text("1", exact=True).click(), 1)
+    act(lambda: page.get_by_role("button", name=STRINGS["le.next"]["en"]).click(), 2)
+    act(page.go_back, 1)
+    act(lambda: sidebar.get_by_text("中文", exact=True).click(), 1)
+    assert page.locator("[data-testid=stMain] h3").first.inner_text() == STRINGS["le.s1"]["zh"]
