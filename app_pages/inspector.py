@@ -349,11 +349,17 @@ with left:
     keep_valid("in_limit", options, 256 if 256 in options else options[-1])
     limit = st.select_slider(tr("in.limit"), options, key="in_limit", help=tr("in.limit_help"), persist_state=PERSIST)
     keep_valid("in_pattern", list(PATTERNS), DEFAULT_PATTERN)
-    pattern_now = st.session_state.get("in_pattern", DEFAULT_PATTERN)
-    # the URL says what the widgets say even if the model or the text fails below
-    write_query("in", _url_values(model_key, limit, pattern_now, _stored_params(pattern_now)))
 
 key = local or model_key
+
+
+def _stop_with_url() -> None:
+    """Stop before the results; the URL still says what the widgets say (head_view writes it otherwise)."""
+    pattern_now = st.session_state.get("in_pattern", DEFAULT_PATTERN)
+    write_query("in", _url_values(model_key, limit, pattern_now, _stored_params(pattern_now)))
+    st.stop()
+
+
 title = tr(f"in.model_{key}") if key in models.MODELS else plain(key)  # a typed path is shown as text
 status = None
 try:
@@ -363,7 +369,7 @@ try:
 except PatternError as e:
     with box:
         show_error(e)
-    st.stop()
+    _stop_with_url()
 
 n, causal = len(tokens.ids), lm.info.causal
 with left:
@@ -403,7 +409,7 @@ except PatternError as e:
         status.update(label=tr("in.load_failed", model=title), state="error")
     with box:
         show_error(e)
-    st.stop()
+    _stop_with_url()
 
 # -- results: the numbers ----------------------------------------------------------------------
 info = lm.info

@@ -70,8 +70,8 @@ def own_query(names) -> None:
     Streamlit keeps the query parameters of the page one leaves (Back from Learn brought `step=1`
     into the Explorer's URL), so each page calls this before it writes its own."""
     keep = set(names) | set(SHARED_PARAMS)
-    for name in [k for k in st.query_params if k not in keep]:
-        del st.query_params[name]
+    if any(k not in keep for k in st.query_params):
+        st.query_params.from_dict({k: v for k, v in st.query_params.to_dict().items() if k in keep})
 
 
 def url_is_new(prefix: str, names) -> bool:
@@ -96,10 +96,12 @@ def _page_params() -> dict[str, str]:
 
 def write_query(prefix: str, values: dict[str, str]) -> None:
     """Make the URL say exactly `values` (this page's parameters) plus the language, and remember them."""
-    own_query(values)
-    for name, value in values.items():
-        if st.query_params.get(name) != value:
-            st.query_params[name] = value
+    wanted = {name: st.query_params[name] for name in SHARED_PARAMS if name in st.query_params} | dict(values)
+    if st.query_params.to_dict() != wanted:
+        # One message for the whole URL: Streamlit's browser side pushes a history entry for each
+        # change it is sent, and one assignment per parameter made Back step through a page's
+        # parameters one by one (13 entries for one Inspector visit).
+        st.query_params.from_dict(wanted)
     st.session_state[f"{prefix}_url_written"] = dict(values)
     st.session_state._url_last = (prefix, dict(values))
 
