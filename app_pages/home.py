@@ -24,4 +24,7 @@ st.caption(tr("home.saving", dense=human(n * n), sparse=human(kept), times=f"{n 
 st.subheader(tr("home.pages"))
 for page in pages():  # every page app.py declares, so a new page is listed here without an edit
     if not page.default:
-        st.page_link(page.path, label=f"**{tr(page.title_key)}** — {tr(f'home.{page.name}')}", icon=page.icon)
+        # the link is the page's name and the description a caption under it: a link's label is one
+        # line, cut at a phone's width
+        st.page_link(page.path, label=f"**{tr(page.title_key)}**", icon=page.icon)
+        st.caption(tr(f"home.{page.name}"))

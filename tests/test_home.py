@@ -117,7 +117,10 @@ def test_home_links_every_page_that_app_py_declares_with_units_on_its_numbers():
         assert len(links) == len(others) >= 5
         for (path, key), (page, label) in zip(others, links, strict=True):
             assert page == Path(path).stem and STRINGS[key][lang] in label
+        captions = [c.value for c in at.caption]
+        for path, _ in others:  # each link has its description under it
+            assert STRINGS[f"home.{Path(path).stem}"][lang] in captions
         n = at.select_slider(key="home_n").value
-        saving = at.caption[0].value
+        saving = captions[0]
         assert saving.startswith(STRINGS["home.saving"][lang].split("{")[0])  # says what the numbers count
         assert human(n * n) in saving

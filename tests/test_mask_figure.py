@@ -70,3 +70,8 @@ def test_cjk_titles_count_two_columns_a_character():
     shown = wrap_title("滑" * 40).split("<br>")
     assert len(shown) == TITLE_LINES and shown[-1].endswith("…")
     assert all(text_width(x) <= TITLE_CHARS for x in shown)
+
+
+def test_a_bracketed_cjk_group_moves_to_the_next_line_whole():
+    assert wrap_title(STRINGS["pattern.streaming"]["zh"]).split("<br>") == ["StreamingLLM", "（注意力汇 + 窗口）"]
+    assert not any(line.startswith("）") for line in wrap_title("窗" * 14 + "口）").split("<br>"))

@@ -96,8 +96,20 @@ def _legend_trace(view, lang: str, share: float | None = None) -> go.Scatter:
 COMPACT_HEIGHT = 400  # below this a mask is a small multiple: no colour bar or legend of its own
 TITLE_CHARS = 30  # a compact title's line, in narrow characters (a CJK character counts two)
 TITLE_LINES = 2
+TICK_ROOM = 30  # px above a compact plot for its top tick labels (size 10) and their gap, under the title
 _WIDE = re.compile(r"[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]")
-_PIECES = re.compile(r"\s+|" + _WIDE.pattern + r"|[^\s" + _WIDE.pattern[1:-1] + r"]+")
+_CLOSING = "）」』】〉》，。、：；！？"  # never the first character of a line: it stays with the one before
+# a short full-width bracketed group moves to the next line whole, e.g. "StreamingLLM<br>（注意力汇 + 窗口）"
+_PIECES = re.compile(
+    r"（[^（）]{1,12}）["
+    + _CLOSING
+    + r"]*|\s+|"
+    + _WIDE.pattern
+    + f"[{_CLOSING}]*"
+    + r"|[^\s"
+    + _WIDE.pattern[1:-1]
+    + r"]+"
+)
 
 
 def text_width(text: str) -> int:
@@ -195,7 +207,7 @@ def mask_image(
     fig.update_layout(
         height=height,
         # compact: room for the wrapped title above the top ticks (the title is an annotation there)
-        margin=dict(l=10, r=10, t=(18 * (lines.count("<br>") + 1) + 22) if lines else 10, b=10),
+        margin=dict(l=10, r=10, t=(18 * (lines.count("<br>") + 1) + TICK_ROOM) if lines else 10, b=10),
         title=dict(
             text=title, x=0, xanchor="left", y=1, yref="container", yanchor="top", pad=dict(t=6), automargin=True
         )
@@ -215,10 +227,10 @@ def mask_image(
             y=1,
             xanchor="left",
             yanchor="bottom",
-            yshift=20,  # above the top tick labels
+            yshift=TICK_ROOM,  # above the top tick labels
             showarrow=False,
             align="left",
-            font=dict(size=13),
+            font=dict(size=13, weight="bold"),  # as a full-size figure's title reads
             name="title",
         )
     return fig

@@ -661,16 +661,16 @@ STRINGS: dict[str, dict[str, str]] = {
         "右边的曲线回答：*如果每个查询只保留得分最高的 k 个键，还能保留多少注意力？* 这正是稀疏注意力可行的原因。",
     },
     "le.f2_layer": {"en": "Layer", "zh": "层"},
+    "le.f2_text": {
+        "en": "The paragraph {model} reads ({n} tokens)",
+        "zh": "{model} 读取的段落（{n} 个词元）",
+    },
     "le.f2_hist": {"en": "Attention weights (all heads), log scale", "zh": "注意力权重（所有头），对数坐标"},
     "le.f2_weight": {"en": "weight", "zh": "权重"},
     "le.f2_count": {"en": "count", "zh": "数量"},
     "le.f2_topk": {"en": "Share of mass in the top-k keys", "zh": "前 k 个键所占质量比例"},
     "le.f2_share": {"en": "share of mass kept", "zh": "保留的质量比例"},
     "le.f2_summary": {
-    "le.f2_text": {
-        "en": "The paragraph {model} reads ({n} tokens)",
-        "zh": "{model} 读取的段落（{n} 个词元）",
-    },
         "en": "{tiny} of weights are below 1% · top-{k} keys hold {share} of the mass ({n} tokens)",
         "zh": "{tiny} 的权重低于 1% · 前 {k} 个键占 {share} 的质量（{n} 个词元）",
     },
@@ -684,24 +684,25 @@ STRINGS: dict[str, dict[str, str]] = {
         "箭头越少，计算越少：成本与深色格子的数量成正比，而不是 n²。",
     },
     "le.f3_pattern": {"en": "Pattern", "zh": "模式"},
-    "le.f3_graph": {"en": "As a graph ({edges} edges)", "zh": "图的形式（{edges} 条边）"},
+    "le.f3_graph": {"en": "As a graph ({edges} arrows)", "zh": "图的形式（{edges} 个箭头）"},
     "le.f3_mask": {"en": "As a mask", "zh": "掩码形式"},
+    "le.f3_counts": {
+        "en": "{edges} arrows between different tokens + {loops} tokens attending themselves (the diagonal) "
+        "= {cells} dark cells of the {n} × {n} mask",
+        "zh": "{edges} 个不同词元之间的箭头 + {loops} 个关注自身的词元（对角线）= {n} × {n} 掩码中的 {cells} 个深色格子",
+    },
     "le.t4": {
         "en": "Every sparse pattern is built from a few families. **Local** (window, dilated) keeps neighbours: text is "
         "mostly local. **Global** tokens see and are seen by everyone, a hub for long-range information. "
         "**Block** patterns tile the matrix so kernels can skip whole tiles. **Random** links shorten paths "
         "between far tokens. **Hash (LSH)** and **learnable** patterns (top-k, routing, block gating) choose "
         "pairs from the content itself.",
-    "le.f3_counts": {
-        "en": "{edges} arrows between different tokens + {loops} tokens attending themselves (the diagonal) "
-        "= {cells} dark cells of the {n} × {n} mask",
-        "zh": "{edges} 个不同词元之间的箭头 + {loops} 个关注自身的词元（对角线）= {n} × {n} 掩码中的 {cells} 个深色格子",
-    },
         "zh": "所有稀疏模式都由少数几类构成。**局部**（窗口、空洞窗口）保留邻居：文本大多是局部的。**全局**词元看见所有词元也被所有词元看见，"
         "是长距离信息的枢纽。**分块**模式把矩阵切成块，内核可以整块跳过。**随机**连接缩短远距离词元之间的路径。"
         "**哈希（LSH）**和**可学习**模式（top-k、路由、块门控）根据内容本身选择词元对。",
     },
     "le.f4_n": {"en": "Tokens n", "zh": "词元数 n"},
+    "le.f4_kept": {"en": "{share} kept", "zh": "保留 {share}"},
     "le.t5": {
         "en": "Published models combine the families. **Longformer**: a window plus global tokens. **BigBird**: block "
         "window + global + random blocks, and proved that this keeps the expressiveness of full attention. "
@@ -709,7 +710,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "*attention sinks* plus a recent window: the cache that decoding reads is fixed (sinks + window), so "
         "memory per generated token stays bounded however long a chat goes on; what leaves the window is gone.",
         "zh": "已发表的模型把这些类别组合起来。**Longformer**：窗口加全局词元。**BigBird**：块状窗口 + 全局块 + 随机块，并证明这样保留了"
-    "le.f4_kept": {"en": "{share} kept", "zh": "保留 {share}"},
         "完整注意力的表达能力。**Sparse Transformer**：步长式或固定式模式，成本 O(n√n)。**StreamingLLM**：少数*注意力汇*"
         "加近期窗口：解码读取的缓存大小固定（注意力汇 + 窗口），所以无论对话多长，每生成一个词元所需的内存都有上限；"
         "离开窗口的内容就丢失了。",
@@ -754,12 +754,6 @@ STRINGS: dict[str, dict[str, str]] = {
     "le.f7_compute": {"en": "attention FLOPs", "zh": "注意力计算量"},
     "le.f7_memory": {"en": "one layer's scores", "zh": "单层分数"},
     "le.f7_context": {"en": "longest prompt in {mem}", "zh": "{mem} 内最长提示"},
-    "le.t8": {
-        "en": "Nothing is free. Back on real text: each bar is the share of the model's own (dense) attention mass "
-        "that falls inside the pattern, averaged over all heads, and the dot is how similar the model's "
-        "outputs stay (cosine of final hidden states) when the pattern is enforced in every layer. "
-        "Patterns that keep the mass the heads actually use change the outputs least. Try them on your own "
-        "text, or measure them on a long text in the Pattern Lab:",
     "le.f7_cache": {"en": "decode cache at this length", "zh": "此长度下的解码缓存"},
     "le.f7_cache_cell": {"en": "{tokens} tokens, {bytes}", "zh": "{tokens} 个词元，{bytes}"},
     "le.f7_streaming": {
@@ -771,6 +765,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "它的最长提示（{longest} 个词元）由另一件事决定：一次读完整段提示时要同时存下一层保留的分数"
         "（n = {n} 时为 {scores}），而它随 n 增长。分块读取提示可以解除这个限制。",
     },
+    "le.t8": {
+        "en": "Nothing is free. Back on real text: each bar is the share of the model's own (dense) attention mass "
+        "that falls inside the pattern, averaged over all heads, and the dot is how similar the model's "
+        "outputs stay (cosine of final hidden states) when the pattern is enforced in every layer. "
+        "Patterns that keep the mass the heads actually use change the outputs least. Try them on your own "
+        "text, or measure them on a long text in the Pattern Lab:",
         "zh": "天下没有免费的午餐。回到真实文本：每根柱子是模型自身（稠密）注意力质量落在模式内的比例（所有头平均），圆点是在每一层强制"
         "使用该模式后模型输出保持的相似度（最终隐藏状态的余弦）。保留了注意力头真正使用的质量的模式，对输出的改变最小。"
         "用你自己的文本试试，或在模式实验室里用长文本测一测：",
@@ -778,18 +778,18 @@ STRINGS: dict[str, dict[str, str]] = {
     "le.f8_mass": {"en": "attention mass kept", "zh": "保留的注意力质量"},
     "le.f8_cos": {"en": "output cosine", "zh": "输出余弦"},
     "le.f8_density": {"en": "pattern density", "zh": "模式密度"},
-    "le.f8_title": {
-        "en": "What each pattern keeps on real text ({n} tokens)",
-        "zh": "各模式在真实文本上保留了什么（{n} 个词元）",
-    },
-    "le.loading": {"en": "Running the bundled model on the example text…", "zh": "正在用内置模型处理示例文本……"},
-    "le.computing": {"en": "Counting exactly with the engine…", "zh": "正在用引擎精确计数……"},
     "le.f8_best": {
         "en": "Most mass kept: {pattern}, {mass} of the attention mass with {density} of the pairs.",
         "zh": "保留质量最多的是 {pattern}：用 {density} 的词元对保留了 {mass} 的注意力质量。",
     },
     "le.f8_lab": {"en": "Measure it in the Pattern Lab", "zh": "在模式实验室里测一测"},
     "le.f8_inspector": {"en": "Your own text in the Attention Inspector", "zh": "在注意力检查页面用你自己的文本"},
+    "le.f8_title": {
+        "en": "What each pattern keeps on real text ({n} tokens)",
+        "zh": "各模式在真实文本上保留了什么（{n} 个词元）",
+    },
+    "le.loading": {"en": "Running the bundled model on the example text…", "zh": "正在用内置模型处理示例文本……"},
+    "le.computing": {"en": "Counting exactly with the engine…", "zh": "正在用引擎精确计数……"},
     "ex.computing": {"en": "Counting exactly with the engine at n = {n}…", "zh": "正在用引擎精确计数（n = {n}）……"},
     "cx.topk": {"en": "O(n·k) kept, O(n²) to score", "zh": "保留 O(n·k)，打分 O(n²)"},
     # parameter labels (one per ParamSpec name)
@@ -845,16 +845,16 @@ STRINGS: dict[str, dict[str, str]] = {
     "fig.kept": {"en": "kept", "zh": "保留"},
     "fig.dropped": {"en": "dropped", "zh": "丢弃"},
     "fig.share_kept": {"en": "share of pairs kept", "zh": "保留对的比例"},
+    "fig.shade_log": {
+        "en": "darker: a larger share of the cell's pairs kept (log scale, 0.01 % … 100 %)",
+        "zh": "颜色越深：该格内保留的词元对比例越大（对数刻度，0.01% … 100%）",
+    },
     "fig.mean_share": {"en": "kept blocks keep {share} of their pairs", "zh": "保留块内平均保留 {share} 的词元对"},
     "fig.kept_block": {"en": "block keeps ≥ 1 pair (share not computed)", "zh": "块内至少保留 1 对（未计算比例）"},
     # Patterns: titles, summaries and parameter help (the engine holds the English as data)
     "pattern.window": {"en": "Sliding window", "zh": "滑动窗口"},
     "pattern.window.summary": {
         "en": "Each token attends to the W tokens on each side, itself included.",
-    "fig.shade_log": {
-        "en": "darker: a larger share of the cell's pairs kept (log scale, 0.01 % … 100 %)",
-        "zh": "颜色越深：该格内保留的词元对比例越大（对数刻度，0.01% … 100%）",
-    },
         "zh": "每个词元关注两侧各 W 个词元（含自身）。",
     },
     "help.window.window": {
