@@ -508,9 +508,8 @@ def _refusal(config: Config, name: str) -> PatternError | None:
     return None
 
 
-def _download(column, config: Config, name: str, size: int | None) -> None:
+def _download(column, config: Config, name: str, size: int | None, refused: PatternError | None) -> None:
     label = tr(DOWNLOAD_LABELS[name]) + (f" · {human(size, 'B')}" if size else "")
-    refused = _refusal(config, name)
     if refused is not None:
         column.caption(tr("ex.not_offered", name=name, msg=plain(error_text(refused))))
         return
@@ -524,9 +523,12 @@ def _download(column, config: Config, name: str, size: int | None) -> None:
     )
 
 
-def _flex_code(config: Config, size: int | None) -> None:
+def _flex_code(config: Config, size: int | None, refused: PatternError | None) -> None:
     """The FlexAttention script inline when it is short; a long one is only offered for download."""
     st.markdown(f"**{tr('ex.flex_title')}**")
+    if refused is not None:  # no button either: say why, never "use the download button"
+        st.caption(tr("ex.flex_refused", msg=plain(error_text(refused))))
+        return
     if size is not None and size > INLINE_CODE_BYTES:
         st.caption(tr("ex.flex_long", size=human(size, "B")))
         return
@@ -544,15 +546,22 @@ def export_tab(config: Config) -> None:
     n, block = config.n, config.block
     names = _file_names(config)
     sizes = export.file_sizes(config) if hasattr(export, "file_sizes") else {}
+    # one verdict per file, decided before any message: the messages then agree with what is offered
+    refused = {name: _refusal(config, name) for name in names}
     if n > analysis.DENSE_MAX_N:
         nb = -(-n // block)
-        size = human(n * n, "B")
-        st.warning(tr("ex.too_large", n=f"{n:,}", size=size, limit=f"{analysis.DENSE_MAX_N:,}", nb=f"{nb:,}", b=block))
+        fields = dict(n=f"{n:,}", size=human(n * n, "B"), limit=f"{analysis.DENSE_MAX_N:,}", nb=f"{nb:,}", b=block)
+        layout_refused = refused.get("block_layout.npy")
+        if layout_refused is None:
+            st.warning(tr("ex.too_large", **fields))
+        else:
+            st.warning(tr("ex.too_large_no_layout", **fields, reason=plain(error_text(layout_refused))))
+            names = [x for x in names if x != "block_layout.npy"]  # said once, above
     elif "mask.csv" not in names:
         st.caption(tr("ex.csv_limit", limit=f"{CSV_MAX_N:,}"))
     for column, name in zip(st.columns(len(names)), names, strict=True):
-        _download(column, config, name, sizes.get(name))
-    _flex_code(config, sizes.get("flex_mask.py"))
+        _download(column, config, name, sizes.get(name), refused[name])
+    _flex_code(config, sizes.get("flex_mask.py"), refused.get("flex_mask.py"))
 
 
 # -- the page --------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import html
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -231,6 +232,38 @@ def _stage(message: str) -> str:
     return message
 
 
+TICK = 0.5  # seconds between updates of the first-use counter
+
+
+def _load_ticking(key: str, bar, begun: float):
+    """models.load in a worker thread while this run redraws the bar every TICK seconds.
+
+    The engine reports a stage only when one begins, and reading the 4-bit weights is one stage of
+    over a minute: the counter stood at "0 s" all along. The worker only records the last report
+    (Streamlit elements are drawn from the script's own thread); this thread draws it, with the time."""
+    last = {"share": 0.0, "message": "starting"}
+    outcome: dict = {}
+
+    def report(share: float, message: str) -> None:
+        last.update(share=share, message=message)
+
+    def work() -> None:
+        try:
+            outcome["model"] = models.load(key, progress=report)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the script's thread below
+            outcome["error"] = e
+
+    worker = threading.Thread(target=work, name=f"load-{key}", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        seconds = time.perf_counter() - begun
+        bar.progress(min(1.0, last["share"]), text=f"{_stage(last['message'])} · {seconds:.0f} s")
+        worker.join(TICK)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["model"]
+
+
 def _load(key: str, title: str, box):
     """The model, with its real stages shown at the top of the results; returns (model, open status or None)."""
     if key == "smollm2" and not models.smollm_converted():
@@ -239,11 +272,7 @@ def _load(key: str, title: str, box):
             with status:
                 bar = st.progress(0.0, text=tr("in.stage_start"))
                 begun = time.perf_counter()
-
-                def report(share: float, message: str) -> None:
-                    bar.progress(min(1.0, share), text=f"{_stage(message)} · {time.perf_counter() - begun:.0f} s")
-
-                lm = models.load(key, progress=report)
+                lm = _load_ticking(key, bar, begun)
                 bar.progress(0.97, text=tr("in.stage_first_run"))
         _record("convert", key, time.perf_counter() - begun)  # once per machine: not an estimate for a load
         return lm, status

@@ -358,3 +358,17 @@ def test_compared_masks_sit_two_to_a_row_as_small_multiples():
         spec = json.loads(chart.proto.spec)
         assert not any(t.get("showscale") for t in spec["data"])  # no colour bar of its own
         assert chart_title(spec)
+
+
+@pytest.mark.parametrize("block", [16, 64, 128])
+def test_export_messages_at_1m_agree_with_what_is_offered(block):
+    """Issue 17: at n = 1M one message said the block layout was offered, the next that it was not, and
+    another said "use the download button" where there was none."""
+    at = open_tab(explorer(pattern="window(window=256)", n="1048576", block=str(block)), "Export")
+    assert not at.exception
+    said = " ".join(x.value for x in [*at.warning, *at.caption, *at.info])
+    buttons = {b.label.split(" · ")[0] for b in at.get("download_button")}
+    assert ("offered instead" in said) == ("Block layout (.npy)" in buttons), (said, buttons)
+    assert ("block_layout.npy is not offered" in said) + ("offered instead" in said) <= 1
+    if "download button" in said:
+        assert "FlexAttention script (.py)" in buttons, said

@@ -2,6 +2,7 @@
 figures with token text at every length, and the deployment switch for local models."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -293,3 +294,30 @@ def test_the_first_smollm2_conversion_shows_its_stages_and_ends_ready(tmp_path, 
     assert "first comparison" in stages
     assert charts(at)["Dense attention"]  # the page drew before "ready"
     assert (tmp_path / "smollm2-135m-instruct-fp32" / "config.json").exists()
+
+
+def test_the_first_use_counter_ticks_while_a_stage_runs(monkeypatch):
+    """Issue 17: "Reading the 4-bit GGUF weights · 0 s" stood for 78 s, since the engine reports a stage
+    only when it begins. The page now redraws the counter while the load runs."""
+    import time as clock
+
+    from sparse_core import PatternError, models
+
+    def slow_load(key, progress=None):
+        if key != "smollm2":
+            return real_load(key) if progress is None else real_load(key, progress=progress)
+        progress(0.1, "reading the 4-bit GGUF weights")
+        clock.sleep(1.6)  # one long stage with no report, as the real conversion's reading step
+        raise PatternError("stopped by the test")
+
+    real_load = models.load
+    monkeypatch.setattr(models, "load", slow_load)
+    monkeypatch.setattr(models, "smollm_converted", lambda: False)
+    at = app_test(timeout=120)
+    at.switch_page(PAGE).run()
+    at.radio(key="in_model").set_value("smollm2").run()
+    assert not at.exception
+    texts = [p.proto.text for p in at.get("progress")]
+    seconds = [int(m) for t in texts for m in re.findall(r"· (\d+) s", t)]
+    assert seconds and max(seconds) >= 1, texts  # the last redraw came after a second, not at 0 s
+    assert "stopped by the test" in at.error[0].value
