@@ -163,6 +163,15 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "n = {n} 时词元级掩码将达 {size}；下载限于 n ≤ {limit}。"
         "改为提供块布局（{nb} × {nb} 个大小为 {b} 的块）。",
     },
+    "ex.too_large_no_layout": {
+        "en": "A token-level mask at n = {n} would be {size}; downloads are limited to n ≤ {limit}. "
+        "The block layout is not offered either at block size {b}: {reason}",
+        "zh": "n = {n} 时词元级掩码将达 {size}；下载限于 n ≤ {limit}。块大小为 {b} 时也不提供块布局：{reason}",
+    },
+    "ex.flex_refused": {
+        "en": "The script is not printed here and not offered for download at these settings: {msg}",
+        "zh": "在当前设置下，脚本既不在此显示，也不提供下载：{msg}",
+    },
     "ex.csv_limit": {
         "en": "CSV is offered up to n = {limit}; use .npy for longer sequences.",
         "zh": "CSV 仅在 n ≤ {limit} 时提供；更长的序列请用 .npy。",
