@@ -1,5 +1,6 @@
-"""The SmolLM2 conversion survives being killed, converts once under concurrent first loads, and
-first loads from several threads at once all succeed. Each test uses its own empty cache folder."""
+"""The SmolLM2 conversion survives being killed, converts once under concurrent first loads, repairs a
+damaged copy, and first loads from several threads at once all succeed. Each test uses its own empty
+cache folder."""
 
 import json
 import os
@@ -68,7 +69,56 @@ def _reference() -> np.ndarray:
 
 def _conversions(cache: Path) -> int:
     log = cache / "conversions.log"
-    return len(log.read_text().splitlines()) if log.exists() else 0
+    return sum(" converted " in line for line in log.read_text().splitlines()) if log.exists() else 0
+
+
+def test_a_damaged_copy_is_detected_and_reconverted(tmp_path, monkeypatch):
+    """Also: the conversion reports progress while it reads (the page's counter moves), as it runs here first."""
+    reference = _reference()  # the machine's own cache, loaded before this test points at its own
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SPARSE_EXPLORER_CACHE", str(cache))
+    calls = []
+    models.smollm_fp32_dir(lambda share, message: calls.append((time.perf_counter(), share, message)))
+    assert len([c for c in calls if c[2].startswith("reading")]) >= 3, calls  # heartbeats while reading
+    assert all(b[1] >= a[1] for a, b in zip(calls, calls[1:], strict=False))  # the share never goes back
+    assert max(b[0] - a[0] for a, b in zip(calls, calls[1:], strict=False)) < 30  # 1 s ticks; a loaded machine
+    assert calls[-1][2] == "converted" and calls[-1][1] < 1
+    first = _logits(_start(PROBE, cache))
+    np.testing.assert_allclose(first, reference, atol=1e-4)
+    assert _conversions(cache) == 1
+
+    weights = cache / "smollm2-135m-instruct-fp32" / "model.safetensors"
+    with open(weights, "r+b") as handle:  # a disk that filled up, a copy that was cut short
+        handle.truncate(weights.stat().st_size // 2)
+    assert not models.smollm_converted() and "bytes" in models.smollm_damage(deep=False)
+    again = _logits(_start(PROBE, cache))  # a new process: the repair also happens after a restart
+    np.testing.assert_array_equal(again, first)
+    assert _conversions(cache) == 2 and "damaged" in (cache / "conversions.log").read_text()
+
+    # a flipped bit keeps every size: the checksum, verified once per process, catches it
+    models._VERIFIED.clear()
+    assert models.smollm_damage() is None
+    offset = weights.stat().st_size - 1000
+
+    def flip() -> None:
+        with open(weights, "r+b") as handle:
+            handle.seek(offset)
+            byte = handle.read(1)[0]
+            handle.seek(offset)
+            handle.write(bytes([byte ^ 0x40]))
+
+    flip()
+    models._VERIFIED.clear()  # as in a fresh process
+    assert models.smollm_damage(deep=False) is None and "sha256" in models.smollm_damage()
+    flip()  # back (a repair would be a third conversion: the truncation above already showed one)
+    models._VERIFIED.clear()
+    assert models.smollm_damage() is None
+
+    # a complete copy from before manifests is adopted, not reconverted
+    (weights.parent / models.MANIFEST).unlink()
+    assert models.smollm_damage() == models.NO_MANIFEST
+    models.smollm_fp32_dir()
+    assert _conversions(cache) == 2 and models.smollm_damage() is None
 
 
 def test_a_killed_conversion_leaves_nothing_that_passes_for_a_model(tmp_path):
