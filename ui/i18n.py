@@ -737,10 +737,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "le.f6_table": {"en": "Layers needed to connect every pair (n = {n})", "zh": "连通所有词元对所需层数（n = {n}）"},
     "le.f6_never": {"en": "never ({groups} separate groups)", "zh": "永不（{groups} 个互不相连的组）"},
     "le.f6_why": {
-        "en": "Never: the pattern splits the tokens into groups with no edge between them (a block pattern "
-        "keeps each block apart; a window with dilation 2 keeps even and odd tokens apart), and stacking "
-        "layers only follows edges.",
-        "zh": "永不：该模式把词元分成了互相之间没有任何边的组（分块模式让每个块彼此隔离；空洞为 2 的窗口让奇数和偶数词元彼此隔离），"
+        "en": "Never: the pattern splits the tokens into groups with no edge between them (their number is in "
+        "the table: a block pattern keeps each block apart; a dilated window never joins two positions whose "
+        "remainders modulo the dilation differ), and stacking layers only follows edges.",
+        "zh": "永不：该模式把词元分成了互相之间没有任何边的组（组数见表：分块模式让每个块彼此隔离；空洞窗口让除以空洞间隔余数不同的位置彼此隔离），"
         "而层的叠加只能沿着边传播。",
     },
     "le.f6_reach": {
