@@ -16,9 +16,9 @@ import numpy as np
 
 from .params import PatternError
 from .patterns import base
-from .patterns.base import Expr, Primitive
+from .patterns.base import Expr, Primitive, simple_terms
 from .patterns.learned import synthetic_qk
-from .segments import Seg, count_union, enumerate_keys, intersect_all, interval, singletons
+from .segments import Seg, count_union, enumerate_keys, intersect_all, interval, singletons, union_pairs
 
 DENSE_MAX_N = 8192  # a dense bool mask of 64 MiB
 DATA_DEPENDENT_MAX_N = 4096  # data-dependent patterns score every pair: (n, n) float32
@@ -53,7 +53,7 @@ def check_n(n: int, expr: Expr | None = None) -> None:
 def _term_segments(expr: Expr, compute) -> list[list[list[Seg]]]:
     cache: dict[int, list[Seg]] = {}
     out = []
-    for term in expr.terms():
+    for term in simple_terms(expr):
         parts = []
         for prim in term:
             if id(prim) not in cache:
@@ -94,13 +94,13 @@ def block_cost(expr: Expr, n: int, block: int) -> int:
     """Predicted work of an exact block layout (the block-level counterpart of Expr.cost_estimate)."""
     nb = -(-n // block)
     total_cells = 0
-    for term in expr.terms():
+    for term in simple_terms(expr):
         cells = nb
         for p in term:
             est = getattr(p, "block_cost_estimate", None)
             cells = max(cells, est(n, block)) if est else cells * max(1, p.segment_count(n))
         total_cells += cells
-    return total_cells * max(1, len(expr.terms()))
+    return total_cells * max(1, len(simple_terms(expr)))
 
 
 def _chunks(total: int, size: int = ROW_CHUNK):
@@ -147,7 +147,7 @@ def row_degree(expr: Expr, n: int, vectors: Vectors | None = None) -> np.ndarray
 
 
 def _slots(expr: Expr, n: int) -> int:
-    return sum(int(np.prod([max(1, p.segment_count(n)) for p in t], dtype=np.float64)) for t in expr.terms())
+    return sum(int(np.prod([max(1, p.segment_count(n)) for p in t], dtype=np.float64)) for t in simple_terms(expr))
 
 
 def constant_rows(expr: Expr, n: int) -> int:
@@ -330,7 +330,7 @@ def _derived(expr: Expr, n: int, vectors: Vectors | None, name, compute) -> np.n
 
 
 def _build_dense(expr: Expr, n: int, vectors: Vectors | None) -> np.ndarray:
-    terms = expr.terms()
+    terms = simple_terms(expr)
     uses: dict[int, int] = {}
     for term in terms:
         for prim in term:
@@ -404,7 +404,7 @@ def mask_tile(expr: Expr, n: int, row_lo: int, row_hi: int, col_lo: int, col_hi:
     window = [interval(col_lo, col_hi, len(rows))]
     tile = np.zeros((len(rows), col_hi - col_lo), dtype=bool)
     segs_of = {}
-    for term in expr.terms():
+    for term in simple_terms(expr):
         parts = []
         for prim in term:
             if id(prim) not in segs_of:
@@ -438,6 +438,9 @@ class BlockLayout:
     def pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """(I, J) of every kept block, sorted."""
         nb = self.n_blocks
+        listed = union_pairs(self.terms, nb, nb)  # many strided parts: bitmaps instead of segment products
+        if listed is not None:
+            return listed // nb, listed % nb
         codes = []
         for term in self.terms:
             r, k = enumerate_keys(intersect_all(term), nb)
@@ -537,17 +540,18 @@ def block_pair_counts(
     if expr.data_dependent:
         return _block_counts(expr, n, block, vectors)[qi, kj].astype(np.int64)
     out = np.zeros(len(qi), dtype=np.int64)
-    step = max(1, ROW_CHUNK // block)
-    offs = np.arange(block, dtype=np.int64)
+    span = min(block, n)  # a block wider than the sequence holds only n rows (block 2^20 at n = 65,536)
+    step = max(1, ROW_CHUNK // span)
+    offs = np.arange(span, dtype=np.int64)
     for lo in range(0, len(qi), step):
         bi, bj = qi[lo : lo + step], kj[lo : lo + step]
         rows = (bi[:, None] * block + offs[None, :]).ravel()
         valid = rows < n
         rows_c = np.minimum(rows, n - 1)
-        key_lo = np.repeat(bj * block, block)
+        key_lo = np.repeat(bj * block, span)
         key_hi = np.minimum(key_lo + block, n)
         counts = _count_rows(expr, n, rows_c, key_lo, key_hi) * valid
-        out[lo : lo + step] = counts.reshape(len(bi), block).sum(axis=1)
+        out[lo : lo + step] = counts.reshape(len(bi), span).sum(axis=1)
     return out
 
 
@@ -574,14 +578,14 @@ def block_layout(expr: Expr, n: int, block: int = 128, vectors: Vectors | None =
         return BlockLayout(n, block, _layout_from_pairs(n, block, i, j))
     brows = np.arange(nb, dtype=np.int64)
     terms = _term_segments(expr, lambda p: p.block_segments(brows, n, block))
-    exact_terms = [t for t, raw in zip(terms, expr.terms(), strict=True) if len(raw) == 1]
-    loose_terms = [t for t, raw in zip(terms, expr.terms(), strict=True) if len(raw) > 1]
+    exact_terms = [t for t, raw in zip(terms, simple_terms(expr), strict=True) if len(raw) == 1]
+    loose_terms = [t for t, raw in zip(terms, simple_terms(expr), strict=True) if len(raw) > 1]
     if not loose_terms:
         return BlockLayout(n, block, terms)
     # Intersecting block sets over-approximates: check those candidate blocks exactly.
     loose = BlockLayout(n, block, loose_terms)
     slots = max(1, expr.cost_estimate(1))
-    if int(loose.kept_per_row().sum()) * block * slots > REFINE_MAX_CELLS:
+    if int(loose.kept_per_row().sum()) * min(block, n) * slots > REFINE_MAX_CELLS:
         return BlockLayout(n, block, terms, exact=False)
     ci, cj = loose.pairs()
     keep = block_pair_counts(expr, n, block, ci, cj) > 0

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields, replace
-from itertools import combinations
 from typing import Any
 
 import numpy as np
 
+from . import segments as segments_mod
 from .params import PatternError
 
 ENV_PREFIX = "SPARSE_EXPLORER_BUDGET_"
@@ -54,10 +54,10 @@ class Budget:
     block_cells: int = DENSE_MAX_N * DENSE_MAX_N  # a drawn or downloaded (n/B)^2 block layout
     dense_bytes: int = 64 << 20  # a downloaded dense mask (one byte per cell)
     csv_n: int = 2048  # a CSV of more cells than this squared is not useful
-    # random keys drawn per request (a BigBird random-block pick counts RANDOM_BLOCK_WEIGHT keys): each
-    # key costs ~60 ns through row degrees, block layout and view at 2^20 here, so the explorer's whole
-    # rerun stays within its 300 ms target (random_keys = 3 at n = 2^20 draws 3.1 million)
-    random_draws: int = 3_500_000
+    # random keys drawn per request (a BigBird random-block pick counts RANDOM_BLOCK_WEIGHT keys): random(8)
+    # at n = 2^20 (8.4 million) measured 0.45-0.82 s CPU and 287 MB RSS in a fresh process here, inside
+    # the 1 s / 300 MB promise; more is refused (issue 18 counted random(4) and random(8) as false refusals)
+    random_draws: int = 1 << 23
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Budget:
@@ -117,9 +117,6 @@ class Cost:
 
 
 # -- per-primitive probes ------------------------------------------------------------------
-PROBE_ROWS = 64
-PROBE_WORK = 1 << 21  # rows x slots a probe may touch; past it the static estimate is used
-PROBE_SLOTS = 1 << 12  # slots built by a Python loop per column: past this, use the static estimate
 BYTES_PER_SLOT = 80  # measured peaks at 2^20: random(8) 0.7x, dilated(256, 256) 1.4x of this estimate
 
 # The parameters that drive a primitive's cost, as the pattern forms call them.
@@ -150,32 +147,23 @@ def _params_of(prim) -> tuple[str, ...]:
 
 
 def _static_slots(prim, n: int, block: int) -> tuple[int, int, int]:
-    """(slots per row, slots per block row, extra work per row) as the engine builds them today.
-
-    Used where a probe itself would be expensive; unknown primitives count as one slot.
-    """
+    """(slots per row, slots per block row, extra work per row) as the engine builds them, from parameters only."""
     name = type(prim).__name__
     g = lambda a, d=0: int(getattr(prim, a, d))  # noqa: E731
     nb = -(-n // block)
-    if name == "Dilated":
-        w, d = g("window"), max(1, g("dilation", 1))
-        reach = min(w, (n - 1) // d)  # shifts beyond the sequence are clipped
-        shifts = (reach + 1 if prim.causal else 2 * reach + 1) if d > block else 1
-        return 1, shifts, 0
-    if name == "StrideColumns":
-        s = g("stride", 1)
-        aligned = s % block == 0 or block % s == 0
-        return 1, 1 if aligned else 2 * ((n - 1) // s) + 1, 0
-    if name == "SummaryColumns":
-        s, c = g("stride", 1), g("summary", 1)
-        return c, (s // block + 2 if s % block == 0 else 2), 0
+    slots = max(1, int(prim.segment_count(n)))
+    own = getattr(prim, "block_segment_count", None)
+    if own is not None:
+        return slots, max(1, int(own(n, block))), 0
     if name == "RandomKeys":
         r = g("random_keys", 1)
         return r, min(r * block, nb + 1), 2 * r  # the key table, built for rows and for block rows
     if name == "RandomBlocks":
         r, b = g("random_blocks", 1), max(1, g("block", 1))
-        return r, (block // b + 2) * r, 0
-    return 1, 1, 0
+        return slots, min((block // b + 2) * r, nb + 1), 0
+    if name == "LogSparse":
+        return slots, min(slots, nb), 0  # shifted ranges, merged
+    return slots, slots, 0  # windows, blocks, global tokens and blocks, sinks: the same intervals per block row
 
 
 def _own(prim, name: str):
@@ -186,75 +174,31 @@ def _own(prim, name: str):
     return None
 
 
-INTERVAL_CLASSES = {"Window", "Blocks", "GlobalTokens", "Sinks", "RandomKeys", "RandomBlocks"}
+def _kind(prim) -> str:
+    if hasattr(prim, "materialised_slots"):
+        return "columns"
+    return "interval" if getattr(prim, "interval_segments", True) else "progression"
 
 
-@dataclass(frozen=True)
-class Probe:
-    """What one primitive costs per row: segment slots, and whether they are plain intervals."""
-
-    slots: int
-    block_slots: int
-    extra: int  # other work per row (key tables)
-    intervals: bool
-    block_intervals: bool
-    block_work: int = 0  # the primitive's own estimate of its block-level work, where it gives one
+def predict_slots(prim, n: int, block: int = 128) -> int:
+    """Segment slots per query row of one primitive at n tokens (from its parameters; nothing is built)."""
+    return _static_slots(prim, n, block)[0]
 
 
-def _slots_of(segs) -> int:
-    # A closed-form set (e.g. segments.ColumnSet) counts in O(1) per row: one slot, never materialised.
-    return len(segs) if isinstance(segs, (list, tuple)) else 1
-
-
-def _intervals_of(segs) -> bool:
-    """Step-1 (or single-key) segments: the engine counts unions of these by a sweep."""
-    if not isinstance(segs, (list, tuple)):
-        return False
-    return all(s.step == 1 or int(np.max(s.count, initial=0)) <= 1 for s in segs)
-
-
-def _sample(total: int, k: int) -> np.ndarray:
-    return np.unique(np.r_[np.linspace(0, total - 1, max(1, k)).astype(np.int64), total - 1])
-
-
-def _probe(prim, n: int, block: int) -> Probe:
-    """Segment slots per row and per block row, and extra work per row.
-
-    A primitive's own `segment_count(n)` / `block_cost_estimate(n, block)` (or `cost_estimate(n)`,
-    rows x segments) is trusted; otherwise slots are measured on sample rows when that is cheap,
-    else estimated statically.
-    """
-    slots, bslots, extra = _static_slots(prim, n, block)
-    known = type(prim).__name__ in INTERVAL_CLASSES
-    intervals = block_intervals = known
-    nb = -(-n // block)
-    counted = _own(prim, "segment_count")
-    estimate = _own(prim, "cost_estimate")
-    block_counted = _own(prim, "block_segment_count")
-    block_estimate = _own(prim, "block_cost_estimate")
-    if counted is not None:
-        slots = int(counted(n))
-    elif estimate is not None:
-        slots = -(-int(estimate(n)) // max(1, n))
-    if slots <= PROBE_SLOTS and slots * (PROBE_ROWS + 1) <= PROBE_WORK:
-        rows = _sample(n, PROBE_ROWS if counted is None and estimate is None else 2)
-        segs = prim.segments(rows, n)
-        intervals = _intervals_of(segs)
-        if counted is None and estimate is None:
-            slots = _slots_of(segs)
-    per_brow = bslots * max(1, min(block, n)) if type(prim).__name__ == "RandomKeys" else bslots
-    if block_counted is not None:
-        bslots = int(block_counted(n, block))
-    block_work = int(block_estimate(n, block)) if block_estimate is not None else 0
-    if block_work:
-        extra = 0  # the primitive's estimate already includes its key tables
-    if bslots <= PROBE_SLOTS and per_brow <= PROBE_WORK:
-        k = 2 if block_counted is not None else max(1, min(PROBE_ROWS, PROBE_WORK // max(1, per_brow)))
-        segs = prim.block_segments(_sample(nb, k), n, block)
-        block_intervals = _intervals_of(segs)
-        if block_counted is None:
-            bslots = _slots_of(segs)
-    return Probe(max(1, slots), max(1, bslots), extra, intervals, block_intervals, block_work)
+def _shapes(prims, n: int, block: int | None) -> dict[int, segments_mod.PartShape]:
+    """Each primitive's shape at element level (block None) or block level, as count_union will see it."""
+    out = {}
+    for p in prims:
+        slots, bslots, _ = _static_slots(p, n, block or 128)
+        kind = _kind(p)
+        if block is None:
+            if kind == "columns":
+                slots = int(p.materialised_slots(n))
+            out[id(p)] = segments_mod.PartShape(id(p), slots, kind)
+        else:
+            bkind = kind if kind != "progression" else ("interval" if bslots == 1 else "progression")
+            out[id(p)] = segments_mod.PartShape(id(p), bslots, bkind)
+    return out
 
 
 # A random-block pick is drawn once, then listed in the block layout and in the view (each a
@@ -274,83 +218,6 @@ def random_draws(prims, n: int) -> int:
     return total
 
 
-REFINE_SAMPLE = 16
-REFINE_FACTOR = 3
-
-
-def _refine_rows(terms: list[tuple], n: int, block: int, probes: dict[int, Probe]) -> int:
-    """Rows the engine re-counts exactly to refine intersection blocks: candidate blocks x block size.
-
-    Candidates are counted on a few sample block rows with the engine's own block segments; where
-    that would be costly, every block pair is assumed a candidate.
-    """
-    from . import analysis, segments
-
-    loose = [t for t in terms if len(t) > 1]
-    if not loose:
-        return 0
-    nb = -(-n // block)
-    cap = int(getattr(analysis, "REFINE_MAX_ROWS", 1 << 23))
-    prims = {id(p): p for t in loose for p in t}
-    if len(loose) > REFINE_SAMPLE or any(probes[k].block_slots > PROBE_SLOTS for k in prims):
-        return min(cap, n * nb)
-    brows = _sample(nb, REFINE_SAMPLE)
-    segs = {k: p.block_segments(brows, n, block) for k, p in prims.items()}
-    candidates = segments.count_union([[segs[id(p)] for p in t] for t in loose], len(brows), universe=nb)
-    rows = int(float(np.mean(candidates)) * nb * block)
-    return rows if rows <= cap else 0  # past the cap the engine keeps the loose layout (no refinement)
-
-
-def predict_slots(prim, n: int, block: int = 128) -> int:
-    """Segment slots per query row of one primitive at n tokens (probed or estimated, never built in full)."""
-    return _probe(prim, n, block).slots
-
-
-def _ie_max_terms() -> int:
-    from . import segments
-
-    return int(getattr(segments, "IE_MAX_TERMS", 12))
-
-
-def _inclusion_exclusion(terms: list[tuple], slots: dict[int, int]) -> tuple[int, int]:
-    """(sum over inclusion-exclusion subsets of the product of slots, largest product)."""
-    total = peak = 0
-    for size in range(1, len(terms) + 1):
-        for subset in combinations(terms, size):
-            seen: dict[int, int] = {}
-            for term in subset:
-                for p in term:
-                    seen[id(p)] = slots[id(p)]
-            prod = 1
-            for v in seen.values():
-                prod *= v
-            total += prod
-            peak = max(peak, prod)
-    return total, peak
-
-
-def _union_work(terms: list[tuple], slots: dict[int, int], intervals: bool, universe: int) -> tuple[int, int]:
-    """(work per row, largest table per row) of counting a union the way the engine does.
-
-    One term: its intersection. All intervals: a sweep over every term's intervals (sorting
-    costs ~3 passes). Few terms: inclusion-exclusion. Many strided terms: a bitmap of the
-    universe per row.
-    """
-    products = []
-    for term in terms:
-        prod = 1
-        for p in {id(p): p for p in term}:
-            prod *= slots[p]
-        products.append(prod)
-    if len(terms) == 1:
-        return products[0], products[0]
-    if intervals:
-        return 3 * sum(products), sum(products)
-    if len(terms) <= max(_ie_max_terms(), 1) and len(terms) <= 16:
-        return _inclusion_exclusion(terms, slots)
-    return universe + sum(products), universe + max(products)
-
-
 def _data_dependent_work(prim, n: int, d: int = 64) -> dict[str, int]:
     name = type(prim).__name__
     g = lambda a, default=1: int(getattr(prim, a, default))  # noqa: E731
@@ -365,18 +232,66 @@ def _data_dependent_work(prim, n: int, d: int = 64) -> dict[str, int]:
     return out
 
 
+REFINE_FACTOR = 3  # re-counting a candidate block's rows with a key window: ~3x a plain row count
+
+
+def dnf_size(expr, cap: int = 1 << 20) -> int:
+    """Terms of the expression's union of intersections, counted without listing them (capped)."""
+    parts = getattr(expr, "parts", None)
+    if parts is None:
+        return 1
+    sizes = [dnf_size(p, cap) for p in parts]
+    if type(expr).__name__ == "Union":
+        return min(cap, sum(sizes))
+    out = 1
+    for k in sizes:
+        out = min(cap, out * k)
+    return out
+
+
+# Terms listed to simplify and price a composition: past this the request is refused unlisted
+TERMS_LISTED = 4096
+
+
+def _plan(terms, shapes, rows: int, universe: int, chunk: int) -> tuple[str, int, int]:
+    """count_union's plan over `rows` rows counted `chunk` at a time: (method, work, peak slots per row)."""
+    per = [[shapes[id(p)] for p in t] for t in terms]
+    chunk = max(1, min(rows, chunk))
+    method, work, peak = segments_mod.union_plan(per, chunk, universe)
+    return method, work * -(-rows // chunk), peak
+
+
+def _degree_rows(expr, prims, n: int) -> tuple[int, int]:
+    """(rows counted, extra listing work) of row_degree, following its shortcuts (constant runs of rows)."""
+    from . import analysis
+
+    if len(prims) == 1 and hasattr(prims[0], "row_count"):
+        return 0, n  # a closed form per row
+    run = analysis.constant_rows(expr, n)
+    if run <= 1:
+        return n, 0
+    runs = -(-n // run)
+    if not prims[0].causal:
+        return runs, 0
+    return runs, 2 * n  # causal: each run lists its own rows once more
+
+
 def predict_cost(
     expr, n: int, block: int = 128, *, what: str = "stats", budget: Budget | None = None, vectors_dim: int = 64
 ) -> Cost:
-    """Estimated work of one request, computed from parameters and a few probe rows only.
+    """Work of one request, from the expression's parameters alone (nothing is drawn or listed).
 
-    what: "stats" (row degrees + block layout), "dense" (an (n, n) mask), "layout" (the block
-    layout drawn or downloaded) or "view" (the explorer's mask view).
+    what: "stats" (row degrees + block layout + decode cache), "dense" (an (n, n) mask), "layout"
+    (the block layout drawn or downloaded) or "view" (the explorer's mask view). The counting work
+    comes from segments.union_plan, the same function the engine uses to choose its method, so a
+    price is the work the engine will do.
     """
+    from . import analysis
+
     n, block = int(n), int(block)
     nb = -(-n // block)
-    terms = expr.terms()
     prims = expr.primitives()
+    budget = current() if budget is None else budget
     lower: dict[str, list[str]] = {}
 
     def blame(metric: str, names) -> None:
@@ -385,6 +300,9 @@ def predict_cost(
             if name not in bucket:
                 bucket.append(name)
 
+    def done(**cost) -> Cost:
+        return Cost(**cost, lower=tuple((k, tuple(v)) for k, v in lower.items()))
+
     work = {"scored_pairs": 0, "kmeans_work": 0, "lsh_work": 0}
     structured = [p for p in prims if not p.data_dependent]
     for p in prims:
@@ -392,48 +310,62 @@ def predict_cost(
             for metric, amount in _data_dependent_work(p, n, vectors_dim).items():
                 work[metric] += amount
                 blame(metric, _params_of(p))
-    n_terms = len(terms)
-    cost = dict(n=n, block=block, dnf_terms=n_terms, ie_subsets=(1 << n_terms) - 1 if n_terms < 63 else 1 << 62, **work)
+    n_terms = dnf_size(expr)
+    cost = dict(n=n, block=block, dnf_terms=0, ie_subsets=0, **work)
     if expr.data_dependent:
         # the engine scores data-dependent expressions densely: every primitive becomes an (n, n) mask
         cost["memory_bytes"] = n * n * (len(prims) + 2)
         cost["dense_bytes"] = n * n
-    limit_terms = (current() if budget is None else budget).dnf_terms
+        if n_terms > budget.dnf_terms:
+            cost["dnf_terms"] = n_terms
+            blame("dnf_terms", ["layers"])
     cost["random_draws"] = random_draws(structured, n)
     for p in structured:
         if type(p).__name__ in ("RandomKeys", "RandomBlocks"):
             blame("random_draws", _params_of(p))
     if structured and not expr.data_dependent:
-        probes = {id(p): _probe(p, n, block) for p in structured}
-        slots = {k: v.slots for k, v in probes.items()}
-        bslots = {k: v.block_slots for k, v in probes.items()}
-        intervals = all(v.intervals for v in probes.values())
-        block_intervals = all(v.block_intervals for v in probes.values())
-        if n_terms > limit_terms and not (intervals and block_intervals):
-            blame("dnf_terms", ["layers"])  # counted by inclusion-exclusion or a bitmap: refuse before listing
-            return Cost(**cost, lower=tuple((k, tuple(v)) for k, v in lower.items()))
-        cost["dnf_terms"] = 0 if intervals and block_intervals else n_terms
-        ie, peak = _union_work(terms, slots, intervals, n)
-        bie, bpeak = _union_work(terms, bslots, block_intervals, nb)
-        extra = sum(v.extra for v in probes.values()) * n + sum(v.block_work for v in probes.values())
-        evals = n * ie + 2 * nb * bie + extra
-        # intersections are refined by exact counting; measured ~3x the cost of a plain row count
-        evals += REFINE_FACTOR * _refine_rows(terms, n, block, probes) * ie
+        if n_terms > TERMS_LISTED:
+            cost["dnf_terms"] = n_terms
+            blame("dnf_terms", ["layers"])
+            return done(**cost)
+        from .patterns.base import simple_terms
+
+        terms = simple_terms(expr)
+        shapes = _shapes(structured, n, None)
+        bshapes = _shapes(structured, n, block)
+        rows, listing = _degree_rows(expr, structured, n)
+        method, evals, peak = _plan(terms, shapes, rows, n, analysis.ROW_CHUNK)
+        bmethod, bevals, bpeak = _plan(terms, bshapes, nb, nb, nb)
+        if "refuse" in (method, bmethod):
+            cost["dnf_terms"] = max(len(terms), budget.dnf_terms + 1)
+            blame("dnf_terms", ["layers"])
+            return done(**cost)
+        cost["dnf_terms"] = len(terms) if "ie" in (method, bmethod) else 0
+        build = 0  # listing each primitive's own segments, rows and block rows
+        for p in structured:
+            slots, bslots, extra = _static_slots(p, n, block)
+            own = _own(p, "block_cost_estimate")
+            build += (rows + (n if extra else 0)) * slots + (int(own(n, block)) if own else nb * bslots) + extra * n
+        evals += build + listing
+        bevals += _refine_work(terms, bshapes, n, block, shapes)
+        evals += bevals + expr.kv_cost(n)
         if what == "view" and n > 2048:
-            evals += (1 << 20) * ie
-        chunk = min(n, 1 << 16)
+            evals += (1 << 20) * max(1, peak)
         cost["segment_evals"] = evals
-        # ~10 int64 temporaries per slot while segments are merged, intersected and summed
-        cost["memory_bytes"] = BYTES_PER_SLOT * max(chunk * peak, nb * bpeak, chunk * max(slots.values()))
-        worst = max(structured, key=lambda p: slots[id(p)] * n + bslots[id(p)] * nb)
+        cost["ie_subsets"] = (1 << len(terms)) - 1 if "ie" in (method, bmethod) else 0
+        chunk = min(n, analysis.ROW_CHUNK)
+        bitmap = BITMAP_BYTES_PER_CELL * segments_mod.BITMAP_CELLS if "bitmap" in (method, bmethod) else 0
+        widest = max(_static_slots(p, n, block)[0] for p in structured)
+        cost["memory_bytes"] = BYTES_PER_SLOT * max(chunk * peak, nb * bpeak, chunk * widest) + bitmap
+        worst = max(structured, key=lambda p: _static_slots(p, n, block)[0] * n + _static_slots(p, n, block)[1] * nb)
         for metric in ("segment_evals", "memory_bytes"):
             blame(metric, _params_of(worst))
-            if n_terms > 1 and ie > 8 * sum(slots.values()):  # the subsets of several terms dominate
+            if len(terms) > 1 and peak > 8 * sum(_static_slots(p, n, block)[0] for p in structured):
                 blame(metric, ["layers"])
-    elif n_terms > limit_terms:
-        blame("dnf_terms", ["layers"])
     if what in ("dense", "view") and (what == "dense" or n <= 2048):
         cost["dense_bytes"] = n * n
+        # the dense build keeps one (n, n) mask per primitive plus the result and a fill buffer
+        cost["memory_bytes"] = max(cost.get("memory_bytes", 0), n * n * (len(prims) + 2))
     if what in ("layout", "view"):
         cost["block_cells"] = nb * nb
         blame("block_cells", ["n"])
@@ -441,7 +373,23 @@ def predict_cost(
         blame(metric, ["n"])
     if cost["random_draws"]:
         blame("random_draws", ["n"])
-    return Cost(**cost, lower=tuple((k, tuple(v)) for k, v in lower.items()))
+    return done(**cost)
+
+
+BITMAP_BYTES_PER_CELL = 6  # bool hit map, int32 running cover and its comparison, per (row, key) cell
+
+
+def _refine_work(terms, bshapes, n: int, block: int, shapes) -> int:
+    """Work of re-counting candidate blocks of intersections exactly; the engine caps it (REFINE_MAX_CELLS)."""
+    from . import analysis
+
+    loose = [t for t in terms if len(t) > 1]
+    if not loose:
+        return 0
+    nb = -(-n // block)
+    slots = max(1, max(int(np.prod([shapes[id(p)].slots for p in t], dtype=np.float64)) for t in terms))
+    cells = min(nb * nb * min(block, n) * slots, int(analysis.REFINE_MAX_CELLS))
+    return REFINE_FACTOR * cells
 
 
 # -- messages ------------------------------------------------------------------------------

@@ -92,11 +92,12 @@ class ColumnSet:
     segments, which only small outputs (dense masks, tiles) ever need.
     """
 
-    def __init__(self, count_in, materialise, rows: int, limit: np.ndarray | None = None):
+    def __init__(self, count_in, materialise, rows: int, limit: np.ndarray | None = None, slots: int | None = None):
         self.count_in = count_in
         self._materialise = materialise
         self.rows = rows
         self.limit = limit  # per-row exclusive upper bound (causal), or None
+        self.slots = slots  # segments per row once materialised (None: unknown, priced as the universe)
         self._segs: list[Seg] | None = None
 
     def clipped_count(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -246,35 +247,169 @@ def _union_of_intervals(flat: list[list[Seg]], rows: int) -> np.ndarray:
     return out
 
 
-def _union_by_bitmap(flat: list[list[Seg]], rows: int, universe: int) -> np.ndarray:
+def _part_bitmap(part, sl: slice, height: int, universe: int) -> np.ndarray:
+    """(height, universe) bool: the keys one part keeps in rows sl. Intervals are two marks in a
+    difference array filled by one running sum; progressions are listed key by key; a ColumnSet is
+    read from its closed form, every key at once."""
+    if isinstance(part, ColumnSet):
+        keys = np.arange(universe, dtype=np.int64)[:, None]  # (universe, 1) against (rows,) per-row limits
+        lo = np.broadcast_to(keys, (universe, part.rows))
+        return (part.clipped_count(lo, lo + 1) > 0).T[sl].copy()
+    cover = np.zeros((height, universe + 1), dtype=np.int32)  # (rows, keys + 1): +1 at starts, -1 past ends
+    flat_cover = cover.ravel()
+    base = np.arange(height, dtype=np.int64) * (universe + 1)
+    hit = None
+    for s in part:
+        start, count = s.start[sl], s.count[sl]
+        if s.step == 1 or int(count.max(initial=0)) <= 1:
+            live = count > 0
+            lo = np.clip(start[live], 0, universe)
+            hi = np.clip(start[live] + (count[live] if s.step == 1 else 1), 0, universe)
+            np.add.at(flat_cover, base[live] + lo, 1)
+            np.add.at(flat_cover, base[live] + hi, -1)
+            continue
+        r, k = enumerate_keys([Seg(start, s.step, count)], universe)
+        ok = (k >= 0) & (k < universe)
+        if hit is None:
+            hit = np.zeros((height, universe), dtype=bool)
+        hit[r[ok], k[ok]] = True
+    filled = np.cumsum(cover, axis=1)[:, :universe] > 0
+    if hit is not None:
+        filled |= hit
+    return filled
+
+
+def _union_by_bitmap(terms: list[list], rows: int, universe: int, codes: list | None = None) -> np.ndarray:
+    """|union of intersections| per row on (rows, universe) bitmaps in row chunks: one bitmap per
+    distinct part, ANDed within a term and ORed across terms. No product of segment lists is formed,
+    so the cost is rows x universe x parts whatever the nesting. With `codes`, also appends the
+    row * universe + key code of every kept cell."""
     out = np.zeros(rows, dtype=np.int64)
     step = max(1, BITMAP_CELLS // max(1, universe))
     for lo_row in range(0, rows, step):
         sl = slice(lo_row, lo_row + step)
-        hit = np.zeros((min(rows, lo_row + step) - lo_row, universe), dtype=bool)
-        for term in flat:
-            part = [Seg(s.start[sl], s.step, s.count[sl]) for s in term]
-            r, k = enumerate_keys(part, universe)
-            ok = (k >= 0) & (k < universe)
-            hit[r[ok], k[ok]] = True
-        out[sl] = hit.sum(axis=1)
+        height = min(rows, lo_row + step) - lo_row
+        maps: dict[int, np.ndarray] = {}
+        union = None
+        for term in terms:
+            acc = None
+            for part in term:
+                if id(part) not in maps:
+                    maps[id(part)] = _part_bitmap(part, sl, height, universe)
+                acc = maps[id(part)].copy() if acc is None else np.logical_and(acc, maps[id(part)], out=acc)
+            union = acc if union is None else np.logical_or(union, acc, out=union)
+        out[sl] = union.sum(axis=1)
+        if codes is not None:
+            codes.append(np.flatnonzero(union) + lo_row * universe)
     return out
+
+
+def union_pairs(terms: list[list], rows: int, universe: int) -> np.ndarray | None:
+    """Sorted row * universe + key codes of the union's cells by bitmaps, or None where intersecting
+    the terms' segment lists is cheaper (union_plan's choice)."""
+    shapes = [[shape_of(id(p), p, universe) for p in t] for t in terms]
+    if union_plan(shapes, rows, universe)[0] != "bitmap":
+        return None
+    codes: list = []
+    _union_by_bitmap(terms, rows, universe, codes)
+    return np.concatenate(codes) if codes else np.zeros(0, dtype=np.int64)
+
+
+# -- choosing how to count a union, and what it costs --------------------------------------------
+# One work unit is one row x segment-slot step of intersect / sweep (measured 30-60 million per CPU
+# second here). The bitmap count touches one byte per (row, key) cell and lists every element of
+# every term: cells are vectorised byte operations, about BITMAP_CELLS_PER_UNIT to a unit.
+BITMAP_CELLS_PER_UNIT = 16
+ELEMENTS_PER_UNIT = 4
+SWEEP_FACTOR = 3  # the sweep sorts and scans every interval: about three passes
+
+
+@dataclass(frozen=True)
+class PartShape:
+    """What counting needs to know of one part of a term: its identity, segment slots and kind."""
+
+    key: object
+    slots: int
+    kind: str  # "interval" (step 1 or single keys), "progression", or "columns" (a ColumnSet)
+
+
+def shape_of(key, segs, universe: int | None) -> PartShape:
+    """The shape of an actual part (a segment list or a ColumnSet)."""
+    if isinstance(segs, ColumnSet):
+        return PartShape(key, segs.slots if segs.slots is not None else max(1, universe or 1), "columns")
+    return PartShape(key, max(1, len(segs)), "interval" if _is_intervals(segs) else "progression")
+
+
+def _term_cost(parts: list[PartShape]) -> tuple[int, bool]:
+    """(work per row, result is intervals) of counting one intersection the way _count_term does."""
+    closed = [p for p in parts if p.kind == "columns"]
+    rest = [p for p in parts if p.kind != "columns"]
+    prod = 1
+    for p in rest:
+        prod *= p.slots
+    if len(closed) == 1 and (not rest or all(p.kind == "interval" for p in rest)):
+        return prod, False  # the closed-form count per interval of the rest
+    for p in closed:
+        prod *= p.slots
+    return prod, not closed and all(p.kind == "interval" for p in rest)
+
+
+def union_plan(terms: list[list[PartShape]], rows: int, universe: int | None) -> tuple[str, int, int]:
+    """(method, work units, largest segment table per row) of counting a union of intersections.
+
+    The same function chooses the engine's method (count_union) and prices a request before it
+    runs (limits), so a price is the work the engine will do. Methods: one term; a sweep over
+    sorted intervals; inclusion-exclusion over at most IE_MAX_TERMS terms; a bitmap over the keys
+    when rows x universe is small; "refuse" when none fits.
+    """
+    costs = [_term_cost(t) for t in terms]
+    options = []
+    if len(terms) == 1:
+        options.append(("term", rows * costs[0][0], costs[0][0]))
+    elif all(iv for _, iv in costs):
+        total = sum(w for w, _ in costs)
+        options.append(("sweep", SWEEP_FACTOR * rows * total, total))
+    elif len(terms) <= IE_MAX_TERMS:
+        work = peak = 0
+        for size in range(1, len(terms) + 1):
+            for subset in combinations(terms, size):
+                merged = {p.key: p for t in subset for p in t}
+                w, _ = _term_cost(list(merged.values()))
+                work += w
+                peak = max(peak, w)
+        options.append(("ie", rows * work, peak))
+    if universe is not None and rows * universe <= BITMAP_MAX_CELLS:
+        parts = {p.key: p for t in terms for p in t}
+        # per distinct part: its marks and one running sum (progressions list every key they hold);
+        # per term and part: one AND or OR over the cells
+        cells = rows * universe * (2 * len(parts) + sum(len(t) for t in terms))
+        strided = sum(1 for p in parts.values() if p.kind == "progression")
+        listed = rows * sum(p.slots for p in parts.values() if p.kind != "columns")
+        work = cells // BITMAP_CELLS_PER_UNIT + rows * universe * strided // ELEMENTS_PER_UNIT + 2 * listed
+        options.append(("bitmap", work, max(p.slots for p in parts.values())))
+    if not options:
+        return "refuse", 0, 0
+    return min(options, key=lambda o: o[1])
+
+
+BITMAP_MAX_CELLS = 1 << 30
 
 
 def count_union(terms: list[list[list[Seg]]], rows: int, universe: int | None = None) -> np.ndarray:
     """|T1 u T2 u ...| per row, where each term is an intersection of disjoint segment lists.
 
-    One term: its intersection. All intervals: a sweep over sorted endpoints. Few terms:
-    inclusion-exclusion (every intersection of progressions is a progression, so each summand
-    is exact). Many strided terms: a bitmap over the `universe` of keys when that is small.
+    One term: its intersection. All intervals: a sweep over sorted endpoints. Otherwise the
+    cheaper of inclusion-exclusion over few terms (every intersection of progressions is a
+    progression, so each summand is exact) and a bitmap over the `universe` of keys, as
+    union_plan prices them.
     """
-    if len(terms) == 1:
+    shapes = [[shape_of(id(p), p, universe) for p in t] for t in terms]
+    method, _, _ = union_plan(shapes, rows, universe)
+    if method == "term":
         return _count_term(terms[0], rows)
-    if not any(isinstance(p, ColumnSet) for t in terms for p in t):
-        flat = [intersect_all(t) for t in terms]
-        if all(_is_intervals(f) for f in flat):
-            return _union_of_intervals(flat, rows)
-    if len(terms) <= IE_MAX_TERMS:
+    if method == "sweep":
+        return _union_of_intervals([intersect_all(t) for t in terms], rows)
+    if method == "ie":
         out = np.zeros(rows, dtype=np.int64)
         for size in range(1, len(terms) + 1):
             sign = 1 if size % 2 else -1
@@ -286,8 +421,8 @@ def count_union(terms: list[list[list[Seg]]], rows: int, universe: int | None = 
                             parts.append(part)
                 out += sign * _count_term(parts, rows)
         return out
-    if universe is not None and rows * universe <= (1 << 30):
-        return _union_by_bitmap([intersect_all([list(p) for p in t]) for t in terms], rows, universe)
+    if method == "bitmap":
+        return _union_by_bitmap(terms, rows, universe)
     from .params import PatternError
 
     raise PatternError(

@@ -17,7 +17,7 @@ from .analysis import (
     constant_rows,
     dense_mask,
 )
-from .patterns.base import Expr, Primitive
+from .patterns.base import Expr, Primitive, simple_terms
 from .segments import NETWORK_MAX_SEGS, ColumnSet, disjoint_pieces, intersect_all
 
 TOKEN_VIEW_MAX_N = 2048  # above this the view pools blocks
@@ -75,7 +75,7 @@ def pooled_by_sweep(expr: Expr, n: int, block: int) -> np.ndarray | None:
     """
     prims = expr.primitives()
     run = gcd(constant_rows(expr, n), block)  # a swept run must not straddle two query blocks
-    slots = sum(int(np.prod([max(1, p.segment_count(n)) for p in t])) for t in expr.terms())
+    slots = sum(int(np.prod([max(1, p.segment_count(n)) for p in t])) for t in simple_terms(expr))
     if slots > NETWORK_MAX_SEGS:
         return None
     if run > 1 and not prims[0].causal:

@@ -11,17 +11,19 @@ BIG = 1 << 20
 
 def test_random_keys_over_the_draw_limit_are_refused_with_the_limit():
     check_budget(make("random", random_keys=3).expr(), BIG, 128)  # the default fits
+    # random(4) and random(8) at 2^20 measured 0.45-0.82 s and 179-287 MB: refusing them was a false refusal
+    check_budget(make("random", random_keys=8).expr(), BIG, 128)
     with pytest.raises(PatternError) as info:
-        check_budget(make("random", random_keys=4).expr(), BIG, 128)
+        check_budget(make("random", random_keys=9).expr(), BIG, 128)
     assert info.value.code == "budget_random_draws"
-    assert "3,500,000" in str(info.value) and "random_keys" in str(info.value)
-    check_budget(make("random", random_keys=6).expr(), BIG // 2, 128)  # fewer rows, more keys each
+    assert "8,388,608" in str(info.value) and "random_keys" in str(info.value)
+    check_budget(make("random", random_keys=16).expr(), BIG // 2, 128)  # fewer rows, more keys each
 
 
 def test_bigbird_with_tiny_blocks_is_refused_and_told_to_use_larger_blocks():
     check_budget(make("bigbird").expr(), BIG, 128)
     check_budget(make("bigbird", True, block=8).expr(), BIG, 128)
-    for block in (1, 2, 4):
+    for block in (1, 2):
         with pytest.raises(PatternError, match="larger blocks") as info:
             check_budget(make("bigbird", block=block).expr(), BIG, 128)
         assert info.value.fields["limit"] == f"{Budget().random_draws:,}"
@@ -31,7 +33,7 @@ def test_bigbird_with_tiny_blocks_is_refused_and_told_to_use_larger_blocks():
 def test_the_app_says_what_the_engine_says_in_both_languages():
     from ui.i18n import t
 
-    for pattern in (make("random", random_keys=8), make("bigbird", block=2)):
+    for pattern in (make("random", random_keys=9), make("bigbird", block=2)):
         with pytest.raises(PatternError) as info:
             check_budget(pattern.expr(), BIG, 128)
         error = info.value

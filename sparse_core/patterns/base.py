@@ -277,18 +277,45 @@ def _same_key(p) -> tuple:
     return type(p), tuple((f.name, getattr(p, f.name)) for f in fields(p))
 
 
+def _key_of(p):
+    try:
+        key = _same_key(p)
+        hash(key)
+        return key
+    except TypeError:  # unhashable parameters: only the object itself is known to equal itself
+        return ("id", id(p))
+
+
 def _distinct_terms(expr) -> list[tuple]:
     """The terms with equal primitives (same type and parameters: the same mask) counted once."""
     out = []
     for term in expr.terms():
         parts: dict = {}
         for p in term:
-            try:
-                parts.setdefault(_same_key(p), p)
-            except TypeError:  # unhashable parameters: keep it as it is
-                parts[id(p)] = p
+            parts.setdefault(_key_of(p), p)
         out.append(tuple(parts.values()))
     return out
+
+
+def simple_terms(expr) -> list[tuple]:
+    """The union of intersections with repeats removed and absorbed terms dropped: the same mask.
+
+    Equal primitives in a term are one (A ∩ A = A), equal terms are one, and a term whose parts
+    include all of another term's parts is inside it (A ∪ (A ∩ B) = A). fixed ∩ fixed expands to 4
+    terms and simplifies to 2 (window ∪ summary); nothing here lists a segment.
+    """
+    keyed = []
+    for term in _distinct_terms(expr):
+        keys = frozenset(_key_of(p) for p in term)
+        keyed.append((keys, term))
+    out, seen = [], []
+    for keys, term in sorted(keyed, key=lambda kt: len(kt[0])):  # smaller terms absorb larger ones
+        if any(k <= keys for k in seen):
+            continue
+        seen.append(keys)
+        out.append(term)
+    order = {id(t): i for i, (_, t) in enumerate(keyed)}
+    return sorted(out, key=lambda t: order[id(t)])  # first-use order, as terms() gives
 
 
 def meet(a: list[Seg], b: list[Seg]) -> list[Seg]:
@@ -444,7 +471,7 @@ class Expr:
         Interval-only unions are swept once (the sum of the terms' slots); unions with strided parts
         go through inclusion-exclusion, which costs about 2^(T-1) times more.
         """
-        terms = self.terms()
+        terms = simple_terms(self)
         slots = sum(int(np.prod([max(1, p.segment_count(n)) for p in t], dtype=np.float64)) for t in terms)
         strided = len(terms) > 1 and any(not p.interval_segments for t in terms for p in t)
         return n * slots * (1 << min(len(terms) - 1, 40) if strided else 1)

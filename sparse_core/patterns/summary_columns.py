@@ -41,7 +41,7 @@ class SummaryColumns(Primitive):
             hi = np.minimum(hi, limit)
             return np.where(hi > lo, self._below(hi) - self._below(lo), 0)
 
-        return ColumnSet(count_in, lambda: self._explicit(rows, n, limit), len(rows))
+        return ColumnSet(count_in, lambda: self._explicit(rows, n, limit), len(rows), slots=self.materialised_slots(n))
 
     def _explicit(self, rows, n, limit):
         l, c = self.stride, self.summary
@@ -84,7 +84,7 @@ class SummaryColumns(Primitive):
             table = np.concatenate([table, np.where(own > 0, brows, -1)[:, None]], axis=1)
             return singletons(table)
 
-        return ColumnSet(count_in, explicit, rows)
+        return ColumnSet(count_in, explicit, rows, slots=int(holds.sum()) + 1)
 
     def block_segment_count(self, n, block):
         """One closed-form count per block row."""
@@ -96,6 +96,10 @@ class SummaryColumns(Primitive):
 
     def segment_count(self, n):
         return 1
+
+    def materialised_slots(self, n):
+        """Segments per row when the closed form cannot serve (one per summary offset, or one per period)."""
+        return max(1, min(self.summary, -(-n // self.stride)))
 
     def kv_rows(self, cols):
         is_summary = cols % self.stride >= self.stride - self.summary

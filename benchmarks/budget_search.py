@@ -1,0 +1,299 @@
+"""Adversarial search for requests that break the budget's promise (issue 18).
+
+The promise: every accepted request costs <= 1 s CPU and <= 300 MB peak RSS on this machine, every
+refusal takes <= 50 ms and names what to lower, and no request that would have fit is refused.
+
+    python -m benchmarks.budget_search --count 200 --seed 1
+
+draws random requests (1-4 layers of any pattern, parameters near their maxima, causal both ways,
+unions, intersections and nesting, any n <= 2^20, any block size) plus the pinned cases of the
+issue, and runs each in a fresh process (`--worker`): the budget check, then `stats` when accepted.
+A refused request is also run past its refusal, under a CPU limit, to find false refusals. CPU time
+is the process's own (`time.process_time`), memory the peak RSS (`ru_maxrss`); both include the
+import of numpy and the engine. Prints the worst accepted request, the slowest refusal, the false
+refusals, and a markdown summary with the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import time
+
+CPU_LIMIT_S = 1.0
+RSS_LIMIT_MB = 300
+REFUSAL_LIMIT_S = 0.05
+FORCE_CPU_S = 4  # a refused request is run past its refusal for at most this many CPU seconds
+
+# Requests the issue measured (layers as [name, causal, params], tree over layer indices, n, block)
+PINNED = [
+    ("fixed ∩ fixed at 8,192", [["fixed", False, {}], ["fixed", False, {}]], ["intersection", [0, 1]], 8192, 128),
+    ("fixed ∩ fixed at 65,536", [["fixed", False, {}], ["fixed", False, {}]], ["intersection", [0, 1]], 65536, 128),
+    ("fixed ∩ fixed at 2^20", [["fixed", False, {}], ["fixed", False, {}]], ["intersection", [0, 1]], 1 << 20, 128),
+    (
+        "4-layer causal ∩ at 337, block 1",
+        [
+            ["random", True, {"random_keys": 2}],
+            ["fixed", True, {"stride": 3, "summary": 1}],
+            ["bigbird", True, {"block": 1, "window_blocks": 3, "global_blocks": 0, "random_blocks": 1}],
+            ["fixed", True, {"stride": 3, "summary": 2}],
+        ],
+        ["intersection", [0, 1, 2, 3]],
+        337,
+        1,
+    ),
+    (
+        "logsparse ∩ dilated(16, 2), block 2^20",
+        [["logsparse", True, {}], ["dilated", False, {"window": 16, "dilation": 2}]],
+        ["intersection", [0, 1]],
+        65536,
+        1 << 20,
+    ),
+    (
+        "streaming(4, 698,760) ∩ random(2) at 2^20",
+        [["streaming", True, {"sinks": 4, "window": 698760}], ["random", False, {"random_keys": 2}]],
+        ["intersection", [0, 1]],
+        1 << 20,
+        128,
+    ),
+    (
+        "bigbird ∪ bigbird at 2^20",
+        [["bigbird", False, {}], ["bigbird", False, {"seed": 1}]],
+        ["union", [0, 1]],
+        1 << 20,
+        128,
+    ),  # noqa: E501
+    ("random(4) at 2^20", [["random", False, {"random_keys": 4}]], 0, 1 << 20, 128),
+    ("random(8) at 2^20", [["random", False, {"random_keys": 8}]], 0, 1 << 20, 128),
+    (
+        "4 BigBirds ∪ at 2^20",
+        [["bigbird", False, {"seed": s}] for s in range(4)],
+        ["union", [0, 1, 2, 3]],
+        1 << 20,
+        128,
+    ),
+    (
+        "strided(63) ∩ logsparse at 65",
+        [["strided", False, {"stride": 63}], ["logsparse", True, {}]],
+        ["intersection", [0, 1]],
+        65,
+        128,
+    ),
+]
+
+
+def build(layers, tree):
+    """The expression of a request: layers combined as the tree says (an index is a layer)."""
+    from sparse_core import make
+    from sparse_core.patterns.base import Intersection, Union
+
+    exprs = [make(name, causal, **params).expr() for name, causal, params in layers]
+
+    def walk(node):
+        if isinstance(node, int):
+            return exprs[node]
+        op, children = node
+        parts = tuple(walk(c) for c in children)
+        return Union(parts) if op == "union" else Intersection(parts)
+
+    return walk(tree)
+
+
+def worker(spec: dict) -> dict:
+    """Run one request in this (fresh) process: check, then stats if accepted (or forced)."""
+    from sparse_core import PatternError, limits, stats
+
+    out: dict = {}
+    expr = build(spec["layers"], spec["tree"])
+    n, block = spec["n"], spec["block"]
+    start = time.process_time()
+    try:
+        limits.check_budget(expr, n, block)
+        out["verdict"] = "accepted"
+    except PatternError as e:
+        out["verdict"] = "refused"
+        out["message"] = str(e)
+        out["lower"] = "lower" in str(e)
+    out["check_s"] = time.process_time() - start
+    if out["verdict"] == "accepted" or spec.get("force"):
+        if spec.get("force"):
+            resource.setrlimit(resource.RLIMIT_CPU, (FORCE_CPU_S, FORCE_CPU_S + 1))
+        try:
+            stats(expr, n, block)
+            out["ran"] = "ok"
+        except PatternError as e:
+            out["ran"] = "engine refused: " + str(e)[:80]
+        except MemoryError:
+            out["ran"] = "memory"
+    out["cpu_s"] = time.process_time()
+    out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def run_worker(spec: dict, timeout: float = 60) -> dict:
+    """Run the worker in a fresh process; a run killed by its CPU limit reports as over."""
+    cmd = [sys.executable, "-m", "benchmarks.budget_search", "--worker", json.dumps(spec)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"verdict": "timeout", "cpu_s": timeout, "rss_mb": 0, "check_s": timeout}
+    if done.returncode != 0 or not done.stdout.strip():
+        return {"verdict": "crashed", "cpu_s": FORCE_CPU_S, "rss_mb": 0, "check_s": 0, "err": done.stderr[-300:]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def baseline() -> dict:
+    """CPU and RSS of a worker doing nothing (imports only), subtracted nowhere but reported."""
+    code = "import time, resource, sparse_core; print(time.process_time(), resource.getrusage(0).ru_maxrss/1024)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split()
+    return {"cpu_s": float(out[0]), "rss_mb": float(out[1])}
+
+
+# -- random requests ------------------------------------------------------------------------
+def near_max(rng: random.Random, p) -> int:
+    """A value near the parameter's maximum most of the time, anywhere in its range otherwise."""
+    lo, hi = p.minimum, p.maximum
+    if p.name == "seed":
+        return rng.randrange(0, 1000)
+    roll = rng.random()
+    if roll < 0.4:
+        return hi if rng.random() < 0.3 else max(lo, hi - rng.randrange(0, max(1, hi // 8) + 1))
+    if roll < 0.7:  # log-uniform
+        return int(min(hi, max(lo, round(2 ** rng.uniform(0, max(1, hi).bit_length())))))
+    return rng.randint(lo, min(hi, max(lo, 64)))
+
+
+def random_layer(rng: random.Random, structured_only: bool):
+    from sparse_core import PATTERNS, PatternError, make
+
+    names = [k for k, d in PATTERNS.items() if not (structured_only and d.data_dependent)]
+    for _ in range(50):
+        name = rng.choice(names)
+        d = PATTERNS[name]
+        params = {p.name: near_max(rng, p) for p in d.params}
+        try:
+            make(name, rng.random() < 0.5, **params)
+        except PatternError:
+            continue
+        return [name, rng.random() < 0.5, params]
+    return ["window", False, {}]
+
+
+def random_tree(rng: random.Random, k: int):
+    if k == 1:
+        return 0
+    idx = list(range(k))
+    if k >= 3 and rng.random() < 0.5:  # nesting: a pair inside, the rest outside
+        a, b = rng.sample(idx, 2)
+        inner = [rng.choice(["union", "intersection"]), [a, b]]
+        rest = [i for i in idx if i not in (a, b)]
+        return [rng.choice(["union", "intersection"]), [inner, *rest]]
+    return [rng.choice(["union", "intersection"]), idx]
+
+
+def random_request(rng: random.Random) -> dict:
+    from sparse_core import PATTERNS
+
+    k = rng.choice([1, 1, 2, 2, 3, 4])
+    layers = [random_layer(rng, structured_only=rng.random() < 0.85) for _ in range(k)]
+    dense = any(PATTERNS[name].data_dependent for name, _, _ in layers)
+    top = 12 if dense else 20
+    n = int(min(1 << 20, max(1, round(2 ** rng.uniform(4, top)))))
+    if rng.random() < 0.4:
+        n = 1 << top
+    block = rng.choice([1, 2, 16, 64, 128, 256, 1 << 20, rng.randint(1, 4096)])
+    tree = random_tree(rng, k)
+    names = " · ".join(f"{nm}{'ᶜ' if c else ''}({p})" for nm, c, p in layers)
+    label = f"{names} tree={tree} n={n} B={block}"
+    return {"label": label, "layers": layers, "tree": tree, "n": n, "block": block}
+
+
+def evaluate(spec: dict, force_refused: bool) -> dict:
+    res = run_worker(spec)
+    res["label"] = spec["label"]
+    if res["verdict"] == "refused" and force_refused:
+        forced = run_worker({**spec, "force": True}, timeout=FORCE_CPU_S * 4)
+        res["forced_cpu_s"] = forced.get("cpu_s", FORCE_CPU_S)
+        res["forced_rss_mb"] = forced.get("rss_mb", 0)
+        res["forced_ran"] = forced.get("ran", forced.get("verdict"))
+        res["false_refusal"] = (
+            res["forced_ran"] == "ok" and res["forced_cpu_s"] <= CPU_LIMIT_S and res["forced_rss_mb"] <= RSS_LIMIT_MB
+        )
+    return res
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, default=100, help="random requests (after the pinned ones)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-force", action="store_true", help="do not run refused requests to find false refusals")
+    parser.add_argument("--json", help="write every result here")
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))))
+        return
+    rng = random.Random(args.seed)
+    specs = [{"label": label, "layers": ly, "tree": tr, "n": n, "block": b} for label, ly, tr, n, b in PINNED]
+    specs += [random_request(rng) for _ in range(args.count)]
+    base = baseline()
+    results = []
+    t0 = time.time()
+    for i, spec in enumerate(specs):
+        res = evaluate(spec, not args.no_force)
+        results.append(res)
+        print(
+            f"[{i + 1}/{len(specs)}] {res['verdict']:8s} cpu {res['cpu_s']:.2f}s rss {res['rss_mb']:.0f}MB "
+            f"check {res['check_s'] * 1000:.0f}ms {spec['label'][:110]}",
+            flush=True,
+        )
+    report(results, base, time.time() - t0)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"baseline": base, "results": results}, f, indent=1)
+
+
+def report(results: list[dict], base: dict, wall: float) -> None:
+    accepted = [r for r in results if r["verdict"] == "accepted"]
+    refused = [r for r in results if r["verdict"] == "refused"]
+    broken = [r for r in results if r["verdict"] not in ("accepted", "refused")]
+    over = [r for r in accepted if r["cpu_s"] > CPU_LIMIT_S or r["rss_mb"] > RSS_LIMIT_MB or r.get("ran") != "ok"]
+    slow_refusals = [r for r in refused if r["check_s"] > REFUSAL_LIMIT_S]
+    false = [r for r in refused if r.get("false_refusal")]
+    silent = [r for r in refused if not r.get("lower")]
+    print()
+    print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} · wall {wall:.0f} s")
+    print(f"import baseline: {base['cpu_s']:.2f} s CPU, {base['rss_mb']:.0f} MB RSS (included in every figure)")
+    print()
+    print("| | count | worst |")
+    print("|---|---|---|")
+    if accepted:
+        w = max(accepted, key=lambda r: r["cpu_s"])
+        m = max(accepted, key=lambda r: r["rss_mb"])
+        print(f"| accepted | {len(accepted)} | CPU {w['cpu_s']:.2f} s ({w['label'][:90]}) |")
+        print(f"| accepted, memory | | {m['rss_mb']:.0f} MB ({m['label'][:90]}) |")
+    if refused:
+        s = max(refused, key=lambda r: r["check_s"])
+        print(f"| refused | {len(refused)} | slowest {s['check_s'] * 1000:.0f} ms ({s['label'][:90]}) |")
+    print(f"| accepted over 1 s / 300 MB or failing | {len(over)} | |")
+    print(f"| refusals over 50 ms | {len(slow_refusals)} | |")
+    print(f"| refusals without 'lower …' | {len(silent)} | |")
+    print(f"| false refusals (ran ≤ 1 s, ≤ 300 MB) | {len(false)} | |")
+    print(f"| crashed or timed out | {len(broken)} | |")
+    for title, rows in (("OVER", over), ("SLOW REFUSAL", slow_refusals), ("FALSE REFUSAL", false), ("BROKEN", broken)):
+        for r in rows:
+            forced = f" forced {r.get('forced_cpu_s', 0):.2f}s {r.get('forced_rss_mb', 0):.0f}MB"
+            extra = forced if title == "FALSE REFUSAL" else ""
+            print(
+                f"{title}: cpu {r['cpu_s']:.2f}s rss {r['rss_mb']:.0f}MB check {r['check_s'] * 1000:.0f}ms{extra} "
+                f"{r.get('ran', '')} {r.get('message', '')[:100]} :: {r['label']}"
+            )
+
+
+if __name__ == "__main__":
+    main()
