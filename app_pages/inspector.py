@@ -389,6 +389,12 @@ def _stop_with_url() -> None:
     st.stop()
 
 
+if not example and not text.strip():
+    # a link with text=own opened in a new session, or a cleared box: a hint, not an error
+    with box:
+        st.info(tr("in.own_missing"), icon="📋")
+    _stop_with_url()
+
 title = tr(f"in.model_{key}") if key in models.MODELS else plain(key)  # a typed path is shown as text
 status = None
 try:

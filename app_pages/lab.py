@@ -272,16 +272,16 @@ def _results(table: pd.DataFrame, causal: bool) -> None:
     st.caption(tr(f"lab.help_{y}"))
     fig = pareto_figure(table, x, y, tr(f"lab.col_{x}"), tr(f"lab.col_{y}"))
     st.plotly_chart(fig, key="lab_pareto", config=DOWNLOAD_CONFIG)
+    # the rows stay the engine's (the CLI prints the same); the columns show them as the chart does:
+    # pattern titles, fractions as percentages
+    names = sorted(set(table["pattern"]))
+    config = {c: st.column_config.Column(tr(f"lab.col_{c}")) for c in SHOWN}
+    config |= {c: st.column_config.NumberColumn(tr(f"lab.col_{c}"), format="percent") for c in PERCENT_COLUMNS}
+    config["pattern"] = st.column_config.SelectboxColumn(
+        tr("lab.col_pattern"), options=names, format_func=pattern_titles(), disabled=True
+    )
     st.dataframe(
-        shown_table(table),
-        hide_index=True,
-        key="lab_table",
-        column_config={
-            c: st.column_config.NumberColumn(tr(f"lab.col_{c}"), format="%.1f%%")
-            if c in PERCENT_COLUMNS
-            else st.column_config.Column(tr(f"lab.col_{c}"))
-            for c in SHOWN
-        },
+        table[[c for c in SHOWN if c in table.columns]], hide_index=True, key="lab_table", column_config=config
     )
     st.plotly_chart(
         layer_strip(lab.layer_table(table), tr("lab.strip"), tr("in.layer")), key="lab_strip", config=DOWNLOAD_CONFIG
@@ -301,16 +301,6 @@ def _results(table: pd.DataFrame, causal: bool) -> None:
         mime="application/json",
         on_click="ignore",
     )
-
-
-def shown_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The table as the chart speaks: pattern titles, fractions as percentages (the downloads keep the raw rows)."""
-    shown = table[[c for c in SHOWN if c in table.columns]].copy()
-    shown["pattern"] = shown["pattern"].map(pattern_titles())
-    for column in PERCENT_COLUMNS:
-        if column in shown.columns:
-            shown[column] = shown[column] * 100
-    return shown
 
 
 def _marked(pieces: list[str], divergence: int | None) -> str:

@@ -157,7 +157,8 @@ def test_student_learn_then_explorer_then_home_and_back(journey):
     back(page, "explorer")
     assert_explorer(page, "longformer", 4096)
     back(page, "learn")  # its own parameters back with it
-    assert {k: v for k, v in query(page).items() if k != "lang"} == {k: v for k, v in learn_url.items() if k != "lang"}
+    assert query(page).get("step", "1") == learn_url.get("step", "1")  # the step the student left
+    assert set(query(page)) <= {"lang", "step"}, page.url
     switch_language(page, "zh")
     sidebar(page, "explorer", "zh")
     assert_explorer(page, "longformer", 4096, "zh")
@@ -239,6 +240,7 @@ def test_researcher_pastes_text_inspects_one_token_and_visits_the_lab(journey):
     assert page.get_by_role("textbox", name="文本", exact=True).input_value() == OWN_TEXT
     reload(page)  # a new session: the link keeps everything but the pasted text, and says so
     assert query(page)["pattern"].startswith("block_gating(") and query(page)["text"] == "own"
+    expect(page.get_by_text(t("in.own_missing", "zh"), exact=False)).to_be_visible()
     screenshot(page, "journey-researcher-after-reload-zh")
 
 

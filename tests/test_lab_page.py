@@ -7,6 +7,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from sparse_core import lab
 from tests.conftest import ROOT
 
 PAGE = ROOT / "app_pages" / "lab.py"
@@ -97,3 +98,21 @@ def test_page_in_chinese_shows_no_english_ui_text():
     leaked = [s for s in ENGLISH if s in shown]
     assert not leaked, leaked
     assert re.search(r"[\u4e00-\u9fff]", shown)
+
+
+def test_the_table_speaks_as_the_chart_titles_and_percentages():
+    """Issue 17: the table showed internal names and fractions beside a chart of titles and percentages."""
+    at = run_page("minilm", "window,block", "0.1,0.25")
+    config = json.loads(at.dataframe[0].proto.columns)
+    assert config["pattern"]["type_config"]["type"] == "selectbox"
+    shown = {o["label"] for o in config["pattern"]["type_config"]["options"]}
+    assert shown == {"Sliding window", "Block / banded"}
+    for column in ("budget", "density", "mass_kept"):
+        assert config[column]["type_config"]["format"] == "percent", column
+
+
+def test_every_lab_pattern_is_a_visible_pill():
+    """Issue 17: the Patterns box folded the chosen patterns away and hid BigBird."""
+    at = page(model="smollm2", text="en_story", tokens="64")
+    pills = at.button_group(key="lab_patterns")
+    assert "BigBird" in pills.options and len(pills.options) == len(lab.lab_patterns(True))
