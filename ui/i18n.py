@@ -206,6 +206,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "in.loaded": {"en": "{model} ready", "zh": "{model} 已就绪"},
     "in.example": {"en": "Example text", "zh": "示例文本"},
     "in.own": {"en": "(your own text)", "zh": "（自己的文本）"},
+    "in.own_missing": {
+        "en": "This link was made with a pasted text, which a link cannot carry: paste your text or pick an example.",
+        "zh": "此链接是用粘贴的文本生成的，而链接无法携带文本：请粘贴你的文本或选择一个示例。",
+    },
     "in.own_not_in_link": {
         "en": "Your own text stays in this session (it survives a page change) but a shared link cannot carry it: "
         "the link opens with the text box empty.",
