@@ -75,3 +75,18 @@ def test_cjk_titles_count_two_columns_a_character():
 def test_a_bracketed_cjk_group_moves_to_the_next_line_whole():
     assert wrap_title(STRINGS["pattern.streaming"]["zh"]).split("<br>") == ["StreamingLLM", "（注意力汇 + 窗口）"]
     assert not any(line.startswith("）") for line in wrap_title("窗" * 14 + "口）").split("<br>"))
+
+
+def test_inspector_map_titles_start_below_the_mode_bar():
+    from ui import inspector_figures as F
+
+    labels = [f"t{i}" for i in range(8)]
+    weights = np.tri(8, dtype=np.float32) / np.arange(1, 9, dtype=np.float32)[:, None]
+    for fig in (
+        F.attention_map(weights, labels, STRINGS["in.sparse"]["en"]),
+        F.mask_map(F.mask_codes(np.tri(8, dtype=bool), None), labels, STRINGS["in.mask"]["zh"]),
+    ):
+        title = fig.layout.title
+        # a phone shows the mode bar at all times, top right: a title inside its band ran under it
+        assert title.yref == "container" and title.yanchor == "top" and title.pad.t >= F.MODEBAR_PX
+        assert title.automargin is True and fig.layout.margin.t >= F.MODEBAR_PX

@@ -129,13 +129,28 @@ def _power(e: int) -> str:
     return f"10⁻{digits}" if e < 0 else f"10{digits}"
 
 
+MODEBAR_PX = 30  # height of Plotly's mode bar at the top right of a figure
+
+
 def _layout(fig: go.Figure, cats: list[str], labels: list[str], title: str, height: int) -> None:
     fig.update_xaxes(**_ticks(cats, labels), side="bottom", tickangle=-90)  # the top belongs to the mode bar
     fig.update_yaxes(**_ticks(cats, labels), autorange="reversed")
     fig.update_layout(
-        title=dict(text=title, y=0.995, x=0, xanchor="left", font=dict(size=14)),
+        # the title starts under the mode bar's band (a phone shows the bar at all times, and a title
+        # in that band ran under it); automargin makes room for it above the plot
+        title=dict(
+            text=title,
+            x=0,
+            xanchor="left",
+            y=1,
+            yref="container",
+            yanchor="top",
+            pad=dict(t=MODEBAR_PX),
+            automargin=True,
+            font=dict(size=14),
+        ),
         height=height,
-        margin=dict(l=10, r=10, t=40, b=10),
+        margin=dict(l=10, r=10, t=MODEBAR_PX + 30, b=10),
         hoverlabel=dict(font=dict(size=12)),
     )
 
