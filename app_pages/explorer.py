@@ -366,11 +366,12 @@ def _degree_chart(profile) -> None:
         ]
     )
     band.update_layout(
-        height=240,
-        margin=dict(l=10, r=10, t=10, b=10),
+        height=280,
+        margin=dict(l=10, r=10, t=30, b=10),  # the top band belongs to the chart's toolbar
         xaxis_title=tr("fig.query"),
         yaxis_title=tr("ex.degree_axis"),
-        legend=dict(orientation="h", y=1.15),
+        # below the axis title: above the plot it ran under the toolbar, which a phone shows at all times
+        legend=dict(orientation="h", yanchor="top", y=-0.35, x=0),
     )
     band.update_xaxes(exponentformat="SI")
     band.update_yaxes(exponentformat="SI")

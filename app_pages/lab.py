@@ -153,9 +153,10 @@ def layer_strip(layers: pd.DataFrame, title: str, layer_label: str) -> go.Figure
         )
     )
     fig.update_layout(
-        title=title,
-        height=120 + 22 * len(layers),
-        margin=dict(l=10, r=10, t=40, b=10),
+        # the title starts below the toolbar's band (a phone shows the toolbar at all times)
+        title=dict(text=title, x=0, xanchor="left", y=1, yref="container", yanchor="top", pad=dict(t=28)),
+        height=150 + 22 * len(layers),
+        margin=dict(l=10, r=10, t=70, b=10),
         xaxis=dict(title=layer_label),
     )
     return fig
