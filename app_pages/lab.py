@@ -209,6 +209,7 @@ def _inputs() -> tuple[str, str, bool]:
         tr("lab.patterns"),
         offered,
         selection_mode="multi",
+        wrap=True,  # directly in a column pills stay on one scrolling row, which hid BigBird again
         key="lab_patterns",
         format_func=pattern_titles(),
         persist_state=PERSIST,
@@ -217,6 +218,7 @@ def _inputs() -> tuple[str, str, bool]:
         tr("lab.budgets"),
         BUDGETS,
         selection_mode="multi",
+        wrap=True,
         key="lab_budgets",
         format_func=lambda b: f"{b:.0%}",
         persist_state=PERSIST,

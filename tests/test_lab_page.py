@@ -116,3 +116,4 @@ def test_every_lab_pattern_is_a_visible_pill():
     at = page(model="smollm2", text="en_story", tokens="64")
     pills = at.button_group(key="lab_patterns")
     assert "BigBird" in pills.options and len(pills.options) == len(lab.lab_patterns(True))
+    assert pills.proto.wrap  # directly in a column, unwrapped pills scroll sideways and hide the rest
