@@ -667,11 +667,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "For every head and query, "
         "softmax spreads weight over all keys — but look at the histogram: almost all weights are close to "
         "zero, and a handful of keys per query hold most of the mass.\n\n"
-        "The right curve answers: *if each query kept only its top-k keys, what share of its attention "
+        "The top-k curve answers: *if each query kept only its top-k keys, what share of its attention "
         "would survive?* That is the insight that makes sparse attention work.",
         "zh": "这里，一个真实的预训练模型（all-MiniLM-L6-v2）读取一段真实的英文文字（可在图下方展开查看）。对每个头和每个查询，softmax 把权重分配给所有键——"
         "但请看直方图：几乎所有权重都接近零，每个查询只有少数几个键占了大部分质量。\n\n"
-        "右边的曲线回答：*如果每个查询只保留得分最高的 k 个键，还能保留多少注意力？* 这正是稀疏注意力可行的原因。",
+        "前 k 个键的曲线回答：*如果每个查询只保留得分最高的 k 个键，还能保留多少注意力？* 这正是稀疏注意力可行的原因。",
     },
     "le.f2_layer": {"en": "Layer", "zh": "层"},
     "le.f2_text": {
@@ -689,11 +689,11 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "le.t3": {
         "en": "A sparse pattern is just a **graph**: an arrow from query i to key j when the pair is scored (a pair "
-        "scored both ways has a head at each end). The mask on the right is the same graph as a matrix (its "
+        "scored both ways has a head at each end). The mask beside it is the same graph as a matrix (its "
         "adjacency matrix); its diagonal is each token attending itself, drawn as a thick ring on the node. "
         "Fewer arrows, less work: the cost is proportional to the number of dark cells, not to n².",
         "zh": "稀疏模式其实就是一张**图**：如果查询 i 与键 j 这一对被打分，就画一个从 i 指向 j 的箭头（双向打分的一对两端都有箭头）。"
-        "右边的掩码是同一张图的矩阵形式（邻接矩阵）；对角线是每个词元关注自身，在图中画成节点上的粗圈。"
+        "旁边的掩码是同一张图的矩阵形式（邻接矩阵）；对角线是每个词元关注自身，在图中画成节点上的粗圈。"
         "箭头越少，计算越少：成本与深色格子的数量成正比，而不是 n²。",
     },
     "le.f3_pattern": {"en": "Pattern", "zh": "模式"},
