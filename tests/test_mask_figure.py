@@ -90,3 +90,8 @@ def test_inspector_map_titles_start_below_the_mode_bar():
         # a phone shows the mode bar at all times, top right: a title inside its band ran under it
         assert title.yref == "container" and title.yanchor == "top" and title.pad.t >= F.MODEBAR_PX
         assert title.automargin is True and fig.layout.margin.t >= F.MODEBAR_PX
+
+
+def test_an_untitled_small_mask_stands_alone_and_keeps_its_axis_titles():
+    fig = mask_image(VIEWS["token"](), height=380)  # the explorer's zoom
+    assert fig.layout.xaxis.title.text == STRINGS["fig.key"]["en"] and not fig.layout.annotations

@@ -153,11 +153,13 @@ def mask_image(
     engine could only say which blocks keep any pair, every kept block is shaded by the exact mean
     share over kept blocks when `nnz` (the exact kept-pair count) is given, else drawn with a legend.
 
-    `compact` (default: height below COMPACT_HEIGHT) draws a small multiple for a grid of masks: no
-    colour bar or legend of its own (the shade's meaning moves into the hover), a title wrapped to
-    two short lines with the full title on hover, smaller ticks, and no axis titles.
+    `compact` (default: a title and a height below COMPACT_HEIGHT) draws a small multiple for a grid
+    of masks: no colour bar or legend of its own (the shade's meaning moves into the hover), a title
+    wrapped to two short lines with the full title on hover, smaller ticks, and no axis titles.
     """
-    compact = height < COMPACT_HEIGHT if compact is None else compact
+    # a titled figure under COMPACT_HEIGHT is one of several side by side; an untitled one (the
+    # explorer's zoom) stands alone and keeps its axis titles
+    compact = (bool(title) and height < COMPACT_HEIGHT) if compact is None else compact
     img = view.image
     n, b = view.n, view.block
     coords = np.arange(img.shape[0]) * b
