@@ -24,7 +24,7 @@ from sparse_core.scaling import curve
 from sparse_core.views import MaskView
 from ui import learn_figures as F
 from ui.chrome import DOWNLOAD_CONFIG, lang, pattern_title, pattern_titles, read_query, show_problems, tr
-from ui.figures import DROPPED_RGB, KEPT_RGB, human, mask_image
+from ui.figures import human, mask_image
 from ui.i18n import STRINGS
 from ui.query import QueryParam
 from ui.safe import plain
@@ -97,11 +97,7 @@ def _small_mask(name: str, n: int) -> np.ndarray:
 @st.cache_data(show_spinner=False, max_entries=64)
 def _thumbnail(name: str, n: int) -> tuple[np.ndarray, float]:
     """A mask as an RGB picture, upscaled without smoothing, and the share of its pixels that are kept."""
-    mask = _small_mask(name, n)
-    scale = max(1, THUMB_PX // n)
-    big = np.kron(mask, np.ones((scale, scale), dtype=bool))
-    rgb = np.where(big[..., None], np.array(KEPT_RGB, np.uint8), np.array(DROPPED_RGB, np.uint8))
-    return rgb, float(big.mean())  # the picture's own share: equal to the mask's, since every cell is scale² pixels
+    return F.thumbnail(_small_mask(name, n), THUMB_PX)
 
 
 def _groups(mask: np.ndarray) -> int:

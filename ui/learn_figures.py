@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 
 from sparse_core.memory import format_bytes
 
+from .figures import DROPPED_RGB, KEPT_RGB
 from .i18n import t
 
 LOG_AXIS = dict(type="log", exponentformat="power", dtick=1)  # one notation, decades only, on every log axis
@@ -93,6 +94,15 @@ def topk_curve(share: np.ndarray, k: int, lang: str = "en") -> tuple[go.Figure, 
     fig.update_yaxes(title=t("le.f2_share", lang), tickformat=".0%", range=[0, 1.02])
     fig.update_layout(height=340, margin=dict(l=10, r=10, t=20, b=10))
     return fig, {"k": k, "share": float(share[k - 1]), "n": len(share)}
+
+
+def thumbnail(mask: np.ndarray, pixels: int) -> tuple[np.ndarray, float]:
+    """Steps 4 and 5: the mask as an RGB picture about `pixels` wide, upscaled without smoothing, and the
+    share of its pixels in the kept colour (the mask's density: every cell is the same number of pixels)."""
+    scale = max(1, pixels // mask.shape[0])
+    big = np.kron(mask, np.ones((scale, scale), dtype=bool))
+    rgb = np.where(big[..., None], np.array(KEPT_RGB, np.uint8), np.array(DROPPED_RGB, np.uint8))
+    return rgb, float(big.mean())
 
 
 def circle(n: int) -> np.ndarray:
