@@ -9,7 +9,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import streamlit as st  # noqa: E402
 
-from ui import heap  # noqa: E402
+from ui import heap, preload  # noqa: E402
 from ui.chrome import setup_app  # noqa: E402
 
 PAGES = [
@@ -22,9 +22,10 @@ PAGES = [
 ]
 
 tr = setup_app()
-navigation = st.navigation(
-    [st.Page(path, title=tr(key), icon=icon, default=default) for path, key, icon, default in PAGES],
-    position="sidebar",
-)
+pages = [(st.Page(path, title=tr(key), icon=icon, default=default), path) for path, key, icon, default in PAGES]
+navigation = st.navigation([page for page, _ in pages], position="sidebar")
+# Before the page runs: what libraries peek at is complete, and this page's modules are imported once,
+# never by two sessions at the same time (ui/preload.py: a half-built pandas broke Home under load).
+preload.ensure(next((path for page, path in pages if page.url_path == navigation.url_path), None))
 navigation.run()
 heap.settle()  # after a first visit imported new modules: no full GC pass inside later reruns
