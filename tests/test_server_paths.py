@@ -1,0 +1,99 @@
+"""What the served app (`streamlit run serve.py`, as `make run` starts it) answers on paths a visitor
+should not reach or can mistype, at the HTTP level (issue 20).
+
+Streamlit 1.67 answers `/_stcore/metrics` to anyone and has no setting to close it; for an unknown
+nested path it sends its index page, whose relative script links then resolve under the bogus path,
+so the browser shows a blank page. serve.py closes the one and redirects the other.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served():
+    """`streamlit run serve.py` on a free loopback port: (host, port)."""
+    port = _free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    args = ["--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "serve.py", *args, "--server.fileWatcherType", "none"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 90
+        while _get("127.0.0.1", port, "/_stcore/health", timeout=2)[0] != 200:
+            assert proc.poll() is None, "serve.py exited"
+            assert time.time() < deadline, "serve.py did not answer its health check within 90 s"
+            time.sleep(0.2)
+        yield "127.0.0.1", port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _get(host: str, port: int, path: str, method: str = "GET", timeout: float = 30):
+    """(status, headers, body) of one request; (0, {}, b"") when nothing listens yet."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request(method, path)
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    except OSError:
+        return 0, {}, b""
+    finally:
+        conn.close()
+
+
+def test_metrics_endpoint_is_closed(served):
+    for path in ("/_stcore/metrics", "/_stcore/metrics/", "/_stcore/metrics?families=active_sessions"):
+        status, _, body = _get(*served, path)
+        assert status == 404, (path, status)
+        assert b"session" not in body
+
+
+def test_unknown_nested_path_goes_to_its_page_with_the_query_kept(served):
+    for path, target in [
+        ("/explorer/foo/bar", "/explorer"),
+        ("/explorer/foo", "/explorer"),
+        ("/learn/x/?step=3", "/learn?step=3"),
+        ("/nope/deeper", "/nope"),  # the first segment's own page (Streamlit's "page not found" if none)
+    ]:
+        status, headers, _ = _get(*served, path)
+        assert status == 307, (path, status)
+        assert headers["location"].endswith(target), (path, headers["location"])
+    assert _get(*served, "/explorer/foo/bar", method="HEAD")[0] == 307
+
+
+def test_pages_health_and_assets_still_answer(served):
+    for path in ("/", "/explorer", "/learn?step=2", "/_stcore/health", "/_stcore/host-config"):
+        assert _get(*served, path)[0] == 200, path
+    status, _, index = _get(*served, "/")
+    scripts = re.findall(rb'src="\./(static/js/[^"]+\.js)"', index)
+    assert scripts, "the index page names its script bundle"
+    status, headers, _ = _get(*served, "/" + scripts[0].decode())
+    assert status == 200 and "javascript" in headers["content-type"]
