@@ -206,7 +206,8 @@ register(
         "block_gating",
         "learned",
         "Block gating (MoBA)",
-        "Each query keeps its own block and the top-k − 1 other key blocks scored by mean-pooled keys.",
+        "Each query keeps its own block and the other key blocks that score highest on mean-pooled keys, "
+        "blocks kept in all.",
         "O(n·k·b)",
         (
             P("block", int, 64, 1, 8192, "Key block size.", log_scale=True),
@@ -378,7 +379,7 @@ register(
         "O(n·(k·b+w))",
         (
             P("block", int, 64, 1, 8192, "Selection block size (paper: 64).", log_scale=True),
-            P("top_blocks", int, 16, 1, 1024, "Selected blocks, the query's own block included (paper: 16)."),
+            P("top_blocks", int, 16, 1, 1024, "Blocks kept per query, its own block included (paper: 16)."),
             tokens_param(512, "Sliding window in tokens, the current one included (paper: 512)."),
         ),
         lambda p, c: Union((L.BlockGating(p["block"], p["top_blocks"], causal=True), from_tokens(p["window"], True))),

@@ -398,9 +398,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "键保留到达时分到的簇，因此第 t 行只取决于 t 及之前的词元。",
     },
     "in.rule_block_gating": {
-        "en": "MoBA: each query keeps its own block and the top_blocks − 1 other blocks with the highest "
-        "q · mean(keys of the block); causal models consider only past blocks.",
-        "zh": "MoBA：每个查询保留自己所在的块，以及 q · mean(块内键) 最高的 top_blocks − 1 个其他块；因果模型只考虑过去的块。",
+        "en": "MoBA: each query keeps its own block and the other blocks with the highest "
+        "q · mean(keys of the block), blocks kept in all; causal models consider only past blocks.",
+        "zh": "MoBA：每个查询保留自己所在的块，以及 q · mean(块内键) 最高的其他块，总数为保留块数；因果模型只考虑过去的块。",
     },
     "in.rule_nsa": {
         "en": "NSA selection: each query keeps its own block and the best-scoring past blocks (MoBA rule), plus a "
@@ -937,8 +937,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "help.routing.seed": {"en": "Random seed (same seed, same mask).", "zh": "随机种子（相同种子得到相同掩码）。"},
     "pattern.block_gating": {"en": "Block gating (MoBA)", "zh": "块门控（MoBA）"},
     "pattern.block_gating.summary": {
-        "en": "Each query keeps its own block and the top-k − 1 other key blocks scored by mean-pooled keys.",
-        "zh": "每个查询保留自身所在块，以及按块均值键打分最高的 k − 1 个其他块。",
+        "en": "Each query keeps its own block and the other key blocks that score highest on mean-pooled keys, blocks kept in all.",
+        "zh": "每个查询保留自身所在块，以及按块均值键打分最高的其他块，总数为保留块数。",
     },
     "help.block_gating.block": {"en": "Key block size.", "zh": "键块大小。"},
     "help.block_gating.top_blocks": {
@@ -1039,8 +1039,8 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "help.nsa.block": {"en": "Selection block size (paper: 64).", "zh": "选择块大小（论文：64）。"},
     "help.nsa.top_blocks": {
-        "en": "Selected blocks, the query's own block included (paper: 16).",
-        "zh": "选择块数，含查询自身所在的块（论文：16）。",
+        "en": "Blocks kept per query, its own block included (paper: 16).",
+        "zh": "每个查询保留的块数，含自身所在的块（论文：16）。",
     },
     "help.nsa.window": {
         "en": "Sliding window in tokens, the current one included (paper: 512).",
