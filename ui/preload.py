@@ -60,7 +60,7 @@ def _import(key: str, entries: list[tuple[str, tuple[str, ...]]]) -> None:
                     importlib.import_module(f"{name}.{attr}")
         except Exception as e:  # the page shows its own error when it runs; the server must go on
             failed[name] = repr(e)
-            _log.warning("preload: importing %s for %s failed: %r", name, key, e)
+            _log.log(logging.WARNING, "preload: importing %s for %s failed: %r", name, key, e)
     report[key] = {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "failed": failed}
 
 
