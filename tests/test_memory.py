@@ -77,7 +77,7 @@ def test_closed_form_agrees_with_the_engines_bisection(preset):
 
 
 def _learn(at, step):
-    at.radio(key="le_step").set_value(step).run()
+    at.radio(key="step").set_value(step).run()
     assert not at.exception
     return at
 
