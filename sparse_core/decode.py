@@ -9,16 +9,13 @@ import torch
 
 from . import dispatch, models
 from .analysis import dense_mask
+from .lab_args import DEFAULT_TOKENS, MAX_NEW_TOKENS, MAX_TOKENS
 from .lab_passes import MODEL_LOCK, LabPass
 from .params import PatternError
 from .patterns.base import Expr
 from .registry import make
 from .selection import causal_variant
 from .tokens import tokenize
-
-DEFAULT_TOKENS = 1024
-MAX_TOKENS = 2048  # SmolLM2 (and local models up to their own limit)
-MAX_NEW_TOKENS = 48
 
 
 def pattern_expr(lm: models.LoadedModel, name: str, params: dict) -> Expr:

@@ -15,7 +15,6 @@ Rows are cached (`lab_cache`); `continue_text` (greedy decoding, `decode`) is re
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable, Sequence
 
@@ -25,14 +24,23 @@ import torch
 
 from . import metrics, models
 from .analysis import dense_mask
-from .decode import DEFAULT_TOKENS, MAX_NEW_TOKENS, MAX_TOKENS, Continuation, continue_text, pattern_expr, tokens_for
-from .fit import FIT_RULES, fit
+from .decode import Continuation, continue_text, pattern_expr, tokens_for
+from .fit import fit
+from .lab_args import (
+    DEFAULT_BUDGETS,
+    DEFAULT_METHOD,
+    DEFAULT_TOKENS,
+    MAX_NEW_TOKENS,
+    MAX_TOKENS,
+    METHODS,
+    lab_patterns,
+    parse_budgets,
+    parse_patterns,
+)
 from .lab_cache import cache_get, cache_key, cache_put, clear_cache, text_hash
 from .lab_passes import (
     AUTO_BLOCKS_BELOW,
     BLOCK,
-    DEFAULT_METHOD,
-    METHODS,
     DensePass,
     Job,
     LabPass,
@@ -40,6 +48,7 @@ from .lab_passes import (
     ids_hash,
     run_pass,
 )
+from .lab_price import DATA_DEPENDENT, LabBudget, LabPrice, check_tokens, price_rows, refuse_over_budget
 from .params import PatternError
 from .registry import get
 
@@ -49,7 +58,6 @@ __all__ = [
     "layer_table", "parse_budgets", "parse_patterns", "run_lab", "text_hash", "to_json", "tokens_for",
 ]  # fmt: skip
 
-DEFAULT_BUDGETS = (0.02, 0.05, 0.1, 0.25)
 QUALITY_COLUMNS = ("ppl_change", "kl_changed", "agreement", "mass_kept", "cosine")
 
 Progress = Callable[[int, int, str], None]
@@ -58,56 +66,6 @@ Cancel = Callable[[], bool]
 
 def _model_id(lm: models.LoadedModel) -> str:
     return f"{lm.info.key}|{lm.info.source}|{lm.layers}x{lm.heads}"
-
-
-def parse_budgets(values) -> list[float]:
-    """Budgets as shares in (0, 1]; '5%' and '0.05' both mean 5 %."""
-    if isinstance(values, str):
-        values = [v for v in values.replace(";", ",").split(",") if v.strip()]
-    out = []
-    for v in values:
-        text = str(v).strip()
-        try:
-            share = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-        except ValueError:
-            raise PatternError(
-                f"a budget must be a share like 0.05 or 5%, got {text!r}", "bad_budget", value=text
-            ) from None
-        if not (0 < share <= 1) or math.isnan(share):
-            raise PatternError(
-                f"a budget must be between 0 and 1 (or 0% and 100%), got {text!r}", "bad_budget", value=text
-            )
-        if share not in out:
-            out.append(share)
-    if not out:
-        raise PatternError("give at least one budget, e.g. 0.05,0.1", "bad_budget", value="")
-    return out
-
-
-def parse_patterns(values) -> list[str]:
-    """Pattern names, checked against the fittable ones."""
-    if isinstance(values, str):
-        values = [v.strip() for v in values.split(",") if v.strip()]
-    out = []
-    for name in values:
-        get(name)
-        if name not in FIT_RULES:
-            raise PatternError(
-                f"pattern '{name}' has no fittable parameter; fittable: {', '.join(FIT_RULES)}",
-                "not_fittable",
-                name=name,
-                known=", ".join(FIT_RULES),
-            )
-        if name not in out:
-            out.append(name)
-    if not out:
-        raise PatternError("choose at least one pattern")
-    return out
-
-
-def lab_patterns(causal: bool) -> list[str]:
-    """The patterns the lab offers for a model (encoders get the ones that can run bidirectionally too)."""
-    return [n for n in FIT_RULES if causal or get(n).causal != "always"]
 
 
 @torch.inference_mode()
@@ -171,32 +129,16 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-def run_lab(
-    model_key: str,
-    text: str,
-    patterns: Sequence[str] | str,
-    budgets: Sequence[float] | str = DEFAULT_BUDGETS,
-    max_tokens: int = DEFAULT_TOKENS,
-    progress: Progress | None = None,
-    cancel: Cancel | None = None,
-    method: str = DEFAULT_METHOD,
-    cached_only: bool = False,
-) -> pd.DataFrame:
-    """One row per (pattern, budget): fitted parameters, density, FLOPs share and every quality metric.
-
-    `cached_only=True` computes nothing: it returns the rows already cached (a page shows them at once).
-
-    `df.attrs["mass_layers"]` / `["mass_heads"]` hold per-layer (L,) and per-head (L, H) mass kept by row
-    label "pattern@budget"; `df.attrs["cancelled"]` says whether `cancel()` stopped the run early.
-    """
-    names = parse_patterns(patterns)
-    shares = parse_budgets(budgets)
+def _check_request(method: str, max_tokens, token_cap: int | None) -> None:
     if method not in METHODS:
         raise PatternError(f"method must be one of {', '.join(METHODS)}")
     if not isinstance(max_tokens, (int, np.integer)) or not 2 <= max_tokens <= MAX_TOKENS:
         raise PatternError(f"max_tokens must be a whole number between 2 and {MAX_TOKENS:,}, got {max_tokens!r}")
-    lm = models.load(model_key)
-    ids = tokens_for(lm, text, max_tokens)
+    check_tokens(int(max_tokens), token_cap)  # before the model loads: a refusal costs nothing
+
+
+def _plan(lm: models.LoadedModel, ids: list[int], names: list[str], shares: list[float], model_key: str) -> list:
+    """(pattern, budget, fitted parameters, row cache key) per row: the fit is exact and cheap, nothing runs."""
     n, causal, mid, tid = len(ids), lm.info.causal, _model_id(lm), ids_hash(ids)
     plan = []
     for name in names:
@@ -211,11 +153,86 @@ def run_lab(
                 cache_put(fkey, fitted)
             rkey = cache_key("row", mid, tid, name, sorted(fitted["params"].items()))
             plan.append((name, share, fitted, rkey))
-    rows, cancelled, total = {}, False, len(plan)
+    return plan
+
+
+def _price(lm: models.LoadedModel, n: int, todo: list, budget: LabBudget | None) -> LabPrice:
+    """The price of the rows still to compute (distinct fitted rows only: equal ones run once)."""
+    unique = {rkey: name for name, _, _, rkey in todo}
+    heads = None if lm.info.key in models.MODELS else lm.layers * lm.heads
+    return price_rows(
+        lm.info.key,
+        n,
+        structured=sum(name not in DATA_DEPENDENT for name in unique.values()),
+        data_dependent=sum(name in DATA_DEPENDENT for name in unique.values()),
+        heads=heads,
+        budget=budget,
+    )
+
+
+def price(
+    model_key: str,
+    text: str,
+    patterns: Sequence[str] | str,
+    budgets: Sequence[float] | str = DEFAULT_BUDGETS,
+    max_tokens: int = DEFAULT_TOKENS,
+    *,
+    token_cap: int | None = None,
+    budget: LabBudget | None = None,
+) -> LabPrice:
+    """What `run_lab` with these arguments would cost, in CPU seconds, without running it.
+
+    Loads the model (cached per process), tokenises and fits (milliseconds), skips cached rows.
+    Raises PatternError only for bad arguments or a token count over `token_cap`; an over-budget
+    request is answered (`.over_budget`), and refused by `run_lab`."""
+    names, shares = parse_patterns(patterns), parse_budgets(budgets)
+    _check_request(DEFAULT_METHOD, max_tokens, token_cap)
+    lm = models.load(model_key)
+    ids = tokens_for(lm, text, max_tokens)
+    plan = _plan(lm, ids, names, shares, model_key)
+    return _price(lm, len(ids), [p for p in plan if cache_get(p[3]) is None], budget)
+
+
+def run_lab(
+    model_key: str,
+    text: str,
+    patterns: Sequence[str] | str,
+    budgets: Sequence[float] | str = DEFAULT_BUDGETS,
+    max_tokens: int = DEFAULT_TOKENS,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+    method: str = DEFAULT_METHOD,
+    cached_only: bool = False,
+    *,
+    token_cap: int | None = None,
+    budget: LabBudget | None = None,
+) -> pd.DataFrame:
+    """One row per (pattern, budget): fitted parameters, density, FLOPs share and every quality metric.
+
+    `cached_only=True` computes nothing: it returns the rows already cached (a page shows them at once).
+    Priced before any pass runs: over `budget` (default `LabBudget.from_env()`) it raises PatternError
+    `lab_over_budget`, and `max_tokens` over the deployment's `token_cap` raises `lab_token_cap`.
+
+    `df.attrs["mass_layers"]` / `["mass_heads"]` hold per-layer (L,) and per-head (L, H) mass kept by row
+    label "pattern@budget"; `df.attrs["cancelled"]` says whether `cancel()` stopped the run early;
+    `df.attrs["price"]` is the prediction the run was admitted with (None for cached_only).
+    """
+    names = parse_patterns(patterns)
+    shares = parse_budgets(budgets)
+    _check_request(method, max_tokens, token_cap)
+    lm = models.load(model_key)
+    ids = tokens_for(lm, text, max_tokens)
+    n = len(ids)
+    plan = _plan(lm, ids, names, shares, model_key)
     todo = [(name, share, fitted, rkey) for name, share, fitted, rkey in plan if cache_get(rkey) is None]
+    quote = None
     if cached_only:
         plan = [p for p in plan if p not in todo]
         todo = []
+    else:
+        quote = _price(lm, n, todo, budget)
+        refuse_over_budget(quote, budget)
+    rows, cancelled, total = {}, False, len(plan)
     dense = None
     if todo:
         jobs, seen = [], set()
@@ -257,7 +274,9 @@ def run_lab(
         done += 1
         if progress:
             progress(done, total, label)
-    return _frame(rows, cancelled)
+    table = _frame(rows, cancelled)
+    table.attrs["price"] = quote
+    return table
 
 
 def _frame(rows: dict, cancelled: bool) -> pd.DataFrame:

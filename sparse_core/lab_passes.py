@@ -22,20 +22,19 @@ import torch
 
 from . import dispatch
 from .head_masks import ROW_CHUNK, allowed, head_masks, with_self
+from .lab_args import DEFAULT_METHOD
 from .metrics import next_token_stats
 from .models import LoadedModel
 from .params import PatternError
 from .patterns.base import Expr
 
 BLOCK = 64  # block size of the block-sparse execution and of the FLOPs share
-METHODS = ("auto", "sdpa", "blocks", "eager")
 # Measured on this 2-core machine (benchmarks/lab.py --methods, one torch thread, shared cores):
 # a 5 % window ran 12.1 s block-gathered vs 17.0 s SDPA-with-mask vs 20.1 s eager at 1,024 tokens
 # and 16.5 / 23.9 / 48.2 s at 2,048; BigBird at 10 % (small blocks, scattered random blocks) ran
 # 14.4 s gathered vs 11.5 s SDPA at 1,024 but 15.1 vs 19.3 s at 2,048. So "auto" gathers blocks
 # when a block kernel would skip at least half of the blocks, and otherwise runs SDPA with a
 # boolean mask. Eager is the slowest.
-DEFAULT_METHOD = "auto"
 AUTO_BLOCKS_BELOW = 0.5  # executed-block share under which the block gather wins
 
 MODEL_LOCK = threading.Lock()  # one lab pass per process at a time: the passes are CPU-bound and long

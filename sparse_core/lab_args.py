@@ -1,0 +1,66 @@
+"""The Lab's request checked without torch: its limits, and the patterns and budgets parsed from what a person typed."""
+
+from __future__ import annotations
+
+import math
+
+from .fit import FIT_RULES
+from .params import PatternError
+from .registry import get
+
+DEFAULT_TOKENS = 1024
+MAX_TOKENS = 2048  # SmolLM2 (and local models up to their own limit)
+MAX_NEW_TOKENS = 48
+DEFAULT_BUDGETS = (0.02, 0.05, 0.1, 0.25)
+METHODS = ("auto", "sdpa", "blocks", "eager")
+DEFAULT_METHOD = "auto"
+
+
+def parse_budgets(values) -> list[float]:
+    """Budgets as shares in (0, 1]; '5%' and '0.05' both mean 5 %."""
+    if isinstance(values, str):
+        values = [v for v in values.replace(";", ",").split(",") if v.strip()]
+    out = []
+    for v in values:
+        text = str(v).strip()
+        try:
+            share = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+        except ValueError:
+            raise PatternError(
+                f"a budget must be a share like 0.05 or 5%, got {text!r}", "bad_budget", value=text
+            ) from None
+        if not (0 < share <= 1) or math.isnan(share):
+            raise PatternError(
+                f"a budget must be between 0 and 1 (or 0% and 100%), got {text!r}", "bad_budget", value=text
+            )
+        if share not in out:
+            out.append(share)
+    if not out:
+        raise PatternError("give at least one budget, e.g. 0.05,0.1", "bad_budget", value="")
+    return out
+
+
+def parse_patterns(values) -> list[str]:
+    """Pattern names, checked against the fittable ones."""
+    if isinstance(values, str):
+        values = [v.strip() for v in values.split(",") if v.strip()]
+    out = []
+    for name in values:
+        get(name)
+        if name not in FIT_RULES:
+            raise PatternError(
+                f"pattern '{name}' has no fittable parameter; fittable: {', '.join(FIT_RULES)}",
+                "not_fittable",
+                name=name,
+                known=", ".join(FIT_RULES),
+            )
+        if name not in out:
+            out.append(name)
+    if not out:
+        raise PatternError("choose at least one pattern")
+    return out
+
+
+def lab_patterns(causal: bool) -> list[str]:
+    """The patterns the lab offers for a model (encoders get the ones that can run bidirectionally too)."""
+    return [n for n in FIT_RULES if causal or get(n).causal != "always"]

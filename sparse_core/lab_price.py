@@ -1,0 +1,217 @@
+"""The Lab's price: the CPU seconds a request will take, predicted from measured costs before any work, and its refusal.
+
+A Lab request runs one dense pass that measures every requested mask, then one sparse pass per
+(pattern, budget) row. Both were timed on this 2-core machine (`MEASURED`, CPU seconds of the
+process with one torch thread, so other processes on the cores do not inflate them), per model
+and token count; a request's price interpolates between the measured token counts:
+
+    price = dense(T) + structured rows × dense_job(T) + data-dependent rows × dense_job_dd(T)
+            + Σ over rows of row(T) (row_dd(T) for data-dependent patterns)
+
+Rows already in the cache cost nothing. `check_lab` refuses a request over the budget with a
+`PatternError` (code `lab_over_budget`) naming what to lower: the largest token count or the
+number of rows that would fit. The budget defaults to `LabBudget.cpu_seconds` and a deployment
+sets it with SPARSE_EXPLORER_BUDGET_LAB_CPU_SECONDS; a deployment's token cap (`token_cap`)
+applies too (code `lab_token_cap`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .params import PatternError
+
+LAB_BUDGET_ENV = "SPARSE_EXPLORER_BUDGET_LAB_CPU_SECONDS"
+TOKEN_LADDER = (64, 128, 256, 512, 1024, 2048)  # what the page offers; suggestions come from it
+DATA_DEPENDENT = ("topk", "block_gating")  # fittable patterns that score every pair per head
+
+# CPU seconds, one torch thread, from `python -m benchmarks.lab --costs`: dense = the dense pass with one
+# structured mask; dense_job / dense_job_dd = what each
+# further structured / data-dependent mask adds to it; row = one structured row (window and bigbird
+# measured, the larger kept); row_dd = one data-dependent row (topk and block_gating, the larger kept).
+# Measured 2026-12-06 at load averages 7-14 (other sessions on the cores): CPU seconds, not wall.
+MEASURED: dict[str, dict[int, dict[str, float]]] = {
+    "minilm": {
+        128: {"dense": 0.06, "dense_job": 0.004, "dense_job_dd": 0.02, "row": 0.05, "row_dd": 0.09},
+        512: {"dense": 0.37, "dense_job": 0.026, "dense_job_dd": 0.32, "row": 0.22, "row_dd": 0.97},
+    },
+    "smollm2": {
+        256: {"dense": 1.11, "dense_job": 0.004, "dense_job_dd": 0.30, "row": 1.38, "row_dd": 2.16},
+        1024: {"dense": 6.33, "dense_job": 0.47, "dense_job_dd": 4.96, "row": 4.60, "row_dd": 15.2},
+    },
+}
+# A local model folder is priced as SmolLM2 scaled by its layers × heads (30 × 9), the cost of a pass
+# being mostly per-head attention at these lengths.
+REFERENCE_MODEL, REFERENCE_HEADS = "smollm2", 30 * 9
+
+
+@dataclass(frozen=True)
+class LabBudget:
+    """The most CPU seconds one Lab request may take; SPARSE_EXPLORER_BUDGET_LAB_CPU_SECONDS overrides it."""
+
+    # issue 13's target for the page's largest default run (1,024 tokens × 4 patterns × 3 budgets on
+    # SmolLM2) is 3 minutes; a class server sets this lower
+    cpu_seconds: float = 180.0
+
+    @classmethod
+    def from_env(cls, environ=None) -> LabBudget:
+        """The default, or the value of SPARSE_EXPLORER_BUDGET_LAB_CPU_SECONDS when it is set."""
+        raw = (os.environ if environ is None else environ).get(LAB_BUDGET_ENV, "").strip()
+        if not raw:
+            return cls()
+        try:
+            value = float(raw.replace("_", ""))
+        except ValueError:
+            value = math.nan
+        if not value > 0:  # also catches nan
+            raise PatternError(
+                f"{LAB_BUDGET_ENV} must be a positive number of seconds, got {raw[:40]!r}",
+                "budget_env",
+                name=LAB_BUDGET_ENV,
+                value=raw[:40],
+            )
+        return cls(value)
+
+
+@dataclass(frozen=True)
+class LabPrice:
+    """A Lab request's predicted CPU seconds, split into the dense pass and the rows, with the budget."""
+
+    model: str
+    tokens: int
+    rows: int  # rows that will be computed (cached ones excluded)
+    dense_seconds: float
+    row_seconds: float  # all rows together
+    budget_seconds: float
+    heads: int | None = None  # layers × heads of a local model priced by scaling (None: measured)
+
+    @property
+    def cpu_seconds(self) -> float:
+        """The whole request."""
+        return self.dense_seconds + self.row_seconds
+
+    @property
+    def over_budget(self) -> bool:
+        """Whether the request exceeds the budget."""
+        return self.cpu_seconds > self.budget_seconds
+
+
+def _cost(model: str, item: str, tokens: int, heads: int | None) -> float:
+    """One measured cost at `tokens`, interpolated linearly between measured token counts.
+
+    Below the smallest measurement it scales with T, above the largest with T² (attention's share
+    grows with length)."""
+    scale = 1.0
+    if model not in MEASURED:
+        scale = (heads or REFERENCE_HEADS) / REFERENCE_HEADS
+        model = REFERENCE_MODEL
+    table = MEASURED[model]
+    points = sorted(table)
+    xs = np.array(points, dtype=float)
+    ys = np.array([table[t][item] for t in points])
+    if tokens < xs[0]:
+        value = ys[0] * tokens / xs[0]
+    elif tokens > xs[-1]:
+        value = ys[-1] * (tokens / xs[-1]) ** 2
+    else:
+        value = float(np.interp(tokens, xs, ys))
+    return scale * value
+
+
+def price_rows(
+    model: str,
+    tokens: int,
+    structured: int,
+    data_dependent: int,
+    *,
+    heads: int | None = None,
+    budget: LabBudget | None = None,
+) -> LabPrice:
+    """The predicted CPU seconds of computing these rows (structured and data-dependent) at `tokens`.
+
+    No row to compute costs nothing: the dense pass only runs for rows that are not cached."""
+    budget = budget or LabBudget.from_env()
+    rows = structured + data_dependent
+    dense = 0.0
+    if rows:
+        dense = (
+            _cost(model, "dense", tokens, heads)
+            + max(0, structured - 1) * _cost(model, "dense_job", tokens, heads)
+            + data_dependent * _cost(model, "dense_job_dd", tokens, heads)
+        )
+    passes = structured * _cost(model, "row", tokens, heads) + data_dependent * _cost(model, "row_dd", tokens, heads)
+    return LabPrice(model, int(tokens), rows, dense, passes, budget.cpu_seconds, heads)
+
+
+def price_lab(
+    model: str,
+    tokens: int,
+    patterns: Sequence[str],
+    budgets: Sequence[float],
+    *,
+    heads: int | None = None,
+    budget: LabBudget | None = None,
+) -> LabPrice:
+    """The predicted CPU seconds of a Lab request of patterns × budgets at `tokens`, none of it cached."""
+    structured = sum(len(budgets) for p in patterns if p not in DATA_DEPENDENT)
+    data_dependent = sum(len(budgets) for p in patterns if p in DATA_DEPENDENT)
+    return price_rows(model, tokens, structured, data_dependent, heads=heads, budget=budget)
+
+
+def check_tokens(tokens: int, token_cap: int | None) -> None:
+    """Refuse a token count over the deployment's cap (None: no cap)."""
+    if token_cap is not None and tokens > token_cap:
+        raise PatternError(
+            f"this server runs the Lab on at most {token_cap:,} tokens; choose {token_cap:,} or fewer",
+            "lab_token_cap",
+            tokens=int(tokens),
+            cap=int(token_cap),
+        )
+
+
+def refuse_over_budget(price: LabPrice, budget: LabBudget | None = None) -> None:
+    """Raise PatternError `lab_over_budget` when the price exceeds the budget, naming what would fit.
+
+    Suggestions: the largest token count of `TOKEN_LADDER` below the request at which the same rows
+    fit, and the number of rows (at this request's average cost per row) that fit at these tokens."""
+    budget = budget or LabBudget(price.budget_seconds)
+    if price.cpu_seconds <= budget.cpu_seconds:
+        return
+    share_dd = 0.0
+    if price.rows:  # recover the mix of row kinds from the price (rows of each kind cost differently)
+        st = _cost(price.model, "row", price.tokens, price.heads)
+        dd = _cost(price.model, "row_dd", price.tokens, price.heads)
+        share_dd = 0.0 if dd == st else min(1.0, max(0.0, (price.row_seconds / price.rows - st) / (dd - st)))
+    data_dependent = round(price.rows * share_dd)
+    structured = price.rows - data_dependent
+    fits = []
+    for t in TOKEN_LADDER:
+        smaller = price_rows(price.model, t, structured, data_dependent, heads=price.heads, budget=budget)
+        if t < price.tokens and smaller.cpu_seconds <= budget.cpu_seconds:
+            fits.append(t)
+    fit_tokens = max(fits, default=0)
+    base = _cost(price.model, "dense", price.tokens, price.heads)
+    per_row = (price.cpu_seconds - base) / max(1, price.rows)  # a row's own pass plus its mask in the dense pass
+    fit_rows = max(0, min(price.rows - 1, int((budget.cpu_seconds - base) // per_row))) if per_row > 0 else 0
+    lower = []
+    if fit_tokens:
+        lower.append(f"at most {fit_tokens:,} tokens")
+    if fit_rows:
+        lower.append(f"at most {fit_rows} pattern × budget pairs")
+    advice = " or ".join(lower) or "fewer tokens, patterns and budgets"
+    raise PatternError(
+        f"this Lab run would take about {price.cpu_seconds:,.0f} CPU seconds, over this server's "
+        f"{budget.cpu_seconds:,.0f}: choose {advice}",
+        "lab_over_budget",
+        seconds=round(price.cpu_seconds),
+        budget=round(budget.cpu_seconds),
+        tokens=price.tokens,
+        rows=price.rows,
+        fit_tokens=fit_tokens,
+        fit_rows=fit_rows,
+    )
