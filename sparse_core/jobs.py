@@ -10,6 +10,10 @@ where it stands:
 `on_wait` is called on every poll while waiting. A Streamlit page passes a function that updates an
 element: when the session goes away or reruns, that update raises, and the ticket leaves the queue
 (the `finally` below), so an abandoned request never blocks the ones behind it.
+
+A caller may name an `owner` (a session id): one owner holds at most `per_owner` tickets at once
+(SPARSE_EXPLORER_MAX_QUEUED_PER_SESSION, default 2), so one person clicking Run again and again
+cannot fill the queue ahead of everyone else; the next ticket is refused with `QueueFullError`.
 """
 
 from __future__ import annotations
@@ -18,11 +22,23 @@ import itertools
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from .params import PatternError
+
 SPEED_RUNS_ENV = "SPARSE_EXPLORER_ALLOW_SPEED_RUNS"
+PER_SESSION_ENV = "SPARSE_EXPLORER_MAX_QUEUED_PER_SESSION"
+DEFAULT_PER_SESSION = 2
+
+
+def per_session_limit() -> int:
+    """Heavy jobs one session may have queued or running at once (SPARSE_EXPLORER_MAX_QUEUED_PER_SESSION)."""
+    try:
+        return max(1, int(os.environ.get(PER_SESSION_ENV, DEFAULT_PER_SESSION)))
+    except ValueError:
+        return DEFAULT_PER_SESSION
 
 
 def speed_runs_allowed() -> bool:
@@ -34,27 +50,52 @@ class JobCancelledError(Exception):
     """The caller gave up its place (its `cancelled()` said so) before the job started."""
 
 
+class QueueFullError(PatternError):
+    """This owner already has as many heavy jobs queued or running as one session may."""
+
+
 class JobQueue:
     """A FIFO of tickets; the first `slots` tickets run, the others wait in order."""
 
-    def __init__(self, slots: int = 1):
+    def __init__(self, slots: int = 1, per_owner: int | None = None):
         if slots < 1:
             raise ValueError("slots must be at least 1")
         self.slots = slots
+        self.per_owner = per_owner  # None: read per_session_limit() at each enter (deployments may change it)
         self._cond = threading.Condition()
         self._tickets: deque[int] = deque()
+        self._owners: dict[int, Hashable] = {}
         self._numbers = itertools.count(1)
 
-    def enter(self) -> int:
-        """Take a ticket at the back of the queue."""
+    def enter(self, owner: Hashable | None = None) -> int:
+        """Take a ticket at the back of the queue; QueueFullError when `owner` already holds its limit."""
+        limit = self.per_owner if self.per_owner is not None else per_session_limit()
         with self._cond:
+            if owner is not None:
+                held = sum(1 for o in self._owners.values() if o == owner)
+                if held >= limit:
+                    raise QueueFullError(
+                        f"you already have {held} heavy job{'s' if held != 1 else ''} waiting or running; "
+                        f"wait for {'one' if held > 1 else 'it'} to finish",
+                        "jobs_session_limit",
+                        held=held,
+                        limit=limit,
+                    )
             ticket = next(self._numbers)
             self._tickets.append(ticket)
+            if owner is not None:
+                self._owners[ticket] = owner
             return ticket
+
+    def held(self, owner: Hashable) -> int:
+        """Tickets this owner holds now (queued or running)."""
+        with self._cond:
+            return sum(1 for o in self._owners.values() if o == owner)
 
     def leave(self, ticket: int) -> None:
         """Give a ticket back, whether it ran, failed or was abandoned; the next in line may start."""
         with self._cond:
+            self._owners.pop(ticket, None)
             try:
                 self._tickets.remove(ticket)
             except ValueError:
@@ -103,9 +144,12 @@ class JobQueue:
         on_wait: Callable[[int], Any] | None = None,
         cancelled: Callable[[], bool] | None = None,
         poll_s: float = 0.5,
+        owner: Hashable | None = None,
     ) -> Iterator[int]:
-        """Wait for this caller's turn, run the body, and always give the place back (error or not)."""
-        ticket = self.enter()
+        """Wait for this caller's turn, run the body, and always give the place back (error or not).
+
+        `on_wait(jobs ahead)` is called at once when the caller has to wait, then on every poll."""
+        ticket = self.enter(owner)
         try:
             ahead = self.position(ticket)
             if ahead and on_wait is not None:
@@ -115,10 +159,12 @@ class JobQueue:
         finally:
             self.leave(ticket)
 
-    def run(self, fn: Callable[..., Any], *args, on_wait=None, cancelled=None, poll_s: float = 0.5, **kwargs) -> Any:
+    def run(
+        self, fn: Callable[..., Any], *args, on_wait=None, cancelled=None, poll_s: float = 0.5, owner=None, **kwargs
+    ) -> Any:
         """fn(*args, **kwargs) in its turn; its result, or its exception after the queue moves on."""
-        with self.turn(on_wait, cancelled, poll_s):
+        with self.turn(on_wait, cancelled, poll_s, owner):
             return fn(*args, **kwargs)
 
 
-HEAVY = JobQueue(slots=1)  # the process-wide queue that pages use for speed runs
+HEAVY = JobQueue(slots=1)  # the process-wide queue that pages use for speed runs and Lab runs

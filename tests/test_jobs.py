@@ -4,7 +4,14 @@ import threading
 
 import pytest
 
-from sparse_core.jobs import JobCancelledError, JobQueue, speed_runs_allowed
+from sparse_core.jobs import (
+    PER_SESSION_ENV,
+    JobCancelledError,
+    JobQueue,
+    QueueFullError,
+    per_session_limit,
+    speed_runs_allowed,
+)
 
 WAIT = 10  # seconds; every wait below ends on an event long before this
 
@@ -109,3 +116,30 @@ def test_the_deployment_switch(monkeypatch, value, allowed):
     else:
         monkeypatch.setenv("SPARSE_EXPLORER_ALLOW_SPEED_RUNS", value)
     assert speed_runs_allowed() is allowed
+
+
+def test_one_session_holds_at_most_its_limit_of_tickets_and_others_still_queue():
+    queue = JobQueue(per_owner=2)
+    a1, a2 = queue.enter("session-a"), queue.enter("session-a")
+    with pytest.raises(QueueFullError) as caught:
+        queue.enter("session-a")  # a third click while two wait or run
+    assert caught.value.code == "jobs_session_limit" and caught.value.fields == {"held": 2, "limit": 2}
+    b = queue.enter("session-b")  # another person is not held back
+    assert [queue.position(t) for t in (a1, a2, b)] == [0, 1, 2] and queue.held("session-a") == 2
+    queue.leave(a1)
+    a3 = queue.enter("session-a")  # one finished: room for one more, at the back
+    assert queue.position(a3) == 2 and queue.held("session-a") == 2
+    for ticket in (a2, b, a3):
+        queue.leave(ticket)
+    assert len(queue) == 0 and queue.held("session-a") == 0
+
+
+def test_the_limit_comes_from_the_deployment(monkeypatch):
+    monkeypatch.setenv(PER_SESSION_ENV, "1")
+    queue = JobQueue()
+    with queue.turn(owner="s"):
+        with pytest.raises(QueueFullError):
+            queue.enter("s")
+    assert queue.held("s") == 0  # the ticket left with the body, and the refused one never entered
+    monkeypatch.setenv(PER_SESSION_ENV, "not a number")
+    assert per_session_limit() == 2
