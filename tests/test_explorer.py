@@ -291,7 +291,7 @@ def test_too_many_blocks_give_a_message_on_every_tab():
     for tab in ("Mask & numbers", "Compare", "Export & share"):
         open_tab(at, tab)
         assert not at.exception, tab
-    assert "block size of 128 or more" in " ".join(c.value for c in at.caption)
+    assert "block size of 128 or more" in " ".join(c.value for c in [*at.warning, *at.caption])
     assert not at.get("download_button") or "Block layout (.npy)" not in {
         b.proto.label for b in at.get("download_button")
     }
