@@ -1134,6 +1134,29 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "the setting {name} must be a whole number, got {value}",
         "zh": "设置 {name} 必须是整数，收到的是 {value}",
     },
+    "err.lab_over_budget": {
+        "en": "this Lab run would take about {seconds} CPU seconds, over this server's {budget}: use fewer tokens "
+        "(at most {fit_tokens} fit) or fewer pattern × budget pairs (at most {fit_rows} fit)",
+        "zh": "这次实验室运行预计约需 {seconds} CPU 秒，超过本服务器上限 {budget}：请减少词元数（最多 {fit_tokens} 个可行）"
+        "或减少模式 × 预算组合（最多 {fit_rows} 个可行）",
+    },
+    "err.lab_token_cap": {
+        "en": "this server runs the Lab on at most {cap} tokens; choose {cap} or fewer",
+        "zh": "本服务器的实验室最多处理 {cap} 个词元；请选择 {cap} 个或更少",
+    },
+    "err.jobs_session_limit": {
+        "en": "you already have {held} heavy jobs waiting or running (at most {limit} per session); wait for one "
+        "to finish",
+        "zh": "您已有 {held} 个繁重任务在排队或运行（每个会话最多 {limit} 个）；请等待其中一个完成",
+    },
+    "lab.price": {
+        "en": "Predicted cost: about {seconds} CPU seconds (this server allows {budget}).",
+        "zh": "预计开销：约 {seconds} CPU 秒（本服务器上限 {budget}）。",
+    },
+    "lab.queued": {
+        "en": "Waiting for the heavy-job queue: {ahead} ahead of you.",
+        "zh": "正在排队等待繁重任务：前面还有 {ahead} 个。",
+    },
     # Pattern Lab
     "lab.nav": {"en": "Pattern Lab", "zh": "模式实验室"},
     "lab.title": {"en": "Pattern Lab", "zh": "模式实验室"},
