@@ -96,6 +96,8 @@ def draw(rng: random.Random, at, page: str):
         return rng.choice([("set", "in_model", "smollm2"), ("click", "lab_run"), ("set", "ex_n", 1_048_576)])
     if roll < 0.19 and page in ("explorer", "cost"):
         return ("tab", rng.randrange(4))
+    if roll < 0.21 and page == "explorer":  # the zoom expander: its fragment's widgets appear when open
+        return ("state", "ex_zoom_open", rng.random() < 0.7)
     present = widgets(at)
     if not present:
         return ("page", rng.choice(list(PAGES)))
@@ -160,6 +162,9 @@ class Walker:
                 at.query_params[key] = value
             self.page = page
             at.switch_page(PAGES[page]).run()
+        elif kind == "state":
+            at.session_state[action[1]] = action[2]
+            at.run()
         elif kind == "lang":
             at.radio(key="_lang_widget").set_value(action[1]).run()
         elif kind == "tab":
