@@ -113,14 +113,16 @@ def worker(spec: dict) -> dict:
     n, block = spec["n"], spec["block"]
     start = time.process_time()
     try:
-        limits.check_budget(expr, n, block)
+        cost = limits.check_budget(expr, n, block)
         out["verdict"] = "accepted"
+        out["evals"], out["mem_pred_mb"] = cost.segment_evals, cost.memory_bytes / 2**20
     except PatternError as e:
         out["verdict"] = "refused"
         out["message"] = str(e)
         out["lower"] = "lower" in str(e)
     out["check_s"] = time.process_time() - start
     if out["verdict"] == "accepted" or spec.get("force"):
+        run_start = time.process_time()
         if spec.get("force"):
             resource.setrlimit(resource.RLIMIT_CPU, (FORCE_CPU_S, FORCE_CPU_S + 1))
         try:
@@ -130,6 +132,7 @@ def worker(spec: dict) -> dict:
             out["ran"] = "engine refused: " + str(e)[:80]
         except MemoryError:
             out["ran"] = "memory"
+        out["run_s"] = time.process_time() - run_start
     out["cpu_s"] = time.process_time()
     out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out

@@ -23,11 +23,12 @@ from .segments import Seg, count_union, enumerate_keys, intersect_all, interval,
 DENSE_MAX_N = 8192  # a dense bool mask of 64 MiB
 DATA_DEPENDENT_MAX_N = 4096  # data-dependent patterns score every pair: (n, n) float32
 ROW_CHUNK = 1 << 16
-REFINE_MAX_CELLS = 1 << 23  # exact check of intersection blocks: candidate rows x segment slots
-REFINE_MAX_ROWS = REFINE_MAX_CELLS  # the older name, read by request budgets
+# Exact check of intersection blocks: candidate rows x planned work per row (with the block's key
+# window as one more part). Past it the layout keeps its candidate blocks and says it is not exact.
+REFINE_MAX_WORK = 1 << 22
 # Rows x segments one exact count may touch (Expr.cost_estimate). Past it the engine refuses with
 # a message instead of running for minutes; request budgets (limits.py) can be tighter.
-ENGINE_MAX_CELLS = 1 << 25
+ENGINE_MAX_CELLS = 1 << 27
 # Work units (block_cost) of one exact block layout, about 2 s here; past it stats keep their exact
 # element figures and flag the block part as refused.
 BLOCK_MAX_WORK = 1 << 24
@@ -73,11 +74,17 @@ def _count_rows(expr: Expr, n: int, rows: np.ndarray, key_lo=None, key_hi=None) 
     return count_union(terms, len(rows), universe=n)
 
 
-def check_cost(expr: Expr, n: int) -> None:
-    """Refuse an exact count whose predicted work (rows x segments) is past ENGINE_MAX_CELLS."""
+def refine_work_per_row(expr: Expr, n: int) -> int:
+    """Planned work of re-counting one row inside one candidate block (the key window is one more part)."""
+    chunk = min(n, ROW_CHUNK)
+    return max(1, -(-expr.cost_estimate(n, chunk, window=True) // chunk))
+
+
+def check_cost(expr: Expr, n: int, rows: int | None = None) -> None:
+    """Refuse an exact count of `rows` rows (default n) whose planned work is past ENGINE_MAX_CELLS."""
     if expr.data_dependent:
         return
-    cells = expr.cost_estimate(n)
+    cells = expr.cost_estimate(n, rows)
     if cells > ENGINE_MAX_CELLS:
         raise PatternError(
             f"counting this pattern exactly at n = {n:,} would touch about {cells:,} row segments, above the "
@@ -123,10 +130,10 @@ def row_degree(expr: Expr, n: int, vectors: Vectors | None = None) -> np.ndarray
     check_n(n, expr)
     if expr.data_dependent:
         return _mask_degrees(expr, n, vectors).copy()
-    if not (isinstance(expr, Primitive) and hasattr(expr, "row_count")):
-        check_cost(expr, n)
     run = constant_rows(expr, n)
     causal = expr.primitives()[0].causal
+    if not (isinstance(expr, Primitive) and hasattr(expr, "row_count")):
+        check_cost(expr, n, -(-n // run) if run > 1 and not causal else n)
     # listing each causal run's own keys costs about one key per row: worth it only past a couple of segments
     if run > 1 and (not causal or _slots(expr, n) > 2):
         last = np.minimum(np.arange(run, n + run, run, dtype=np.int64), n) - 1
@@ -560,6 +567,9 @@ def block_layout(expr: Expr, n: int, block: int = 128, vectors: Vectors | None =
     check_n(n, expr)
     if not isinstance(block, (int, np.integer)) or block < 1:
         raise PatternError(f"block size must be a positive whole number, got {block!r}")
+    if block > n:  # one block either way: the layout at block n is the same, and nothing is padded to 2^20
+        wide = block_layout(expr, n, n, vectors)
+        return BlockLayout(n, block, wide.terms, wide.exact)
     work = 0 if expr.data_dependent else block_cost(expr, n, block)
     if work > BLOCK_MAX_WORK:
         raise PatternError(
@@ -584,8 +594,7 @@ def block_layout(expr: Expr, n: int, block: int = 128, vectors: Vectors | None =
         return BlockLayout(n, block, terms)
     # Intersecting block sets over-approximates: check those candidate blocks exactly.
     loose = BlockLayout(n, block, loose_terms)
-    slots = max(1, expr.cost_estimate(1))
-    if int(loose.kept_per_row().sum()) * min(block, n) * slots > REFINE_MAX_CELLS:
+    if int(loose.kept_per_row().sum()) * min(block, n) * refine_work_per_row(expr, n) > REFINE_MAX_WORK:
         return BlockLayout(n, block, terms, exact=False)
     ci, cj = loose.pairs()
     keep = block_pair_counts(expr, n, block, ci, cj) > 0

@@ -43,11 +43,13 @@ class Budget:
     max_n: int = MAX_N  # sequence length
     dense_n: int = DENSE_MAX_N  # token-level (n, n) masks: views and downloads
     data_dependent_n: int = DATA_DEPENDENT_MAX_N  # patterns that score every pair
-    # rows x segment slots as the engine counts them; measured 30-58 million per CPU second at 2^20
-    # (2-core dev machine), so the default keeps stats near the 1 s promise
-    segment_evals: int = 60_000_000
+    # work units as segments.union_plan counts them (plus listing, random draws, refinement and the decode
+    # cache): measured ~35 million per CPU second at 2^20 on the shared 2-core machine (load ~9), so a
+    # request stays within 1 s CPU with the ~0.25 s of starting a process included
+    segment_evals: int = 28_000_000
     dnf_terms: int = 12  # union terms counted by inclusion-exclusion (2^T - 1 subsets)
-    memory_bytes: int = 768 << 20  # the largest intermediate segment tables (predicted)
+    # predicted peak above the process's own (~35 MB with numpy and the engine imported): 300 MB in all
+    memory_bytes: int = 264 << 20
     scored_pairs: int = 1 << 26  # (query, key) scores of data-dependent patterns
     kmeans_work: int = 1_500_000_000  # 2n points x clusters x (iterations + seeding) x d: ~220 ms here
     lsh_work: int = 2_000_000_000  # n x rounds x (d x buckets/2 + n)
@@ -117,7 +119,9 @@ class Cost:
 
 
 # -- per-primitive probes ------------------------------------------------------------------
-BYTES_PER_SLOT = 80  # measured peaks at 2^20: random(8) 0.7x, dilated(256, 256) 1.4x of this estimate
+BYTES_PER_SLOT = 80  # per row segment slot of a row chunk: measured dilated(256, 256) at 2^20 1.4x of this
+BLOCK_BYTES_PER_SLOT = 24  # per block-row slot (starts, counts and one sort)
+KEY_BYTES = 30  # per random key: its int32 table, the key blocks and their sort (random(8) at 2^20: 250 MB)
 
 # The parameters that drive a primitive's cost, as the pattern forms call them.
 COST_PARAMS = {
@@ -206,13 +210,20 @@ def _shapes(prims, n: int, block: int | None) -> dict[int, segments_mod.PartShap
 RANDOM_BLOCK_WEIGHT = 6
 
 
+RANDOM_KEYS_EASY = 48
+DRAW_WORK = 2  # work units per (weighted) random key: ~65 ns at 2^20 here, for every stage that reads it
+
+
 def random_draws(prims, n: int) -> int:
     """Random keys drawn (and listed) for one request, random-block picks weighted by RANDOM_BLOCK_WEIGHT."""
     total = 0
     for p in prims:
         name = type(p).__name__
         if name == "RandomKeys":
-            total += n * int(p.random_keys)
+            r = int(p.random_keys)
+            # past ~48 keys a row, drawing distinct subsets sorts and redraws: measured 50 ns a key at r <= 33,
+            # 120-240 ns at r = 128-256 here
+            total += n * r * max(1, r // RANDOM_KEYS_EASY)
         elif name == "RandomBlocks":
             total += RANDOM_BLOCK_WEIGHT * -(-n // max(1, int(p.block))) * int(p.random_blocks)
     return total
@@ -231,6 +242,10 @@ def _data_dependent_work(prim, n: int, d: int = 64) -> dict[str, int]:
         out["scored_pairs"] = n * (-(-n // max(1, g("block")))) + n * n
     return out
 
+
+# Bytes per (query, key) cell a data-dependent primitive holds while scoring: RSS above the import at
+# n = 4,096 here (block gating 250 MB, top-k 72 MB, vertical-slash 53-70 MB, LSH 56 MB, routing 60 MB)
+DENSE_CELL_BYTES = {"BlockGating": 13, "TopK": 4, "VerticalSlash": 3, "LSH": 3, "Routing": 3}
 
 REFINE_FACTOR = 3  # re-counting a candidate block's rows with a key window: ~3x a plain row count
 
@@ -288,7 +303,8 @@ def predict_cost(
     """
     from . import analysis
 
-    n, block = int(n), int(block)
+    n, asked = int(n), int(block)
+    block = min(asked, n)  # the engine lays out a block wider than the sequence at block n (one block)
     nb = -(-n // block)
     prims = expr.primitives()
     budget = current() if budget is None else budget
@@ -301,6 +317,7 @@ def predict_cost(
                 bucket.append(name)
 
     def done(**cost) -> Cost:
+        cost["block"] = asked
         return Cost(**cost, lower=tuple((k, tuple(v)) for k, v in lower.items()))
 
     work = {"scored_pairs": 0, "kmeans_work": 0, "lsh_work": 0}
@@ -313,8 +330,10 @@ def predict_cost(
     n_terms = dnf_size(expr)
     cost = dict(n=n, block=block, dnf_terms=0, ie_subsets=0, **work)
     if expr.data_dependent:
-        # the engine scores data-dependent expressions densely: every primitive becomes an (n, n) mask
-        cost["memory_bytes"] = n * n * (len(prims) + 2)
+        # the engine scores data-dependent expressions densely: every primitive becomes an (n, n) mask, and
+        # scoring holds float scores and their temporaries (measured peaks at n = 4,096 in DENSE_CELL_BYTES)
+        scoring = sum(DENSE_CELL_BYTES.get(type(p).__name__, 4) for p in prims if p.data_dependent)
+        cost["memory_bytes"] = n * n * (scoring + len(prims) + 1)
         cost["dense_bytes"] = n * n
         if n_terms > budget.dnf_terms:
             cost["dnf_terms"] = n_terms
@@ -341,13 +360,15 @@ def predict_cost(
             blame("dnf_terms", ["layers"])
             return done(**cost)
         cost["dnf_terms"] = len(terms) if "ie" in (method, bmethod) else 0
-        build = 0  # listing each primitive's own segments, rows and block rows
+        build = DRAW_WORK * cost["random_draws"]  # random tables: drawn once, listed for rows and block rows
         for p in structured:
+            if type(p).__name__ in ("RandomKeys", "RandomBlocks"):
+                continue
             slots, bslots, extra = _static_slots(p, n, block)
             own = _own(p, "block_cost_estimate")
             build += (rows + (n if extra else 0)) * slots + (int(own(n, block)) if own else nb * bslots) + extra * n
         evals += build + listing
-        bevals += _refine_work(terms, bshapes, n, block, shapes)
+        bevals += _refine_work(expr, terms, n, block)
         evals += bevals + expr.kv_cost(n)
         if what == "view" and n > 2048:
             evals += (1 << 20) * max(1, peak)
@@ -356,7 +377,15 @@ def predict_cost(
         chunk = min(n, analysis.ROW_CHUNK)
         bitmap = BITMAP_BYTES_PER_CELL * segments_mod.BITMAP_CELLS if "bitmap" in (method, bmethod) else 0
         widest = max(_static_slots(p, n, block)[0] for p in structured)
-        cost["memory_bytes"] = BYTES_PER_SLOT * max(chunk * peak, nb * bpeak, chunk * widest) + bitmap
+        keys = n * sum(int(getattr(p, "random_keys", 0)) for p in structured if type(p).__name__ == "RandomKeys")
+        cost["memory_bytes"] = (
+            max(
+                BYTES_PER_SLOT * chunk * max(peak, widest),
+                BLOCK_BYTES_PER_SLOT * nb * bpeak,
+                KEY_BYTES * keys,
+            )
+            + bitmap
+        )
         worst = max(structured, key=lambda p: _static_slots(p, n, block)[0] * n + _static_slots(p, n, block)[1] * nb)
         for metric in ("segment_evals", "memory_bytes"):
             blame(metric, _params_of(worst))
@@ -379,17 +408,15 @@ def predict_cost(
 BITMAP_BYTES_PER_CELL = 6  # bool hit map, int32 running cover and its comparison, per (row, key) cell
 
 
-def _refine_work(terms, bshapes, n: int, block: int, shapes) -> int:
-    """Work of re-counting candidate blocks of intersections exactly; the engine caps it (REFINE_MAX_CELLS)."""
+def _refine_work(expr, terms, n: int, block: int) -> int:
+    """Work of re-counting candidate blocks of intersections exactly, as the engine bounds it: every
+    block pair a candidate, up to REFINE_MAX_WORK (past it the engine keeps the candidates, unrefined)."""
     from . import analysis
 
-    loose = [t for t in terms if len(t) > 1]
-    if not loose:
+    if not any(len(t) > 1 for t in terms):
         return 0
     nb = -(-n // block)
-    slots = max(1, max(int(np.prod([shapes[id(p)].slots for p in t], dtype=np.float64)) for t in terms))
-    cells = min(nb * nb * min(block, n) * slots, int(analysis.REFINE_MAX_CELLS))
-    return REFINE_FACTOR * cells
+    return min(nb * nb * block * analysis.refine_work_per_row(expr, n), analysis.REFINE_MAX_WORK)
 
 
 # -- messages ------------------------------------------------------------------------------
