@@ -29,9 +29,10 @@ def _app_pages() -> list[str]:
     raise AssertionError("app.py declares no PAGES")
 
 
-def test_preload_covers_every_page_of_the_app():
+def test_preload_covers_every_page_of_the_app_the_default_page_first():
     assert set(_app_pages()) <= set(preload.all_pages())
     assert len(_app_pages()) == len(PAGE_PATHS)
+    assert preload.all_pages()[:2] == ["app.py", "app_pages/home.py"] == ["app.py", _app_pages()[0]]
 
 
 def test_page_imports_are_read_from_the_source_top_level_and_inside_functions(tmp_path):

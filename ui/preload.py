@@ -49,42 +49,59 @@ def page_imports(path: Path) -> list[tuple[str, tuple[str, ...]]]:
     return [entry for entry in found if entry[0] != __name__]
 
 
-def _import(key: str, entries: list[tuple[str, tuple[str, ...]]]) -> None:
+def _import(key: str) -> None:
+    """Import what `key` ("base" or a page file) needs, each module under the lock; then mark it loaded.
+
+    The lock is taken per module, so a visitor's ensure() waits for one module of the background
+    preload, not for a whole page's set."""
     t0, c0 = time.perf_counter(), time.process_time()
     failed: dict[str, str] = {}
-    for name, names in entries:
-        try:
-            module = importlib.import_module(name)
-            for attr in names:  # `from package import submodule`: the submodule too
-                if not hasattr(module, attr):
-                    importlib.import_module(f"{name}.{attr}")
-        except Exception as e:  # the page shows its own error when it runs; the server must go on
-            failed[name] = repr(e)
-            _log.log(logging.WARNING, "preload: importing %s for %s failed: %r", name, key, e)
-    report[key] = {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "failed": failed}
+    for name, names in [(m, ()) for m in BASE] if key == "base" else page_imports(ROOT / key):
+        with _lock:
+            try:
+                module = importlib.import_module(name)
+                for attr in names:  # `from package import submodule`: the submodule too
+                    if not hasattr(module, attr):
+                        importlib.import_module(f"{name}.{attr}")
+            except Exception as e:  # the page shows its own error when it runs; the server must go on
+                failed[name] = repr(e)
+                _log.log(logging.WARNING, "preload: importing %s for %s failed: %r", name, key, e)
+    with _lock:
+        report[key] = {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "failed": failed}
+        _loaded.add(key)
 
 
 def ensure(page: str | Path | None = None) -> None:
-    """BASE, then the imports of `page` (a page file), each imported once per process under the lock."""
+    """BASE, then the imports of `page` (a page file), each imported once per process under the lock.
+
+    Before a page runs (app.py): the caller holds the lock throughout, so no other thread imports
+    while BASE and this page's modules are loaded."""
     keys = ["base"] if page is None else ["base", str(Path(page))]
     if all(k in _loaded for k in keys):  # every rerun after the first: no lock
         return
     with _lock:
         for key in keys:
             if key not in _loaded:
-                path = ROOT / key
-                _import(key, [(m, ()) for m in BASE] if key == "base" else page_imports(path))
-                _loaded.add(key)
-
-
-def all_pages() -> list[str]:
-    """app.py's own imports first, then every page file (relative to the project root)."""
-    return ["app.py", *(str(p.relative_to(ROOT)) for p in sorted(PAGES_DIR.glob("*.py")))]
+                _import(key)
 
 
 def _ensure_all() -> None:
+    """The background preload: every page, one module at a time, so visitors can go in between."""
     for page in all_pages():
-        ensure(page)
+        for key in ("base", page):
+            if key not in _loaded:
+                _import(key)
+
+
+def all_pages() -> list[str]:
+    """app.py, then its pages in the order of its PAGES (the default page, Home, first: the page a
+    visitor arriving during the preload waits for), then any other page file."""
+    declared: list[str] = []
+    for node in ast.parse((ROOT / "app.py").read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "PAGES" for t in node.targets):
+            declared = [entry[0] for entry in ast.literal_eval(node.value)]
+    others = [str(p.relative_to(ROOT)) for p in sorted(PAGES_DIR.glob("*.py"))]
+    return list(dict.fromkeys(["app.py", *declared, *others]))
 
 
 def start() -> threading.Thread:
