@@ -8,6 +8,9 @@ before and after is printed: the machine is shared, so other processes slow the 
 Torch runs with one thread by default (`--threads`): with other processes on the two cores, two
 OpenMP threads made a SmolLM2 forward 3-5x slower here (12-16 s vs 3-4 s at 512 tokens).
 
+`--costs` prints the CPU seconds that `sparse_core/lab_price.py`'s MEASURED table holds (dense pass,
+each further mask in it, one row; structured and data-dependent) for one model at a few token counts.
+
 `--methods` instead times one sparse pass per execution method (SDPA with a boolean mask, the
 block-gather kernel, eager with an additive mask) at 1,024 and 2,048 tokens, best of `--repeat`.
 """
@@ -15,6 +18,7 @@ block-gather kernel, eager with an additive mask) at 1,024 and 2,048 tokens, bes
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import tempfile
 import time
@@ -90,11 +94,68 @@ def methods(repeat: int) -> None:
     print(f"load average after: {_load()}")
 
 
+def _cpu(fn) -> float:
+    start = time.process_time()
+    fn()
+    return round(time.process_time() - start, 2)
+
+
+def _costs_at(lm, ids: list[int]) -> tuple[dict, dict]:
+    """One token count's entry of lab_price.MEASURED, and every row's own CPU seconds."""
+    from sparse_core import lab, lab_passes
+    from sparse_core.analysis import dense_mask
+
+    n = len(ids)
+
+    def job(name: str, share: float):
+        fitted = lab.fit(name, n, share, lm.info.causal)
+        expr = lab.pattern_expr(lm, name, fitted.params)
+        shared = None if expr.data_dependent else torch.from_numpy(dense_mask(expr, n))
+        return lab_passes.Job(f"{name}@{share}", expr, shared)
+
+    def dense(jobs) -> float:
+        lab_passes.clear_dense()
+        return _cpu(lambda: lab_passes.dense_pass(lm, ids, jobs))
+
+    one = dense([job("window", 0.1)])
+    six = dense([job("window", b) for b in (0.02, 0.05, 0.1, 0.25)] + [job("bigbird", 0.1), job("streaming", 0.1)])
+    topk = dense([job("topk", 0.1)])
+    reference = lab_passes.dense_pass(lm, ids, [])
+    mass = {"all": 0.0, "changed": None, "layers": [], "heads": []}
+    rows = {}
+    for name in ("window", "bigbird", "topk", "block_gating"):
+        params = lab.fit(name, n, 0.1, lm.info.causal).params
+        run = functools.partial(lab.sparse_row, lm, ids, reference, name, params, mass, "auto")
+        rows[name] = _cpu(run)
+    entry = {
+        "dense": one,
+        "dense_job": round((six - one) / 5, 3),
+        "dense_job_dd": round(max(0.0, topk - one), 3),
+        "row": max(rows["window"], rows["bigbird"]),
+        "row_dd": max(rows["topk"], rows["block_gating"]),
+    }
+    return entry, rows
+
+
+def costs(model: str, token_counts: list[int]) -> None:
+    from sparse_core import lab, models
+
+    lm = models.load(model)
+    print(f"machine: {machine()}; torch threads {torch.get_num_threads()}; load average before: {_load()}")
+    for tokens in token_counts:
+        ids = lab.tokens_for(lm, TEXT * 2, tokens)
+        entry, rows = _costs_at(lm, ids)
+        print(f"        {len(ids)}: {entry},  # rows: {rows}", flush=True)
+    print(f"load average after: {_load()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tokens", type=int, default=1024)
     parser.add_argument("--methods", action="store_true", help="time the sparse execution methods instead")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--costs", default="", help="model whose lab costs to measure (minilm, smollm2)")
+    parser.add_argument("--costs-tokens", default="256,512,1024,2048", help="token counts for --costs")
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads; 1 is faster while other processes share the cores"
     )
@@ -108,7 +169,9 @@ def main() -> None:
     from sparse_core import lab_cache
 
     lab_cache._cache_folder = lambda: Path(os.environ["SPARSE_EXPLORER_CACHE_LAB"])  # a cold disk cache
-    if args.methods:
+    if args.costs:
+        costs(args.costs, [int(t) for t in args.costs_tokens.split(",")])
+    elif args.methods:
         methods(args.repeat)
     else:
         lab_run(args.tokens)

@@ -9,7 +9,9 @@ measures each row with the functions in `metrics`:
 - for a causal LM: perplexity (dense and sparse), next-token agreement with dense, and the KL
   divergence KL(dense ‖ sparse) of the next-token distributions, over the positions that the pattern
   changes and over all positions.
-Rows are cached (`lab_cache`); `continue_text` (greedy decoding, `decode`) is re-exported here.
+Rows are cached (`lab_cache`); a request is priced before any pass (`price`, `lab_price`) and
+refused over its CPU budget or the deployment's token cap; `continue_text` (greedy decoding,
+`decode`) is re-exported here.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ from .registry import get
 __all__ = [
     "AUTO_BLOCKS_BELOW", "BLOCK", "COLUMNS", "DEFAULT_BUDGETS", "DEFAULT_METHOD", "DEFAULT_TOKENS", "MAX_NEW_TOKENS",
     "MAX_TOKENS", "METHODS", "QUALITY_COLUMNS", "Continuation", "clear_cache", "continue_text", "lab_patterns",
-    "layer_table", "parse_budgets", "parse_patterns", "run_lab", "text_hash", "to_json", "tokens_for",
+    "layer_table", "parse_budgets", "parse_patterns", "run_lab", "text_hash", "to_json", "tokens_for", "price",
+    "LabBudget", "LabPrice",
 ]  # fmt: skip
 
 QUALITY_COLUMNS = ("ppl_change", "kl_changed", "agreement", "mass_kept", "cosine")

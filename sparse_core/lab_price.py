@@ -30,11 +30,11 @@ LAB_BUDGET_ENV = "SPARSE_EXPLORER_BUDGET_LAB_CPU_SECONDS"
 TOKEN_LADDER = (64, 128, 256, 512, 1024, 2048)  # what the page offers; suggestions come from it
 DATA_DEPENDENT = ("topk", "block_gating")  # fittable patterns that score every pair per head
 
-# CPU seconds, one torch thread, from `python -m benchmarks.lab --costs`: dense = the dense pass with one
-# structured mask; dense_job / dense_job_dd = what each
-# further structured / data-dependent mask adds to it; row = one structured row (window and bigbird
-# measured, the larger kept); row_dd = one data-dependent row (topk and block_gating, the larger kept).
-# Measured 2026-12-06 at load averages 7-14 (other sessions on the cores): CPU seconds, not wall.
+# CPU seconds, one torch thread, from `python -m benchmarks.lab --costs`. dense: the dense pass with one
+# structured mask; dense_job / dense_job_dd: what each further structured / data-dependent mask adds to
+# it; row: one structured row's sparse pass (window; at 2,048 also bigbird, the larger kept); row_dd: one
+# data-dependent row (topk; at 2,048 also block_gating, the larger kept). Measured 2026-12-06 at load
+# averages 7-14 (other sessions on the cores): CPU seconds, which that load inflates far less than wall.
 MEASURED: dict[str, dict[int, dict[str, float]]] = {
     "minilm": {
         128: {"dense": 0.06, "dense_job": 0.004, "dense_job_dd": 0.02, "row": 0.05, "row_dd": 0.09},
@@ -43,6 +43,9 @@ MEASURED: dict[str, dict[int, dict[str, float]]] = {
     "smollm2": {
         256: {"dense": 1.11, "dense_job": 0.004, "dense_job_dd": 0.30, "row": 1.38, "row_dd": 2.16},
         1024: {"dense": 6.33, "dense_job": 0.47, "dense_job_dd": 4.96, "row": 4.60, "row_dd": 15.2},
+        # bigbird's row 12.88 s here; issue 20 measured "12.9 CPU-s per further row" at 2,048 tokens on its own
+        # run. dense_job_dd: topk's 4.96 s at 1,024 scaled by T² (block_gating's measured 10.6 s is lower)
+        2048: {"dense": 26.28, "dense_job": 2.73, "dense_job_dd": 19.8, "row": 12.88, "row_dd": 65.02},
     },
 }
 # A local model folder is priced as SmolLM2 scaled by its layers × heads (30 × 9), the cost of a pass
