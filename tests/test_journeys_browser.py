@@ -73,6 +73,21 @@ def sidebar(page, name: str, lang: str = "en") -> None:
     settle(page)
 
 
+def open_sidebar(page) -> None:
+    """On a phone the sidebar is a drawer, open or closed: open it if its links are hidden."""
+    nav = page.get_by_test_id("stSidebarNav")
+    if not nav.is_visible():
+        page.get_by_test_id("stExpandSidebarButton").click()
+        expect(nav).to_be_visible()
+
+
+def close_sidebar(page) -> None:
+    """Close the drawer on a phone, where it covers the page; a desktop's sidebar stays."""
+    if page.viewport_size["width"] < 700 and page.get_by_test_id("stSidebarNav").is_visible():
+        page.get_by_test_id("stSidebarCollapseButton").locator("button").first.click()
+        expect(page.get_by_test_id("stSidebarNav")).to_be_hidden()
+
+
 def switch_language(page, lang: str) -> None:
     page.get_by_test_id("stSidebar").get_by_text({"en": "English", "zh": "中文"}[lang], exact=True).click()
     settle(page)
@@ -258,12 +273,10 @@ def test_every_page_after_a_round_trip(browser, fresh_server, size, lang):
     page.goto(f"{fresh_server}/?lang={lang}")
     settle(page)
     for name in NAV:
-        if size == "phone":  # the sidebar is a drawer on a phone: open it for each link
-            page.get_by_test_id("stExpandSidebarButton").click()
+        open_sidebar(page)
         sidebar(page, name, lang)
         before = page.url
-        if size == "phone":
-            page.get_by_test_id("stExpandSidebarButton").click()
+        open_sidebar(page)
         sidebar(page, "home" if name != "home" else "cost", lang)
         back(page, name if name != "home" else "")
         if name in OWN_URL:  # Home and Learn (app_pages/home.py, learn.py) keep their URLs themselves
@@ -273,5 +286,6 @@ def test_every_page_after_a_round_trip(browser, fresh_server, size, lang):
             "() => { const m = document.querySelector('[data-testid=stMain]'); return [m.scrollWidth, m.clientWidth]; }"
         )
         assert overflow[0] <= overflow[1] + 1, f"{name} ({lang}, {size}) is {overflow[0]} px wide"
+        close_sidebar(page)
         screenshot(page, f"roundtrip-{name}-{lang}-{size}")
     context.close()
