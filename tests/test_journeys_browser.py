@@ -88,6 +88,18 @@ def close_sidebar(page) -> None:
         expect(page.get_by_test_id("stSidebarNav")).to_be_hidden()
 
 
+def screens(page, name: str, most: int) -> None:
+    """Screenshots down the page, one viewport at a time (Streamlit scrolls inside its main section)."""
+    scroller = "document.querySelector('[data-testid=stMain]')"
+    step = page.viewport_size["height"] - 60
+    pages = -(-page.evaluate(f"{scroller}.scrollHeight") // step)
+    for i in range(1, min(most, pages)):
+        page.evaluate(f"{scroller}.scrollTo(0, {i * step})")
+        wait_charts(page)
+        screenshot(page, f"{name}-{i + 1}")
+    page.evaluate(f"{scroller}.scrollTo(0, 0)")
+
+
 def switch_language(page, lang: str) -> None:
     page.get_by_test_id("stSidebar").get_by_text({"en": "English", "zh": "中文"}[lang], exact=True).click()
     settle(page)
@@ -288,4 +300,6 @@ def test_every_page_after_a_round_trip(browser, fresh_server, size, lang):
         assert overflow[0] <= overflow[1] + 1, f"{name} ({lang}, {size}) is {overflow[0]} px wide"
         close_sidebar(page)
         screenshot(page, f"roundtrip-{name}-{lang}-{size}")
+        if size == "phone" and name in ("explorer", "inspector"):  # the charts, where the toolbar was in the way
+            screens(page, f"roundtrip-{name}-{lang}-{size}", most=5)
     context.close()
