@@ -211,6 +211,9 @@ RANDOM_BLOCK_WEIGHT = 6
 
 
 RANDOM_KEYS_EASY = 48
+# merging sorted ranges per block row (logsparse at block 2, 2^20: 1.3 GB and 2 s for 2^19 x 22 ranges)
+MERGE_WORK = 6
+MERGE_BYTES = 110
 DRAW_WORK = 2  # work units per (weighted) random key: ~65 ns at 2^20 here, for every stage that reads it
 
 
@@ -361,10 +364,14 @@ def predict_cost(
             return done(**cost)
         cost["dnf_terms"] = len(terms) if "ie" in (method, bmethod) else 0
         build = DRAW_WORK * cost["random_draws"]  # random tables: drawn once, listed for rows and block rows
+        merged = 0
         for p in structured:
             if type(p).__name__ in ("RandomKeys", "RandomBlocks"):
                 continue
             slots, bslots, extra = _static_slots(p, n, block)
+            if type(p).__name__ == "LogSparse":  # its block rows merge one shifted range per power of two
+                build += MERGE_WORK * nb * (bslots + 1)
+                merged = max(merged, MERGE_BYTES * nb * (bslots + 1))
             own = _own(p, "block_cost_estimate")
             build += (rows + (n if extra else 0)) * slots + (int(own(n, block)) if own else nb * bslots) + extra * n
         evals += build + listing
@@ -383,6 +390,7 @@ def predict_cost(
                 BYTES_PER_SLOT * chunk * max(peak, widest),
                 BLOCK_BYTES_PER_SLOT * nb * bpeak,
                 KEY_BYTES * keys,
+                merged,
             )
             + bitmap
         )

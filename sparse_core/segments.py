@@ -92,8 +92,11 @@ class ColumnSet:
     segments, which only small outputs (dense masks, tiles) ever need.
     """
 
-    def __init__(self, count_in, materialise, rows: int, limit: np.ndarray | None = None, slots: int | None = None):
+    def __init__(
+        self, count_in, materialise, rows: int, limit: np.ndarray | None = None, slots: int | None = None, bitmap=None
+    ):
         self.count_in = count_in
+        self.bitmap = bitmap  # bitmap(sl, universe) -> (rows in sl, universe) bool, where the owner can draw it
         self._materialise = materialise
         self.rows = rows
         self.limit = limit  # per-row exclusive upper bound (causal), or None
@@ -252,9 +255,15 @@ def _part_bitmap(part, sl: slice, height: int, universe: int) -> np.ndarray:
     difference array filled by one running sum; progressions are listed key by key; a ColumnSet is
     read from its closed form, every key at once."""
     if isinstance(part, ColumnSet):
-        keys = np.arange(universe, dtype=np.int64)[:, None]  # (universe, 1) against (rows,) per-row limits
-        lo = np.broadcast_to(keys, (universe, part.rows))
-        return (part.clipped_count(lo, lo + 1) > 0).T[sl].copy()
+        if part.bitmap is not None:
+            return part.bitmap(sl, universe)
+        out = np.zeros((height, universe), dtype=bool)
+        step = max(1, BITMAP_CELLS // max(1, part.rows))
+        for k0 in range(0, universe, step):  # (keys, all rows) at a time against the rows' own limits
+            keys = np.arange(k0, min(universe, k0 + step), dtype=np.int64)[:, None]
+            lo = np.broadcast_to(keys, (len(keys), part.rows))
+            out[:, k0 : k0 + len(keys)] = (part.clipped_count(lo, lo + 1) > 0).T[sl]
+        return out
     cover = np.zeros((height, universe + 1), dtype=np.int32)  # (rows, keys + 1): +1 at starts, -1 past ends
     flat_cover = cover.ravel()
     base = np.arange(height, dtype=np.int64) * (universe + 1)
@@ -369,8 +378,9 @@ def union_plan(terms: list[list[PartShape]], rows: int, universe: int | None) ->
         options.append(("term", rows * costs[0][0], costs[0][0]))
     elif all(iv for _, iv in costs):
         total = sum(w for w, _ in costs)
-        # up to NETWORK_MAX_SEGS intervals a row a sorting network runs along rows: measured ~1.5x faster
-        factor = SWEEP_FACTOR if total > NETWORK_MAX_SEGS else SWEEP_FACTOR - 1
+        # up to NETWORK_MAX_SEGS intervals a row a sorting network runs along rows (~1.5x faster); past it each
+        # row is sorted, log(total) passes
+        factor = SWEEP_FACTOR - 1 if total <= NETWORK_MAX_SEGS else SWEEP_FACTOR + total.bit_length() // 2
         options.append(("sweep", factor * rows * total, total))
     elif len(terms) <= IE_MAX_TERMS:
         work = peak = 0

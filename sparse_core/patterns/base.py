@@ -460,9 +460,11 @@ class Expr:
             reaches = [r for r in reaches if r is not None]
             if drawn and reaches:
                 reach = min(min(reaches), n)
-                pairs = reach * reach // 2
+                pairs = min(reach, n) * reach
                 if pairs > KV_PAIRS:
                     pairs = reach * max(int(getattr(p, "random_keys", 1 << 30)) for p in drawn)
+                    if pairs > KV_PAIRS:
+                        return 1 << 62  # kv_retained refuses: priced so that the budget refuses first
                 total += KV_PAIR_WORK * pairs
         return total
 

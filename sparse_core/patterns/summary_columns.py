@@ -41,7 +41,15 @@ class SummaryColumns(Primitive):
             hi = np.minimum(hi, limit)
             return np.where(hi > lo, self._below(hi) - self._below(lo), 0)
 
-        return ColumnSet(count_in, lambda: self._explicit(rows, n, limit), len(rows), slots=self.materialised_slots(n))
+        def bitmap(sl, universe):
+            keys = np.arange(universe, dtype=np.int64)
+            return ((keys % self.stride >= self.stride - self.summary) & (keys < n))[None, :] & (
+                keys[None, :] < limit[sl, None]
+            )
+
+        return ColumnSet(
+            count_in, lambda: self._explicit(rows, n, limit), len(rows), slots=self.materialised_slots(n), bitmap=bitmap
+        )
 
     def _explicit(self, rows, n, limit):
         l, c = self.stride, self.summary
@@ -84,7 +92,16 @@ class SummaryColumns(Primitive):
             table = np.concatenate([table, np.where(own > 0, brows, -1)[:, None]], axis=1)
             return singletons(table)
 
-        return ColumnSet(count_in, explicit, rows, slots=int(holds.sum()) + 1)
+        def bitmap(sl, universe):
+            kbs = np.arange(universe, dtype=np.int64)
+            pad = np.zeros(universe, dtype=bool)
+            pad[: min(universe, nb)] = holds[: min(universe, nb)]
+            out = pad[None, :] & (kbs[None, :] < limit[sl, None])
+            if self.causal:
+                out |= (kbs[None, :] == brows[sl, None]) & (own[sl, None] > 0)
+            return out
+
+        return ColumnSet(count_in, explicit, rows, slots=int(holds.sum()) + 1, bitmap=bitmap)
 
     def block_segment_count(self, n, block):
         """One closed-form count per block row."""
