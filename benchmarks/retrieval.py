@@ -1,0 +1,89 @@
+"""Retrieval grid (issue 19): passkey, 1k/2k/4k tokens × depths 10–90 % × 2 trials, dense + 3 patterns at one budget.
+
+Target: the default grid in ≤ 10 min of CPU on the 2-core machine, cold, and dense SmolLM2 recalling
+≥ 90 % of the keys at 1k–4k tokens. The model is loaded before the clock starts; the load average
+before and after is printed (the machine is shared). Torch runs with one thread by default
+(`--threads`), as in benchmarks/lab.py. `--lengths`, `--depths`, `--trials`, `--patterns` and
+`--budget` shrink the grid; the per-cell cost printed at the end lets one extrapolate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import torch
+
+from benchmarks.common import machine
+
+PATTERNS = ["streaming", "bigbird", "topk"]
+BUDGET = 0.1
+
+
+def _load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def _floats(text: str) -> list[float]:
+    return [float(v) for v in text.split(",") if v.strip()]
+
+
+def main() -> None:
+    """Run the grid and print one row per (arm, length, depth), CPU time and per-trial cost."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--task", default="passkey", choices=["passkey", "multikey"])
+    ap.add_argument("--lengths", default="1024,2048,4096")
+    ap.add_argument("--depths", default="0.1,0.3,0.5,0.7,0.9")
+    ap.add_argument("--trials", type=int, default=2)
+    ap.add_argument("--patterns", default=",".join(PATTERNS), help="comma-separated; empty: dense only")
+    ap.add_argument("--budget", type=float, default=BUDGET)
+    ap.add_argument("--lang", default="en", choices=["en", "zh"])
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from sparse_core import memory_eval, models
+
+    print(machine(), f"torch threads {torch.get_num_threads()}")
+    start = time.perf_counter()
+    models.load("smollm2")
+    print(f"model loaded in {time.perf_counter() - start:.1f} s (not counted)")
+    lengths = [int(v) for v in _floats(args.lengths)]
+    patterns = [p for p in args.patterns.split(",") if p.strip()]
+    print(f"load average before: {_load()}")
+    result = memory_eval.run_memory(
+        "smollm2",
+        args.task,
+        lengths,
+        _floats(args.depths),
+        args.trials,
+        patterns,
+        [args.budget],
+        lang=args.lang,
+        progress=lambda done, total, label: print(f"  {done}/{total} {label}", flush=True),
+    )
+    print(f"load average after: {_load()}")
+    print(f"{'arm':<18}{'length':>7}{'tokens':>7}{'depth':>6}{'density':>9}{'acc':>6}  {'95% CI':<13}{'s':>6}  answers")
+    for r in result.rows:
+        density = "" if r["density"] is None else f"{r['density']:.3f}"
+        ci = f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
+        print(
+            f"{r['label']:<18}{r['length']:>7}{r['tokens']:>7}{r['depth']:>6.1f}{density:>9}"
+            f"{r['correct']:>3}/{r['trials']:<2}  {ci:<13}{r['seconds']:>6.1f}  {r['answers']}"
+        )
+    trials = sum(r["trials"] for r in result.rows)
+    print(
+        f"CPU {result.cpu_seconds:.1f} s, wall {result.wall_seconds:.1f} s for {trials} trials "
+        f"({result.cpu_seconds / max(trials, 1):.2f} CPU s per trial)"
+    )
+    for label in dict.fromkeys(r["label"] for r in result.rows):
+        for n in lengths:
+            cells = [r for r in result.rows if r["label"] == label and r["length"] == n]
+            if cells:
+                per = sum(r["seconds"] for r in cells) / sum(r["trials"] for r in cells)
+                print(f"  {label} at {n}: {per:.2f} wall s per trial")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,361 @@
+"""Does the pattern still remember? A retrieval grid (length × depth × trials) per (pattern, budget) on a causal LM.
+
+For every arm (dense, or a pattern fitted to a density budget by `fit.fit` at the cell's length)
+each trial's prompt is read under the pattern (the lab's sparse pass: the pattern inside every
+layer) and a few answer tokens are decoded greedily, each new token reading only the KV positions
+its pattern row keeps (the lab's decode step, as `decode.continue_text` does). The answer is scored
+by exact match (`retrieval.score`), and each (arm, length, depth) gets its accuracy, trial count
+and Wilson 95% interval.
+
+Data-dependent patterns take part too. Their prefill chooses keys per head from that pass's own
+q/k (as in the lab); at decode the new query scores every cached key (or key block) to choose
+which to read, as Quest and MInference do, and the row says so in `decode_note`.
+
+The trials of one (arm, length, depth) share every token before the needle (the filler does not
+depend on the seed): for dense and structured patterns that prefix is prefilled once into a KV
+cache, and each trial prefills only its own remainder from it (the cache is cropped back after).
+A data-dependent pattern's choice can depend on the whole prompt, so its trials prefill in full.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from . import dispatch, models, retrieval
+from .analysis import dense_mask
+from .decode import pattern_expr
+from .fit import fit
+from .lab_passes import MODEL_LOCK, LabPass
+from .params import PatternError
+from .patterns.base import Expr
+from .patterns.learned import BlockGating, TopK
+
+DENSE = "dense"
+NEW_TOKENS = 7  # enough for a 5-digit key after "The pass key is" (one token per digit, a space, a period)
+MAX_LENGTH = 8192  # SmolLM2's context; the structured mask is a dense (n, n) bool, 64 MiB at this bound
+DECODE_NOTES = {
+    "structured": "reads only the cached positions its pattern row keeps",
+    "dense": "reads every cached position",
+    "topk": "scores every cached key with the new query, reads the k best per head (Quest-style selection)",
+    "block_gating": "scores every cached key block's mean key with the new query, reads the own block and the "
+    "top_blocks - 1 best earlier blocks per head (MoBA-style selection)",
+}
+
+Progress = Callable[[int, int, str], None]
+Cancel = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One column of the grid: dense, or a pattern at a budget (fitted) or with explicit parameters."""
+
+    pattern: str
+    budget: float | None = None
+    params: dict | None = None  # explicit parameters (no fit); else fitted to the budget per length
+
+    @property
+    def label(self) -> str:
+        """`pattern@budget`, `pattern{params}` or `dense`."""
+        if self.pattern == DENSE:
+            return DENSE
+        if self.budget is not None:
+            return f"{self.pattern}@{self.budget:g}"
+        return f"{self.pattern}{json.dumps(self.params or {}, sort_keys=True)}"
+
+
+@dataclass
+class MemoryResult:
+    """The grid's rows (one per arm, length, depth), whether it was cancelled, and its CPU and wall seconds."""
+
+    rows: list[dict] = field(default_factory=list)
+    cancelled: bool = False
+    cpu_seconds: float = 0.0
+    wall_seconds: float = 0.0
+
+    def frame(self):
+        """The rows as a pandas DataFrame (pandas imported only here)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows)
+
+
+ROW_KEYS = (
+    "task", "lang", "model", "pattern", "budget", "label", "params", "density", "length", "tokens", "depth",
+    "depth_measured", "accuracy", "correct", "trials", "ci_low", "ci_high", "answers", "expected", "decode_note",
+    "prefix_shared", "seconds",
+)  # fmt: skip
+
+
+def _row_rule(prim, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """(H, S) keys the data-dependent primitive keeps for one new query q (H, d) over cached keys k (H, S, d)."""
+    s = k.shape[-2]
+    scores = torch.einsum("hd,hsd->hs", q.float(), k.float())  # ranking only: the scale does not matter
+    if isinstance(prim, TopK):
+        keep = torch.zeros(scores.shape, dtype=torch.bool)
+        return keep.scatter_(-1, torch.topk(scores, min(prim.k, s), dim=-1).indices, True)
+    if isinstance(prim, BlockGating):
+        b = prim.block
+        own = (s - 1) // b
+        keep = torch.zeros(scores.shape, dtype=torch.bool)
+        keep[:, own * b :] = True  # the own block up to the query
+        others = min(prim.top_blocks - 1, own)  # causal candidates: complete blocks before the own one
+        if others > 0:
+            pooled = k[:, : own * b].float().reshape(k.shape[0], own, b, -1).mean(2)  # (H, own, d)
+            gate = torch.einsum("hd,hbd->hb", q.float(), pooled)
+            top = torch.topk(gate, others, dim=-1).indices  # (H, others)
+            cols = (top[..., None] * b + torch.arange(b)).reshape(k.shape[0], -1)
+            keep.scatter_(-1, cols, True)
+        return keep
+    raise PatternError(
+        f"decoding with '{type(prim).__name__}' has no one-query selection rule yet (topk and block_gating have)",
+        "memory_no_decode_rule",
+    )
+
+
+@dataclass
+class _SelectingPass(LabPass):
+    """The lab's decode pass for a data-dependent pattern: prefill as the lab's sparse pass, decode by selection."""
+
+    structured: dict = field(default_factory=dict)  # id(primitive) -> (N, N) bool, structured parts of a composite
+
+    def attend(self, module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+        """A decode step scores every cached key to choose the ones to read; prefill is the lab's own."""
+        if query.shape[-2] != 1:
+            return super().attend(module, query, key, value, attention_mask, scaling, dropout, **kwargs)
+        if scaling is None:
+            scaling = query.shape[-1] ** -0.5
+        q, k, v = query[0, :, 0], key[0], value[0]  # (H, d), (Hkv, S, d)
+        groups = q.shape[0] // k.shape[0]
+        keys = k.repeat_interleave(groups, dim=0) if groups > 1 else k
+        values = v.repeat_interleave(groups, dim=0) if groups > 1 else v
+        keep = torch.zeros((q.shape[0], keys.shape[-2]), dtype=torch.bool)
+        for term in self.expr.terms():
+            acc = torch.ones_like(keep)
+            for prim in term:
+                if prim.data_dependent:
+                    acc &= _row_rule(prim, q, keys)
+                else:  # a structured part of a composite: its row, from one (N, N) mask per pass
+                    if id(prim) not in self.structured:
+                        self.structured[id(prim)] = torch.from_numpy(dense_mask(prim, self.n_total))
+                    s = keys.shape[-2]
+                    acc &= self.structured[id(prim)][s - 1, :s]
+            keep |= acc
+        keep[:, -1] = keep[:, -1] | ~keep.any(-1)  # an empty row reads its own token (the lab's rule)
+        out = torch.nn.functional.scaled_dot_product_attention(
+            q[None, :, None], keys[None], values[None], attn_mask=keep[None, :, None], scale=scaling
+        )[0]  # masked SDPA gives what a gather of the kept keys gives
+        self.layer += 1
+        return out.transpose(0, 1)[None].contiguous(), None
+
+
+def _forward(lm, ids: list[int], cache, run: LabPass) -> int:
+    """Feed ids through the model under `run`, extending `cache`; the greedy next token."""
+    run.layer = 0
+    logits = lm.model(input_ids=torch.tensor([ids]), cache=cache, use_cache=True, logits_to_keep=1).logits
+    return int(logits[0, -1].argmax())
+
+
+def _common_prefix(seqs: Sequence[Sequence[int]]) -> int:
+    first = seqs[0]
+    n = min(len(s) for s in seqs)
+    for i in range(n):
+        if any(s[i] != first[i] for s in seqs[1:]):
+            return i
+    return n
+
+
+@torch.inference_mode()
+def answer_trials(
+    lm: models.LoadedModel,
+    prompts: Sequence[list[int]],
+    expr: Expr | None,
+    new_tokens: int = NEW_TOKENS,
+    cancel: Cancel | None = None,
+) -> tuple[list[list[int]], int]:
+    """Greedy answers of each prompt under the pattern (None: dense); the shared prefix is prefilled once.
+
+    Returns the new token ids per prompt (fewer prompts when cancelled) and the prefix length shared."""
+    from transformers import DynamicCache
+
+    data_dependent = expr is not None and expr.data_dependent
+    share = 0 if data_dependent or len(prompts) < 2 else _common_prefix(prompts)
+    share = min(share, min(len(p) for p in prompts) - 1)  # every trial feeds at least one token of its own
+    total = max(len(p) for p in prompts) + new_tokens
+    if expr is None:
+        make_run: Callable[[], LabPass] = lambda: LabPass("dense", jobs=[])  # noqa: E731
+    elif data_dependent:
+        make_run = lambda: _SelectingPass("decode", n_total=total, expr=expr)  # noqa: E731
+    else:
+        shared = torch.from_numpy(dense_mask(expr, total))  # (N, N) bool: prefix rows do not depend on the trial
+        make_run = lambda: LabPass("decode", n_total=total, expr=expr, shared=shared)  # noqa: E731
+    outs: list[list[int]] = []
+    with MODEL_LOCK:
+        dispatch.use(lm.model)
+        cache = DynamicCache()
+        if share:
+            run = make_run()
+            with dispatch.running(run):
+                _forward(lm, prompts[0][:share], cache, run)
+        for ids in prompts:
+            if cancel is not None and cancel():
+                break
+            run = make_run()
+            with dispatch.running(run):
+                nxt = _forward(lm, ids[share:], cache, run)
+                out = [nxt]
+                for _ in range(new_tokens - 1):
+                    nxt = _forward(lm, [nxt], cache, run)
+                    out.append(nxt)
+            outs.append(out)
+            if share:  # back to the shared prefix (transformers 5 crops by the count of tokens removed)
+                cache.crop(share - cache.get_seq_length())
+            else:
+                cache = DynamicCache()
+    return outs, share
+
+
+def _arms(patterns: Sequence[str], budgets: Sequence[float], include_dense: bool, explicit) -> list[Arm]:
+    arms = [Arm(DENSE)] if include_dense else []
+    arms += [Arm(p, float(b)) for p in patterns for b in budgets]
+    arms += [Arm(name, None, dict(params)) for name, params in (explicit or [])]
+    return arms
+
+
+def _decode_note(expr: Expr | None) -> str:
+    if expr is None:
+        return DECODE_NOTES["dense"]
+    if not expr.data_dependent:
+        return DECODE_NOTES["structured"]
+    kinds = {type(p).__name__ for t in expr.terms() for p in t if p.data_dependent}
+    names = {"TopK": "topk", "BlockGating": "block_gating"}
+    notes = [DECODE_NOTES.get(names.get(k, ""), f"{k}: no decode rule") for k in sorted(kinds)]
+    return "data-dependent: " + "; ".join(notes)
+
+
+def run_memory(
+    model_key: str = "smollm2",
+    task: str = "passkey",
+    lengths: Sequence[int] = (1024,),
+    depths: Sequence[float] = (0.1, 0.5, 0.9),
+    trials: int = 2,
+    patterns: Sequence[str] = (),
+    budgets: Sequence[float] = (0.1,),
+    *,
+    include_dense: bool = True,
+    explicit: Sequence[tuple[str, dict]] | None = None,
+    lang: str = "en",
+    seed: int = 0,
+    new_tokens: int = NEW_TOKENS,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+) -> MemoryResult:
+    """One row per (arm, length, depth): retrieval accuracy over `trials` seeded prompts, with its 95% interval.
+
+    Arms: dense (unless `include_dense=False`), every pattern × budget (fitted at each length), and
+    `explicit` (name, params) pairs. `progress(done, total, label)` is called after every trial;
+    `cancel()` is checked between trials and stops the grid (the finished rows are kept)."""
+    if not isinstance(trials, (int, np.integer)) or trials < 1:
+        raise PatternError(f"trials must be a whole number ≥ 1, got {trials!r}")
+    if not 1 <= new_tokens <= 48:
+        raise PatternError(f"new_tokens must be between 1 and 48, got {new_tokens!r}")
+    for length in lengths:
+        if not 64 <= int(length) <= MAX_LENGTH:
+            raise PatternError(f"lengths must be between 64 and {MAX_LENGTH:,} tokens, got {length!r}")
+    arms = _arms(patterns, budgets, include_dense, explicit)
+    if not arms:
+        raise PatternError("choose at least one pattern or keep dense")
+    lm = models.load(model_key)
+    if not lm.info.causal:
+        raise PatternError("retrieval needs a causal language model (e.g. smollm2)", "lab_not_causal")
+    if max(lengths) + new_tokens > lm.info.max_tokens:
+        raise PatternError(f"{lm.info.key} reads at most {lm.info.max_tokens:,} tokens")
+    tok = lm.tokenizer
+    result = MemoryResult()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    total, done = len(arms) * len(lengths) * len(depths) * trials, 0
+    # the prompts first: the same ones for every arm
+    prompts: dict[tuple[int, float], list[retrieval.Task]] = {
+        (int(n), float(d)): [retrieval.make_task(tok, task, int(n), float(d), seed + t, lang) for t in range(trials)]
+        for n in lengths
+        for d in depths
+    }
+    for arm in arms:
+        for n in lengths:
+            params, density = None, 1.0
+            if arm.pattern != DENSE:
+                if arm.params is not None:
+                    params, density = arm.params, None
+                else:
+                    fitted = fit(arm.pattern, int(n), arm.budget, True)
+                    params, density = fitted.params, fitted.achieved_density
+            expr = None if arm.pattern == DENSE else pattern_expr(lm, arm.pattern, params)
+            for d in depths:
+                if result.cancelled or (cancel is not None and cancel()):
+                    result.cancelled = True
+                    break
+                tasks = prompts[(int(n), float(d))]
+                ids = [tok(t.text)["input_ids"] for t in tasks]
+                start = time.perf_counter()
+                outs, share = _answer_with_progress(lm, ids, expr, new_tokens, cancel, progress, done, total, arm.label)
+                done += len(outs)
+                if len(outs) < len(tasks):
+                    result.cancelled = True
+                texts = [tok.decode(o) for o in outs]
+                acc = retrieval.accuracy([retrieval.score(t, x) for t, x in zip(tasks, texts, strict=False)])
+                result.rows.append(
+                    {
+                        "task": task,
+                        "lang": lang,
+                        "model": lm.info.key,
+                        "pattern": arm.pattern,
+                        "budget": arm.budget,
+                        "label": arm.label,
+                        "params": json.dumps(params, sort_keys=True) if params is not None else None,
+                        "density": density,
+                        "length": int(n),
+                        "tokens": int(np.mean([len(i) for i in ids])),
+                        "depth": float(d),
+                        "depth_measured": float(np.mean([t.depth_measured for t in tasks])),
+                        "accuracy": acc.accuracy,
+                        "correct": acc.correct,
+                        "trials": acc.trials,
+                        "ci_low": acc.ci_low,
+                        "ci_high": acc.ci_high,
+                        "answers": texts,
+                        "expected": [t.answer for t in tasks[: len(outs)]],
+                        "decode_note": _decode_note(expr),
+                        "prefix_shared": share,
+                        "seconds": time.perf_counter() - start,
+                    }
+                )
+                if result.cancelled:
+                    break
+            if result.cancelled:
+                break
+        if result.cancelled:
+            break
+    result.cpu_seconds = time.process_time() - cpu0
+    result.wall_seconds = time.perf_counter() - wall0
+    return result
+
+
+def _answer_with_progress(lm, ids, expr, new_tokens, cancel, progress, done, total, label):
+    """`answer_trials`, reporting progress after each trial (through the cancel hook, called once per trial)."""
+    count = [0]
+
+    def check() -> bool:
+        if count[0] and progress is not None:
+            progress(done + count[0], total, label)
+        count[0] += 1
+        return cancel is not None and cancel()
+
+    outs, share = answer_trials(lm, ids, expr, new_tokens, check)
+    if progress is not None:
+        progress(done + len(outs), total, label)
+    return outs, share
