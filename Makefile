@@ -34,11 +34,12 @@ $(UV): requirements-uv.txt
 	$(UV) --version
 	touch $@
 
-# What `make run` needs: the app's lock (installs, never removes: test tools stay if present).
+# What `make run` needs: the app's lock (installs, never removes: test tools stay if present). The
+# check reads torch's version without importing it: the server imports it once, at start (serve.py).
 $(STAMP_APP): $(UV) requirements.lock pyproject.toml
 	$(UV_INSTALL) -r requirements.lock
 	$(INSTALL_SELF)
-	$(PY) -c "import sparse_core, streamlit, torch; assert torch.__version__ == '2.13.0+cpu', torch.__version__"
+	$(PY) -c "from importlib.metadata import version as v; import sparse_core; assert v('torch') == '2.13.0+cpu', v('torch')"
 	touch $@
 
 # What `make test` needs: exactly the dev lock (packages outside it are removed).
