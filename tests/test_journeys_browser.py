@@ -257,6 +257,13 @@ def test_researcher_pastes_text_inspects_one_token_and_visits_the_lab(journey):
     assert query(page)["tokens"] == "64"
     token = combo_value(page, "Query token")
     assert token.startswith(f"#{query(page)['token']} "), (token, page.url)
+    choose(page, "Query token", "#30 ")
+    # another model: another tokenizer, so another token list under the picked token
+    page.get_by_test_id("stRadio").get_by_text("SmolLM2", exact=False).first.click()
+    settle(page)
+    assert query(page)["model"] == "smollm2"
+    token = combo_value(page, "Query token")
+    assert token.startswith(f"#{query(page)['token']} "), (token, page.url)
     inspector_url = page.url
     sidebar(page, "lab")
     sidebar(page, "inspector")
