@@ -18,7 +18,7 @@ from .params import PatternError
 from .patterns import base
 from .patterns.base import Expr, Primitive, simple_terms
 from .patterns.learned import synthetic_qk
-from .segments import Seg, count_union, enumerate_keys, intersect_all, interval, singletons, union_pairs
+from .segments import ColumnSet, Seg, count_union, enumerate_keys, intersect_all, interval, singletons, union_pairs
 
 DENSE_MAX_N = 8192  # a dense bool mask of 64 MiB
 DATA_DEPENDENT_MAX_N = 4096  # data-dependent patterns score every pair: (n, n) float32
@@ -450,7 +450,15 @@ class BlockLayout:
             return listed // nb, listed % nb
         codes = []
         for term in self.terms:
-            r, k = enumerate_keys(intersect_all(term), nb)
+            closed = [p for p in term if isinstance(p, ColumnSet) and p.contains is not None]
+            rest = [p for p in term if not any(p is c for c in closed)]
+            if closed and rest:  # list the other parts' blocks, then ask the column sets (no (rows, nb) table)
+                r, k = enumerate_keys(intersect_all(rest), nb)
+                for c in closed:
+                    keep = c.contains(r, k)
+                    r, k = r[keep], k[keep]
+            else:
+                r, k = enumerate_keys(intersect_all(term), nb)
             codes.append(r * nb + k)
         if not codes:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)

@@ -250,6 +250,9 @@ def _data_dependent_work(prim, n: int, d: int = 64) -> dict[str, int]:
 # n = 4,096 here (block gating 250 MB, top-k 72 MB, vertical-slash 53-70 MB, LSH 56 MB, routing 60 MB)
 DENSE_CELL_BYTES = {"BlockGating": 13, "TopK": 4, "VerticalSlash": 3, "LSH": 3, "Routing": 3}
 
+DENSE_LAYOUT_BYTES = 64  # per block pair of a dense (data-dependent) layout: codes, table, segments
+DENSE_LAYOUT_WORK = 4
+
 REFINE_FACTOR = 3  # re-counting a candidate block's rows with a key window: ~3x a plain row count
 
 
@@ -336,7 +339,11 @@ def predict_cost(
         # the engine scores data-dependent expressions densely: every primitive becomes an (n, n) mask, and
         # scoring holds float scores and their temporaries (measured peaks at n = 4,096 in DENSE_CELL_BYTES)
         scoring = sum(DENSE_CELL_BYTES.get(type(p).__name__, 4) for p in prims if p.data_dependent)
-        cost["memory_bytes"] = n * n * (scoring + len(prims) + 1)
+        cost["memory_bytes"] = n * n * (scoring + len(prims) + 1) + DENSE_LAYOUT_BYTES * nb * nb
+        # its block layout lists every kept block pair (at block 1, every kept pair): measured 2.7 s, 1.1 GB at
+        # n = 4,096 and block 1 for a union that keeps everything
+        cost["segment_evals"] = DENSE_LAYOUT_WORK * nb * nb
+        blame("segment_evals", ["n"])
         cost["dense_bytes"] = n * n
         if n_terms > budget.dnf_terms:
             cost["dnf_terms"] = n_terms

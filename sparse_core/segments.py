@@ -93,9 +93,17 @@ class ColumnSet:
     """
 
     def __init__(
-        self, count_in, materialise, rows: int, limit: np.ndarray | None = None, slots: int | None = None, bitmap=None
+        self,
+        count_in,
+        materialise,
+        rows: int,
+        limit: np.ndarray | None = None,
+        slots: int | None = None,
+        bitmap=None,
+        contains=None,
     ):
         self.count_in = count_in
+        self.contains = contains  # contains(row positions, keys) -> bool per pair, without listing the set
         self.bitmap = bitmap  # bitmap(sl, universe) -> (rows in sl, universe) bool, where the owner can draw it
         self._materialise = materialise
         self.rows = rows

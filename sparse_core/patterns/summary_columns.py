@@ -47,8 +47,16 @@ class SummaryColumns(Primitive):
                 keys[None, :] < limit[sl, None]
             )
 
+        def contains(at, keys):
+            return (keys % self.stride >= self.stride - self.summary) & (keys < limit[at]) & (keys >= 0)
+
         return ColumnSet(
-            count_in, lambda: self._explicit(rows, n, limit), len(rows), slots=self.materialised_slots(n), bitmap=bitmap
+            count_in,
+            lambda: self._explicit(rows, n, limit),
+            len(rows),
+            slots=self.materialised_slots(n),
+            bitmap=bitmap,
+            contains=contains,
         )
 
     def _explicit(self, rows, n, limit):
@@ -101,7 +109,14 @@ class SummaryColumns(Primitive):
                 out |= (kbs[None, :] == brows[sl, None]) & (own[sl, None] > 0)
             return out
 
-        return ColumnSet(count_in, explicit, rows, slots=int(holds.sum()) + 1, bitmap=bitmap)
+        def contains(at, kbs):
+            inside = (kbs >= 0) & (kbs < nb)
+            out = inside & holds[np.clip(kbs, 0, nb - 1)] & (kbs < limit[at])
+            if self.causal:
+                out |= (kbs == brows[at]) & (own[at] > 0)
+            return out
+
+        return ColumnSet(count_in, explicit, rows, slots=int(holds.sum()) + 1, bitmap=bitmap, contains=contains)
 
     def block_segment_count(self, n, block):
         """One closed-form count per block row."""
