@@ -11,15 +11,7 @@ import streamlit as st  # noqa: E402
 
 from ui import heap, preload  # noqa: E402
 from ui.chrome import setup_app  # noqa: E402
-
-PAGES = [
-    ("app_pages/home.py", "nav.home", "🏠", True),
-    ("app_pages/explorer.py", "nav.explorer", "🧩", False),
-    ("app_pages/inspector.py", "nav.inspector", "🔬", False),
-    ("app_pages/lab.py", "lab.nav", "🧪", False),
-    ("app_pages/cost.py", "nav.cost", "📈", False),
-    ("app_pages/learn.py", "nav.learn", "🎓", False),
-]
+from ui.pages import PAGES  # noqa: E402
 
 tr = setup_app()
 pages = [(st.Page(path, title=tr(key), icon=icon, default=default), path) for path, key, icon, default in PAGES]

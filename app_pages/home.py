@@ -7,7 +7,7 @@ from sparse_core import dense_mask, make
 from sparse_core.views import MaskView
 from ui.chrome import lang, tr
 from ui.figures import human, mask_image
-from ui.pages import pages
+from ui.pages import PAGES
 
 st.title(tr("app.title"))
 st.markdown(tr("home.lead"))
@@ -22,7 +22,7 @@ title = tr("home.sparse", pattern=tr("pattern.longformer"), pairs=f"{kept:,}", s
 right.plotly_chart(mask_image(MaskView(mask, False, 1, n), title, lang=lang()), key="home_sparse")
 st.caption(tr("home.saving", dense=human(n * n), sparse=human(kept), times=f"{n * n / kept:,.1f}"))
 st.subheader(tr("home.pages"))
-for page in pages():  # every page app.py declares, so a new page is listed here without an edit
+for page in PAGES:  # every page app.py navigates, so a new page is listed here without an edit
     if not page.default:
         # the link is the page's name and the description a caption under it: a link's label is one
         # line, cut at a phone's width

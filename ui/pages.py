@@ -1,20 +1,13 @@
-"""The app's page list, read from `PAGES` in app.py: the one list, so links to pages cannot drift from it.
-
-app.py runs the app when imported, so its `PAGES` literal is read from the source instead of imported.
-"""
+"""The app's page list: the one list that app.py navigates and Home links to, so the two cannot drift apart."""
 
 from __future__ import annotations
 
-import ast
-from functools import cache
 from pathlib import Path
 from typing import NamedTuple
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
-
 
 class Page(NamedTuple):
-    """One page as app.py declares it: script path, catalog key of its title, icon, and whether it is the home."""
+    """One page: script path, catalog key of its title, icon, and whether it is the home."""
 
     path: str
     title_key: str
@@ -27,11 +20,11 @@ class Page(NamedTuple):
         return Path(self.path).stem
 
 
-@cache
-def pages() -> tuple[Page, ...]:
-    """Every page of the app, in the sidebar's order."""
-    tree = ast.parse(APP.read_text(encoding="utf-8"))
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "PAGES" for t in node.targets):
-            return tuple(Page(*entry) for entry in ast.literal_eval(node.value))
-    raise LookupError(f"{APP} declares no PAGES list")
+PAGES: tuple[Page, ...] = (
+    Page("app_pages/home.py", "nav.home", "🏠", True),
+    Page("app_pages/explorer.py", "nav.explorer", "🧩", False),
+    Page("app_pages/inspector.py", "nav.inspector", "🔬", False),
+    Page("app_pages/lab.py", "lab.nav", "🧪", False),
+    Page("app_pages/cost.py", "nav.cost", "📈", False),
+    Page("app_pages/learn.py", "nav.learn", "🎓", False),
+)

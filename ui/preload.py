@@ -24,6 +24,8 @@ import threading
 import time
 from pathlib import Path
 
+from ui.pages import PAGES
+
 ROOT = Path(__file__).resolve().parents[1]
 PAGES_DIR = ROOT / "app_pages"
 # Modules that libraries read from sys.modules without importing them (Plotly: numpy, pandas,
@@ -94,12 +96,9 @@ def _ensure_all() -> None:
 
 
 def all_pages() -> list[str]:
-    """app.py, then its pages in the order of its PAGES (the default page, Home, first: the page a
+    """app.py, then its pages in the order of ui.pages.PAGES (the default page, Home, first: the page a
     visitor arriving during the preload waits for), then any other page file."""
-    declared: list[str] = []
-    for node in ast.parse((ROOT / "app.py").read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "PAGES" for t in node.targets):
-            declared = [entry[0] for entry in ast.literal_eval(node.value)]
+    declared = [page.path for page in PAGES]
     others = [str(p.relative_to(ROOT)) for p in sorted(PAGES_DIR.glob("*.py"))]
     return list(dict.fromkeys(["app.py", *declared, *others]))
 
