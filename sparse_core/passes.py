@@ -37,6 +37,7 @@ class InspectorPass:
         self.layers: list[LayerRecord] = []
         self.thumbs: list[torch.Tensor] = []  # per layer (H, s, s)
         self.entropy: list[torch.Tensor] = []  # per layer (H,)
+        self._memo: tuple | None = None  # (pattern, model mask, applied mask) of the last layer
 
     def attend(self, module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
         """Eager attention with this layer's mask on top of the model's, recording q, k and summaries."""
@@ -51,7 +52,11 @@ class InspectorPass:
         pre = scores(query, keys, scaling, softcap, model_mask)  # (B, H, T, S)
         keep = self.masks[len(self.layers)] if self.masks is not None else None
         if keep is not None:
-            keep, _ = with_self(keep & allowed(model_mask, t, s), t, s)
+            # layers usually share one pattern and one model mask: compute their intersection once per pass
+            # (the memo holds both tensors, so `is` never matches a new tensor at a reused address)
+            if self._memo is None or self._memo[0] is not keep or self._memo[1] is not attention_mask:
+                self._memo = (keep, attention_mask, with_self(keep & allowed(model_mask, t, s), t, s)[0])
+            keep = self._memo[2]
         self.applied.append(keep)
         pre = apply_keep(pre, keep)
         self.layers.append(
