@@ -174,20 +174,24 @@ def test_shared_prefix_and_labels():
 
 @pytest.mark.model
 def test_dense_recalls_a_passkey_and_a_short_window_does_not():
-    """SmolLM2, ~384 tokens, key at 10% depth: dense recalls it; a causal window of 32 cannot see it."""
-    from sparse_core import memory_eval
+    """SmolLM2, ~384 tokens, keys at 10% depth: dense recalls them; a causal window of 32 cannot see them."""
+    from sparse_core import memory_eval, models
     from sparse_core.decode import continue_text
 
-    res = memory_eval.run_memory(
-        "smollm2", "passkey", [384], [0.1], trials=1, explicit=[("window", {"window": 32})], seed=5
-    )
-    dense, window = res.rows
-    assert dense["label"] == "dense" and dense["correct"] == 1, dense["answers"]
-    assert window["correct"] == 0, window["answers"]
-    assert window["prefix_shared"] == 0 and window["decode_note"] == memory_eval.DECODE_NOTES["structured"]
-    # the grid's decode reads the same positions as the lab's continue_text: the same greedy tokens
-    from sparse_core import models
-
-    task = R.passkey(models.load("smollm2").tokenizer, 384, 0.1, seed=5)
-    cont = continue_text("smollm2", task.text, ("window", {"window": 32}), max_new_tokens=7, max_tokens=512)
-    assert cont.dense_text == dense["answers"][0] and cont.sparse_text == window["answers"][0]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # two threads on shared cores cost more CPU for the same answers
+    try:
+        window = ("window", {"window": 32})
+        res = memory_eval.run_memory("smollm2", "passkey", [384], [0.1], trials=2, explicit=[window], seed=5)
+        task = R.passkey(models.load("smollm2").tokenizer, 384, 0.1, seed=6)
+        cont = continue_text("smollm2", task.text, window, max_new_tokens=7, max_tokens=512)
+    finally:
+        torch.set_num_threads(threads)
+    dense, sparse = res.rows
+    assert dense["label"] == "dense" and (dense["correct"], dense["trials"]) == (2, 2), dense["answers"]
+    assert sparse["correct"] == 0, sparse["answers"]
+    assert sparse["decode_note"] == memory_eval.DECODE_NOTES["structured"]
+    # the second trial reused the cache of everything before its needle (~10% of the filler and the intro) ...
+    assert dense["prefix_reused"] > 50 and sparse["prefix_reused"] > 50
+    # ... and still decodes what the lab's continue_text (a fresh prefill) decodes
+    assert cont.dense_text == dense["answers"][1] and cont.sparse_text == sparse["answers"][1]
