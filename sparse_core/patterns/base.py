@@ -454,7 +454,9 @@ class Expr:
             prod = 1
             for p in prims:
                 prod *= max(1, p.kv_segment_count())
-            total += n * prod
+            # progressions (dilated, stride rows) meet by congruences: ~3x an interval's pass
+            strided = any(not p.interval_segments for p in prims)
+            total += n * prod * len(prims) * (3 if strided else 1)
             drawn = [p for p in prims if hasattr(p, "decode_reads")]
             reaches = [p.kv_reach() for p in prims if p not in drawn]
             reaches = [r for r in reaches if r is not None]
