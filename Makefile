@@ -78,7 +78,7 @@ test: $(STAMP_DEV) chromium lint
 
 # The quick loop: no real browser.
 test-fast: $(STAMP_DEV) lint
-	$(PYTEST) -m "not browser"
+	SPARSE_WALK_STEPS=100 SPARSE_WALK_SEEDS=1 $(PYTEST) -m "not browser"
 
 bench: $(STAMP_DEV)
 	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.engine

@@ -5,10 +5,11 @@ import streamlit as st
 
 from sparse_core import dense_mask, make
 from sparse_core.views import MaskView
-from ui.chrome import lang, tr
+from ui.chrome import lang, own_query, tr
 from ui.figures import human, mask_image
 from ui.pages import PAGES
 
+own_query(())  # Home has no parameters of its own: what the page one left wrote is dropped
 st.title(tr("app.title"))
 st.markdown(tr("home.lead"))
 st.subheader(tr("home.demo"))

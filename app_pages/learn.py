@@ -23,7 +23,7 @@ from sparse_core.reach import layers_to_connect, reachability
 from sparse_core.scaling import curve
 from sparse_core.views import MaskView
 from ui import learn_figures as F
-from ui.chrome import DOWNLOAD_CONFIG, lang, pattern_title, pattern_titles, read_query, show_problems, tr
+from ui.chrome import DOWNLOAD_CONFIG, lang, own_query, pattern_title, pattern_titles, read_query, show_problems, tr
 from ui.figures import human, mask_image
 from ui.i18n import STRINGS
 from ui.query import QueryParam
@@ -381,6 +381,7 @@ def _navigation(step: int) -> None:
 
 def tour() -> None:
     """The page: title, step picker, the step's text and navigation beside its live figure."""
+    own_query((STEP_PARAM.name,))  # Streamlit keeps the page one left's parameters; only ?step= is Learn's
     problems = _arrive()
     st.title(tr("le.title"))
     st.caption(tr("le.lead"))
