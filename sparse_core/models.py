@@ -253,7 +253,7 @@ def smollm_fp32_dir(progress: Progress | None = None) -> Path:
     target = _smollm_target()
     if smollm_damage() is None:
         return target
-    report = progress or (lambda f, m: None)
+    report = _Reporter(progress)
     report(0.02, "waiting for another conversion to finish" if _locked_elsewhere() else "starting")
     with _cache_lock(".smollm2.lock"):
         reason = smollm_damage()  # another process or session may have converted it while we waited
@@ -265,7 +265,30 @@ def smollm_fp32_dir(progress: Progress | None = None) -> Path:
         if reason != "missing":
             _log(target.parent, f"found {target.name} damaged ({reason}); reconverting")
         _convert_smollm(target, report)
+    report.raise_if_failed()
     return target
+
+
+class _Reporter:
+    """Calls `progress` until it raises (a page that went away), then stops calling it.
+
+    The conversion goes on, since the copy it makes serves every session, and the error is raised
+    once the copy is in place (`raise_if_failed`)."""
+
+    def __init__(self, progress: Progress | None):
+        self.progress, self.error = progress, None
+
+    def __call__(self, share: float, message: str) -> None:
+        if self.progress is None or self.error is not None:
+            return
+        try:
+            self.progress(share, message)
+        except BaseException as e:  # noqa: BLE001 - raised again by raise_if_failed
+            self.error = e
+
+    def raise_if_failed(self) -> None:
+        if self.error is not None:
+            raise self.error
 
 
 def _log(folder: Path, message: str) -> None:
@@ -282,8 +305,7 @@ def _with_heartbeat(fn, report: Progress, message: str, start: float, end: float
 
     The callbacks stay on the caller's thread (a Streamlit page can only update its elements from
     its own script thread); the share creeps from `start` towards `end` as 1 - exp(-t / expected_s),
-    so it moves every tick and never claims the step is done. If `report` raises (the page went
-    away), the step still finishes, since the converted copy is shared, and then the error is raised."""
+    so it moves every tick and never claims the step is done."""
     result: dict = {}
 
     def work() -> None:
@@ -294,17 +316,12 @@ def _with_heartbeat(fn, report: Progress, message: str, start: float, end: float
 
     worker = threading.Thread(target=work, name="sparse-explorer-convert", daemon=True)
     worker.start()
-    begun, stopped = time.perf_counter(), None
+    begun = time.perf_counter()
     while worker.is_alive():
         worker.join(HEARTBEAT_S)
-        if worker.is_alive() and stopped is None:
+        if worker.is_alive():
             elapsed = time.perf_counter() - begun
-            try:
-                report(start + (end - start) * (1 - math.exp(-elapsed / expected_s)), message)
-            except BaseException as e:  # noqa: BLE001 - re-raised once the shared step is done
-                stopped = e
-    if stopped is not None:
-        raise stopped
+            report(start + (end - start) * (1 - math.exp(-elapsed / expected_s)), message)
     if "error" in result:
         raise result["error"]
     return result["value"]
