@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from sparse_core import PatternError, lab, models
+from sparse_core import PatternError, jobs, lab, models
+from ui import deploy
 from ui.chrome import (
     DOWNLOAD_CONFIG,
     PERSIST,
@@ -30,7 +32,9 @@ ASSETS = Path(__file__).parents[1] / "assets"
 EXAMPLES = {p.stem: p for p in sorted((ASSETS / "examples").glob("*.txt"))}
 LONG = {p.stem: p for p in sorted((ASSETS / "long").glob("*.txt"))}
 SOURCES = [*LONG, *EXAMPLES, "own"]
-TOKENS = [64, 128, 256, 512, 1024, 2048]
+TOKEN_STEPS = [64, 128, 256, 512, 1024, 2048]
+CAP = deploy.current().max_lab_tokens  # the deployment's token cap (SPARSE_EXPLORER_MAX_LAB_TOKENS)
+TOKENS = [t for t in TOKEN_STEPS if t <= CAP] or [CAP]  # a capped server offers only what it runs
 BUDGETS = [0.01, 0.02, 0.05, 0.1, 0.25, 0.5]
 X_AXES = ["density", "flops_share"]
 METRICS = ["ppl_change", "kl_changed", "agreement", "mass_kept", "cosine"]
@@ -40,7 +44,7 @@ SHOWN = ["pattern", "budget", "value", "density", "flops_share", "mass_kept", "c
 SPECS = [
     QueryParam("model", "choice", "smollm2", choices=list(models.MODELS)),
     QueryParam("text", "choice", next(iter(LONG), "own"), choices=SOURCES),
-    QueryParam("tokens", "choice", 512, choices=TOKENS),
+    QueryParam("tokens", "choice", min(512, TOKENS[-1]), choices=TOKENS),
     QueryParam("patterns", "text", "window,streaming,bigbird", max_length=400),
     QueryParam("budgets", "text", "0.05,0.1,0.25", max_length=200),
     QueryParam("x", "choice", "density", choices=X_AXES),
@@ -242,13 +246,29 @@ def _run(model: str, text: str) -> None:
         bar.progress(done / max(total, 1), text=tr("lab.progress", done=done, total=total, label=shown))
 
     s.lab_cancel = False
+    owner = get_script_run_ctx().session_id  # one session may hold only a few places in the heavy-job queue
     try:
-        lab.run_lab(
-            model, text, s.lab_patterns, s.lab_budgets, int(s.lab_tokens), progress, lambda: s.get("lab_cancel", False)
-        )
-    except PatternError as e:
+        with jobs.HEAVY.turn(on_wait=lambda ahead: bar.progress(0.0, text=tr("lab.queued", ahead=ahead)), owner=owner):
+            lab.run_lab(
+                model, text, s.lab_patterns, s.lab_budgets, int(s.lab_tokens), progress,
+                lambda: s.get("lab_cancel", False), token_cap=CAP,
+            )  # fmt: skip
+    except PatternError as e:  # over the price budget, the token cap or the session's queue limit
         show_error(e)
     bar.empty()
+
+
+def _price(model: str, text: str) -> None:
+    """The run's predicted CPU seconds beside the server's budget, before anything is computed."""
+    s = st.session_state
+    try:
+        quote = lab.price(model, text, s.lab_patterns, s.lab_budgets, int(s.lab_tokens), token_cap=CAP)
+    except PatternError as e:
+        show_error(e)
+        return
+    if quote.rows or quote.dense_seconds:
+        caption = tr("lab.price", seconds=f"{quote.cpu_seconds:,.0f}", budget=f"{quote.budget_seconds:,.0f}")
+        (st.warning if quote.over_budget else st.caption)(caption)
 
 
 def _request_cancel() -> None:
@@ -375,6 +395,7 @@ with right:
     if not text.strip():
         st.info(tr("lab.empty"))
         st.stop()
+    _price(model_key, text)
     if run:
         _run(model_key, text)
     try:

@@ -117,3 +117,27 @@ def test_every_lab_pattern_is_a_visible_pill():
     pills = at.button_group(key="lab_patterns")
     assert "BigBird" in pills.options and len(pills.options) == len(lab.lab_patterns(True))
     assert pills.proto.wrap  # directly in a column, unwrapped pills scroll sideways and hide the rest
+
+
+def test_the_deployments_token_cap_and_the_price_reach_the_page(monkeypatch):
+    # a class server caps the Lab at 256 tokens: a link asking for 2,048 is refused with a message,
+    # the slider offers nothing above the cap, and the predicted cost is shown before any run
+    monkeypatch.setenv("SPARSE_EXPLORER_MAX_LAB_TOKENS", "256")
+    at = page(model="minilm", text="en_story", tokens="2048", patterns="window", budgets="0.1")
+    assert not at.exception
+    assert any("tokens" in w.value for w in at.warning)  # the link's 2,048 is not offered here
+    assert max(int(o) for o in at.select_slider(key="lab_tokens").options) == 256
+    assert at.session_state["lab_tokens"] <= 256
+    expected = lab.price("minilm", EXAMPLE.read_text(), ["window"], [0.1], at.session_state["lab_tokens"])
+    shown = [c.value for c in at.caption if c.value.startswith("Predicted cost")]
+    assert shown == [f"Predicted cost: about {expected.cpu_seconds:,.0f} CPU seconds (this server allows 180)."]
+
+
+def test_a_run_over_the_price_budget_is_refused_naming_what_fits(monkeypatch):
+    monkeypatch.setenv("SPARSE_EXPLORER_BUDGET_LAB_CPU_SECONDS", "0.001")
+    at = page(model="minilm", text="en_story", tokens="64", patterns="window", budgets="0.1")
+    assert any("Predicted cost" in w.value for w in at.warning)  # shown as a warning before the click
+    at.button(key="lab_run").click().run()
+    assert not at.exception
+    assert any("CPU seconds" in e.value and "fewer" in e.value for e in at.error)
+    assert not at.dataframe  # nothing was computed
