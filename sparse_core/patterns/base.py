@@ -19,7 +19,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..segments import Seg, intersect, interval, sort_pairs
+from ..segments import Seg, enumerate_keys, intersect, interval, sort_pairs
 
 MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 FOREVER = 1 << 40  # "every later row": a row count no sequence reaches (n <= 2^20)
@@ -330,23 +330,6 @@ def meet(a: list[Seg], b: list[Seg]) -> list[Seg]:
     return out or [Seg(a[0].start, 1, np.zeros_like(a[0].count))]
 
 
-def _enumerate(segs: list[Seg]) -> tuple[np.ndarray, np.ndarray]:
-    """(position, value) of every element of finite progressions (counts already bounded)."""
-    pos, val = [], []
-    for s in segs:
-        c = s.count
-        total = int(c.sum())
-        if total == 0:
-            continue
-        at = np.repeat(np.arange(len(c)), c)
-        offset = np.arange(total) - np.repeat(np.cumsum(c) - c, c)
-        pos.append(at)
-        val.append(s.start[at] + s.step * offset)
-    if not pos:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(pos), np.concatenate(val)
-
-
 class Expr:
     """A mask expression over query index i and key index j."""
 
@@ -406,7 +389,7 @@ class Expr:
                 finite = [Seg(s.start, s.step, np.where(far, 0, s.count)) for s in rows]
                 if sum(int(s.count.sum()) for s in finite) <= KV_PAIRS:
                     # few (row, key) candidates: ask the random parts about each
-                    ci, i = _enumerate(finite)
+                    ci, i = enumerate_keys(finite, KV_PAIRS)  # counts already bounded by KV_PAIRS in all
                     ok = np.ones(len(i), dtype=bool)
                     for p in drawn:
                         ok &= p.decode_reads(i, cols[ci])
