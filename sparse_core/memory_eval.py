@@ -38,7 +38,9 @@ from .patterns.base import Expr
 from .patterns.learned import BlockGating, TopK
 
 DENSE = "dense"
-NEW_TOKENS = 7  # enough for a 5-digit key after "The pass key is" (one token per digit, a space, a period)
+# greedy answer tokens: a 5-digit passkey after "The pass key is" is a space, one token per digit and a
+# period; a 7-digit multi-key value comes after ": " (":", " ", 7 digits), so it needs 9 at least
+NEW_TOKENS = {"passkey": 7, "multikey": 11}
 MAX_LENGTH = 8192  # SmolLM2's context; the structured mask is a dense (n, n) bool, 64 MiB at this bound
 DECODE_NOTES = {
     "structured": "reads only the cached positions its pattern row keeps",
@@ -176,7 +178,7 @@ def answer_trials(
     lm: models.LoadedModel,
     prompts: Sequence[list[int]],
     expr: Expr | None,
-    new_tokens: int = NEW_TOKENS,
+    new_tokens: int = 7,
     cancel: Cancel | None = None,
 ) -> tuple[list[list[int]], list[int]]:
     """Greedy answers of each prompt under the pattern (None: dense), in order, each reusing the KV cache of
@@ -256,7 +258,7 @@ def run_memory(
     explicit: Sequence[tuple[str, dict]] | None = None,
     lang: str = "en",
     seed: int = 0,
-    new_tokens: int = NEW_TOKENS,
+    new_tokens: int | None = None,
     progress: Progress | None = None,
     cancel: Cancel | None = None,
 ) -> MemoryResult:
@@ -265,6 +267,10 @@ def run_memory(
     Arms: dense (unless `include_dense=False`), every pattern × budget (fitted at each length), and
     `explicit` (name, params) pairs. `progress(done, total, label)` is called after every trial;
     `cancel()` is checked between trials and stops the grid (the finished rows are kept)."""
+    if task not in retrieval.TASKS or lang not in retrieval.LANGS:  # before the model loads: a refusal costs nothing
+        raise PatternError(f"task must be one of {retrieval.TASKS} and lang one of {retrieval.LANGS}", "bad_task")
+    if new_tokens is None:
+        new_tokens = NEW_TOKENS[task]
     if not isinstance(trials, (int, np.integer)) or trials < 1:
         raise PatternError(f"trials must be a whole number ≥ 1, got {trials!r}")
     if not 1 <= new_tokens <= 48:
