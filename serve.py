@@ -43,7 +43,14 @@ class PublicPaths:
                 await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
                 return
             segments = [s for s in rest.split("/") if s]
-            if len(segments) > 1 and not rest.startswith(STREAMLIT_PREFIXES) and scope["method"] in ("GET", "HEAD"):
+            if "_stcore" in segments and segments[-1] == "metrics":
+                await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
+                return
+            # The browser finds the app's base path by asking `<page path>/_stcore/health` (and
+            # host-config) first: those must get Streamlit's own answer (404), never a redirect to a
+            # page, or the browser takes `/explorer/` for the base path and never connects.
+            streamlit_route = rest.startswith(STREAMLIT_PREFIXES) or "_stcore" in segments or "static" in segments
+            if len(segments) > 1 and not streamlit_route and scope["method"] in ("GET", "HEAD"):
                 query = scope.get("query_string", b"").decode("latin-1")
                 target = self.base + segments[0] + (f"?{query}" if query else "")
                 await RedirectResponse(target, status_code=307)(scope, receive, send)

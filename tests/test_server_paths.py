@@ -97,3 +97,31 @@ def test_pages_health_and_assets_still_answer(served):
     assert scripts, "the index page names its script bundle"
     status, headers, _ = _get(*served, "/" + scripts[0].decode())
     assert status == 200 and "javascript" in headers["content-type"]
+
+
+def test_the_browsers_base_path_probes_get_streamlits_answer_not_a_redirect(served):
+    # The browser finds the base path by asking `<page>/_stcore/health` and `host-config` first; a
+    # redirect to the page (200, HTML) made it take `/explorer/` for the base path, and a deep link
+    # or a Reload then never connected (found in a browser walk, 02:20).
+    for path in ("/explorer/_stcore/health", "/explorer/_stcore/host-config", "/learn/static/js/x.js"):
+        status, headers, _ = _get(*served, path)
+        assert status != 307 and "location" not in headers, (path, status)
+    assert _get(*served, "/explorer/_stcore/metrics")[0] == 404
+
+
+@pytest.mark.browser
+def test_a_deep_link_and_a_reload_connect_under_serve_py(served, browser):
+    from tests.browser import track_runs, wait_ready
+
+    host, port = served
+    context = track_runs(browser.new_context())
+    page = context.new_page()
+    for path, heading in [("/explorer?n=1024&lang=en", "Pattern Explorer"), ("/learn?step=3", "Learn")]:
+        page.goto(f"http://{host}:{port}{path}")
+        wait_ready(page, timeout=180_000)
+        assert heading in page.locator("h1").first.inner_text()
+        page.reload()
+        wait_ready(page, timeout=180_000)
+        assert heading in page.locator("h1").first.inner_text()
+        assert not page.locator("[data-testid=stException]").count()
+    context.close()
