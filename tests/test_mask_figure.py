@@ -95,3 +95,17 @@ def test_inspector_map_titles_start_below_the_mode_bar():
 def test_an_untitled_small_mask_stands_alone_and_keeps_its_axis_titles():
     fig = mask_image(VIEWS["token"](), height=380)  # the explorer's zoom
     assert fig.layout.xaxis.title.text == STRINGS["fig.key"]["en"] and not fig.layout.annotations
+
+
+@pytest.mark.parametrize("height", [320, 520])
+def test_a_titled_mask_starts_its_title_below_the_mode_bar(height):
+    # a phone shows the mode bar at all times, top right: Home's and the compare tab's titles ran under it
+    from ui.figures import MODEBAR_PX
+
+    fig = mask_image(VIEWS["token"](), LONG["en"], height=height, lang="en", nnz=1000)
+    if height < COMPACT_HEIGHT:  # the title is an annotation above the plot: the margin holds the bar, then it
+        lines = _shown_title(fig).count("<br>") + 1
+        assert fig.layout.margin.t >= MODEBAR_PX + 18 * lines
+    else:
+        title = fig.layout.title
+        assert title.yref == "container" and title.yanchor == "top" and title.pad.t >= MODEBAR_PX

@@ -96,6 +96,7 @@ def _legend_trace(view, lang: str, share: float | None = None) -> go.Scatter:
 COMPACT_HEIGHT = 400  # below this a mask is a small multiple: no colour bar or legend of its own
 TITLE_CHARS = 30  # a compact title's line, in narrow characters (a CJK character counts two)
 TITLE_LINES = 2
+MODEBAR_PX = 30  # Plotly's mode bar, top right: a phone shows it at all times, over anything in its band
 TICK_ROOM = 30  # px above a compact plot for its top tick labels (size 10) and their gap, under the title
 _WIDE = re.compile(r"[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]")
 _CLOSING = "）」』】〉》，。、：；！？"  # never the first character of a line: it stays with the one before
@@ -208,10 +209,18 @@ def mask_image(
     lines = wrap_title(title) if compact and title else ""
     fig.update_layout(
         height=height,
-        # compact: room for the wrapped title above the top ticks (the title is an annotation there)
-        margin=dict(l=10, r=10, t=(18 * (lines.count("<br>") + 1) + TICK_ROOM) if lines else 10, b=10),
+        # compact: room for the wrapped title above the top ticks (the title is an annotation there),
+        # both under the mode bar's band
+        margin=dict(l=10, r=10, t=(MODEBAR_PX + 18 * (lines.count("<br>") + 1) + TICK_ROOM) if lines else 10, b=10),
         title=dict(
-            text=title, x=0, xanchor="left", y=1, yref="container", yanchor="top", pad=dict(t=6), automargin=True
+            text=title,
+            x=0,
+            xanchor="left",
+            y=1,
+            yref="container",
+            yanchor="top",
+            pad=dict(t=MODEBAR_PX),
+            automargin=True,
         )
         if title and not compact
         else None,

@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .figures import DROPPED_RGB, KEPT_RGB
+from .figures import DROPPED_RGB, KEPT_RGB, MODEBAR_PX
 from .i18n import t
 
 SCALES = ("linear", "log", "row")
@@ -127,9 +127,6 @@ def _power(e: int) -> str:
         return "1"
     digits = str(abs(e)).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
     return f"10⁻{digits}" if e < 0 else f"10{digits}"
-
-
-MODEBAR_PX = 30  # height of Plotly's mode bar at the top right of a figure
 
 
 def _layout(fig: go.Figure, cats: list[str], labels: list[str], title: str, height: int) -> None:
