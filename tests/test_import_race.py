@@ -8,11 +8,8 @@ lock, what libraries peek at before any page runs and each page's own imports on
 
 from __future__ import annotations
 
-import ast
-
 import pytest
 
-from tests.conftest import ROOT
 from ui import preload
 
 PAGE_PATHS = ["", "explorer", "inspector", "lab", "cost", "learn"]
@@ -21,12 +18,10 @@ SESSIONS = ["cost", "", "lab", "inspector", "", "learn", "explorer", ""]
 
 
 def _app_pages() -> list[str]:
-    """The page files app.py declares in PAGES."""
-    tree = ast.parse((ROOT / "app.py").read_text(encoding="utf-8"))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "PAGES" for t in node.targets):
-            return [elt.elts[0].value for elt in node.value.elts]
-    raise AssertionError("app.py declares no PAGES")
+    """The page files app.py navigates (ui.pages.PAGES)."""
+    from ui.pages import PAGES
+
+    return [page.path for page in PAGES]
 
 
 def test_preload_covers_every_page_of_the_app_the_default_page_first():
