@@ -118,6 +118,15 @@ def text_width(text: str) -> int:
     return len(text) + len(_WIDE.findall(text))
 
 
+def title_below_mode_bar(text: str, **style) -> dict:
+    """A figure title at the top left that starts under the mode bar's band (a phone shows the bar
+    at all times, and a title in that band ran under it); automargin makes room above the plot."""
+    return dict(
+        text=text, x=0, xanchor="left", y=1, yref="container", yanchor="top", pad=dict(t=MODEBAR_PX), automargin=True,
+        **style,
+    )  # fmt: skip
+
+
 def wrap_title(title: str, width: int = TITLE_CHARS, lines: int = TITLE_LINES) -> str:
     """`title` on at most `lines` lines of `width` (joined by <br>), broken at spaces or between CJK
     characters, the last line ending in '…' when the title is longer."""
@@ -212,18 +221,7 @@ def mask_image(
         # compact: room for the wrapped title above the top ticks (the title is an annotation there),
         # both under the mode bar's band
         margin=dict(l=10, r=10, t=(MODEBAR_PX + 18 * (lines.count("<br>") + 1) + TICK_ROOM) if lines else 10, b=10),
-        title=dict(
-            text=title,
-            x=0,
-            xanchor="left",
-            y=1,
-            yref="container",
-            yanchor="top",
-            pad=dict(t=MODEBAR_PX),
-            automargin=True,
-        )
-        if title and not compact
-        else None,
+        title=title_below_mode_bar(title) if title and not compact else None,
         legend=dict(orientation="h", y=-0.02, yanchor="top", x=0),
         showlegend=not compact,
     )

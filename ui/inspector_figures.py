@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .figures import DROPPED_RGB, KEPT_RGB, MODEBAR_PX
+from .figures import DROPPED_RGB, KEPT_RGB, MODEBAR_PX, title_below_mode_bar
 from .i18n import t
 
 SCALES = ("linear", "log", "row")
@@ -133,19 +133,7 @@ def _layout(fig: go.Figure, cats: list[str], labels: list[str], title: str, heig
     fig.update_xaxes(**_ticks(cats, labels), side="bottom", tickangle=-90)  # the top belongs to the mode bar
     fig.update_yaxes(**_ticks(cats, labels), autorange="reversed")
     fig.update_layout(
-        # the title starts under the mode bar's band (a phone shows the bar at all times, and a title
-        # in that band ran under it); automargin makes room for it above the plot
-        title=dict(
-            text=title,
-            x=0,
-            xanchor="left",
-            y=1,
-            yref="container",
-            yanchor="top",
-            pad=dict(t=MODEBAR_PX),
-            automargin=True,
-            font=dict(size=14),
-        ),
+        title=title_below_mode_bar(title, font=dict(size=14)),
         height=height,
         margin=dict(l=10, r=10, t=MODEBAR_PX + 30, b=10),
         hoverlabel=dict(font=dict(size=12)),
