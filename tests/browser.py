@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -40,8 +41,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(env: dict[str, str] | None = None):
-    """Start `streamlit run app.py` on a free loopback port; (process, url) once it accepts connections."""
+def start_server(env: dict[str, str] | None = None, script: str = "app.py"):
+    """Start `streamlit run <script>` on a free loopback port; (process, url) once it accepts connections.
+
+    `script` is app.py, or serve.py (what `make run` serves: app.py behind st.App)."""
     port = _free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **(env or {})}
     proc = subprocess.Popen(
@@ -50,7 +53,7 @@ def start_server(env: dict[str, str] | None = None):
             "-m",
             "streamlit",
             "run",
-            "app.py",
+            script,
             "--server.headless",
             "true",
             "--server.port",
@@ -65,21 +68,30 @@ def start_server(env: dict[str, str] | None = None):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.time() + 60
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
     while time.time() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, f"http://127.0.0.1:{port}"
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit run {script} exited with code {proc.returncode}")
+        try:  # healthy, not only listening: the runtime answers once it can take sessions
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return proc, url
+        except OSError:
+            pass
         time.sleep(0.3)
     proc.kill()
-    raise RuntimeError("streamlit did not start within 60 s")
+    raise RuntimeError(f"streamlit run {script} did not answer its health check within 90 s")
 
 
 @contextmanager
-def running_server(env: dict[str, str] | None = None):
-    """A Streamlit server on a free port for the duration of the block; killed if it ignores SIGTERM."""
-    require_chromium()
-    proc, url = start_server(env)
+def running_server(env: dict[str, str] | None = None, script: str = "app.py", browser: bool = True):
+    """A Streamlit server on a free port for the duration of the block; killed if it ignores SIGTERM.
+
+    `browser=False` for tests that only speak HTTP to it (no chromium needed)."""
+    if browser:
+        require_chromium()
+    proc, url = start_server(env, script)
     try:
         yield url
     finally:

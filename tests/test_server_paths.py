@@ -9,51 +9,19 @@ so the browser shows a blank page. serve.py closes the one and redirects the oth
 from __future__ import annotations
 
 import http.client
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 
 import pytest
-
-from tests.conftest import ROOT
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def served():
     """`streamlit run serve.py` on a free loopback port: (host, port)."""
-    port = _free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    args = ["--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "serve.py", *args, "--server.fileWatcherType", "none"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.time() + 90
-        while _get("127.0.0.1", port, "/_stcore/health", timeout=2)[0] != 200:
-            assert proc.poll() is None, "serve.py exited"
-            assert time.time() < deadline, "serve.py did not answer its health check within 90 s"
-            time.sleep(0.2)
-        yield "127.0.0.1", port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    from tests.browser import running_server
+
+    with running_server(script="serve.py", browser=False) as url:
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        yield host, int(port)
 
 
 def _get(host: str, port: int, path: str, method: str = "GET", timeout: float = 30):
