@@ -5,6 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+# What a parameter's number counts.
+# - tokens: a length along the sequence or a number of tokens tied to it (a window, a block size, a
+#   stride, sinks, kept columns); a shorter text shrinks these, so "scale to n" halves them together.
+# - blocks: a number of blocks (BigBird's window blocks, NSA's selected blocks); kept when scaling,
+#   since the block size already scales.
+# - gap: a distance between kept keys that does not change how many are kept (a dilation).
+# - count: anything else counted (random keys per query, buckets, clusters, rounds, iterations).
+# - seed: a random seed.
+UNITS = ("tokens", "blocks", "gap", "count", "seed")
+
 
 class PatternError(ValueError):
     """A user-facing problem with a pattern or its parameters.
@@ -21,7 +31,7 @@ class PatternError(ValueError):
 
 @dataclass(frozen=True)
 class ParamSpec:
-    """One typed parameter of a pattern: default, range and English help, rendered by any UI."""
+    """One typed parameter of a pattern: default, range, unit and English help, rendered by any UI."""
 
     name: str
     kind: type  # int or float
@@ -29,7 +39,13 @@ class ParamSpec:
     minimum: Any
     maximum: Any
     help: str
+    unit: str  # one of UNITS: what the number counts; `scale.scale_to_n` halves the "tokens" ones
     log_scale: bool = False
+
+    def __post_init__(self) -> None:
+        # A parameter without a known unit would silently escape scaling and the CLI's help.
+        if self.unit not in UNITS:
+            raise ValueError(f"parameter '{self.name}' has unit {self.unit!r}; use one of {', '.join(UNITS)}")
 
     @property
     def flag(self) -> str:
@@ -41,6 +57,7 @@ class ParamSpec:
             raise PatternError(
                 f"{self.name} must be a number, got {value!r}", "not_number", name=self.name, value=repr(value)
             )
+        parsed: int | float
         try:
             if self.kind is int:
                 as_float = float(value)
@@ -67,6 +84,16 @@ class ParamSpec:
         return parsed
 
 
-def P(name, kind, default, minimum, maximum, help, log_scale=False) -> ParamSpec:  # noqa: N802, A002
-    """Short constructor that keeps the registry's definitions on one line each."""
-    return ParamSpec(name, kind, default, minimum, maximum, help, log_scale)
+def P(  # noqa: N802
+    name: str,
+    kind: type,
+    default: Any,
+    minimum: Any,
+    maximum: Any,
+    help: str,  # noqa: A002
+    log_scale: bool = False,
+    *,
+    unit: str,
+) -> ParamSpec:
+    """Short constructor that keeps the registry's definitions on one line each; the unit is required."""
+    return ParamSpec(name, kind, default, minimum, maximum, help, unit, log_scale)

@@ -25,7 +25,7 @@ from .params import P, ParamSpec, PatternError
 from .patterns.base import Expr, Intersection, Union
 
 MAX_N = 1 << 20
-SEED = P("seed", int, 0, 0, 2**31 - 1, "Random seed (same seed, same mask).")
+SEED = P("seed", int, 0, 0, 2**31 - 1, "Random seed (same seed, same mask).", unit="seed")
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ from .patterns.window import from_tokens, tokens_param  # noqa: E402
 
 
 def _stride(default=128, en="Stride l; the paper uses l ≈ √n."):
-    return P("stride", int, default, 1, MAX_N, en, log_scale=True)
+    return P("stride", int, default, 1, MAX_N, en, log_scale=True, unit="tokens")
 
 
 register(
@@ -161,8 +161,8 @@ register(
         "Reformer: angular LSH of the token vectors; attend within a shared bucket.",
         "O(n log n)",
         (
-            P("buckets", int, 8, 2, 1024, "Hash buckets (even)."),
-            P("rounds", int, 1, 1, 8, "Hash rounds; a pair is kept if it shares a bucket in any round."),
+            P("buckets", int, 8, 2, 1024, "Hash buckets (even).", unit="count"),
+            P("rounds", int, 1, 1, 8, "Hash rounds; a pair is kept if it shares a bucket in any round.", unit="count"),
             SEED,
         ),
         lambda p, c: L.LSH(p["buckets"], p["rounds"], p["seed"], causal=c),
@@ -178,7 +178,7 @@ register(
         "Top-k",
         "Each query keeps its k highest-scoring keys.",
         "O(n·k) kept, O(n²) to score",
-        (P("k", int, 32, 1, 8192, "Keys kept per query."),),
+        (P("k", int, 32, 1, 8192, "Keys kept per query.", unit="tokens"),),
         lambda p, c: L.TopK(p["k"], causal=c),
         reference="Explicit sparse attention (Zhao et al. 2019)",
         data_dependent=True,
@@ -192,8 +192,8 @@ register(
         "Routing Transformer: queries and keys clustered by k-means; attend within the cluster.",
         "O(n^1.5)",
         (
-            P("clusters", int, 8, 1, 1024, "k-means clusters."),
-            P("iterations", int, 10, 1, 100, "k-means iterations."),
+            P("clusters", int, 8, 1, 1024, "k-means clusters.", unit="count"),
+            P("iterations", int, 10, 1, 100, "k-means iterations.", unit="count"),
             SEED,
         ),
         lambda p, c: L.Routing(p["clusters"], p["iterations"], p["seed"], causal=c),
@@ -210,8 +210,16 @@ register(
         "blocks kept in all.",
         "O(n·k·b)",
         (
-            P("block", int, 64, 1, 8192, "Key block size.", log_scale=True),
-            P("top_blocks", int, 3, 1, 1024, "Blocks kept per query, its own block included (MoBA uses 3)."),
+            P("block", int, 64, 1, 8192, "Key block size.", log_scale=True, unit="tokens"),
+            P(
+                "top_blocks",
+                int,
+                3,
+                1,
+                1024,
+                "Blocks kept per query, its own block included (MoBA uses 3).",
+                unit="blocks",
+            ),
         ),
         lambda p, c: L.BlockGating(p["block"], p["top_blocks"], causal=c),
         reference="MoBA (Lu et al. 2025); NSA selection branch (Yuan et al. 2025)",
@@ -226,9 +234,9 @@ register(
         "Top key columns plus top diagonals, estimated from the last queries.",
         "O(n·(v+s))",
         (
-            P("vertical", int, 64, 1, 8192, "Key columns kept."),
-            P("slash", int, 64, 1, 8192, "Diagonals kept."),
-            P("last_q", int, 64, 1, 8192, "Queries used for the estimate."),
+            P("vertical", int, 64, 1, 8192, "Key columns kept.", unit="tokens"),
+            P("slash", int, 64, 1, 8192, "Diagonals kept.", unit="tokens"),
+            P("last_q", int, 64, 1, 8192, "Queries used for the estimate.", unit="tokens"),
         ),
         lambda p, c: L.VerticalSlash(p["vertical"], p["slash"], p["last_q"], causal=True),
         causal="always",
@@ -260,7 +268,7 @@ register(
         "O(n·√n)",
         (
             _stride(128, "Block length l."),
-            P("summary", int, 8, 1, MAX_N, "Summary tokens c per block (paper: 8–32 for l = 128)."),
+            P("summary", int, 8, 1, MAX_N, "Summary tokens c per block (paper: 8–32 for l = 128).", unit="tokens"),
         ),
         lambda p, c: Union((S.Blocks(p["stride"], 0, causal=c), S.SummaryColumns(p["stride"], p["summary"], causal=c))),
         causal="always",
@@ -291,8 +299,8 @@ register(
         "Block window + global blocks + random blocks.",
         "O(n)",
         (
-            P("block", int, 64, 1, 8192, "Block size (paper: 64).", log_scale=True),
-            P("window_blocks", int, 3, 1, 63, "Sliding blocks, odd (paper: 3)."),
+            P("block", int, 64, 1, 8192, "Block size (paper: 64).", log_scale=True, unit="tokens"),
+            P("window_blocks", int, 3, 1, 63, "Sliding blocks, odd (paper: 3).", unit="blocks"),
             P(
                 "global_blocks",
                 int,
@@ -300,8 +308,9 @@ register(
                 0,
                 64,
                 "Global blocks, half at the start and half at the end (reference: 2 = first and last).",
+                unit="blocks",
             ),
-            P("random_blocks", int, 3, 0, 64, "Random blocks per query block (paper: 3)."),
+            P("random_blocks", int, 3, 0, 64, "Random blocks per query block (paper: 3).", unit="blocks"),
             SEED,
         ),
         lambda p, c: Union(
@@ -332,7 +341,7 @@ register(
         "The first s 'sink' tokens plus a causal recent window.",
         "O(n·(s+w))",
         (
-            P("sinks", int, 4, 0, MAX_N, "Attention sinks (paper: 4)."),
+            P("sinks", int, 4, 0, MAX_N, "Attention sinks (paper: 4).", unit="tokens"),
             tokens_param(1020, "Recent tokens, the current one included (paper: 4 sinks + 1,020 = cache of 1,024)."),
         ),
         lambda p, c: Union((S.Sinks(p["sinks"], causal=True), from_tokens(p["window"], True))),
@@ -347,7 +356,18 @@ register(
         "Mistral sliding window",
         "Causal window of W tokens including the token itself.",
         "O(n·W)",
-        (P("window", int, 4096, 1, MAX_N, "Window W (Mistral 7B: 4096); keeps 0 ≤ i − j < W.", log_scale=True),),
+        (
+            P(
+                "window",
+                int,
+                4096,
+                1,
+                MAX_N,
+                "Window W (Mistral 7B: 4096); keeps 0 ≤ i − j < W.",
+                log_scale=True,
+                unit="tokens",
+            ),
+        ),
         lambda p, c: from_tokens(p["window"], True),
         causal="always",
         reference="Mistral 7B (Jiang et al. 2023): W = 4096",
@@ -361,7 +381,7 @@ register(
         "Initial tokens plus a local window: the static head type in MInference.",
         "O(n·(s+w))",
         (
-            P("sinks", int, 64, 0, MAX_N, "Initial tokens kept (MInference: 64)."),
+            P("sinks", int, 64, 0, MAX_N, "Initial tokens kept (MInference: 64).", unit="tokens"),
             tokens_param(1024, "Local window in tokens, the current one included (MInference: 1024)."),
         ),
         lambda p, c: Union((S.Sinks(p["sinks"], causal=True), from_tokens(p["window"], True))),
@@ -378,8 +398,16 @@ register(
         "summaries, not tokens, so it adds no token pairs.",
         "O(n·(k·b+w))",
         (
-            P("block", int, 64, 1, 8192, "Selection block size (paper: 64).", log_scale=True),
-            P("top_blocks", int, 16, 1, 1024, "Blocks kept per query, its own block included (paper: 16)."),
+            P("block", int, 64, 1, 8192, "Selection block size (paper: 64).", log_scale=True, unit="tokens"),
+            P(
+                "top_blocks",
+                int,
+                16,
+                1,
+                1024,
+                "Blocks kept per query, its own block included (paper: 16).",
+                unit="blocks",
+            ),
             tokens_param(512, "Sliding window in tokens, the current one included (paper: 512)."),
         ),
         lambda p, c: Union((L.BlockGating(p["block"], p["top_blocks"], causal=True), from_tokens(p["window"], True))),

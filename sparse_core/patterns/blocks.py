@@ -55,8 +55,8 @@ register(
         "Tokens attend within their block and k neighbouring blocks.",
         "O(n·b)",
         (
-            P("block", int, 64, 1, MAX_N, "Block size b.", log_scale=True),
-            P("neighbors", int, 0, 0, 4096, "Neighbouring blocks on each side (0 = block-diagonal)."),
+            P("block", int, 64, 1, MAX_N, "Block size b.", log_scale=True, unit="tokens"),
+            P("neighbors", int, 0, 0, 4096, "Neighbouring blocks on each side (0 = block-diagonal).", unit="blocks"),
         ),
         lambda p, c: Blocks(p["block"], p["neighbors"], causal=c),
         reference="Blockwise attention (Qiu et al. 2019)",

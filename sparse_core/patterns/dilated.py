@@ -73,7 +73,7 @@ register(
         "O(n·w)",
         (
             tokens_param(16, "Keys on each side, the token itself included, counted in dilated steps."),
-            P("dilation", int, 2, 1, 4096, "Gap d between kept keys."),
+            P("dilation", int, 2, 1, 4096, "Gap d between kept keys.", unit="gap"),
         ),
         lambda p, c: Dilated(p["window"] - 1, p["dilation"], causal=c),
         reference="Dilated sliding window (Longformer, Beltagy et al. 2020)",

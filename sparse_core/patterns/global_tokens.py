@@ -40,7 +40,14 @@ class GlobalTokens(Primitive):
 def global_param(default: int = 4):
     """The shared `global_tokens` parameter."""
     return P(
-        "global_tokens", int, default, 0, MAX_N, "First g tokens attend to and are attended by all.", log_scale=True
+        "global_tokens",
+        int,
+        default,
+        0,
+        MAX_N,
+        "First g tokens attend to and are attended by all.",
+        log_scale=True,
+        unit="tokens",
     )
 
 

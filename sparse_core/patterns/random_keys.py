@@ -271,7 +271,7 @@ register(
         "Random keys",
         "Each query attends r distinct keys chosen uniformly (seeded).",
         "O(n·r)",
-        (P("random_keys", int, 3, 1, 256, "Random keys r per query."), SEED),
+        (P("random_keys", int, 3, 1, 256, "Random keys r per query.", unit="count"), SEED),
         lambda p, c: RandomKeys(p["random_keys"], p["seed"], causal=c),
         reference="Random attention (BigBird, Zaheer et al. 2020)",
     )

@@ -40,7 +40,7 @@ class Window(Primitive):
 
 def tokens_param(default: int, en: str):
     """The shared `window` parameter: W tokens on each side, the query itself included."""
-    return P("window", int, default, 0, MAX_N, en, log_scale=True)
+    return P("window", int, default, 0, MAX_N, en, log_scale=True, unit="tokens")
 
 
 def from_tokens(tokens: int, causal: bool) -> Window:
