@@ -84,7 +84,10 @@ def check_cost(expr: Expr, n: int, rows: int | None = None) -> None:
     """Refuse an exact count of `rows` rows (default n) whose planned work is past ENGINE_MAX_CELLS."""
     if expr.data_dependent:
         return
-    cells = expr.cost_estimate(n, rows)
+    from . import limits
+
+    # the planner with the parts' steps prices the fold too (Expr.cost_estimate knows no steps)
+    cells = min(expr.cost_estimate(n, rows), limits.count_work(expr, n, n if rows is None else rows))
     if cells > ENGINE_MAX_CELLS:
         raise PatternError(
             f"counting this pattern exactly at n = {n:,} would touch about {cells:,} row segments, above the "

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import combinations, product
-from math import gcd
+from math import gcd, lcm
 
 import numpy as np
 
@@ -349,13 +349,36 @@ class PartShape:
     key: object
     slots: int
     kind: str  # "interval" (step 1 or single keys), "progression", or "columns" (a ColumnSet)
+    # for the fold count: the lcm of the part's segment steps (1: intervals, 0: unknown) and the widest
+    # extent of one segment in keys (step x count; 0: unknown)
+    step: int = 0
+    span: int = 0
+
+
+FOLD_COLUMN_SLOTS = 64  # a column set of at most this many segments a row is listed to price the fold count
+
+
+def _steps_and_span(segs: list[Seg]) -> tuple[int, int]:
+    """(lcm of the steps of segments holding 2+ keys somewhere, widest step x count) of a segment list."""
+    step, span = 1, 1
+    for s in segs:
+        most = int(s.count.max(initial=0))
+        if s.step > 1 and most > 1:
+            step = lcm(step, s.step)
+        span = max(span, s.step * most if s.step > 1 else most)
+    return step, span
 
 
 def shape_of(key, segs, universe: int | None) -> PartShape:
     """The shape of an actual part (a segment list or a ColumnSet)."""
     if isinstance(segs, ColumnSet):
-        return PartShape(key, segs.slots if segs.slots is not None else max(1, universe or 1), "columns")
-    return PartShape(key, max(1, len(segs)), "interval" if _is_intervals(segs) else "progression")
+        slots = segs.slots if segs.slots is not None else max(1, universe or 1)
+        step = span = 0
+        if slots <= FOLD_COLUMN_SLOTS:  # few segments: list them (the fold or a product would anyway)
+            step, span = _steps_and_span(segs.segs())
+        return PartShape(key, slots, "columns", step, span)
+    step, span = _steps_and_span(segs)
+    return PartShape(key, max(1, len(segs)), "interval" if _is_intervals(segs) else "progression", step, span)
 
 
 def _term_slots(parts: list[PartShape]) -> int:
@@ -411,6 +434,10 @@ def union_plan(terms: list[list[PartShape]], rows: int, universe: int | None) ->
                 work += w
                 peak = max(peak, _term_slots(list(merged.values())))
         options.append(("ie", rows * work, peak))
+    if len(terms) > 1:
+        fold = _fold_cost(terms)
+        if fold is not None:
+            options.append(("fold", rows * fold[0], fold[1]))
     if universe is not None and rows * universe <= BITMAP_MAX_CELLS:
         parts = {p.key: p for t in terms for p in t}
         # per distinct part: its marks and one running sum (progressions list every key they hold);
@@ -426,6 +453,114 @@ def union_plan(terms: list[list[PartShape]], rows: int, universe: int | None) ->
 
 
 BITMAP_MAX_CELLS = 1 << 30
+FOLD_MAX_PERIOD = 1 << 40  # folded coordinates (residue x length + quotient) stay far inside int64
+FOLD_CROSS = 2  # one (interval piece, progression piece) pair of the fold: two ceiling divisions and clips
+
+
+def _fold_cost(terms: list[list[PartShape]]) -> tuple[int, int] | None:
+    """(work per row, segment slots per row) of the fold count, or None where a part's steps are unknown.
+
+    Each term is intersected into progressions (as a product of its parts); a term whose result has
+    step L_t and at most c keys per segment holds c <= span / L_t + 1 for every part. With L the lcm of
+    the terms' steps, a step-L_t progression is min(L / L_t, c) progressions of step L, each an interval
+    of one residue class; the sweep merges those, then every disjoint interval piece meets every
+    disjoint progression piece once (closed form).
+    """
+    period, inter, pieces, progs = 1, 0, 0, []
+    for parts in terms:
+        slots, steps, most = 1, 1, None
+        for p in parts:
+            if p.step <= 0 or p.span <= 0 or (p.kind == "columns" and p.slots > FOLD_COLUMN_SLOTS):
+                return None  # steps unknown (shape_of lists a column set only up to FOLD_COLUMN_SLOTS)
+            slots *= p.slots
+            steps = lcm(steps, p.step)
+        for p in parts:
+            c = p.span // steps + 1
+            most = c if most is None else min(most, c)
+        inter += slots * max(1, sum(PASS_WORK[p.kind] for p in parts[1:]))
+        if steps == 1 or (most or 0) <= 1:
+            pieces += slots
+        else:
+            progs.append((slots, steps, most or 1))
+            period = lcm(period, steps)
+            if period > FOLD_MAX_PERIOD:
+                return None
+    if not progs:
+        return None  # all intervals: the sweep
+    expanded = sum(slots * min(period // steps, most) for slots, steps, most in progs)
+    held = expanded + pieces
+    sweep = (SWEEP_FACTOR + held.bit_length() // 2) * held
+    return inter + sweep + FOLD_CROSS * pieces * expanded, held + sum(s for s, _, _ in progs)
+
+
+def _sweep_pieces(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Disjoint pieces of (rows, m) intervals [lo, hi) (empty ones hold lo = hi = a sentinel): (start, length)."""
+    lo, hi = sort_pairs(lo, hi)
+    reach = np.maximum.accumulate(hi, axis=1)
+    before = np.empty_like(reach)
+    before[:, 0] = np.iinfo(np.int64).min // 4
+    before[:, 1:] = reach[:, :-1]
+    start = np.maximum(lo, before)
+    return start, np.maximum(hi - start, 0)
+
+
+def _union_by_fold(flat: list[list[Seg]], rows: int) -> np.ndarray:
+    """|union| per row of the terms' segment lists, exactly, with no inclusion-exclusion.
+
+    Intervals (and single keys) are merged into disjoint pieces I by a sweep. Progressions are split
+    by residue modulo L, the lcm of their steps: each becomes step-L progressions, and a step-L
+    progression {a + tL} is the interval [r*M + q, r*M + q + count) in folded coordinates
+    (r = a mod L, q = a div L), so a second sweep merges them into disjoint pieces F. Then
+    |I u F| = |I| + |F| - sum over piece pairs of |interval n progression|, each in closed form.
+    """
+    segs = [s for term in flat for s in term]
+    single = [s.step == 1 or int(s.count.max(initial=0)) <= 1 for s in segs]
+    ivs = [s for s, one in zip(segs, single, strict=True) if one]
+    progs = [s for s, one in zip(segs, single, strict=True) if not one]
+    if not progs:
+        return _union_of_intervals([ivs], rows) if ivs else np.zeros(rows, dtype=np.int64)
+    period = 1
+    for s in progs:
+        period = lcm(period, s.step)
+    subs: list[tuple[np.ndarray, np.ndarray]] = []  # (start, count) of step-`period` progressions
+    top = 1
+    for s in progs:
+        k = period // s.step
+        live = s.count > 0
+        if live.any():
+            top = max(top, int((s.start + s.step * s.count)[live].max()))
+        for j in range(min(k, int(s.count.max(initial=0)))):
+            subs.append((s.start + j * s.step, np.maximum((s.count - j + k - 1) // k, 0)))
+    width = top // period + 2  # more than any quotient + count, so residue classes never touch
+    big = np.iinfo(np.int64).max // 4
+    out = np.zeros(rows, dtype=np.int64)
+    held = len(subs) + len(ivs)
+    step = max(1, SWEEP_CELLS // max(1, held, len(subs) * len(ivs)))
+    for lo_row in range(0, rows, step):
+        sl = slice(lo_row, lo_row + step)
+        start = np.stack([a[sl] for a, _ in subs], axis=1)
+        count = np.stack([c[sl] for _, c in subs], axis=1)
+        live = count > 0
+        safe = np.where(live, start, 0)
+        folded = (safe % period) * width + safe // period
+        flo, flen = _sweep_pieces(np.where(live, folded, big), np.where(live, folded + count, big))
+        flen = np.where(flo < big, flen, 0)
+        kept = flen.sum(axis=1)
+        if ivs:
+            lo = np.stack([s.start[sl] for s in ivs], axis=1)
+            length = np.stack([s.count[sl] if s.step == 1 else np.minimum(s.count[sl], 1) for s in ivs], axis=1)
+            ilo, ilen = _sweep_pieces(np.where(length > 0, lo, big), np.where(length > 0, lo + length, big))
+            ilen = np.where(ilo < big, ilen, 0)
+            ilo = np.where(ilen > 0, ilo, 0)
+            kept += ilen.sum(axis=1)
+            a = np.where(flen > 0, (flo // width) + (flo % width) * period, 0)[:, None, :]
+            c = flen[:, None, :]
+            lo3, hi3 = ilo[:, :, None], (ilo + ilen)[:, :, None]
+            t_lo = np.clip(-((a - lo3) // period), 0, c)  # first t with a + t*L >= lo
+            t_hi = np.clip(-((a - hi3) // period), 0, c)
+            kept -= np.maximum(t_hi - t_lo, 0).sum(axis=(1, 2))
+        out[sl] = kept
+    return out
 
 
 def count_union(terms: list[list[list[Seg]]], rows: int, universe: int | None = None) -> np.ndarray:
@@ -454,6 +589,8 @@ def count_union(terms: list[list[list[Seg]]], rows: int, universe: int | None = 
                             parts.append(part)
                 out += sign * _count_term(parts, rows)
         return out
+    if method == "fold":
+        return _union_by_fold([intersect_all([list(p) for p in t]) for t in terms], rows)
     if method == "bitmap":
         return _union_by_bitmap(terms, rows, universe)
     from .params import PatternError

@@ -124,8 +124,8 @@ def trees(draw, depth=2):
     return Union(parts) if draw(st.booleans()) else Intersection(parts)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(expr=trees(), n=st.integers(1, 40), method=st.sampled_from(["term", "sweep", "ie", "bitmap"]))
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(expr=trees(), n=st.integers(1, 40), method=st.sampled_from(["term", "sweep", "ie", "bitmap", "fold"]))
 def test_every_union_method_counts_like_the_oracle(expr, n, method):
     truth = oracle_mask(expr, n).sum(axis=1)
     terms = simple_terms(expr)
@@ -133,6 +133,7 @@ def test_every_union_method_counts_like_the_oracle(expr, n, method):
     segs = analysis._term_segments(expr, lambda p: p.segments(rows, n))
     shapes = [[segments.shape_of(id(p), p, n) for p in t] for t in segs]
     allowed = {"term": len(terms) == 1, "ie": len(terms) <= segments.IE_MAX_TERMS, "bitmap": True}
+    allowed["fold"] = len(terms) > 1
     allowed["sweep"] = all(segments._term_cost(s)[1] for s in shapes) and len(terms) > 1
     if not allowed[method]:
         return
@@ -144,3 +145,32 @@ def test_every_union_method_counts_like_the_oracle(expr, n, method):
         segments.union_plan = original
     assert np.array_equal(got, truth), (method, expr)
     assert np.array_equal(analysis.row_degree(expr, n), truth)
+
+
+FOLD_LEAVES = [
+    *LEAVES,
+    lambda c: S.StrideColumns(7, causal=c),
+    lambda c: S.Dilated(4, 5, causal=c),
+    lambda c: S.SummaryColumns(9, 4, causal=c),
+]
+
+
+@st.composite
+def fold_trees(draw, depth=2):
+    if depth == 0 or draw(st.integers(0, 3)) == 0:
+        return draw(st.sampled_from(FOLD_LEAVES))(draw(st.booleans()))
+    parts = tuple(draw(fold_trees(depth=depth - 1)) for _ in range(draw(st.integers(2, 3))))
+    return Union(parts) if draw(st.booleans()) else Intersection(parts)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(expr=fold_trees(), n=st.integers(1, 90))
+def test_the_fold_count_agrees_with_the_oracle_on_every_composition(expr, n):
+    """The fold (progressions split by residue modulo the lcm of their steps, merged by a sweep, less their
+    overlap with the merged intervals) is the method for strided unions at large n; here it counts small n
+    against the oracle's dense mask, every composition of intervals, progressions and column sets."""
+    truth = oracle_mask(expr, n).sum(axis=1)
+    rows = np.arange(n, dtype=np.int64)
+    segs = analysis._term_segments(expr, lambda p: p.segments(rows, n))
+    flat = [segments.intersect_all([list(p) for p in t]) for t in segs]
+    assert np.array_equal(segments._union_by_fold(flat, n), truth), expr

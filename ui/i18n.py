@@ -338,6 +338,22 @@ STRINGS: dict[str, dict[str, str]] = {
         "environment variable {env}=1 (make run does this on a laptop).",
         "zh": "此服务器已关闭本地模型文件夹。部署时可设置环境变量 {env}=1 来启用（在笔记本上 make run 会这样做）。",
     },
+    "in.local_off_admin": {
+        "en": "For whoever runs this app: models from your own folders are switched off here. Start the server "
+        "with {env}=1 to offer them (make run does this on a laptop).",
+        "zh": "写给运行本应用的人：此处已关闭从你自己的文件夹加载模型。启动服务器时设置 {env}=1 即可提供该功能"
+        "（在笔记本上 make run 会这样做）。",
+    },
+    "in.rescaled": {
+        "en": "Fitted to these {n} tokens: {changes}. The paper's values would keep (nearly) every pair here; "
+        "parameters you have not changed follow the text.",
+        "zh": "已按这 {n} 个词元调整：{changes}。论文中的取值在这里会保留（几乎）所有词元对；你未修改的参数会随文本调整。",
+    },
+    "in.rescale_undo": {"en": "Undo: keep the values I had", "zh": "撤销：保留我原来的取值"},
+    "in.clamped": {
+        "en": "This model has {count} of them: {what} {old} does not exist here, so {what} {new} is shown.",
+        "zh": "该模型只有 {count} 个：{what} {old} 在此不存在，因此显示{what} {new}。",
+    },
     "in.model_line": {"en": "Model:", "zh": "模型："},
     "in.notes_smollm2": {
         "en": "Weights dequantised from the 4-bit Q4_1 GGUF and run in fp32; the text is fed raw, without BOS or "
@@ -796,6 +812,38 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "保留质量最多的是 {pattern}：用 {density} 的词元对保留了 {mass} 的注意力质量。",
     },
     "le.f8_lab": {"en": "Measure it in the Pattern Lab", "zh": "在模式实验室里测一测"},
+    "le.s9": {"en": "9 · Fluent is not remembering", "zh": "9 · 流畅不等于记得住"},
+    "le.t9": {
+        "en": "Perplexity asks whether the model still writes fluent text; it does not ask whether the model can "
+        "still **find** something it read long ago. Here the same patterns at the same budget are measured both "
+        "ways on SmolLM2: on the left the perplexity change on a long text, on the right a passkey test — a "
+        "5-digit key hidden at a depth of a filler text, then \"What is the pass key?\". A pattern that keeps "
+        "the first tokens and a recent window (StreamingLLM) keeps the model fluent, but a key outside its "
+        "window is simply not there to read. The numbers below are read from the figures.",
+        "zh": "困惑度问的是模型是否还能写出流畅的文本，却不问模型能否**找回**很久以前读过的内容。这里在 SmolLM2 上用两种方式"
+        "测量同一预算下的同一批模式：左边是长文本上的困惑度变化，右边是密钥测试——把一个 5 位数藏在填充文本的某个深度，"
+        "再问“密钥是什么？”。保留开头词元和最近窗口的模式（StreamingLLM）让模型保持流畅，但窗口之外的密钥根本读不到。"
+        "下面的数字都读自图中数据。",
+    },
+    "le.f9_ppl": {"en": "perplexity change (fluent)", "zh": "困惑度变化（流畅）"},
+    "le.f9_recall": {"en": "keys recalled (remembers)", "zh": "答对的密钥（记得住）"},
+    "le.f9_title": {
+        "en": "The same budget, {budget} of the attention",
+        "zh": "同一预算：注意力的 {budget}",
+    },
+    "le.f9_caption": {
+        "en": "{fluent} is the most fluent pattern here (perplexity {ppl}) yet recalls {correct} of {trials} keys; "
+        "dense recalls {dense_correct} of {dense_trials}.",
+        "zh": "{fluent} 是这里最流畅的模式（困惑度 {ppl}），却只答对 {correct}/{trials} 个密钥；"
+        "稠密注意力答对 {dense_correct}/{dense_trials} 个。",
+    },
+    "le.f9_source": {
+        "en": "Computed once by the engine on {model}: {trials} trials × {depths} depths × {lengths} tokens; "
+        "perplexity on {tokens} tokens of the Lab's long text.",
+        "zh": "由引擎在 {model} 上预先算好：{trials} 次试验 × {depths} 个深度 × {lengths} 个词元；"
+        "困惑度基于实验室长文本的 {tokens} 个词元。",
+    },
+    "le.f9_lab": {"en": "Run your own grid in the Pattern Lab", "zh": "在模式实验室里运行你自己的网格"},
     "le.f8_inspector": {"en": "Your own text in the Attention Inspector", "zh": "在注意力检查页面用你自己的文本"},
     "le.f8_title": {
         "en": "What each pattern keeps on real text ({n} tokens)",
@@ -805,6 +853,66 @@ STRINGS: dict[str, dict[str, str]] = {
     "le.computing": {"en": "Counting exactly with the engine…", "zh": "正在用引擎精确计数……"},
     "ex.computing": {"en": "Counting exactly with the engine at n = {n}…", "zh": "正在用引擎精确计数（n = {n}）……"},
     "cx.topk": {"en": "O(n·k) kept, O(n²) to score", "zh": "保留 O(n·k)，打分 O(n²)"},
+    # pattern references (engine text, translated by key; the English equals the engine's)
+    "ref.window": {
+        "en": "Local attention (Image Transformer, Parmar et al. 2018; Longformer 2020)",
+        "zh": "局部注意力（Image Transformer，Parmar 等 2018；Longformer 2020）",
+    },
+    "ref.dilated": {
+        "en": "Dilated sliding window (Longformer, Beltagy et al. 2020)",
+        "zh": "空洞滑动窗口（Longformer，Beltagy 等 2020）",
+    },
+    "ref.global": {"en": "Global attention (Longformer 2020; ETC 2020)", "zh": "全局注意力（Longformer 2020；ETC 2020）"},
+    "ref.block": {"en": "Blockwise attention (Qiu et al. 2019)", "zh": "分块注意力（Qiu 等 2019）"},
+    "ref.random": {"en": "Random attention (BigBird, Zaheer et al. 2020)", "zh": "随机注意力（BigBird，Zaheer 等 2020）"},
+    "ref.logsparse": {"en": "LogSparse Transformer (Li et al. 2019)", "zh": "LogSparse Transformer（Li 等 2019）"},
+    "ref.lsh": {"en": "Reformer (Kitaev et al. 2020)", "zh": "Reformer（Kitaev 等 2020）"},
+    "ref.topk": {"en": "Explicit sparse attention (Zhao et al. 2019)", "zh": "显式稀疏注意力（Zhao 等 2019）"},
+    "ref.routing": {"en": "Routing Transformer (Roy et al. 2021)", "zh": "Routing Transformer（Roy 等 2021）"},
+    "ref.block_gating": {
+        "en": "MoBA (Lu et al. 2025); NSA selection branch (Yuan et al. 2025)",
+        "zh": "MoBA（Lu 等 2025）；NSA 的选择分支（Yuan 等 2025）",
+    },
+    "ref.vertical_slash": {"en": "MInference 1.0 (Jiang et al. 2024)", "zh": "MInference 1.0（Jiang 等 2024）"},
+    "ref.strided": {
+        "en": "Sparse Transformer, strided (Child et al. 2019): l ≈ √n",
+        "zh": "Sparse Transformer，跨步式（Child 等 2019）：l ≈ √n",
+    },
+    "ref.fixed": {
+        "en": "Sparse Transformer, fixed (Child et al. 2019): l = 128, c ∈ {8, 16, 32}",
+        "zh": "Sparse Transformer，固定式（Child 等 2019）：l = 128，c ∈ {8, 16, 32}",
+    },
+    "ref.longformer": {
+        "en": "Longformer (Beltagy et al. 2020): window 512, global [CLS]",
+        "zh": "Longformer（Beltagy 等 2020）：窗口 512，全局 [CLS]",
+    },
+    "ref.bigbird": {
+        "en": "BigBird ITC (Zaheer et al. 2020) as google-research/bigbird draws it: block 64, 3 window blocks, "
+        "first and last block global, 3 random blocks outside window and global blocks",
+        "zh": "BigBird ITC（Zaheer 等 2020），按 google-research/bigbird 的画法：块大小 64，3 个窗口块，"
+        "首尾两块为全局块，3 个随机块取在窗口块与全局块之外",
+    },
+    "ref.streaming": {
+        "en": "StreamingLLM (Xiao et al. 2024): 4 sinks, cache 1024",
+        "zh": "StreamingLLM（Xiao 等 2024）：4 个注意力汇，缓存 1024",
+    },
+    "ref.mistral": {"en": "Mistral 7B (Jiang et al. 2023): W = 4096", "zh": "Mistral 7B（Jiang 等 2023）：W = 4096"},
+    "ref.a_shape": {
+        "en": "MInference 1.0 (Jiang et al. 2024): A-shape, 64 initial + 1024 local",
+        "zh": "MInference 1.0（Jiang 等 2024）：A 形，64 个起始词元 + 1024 个局部词元",
+    },
+    "ref.nsa": {
+        "en": "Native Sparse Attention (Yuan et al. 2025): block 64, 16 selected, window 512",
+        "zh": "原生稀疏注意力 NSA（Yuan 等 2025）：块大小 64，选 16 块，窗口 512",
+    },
+    "ex.help_kv_dtype": {
+        "en": "{t} tokens × 2 (K and V) × d × {bytes} bytes ({dtype})",
+        "zh": "{t} 个词元 × 2（K 与 V）× d × {bytes} 字节（{dtype}）",
+    },
+    "err.layout_blocks": {
+        "en": "The block layout would be {nb} × {nb} blocks (limit {limit}); choose a block size of {b} or more.",
+        "zh": "块布局将有 {nb} × {nb} 个块（上限 {limit}）；请选择 {b} 或更大的块大小。",
+    },
     # parameter labels (one per ParamSpec name)
     "param.block": {"en": "block size", "zh": "块大小"},
     "param.buckets": {"en": "buckets", "zh": "桶数"},
@@ -1130,6 +1238,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "this request would draw ~{amount} random keys (limit {limit} per request): lower {params}, or use larger blocks",
         "zh": "此请求约需抽取 {amount} 个随机键（每次请求上限 {limit}）：请减小 {params}，或使用更大的块",
     },
+    "err.kv_cost": {
+        "en": "the decode cache of this combination at n = {n} would test more than {limit} random (row, key) pairs: lower n, the window or the random keys",
+        "zh": "在 n = {n} 时，此组合的解码缓存需要检验超过 {limit} 个随机（行，键）对：请减小 n、窗口或随机键数",
+    },
+    "err.budget_csv_n": {
+        "en": "a CSV of {n} × {n} cells is larger than this installation allows ({limit} × {limit}): lower n, use --blocks with a larger --block-size, or write .npy or .png",
+        "zh": "{n} × {n} 个单元的 CSV 超过了本安装允许的大小（{limit} × {limit}）：请减小 n、使用 --blocks 并增大 --block-size，或改写为 .npy 或 .png",
+    },
     "err.budget_env": {
         "en": "the setting {name} must be a whole number, got {value}",
         "zh": "设置 {name} 必须是整数，收到的是 {value}",
@@ -1205,7 +1321,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "lab.text": {"en": "Text", "zh": "文本"},
     "lab.src_keeper_of_the_light": {
         "en": "Long document: The Keeper of the Light (~2,000 tokens)",
-        "zh": "长文档：《灯塔守护人》（约 2,000 词元，英文）",
+        "zh": "长文：灯塔守护人（英文）",
     },
     "lab.src_en_story": {"en": "Example: a short story", "zh": "示例：短篇故事"},
     "lab.src_zh_story": {"en": "Example: a Chinese story", "zh": "示例：中文故事"},
@@ -1224,6 +1340,71 @@ STRINGS: dict[str, dict[str, str]] = {
     "lab.cancel": {"en": "Cancel", "zh": "取消"},
     "lab.starting": {"en": "Dense pass…", "zh": "稠密前向计算中…"},
     "lab.progress": {"en": "{done} of {total} done: {label}", "zh": "已完成 {done}/{total}：{label}"},
+    "lab.view_quality": {"en": "Fluent? Perplexity", "zh": "流畅吗？困惑度"},
+    "lab.view_memory": {"en": "Remembers? Retrieval", "zh": "记得住吗？检索"},
+    "lab.mem_lead": {
+        "en": "A key is hidden at a depth of a filler text, then asked for. The prompt is read under the pattern "
+        "(in every layer) and the answer decoded reading only the cached positions the pattern keeps, exact match "
+        "scored. Dense is the reference: what the model itself can recall.",
+        "zh": "在填充文本的某个深度藏一个密钥，然后提问。提示在每一层都按模式读取，答案在解码时只读取模式保留的缓存位置，"
+        "按完全匹配评分。稠密注意力作为参照：模型本身能记住什么。",
+    },
+    "lab.mem_task": {"en": "Task", "zh": "任务"},
+    "lab.mem_task_passkey": {"en": "Passkey (one 5-digit key)", "zh": "密钥（一个 5 位数）"},
+    "lab.mem_task_multikey": {"en": "Multi-key (one of several asked)", "zh": "多键（多个键值对中问一个）"},
+    "lab.mem_lengths": {"en": "Lengths (tokens)", "zh": "长度（词元）"},
+    "lab.mem_depths": {"en": "Depths of the key", "zh": "密钥所在深度"},
+    "lab.mem_trials": {"en": "Trials per cell", "zh": "每格试验次数"},
+    "lab.mem_filler": {"en": "Filler language", "zh": "填充文本语言"},
+    "lab.mem_filler_en": {"en": "English", "zh": "英文"},
+    "lab.mem_filler_zh": {"en": "Chinese", "zh": "中文"},
+    "lab.mem_run": {"en": "Run retrieval", "zh": "运行检索"},
+    "lab.mem_cap": {
+        "en": "Lengths stop at this server's cap of {cap} tokens.",
+        "zh": "长度以本服务器的上限 {cap} 个词元为止。",
+    },
+    "lab.mem_causal": {
+        "en": "Retrieval needs a causal language model: pick SmolLM2.",
+        "zh": "检索需要因果语言模型：请选择 SmolLM2。",
+    },
+    "lab.mem_pick": {"en": "Pick at least one length and one depth.", "zh": "请至少选择一个长度和一个深度。"},
+    "lab.mem_over": {
+        "en": "This retrieval grid would take about {seconds} CPU seconds, over this server's {budget}: "
+        "choose fewer lengths (the {longest}-token prompts cost most), depths, trials, patterns or budgets.",
+        "zh": "这个检索网格约需 {seconds} CPU 秒，超过本服务器的 {budget} 秒：请减少长度"
+        "（{longest} 词元的提示最贵）、深度、试验次数、模式或预算。",
+    },
+    "lab.mem_not_run": {
+        "en": "No retrieval measured yet for this grid: press Run retrieval.",
+        "zh": "此网格尚未测量检索：请点击“运行检索”。",
+    },
+    "lab.mem_cancelled": {
+        "en": "Stopped early: the cells not reached are blank.",
+        "zh": "已提前停止：未完成的格子留空。",
+    },
+    "lab.mem_done": {
+        "en": "{prompts} prompts in {seconds} CPU seconds.",
+        "zh": "共 {prompts} 个提示，用时 {seconds} CPU 秒。",
+    },
+    "lab.mem_compare": {
+        "en": "{dense} recalled {dense_correct} of {dense_trials} keys; {best} recalled {best_correct} of {best_trials}, "
+        "{worst} {worst_correct} of {worst_trials}.",
+        "zh": "{dense} 答对 {dense_correct}/{dense_trials} 个密钥；{best} 答对 {best_correct}/{best_trials}，"
+        "{worst} 答对 {worst_correct}/{worst_trials}。",
+    },
+    "lab.mem_length": {"en": "length (tokens)", "zh": "长度（词元）"},
+    "lab.mem_depth": {"en": "depth", "zh": "深度"},
+    "lab.mem_recall": {"en": "recall", "zh": "召回率"},
+    "lab.mem_interval": {"en": "95% interval", "zh": "95% 区间"},
+    "lab.mem_measured": {"en": "depth in tokens", "zh": "按词元计深度"},
+    "lab.mem_keys": {"en": "keys recalled", "zh": "答对次数"},
+    "lab.mem_decode": {"en": "decoding reads", "zh": "解码时读取"},
+    "lab.mem_note_dense": {"en": "every cached position", "zh": "全部缓存位置"},
+    "lab.mem_note_structured": {"en": "only the positions its row keeps", "zh": "仅其行保留的位置"},
+    "lab.mem_note_selects": {
+        "en": "the keys it selects by scoring every cached key",
+        "zh": "对全部缓存键打分后选出的键",
+    },
     "lab.pick": {"en": "Pick at least one pattern and one budget.", "zh": "请至少选择一个模式和一个预算。"},
     "lab.empty": {"en": "The text is empty: paste some text or pick one.", "zh": "文本为空：请粘贴文本或选择一个。"},
     "lab.not_run": {
@@ -1233,6 +1414,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "lab.rows": {"en": "{rows} results on {tokens} tokens.", "zh": "{tokens} 个词元上的 {rows} 条结果。"},
     "lab.bad_patterns": {"en": "the link's patterns were not used: {msg}", "zh": "链接中的模式未被采用：{msg}"},
     "lab.bad_budgets": {"en": "the link's budgets were not used: {msg}", "zh": "链接中的预算未被采用：{msg}"},
+    "lab.mem_bad_list": {
+        "en": "the link's {name} were not used: each must be one of {choices}",
+        "zh": "链接中的 {name} 未被采用：每个值都必须是 {choices} 之一",
+    },
     "lab.x": {"en": "Cost axis", "zh": "成本轴"},
     "lab.y": {"en": "Quality metric", "zh": "质量指标"},
     "lab.col_pattern": {"en": "Pattern", "zh": "模式"},
