@@ -78,3 +78,26 @@ def _streamlit_ui_imports(path: Path) -> set[str]:
             modules = [f"{node.module}.{a.name}" for a in node.names]
         found |= {m for m in modules if m.split(".")[0] == "streamlit"}
     return {m for m in found if not m.startswith(("streamlit.proto.", "streamlit.config"))}
+
+
+def _relative_imports(path: Path) -> set[str]:
+    """Modules a file imports relatively, resolved to dotted names under sparse_core."""
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package.split(".")[: len(package.split(".")) - node.level + 1]
+            module = ".".join(base + ([node.module] if node.module else []))
+            out.add(module)
+            out |= {f"{module}.{a.name}" for a in node.names}
+    return out
+
+
+def test_pattern_files_sit_below_the_registry_and_the_spec_below_them():
+    """Issue 21: no cycle. Pattern files import the spec types from sparse_core.spec, never from the
+    registry (which imports them); the spec imports no pattern module at run time."""
+    for path in sorted((ROOT / "sparse_core" / "patterns").glob("*.py")):
+        assert "sparse_core.registry" not in _relative_imports(path), path.name
+    spec = ast.parse((ROOT / "sparse_core" / "spec.py").read_text(encoding="utf-8"))
+    runtime = [n for n in spec.body if isinstance(n, ast.ImportFrom)]
+    assert all(n.module in ("__future__", "collections.abc", "dataclasses", "typing", "params") for n in runtime)

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..registry import P, PatternDef, register
 from ..segments import Seg, interval
+from ..spec import P, PatternDef, register
 from .base import Primitive, clip, progression_block_segments
 from .window import Window, tokens_param
 

@@ -12,6 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..spec import SEED, P, PatternDef, register
 from .base import DataDependent
 
 
@@ -430,3 +431,97 @@ class VerticalSlash(DataDependent):
         np.put_along_axis(keep_diag, top_diag, True, axis=1)
         mask = keep_col | np.take_along_axis(keep_diag, np.where(valid, offs, 0), axis=1)
         return mask & valid
+
+
+# -- registered data-dependent patterns -----------------------------------------------------
+register(
+    PatternDef(
+        "lsh",
+        "hash",
+        "LSH buckets",
+        "Reformer: angular LSH of the token vectors; attend within a shared bucket.",
+        "O(n log n)",
+        (
+            P("buckets", int, 8, 2, 1024, "Hash buckets (even).", unit="count"),
+            P("rounds", int, 1, 1, 8, "Hash rounds; a pair is kept if it shares a bucket in any round.", unit="count"),
+            SEED,
+        ),
+        lambda p, c: LSH(p["buckets"], p["rounds"], p["seed"], causal=c),
+        reference="Reformer (Kitaev et al. 2020)",
+        data_dependent=True,
+        check=lambda p: "buckets must be even" if p["buckets"] % 2 else None,
+    )
+)
+register(
+    PatternDef(
+        "topk",
+        "learned",
+        "Top-k",
+        "Each query keeps its k highest-scoring keys.",
+        "O(n·k) kept, O(n²) to score",
+        (P("k", int, 32, 1, 8192, "Keys kept per query.", unit="tokens"),),
+        lambda p, c: TopK(p["k"], causal=c),
+        reference="Explicit sparse attention (Zhao et al. 2019)",
+        data_dependent=True,
+    )
+)
+register(
+    PatternDef(
+        "routing",
+        "learned",
+        "Routing (k-means)",
+        "Routing Transformer: queries and keys clustered by k-means; attend within the cluster.",
+        "O(n^1.5)",
+        (
+            P("clusters", int, 8, 1, 1024, "k-means clusters.", unit="count"),
+            P("iterations", int, 10, 1, 100, "k-means iterations.", unit="count"),
+            SEED,
+        ),
+        lambda p, c: Routing(p["clusters"], p["iterations"], p["seed"], causal=c),
+        reference="Routing Transformer (Roy et al. 2021)",
+        data_dependent=True,
+    )
+)
+register(
+    PatternDef(
+        "block_gating",
+        "learned",
+        "Block gating (MoBA)",
+        "Each query keeps its own block and the other key blocks that score highest on mean-pooled keys, "
+        "blocks kept in all.",
+        "O(n·k·b)",
+        (
+            P("block", int, 64, 1, 8192, "Key block size.", log_scale=True, unit="tokens"),
+            P(
+                "top_blocks",
+                int,
+                3,
+                1,
+                1024,
+                "Blocks kept per query, its own block included (MoBA uses 3).",
+                unit="blocks",
+            ),
+        ),
+        lambda p, c: BlockGating(p["block"], p["top_blocks"], causal=c),
+        reference="MoBA (Lu et al. 2025); NSA selection branch (Yuan et al. 2025)",
+        data_dependent=True,
+    )
+)
+register(
+    PatternDef(
+        "vertical_slash",
+        "learned",
+        "Vertical-slash (MInference)",
+        "Top key columns plus top diagonals, estimated from the last queries.",
+        "O(n·(v+s))",
+        (
+            P("vertical", int, 64, 1, 8192, "Key columns kept.", unit="tokens"),
+            P("slash", int, 64, 1, 8192, "Diagonals kept.", unit="tokens"),
+            P("last_q", int, 64, 1, 8192, "Queries used for the estimate.", unit="tokens"),
+        ),
+        lambda p, c: VerticalSlash(p["vertical"], p["slash"], p["last_q"], causal=True),
+        causal="always",
+        reference="MInference 1.0 (Jiang et al. 2024)",
+        data_dependent=True,
+    )
+)

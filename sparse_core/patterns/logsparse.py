@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..registry import PatternDef, register
 from ..segments import Seg, interval
+from ..spec import PatternDef, register
 from .base import Primitive, shifted_block_ranges
 
 

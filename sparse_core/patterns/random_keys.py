@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..registry import SEED, P, PatternDef, register
 from ..segments import Seg, interval, singletons
+from ..spec import SEED, P, PatternDef, register
 from .base import FOREVER, Primitive, _stream_key, block_bounds, nblocks, random_subsets, stack_chunks
 
 KEY_CELLS = 1 << 21  # random keys held at once while building a block layout

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..registry import MAX_N, P, PatternDef, register
 from ..segments import interval
+from ..spec import MAX_N, P, PatternDef, register
 from .base import Primitive, nblocks, window_reach
 
 
