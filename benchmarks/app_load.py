@@ -1,20 +1,27 @@
 """A class at once: N browser sessions against one server on this machine (loopback only).
 
-Each session runs a realistic mix: the explorer at several n up to 1M with parameter changes (by
-URL, as a shared link does), the inspector with a 256-token text (every other session also on
-SmolLM2), a Learn step and a cost-curve view; the first --speed-runs sessions also start a measured
-speed run. Prints, per action, two latencies, errors, the server's CPU seconds and its RSS at idle,
-at peak and after the sessions close:
+The server is started as `make run` starts it: `streamlit run serve.py` (st.App: pages preloaded,
+metrics closed) with HF_HUB_OFFLINE=1, MALLOC_ARENA_MAX=2 and SPARSE_EXPLORER_ALLOW_LOCAL_MODELS=1,
+Streamlit's default session TTL, no thread-count variables (neither make run nor the app sets
+OMP_NUM_THREADS: torch picks its own). Each session runs the mix a class makes: the explorer at
+several n up to 1M with parameter changes (by URL, as a shared link does), a download of the
+explorer's mask (counted as done only when the file arrived with the right size), the inspector on
+MiniLM and then switched to SmolLM2, a small Pattern Lab run (SmolLM2, 64 tokens, one pattern, one
+budget; the Lab's disk cache is off so each budget is computed once per server), a Learn step, a
+cost-curve view and one more explorer link; the first --speed-runs sessions also start a measured
+speed run. Prints, per action, two latencies, errors, downloads, the server's CPU seconds and its
+RSS warm, at peak and after the sessions close, and each target met or missed:
 
 - wire: what the server does. Read from the app's own websocket (/_stcore/stream) with the browser's
   timestamps: from the rerun request the page sends (a page load's first `rerun_script` BackMsg, or
   the one a click sends) to the `script_finished` ForwardMsg that ends that run.
 - page-ready: what the user waits for on this machine: from the navigation or click until the page
-  says the script is done and every chart is drawn (the client's layout and drawing included).
+  says the script is done and every chart is drawn (the client's layout and drawing included). For a
+  download: from the click until the file is complete on disk.
 
-    python -m benchmarks.app_load --sessions 20 --minutes 6
+    python -m benchmarks.app_load --sessions 30 --minutes 5 --markdown class.md
 
-The sessions are contexts of ONE headless Chromium driven by asyncio: twenty browser processes on
+The sessions are contexts of ONE headless Chromium driven by asyncio: thirty browser processes on
 a 2-core machine take the cores from the server they are meant to load. Even one Chromium drawing
 twenty Streamlit pages with Plotly figures used ~85% of the two cores in an earlier version, so the
 browser and its driver run at nice 19 here (every thread, re-applied as new renderers start): the
@@ -25,11 +32,12 @@ wait has a timeout.
 
 After the sessions close, Streamlit keeps each closed tab's session for a reconnect for
 `server.disconnectedSessionTTL` seconds (120 by default) and drops expired ones on its next write to
-that store. The run waits until no session is active, measures, waits out that TTL, opens and closes
-one home page (the write that drops them), waits until RSS is stable, and measures again.
+that store. The run waits until the server has no open connection (serve.py closes the metrics
+endpoint, so connections are counted on the server's port), measures, waits out that TTL, opens and
+closes one home page (the write that drops them), waits until RSS is stable, and measures again.
 
-Targets at N = 20 on the 2-core machine: 0 errors, p95 <= 5 s for explorer actions, peak RSS <= 3 GB,
-RSS back within 300 MB of the idle figure after the sessions close.
+Targets at N = 30 on the 2-core machine: 0 errors, explorer wire p95 <= 3 s, every action's wire p95
+<= 10 s, every download complete, peak RSS <= 3 GB, RSS back within 300 MB of warm after close.
 """
 
 from __future__ import annotations
@@ -37,15 +45,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import io
 import os
-import re
 import statistics
 import subprocess
 import threading
 import time
-import urllib.request
 from collections import Counter, defaultdict
+from pathlib import Path
+from urllib.parse import urlparse
 
+import numpy as np
 import psutil
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -62,6 +72,24 @@ EXPLORER = [
     "/explorer?pattern=dilated(window=16,dilation=4)%2Bglobal(global_tokens=8)&n=16384&op=union",
 ]
 LEARN = [f"/learn?step={s}" for s in (1, 2, 3, 6, 7)]
+# the first explorer link's mask, downloaded from its Export tab: a bool array of n x n
+DOWNLOAD = ("/explorer?pattern=window(window=64)&n=4096", "Mask (.npy)", 4096)
+LAB_BUDGETS = (0.01, 0.02, 0.05, 0.1, 0.25, 0.5)
+# what `make run` sets (Makefile), besides HF_HUB_OFFLINE=1, which start_server sets for every server
+MAKE_RUN_ENV = {"MALLOC_ARENA_MAX": "2", "SPARSE_EXPLORER_ALLOW_LOCAL_MODELS": "1"}
+# set where the benchmark runs, never by make run: the server must not inherit them
+NOT_MAKE_RUN = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL",
+)
+TARGETS = {
+    "explorer wire p95 (s)": 3.0,
+    "every action's wire p95 (s)": 10.0,
+    "peak RSS (MB)": 3072,
+    "after close (MB)": 300,
+}
 TIMEOUT_S = 240.0
 IN_FLIGHT: Counter = Counter()  # actions under way now, read by the RSS watcher at each new peak
 DONE = {
@@ -86,7 +114,7 @@ class Wire:
         self.sockets: set[str] = set()
         self.requests: list[tuple[float, str]] = []  # (time, socket) of each rerun_script BackMsg sent
         self.finished: list[tuple[float, str, int]] = []  # (time, socket, status) of each script_finished
-        self.exceptions: list[float] = []  # times of exception elements the server sent
+        self.exceptions: list[tuple[float, str]] = []  # (time, message) of exception elements the server sent
         self.received: list[tuple[float, str, int]] = []  # (time, socket, bytes) of every frame received
         self.changed = asyncio.Event()
 
@@ -120,7 +148,8 @@ class Wire:
                 self.finished.append((at, socket, msg.script_finished))
             elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
                 if msg.delta.new_element.WhichOneof("type") == "exception":
-                    self.exceptions.append(at)
+                    exception = msg.delta.new_element.exception
+                    self.exceptions.append((at, f"{exception.type}: {exception.message}"[:200]))
         self.changed.set()
 
     def mark(self) -> tuple[int, int, int, int]:
@@ -137,7 +166,7 @@ class Wire:
                 for at, where, status in self.finished[mark[1] :]:
                     if where == socket and at >= start and status in DONE:
                         if len(self.exceptions) > mark[2]:
-                            raise RuntimeError("the server sent an exception element")
+                            raise RuntimeError(f"the server sent an exception: {self.exceptions[mark[2]][1]}")
                         sent = sum(b for t, w, b in self.received[mark[3] :] if w == socket and start <= t <= at)
                         return at - start, sent / 2**20
             self.changed.clear()  # single-threaded: no frame can arrive between the check and here
@@ -172,11 +201,24 @@ async def _act(page, wire: Wire, do) -> tuple[float, float, float]:
     return server, time.perf_counter() - t0, payload
 
 
+def _expected_download_size(n: int) -> int:
+    """Bytes of an n x n bool mask saved by numpy (its .npy header included), computed here, not read off the page."""
+    out = io.BytesIO()
+    np.save(out, np.zeros((n, n), dtype=bool))
+    return out.tell()
+
+
+def _lab_path(index: int) -> str:
+    budget = LAB_BUDGETS[index % len(LAB_BUDGETS)]
+    return f"/lab?model=smollm2&tokens=64&patterns=window&budgets={budget:g}&view=quality"
+
+
 def _script(index: int) -> list[tuple[str, str]]:
     explorer = EXPLORER[index % 3 :] + EXPLORER[: index % 3]
     steps = [("explorer", p) for p in explorer[:4]]
-    steps += [("inspector", "/inspector")]
-    steps += [("inspector smollm2", "/inspector")] if index % 2 else []
+    steps += [("download", DOWNLOAD[0])]
+    steps += [("inspector", "/inspector"), ("inspector smollm2", "/inspector")]
+    steps += [("lab (small run)", _lab_path(index))]
     steps += [("learn", LEARN[index % len(LEARN)]), ("cost", "/cost"), ("explorer", explorer[4])]
     return steps
 
@@ -193,11 +235,37 @@ def _smollm2(page):
     return page.get_by_test_id("stRadio").get_by_text("SmolLM2", exact=False).first
 
 
-async def _session(browser, index, url, deadline, speed_run, results, errors) -> None:
-    context = await browser.new_context(viewport={"width": 1440, "height": 900})
+async def _download(page, wire: Wire, url: str, expected: int, downloads: list) -> None:
+    """Open the explorer's Export tab and download the mask; (seconds, bytes, ok) into `downloads`.
+
+    Done only when the browser finished the file and it has the size computed here: a file the server
+    lost arrives as a 404, which Chromium reports as a "canceled" download."""
+    await _act(page, wire, _goto(page, url + DOWNLOAD[0]))
+    await _act(page, wire, _click(page.get_by_role("tab", name="Export & share")))
+    button = page.get_by_test_id("stDownloadButton").filter(has_text=DOWNLOAD[1]).get_by_role("button")
+    t0 = time.perf_counter()
+    async with page.expect_download(timeout=TIMEOUT_S * 1000) as info:
+        await button.click(timeout=TIMEOUT_S * 1000)
+    download = await info.value
+    failure = await download.failure()
+    size = -1 if failure else Path(await download.path()).stat().st_size
+    downloads.append((time.perf_counter() - t0, size, failure is None and size == expected))
+    await download.delete()
+    if failure or size != expected:
+        raise RuntimeError(f"download {failure or 'complete'} with {size:,} bytes, expected {expected:,}")
+
+
+async def _lab_run(page, wire: Wire, url: str, path: str) -> tuple[float, float, float]:
+    await _act(page, wire, _goto(page, url + path))
+    return await _act(page, wire, _click(page.get_by_role("button", name="Run", exact=True)))
+
+
+async def _session(browser, index, url, deadline, speed_run, results, errors, downloads) -> None:
+    context = await browser.new_context(viewport={"width": 1440, "height": 900}, accept_downloads=True)
     page = await context.new_page()
     wire = Wire()
     await wire.attach(context, page)
+    expected = _expected_download_size(DOWNLOAD[2])
     for action, path in _script(index):
         if time.time() > deadline:
             break
@@ -206,6 +274,10 @@ async def _session(browser, index, url, deadline, speed_run, results, errors) ->
             if action == "inspector smollm2":
                 await _act(page, wire, _goto(page, url + path))
                 results[action].append(await _act(page, wire, _click(_smollm2(page))))
+            elif action == "download":
+                await _download(page, wire, url, expected, downloads)
+            elif action.startswith("lab"):
+                results[action].append(await _lab_run(page, wire, url, path))
             else:
                 results[action].append(await _act(page, wire, _goto(page, url + path)))
         except Exception as e:  # one failed action is counted; the session goes on
@@ -298,14 +370,19 @@ def _cpu(proc: psutil.Process) -> float:
     return total
 
 
-def _active_sessions(url: str) -> int:
-    """Sessions with an open websocket, from Streamlit's metrics endpoint (-1 when it does not answer)."""
-    try:
-        text = urllib.request.urlopen(url + "/_stcore/metrics", timeout=10).read().decode()
-    except OSError:
-        return -1
-    match = re.search(r"^active_sessions (\d+)", text, re.M)
-    return int(match.group(1)) if match else -1
+def _open_connections(server: psutil.Process, url: str) -> int:
+    """Connections open to the server's port (websockets and kept-alive HTTP); serve.py closes the metrics
+    endpoint that counted sessions, and a closed tab closes its connections."""
+    port = urlparse(url).port
+    count = 0
+    for p in _tree(server):
+        try:
+            count += sum(
+                1 for c in p.net_connections("tcp") if c.laddr and c.laddr.port == port and c.status == "ESTABLISHED"
+            )
+        except psutil.Error:
+            pass
+    return count
 
 
 async def _until(predicate, timeout: float, every: float = 0.5) -> bool:
@@ -334,7 +411,7 @@ def _session_ttl() -> int:
     return int(config.get_option("server.disconnectedSessionTTL"))
 
 
-async def _drive(url, server, client, sessions, minutes, speed_runs, ttl, results, errors, report) -> None:
+async def _drive(url, server, client, sessions, minutes, speed_runs, ttl, results, errors, downloads, report) -> None:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
@@ -345,23 +422,27 @@ async def _drive(url, server, client, sessions, minutes, speed_runs, ttl, result
         warm = await context.new_page()
         wire = Wire()
         await wire.attach(context, warm)
-        for path in ("/", "/explorer", "/learn", "/cost", "/inspector"):
-            await _act(warm, wire, _goto(warm, url + path))
-        await _act(warm, wire, _click(_smollm2(warm)))
+        for path in ("/", "/explorer", "/learn", "/cost", "/lab", "/inspector", "smollm2"):
+            try:  # a page that fails here fails in the sessions too: counted, and the run goes on
+                await _act(warm, wire, _click(_smollm2(warm)) if path == "smollm2" else _goto(warm, url + path))
+            except Exception as e:
+                errors.append(("warm-up", f"warm-up {path}: {type(e).__name__}: {_first_line(e)}"))
         await context.close()
-        await _until(lambda: _active_sessions(url) == 0, 60)
+        await _until(lambda: _open_connections(server, url) == 0, 60)
         report["idle"], _ = await _stable_rss(server)
         report["load"] = os.getloadavg()
         cpu0, t0 = _cpu(server), time.perf_counter()
         deadline = time.time() + minutes * 60
         tasks = []
         for i in range(sessions):
-            tasks.append(asyncio.create_task(_session(browser, i, url, deadline, i < speed_runs, results, errors)))
+            tasks.append(
+                asyncio.create_task(_session(browser, i, url, deadline, i < speed_runs, results, errors, downloads))
+            )
             await asyncio.sleep(0.2)  # a class arrives within seconds, not within the same millisecond
         await asyncio.gather(*tasks)
         report["wall"], report["cpu"] = time.perf_counter() - t0, _cpu(server) - cpu0
         closed = time.monotonic()
-        report["all_disconnected"] = await _until(lambda: _active_sessions(url) == 0, 60)
+        report["all_disconnected"] = await _until(lambda: _open_connections(server, url) == 0, 60)
         report["disconnected"], _ = await _stable_rss(server)
         # Closed tabs stay stored for a reconnect until the TTL; expired ones go at the store's next write.
         await asyncio.sleep(max(0.0, closed + ttl + 1 - time.monotonic()))
@@ -370,7 +451,7 @@ async def _drive(url, server, client, sessions, minutes, speed_runs, ttl, result
         await page.goto(url + "/", wait_until="commit", timeout=TIMEOUT_S * 1000)
         await _page_ready(page)
         await context.close()
-        await _until(lambda: _active_sessions(url) == 0, 60)
+        await _until(lambda: _open_connections(server, url) == 0, 60)
         report["after"], report["settle"] = await _stable_rss(server)
         await browser.close()
 
@@ -386,34 +467,87 @@ def _row(values: list[float]) -> str:
     return f"{_quantile(ordered, 0.5):.2f} | {_quantile(ordered, 0.95):.2f} | {ordered[-1]:.2f}"
 
 
+def server_env(extra: list[str], ttl: int | None) -> dict[str, str]:
+    """The server's environment: this process's without what make run never sets, plus make run's own."""
+    env = {k: v for k, v in os.environ.items() if k not in NOT_MAKE_RUN}
+    env |= MAKE_RUN_ENV | dict(item.split("=", 1) for item in extra)
+    env["SPARSE_LAB_DISK_CACHE"] = "0"  # every run computes: a class's first runs, not an earlier benchmark's disk
+    if ttl is not None:
+        env["STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL"] = str(ttl)
+    return env
+
+
+def summary(results: dict, errors: list, downloads: list, report: dict, peak: float) -> tuple[list[str], list[str]]:
+    """(the table's lines in docs/PERFORMANCE.md's format, one line per target: met or missed)."""
+    lines = [
+        "| action | count | errors | wire p50 (s) | wire p95 (s) | wire max (s) "
+        "| page p50 (s) | page p95 (s) | page max (s) | MB sent p50 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    failed: Counter = Counter(action for action, _ in errors)
+    p95 = {}
+    for action in sorted(set(results) | set(failed) - {"download"}):
+        pairs = results.get(action, [])
+        wire, page = [w for w, _, _ in pairs], [p for _, p, _ in pairs]
+        if wire:
+            p95[action] = _quantile(sorted(wire), 0.95)
+        payload = f"{statistics.median(m for _, _, m in pairs):.2f}" if pairs else "—"
+        lines.append(f"| {action} | {len(pairs)} | {failed[action]} | {_row(wire)} | {_row(page)} | {payload} |")
+    done = [t for t, _, ok in downloads if ok]
+    lines.append(
+        f"| download (mask.npy, click to file) | {len(done)} | {failed['download']} | — | — | — | {_row(done)} | — |"
+    )
+    after = report["after"] - report["idle"]
+    explorer = p95.get("explorer", float("nan"))
+    worst = max(p95.items(), key=lambda kv: kv[1], default=("none", float("nan")))
+    attempted = len(downloads) + sum(1 for a, line in errors if a == "download" and "expected" not in line)
+    checks = [
+        (len(errors) == 0, f"errors: {len(errors)} (target 0)"),
+        (explorer <= TARGETS["explorer wire p95 (s)"], f"explorer wire p95 {explorer:.2f} s (target <= 3 s)"),
+        (
+            worst[1] <= TARGETS["every action's wire p95 (s)"],
+            f"worst wire p95 {worst[1]:.2f} s, {worst[0]} (target <= 10 s)",
+        ),
+        (
+            len(done) == attempted and attempted > 0,
+            f"downloads complete with the right size: {len(done)} of {attempted}",
+        ),
+        (peak <= TARGETS["peak RSS (MB)"], f"peak RSS {peak:,.0f} MB (target <= 3,072 MB)"),
+        (after <= TARGETS["after close (MB)"], f"after close {after:+,.0f} MB over warm (target <= +300 MB)"),
+    ]
+    return lines, [f"- {'met' if ok else '**missed**'}: {text}" for ok, text in checks]
+
+
 def main() -> None:
-    """Run the load test and print its table."""
+    """Run the load test, print its table, and write it as markdown when asked."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sessions", type=int, default=20)
-    parser.add_argument("--minutes", type=float, default=6)
+    parser.add_argument("--sessions", type=int, default=30)
+    parser.add_argument("--minutes", type=float, default=5)
     parser.add_argument("--speed-runs", type=int, default=2)
     parser.add_argument(
-        "--session-ttl", type=int, default=None, help="server.disconnectedSessionTTL for this server (default: config)"
+        "--session-ttl",
+        type=int,
+        default=None,
+        help="server.disconnectedSessionTTL (default: Streamlit's, as make run)",
     )
     parser.add_argument(
         "--server-env",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="environment for the server only, as a deployment sets it (e.g. MALLOC_ARENA_MAX=2); repeatable",
+        help="environment for the server only, beside make run's (MALLOC_ARENA_MAX=2 ...); repeatable",
     )
+    parser.add_argument("--markdown", type=Path, help="also write the results as a '## A class at once' section here")
     args = parser.parse_args()
     sessions = max(1, min(args.sessions, 40))
-    env = dict(item.split("=", 1) for item in args.server_env)
-    if args.session_ttl is not None:
-        env["STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL"] = str(args.session_ttl)
+    env = server_env(args.server_env, args.session_ttl)
     ttl = args.session_ttl if args.session_ttl is not None else _session_ttl()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     load_before = os.getloadavg()
-    proc, url = start_server(env)
+    proc, url = start_server(env, script="serve.py")
     server = psutil.Process(proc.pid)
     client = Client(server)
-    results, errors, report = defaultdict(list), [], {}
+    results, errors, downloads, report = defaultdict(list), [], [], {}
     peak, stop = [0.0], threading.Event()
     at_peak: dict = {}
 
@@ -429,7 +563,11 @@ def main() -> None:
 
     try:
         threading.Thread(target=watch, daemon=True).start()
-        asyncio.run(_drive(url, server, client, sessions, args.minutes, args.speed_runs, ttl, results, errors, report))
+        asyncio.run(
+            _drive(
+                url, server, client, sessions, args.minutes, args.speed_runs, ttl, results, errors, downloads, report
+            )
+        )
     finally:
         stop.set()
         proc.terminate()
@@ -439,41 +577,50 @@ def main() -> None:
             proc.kill()
             proc.wait(timeout=10)
     client_cpu = sum(client.cpu.values())
-    print(f"Commit {commit}; machine: {machine()}")
-    print(f"Server: streamlit run app.py, extra environment: {' '.join(args.server_env) or 'none'}")
-    print(f"Load average before the server started: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; ")
-    print(f"at the start of the sessions: {report['load'][0]:.2f} {report['load'][1]:.2f} {report['load'][2]:.2f}")
-    print(
-        f"{sessions} sessions (contexts of one Chromium at nice 19), {report['wall']:.0f} s wall; "
-        f"server CPU {report['cpu']:.0f} s ({report['cpu'] / report['wall'] / (os.cpu_count() or 1):.0%} of the "
-        f"machine); browser and driver CPU {client_cpu:.0f} s (whole run; {sum(client.reniced.values())} "
-        f"times a client thread was set back to nice 19)\n"
+    shown_env = " ".join(
+        f"{k}={env[k]}"
+        for k in sorted({*MAKE_RUN_ENV, "SPARSE_LAB_DISK_CACHE"} | {e.split("=", 1)[0] for e in args.server_env})
     )
-    print("| action | count | errors | wire p50 (s) | wire p95 (s) | wire max (s) ", end="")
-    print("| page p50 (s) | page p95 (s) | page max (s) | MB sent p50 |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    failed = defaultdict(int)
-    for action, _ in errors:
-        failed[action] += 1
-    for action in sorted(set(results) | set(failed)):
-        pairs = results.get(action, [])
-        wire, page = [w for w, _, _ in pairs], [p for _, p, _ in pairs]
-        payload = f"{statistics.median(m for _, _, m in pairs):.2f}" if pairs else "—"
-        print(f"| {action} | {len(pairs)} | {failed[action]} | {_row(wire)} | {_row(page)} | {payload} |")
-    total = sum(len(v) for v in results.values()) + len(errors)
-    print(f"\nErrors: {len(errors)} of {total} actions")
-    for _, line in errors[:20]:
-        print(f"- {line}")
-    print(
-        f"\nServer RSS: warm idle {report['idle']:.0f} MB (every page once, both models loaded), "
-        f"peak {peak[0]:.0f} MB ({peak[0] - report['idle']:+.0f}), "
-        f"all tabs closed {report['disconnected']:.0f} MB ({report['disconnected'] - report['idle']:+.0f}; "
-        f"sessions kept {ttl} s for a reconnect{'' if report['all_disconnected'] else ', some still active'}), "
-        f"after they expired {report['after']:.0f} MB ({report['after'] - report['idle']:+.0f}; "
+    head = [
+        f"Commit {commit}, {time.strftime('%Y-%m-%d')}; machine: {machine()}",
+        f"Server: `streamlit run serve.py` as `make run` starts it: HF_HUB_OFFLINE=1 {shown_env}; session TTL {ttl} s",
+        f"Load average before the server started: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; "
+        f"at the start of the sessions: {report['load'][0]:.2f} {report['load'][1]:.2f} {report['load'][2]:.2f}",
+        f"{sessions} sessions for {args.minutes:g} min (contexts of one Chromium at nice 19), {report['wall']:.0f} s "
+        f"wall; server CPU {report['cpu']:.0f} s ({report['cpu'] / report['wall'] / (os.cpu_count() or 1):.0%} of "
+        f"the machine); browser and driver CPU {client_cpu:.0f} s (whole run; {sum(client.reniced.values())} times "
+        "a client thread was set back to nice 19)",
+    ]
+    table, checks = summary(results, errors, downloads, report, peak[0])
+    total = sum(len(v) for v in results.values()) + len(downloads) + len(errors)
+    rss = (
+        f"Server RSS: warm {report['idle']:,.0f} MB (every page once, both models loaded), "
+        f"peak {peak[0]:,.0f} MB ({peak[0] - report['idle']:+,.0f}), "
+        f"all tabs closed {report['disconnected']:,.0f} MB ({report['disconnected'] - report['idle']:+,.0f}; "
+        f"sessions kept {ttl} s for a reconnect{'' if report['all_disconnected'] else ', some still connected'}), "
+        f"after they expired {report['after']:,.0f} MB ({report['after'] - report['idle']:+,.0f}; "
         f"stable after {report['settle']:.0f} s)"
     )
     during = ", ".join(f"{v} {k}" for k, v in sorted(at_peak.items())) or "none"
-    print(f"Actions under way at the peak: {during}")
+    text = [
+        *head,
+        "",
+        *table,
+        "",
+        f"Errors: {len(errors)} of {total} actions",
+        *[f"- {line}" for _, line in errors[:20]],
+        "",
+        rss,
+        f"Actions under way at the peak: {during}",
+        "",
+        "Targets:",
+        *checks,
+    ]
+    print("\n".join(text))
+    if args.markdown:
+        command = f"python -m benchmarks.app_load --sessions {sessions} --minutes {args.minutes:g}"
+        section = [f"## A class at once: {sessions} sessions (`{command}`)", "", *[f"{line}  " for line in head]]
+        args.markdown.write_text("\n".join([*section, "", *text[len(head) + 1 :], ""]), encoding="utf-8")
 
 
 if __name__ == "__main__":

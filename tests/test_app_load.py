@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from pathlib import Path
 
 import pytest
 from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -92,3 +93,58 @@ def test_no_finish_is_a_timeout_and_an_exception_element_is_an_error():
 
     with pytest.raises(RuntimeError, match="exception"):
         asyncio.run(failing())
+
+
+def test_the_server_gets_make_runs_environment_and_nothing_make_run_never_sets(monkeypatch):
+    from benchmarks.app_load import server_env
+
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # a test runner's setting, not the deployment's
+    env = server_env(["FOO=bar=baz"], ttl=None)
+    assert "MALLOC_ARENA_MAX=$${MALLOC_ARENA_MAX:-2}" in makefile and env["MALLOC_ARENA_MAX"] == "2"
+    assert "SPARSE_EXPLORER_ALLOW_LOCAL_MODELS:-1" in makefile and env["SPARSE_EXPLORER_ALLOW_LOCAL_MODELS"] == "1"
+    assert "OMP_NUM_THREADS" not in makefile and "OMP_NUM_THREADS" not in env
+    assert "STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL" not in env  # Streamlit's default TTL, as make run
+    assert env["FOO"] == "bar=baz" and server_env([], ttl=30)["STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL"] == "30"
+
+
+def test_every_session_makes_the_class_mix():
+    from benchmarks.app_load import _script
+
+    for index in range(6):
+        actions = [action for action, _ in _script(index)]
+        assert {"explorer", "download", "inspector", "inspector smollm2", "lab (small run)", "learn", "cost"} <= set(
+            actions
+        )
+    lab = dict(_script(0))["lab (small run)"]
+    assert "model=smollm2" in lab and "tokens=64" in lab
+
+
+def test_a_download_is_expected_at_the_npy_formats_size():
+    from benchmarks.app_load import _expected_download_size
+
+    # .npy v1.0: magic, version, 2-byte header length, then the header padded so the data starts at a
+    # multiple of 64 bytes: 128 bytes for a 2-D bool array of this shape, then one byte per cell
+    assert _expected_download_size(4096) == 128 + 4096 * 4096
+
+
+def _report(after: float = 1_100) -> dict:
+    return {"idle": 1_000.0, "after": after, "disconnected": 1_200.0, "all_disconnected": True}
+
+
+def test_the_summary_says_each_target_met_or_missed():
+    from benchmarks.app_load import summary
+
+    results = {"explorer": [(0.5, 9.0, 0.1)] * 19 + [(2.9, 9.0, 0.1)], "lab (small run)": [(9.5, 20.0, 0.2)]}
+    lines, checks = summary(results, [], [(1.0, 10, True)], _report(), peak=2_000)
+    assert lines[0].startswith("| action | count | errors | wire p50 (s) | wire p95 (s)")
+    assert "| explorer | 20 | 0 | 0.50 | 2.90 | 2.90 |" in lines[2]
+    assert any(line.startswith("| download (mask.npy") and "| 1 | 0 |" in line for line in lines)
+    assert all(c.startswith("- met") for c in checks), checks
+
+    errors = [("download", "session 1 download /explorer: RuntimeError: download canceled with -1 bytes, expected 9")]
+    slow = {**results, "inspector smollm2": [(12.0, 30.0, 0.1)]}
+    _, checks = summary(slow, errors, [(1.0, -1, False)], _report(after=1_400), peak=3_500)
+    missed = [c for c in checks if "missed" in c]
+    assert len(missed) == 5, checks  # errors, worst p95 (SmolLM2), downloads, peak, after close
+    assert any("inspector smollm2" in c for c in missed) and any("0 of 1" in c for c in missed)
