@@ -1,0 +1,349 @@
+"""Mask expressions: primitives (exact row and block segments), unions and intersections.
+
+A primitive answers its questions exactly, vectorised over rows:
+  formula                      membership as one pointwise expression of q_idx and kv_idx
+  segments(rows, n)            which keys each query row keeps          (element level)
+  block_segments(brows, n, B)  which key blocks each query block keeps  (block level)
+  kv_rows(cols)                which later rows attend each key         (decode cache)
+  segment_count(n)             segments per row: the cost of counting   (budgets)
+Causality is handled inside each primitive, so every answer stays exact for causal variants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import ClassVar
+
+import numpy as np
+
+from ..segments import Seg, enumerate_keys, intersect, interval
+
+FOREVER = 1 << 40  # "every later row": a row count no sequence reaches (n <= 2^20)
+
+
+class NeedsNError(LookupError):
+    """A formula refers to n (for example the last block), and n is not known."""
+
+
+KV_CHUNK = 1 << 16  # keys whose reading rows are intersected at once
+KV_PAIRS = 1 << 22  # (row, key) pairs a decode-cache count may test against random tables
+KV_PAIR_WORK = 16  # work units per pair tested: its row's table drawn, looked up and matched (~0.4 us here)
+
+
+def _same_key(p) -> tuple:
+    return type(p), tuple((f.name, getattr(p, f.name)) for f in fields(p))
+
+
+def _key_of(p):
+    try:
+        key = _same_key(p)
+        hash(key)
+        return key
+    except TypeError:  # unhashable parameters: only the object itself is known to equal itself
+        return ("id", id(p))
+
+
+def _distinct_terms(expr) -> list[tuple]:
+    """The terms with equal primitives (same type and parameters: the same mask) counted once."""
+    out = []
+    for term in expr.terms():
+        parts: dict = {}
+        for p in term:
+            parts.setdefault(_key_of(p), p)
+        out.append(tuple(parts.values()))
+    return out
+
+
+def simple_terms(expr) -> list[tuple]:
+    """The union of intersections with repeats removed and absorbed terms dropped: the same mask.
+
+    Equal primitives in a term are one (A ∩ A = A), equal terms are one, and a term whose parts
+    include all of another term's parts is inside it (A ∪ (A ∩ B) = A). fixed ∩ fixed expands to 4
+    terms and simplifies to 2 (window ∪ summary); nothing here lists a segment.
+    """
+    keyed = []
+    for term in _distinct_terms(expr):
+        keys = frozenset(_key_of(p) for p in term)
+        keyed.append((keys, term))
+    out: list[tuple] = []
+    seen: list[frozenset] = []
+    for keys, term in sorted(keyed, key=lambda kt: len(kt[0])):  # smaller terms absorb larger ones
+        if any(k <= keys for k in seen):
+            continue
+        seen.append(keys)
+        out.append(term)
+    order = {id(t): i for i, (_, t) in enumerate(keyed)}
+    return sorted(out, key=lambda t: order[id(t)])  # first-use order, as terms() gives
+
+
+def meet(a: list[Seg], b: list[Seg]) -> list[Seg]:
+    """Intersection of two disjoint progression lists, dropping pieces that are empty on every row."""
+    out = []
+    for x in a:
+        for y in b:
+            z = intersect(x, y)
+            if z.count.any():
+                out.append(z)
+    return out or [Seg(a[0].start, 1, np.zeros_like(a[0].count))]
+
+
+class Expr:
+    """A mask expression over query index i and key index j."""
+
+    data_dependent: bool = False
+
+    def terms(self) -> list[tuple[Primitive, ...]]:
+        """Disjunctive normal form: a union of intersections of primitives."""
+        raise NotImplementedError
+
+    def primitives(self) -> list[Primitive]:
+        """Every distinct primitive of the expression, in first-use order."""
+        seen: list[Primitive] = []
+        for term in self.terms():
+            for p in term:
+                if not any(p is q for q in seen):
+                    seen.append(p)
+        return seen
+
+    @property
+    def causal_mask(self) -> bool:
+        """True when every term keeps only j <= i."""
+        return all(any(p.causal for p in term) for term in self.terms())
+
+    def kv_retained(self, n: int) -> int:
+        """Distinct keys 0..n-1 that the newest query (row n-1) or any later one attends: the decode cache.
+
+        Decoding, row i is the newest query of a sequence of i + 1 tokens, so a later row reads the
+        mask at its own length. Exact for every union, intersection and nesting: per term, the rows
+        >= n - 1 that may read key j are the intersection of the parts' `kv_rows` (progressions meet
+        in progressions), pruned of pieces empty for the whole chunk. Random parts are read from their
+        own tables on the finitely many rows the other parts allow; where those rows never end (or a
+        term is random alone), some later row reads key j almost surely, so j is kept. A bidirectional
+        or data-dependent mask keeps all n.
+        """
+        if self.data_dependent or not self.causal_mask:
+            return n
+        kept = np.zeros(n, dtype=bool)
+        for term in _distinct_terms(self):
+            if len(term) == 1 and term[0].kv_every_key:
+                return n  # one part that alone reads every key forever: no need to list rows
+            drawn = [p for p in term if hasattr(p, "decode_reads")]
+            for lo in range(0, n, KV_CHUNK):
+                cols = np.arange(lo, min(n, lo + KV_CHUNK), dtype=np.int64)
+                live = ~kept[lo : lo + len(cols)]
+                if not live.any():
+                    continue
+                rows = [interval(np.maximum(cols, n - 1), cols + FOREVER, len(cols))]
+                for p in term:  # a random part's own kv_rows say which keys it can ever draw
+                    rows = meet(rows, p.kv_rows(cols))
+                if not drawn:
+                    kept[lo : lo + len(cols)] |= sum(s.count for s in rows) > 0
+                    continue
+                far = np.zeros(len(cols), dtype=bool)  # rows without end: a later draw picks j almost surely
+                for s in rows:
+                    far |= (s.count > 0) & (s.last >= FOREVER // 2)
+                kept[lo : lo + len(cols)] |= far
+                finite = [Seg(s.start, s.step, np.where(far, 0, s.count)) for s in rows]
+                if sum(int(s.count.sum()) for s in finite) <= KV_PAIRS:
+                    # few (row, key) candidates: ask the random parts about each
+                    ci, i = enumerate_keys(finite, KV_PAIRS)  # counts already bounded by KV_PAIRS in all
+                    ok = np.ones(len(i), dtype=bool)
+                    for p in drawn:
+                        ok &= p.decode_reads(i, cols[ci])
+                    kept[lo + ci[ok]] = True
+                    continue
+                # many candidates (random keys within a wide window): list what the random rows draw instead
+                driver = next((p for p in drawn if hasattr(p, "decode_pairs")), None)
+                top = max(int(np.where(s.count > 0, s.last, -1).max(initial=-1)) for s in finite)
+                if driver is None or (top - n + 2) * driver.random_keys > KV_PAIRS:
+                    from ..params import PatternError
+
+                    raise PatternError(
+                        f"the decode cache of this combination at n = {n:,} would test more than {KV_PAIRS:,} "
+                        "random (row, key) pairs: lower n, the window or the random keys",
+                        "kv_cost",
+                        n=f"{n:,}",
+                        limit=f"{KV_PAIRS:,}",
+                    )
+                i, j = driver.decode_pairs(n - 1, top)
+                inside = (j >= cols[0]) & (j <= cols[-1]) & live[np.clip(j - cols[0], 0, len(cols) - 1)]
+                i, j = i[inside], j[inside]
+                ok = np.zeros(len(i), dtype=bool)
+                pos = j - cols[0]
+                for s in finite:
+                    at = i - s.start[pos]
+                    ok |= (at >= 0) & (at % s.step == 0) & (at // s.step < s.count[pos])
+                for p in drawn:
+                    if p is not driver:
+                        ok &= p.decode_reads(i, j)
+                kept[j[ok]] = True
+        return int(kept.sum())
+
+    def kv_cost(self, n: int) -> int:
+        """Work units of kv_retained at n tokens (keys x intersected row pieces, plus random pairs tested).
+
+        A term with random parts tests the rows its other parts allow: fewer than reach^2 / 2 pairs
+        (keys near the end times rows within reach), or reach x r keys drawn, whichever the count uses.
+        """
+        if self.data_dependent or not self.causal_mask:
+            return 0
+        total = 0
+        for prims in _distinct_terms(self):
+            if len(prims) == 1 and prims[0].kv_every_key:
+                return total
+            prod = 1
+            for p in prims:
+                prod *= max(1, p.kv_segment_count())
+            # progressions (dilated, stride rows) meet by congruences: ~3x an interval's pass
+            strided = any(not p.interval_segments for p in prims)
+            total += n * prod * len(prims) * (3 if strided else 1)
+            drawn = [p for p in prims if hasattr(p, "decode_reads")]
+            reaches = [p.kv_reach() for p in prims if p not in drawn]
+            reaches = [r for r in reaches if r is not None]
+            if drawn and reaches:
+                reach = min(min(reaches), n)
+                pairs = min(reach, n) * reach
+                if pairs > KV_PAIRS:
+                    pairs = reach * max(int(getattr(p, "random_keys", 1 << 30)) for p in drawn)
+                    if pairs > KV_PAIRS:
+                        return 1 << 62  # kv_retained refuses: priced so that the budget refuses first
+                total += KV_PAIR_WORK * pairs
+        return total
+
+    def cost_estimate(self, n: int, rows: int | None = None, window: bool = False) -> int:
+        """Work units of counting `rows` rows (default n) of this expression exactly at n tokens.
+
+        The union planner (segments.union_plan) prices the method the engine will use: one term,
+        a sweep over intervals, inclusion-exclusion, or per-part bitmaps. window: every term also
+        meets a key window (the exact count inside a block).
+        """
+        from ..segments import PartShape, union_plan
+
+        rows = n if rows is None else rows
+        shapes = []
+        for term in simple_terms(self):
+            parts = []
+            for p in term:
+                if hasattr(p, "materialised_slots"):
+                    parts.append(PartShape(_key_of(p), int(p.materialised_slots(n)), "columns"))
+                else:
+                    kind = "interval" if p.interval_segments else "progression"
+                    parts.append(PartShape(_key_of(p), max(1, int(p.segment_count(n))), kind))
+            if window:
+                parts.append(PartShape("key window", 1, "interval"))
+            shapes.append(parts)
+        chunk = max(1, min(rows, 1 << 16))
+        method, work, _ = union_plan(shapes, chunk, n)
+        if method == "refuse":
+            return 1 << 62
+        return work * -(-rows // chunk)
+
+    def __or__(self, other: Expr) -> Expr:
+        return Union((self, other))
+
+    def __and__(self, other: Expr) -> Expr:
+        return Intersection((self, other))
+
+
+@dataclass(frozen=True, eq=False)
+class Primitive(Expr):
+    """One mask of the library. Subclasses set `formula` (or `predicate`) and the segment methods."""
+
+    causal: bool = field(default=False, kw_only=True)
+    # Membership of (q_idx, kv_idx) as one expression valid for NumPy arrays and torch tensors;
+    # {name} placeholders are filled from formula_values(n). None: a table-driven primitive.
+    formula: ClassVar[str | None] = None
+    # True when every segment is an interval (step 1), so unions can be counted by a sweep
+    interval_segments: ClassVar[bool] = True
+
+    def terms(self):
+        return [(self,)]
+
+    def formula_values(self, n: int | None) -> dict:
+        """Values for the formula's placeholders (the dataclass fields, plus any derived from n)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def source(self, n: int | None = None) -> str | None:
+        """Pointwise source of the mask (FlexAttention mask_mod body), or None for table-driven ones."""
+        if self.formula is None:
+            return None
+        try:
+            text = self.formula.format(**self.formula_values(n))
+        except NeedsNError:
+            return None
+        return f"({text}) & (kv_idx <= q_idx)" if self.causal else text
+
+    def predicate(self, q_idx, kv_idx, n: int):
+        """Pointwise membership for broadcastable index arrays (NumPy or torch)."""
+        text = self.source(n)
+        if text is None:
+            raise NotImplementedError(f"{type(self).__name__} has no formula")
+        return eval(text, {"abs": abs}, {"q_idx": q_idx, "kv_idx": kv_idx})  # noqa: S307 - from validated ints
+
+    def segments(self, rows: np.ndarray, n: int) -> list[Seg]:
+        """Keys of each query row as disjoint progressions."""
+        raise NotImplementedError
+
+    def block_segments(self, brows: np.ndarray, n: int, block: int) -> list[Seg]:
+        """Key blocks holding at least one kept key, per query block, as disjoint progressions."""
+        raise NotImplementedError
+
+    def kv_rows(self, cols: np.ndarray) -> list[Seg]:
+        """Rows i >= j that attend key j, per key (causal use); FOREVER-long when unbounded."""
+        return [interval(cols, cols + FOREVER, len(cols))]
+
+    def segment_count(self, n: int) -> int:
+        """Segments per row that `segments` returns at n tokens (the counting cost per row)."""
+        return 1
+
+    def kv_segment_count(self) -> int:
+        """Progressions per key that `kv_rows` returns (the decode-cache count's cost per key)."""
+        return 1
+
+    # True when, decoding, some later row reads every key (a stride, logsparse, random keys)
+    kv_every_key: ClassVar[bool] = False
+
+    def kv_reach(self) -> int | None:
+        """How many rows after key j the last row reading it can lie (None: no bound, some row forever)."""
+        return None
+
+    def cost_estimate(self, n: int, rows: int | None = None, window: bool = False) -> int:
+        """Rows x segments an exact count of `rows` rows (default n) touches at n tokens (for request budgets)."""
+        return (n if rows is None else rows) * max(1, self.segment_count(n)) * (2 if window else 1)
+
+    def _causal_clip(self, segs: list[Seg], rows: np.ndarray) -> list[Seg]:
+        if not self.causal:
+            return segs
+        limit = interval(0, rows + 1, len(rows))
+        return [intersect(s, limit) for s in segs]
+
+
+@dataclass(frozen=True, eq=False)
+class Union(Expr):
+    """Keys kept by any of the parts."""
+
+    parts: tuple[Expr, ...]
+
+    @property
+    def data_dependent(self) -> bool:  # type: ignore[override]
+        return any(p.data_dependent for p in self.parts)
+
+    def terms(self):
+        return [t for p in self.parts for t in p.terms()]
+
+
+@dataclass(frozen=True, eq=False)
+class Intersection(Expr):
+    """Keys kept by every part."""
+
+    parts: tuple[Expr, ...]
+
+    @property
+    def data_dependent(self) -> bool:  # type: ignore[override]
+        return any(p.data_dependent for p in self.parts)
+
+    def terms(self):
+        out = [()]
+        for p in self.parts:
+            out = [a + b for a in out for b in p.terms()]
+        return out
