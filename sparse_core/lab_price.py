@@ -92,6 +92,8 @@ class LabPrice:
     row_seconds: float  # all rows together
     budget_seconds: float
     heads: int | None = None  # layers × heads of a local model priced by scaling (None: measured)
+    kind: str = "lab"  # "lab" (text × patterns × budgets) or "memory" (a retrieval grid, `price_memory`)
+    trials: int | None = None  # memory: trials per cell (what a refusal suggests lowering first)
 
     @property
     def cpu_seconds(self) -> float:
@@ -185,6 +187,8 @@ def refuse_over_budget(price: LabPrice, budget: LabBudget | None = None) -> None
     budget = budget or LabBudget(price.budget_seconds)
     if price.cpu_seconds <= budget.cpu_seconds:
         return
+    if price.kind == "memory":
+        _refuse_memory(price, budget)
     share_dd = 0.0
     if price.rows:  # recover the mix of row kinds from the price (rows of each kind cost differently)
         st = _cost(price.model, "row", price.tokens, price.heads)
@@ -217,4 +221,120 @@ def refuse_over_budget(price: LabPrice, budget: LabBudget | None = None) -> None
         rows=price.rows,
         fit_tokens=fit_tokens,
         fit_rows=fit_rows,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The retrieval grid (memory_eval.run_memory). Its work is prompts read by the model and a few
+# answer tokens decoded per prompt, so it is priced from what it will compute rather than from
+# measured rows: per (arm, length) the tokens prefilled (the prefix reuse of `run_memory` taken
+# into account), the attention pairs those tokens read, and the decode steps. Coefficients are
+# CPU seconds of SmolLM2 with one torch thread, fitted to `python -m benchmarks.retrieval --calibrate`
+# runs on this 2-core machine (see docs/PERFORMANCE.md, "Retrieval grid").
+MEMORY_NEW_TOKENS = {"passkey": 7, "multikey": 11}  # = memory_eval.NEW_TOKENS (kept torch-free here)
+MEMORY_COSTS: dict[str, float] = {
+    "token": 3.2e-3,  # a prefilled token's linear layers, norms and rotary (all 30 layers)
+    "pair_dense": 2.4e-9,  # one causal (query, key) pair of fused SDPA, all 270 heads
+    "pair_structured": 3.5e-9,  # one kept pair under a structured pattern (block gather / masked SDPA)
+    "pair_scored": 9.0e-9,  # one pair a data-dependent pattern scores to choose its keys
+    "step": 0.045,  # one decode step (a forward of one token; Python and cache overhead dominate)
+    "mask_cell": 2.0e-9,  # one cell of the (N, N) structured mask built per (arm, length)
+    "arm_setup": 0.05,  # fitting the pattern to the budget and building its expression
+}
+
+
+def _memory_schedule(length: int, depths: Sequence[float], trials: int, reuse: bool) -> tuple[float, float]:
+    """Tokens prefilled and causal pairs they read for one (arm, length), in run_memory's order.
+
+    Prompts run deepest needle first; a prompt shares with the one before it everything up to its
+    own needle (about depth × length tokens), so it prefills only the rest. Without reuse every
+    prompt prefills in full."""
+    n = float(length)
+    tokens = pairs = 0.0
+    first = True
+    for d in sorted((float(x) for x in depths), reverse=True):
+        for _ in range(trials):
+            start = 0.0 if (first or not reuse) else d * n
+            tokens += n - start
+            pairs += (n * n - start * start) / 2
+            first = False
+    return tokens, pairs
+
+
+def price_memory(
+    model_key: str,
+    task: str,
+    lengths: Sequence[int],
+    depths: Sequence[float],
+    trials: int,
+    patterns: Sequence[str],
+    budgets: Sequence[float],
+    *,
+    include_dense: bool = True,
+    heads: int | None = None,
+    budget: LabBudget | None = None,
+    data_dependent_reuse: bool = True,
+) -> LabPrice:
+    """The predicted CPU seconds of `run_memory` with these arguments, before any work (torch-free).
+
+    `dense_seconds` is the dense arm, `row_seconds` every (pattern, budget) arm; `rows` the grid's
+    rows (arms × lengths × depths), `tokens` the longest length. A model other than the measured
+    SmolLM2 is scaled by its layers × heads (`heads`), as `price_rows` does."""
+    budget = budget or LabBudget.from_env()
+    scale = 1.0 if model_key == REFERENCE_MODEL else (heads or REFERENCE_HEADS) / REFERENCE_HEADS
+    c = MEMORY_COSTS
+    steps_per_prompt = MEMORY_NEW_TOKENS.get(task, 7) - 1  # the first answer token comes from the prefill
+    prompts = len(depths) * int(trials)
+
+    def arm(kind: str, density: float) -> float:
+        total = 0.0
+        for n in lengths:
+            reuse = kind != "data_dependent" or data_dependent_reuse
+            tokens, pairs = _memory_schedule(int(n), depths, int(trials), reuse)
+            total += c["token"] * tokens + c["step"] * prompts * steps_per_prompt
+            if kind == "dense":
+                total += c["pair_dense"] * pairs
+            elif kind == "structured":
+                total += c["pair_structured"] * pairs * density + c["mask_cell"] * float(n) ** 2 + c["arm_setup"]
+            else:  # scores every causal pair, then reads the kept ones
+                total += (c["pair_scored"] + c["pair_structured"] * density) * pairs + c["arm_setup"]
+        return scale * total
+
+    dense = arm("dense", 1.0) if include_dense else 0.0
+    rows = 0.0
+    for p in patterns:
+        for b in budgets:
+            rows += arm("data_dependent" if p in DATA_DEPENDENT else "structured", float(b))
+    arms = int(include_dense) + len(patterns) * len(budgets)
+    return LabPrice(
+        model_key,
+        int(max(lengths, default=0)),
+        arms * len(lengths) * len(depths),
+        dense,
+        rows,
+        budget.cpu_seconds,
+        heads,
+        kind="memory",
+        trials=int(trials),
+    )
+
+
+def _refuse_memory(price: LabPrice, budget: LabBudget) -> None:
+    """The refusal of a retrieval grid: its cost is about linear in trials and cells, so name what fits."""
+    share = budget.cpu_seconds / price.cpu_seconds
+    trials = price.trials or 1
+    fit_trials = int(trials * share)
+    advice = f"at most {fit_trials} trial{'s' if fit_trials != 1 else ''} per cell" if fit_trials >= 1 else ""
+    fewer = "fewer or shorter lengths, fewer depths or patterns"
+    raise PatternError(
+        f"this retrieval grid would take about {price.cpu_seconds:,.0f} CPU seconds, over this server's "
+        f"{budget.cpu_seconds:,.0f}: choose {advice + ' or ' if advice else ''}{fewer}",
+        "lab_over_budget",
+        seconds=round(price.cpu_seconds),
+        budget=round(budget.cpu_seconds),
+        tokens=price.tokens,
+        rows=price.rows,
+        fit_tokens=0,
+        fit_rows=0,
+        fit_trials=fit_trials,
     )

@@ -33,6 +33,8 @@ from .analysis import dense_mask
 from .decode import pattern_expr
 from .fit import fit
 from .lab_passes import MODEL_LOCK, LabPass
+from .lab_price import LabBudget, LabPrice
+from .lab_price import price_memory as _price_memory
 from .params import PatternError
 from .patterns.base import Expr
 from .patterns.learned import BlockGating, TopK
@@ -243,6 +245,28 @@ def _decode_note(expr: Expr | None) -> str:
     names = {"TopK": "topk", "BlockGating": "block_gating"}
     notes = [DECODE_NOTES.get(names.get(k, ""), f"{k}: no decode rule") for k in sorted(kinds)]
     return "data-dependent: " + "; ".join(notes)
+
+
+def price_memory(
+    model_key: str,
+    task: str,
+    lengths: Sequence[int],
+    depths: Sequence[float],
+    trials: int,
+    patterns: Sequence[str],
+    budgets: Sequence[float],
+    *,
+    include_dense: bool = True,
+    budget: LabBudget | None = None,
+) -> LabPrice:
+    """The predicted CPU seconds of `run_memory(model_key, task, lengths, depths, trials, patterns, budgets)`.
+
+    Nothing is loaded or computed: the price comes from the grid's shape (tokens prefilled with the
+    prefix reuse, attention pairs, decode steps) and costs measured on this machine
+    (`lab_price.MEMORY_COSTS`). Refuse with `lab_price.refuse_over_budget(price)`."""
+    return _price_memory(
+        model_key, task, lengths, depths, trials, patterns, budgets, include_dense=include_dense, budget=budget
+    )
 
 
 def run_memory(
