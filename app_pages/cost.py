@@ -13,9 +13,8 @@ import streamlit as st
 import torch
 
 from sparse_core import PATTERNS, PatternError, jobs, make, memory
-from sparse_core.analysis import DATA_DEPENDENT_MAX_N
 from sparse_core.cost import DTYPE_BYTES, MODEL_PRESETS, ModelConfig
-from sparse_core.scaling import SCALING_NS, curve, fitted_slope
+from sparse_core.explore import context_fits, growth
 from ui.chrome import (
     DOWNLOAD_CONFIG,
     PERSIST,
@@ -30,11 +29,10 @@ from ui.chrome import (
     url_is_new,
     write_query,
 )
-from ui.figures import human
-from ui.i18n import STRINGS
+from ui.figures import growth_chart, speed_chart
 from ui.query import QueryParam
+from ui.widgets import pattern_complexity
 
-COLORS = ["#313191", "#e4572e", "#17bebb", "#f0a202", "#76b041"]
 HAS_GPU = torch.cuda.is_available()
 TABS = ("co.tab_prefill", "co.tab_decode", "co.tab_budget", "co.tab_speed")
 CUSTOM = "custom"  # the model picker's own option; its label is translated, its value is not
@@ -60,18 +58,10 @@ def _load_from_url() -> None:
     st.session_state.co_url_problems = problems
 
 
-# -- engine results, cached per process -------------------------------------------------------
-@st.cache_data(max_entries=32, show_spinner=False)
-def _curve(name: str, model: ModelConfig):
-    spec = make(name)
-    ns = [n for n in SCALING_NS if not spec.expr().data_dependent or n <= DATA_DEPENDENT_MAX_N]
-    return ns, curve(spec.expr(), model, ns)
-
-
+# -- engine results ---------------------------------------------------------------------------
 @st.cache_data(max_entries=64, show_spinner=False)
-def _largest(name: str, model: ModelConfig, budget_bytes: int) -> tuple[int, int]:
-    expr = make(name).expr()
-    return memory.largest_n(expr, model, budget_bytes, False), memory.largest_n(expr, model, budget_bytes, True)
+def _fits(names: tuple[str, ...], model: ModelConfig, budget_bytes: int):
+    return context_fits(list(names), model, budget_bytes)
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
@@ -80,39 +70,6 @@ def _timing(name: str, n: int, heads: int, d_head: int, block: int, device: str)
 
     dtype = "fp32" if device == "cpu" else "bf16"
     return measure(make(name).expr(), n, heads, d_head, block, dtype, device, masked_sdpa=True, threads=APP_THREADS)
-
-
-# -- figures --------------------------------------------------------------------------------------
-def _loglog(unit: str) -> go.Figure:
-    # titles are written above the chart by _pair (Streamlit wraps text, Plotly cuts it on a phone);
-    # four x ticks 16x apart fit a phone's width
-    fig = go.Figure()
-    fig.update_xaxes(type="log", title="n", tickvals=SCALING_NS[::4], tickformat=",d")
-    fig.update_yaxes(type="log", title=unit, exponentformat="power", dtick=2)  # one notation on every log axis
-    # the legend sits clear below the axis title "n" (the default horizontal legend overlaps it on a phone)
-    fig.update_layout(
-        height=460, margin=dict(l=10, r=10, t=20, b=10), legend=dict(orientation="h", yanchor="top", y=-0.2)
-    )
-    return fig
-
-
-def _readable(value: float, unit: str) -> str:
-    return memory.format_bytes(value) if unit == "B" else human(value, unit)
-
-
-def _line(fig, ns, values, name, color, dash=None, unit=""):
-    slope = fitted_slope(ns, values)
-    fig.add_trace(
-        go.Scatter(
-            x=ns,
-            y=values,
-            name=f"{name} ({tr('co.slope', s=slope)})",
-            mode="lines+markers",
-            line=dict(color=color, dash=dash),
-            customdata=[_readable(v, unit) for v in values],
-            hovertemplate="n = %{x:,}<br>%{customdata} (%{y:,.0f})<extra>" + name + "</extra>",
-        )
-    )
 
 
 def _pair(charts: list[tuple[str, go.Figure, str]]) -> None:
@@ -173,22 +130,14 @@ def model_picker() -> ModelConfig | None:
 # -- the tabs -----------------------------------------------------------------------------------------
 def _dense_vs_sparse(chosen: list[str], model: ModelConfig, charts, label_of) -> None:
     """Two log-log charts of (dense key, sparse key, unit, title key, chart key): dense dashed, one line per pattern."""
-    curves = {name: _curve(name, model) for name in chosen}
-    ref = curves[chosen[0]][1]  # the dense baseline is the same whatever the pattern
-    figures = []
-    for dense_key, sparse_key, unit, title_key, chart_key in charts:
-        fig = _loglog(unit)
-        _line(fig, [p.n for p in ref], [p.model[dense_key] for p in ref], tr("co.dense"), "#888", "dash", unit)
-        for color, name in zip(COLORS, chosen, strict=False):
-            ns, points = curves[name]
-            _line(fig, ns, [p.model[sparse_key] for p in points], label_of(name), color, unit=unit)
-        figures.append((tr(title_key), fig, chart_key))
-    _pair(figures)
+    result = growth(chosen, model)
+    labels = {name: label_of(name) for name in chosen}
+    _pair([(tr(title), growth_chart(result, dense, sparse, unit, labels, lang()), key)
+           for dense, sparse, unit, title, key in charts])  # fmt: skip
 
 
 def _with_complexity(name: str) -> str:
-    cx = tr(f"cx.{name}") if f"cx.{name}" in STRINGS else PATTERNS[name].complexity  # words are translated
-    return f"{pattern_title(name)} · {cx}"
+    return f"{pattern_title(name)} · {pattern_complexity(name)}"
 
 
 def prefill_tab(chosen: list[str], model: ModelConfig) -> None:
@@ -214,18 +163,17 @@ def decode_tab(chosen: list[str], model: ModelConfig) -> None:
 def budget_tab(chosen: list[str], model: ModelConfig) -> None:
     """The longest prompt whose prefill memory fits a budget, dense against each pattern."""
     budget = st.number_input(tr("co.budget"), 0.1, 100_000.0, 80.0, step=8.0, key="co_budget", persist_state=PERSIST)
-    rows = {}
-    for name in chosen:
-        if PATTERNS[name].data_dependent:
-            continue
-        with st.spinner(tr("le.computing")):  # a new budget bisects on exact counts: up to a few seconds
-            dense_n, sparse_n = _largest(name, model, memory.gib_to_bytes(budget))
-        capped = sparse_n >= memory.MAX_N
-        rows[pattern_title(name)] = {
-            tr("co.largest_dense"): f"{dense_n:,}",
-            tr("co.largest_sparse"): ("≥ " if capped else "") + f"{sparse_n:,}",
-            tr("co.gain"): ("≥ " if capped else "") + f"{memory.context_gain(dense_n, sparse_n):,.1f}×",
+    with st.spinner(tr("le.computing")):  # a new budget bisects on exact counts: up to a few seconds
+        fits = _fits(tuple(chosen), model, memory.gib_to_bytes(budget))
+    at_least = "≥ "  # the sparse fit reached the engine's largest n
+    rows = {
+        pattern_title(f.name): {
+            tr("co.largest_dense"): f"{f.dense_n:,}",
+            tr("co.largest_sparse"): (at_least if f.capped else "") + f"{f.sparse_n:,}",
+            tr("co.gain"): (at_least if f.capped else "") + f"{f.gain:,.1f}×",
         }
+        for f in fits
+    }
     st.table(pd.DataFrame(rows).T)  # a plain table wraps its headers on a phone; a data grid would cut them
     st.caption(tr("co.budget_note"))
     st.caption(tr("co.budget_same"))
@@ -257,23 +205,7 @@ def _speed_results(done: dict) -> None:
             col: st.column_config.NumberColumn(format="%.2f") for col in table.columns[2:]
         },  # n and d_head are whole numbers
     )
-    fig = go.Figure()
-    xs = [f"{n:,}" for n in sorted(done)]
-    for label, attr, color in (
-        (tr("co.col_speedup"), "speedup", COLORS[0]),
-        (tr("co.col_block_ideal"), "block_ideal", COLORS[2]),
-        (tr("co.col_ideal"), "ideal", COLORS[1]),
-    ):
-        fig.add_trace(go.Bar(x=xs, y=[getattr(done[n], attr) for n in sorted(done)], name=label, marker_color=color))
-    fig.update_layout(
-        title=tr("co.speed_chart"),
-        barmode="group",
-        height=380,
-        yaxis=dict(type="log", exponentformat="power", dtick=1),
-        margin=dict(l=10, r=10, t=50, b=10),
-        xaxis=dict(title="n", type="category"),
-        legend=dict(orientation="h"),
-    )
+    fig = speed_chart(done, lang())
     st.plotly_chart(fig, key="co_speed_chart", config=DOWNLOAD_CONFIG)
     st.markdown(tr("co.gap"))
 

@@ -8,6 +8,7 @@ and every call checks n and the request budget before computing anything.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -123,9 +124,11 @@ class Compared:
     error: PatternError | None = None
 
 
-def compare(config: Config, names: list[str], d_head: int = 64) -> list[Compared]:
+def compare(config: Config, names: list[str], d_head: int = 64, own: Exploration | None = None) -> list[Compared]:
     """The user's configuration first, then each named library pattern at its paper defaults, at the same n,
-    block size and causality; a refused one carries its error instead of stopping the others."""
+    block size and causality; a refused one carries its error instead of stopping the others.
+
+    `own`, the exploration of `config` already at hand (the mask tab's), is reused rather than recomputed."""
     columns = [("", config)]
     columns += [(name, Config([registry.make(name, config.causal)], config.n, "union", config.block, config.causal))
                 for name in names]  # fmt: skip
@@ -133,7 +136,8 @@ def compare(config: Config, names: list[str], d_head: int = 64) -> list[Compared
     for name, cfg in columns:
         complexity = " / ".join(dict.fromkeys(registry.get(s.name).complexity for s in cfg.layers))
         try:
-            result, error = explore(cfg, d_head), None
+            reuse = own is not None and not name and own.stats.d_head == d_head
+            result, error = (own if reuse else explore(cfg, d_head)), None
         except PatternError as e:
             result, error = None, e
         out.append(Compared(name, format_layers(cfg.layers), complexity, result, error))
@@ -210,15 +214,16 @@ def export_plan(config: Config) -> ExportPlan:
 class Growth:
     """Exact curves against n for a model: the dense baseline and one curve per pattern (its own n range)."""
 
-    dense: list[CurvePoint]
-    curves: dict[str, list[CurvePoint]]
+    dense: tuple[CurvePoint, ...]
+    curves: dict[str, tuple[CurvePoint, ...]]
 
 
-def pattern_curve(name: str, model: ModelConfig) -> list[CurvePoint]:
+@functools.lru_cache(maxsize=64)  # a page adds one pattern at a time: the others' curves are reused
+def pattern_curve(name: str, model: ModelConfig) -> tuple[CurvePoint, ...]:
     """One library pattern at its defaults over SCALING_NS (data-dependent ones up to their n limit)."""
     expr = registry.make(name).expr()
     ns = [n for n in SCALING_NS if not expr.data_dependent or n <= DATA_DEPENDENT_MAX_N]
-    return curve(expr, model, ns)
+    return tuple(curve(expr, model, ns))
 
 
 def growth(names: list[str], model: ModelConfig) -> Growth:

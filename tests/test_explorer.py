@@ -372,3 +372,31 @@ def test_export_messages_at_1m_agree_with_what_is_offered(block):
     assert ("block_layout.npy is not offered" in said) + ("offered instead" in said) <= 1
     if "download button" in said:
         assert "FlexAttention script (.py)" in buttons, said
+
+
+def test_pattern_references_are_translated_and_their_english_is_the_engines():
+    """Issue 17: the paper references showed English in 中文 (engine text, now translated by key)."""
+    from ui.i18n import STRINGS
+
+    for name, definition in PATTERNS.items():
+        assert STRINGS[f"ref.{name}"]["en"] == definition.reference, name
+    at = explorer(pattern="bigbird(block=64,window_blocks=3,global_blocks=2,random_blocks=3,seed=0)", n="4096")
+    at.sidebar.radio(key="_lang_widget").set_value("zh").run()
+    shown = " ".join(c.value for c in at.caption)
+    assert STRINGS["ref.bigbird"]["zh"] in shown and PATTERNS["bigbird"].reference not in shown
+
+
+def test_the_zoom_stays_open_across_a_page_change_and_back():
+    """Issue 17: the zoom expander closed on every round trip."""
+    at = explorer(pattern="window(window=5)", n="256")
+    at.session_state["ex_zoom_open"] = True
+    at.run()
+    assert [c.key for c in at.get("plotly_chart")][-1] == "ex_zoom_fig"
+    at.switch_page("app_pages/cost.py").run()
+    at.switch_page(PAGE).run()
+    assert not at.exception and [c.key for c in at.get("plotly_chart")][-1] == "ex_zoom_fig"
+    at.session_state["ex_zoom_open"] = False
+    at.run()
+    at.switch_page("app_pages/cost.py").run()
+    at.switch_page(PAGE).run()
+    assert "ex_zoom_fig" not in [c.key for c in at.get("plotly_chart")]

@@ -11,6 +11,9 @@ import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
 
+from sparse_core.memory import format_bytes
+from sparse_core.scaling import fitted_slope
+
 from .i18n import t
 
 KEPT_RGB, DROPPED_RGB = (49, 51, 145), (242, 243, 250)
@@ -338,5 +341,126 @@ def head_overview(thumbs: np.ndarray, mass: np.ndarray, lang: str = "en") -> go.
         showlegend=False,
         dragmode=False,
         clickmode="event+select",
+    )
+    return fig
+
+
+def degree_band(profile, lang: str = "en") -> go.Figure:
+    """Min, mean and max keys per query over the sequence (an engine DegreeProfile), as a band and a line."""
+    edge = dict(mode="lines", line=dict(width=0))
+    fig = go.Figure(
+        [
+            go.Scatter(x=profile.start, y=profile.high, **edge, showlegend=False, hoverinfo="skip"),
+            go.Scatter(
+                x=profile.start,
+                y=profile.low,
+                **edge,
+                fill="tonexty",
+                name=t("ex.degree_range", lang),
+                fillcolor=f"rgba{(*KEPT_RGB, 0.2)}",
+            ),
+            go.Scatter(
+                x=profile.start,
+                y=profile.mean,
+                mode="lines",
+                name=t("ex.degree_mean", lang),
+                line=dict(color=f"rgb{KEPT_RGB}"),
+            ),
+        ]
+    )
+    fig.update_layout(
+        height=280,
+        margin=dict(l=10, r=10, t=MODEBAR_PX, b=10),  # the top band belongs to the chart's toolbar
+        xaxis_title=t("fig.query", lang),
+        yaxis_title=t("ex.degree_axis", lang),
+        # below the axis title: above the plot it ran under the toolbar, which a phone shows at all times
+        legend=dict(orientation="h", yanchor="top", y=-0.35, x=0),
+    )
+    fig.update_xaxes(exponentformat="SI")
+    fig.update_yaxes(exponentformat="SI")
+    return fig
+
+
+def tile_image(tile, lang: str = "en", height: int = 380) -> go.Figure:
+    """An exact zoom region (an engine Tile) with its ticks labelled by absolute query and key index."""
+    fig = mask_image(tile.view, height=height, lang=lang)
+    size = tile.view.n
+    ticks = list(range(0, size, max(1, size // 8)))
+    fig.update_xaxes(tickvals=ticks, ticktext=[str(tile.col0 + v) for v in ticks])
+    fig.update_yaxes(tickvals=ticks, ticktext=[str(tile.row0 + v) for v in ticks])
+    return fig
+
+
+COST_COLORS = ["#313191", "#e4572e", "#17bebb", "#f0a202", "#76b041"]
+DENSE_COLOR = "#888"
+
+
+def _readable(value: float, unit: str) -> str:
+    return format_bytes(value) if unit == "B" else human(value, unit)
+
+
+def _cost_line(fig: go.Figure, ns, values, name: str, color: str, unit: str, lang: str, dash=None) -> None:
+    slope = fitted_slope(ns, values)
+    fig.add_trace(
+        go.Scatter(
+            x=ns,
+            y=values,
+            name=f"{name} ({t('co.slope', lang, s=slope)})",
+            mode="lines+markers",
+            line=dict(color=color, dash=dash),
+            customdata=[_readable(v, unit) for v in values],
+            hovertemplate="n = %{x:,}<br>%{customdata} (%{y:,.0f})<extra>" + name + "</extra>",
+        )
+    )
+
+
+def growth_chart(growth, dense_key: str, sparse_key: str, unit: str, labels: dict, lang: str = "en") -> go.Figure:
+    """A log-log chart of one whole-model cost against n (an engine Growth): dense dashed, one line per
+    pattern labelled by `labels[name]`, each with its fitted slope."""
+    fig = go.Figure()
+    # four x ticks 16x apart fit a phone's width; the chart's title is written above it by the page
+    # (Streamlit wraps text, Plotly cuts it on a phone)
+    ticks = [p.n for p in growth.dense][::4]
+    fig.update_xaxes(type="log", title="n", tickvals=ticks, tickformat=",d")
+    fig.update_yaxes(type="log", title=unit, exponentformat="power", dtick=2)  # one notation on every log axis
+    # the legend sits clear below the axis title "n" (the default horizontal legend overlaps it on a phone)
+    fig.update_layout(
+        height=460, margin=dict(l=10, r=10, t=20, b=10), legend=dict(orientation="h", yanchor="top", y=-0.2)
+    )
+    dense = growth.dense
+    _cost_line(
+        fig,
+        [p.n for p in dense],
+        [p.model[dense_key] for p in dense],
+        t("co.dense", lang),
+        DENSE_COLOR,
+        unit,
+        lang,
+        "dash",
+    )
+    for color, (name, points) in zip(COST_COLORS, growth.curves.items(), strict=False):
+        _cost_line(fig, [p.n for p in points], [p.model[sparse_key] for p in points], labels[name], color, unit, lang)
+    return fig
+
+
+def speed_chart(done: dict, lang: str = "en") -> go.Figure:
+    """Measured speed-up beside the ideal and the block-ideal one, per n (speed results by n)."""
+    fig = go.Figure()
+    xs = [f"{n:,}" for n in sorted(done)]
+    for key, attr, color in (
+        ("co.col_speedup", "speedup", COST_COLORS[0]),
+        ("co.col_block_ideal", "block_ideal", COST_COLORS[2]),
+        ("co.col_ideal", "ideal", COST_COLORS[1]),
+    ):
+        values = [getattr(done[n], attr) for n in sorted(done)]
+        fig.add_trace(go.Bar(x=xs, y=values, name=t(key, lang), marker_color=color))
+    fig.update_layout(
+        title=title_below_mode_bar(t("co.speed_chart", lang)),
+        barmode="group",
+        height=380,
+        yaxis=dict(type="log", exponentformat="power", dtick=1),
+        margin=dict(l=10, r=10, t=50, b=10),
+        xaxis=dict(title="n", type="category"),
+        legend=dict(orientation="h"),
     )
     return fig
