@@ -7,23 +7,123 @@ Three things plain `streamlit run app.py` cannot do, added here:
   setting to close it) answers 404;
 - an unknown nested path (`/explorer/foo/bar`) gets a redirect to its first segment (`/explorer`),
   query string kept, instead of Streamlit's index page whose relative script links then point
-  under the bogus path and leave a blank page.
+  under the bogus path and leave a blank page;
+- memory comes back after a class: once no browser has been connected for the session TTL (every
+  closed tab's session has expired), the server drops what the class left behind (`after_class`).
 Settings, ports and flags are the same as for app.py (`.streamlit/config.toml`, `--server.*`).
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 
 import streamlit as st
 from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse, RedirectResponse
+from streamlit.logger import get_logger
 
-from ui import preload
+from ui import heap, preload
+
+_log = get_logger("serve")  # Streamlit's handler and level: the line shows in the server's log
 
 # Streamlit's own routes and the frontend's assets: nested paths that are real.
 STREAMLIT_PREFIXES = ("_stcore/", "static/", "media/", "component/", "app/static/", "-/")
 CLOSED = {"_stcore/metrics"}
+
+
+def after_class() -> dict:
+    """Drop what the sessions of a class left behind, once none is connected and their TTL has passed.
+
+    Measured after a class (issue #20): RSS stayed ~700 MB over the warm server. What held it:
+    - closed tabs' sessions (their session state, media references, deferred downloads): Streamlit
+      drops an expired one only at the session store's next write, so after the last tab closes they
+      stay until the next visitor; here they expire and are shut down as Streamlit shuts a closed one;
+    - per-request results cached for the class (st.cache_data, the engine's mask memo, the Lab's
+      in-memory rows and dense passes): bounded, but filled by thirty people; recomputed on demand,
+      and the Lab's rows stay on disk where its disk cache is on;
+    - freed memory parked in glibc's arenas: returned by malloc_trim.
+    Models and st.cache_resource entries (loaded models, Learn's dense run, the Lab's retrieval grids)
+    stay: the warm server has them too, and they are expensive to rebuild."""
+    expired = _expire_closed_sessions()
+    st.cache_data.clear()
+    from sparse_core import analysis, lab_cache
+
+    analysis.clear_mask_memo()
+    lab_cache.clear_cache(memory_only=True)
+    returned = heap.trim()
+    _log.info(
+        "after the class: %d expired sessions shut down, caches cleared, %.0f MB returned", expired, returned / 2**20
+    )
+    return {"expired_sessions": expired, "returned_bytes": returned}
+
+
+def _expire_closed_sessions() -> int:
+    """Expire the stored (closed, past their TTL) sessions now and shut each down; how many.
+
+    Reaches into Streamlit 1.67's session manager (no public call does this); anything missing, as in
+    another version, means nothing is done here and the sessions go at the store's next write as before."""
+    from streamlit.runtime import Runtime
+
+    storage = getattr(getattr(Runtime.instance(), "_session_mgr", None), "_session_storage", None)
+    expire = getattr(getattr(storage, "_cache", None), "expire", None)
+    if not callable(expire):
+        return 0
+    removed = expire()
+    for _, info in removed:
+        try:
+            info.session.shutdown()  # media references, uploads, the deferred downloads of that session
+        except Exception as e:  # one session's shutdown must not keep the others
+            _log.warning("after the class: shutting down a session failed: %r", e)
+    return len(removed)
+
+
+class Idle:
+    """Counts the app's open websockets; `action` runs once they have all been closed for `after_s`."""
+
+    def __init__(self, after_s: Callable[[], float], action: Callable[[], object]) -> None:
+        self._after_s, self._action = after_s, action
+        self._lock = threading.Lock()
+        self.open = 0
+        self._epoch = 0  # bumped by every connection: a timer from an earlier quiet spell does nothing
+        self._timer: threading.Timer | None = None
+
+    def opened(self) -> None:
+        with self._lock:
+            self.open += 1
+            self._epoch += 1
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    def closed(self) -> None:
+        with self._lock:
+            self.open -= 1
+            if self.open == 0:
+                self._timer = threading.Timer(self._after_s(), self._fire, args=(self._epoch,))
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _fire(self, epoch: int) -> None:
+        with self._lock:
+            if self.open or epoch != self._epoch:
+                return
+            self._timer = None
+        try:
+            self._action()
+        except Exception as e:  # housekeeping must never take the server down
+            _log.warning("after the class: %r", e)
+
+
+def _ttl_and_margin() -> float:
+    from streamlit import config
+
+    # the last session to close expires TTL seconds after it closed; a margin for the store's clock
+    return float(config.get_option("server.disconnectedSessionTTL")) + 5.0
+
+
+IDLE = Idle(_ttl_and_margin, after_class)
 
 
 class PublicPaths:
@@ -37,6 +137,13 @@ class PublicPaths:
         self.base = f"/{base}/" if base else "/"
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] == "websocket" and scope["path"].endswith("_stcore/stream"):
+            IDLE.opened()
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                IDLE.closed()
+            return
         if scope["type"] == "http" and scope["path"].startswith(self.base):
             rest = scope["path"][len(self.base) :]
             if rest.rstrip("/") in CLOSED:

@@ -93,3 +93,71 @@ def test_a_deep_link_and_a_reload_connect_under_serve_py(served, browser):
         assert heading in page.locator("h1").first.inner_text()
         assert not page.locator("[data-testid=stException]").count()
     context.close()
+
+
+def test_housekeeping_runs_once_when_the_last_browser_has_been_gone_for_the_ttl():
+    import threading
+
+    import serve
+
+    ran = threading.Event()
+    idle = serve.Idle(lambda: 0.05, ran.set)
+    idle.opened()
+    idle.opened()
+    idle.closed()
+    assert idle._timer is None  # one browser still connected: nothing scheduled
+    idle.closed()
+    timer = idle._timer
+    idle.opened()  # a visitor came back before the TTL: the quiet spell is over
+    assert idle._timer is None and timer.finished.is_set()  # cancelled
+    assert not ran.is_set()
+    idle.closed()
+    assert ran.wait(10) and idle.open == 0
+
+
+def test_closed_sessions_past_their_ttl_are_expired_and_shut_down_now(monkeypatch):
+    from types import SimpleNamespace
+
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.memory_session_storage import MemorySessionStorage
+
+    import serve
+
+    class Session:
+        def __init__(self, sid: str) -> None:
+            self.id, self.shut = sid, False
+
+        def shutdown(self) -> None:
+            self.shut = True
+
+    expired_store, live_store = MemorySessionStorage(ttl_seconds=0), MemorySessionStorage(ttl_seconds=3600)
+    gone, kept = Session("gone"), Session("kept")
+    expired_store.save(SimpleNamespace(session=gone))
+    live_store.save(SimpleNamespace(session=kept))
+    for store, expected in ((expired_store, 1), (live_store, 0)):
+        fake = SimpleNamespace(_session_mgr=SimpleNamespace(_session_storage=store))
+        monkeypatch.setattr(Runtime, "instance", classmethod(lambda cls, f=fake: f))
+        assert serve._expire_closed_sessions() == expected
+    assert gone.shut and not kept.shut and live_store.get("kept") is not None
+
+
+def test_after_the_class_the_per_request_caches_are_empty(monkeypatch):
+    import streamlit as st
+
+    import serve
+    from sparse_core import analysis
+
+    calls = []
+
+    @st.cache_data
+    def result(x: int) -> int:
+        calls.append(x)
+        return x
+
+    monkeypatch.setattr(serve, "_expire_closed_sessions", lambda: 0)
+    result(1)
+    result(1)
+    analysis._mask_memo["probe"] = object()
+    report = serve.after_class()
+    result(1)
+    assert calls == [1, 1] and "probe" not in analysis._mask_memo and report["returned_bytes"] >= 0

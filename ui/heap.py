@@ -33,3 +33,33 @@ def settle() -> bool:
         gc.freeze()
         _modules_frozen = len(sys.modules)
     return True
+
+
+def trim() -> int:
+    """Collect, then hand freed heap memory back to the OS (glibc's malloc_trim); bytes of RSS returned.
+
+    Memory freed by Python, NumPy or torch stays in glibc's arenas, counted in RSS, until malloc_trim
+    releases it (measured: the +289 MB left after a class without MALLOC_ARENA_MAX was all returned by
+    it). A no-op (0) where the C library has no malloc_trim."""
+    import ctypes
+    import ctypes.util
+
+    before = _rss()
+    gc.collect()
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        return 0
+    return max(0, before - _rss())
+
+
+def _rss() -> int:
+    """This process's resident bytes (Linux /proc; 0 elsewhere)."""
+    import os
+
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
