@@ -47,6 +47,7 @@ def after_class() -> dict:
     Models and st.cache_resource entries (loaded models, Learn's dense run, the Lab's retrieval grids)
     stay: the warm server has them too, and they are expensive to rebuild."""
     expired = _expire_closed_sessions()
+    _sweep_media()
     st.cache_data.clear()
     from sparse_core import analysis, lab_cache
 
@@ -77,6 +78,16 @@ def _expire_closed_sessions() -> int:
         except Exception as e:  # one session's shutdown must not keep the others
             _log.warning("after the class: shutting down a session failed: %r", e)
     return len(removed)
+
+
+def _sweep_media() -> None:
+    """Delete media files no session references: the class's downloads (ui/downloads pins last 90 s) and
+    images. A download is only marked by one sweep and deleted by the next, hence two."""
+    from streamlit.runtime import Runtime
+
+    if Runtime.exists():
+        for _ in range(2):
+            Runtime.instance().media_file_mgr.remove_orphaned_files()
 
 
 class Idle:
