@@ -101,6 +101,8 @@ class Comparison:
 
     def head_mask(self, layer: int, head: int) -> tuple[np.ndarray, np.ndarray]:
         """(applied (T, T) mask, indices of its empty rows) of any head, without another pass."""
+        if self.layer_masks is None or self.empty is None:
+            raise PatternError("this comparison kept no per-layer masks")
         n = self.keep.shape[-1]
         m = self.layer_masks[layer]
         if isinstance(m, torch.Tensor):
@@ -162,11 +164,17 @@ def compare(lm: LoadedModel, tokens: Tokens, expr: Expr, qk_source: tuple[int, i
     applied = sel.applied if sel.applied.ndim == 2 else sel.applied[head_sel]
     pattern = sel.pattern if sel.pattern.ndim == 2 else sel.pattern[head_sel]
     fixed = np.flatnonzero(empty[layer_sel, head_sel])
-    rows_changed = changed.any(axis=(0, 1))
+    rows_changed: np.ndarray = np.asarray(changed.any(axis=(0, 1)))
     cosine = cosine_rows(dense.hidden, sparse.hidden)
 
     agreement = agreement_changed = ppl_d = ppl_s = None
-    if lm.info.causal and dense.argmax is not None:
+    if (
+        lm.info.causal
+        and dense.argmax is not None
+        and sparse.argmax is not None
+        and dense.logp_next is not None
+        and sparse.logp_next is not None
+    ):
         agreement = metrics.agreement(dense.argmax, sparse.argmax)
         agreement_changed = metrics.agreement(dense.argmax, sparse.argmax, rows_changed)
         ppl_d = metrics.perplexity_from_logp(dense.logp_next)

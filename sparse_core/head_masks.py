@@ -8,10 +8,13 @@ such a row attends to its own token only (a softmax over nothing is undefined).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
 from .analysis import dense_mask
+from .params import PatternError
 from .patterns.base import Expr
 from .patterns.learned import TopK
 
@@ -53,8 +56,11 @@ def head_mask(expr: Expr, n: int, q: np.ndarray | None, k: np.ndarray | None, st
         acc = np.ones(shape, dtype=bool)
         for prim in term:
             if prim.data_dependent:
-                batched = getattr(prim, "dense_heads", None)
-                acc &= batched(q, k) if batched else np.stack([prim.dense(q[h], k[h]) for h in range(q.shape[0])])
+                if q is None or k is None:
+                    raise PatternError("a data-dependent pattern needs the heads' queries and keys")
+                chosen: Any = prim  # a DataDependent primitive: it has `dense(q, k)`
+                batched = getattr(chosen, "dense_heads", None)
+                acc &= batched(q, k) if batched else np.stack([chosen.dense(q[h], k[h]) for h in range(q.shape[0])])
             else:
                 if id(prim) not in structured:
                     structured[id(prim)] = dense_mask(prim, n)
@@ -98,7 +104,8 @@ def head_masks(expr: Expr, q: torch.Tensor, k: torch.Tensor, scaling: float, gro
                     cache[id(prim)] = topk_heads(prim, qf, kf)
                 elif prim.data_dependent:
                     qs, ks = qf.numpy(), kf.numpy()
-                    cache[id(prim)] = torch.from_numpy(np.stack([prim.dense(qs[h], ks[h]) for h in range(heads)]))
+                    chosen: Any = prim  # a DataDependent primitive: it has `dense(q, k)`
+                    cache[id(prim)] = torch.from_numpy(np.stack([chosen.dense(qs[h], ks[h]) for h in range(heads)]))
                 else:
                     cache[id(prim)] = torch.from_numpy(dense_mask(prim, n))
             acc &= cache[id(prim)]

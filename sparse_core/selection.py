@@ -31,7 +31,7 @@ SELECTION_RULES = {
 def selection_rule(name: str, causal: bool = False) -> str | None:
     """One sentence on how a data-dependent pattern chooses its keys (None for structured ones)."""
     rule = SELECTION_RULES.get(name)
-    if name == "vertical_slash":
+    if rule is not None and name == "vertical_slash":
         rule += " Running now: the causal estimate." if causal else " Running now: the original (last) estimate."
     if name == "routing" and causal:
         rule = SELECTION_RULES["routing_online"]
@@ -44,7 +44,8 @@ def causal_variant(expr: Expr) -> Expr:
         return dataclasses.replace(expr, estimate="causal", causal=True)
     if isinstance(expr, Routing) and expr.estimate == "batch":
         return dataclasses.replace(expr, estimate="online", causal=True)
-    if expr.data_dependent and not isinstance(expr, (Union, Intersection)) and not expr.causal:
+    if expr.data_dependent and not isinstance(expr, (Union, Intersection)) and not getattr(expr, "causal", True):
+        assert dataclasses.is_dataclass(expr)  # every data-dependent primitive is a frozen dataclass
         return dataclasses.replace(expr, causal=True)
     if isinstance(expr, Union):
         return Union(tuple(causal_variant(p) for p in expr.parts))

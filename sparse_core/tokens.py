@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass, field
 from html import escape
+from typing import Any
 
 from .models import LoadedModel
 from .params import PatternError
@@ -56,7 +57,7 @@ def tokenize(lm: LoadedModel, text: str, limit: int = DISPLAY_LIMIT) -> Tokens:
     limit = max(2, min(limit, lm.info.max_tokens))
     # Tokenise a generous prefix only: 100,000 characters never reach the model anyway.
     head = text[: limit * 32]
-    tok = lm.tokenizer
+    tok: Any = lm.tokenizer  # a transformers tokenizer; models.py types it as object
     enc = tok(head, return_offsets_mapping=True, truncation=True, max_length=limit, add_special_tokens=True)
     ids, offsets = enc["input_ids"], enc["offset_mapping"]
     special = set(tok.all_special_ids)

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from sparse_core import PATTERNS, get
+from sparse_core.inspection import DENSE_SHARE, mask_states
+from sparse_core.scale import density, scale_to_n
 from tests.conftest import app_test
 from ui import inspector_figures as F
 
@@ -128,6 +130,15 @@ def test_a_short_text_gets_parameters_that_fit_it(at):
     assert at.number_input(key="in_window_window").value < 64
     assert percent(metric(at, "Density")) <= 0.5
     assert percent(metric(at, "Mass kept")) < 1.0
+    # issue 17: the change is announced, naming the old and new values, and can be undone
+    note = next(i.value for i in at.info if "Fitted to these 63 tokens" in i.value)
+    assert f"window 64 → {at.number_input(key='in_window_window').value}" in note
+    at.button(key="in_rescale_undo").click().run()
+    assert at.number_input(key="in_window_window").value == 64
+    assert not any("Fitted to these" in i.value for i in at.info)
+    at.text_area(key="in_text").input("word " * 40).run()  # the user's own values now stay
+    assert at.number_input(key="in_window_window").value == 64
+    assert any("dense" in w.value for w in at.warning)  # and the page says what they mean here
 
 
 @model
@@ -192,7 +203,9 @@ def test_local_model_folders_follow_the_deployment_switch(monkeypatch):
     at = app_test(timeout=300)
     at.switch_page(PAGE).run()
     assert not [w for w in at.text_input if w.key == "in_local"]
-    assert any("SPARSE_EXPLORER_ALLOW_LOCAL_MODELS=1" in c.value for c in at.caption)
+    # issue 17: a visitor reads no variable name; the note for whoever runs the server sits in "how"
+    assert any("SPARSE_EXPLORER_ALLOW_LOCAL_MODELS=1" in c.value for c in at.expander[0].caption)
+    assert [c.value for c in at.caption if "SPARSE_EXPLORER" in c.value] == [at.expander[0].caption[-1].value]
     monkeypatch.setenv("SPARSE_EXPLORER_ALLOW_LOCAL_MODELS", "1")
     at.run()
     assert at.text_input(key="in_local")
@@ -229,7 +242,8 @@ def test_every_map_names_tokens_in_the_hover_with_a_bounded_payload(n, scale):
     assert "%{x}" in trace.hovertemplate and "%{y}" in trace.hovertemplate
     assert trace.customdata is None  # no n x n label payload
     assert len(fig.to_json()) < 20_000 + 8 * n * n  # base64 float32 cells, labels once per axis
-    assert len(fig.layout.xaxis.ticktext) <= F.MAX_TICKS
+    assert len(fig.layout.yaxis.ticktext) <= F.MAX_TICKS
+    assert len(fig.layout.xaxis.ticktext) <= F.MAX_X_TICKS  # rotated labels side by side: fewer, never touching
 
 
 def test_log_and_row_scales_and_hiding_the_first_token():
@@ -242,7 +256,7 @@ def test_log_and_row_scales_and_hiding_the_first_token():
 
 def test_mask_codes_mark_outside_and_empty_rows_and_a_full_mask_is_dark():
     keep = np.tril(np.ones((4, 4), dtype=bool))
-    codes = F.mask_codes(keep, np.tril(np.ones((4, 4), dtype=bool)), empty_rows=[2])
+    codes = mask_states(keep, np.tril(np.ones((4, 4), dtype=bool)), empty_rows=[2])
     assert codes[0, 1] == 2 and codes[3, 0] == 1 and codes[2, 2] == 3
     fig = F.mask_map(np.ones((4, 4), dtype=np.uint8), list("abcd"), "t")
     assert fig.data[0].zmin < 1 < fig.data[0].zmax and fig.data[0].colorscale[3][1] == F.MASK_COLORS[1]
@@ -258,8 +272,11 @@ def test_token_view_draws_at_most_the_top_keys_with_their_text(n):
     fig = F.token_view(dense, sparse, labels, n // 2, ("d", "s"), kept=np.arange(n) % 2 == 0, top=24)
     keys = fig.data[0]
     assert len(keys.y) <= 48 and len(fig.layout.shapes) <= 2 * 48  # two panels
-    assert all(text.startswith("w") for text in keys.text)
-    assert fig.data[1].text[0] == f"w{n // 2}"
+    # issue 17: a repeated token is told apart by its position, shown beside its text
+    for text in keys.text:
+        index, word = text.split(" ")
+        assert word == f"w{index[1:]}"
+    assert fig.data[1].text[0] == f"#{n // 2} w{n // 2}"
 
 
 @pytest.mark.parametrize("causal", [False, True])
@@ -268,16 +285,16 @@ def test_token_view_draws_at_most_the_top_keys_with_their_text(n):
 def test_scaled_defaults_are_never_dense(name, n, causal):
     """Issue 12: no default the inspector picks keeps (nearly) every pair the model could attend
     (data-dependent patterns measured on the engine's synthetic vectors)."""
-    fit = F.scaled_params(get(name), n, causal)
-    assert 0 < fit.density <= F.DENSE_SHARE, (name, n, fit)
-    assert fit.density == pytest.approx(F.density_at(get(name), fit.params, n, causal))
+    fit = scale_to_n(name, get(name).defaults(), n, causal)
+    assert 0 < fit.density <= DENSE_SHARE, (name, n, fit)
+    assert fit.density == pytest.approx(density(name, fit.params, n, causal))
     get(name).validate(fit.params)
 
 
 def test_paper_defaults_are_dense_on_a_short_text_so_scaling_matters():
     """The case from issue 12: window 64 on a 63-token text keeps every pair; the scaled window does not."""
-    assert F.density_at(get("window"), get("window").defaults(), 63, False) == 1.0
-    assert F.scaled_params(get("window"), 63, False).density <= F.TARGET_SHARE
+    assert density("window", get("window").defaults(), 63, False) == 1.0
+    assert scale_to_n("window", get("window").defaults(), 63, False).density <= 0.5
 
 
 @model

@@ -7,8 +7,6 @@ view draws only the strongest weights of one row.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -18,9 +16,12 @@ from .i18n import t
 
 SCALES = ("linear", "log", "row")
 LOG_FLOOR = 1e-4  # weights below this share one colour on the log scale
-MAX_TICKS = 32  # tick labels per axis; hover names every token
+MAX_TICKS = 32  # tick labels on the y axis; hover names every token
+# x labels stand rotated side by side in a map half the results column wide (~330 px on a laptop):
+# 32 of them at 10 px touched and overlapped on dense texts, 20 leave a gap between neighbours
+MAX_X_TICKS = 20
 TICK_CHARS = 8  # a tick label longer than this is clipped (hover has the whole token)
-MASK_LEVELS = ("dropped", "kept", "outside", "empty")  # values 0..3 of `mask_codes`
+MASK_LEVELS = ("dropped", "kept", "outside", "empty")  # values 0..3 of sparse_core.inspection.mask_states
 TEXT_HOVER_MAX = 128  # above this the mask hover names the pair, and the legend the state
 MASK_COLORS = (f"rgb{DROPPED_RGB}", f"rgb{KEPT_RGB}", "rgb(205,205,205)", "rgb(230,120,20)")
 
@@ -130,7 +131,9 @@ def _power(e: int) -> str:
 
 
 def _layout(fig: go.Figure, cats: list[str], labels: list[str], title: str, height: int) -> None:
-    fig.update_xaxes(**_ticks(cats, labels), side="bottom", tickangle=-90)  # the top belongs to the mode bar
+    fig.update_xaxes(
+        **_ticks(cats, labels, MAX_X_TICKS), side="bottom", tickangle=-90
+    )  # the top belongs to the mode bar
     fig.update_yaxes(**_ticks(cats, labels), autorange="reversed")
     fig.update_layout(
         title=title_below_mode_bar(title, font=dict(size=14)),
@@ -141,17 +144,6 @@ def _layout(fig: go.Figure, cats: list[str], labels: list[str], title: str, heig
 
 
 # -- the mask ----------------------------------------------------------------------------------
-def mask_codes(pattern: np.ndarray, allowed: np.ndarray | None, empty_rows=()) -> np.ndarray:
-    """(T, T) uint8: 0 dropped, 1 kept, 2 outside what the model could attend, 3 an empty row's own token."""
-    pattern = np.asarray(pattern, dtype=bool)
-    allowed = np.ones_like(pattern) if allowed is None else np.asarray(allowed, dtype=bool)
-    codes = np.where(allowed, np.where(pattern & allowed, 1, 0), 2).astype(np.uint8)
-    for row in empty_rows:
-        if 0 <= row < codes.shape[0] and row < codes.shape[1]:
-            codes[row, row] = 3
-    return codes
-
-
 def mask_map(
     codes: np.ndarray,
     labels: list[str],
@@ -273,7 +265,7 @@ def token_view(
                 x=np.ones(m),
                 y=ys,
                 mode="markers+text",
-                text=[_clip(labels[j], 12) for j in keys],
+                text=[f"#{j} {_clip(labels[j], 12)}" for j in keys],  # repeated tokens differ by position
                 textposition="middle right",
                 textfont=dict(size=11, color=["#999" if row[j] <= 0 else "#222" for j in keys]),
                 marker=dict(size=7, color=[f"rgba(31,119,180,{min(1.0, 0.2 + row[j] / top_w):.3f})" for j in keys]),
@@ -289,7 +281,7 @@ def token_view(
                 x=[0],
                 y=[qy],
                 mode="markers+text",
-                text=[_clip(labels[query], 12)],
+                text=[f"#{query} {_clip(labels[query], 12)}"],
                 textposition="middle left",
                 textfont=dict(size=12, color="#b00"),
                 marker=dict(size=10, color="#b00"),
@@ -311,53 +303,13 @@ def token_view(
     return fig
 
 
-# -- defaults that fit the text ----------------------------------------------------------------
-# Parameters that are lengths in tokens: shrinking them keeps a pattern's shape at a smaller n.
-LENGTH_PARAMS = {"window", "block", "stride", "global_tokens", "sinks", "summary", "k", "vertical", "slash", "last_q"}
-DENSE_SHARE = 0.9  # above this share of attendable pairs a "sparse" pattern is called dense
-TARGET_SHARE = 0.5
-
-
-@dataclasses.dataclass(frozen=True)
-class Fit:
-    """Parameters shrunk to a text: the values, their density there and the factor applied."""
-
-    params: dict
-    density: float
-    factor: float
-
-
-def density_at(definition, params: dict, n: int, causal: bool) -> float:
-    """Share of the pairs a model could attend (the causal triangle for causal models) that the pattern keeps."""
-    from sparse_core import make
-    from sparse_core.analysis import row_degree
-
-    expr = make(definition.name, causal, **params).expr()
-    kept = int(row_degree(expr, n).sum())
-    allowed = n * (n + 1) // 2 if causal else n * n
-    return kept / allowed
-
-
-def scaled_params(definition, n: int, causal: bool, start: dict | None = None) -> Fit:
-    """The pattern's parameters (paper defaults unless given) halved until it keeps at most half of what
-    the model could attend at n; the same shape, shrunk. Non-length parameters stay as they are."""
-    base = dict(start or definition.defaults())
-    lengths = [p for p in definition.params if p.name in LENGTH_PARAMS]
-    density = density_at(definition, base, n, causal)
-    best = Fit(base, density, 1.0)
-    factor = 1.0
-    while density > TARGET_SHARE and lengths:
-        factor /= 2
-        trial = dict(base)
-        for p in lengths:
-            trial[p.name] = max(p.minimum, int(round(base[p.name] * factor)))
-        if trial == best.params:
-            break  # every length is at its minimum
-        try:
-            density = density_at(definition, trial, n, causal)
-        except Exception:  # noqa: BLE001 - a cross-check refused the shrunk values: keep the last valid ones
-            break
-        if density <= 0:
-            break
-        best = Fit(trial, density, factor)
-    return best
+def head_figures(view, tokens, titles: dict[str, str], scale: str, hide_first: bool, lang: str) -> dict[str, go.Figure]:
+    """The four maps of one head (an `inspection.HeadView`): dense, mask, sparse and sparse − dense."""
+    kw = dict(hover=getattr(tokens, "hover", None) or None, hide_first=hide_first, lang=lang)
+    labels = tokens.labels
+    return {
+        "dense": attention_map(view.dense, labels, titles["dense"], scale=scale, **kw),
+        "mask": mask_map(view.states, labels, titles["mask"], **kw),
+        "sparse": attention_map(view.sparse, labels, titles["sparse"], scale=scale, **kw),
+        "diff": attention_map(view.sparse - view.dense, labels, titles["diff"], scale=scale, diff=True, **kw),
+    }
