@@ -13,6 +13,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -48,19 +49,55 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true")
     for name in ("stats", "mask"):
         what = "exact statistics" if name == "stats" else "write the mask to a file"
-        p = sub.add_parser(name, allow_abbrev=False, help=what)
-        p.add_argument("pattern")
-        p.add_argument("--n", required=True)
+        # --help is ours: after a pattern it also lists that pattern's options, generated from its ParamSpecs;
+        # so the pattern and the required flags are checked in run(), not by argparse, which would refuse
+        # `stats window --help` for its missing --n.
+        p = sub.add_parser(name, allow_abbrev=False, add_help=False, help=what, description=what)
+        p.add_argument("-h", "--help", action="store_true", help="this help; after a pattern, its own options too")
+        p.add_argument("pattern", nargs="?", help="a pattern name (`list` shows them)")
+        p.add_argument("--n", help="sequence length, 1 .. 1,048,576 (required)")
         p.add_argument("--causal", action="store_true")
         p.add_argument("--block-size", default="128")
         if name == "stats":
             p.add_argument("--d-head", default="64")
             p.add_argument("--json", action="store_true")
         else:
-            p.add_argument("--out", required=True)
+            p.add_argument("--out", help="a .npy, .csv or .png file (required)")
             p.add_argument("--blocks", action="store_true", help="write the block layout instead")
+        COMMANDS[name] = p
     lab_cli.add_lab_parser(sub)
     return root
+
+
+COMMANDS: dict[str, argparse.ArgumentParser] = {}
+
+
+def pattern_help(definition: registry.PatternDef) -> str:
+    """A pattern's own options, one line each, generated from its ParamSpecs (help, default, range, unit)."""
+    lines = [f"pattern {definition.name}: {definition.title}. {definition.summary}"]
+    if definition.reference:
+        lines.append(f"reference: {definition.reference}")
+    if definition.causal == "always":
+        lines.append("always causal (--causal is implied)")
+    lines.append("")
+    lines.append(
+        f"options of {definition.name}:" if definition.params else f"{definition.name} has no options of its own"
+    )
+    for p in definition.params:
+        lines.append(
+            f"  {p.flag} {p.name.upper()}  {p.help} Default {p.default:,}, range {p.minimum:,} .. {p.maximum:,}, "
+            f"unit: {p.unit}."
+        )
+    return "\n".join(lines)
+
+
+def _command_help(command: str, pattern: str | None) -> str:
+    text = COMMANDS[command].format_help().rstrip()
+    if pattern is None:
+        return f"{text}\n\npatterns: {', '.join(registry.PATTERNS)}\n`{command} <pattern> --help` lists its options"
+    if pattern not in registry.PATTERNS:
+        raise UsageError(f"unknown pattern {_echo(pattern)}; choose one of: {', '.join(registry.PATTERNS)}")
+    return f"{text}\n\n{pattern_help(registry.get(pattern))}"
 
 
 def _echo(text: str) -> str:
@@ -112,7 +149,7 @@ def _pattern_params(definition: registry.PatternDef, extra: list[str]) -> dict:
 
 
 def _list(as_json: bool) -> str:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for d in registry.PATTERNS.values():
         rows.append(
             {
@@ -132,6 +169,7 @@ def _list(as_json: bool) -> str:
                         "min": p.minimum,
                         "max": p.maximum,
                         "help": p.help,
+                        "unit": p.unit,
                     }
                     for p in d.params
                 ],
@@ -225,6 +263,14 @@ def run(argv: list[str]) -> str:
         if extra:
             raise UsageError(f"unrecognised arguments: {_echo(' '.join(extra))}")
         return _list(args.json)
+    if args.help:
+        return _command_help(args.command, args.pattern)
+    required = [("pattern", args.pattern), ("--n", args.n)]
+    if args.command == "mask":
+        required.append(("--out", args.out))
+    missing = [flag for flag, value in required if value is None]
+    if missing:
+        raise UsageError(f"the following arguments are required: {', '.join(missing)}")
     if args.pattern not in registry.PATTERNS:
         raise UsageError(f"unknown pattern {_echo(args.pattern)}; choose one of: {', '.join(registry.PATTERNS)}")
     definition = registry.get(args.pattern)

@@ -156,3 +156,25 @@ def test_argument_checks_import_nothing_heavy():
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("command", ["stats", "mask"])
+def test_pattern_help_lists_its_own_parameters_from_their_specs(capsys, command):
+    """`stats <pattern> --help` (issue 21): every parameter of that pattern with its help, default, range and
+    unit, and no other pattern's options; it needs no --n and exits 0."""
+    from sparse_core import PATTERNS
+
+    for name, d in PATTERNS.items():
+        code, out, err = run(capsys, command, name, "--help")
+        assert code == 0 and err == "", name
+        own = out.split(f"options of {name}:")[-1] if d.params else ""
+        for p in d.params:
+            line = next(x for x in own.splitlines() if x.strip().startswith(p.flag + " "))
+            assert p.help in line and f"Default {p.default:,}," in line, line
+            assert f"range {p.minimum:,} .. {p.maximum:,}, unit: {p.unit}." in line, line
+        flags = {x.split()[0] for x in own.splitlines() if x.strip().startswith("--")}
+        assert flags == {p.flag for p in d.params}, name
+    code, out, _ = run(capsys, command, "--help")
+    assert code == 0 and "window, dilated" in out
+    code, _, err = run(capsys, command, "nope", "--help")
+    assert code == 2 and "unknown pattern 'nope'" in err
