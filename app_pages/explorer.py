@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from sparse_core import PATTERNS, PatternError, export
-from sparse_core.explore import TILE_SIZES, Exploration, compare, explore, explore_tile, export_plan, tile_corner
+from sparse_core.explore import TILE_SIZES, Exploration, compare, explore, explore_tile, tile_corner
 from sparse_core.export import Config, format_layers, parse_layers
 from ui.chrome import (
     DOWNLOAD_CONFIG,
@@ -31,11 +31,9 @@ from ui.chrome import (
     url_is_new,
     write_query,
 )
-from ui.downloads import download_button
 from ui.figures import degree_band, human, mask_image, short_n, tile_image
 from ui.query import QueryParam
-from ui.safe import plain
-from ui.widgets import layer_card, numbers_panel, param_values, scale_layers_to_n
+from ui.widgets import export_panel, layer_card, numbers_panel, param_values, scale_layers_to_n
 
 BLOCK_OPTIONS = [16, 32, 64, 128, 256]
 N_OPTIONS = [16, 32, 64, 100, 128, 256, 500, 512, 1000, 1024, 2048, 4096, 8192, 10_000, 16_384, 32_768]
@@ -56,17 +54,6 @@ SPECS = [
 URL_NAMES = [spec.name for spec in SPECS]
 TABS = ("ex.tab_mask", "ex.tab_compare", "ex.tab_export")
 COMPARE_PER_ROW = 2  # four masks in one row were ~50 px wide each, their titles and colour bars cut
-DOWNLOADS_PER_ROW = 2  # five buttons in one row cut their labels
-DOWNLOAD_LABELS = {
-    "mask.npy": "ex.dl_npy",
-    "mask_packed.npy": "ex.dl_packed",
-    "mask.csv": "ex.dl_csv",
-    "block_layout.npy": "ex.dl_layout",
-    "pattern.json": "ex.dl_json",
-    "flex_mask.py": "ex.dl_flex",
-}
-MIMES = {".npy": "application/octet-stream", ".csv": "text/csv", ".json": "application/json", ".py": "text/x-python"}
-INLINE_CODE_BYTES = 64_000  # a longer script (embedded index tables) is offered, not printed
 
 
 # -- state: URL <-> widgets ----------------------------------------------------------------
@@ -209,14 +196,13 @@ def _zoom(layers_text: str, op: str, causal: bool, n: int) -> None:
 
 
 def mask_tab(result: Exploration, d_head: int) -> None:
-    """Figure and numbers side by side, then the degree profile and the zoom."""
+    """The mask, its numbers in a grid under it, then the degree profile and the zoom."""
     config = result.config
-    fig_col, num_col = st.columns([1.6, 1])  # the mask is square: it takes the width it is given
-    with fig_col:
-        _dense_note(result)
-        _mask_figure(result)
-    with num_col:
-        numbers_panel(result, d_head)
+    _dense_note(result)
+    # the whole width: the mask is square and its colour bar and axes take ~155 px, so beside the
+    # numbers a 16Ki mask was drawn ~240 px wide on a desktop
+    _mask_figure(result)
+    numbers_panel(result, d_head)
     st.markdown(f"**{tr('ex.degree')}**")
     st.plotly_chart(degree_band(result.profile, lang()), key="ex_degree", config=DOWNLOAD_CONFIG)
     # An expander has no persist_state: its open state is kept beside it, so a round trip reopens it.
@@ -271,64 +257,6 @@ def compare_tab(config: Config, d_head: int) -> None:
         st.dataframe(pd.DataFrame(rows), key="ex_compare_table")
 
 
-# -- the export tab --------------------------------------------------------------------------
-def _download(config: Config, name: str, size: int | None) -> None:
-    download_button(
-        st,
-        tr(DOWNLOAD_LABELS[name]) + (f" · {human(size, 'B')}" if size else ""),
-        lambda: export.build_file(config, name),
-        name,
-        MIMES[name[name.rindex(".") :]],
-        key=f"ex_dl_{name.replace('.', '_')}",
-        use_container_width=True,
-    )
-
-
-def _flex_code(config: Config, size: int | None, refused: PatternError | None) -> None:
-    """The FlexAttention script inline when it is short; a long one is only offered for download."""
-    st.markdown(f"**{tr('ex.flex_title')}**")
-    if refused is not None:  # no button either: say why, never "use the download button"
-        st.caption(tr("ex.flex_refused", msg=plain(error_text(refused))))
-    elif size is not None and size > INLINE_CODE_BYTES:
-        st.caption(tr("ex.flex_long", size=human(size, "B")))
-    else:
-        try:
-            st.code(export.flex_snippet(config), language="python")
-        except PatternError as e:
-            show_error(e)
-
-
-def export_tab(config: Config) -> None:
-    """Downloads (each built on click, sizes known before) and the FlexAttention code."""
-    st.info(tr("ex.share"), icon="🔗")
-    keep_valid("ex_image_format", ["png", "svg"], "png")
-    st.radio(tr("ex.image_format"), ["png", "svg"], key="ex_image_format", horizontal=True, persist_state=PERSIST)
-    plan = export_plan(config)  # one verdict per file, decided before any message: they agree with the buttons
-    names = [x for x in plan.names if x in DOWNLOAD_LABELS]
-    if plan.too_large:
-        nb = -(-config.n // config.block)
-        fields = dict(n=f"{config.n:,}", size=human(config.n**2, "B"), limit=f"{plan.dense_n:,}", nb=f"{nb:,}")
-        layout_refused = plan.refused.get("block_layout.npy")
-        if layout_refused is None:
-            st.warning(tr("ex.too_large", **fields, b=config.block))
-        else:
-            reason = plain(error_text(layout_refused))
-            st.warning(tr("ex.too_large_no_layout", **fields, b=config.block, reason=reason))
-    elif plan.csv_limit:
-        st.caption(tr("ex.csv_limit", limit=f"{plan.csv_n:,}"))
-    offered = [x for x in names if plan.refused[x] is None]
-    for name in names:  # a refusal said above (the layout) is not said twice
-        if plan.refused[name] is not None and name not in ("block_layout.npy", "flex_mask.py"):
-            st.caption(tr("ex.not_offered", name=name, msg=plain(error_text(plan.refused[name]))))
-    for start in range(0, len(offered), DOWNLOADS_PER_ROW):
-        for holder, name in zip(
-            st.columns(DOWNLOADS_PER_ROW), offered[start : start + DOWNLOADS_PER_ROW], strict=False
-        ):
-            with holder:
-                _download(config, name, plan.sizes.get(name))
-    _flex_code(config, plan.sizes.get("flex_mask.py"), plan.refused.get("flex_mask.py"))
-
-
 # -- the page --------------------------------------------------------------------------------
 if "ex_layers" not in st.session_state or url_is_new("ex", URL_NAMES):
     _load_from_url()
@@ -370,4 +298,4 @@ if tab_compare.open:
         compare_tab(config, d_head)
 if tab_export.open:
     with tab_export:
-        export_tab(config)
+        export_panel(config)

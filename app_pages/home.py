@@ -3,9 +3,9 @@
 import numpy as np
 import streamlit as st
 
-from sparse_core import dense_mask, make
+from sparse_core.explore import demo_mask
 from sparse_core.views import MaskView
-from ui.chrome import lang, own_query, tr
+from ui.chrome import PERSIST, lang, own_query, tr
 from ui.figures import human, mask_image
 from ui.pages import PAGES
 
@@ -13,15 +13,15 @@ own_query(())  # Home has no parameters of its own: what the page one left wrote
 st.title(tr("app.title"))
 st.markdown(tr("home.lead"))
 st.subheader(tr("home.demo"))
-n = st.select_slider(tr("home.n"), options=[32, 64, 128, 256, 512], value=128, key="home_n")
-mask = dense_mask(make("longformer", window=max(2, n // 16), global_tokens=2).expr(), n)  # (n, n)
-kept = int(mask.sum())
+n = st.select_slider(tr("home.n"), options=[32, 64, 128, 256, 512], value=128, key="home_n", persist_state=PERSIST)
+mask, demo = demo_mask(n)
+kept = demo.stats.nnz
 left, right = st.columns(2)
 full = MaskView(np.ones_like(mask), False, 1, n)
 left.plotly_chart(mask_image(full, tr("home.dense", pairs=f"{n * n:,}"), lang=lang()), key="home_dense")
-title = tr("home.sparse", pattern=tr("pattern.longformer"), pairs=f"{kept:,}", share=f"{kept / n / n:.1%}")
-right.plotly_chart(mask_image(MaskView(mask, False, 1, n), title, lang=lang()), key="home_sparse")
-st.caption(tr("home.saving", dense=human(n * n), sparse=human(kept), times=f"{n * n / kept:,.1f}"))
+title = tr("home.sparse", pattern=tr("pattern.longformer"), pairs=f"{kept:,}", share=f"{demo.stats.density:.1%}")
+right.plotly_chart(mask_image(demo.view, title, lang=lang()), key="home_sparse")
+st.caption(tr("home.saving", dense=human(n * n), sparse=human(kept), times=f"{demo.stats.speedup_ideal:,.1f}"))
 st.subheader(tr("home.pages"))
 for page in PAGES:  # every page app.py navigates, so a new page is listed here without an edit
     if not page.default:
