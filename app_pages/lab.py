@@ -1,22 +1,26 @@
-"""Pattern Lab: which pattern keeps the most of a model at which budget, measured on a text."""
+"""Pattern Lab: which pattern keeps the most of a model at which budget, on a text ("is it fluent?") and in
+a retrieval grid ("does it remember?"), side by side as two views of the same patterns and budgets.
+
+Widgets → one engine call per view (`lab.run_lab`, `memory_eval.run_memory`, each priced first and
+queued in `jobs.HEAVY`) → figures from `ui.lab_figures`. State lives in the URL.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from sparse_core import PatternError, jobs, lab, models
+from sparse_core import PatternError, jobs, lab, memory_eval, models, retrieval
 from ui import deploy
+from ui import lab_figures as F
 from ui.chrome import (
     DOWNLOAD_CONFIG,
     PERSIST,
     keep_valid,
+    lang,
     option_labels,
     pattern_titles,
     read_query,
@@ -26,21 +30,25 @@ from ui.chrome import (
     write_query,
 )
 from ui.chrome import show_error as _show_engine_error
+from ui.downloads import download_button
 from ui.query import QueryParam
 
 ASSETS = Path(__file__).parents[1] / "assets"
 EXAMPLES = {p.stem: p for p in sorted((ASSETS / "examples").glob("*.txt"))}
 LONG = {p.stem: p for p in sorted((ASSETS / "long").glob("*.txt"))}
 SOURCES = [*LONG, *EXAMPLES, "own"]
-TOKEN_STEPS = [64, 128, 256, 512, 1024, 2048]
 CAP = deploy.current().max_lab_tokens  # the deployment's token cap (SPARSE_EXPLORER_MAX_LAB_TOKENS)
-TOKENS = [t for t in TOKEN_STEPS if t <= CAP] or [CAP]  # a capped server offers only what it runs
+TOKENS = [t for t in (64, 128, 256, 512, 1024, 2048) if t <= CAP] or [CAP]  # a capped server offers what it runs
+LENGTHS = [n for n in (256, 512, 1024, 2048, 4096, 8192) if n <= min(CAP, memory_eval.MAX_LENGTH)] or [CAP]
+DEPTHS = [0.1, 0.3, 0.5, 0.7, 0.9]
 BUDGETS = [0.01, 0.02, 0.05, 0.1, 0.25, 0.5]
 X_AXES = ["density", "flops_share"]
 METRICS = ["ppl_change", "kl_changed", "agreement", "mass_kept", "cosine"]
 ENCODER_METRICS = ["mass_kept", "cosine"]
 SHOWN = ["pattern", "budget", "value", "density", "flops_share", "mass_kept", "cosine", "ppl_sparse", "ppl_change",
          "agreement", "kl_changed", "kl_all", "params"]  # fmt: skip
+PERCENT_COLUMNS = ("budget", "density", "flops_share", "mass_kept", "agreement")  # fractions, shown as %
+VIEWS = ["quality", "memory"]
 SPECS = [
     QueryParam("model", "choice", "smollm2", choices=list(models.MODELS)),
     QueryParam("text", "choice", next(iter(LONG), "own"), choices=SOURCES),
@@ -49,12 +57,31 @@ SPECS = [
     QueryParam("budgets", "text", "0.05,0.1,0.25", max_length=200),
     QueryParam("x", "choice", "density", choices=X_AXES),
     QueryParam("y", "choice", "ppl_change", choices=METRICS),
+    QueryParam("view", "choice", "quality", choices=VIEWS),
+    QueryParam("task", "choice", "passkey", choices=list(retrieval.TASKS)),
+    QueryParam("lengths", "text", ",".join(map(str, LENGTHS[:2])), max_length=100),
+    QueryParam("depths", "text", "0.1,0.5,0.9", max_length=100),
+    QueryParam("trials", "choice", 1, choices=[1, 2, 3, 4, 5]),
+    QueryParam("filler", "choice", "en", choices=list(retrieval.LANGS)),
 ]
 URL_NAMES = [spec.name for spec in SPECS]
-PERCENT_COLUMNS = ("budget", "density", "flops_share", "mass_kept", "agreement")  # fractions, shown as %
+LAB_ERRORS = {"not_fittable", "bad_budget", "lab_not_causal", "lab_data_dependent_decode"}
 
 
 # -- state: URL <-> widgets ----------------------------------------------------------------
+def _listed(raw: str, options: list, cast, name: str, problems: list[str]) -> list:
+    """A comma list of the link's values, each one of `options`; anything else gives the default and a message."""
+    try:
+        values = [cast(v) for v in raw.split(",") if v.strip()]
+    except ValueError:
+        values = [None]
+    if all(v in options for v in values):
+        return values
+    problems.append(tr("lab.mem_bad_list", name=name, choices=", ".join(map(str, options))))
+    default = next(spec.default for spec in SPECS if spec.name == name)
+    return [cast(v) for v in default.split(",") if cast(v) in options]
+
+
 def _load_from_url() -> None:
     """Widgets start from the URL; a bad value falls back to its default with a message."""
     values, problems = read_query(SPECS)
@@ -70,15 +97,13 @@ def _load_from_url() -> None:
         problems.append(tr("lab.bad_budgets", msg=str(e)))
         budgets = [0.05, 0.1, 0.25]
     st.session_state.update(
-        lab_model=values["model"],
-        lab_source=values["text"],
-        lab_tokens=values["tokens"],
-        lab_patterns=patterns,
-        lab_budgets=budgets,
-        lab_x=values["x"],
-        lab_y=values["y"],
+        lab_model=values["model"], lab_source=values["text"], lab_tokens=values["tokens"], lab_patterns=patterns,
+        lab_budgets=budgets, lab_x=values["x"], lab_y=values["y"], lab_view=values["view"],
+        lab_mem_task=values["task"], lab_mem_trials=values["trials"], lab_mem_filler=values["filler"],
+        lab_mem_lengths=_listed(values["lengths"], LENGTHS, int, "lengths", problems),
+        lab_mem_depths=_listed(values["depths"], DEPTHS, float, "depths", problems),
         lab_url_problems=problems,
-    )
+    )  # fmt: skip
 
 
 def _sync_url() -> None:
@@ -86,110 +111,53 @@ def _sync_url() -> None:
     write_query(
         "lab",
         {
-            "model": s.lab_model,
-            "text": s.lab_source,
-            "tokens": str(s.lab_tokens),
-            "patterns": ",".join(s.lab_patterns),
-            "budgets": ",".join(f"{b:g}" for b in s.lab_budgets),
-            "x": s.lab_x,
-            "y": s.lab_y,
+            "model": s.lab_model, "text": s.lab_source, "tokens": str(s.lab_tokens),
+            "patterns": ",".join(s.lab_patterns), "budgets": ",".join(f"{b:g}" for b in s.lab_budgets),
+            "x": s.lab_x, "y": s.lab_y, "view": s.lab_view, "task": s.lab_mem_task,
+            "lengths": ",".join(map(str, s.lab_mem_lengths)), "depths": ",".join(f"{d:g}" for d in s.lab_mem_depths),
+            "trials": str(s.lab_mem_trials), "filler": s.lab_mem_filler,
         },
-    )
+    )  # fmt: skip
 
 
 def _text(source: str) -> str:
     if source == "own":
         return st.session_state.get("lab_own", "")
-    path = LONG.get(source) or EXAMPLES[source]
-    return path.read_text(encoding="utf-8")
-
-
-LAB_ERRORS = {"not_fittable", "bad_budget", "lab_not_causal", "lab_data_dependent_decode"}
+    return (LONG.get(source) or EXAMPLES[source]).read_text(encoding="utf-8")
 
 
 def show_error(error: Exception) -> None:
     """The lab's own engine errors translated here (their catalog keys are lab.err_*), others as usual."""
     code = getattr(error, "code", None)
-    if code in LAB_ERRORS:
-        _show_engine_error(tr(f"lab.err_{code}", **error.fields))
-    else:
-        _show_engine_error(error)
+    _show_engine_error(tr(f"lab.err_{code}", **error.fields) if code in LAB_ERRORS else error)
 
 
-# -- figures (Plotly only; candidates for ui/figures.py) -------------------------------------
-def pareto_figure(table: pd.DataFrame, x: str, y: str, x_title: str, y_title: str) -> go.Figure:
-    """One line per pattern through its budgets; the hover names the fitted parameters."""
-    fig = go.Figure()
-    for name, rows in table.sort_values(x).groupby("pattern", sort=False):
-        fig.add_trace(
-            go.Scatter(
-                x=rows[x],
-                y=rows[y],
-                mode="lines+markers",
-                name=pattern_titles()(name),
-                customdata=np.stack([rows["params"], rows["budget"]], axis=-1),
-                hovertemplate=f"{x_title} %{{x:.2%}}<br>{y_title} %{{y:.4g}}<br>%{{customdata[0]}}"
-                "<br>budget %{customdata[1]:.0%}<extra>%{fullData.name}</extra>",
-            )
-        )
-    fig.update_layout(
-        height=380,
-        margin=dict(l=10, r=10, t=30, b=10),
-        xaxis=dict(title=x_title, tickformat=".0%"),
-        yaxis=dict(title=y_title),
-        legend=dict(orientation="h", y=-0.2),
-    )
-    return fig
-
-
-def layer_strip(layers: pd.DataFrame, title: str, layer_label: str) -> go.Figure:
-    """Mass kept per layer: one row per (pattern, budget), so one sees where a pattern loses mass."""
-    fig = go.Figure(
-        go.Heatmap(
-            z=layers.to_numpy(float),
-            x=[str(i) for i in range(layers.shape[1])],
-            y=list(layers.index),
-            zmin=0,
-            zmax=1,
-            colorscale="Viridis",
-            hovertemplate=f"%{{y}} · {layer_label} %{{x}}: %{{z:.1%}}<extra></extra>",
-            colorbar=dict(tickformat=".0%"),
-        )
-    )
-    fig.update_layout(
-        # the title starts below the toolbar's band (a phone shows the toolbar at all times)
-        title=dict(text=title, x=0, xanchor="left", y=1, yref="container", yanchor="top", pad=dict(t=28)),
-        height=150 + 22 * len(layers),
-        margin=dict(l=10, r=10, t=70, b=10),
-        xaxis=dict(title=layer_label),
-    )
-    return fig
+def _multi(label: str, options: list, key: str, fmt) -> None:
+    """Pills that show every option at once and wrap (directly in a column they scroll and hide some)."""
+    chosen = [v for v in st.session_state.get(key, []) if v in options]
+    if chosen != st.session_state.get(key):
+        st.session_state[key] = chosen
+    st.pills(label, options, selection_mode="multi", wrap=True, key=key, format_func=fmt, persist_state=PERSIST)
 
 
 # -- sections --------------------------------------------------------------------------------
 def _inputs() -> tuple[str, str, bool]:
     """The model, text, patterns and budgets widgets; returns (model key, text, causal)."""
-    keep_valid("lab_model", list(models.MODELS), SPECS[0].default)
-    keep_valid("lab_source", SOURCES, SPECS[1].default)
+    for key, options, spec in (("lab_model", list(models.MODELS), 0), ("lab_source", SOURCES, 1)):
+        keep_valid(key, options, SPECS[spec].default)
     keep_valid("lab_tokens", TOKENS, SPECS[2].default)
     model = st.radio(
-        tr("lab.model"),
-        list(models.MODELS),
-        key="lab_model",
-        format_func=option_labels(lambda k: f"in.model_{k}"),
+        tr("lab.model"), list(models.MODELS), key="lab_model", format_func=option_labels(lambda k: f"in.model_{k}"),
         persist_state=PERSIST,
-    )
+    )  # fmt: skip
     local = ""
     if models.local_models_allowed():
         local = st.text_input(tr("lab.local"), key="lab_local", help=tr("lab.local_help"), persist_state=PERSIST)
         local = local.strip()
     source = st.selectbox(
-        tr("lab.text"),
-        SOURCES,
-        key="lab_source",
-        format_func=option_labels(lambda k: f"lab.src_{k}"),
+        tr("lab.text"), SOURCES, key="lab_source", format_func=option_labels(lambda k: f"lab.src_{k}"),
         persist_state=PERSIST,
-    )
+    )  # fmt: skip
     if source == "own":
         # persist_state keeps the pasted text while another source is picked and across pages
         st.text_area(tr("lab.own"), key="lab_own", height=140, max_chars=200_000, persist_state=PERSIST)
@@ -201,140 +169,174 @@ def _inputs() -> tuple[str, str, bool]:
             causal = models.load(local).info.causal  # cached per process; a bad folder is reported below
         except PatternError:
             pass
-    offered = lab.lab_patterns(causal)
-    chosen = [p for p in st.session_state.get("lab_patterns", []) if p in offered]
-    if chosen != st.session_state.get("lab_patterns"):
-        st.session_state.lab_patterns = chosen
-    budgets = [b for b in st.session_state.get("lab_budgets", []) if b in BUDGETS]
-    if budgets != st.session_state.get("lab_budgets"):
-        st.session_state.lab_budgets = budgets
-    # a pills group shows every pattern at once (a multiselect box folded the chosen ones away)
-    st.pills(
-        tr("lab.patterns"),
-        offered,
-        selection_mode="multi",
-        wrap=True,  # directly in a column pills stay on one scrolling row, which hid BigBird again
-        key="lab_patterns",
-        format_func=pattern_titles(),
-        persist_state=PERSIST,
-    )
-    st.pills(
-        tr("lab.budgets"),
-        BUDGETS,
-        selection_mode="multi",
-        wrap=True,
-        key="lab_budgets",
-        format_func=lambda b: f"{b:.0%}",
-        persist_state=PERSIST,
-    )
+    _multi(tr("lab.patterns"), lab.lab_patterns(causal), "lab_patterns", pattern_titles())
+    _multi(tr("lab.budgets"), BUDGETS, "lab_budgets", lambda b: f"{b:.0%}")
     return local or model, _text(source), causal
 
 
-def _run(model: str, text: str) -> None:
-    """Compute the missing rows with a progress bar; a click on Cancel stops between rows."""
-    s = st.session_state
+def _queued(work, start: str):
+    """Run `work(progress)` in its turn in the heavy-job queue (as this session), a progress bar showing the
+    place in line, then progress; an engine refusal (price, token cap, queue limit) is a message."""
     with st.container(border=True):  # padding above: the bar's text line was cut at the column's top edge
-        bar = st.progress(0.0, text=tr("lab.starting"))
-    titles = pattern_titles()
+        bar = st.progress(0.0, text=start)
+    titles, language = pattern_titles(), lang()
 
     def progress(done: int, total: int, label: str) -> None:
-        name, _, budget = label.partition("@")  # the engine's row label, "window@0.05"
-        try:
-            shown = f"{titles(name)} · {float(budget):.0%}"
-        except ValueError:
-            shown = tr("lab.starting")  # the dense pass
+        shown = F.arm_label(label, titles, language)
         bar.progress(done / max(total, 1), text=tr("lab.progress", done=done, total=total, label=shown))
 
-    s.lab_cancel = False
+    st.session_state.lab_cancel = False
     owner = get_script_run_ctx().session_id  # one session may hold only a few places in the heavy-job queue
     try:
         with jobs.HEAVY.turn(on_wait=lambda ahead: bar.progress(0.0, text=tr("lab.queued", ahead=ahead)), owner=owner):
-            lab.run_lab(
-                model, text, s.lab_patterns, s.lab_budgets, int(s.lab_tokens), progress,
-                lambda: s.get("lab_cancel", False), token_cap=CAP,
-            )  # fmt: skip
-    except PatternError as e:  # over the price budget, the token cap or the session's queue limit
-        show_error(e)
-    bar.empty()
-
-
-def _price(model: str, text: str) -> None:
-    """The run's predicted CPU seconds beside the server's budget, before anything is computed."""
-    s = st.session_state
-    try:
-        quote = lab.price(model, text, s.lab_patterns, s.lab_budgets, int(s.lab_tokens), token_cap=CAP)
+            return work(progress, lambda: st.session_state.get("lab_cancel", False))
     except PatternError as e:
         show_error(e)
-        return
-    if quote.rows or quote.dense_seconds:
-        caption = tr("lab.price", seconds=f"{quote.cpu_seconds:,.0f}", budget=f"{quote.budget_seconds:,.0f}")
-        (st.warning if quote.over_budget else st.caption)(caption)
+    finally:
+        bar.empty()
+
+
+def _price_caption(quote) -> None:
+    caption = tr("lab.price", seconds=f"{quote.cpu_seconds:,.0f}", budget=f"{quote.budget_seconds:,.0f}")
+    (st.warning if quote.over_budget else st.caption)(caption)
 
 
 def _request_cancel() -> None:
     st.session_state.lab_cancel = True
 
 
-def _results(table: pd.DataFrame, causal: bool) -> None:
-    """Pareto chart, sortable table, per-layer heat strip and downloads."""
+def _run_cancel(run_key: str, cancel_key: str) -> bool:
+    b1, b2 = st.columns(2)
+    run = b1.button(tr("lab.mem_run" if run_key == "lab_mem_run" else "lab.run"), key=run_key, type="primary")
+    b2.button(tr("lab.cancel"), key=cancel_key, on_click=_request_cancel)
+    return run
+
+
+def quality_view(model: str, text: str, causal: bool, run: bool) -> None:
+    """Fluent? The Pareto chart of perplexity (or mass kept) against density, the table, the layer strip."""
+    s = st.session_state
+    if not text.strip():
+        st.info(tr("lab.empty"))
+        return
+    args = (model, text, s.lab_patterns, s.lab_budgets, int(s.lab_tokens))
+    try:
+        _price_caption(lab.price(*args, token_cap=CAP))
+        if run:
+            _queued(lambda progress, cancel: lab.run_lab(*args, progress, cancel, token_cap=CAP), tr("lab.starting"))
+        table = lab.run_lab(*args, cached_only=True)
+    except PatternError as e:
+        show_error(e)
+        return
+    if table.empty:
+        st.info(tr("lab.not_run"))
+        return
+    st.caption(tr("lab.rows", rows=len(table), tokens=int(table["tokens"].iloc[0])))
     metrics = METRICS if causal else ENCODER_METRICS
     keep_valid("lab_y", metrics, metrics[0])
     keep_valid("lab_x", X_AXES, X_AXES[0])
     c1, c2 = st.columns(2)
-    x = c1.radio(
-        tr("lab.x"),
-        X_AXES,
-        key="lab_x",
-        horizontal=True,
-        format_func=option_labels(lambda k: f"lab.col_{k}"),
-        persist_state=PERSIST,
-    )
-    y = c2.selectbox(
-        tr("lab.y"), metrics, key="lab_y", format_func=option_labels(lambda k: f"lab.col_{k}"), persist_state=PERSIST
-    )
+    labels = option_labels(lambda k: f"lab.col_{k}")
+    x = c1.radio(tr("lab.x"), X_AXES, key="lab_x", horizontal=True, format_func=labels, persist_state=PERSIST)
+    y = c2.selectbox(tr("lab.y"), metrics, key="lab_y", format_func=labels, persist_state=PERSIST)
     st.caption(tr(f"lab.help_{y}"))
-    fig = pareto_figure(table, x, y, tr(f"lab.col_{x}"), tr(f"lab.col_{y}"))
+    titles = pattern_titles()
+    fig = F.pareto_figure(table, x, y, tr(f"lab.col_{x}"), tr(f"lab.col_{y}"), titles)
     st.plotly_chart(fig, key="lab_pareto", config=DOWNLOAD_CONFIG)
     # the rows stay the engine's (the CLI prints the same); the columns show them as the chart does:
     # pattern titles, fractions as percentages
-    names = sorted(set(table["pattern"]))
     config = {c: st.column_config.Column(tr(f"lab.col_{c}")) for c in SHOWN}
     config |= {c: st.column_config.NumberColumn(tr(f"lab.col_{c}"), format="percent") for c in PERCENT_COLUMNS}
     config["pattern"] = st.column_config.SelectboxColumn(
-        tr("lab.col_pattern"), options=names, format_func=pattern_titles(), disabled=True
+        tr("lab.col_pattern"), options=sorted(set(table["pattern"])), format_func=titles, disabled=True
     )
-    st.dataframe(
-        table[[c for c in SHOWN if c in table.columns]], hide_index=True, key="lab_table", column_config=config
-    )
-    st.plotly_chart(
-        layer_strip(lab.layer_table(table), tr("lab.strip"), tr("in.layer")), key="lab_strip", config=DOWNLOAD_CONFIG
-    )
+    st.dataframe(table[[c for c in SHOWN if c in table]], hide_index=True, key="lab_table", column_config=config)
+    strip = F.layer_strip(lab.layer_table(table), tr("lab.strip"), tr("in.layer"), titles, lang())
+    st.plotly_chart(strip, key="lab_strip", config=DOWNLOAD_CONFIG)
     d1, d2 = st.columns(2)
-    d1.download_button(
-        tr("lab.csv"),
-        data=lambda: table.to_csv(index=False),
-        file_name="pattern_lab.csv",
-        mime="text/csv",
-        on_click="ignore",
-    )
-    d2.download_button(
-        tr("lab.json"),
-        data=lambda: lab.to_json(table),
-        file_name="pattern_lab.json",
-        mime="application/json",
-        on_click="ignore",
-    )
+    download_button(d1, tr("lab.csv"), lambda: table.to_csv(index=False), "pattern_lab.csv", "text/csv")
+    download_button(d2, tr("lab.json"), lambda: lab.to_json(table), "pattern_lab.json", "application/json")
+    if causal:
+        _continuation(model, text, table)
 
 
-def _marked(pieces: list[str], divergence: int | None) -> str:
-    """The continuation as plain text, the first divergent token onwards between ⟦ ⟧."""
-    if divergence is None:
-        return "".join(pieces)
-    return "".join(pieces[:divergence]) + "⟦" + "".join(pieces[divergence:]) + "⟧"
+@st.cache_resource(show_spinner=False)
+def _memory_store() -> dict:
+    """Retrieval grids computed in this process, by request: a return to the page (any session) shows them."""
+    return {}
+
+
+def memory_view(model: str, causal: bool) -> None:
+    """Remembers? A depth × length recall heatmap per (pattern, budget) and dense, priced and queued."""
+    s = st.session_state
+    st.caption(tr("lab.mem_lead"))
+    if not causal:
+        st.info(tr("lab.mem_causal"))
+        return
+    keep_valid("lab_mem_task", list(retrieval.TASKS), "passkey")
+    keep_valid("lab_mem_filler", list(retrieval.LANGS), "en")
+    c1, c2, c3 = st.columns([1.4, 1, 1])
+    c1.selectbox(tr("lab.mem_task"), retrieval.TASKS, key="lab_mem_task",
+                 format_func=option_labels(lambda k: f"lab.mem_task_{k}"), persist_state=PERSIST)  # fmt: skip
+    c2.select_slider(tr("lab.mem_trials"), [1, 2, 3, 4, 5], key="lab_mem_trials", persist_state=PERSIST)
+    c3.radio(tr("lab.mem_filler"), retrieval.LANGS, key="lab_mem_filler", horizontal=True,
+             format_func=option_labels(lambda k: f"lab.mem_filler_{k}"), persist_state=PERSIST)  # fmt: skip
+    _multi(tr("lab.mem_lengths"), LENGTHS, "lab_mem_lengths", lambda n: f"{n:,}")
+    st.caption(tr("lab.mem_cap", cap=f"{CAP:,}"))
+    _multi(tr("lab.mem_depths"), DEPTHS, "lab_mem_depths", lambda d: f"{d:.0%}")
+    run = _run_cancel("lab_mem_run", "lab_mem_cancel")
+    if not s.lab_mem_lengths or not s.lab_mem_depths:
+        st.info(tr("lab.mem_pick"))
+        return
+    request = (model, s.lab_mem_task, tuple(sorted(s.lab_mem_lengths)), tuple(sorted(s.lab_mem_depths)),
+               int(s.lab_mem_trials), tuple(s.lab_patterns), tuple(s.lab_budgets))  # fmt: skip
+    store = _memory_store()
+    price = getattr(memory_eval, "price_memory", None)  # the engine's price (landing beside this page)
+    try:
+        quote = price(*request) if price else None
+        if quote is not None:
+            _price_caption(quote)
+        if run and quote is not None and quote.over_budget:
+            longest = f"{max(request[2]):,}"
+            st.error(tr("lab.mem_over", seconds=f"{quote.cpu_seconds:,.0f}", budget=f"{quote.budget_seconds:,.0f}",
+                        longest=longest))  # fmt: skip
+        elif run:
+
+            def work(progress, cancel):
+                return memory_eval.run_memory(*request, lang=s.lab_mem_filler, progress=progress, cancel=cancel)
+
+            result = _queued(work, tr("lab.starting"))
+            if result is not None:
+                store[(*request, s.lab_mem_filler)] = result
+    except PatternError as e:
+        show_error(e)
+        return
+    result = store.get((*request, s.lab_mem_filler))
+    if result is None or not result.rows:
+        st.info(tr("lab.mem_not_run"))
+        return
+    _memory_results(result)
+
+
+def _memory_results(result) -> None:
+    titles, language = pattern_titles(), lang()
+    if result.cancelled:
+        st.warning(tr("lab.mem_cancelled"))
+    fig, facts = F.memory_heatmaps(result.rows, titles, language)
+    st.plotly_chart(fig, key="lab_memory", config=DOWNLOAD_CONFIG)
+    compare = F.memory_compare(facts)
+    if compare:
+        st.caption(tr(compare[0], **compare[1]))
+    summary = F.memory_summary(result.rows, titles, language)
+    percent = {c: st.column_config.NumberColumn(c, format="percent") for c in summary.columns[1:3]}
+    st.dataframe(summary, hide_index=True, key="lab_mem_table", column_config=percent)
+    prompts = sum(f["trials"] for f in facts.values())
+    st.caption(tr("lab.mem_done", prompts=prompts, seconds=f"{result.cpu_seconds:,.0f}"))
+    rows = json.dumps(result.rows, ensure_ascii=False, indent=1)
+    download_button(st, tr("lab.json"), lambda: rows, "pattern_lab_memory.json", "application/json")
 
 
 @st.fragment
-def _continuation(model: str, text: str, table: pd.DataFrame) -> None:
+def _continuation(model: str, text: str, table) -> None:
     """Greedy continuation, dense and sparse side by side (a fragment: it reruns alone)."""
     st.subheader(tr("lab.continue"))
     st.caption(tr("lab.continue_help"))
@@ -342,8 +344,7 @@ def _continuation(model: str, text: str, table: pd.DataFrame) -> None:
     if structured.empty:
         st.info(tr("lab.continue_none"))
         return
-    titles = pattern_titles()
-    labels = [f"{titles(r.pattern)} · {r.budget:.0%}" for r in structured.itertuples()]
+    labels = [F.arm_label(f"{r.pattern}@{r.budget:g}", pattern_titles(), lang()) for r in structured.itertuples()]
     c1, c2 = st.columns([2, 1])
     keep_valid("lab_cont", labels, labels[0])
     choice = c1.selectbox(tr("lab.continue_pattern"), labels, key="lab_cont", persist_state=PERSIST)
@@ -363,12 +364,22 @@ def _continuation(model: str, text: str, table: pd.DataFrame) -> None:
     else:
         st.warning(tr("lab.diverges", i=out.divergence + 1, n=steps))
     a, b = st.columns(2)
-    with a:
-        st.markdown(f"**{tr('lab.dense')}**")
-        st.text(_marked(out.dense_pieces, out.divergence))
-    with b:
-        st.markdown(f"**{tr('lab.sparse', pattern=pattern_titles()(row['pattern']), budget=f'{row.budget:.0%}')}**")
-        st.text(_marked(out.sparse_pieces, out.divergence))
+    a.markdown(f"**{tr('lab.dense')}**")
+    a.text(F.marked(out.dense_pieces, out.divergence))
+    b.markdown(f"**{tr('lab.sparse', pattern=pattern_titles()(row['pattern']), budget=f'{row.budget:.0%}')}**")
+    b.text(F.marked(out.sparse_pieces, out.divergence))
+
+
+def _open_view() -> str:
+    """The open view's tabs (lazy: only the open one runs); its name is the URL's `view`."""
+    labels = [tr(f"lab.view_{v}") for v in VIEWS]
+    keep_valid("lab_view", VIEWS, VIEWS[0])
+    key = f"lab_tab_{lang()}"  # the tab state holds the label, so it is keyed per language
+    if st.session_state.get(key) not in labels or st.session_state.get("lab_tab_view") != st.session_state.lab_view:
+        st.session_state[key] = labels[VIEWS.index(st.session_state.lab_view)]
+    tabs = st.tabs(labels, on_change="rerun", key=key)
+    st.session_state.lab_view = st.session_state.lab_tab_view = VIEWS[next(i for i, t in enumerate(tabs) if t.open)]
+    return st.session_state.lab_view
 
 
 # -- page --------------------------------------------------------------------------------------
@@ -383,34 +394,12 @@ with st.expander(tr("lab.how")):
 left, right = st.columns([1, 2.2], gap="large")
 with left:
     model_key, text, is_causal = _inputs()
-    b1, b2 = st.columns(2)
-    run = b1.button(tr("lab.run"), key="lab_run", type="primary")
-    b2.button(tr("lab.cancel"), key="lab_cancel_button", on_click=_request_cancel)
-_sync_url()
-
 with right:
+    view = _open_view()
+    _sync_url()
     if not st.session_state.lab_patterns or not st.session_state.lab_budgets:
         st.info(tr("lab.pick"))
-        st.stop()
-    if not text.strip():
-        st.info(tr("lab.empty"))
-        st.stop()
-    _price(model_key, text)
-    if run:
-        _run(model_key, text)
-    try:
-        results = lab.run_lab(
-            model_key, text, st.session_state.lab_patterns, st.session_state.lab_budgets,
-            int(st.session_state.lab_tokens), cached_only=True,
-        )  # fmt: skip
-    except PatternError as e:
-        show_error(e)
-        st.stop()
-    if results.empty:
-        st.info(tr("lab.not_run"))
-        st.stop()
-    st.caption(tr("lab.rows", rows=len(results), tokens=int(results["tokens"].iloc[0])))
-    _results(results, is_causal)
-
-if is_causal:
-    _continuation(model_key, text, results)
+    elif view == "quality":
+        quality_view(model_key, text, is_causal, _run_cancel("lab_run", "lab_cancel_button"))
+    else:
+        memory_view(model_key, is_causal)

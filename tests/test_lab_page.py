@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from sparse_core import lab
 from tests.conftest import ROOT
+from ui.i18n import STRINGS
 
 PAGE = ROOT / "app_pages" / "lab.py"
 EXAMPLE = ROOT / "assets" / "examples" / "en_story.txt"
@@ -141,3 +142,195 @@ def test_a_run_over_the_price_budget_is_refused_naming_what_fits(monkeypatch):
     assert not at.exception
     assert any("CPU seconds" in e.value and "fewer" in e.value for e in at.error)
     assert not at.dataframe  # nothing was computed
+
+
+# -- the Memory view (issue 19): "does it remember?" beside "is it fluent?" ----------------------
+def _rows(labels: dict[str, tuple[str, float | None]], lengths, depths, trials: int, correct) -> list[dict]:
+    """run_memory rows as the engine gives them (memory_eval.ROW_KEYS), `correct(label, n, d)` keys recalled."""
+    from sparse_core import memory_eval, retrieval
+
+    out = []
+    for label, (pattern, budget) in labels.items():
+        for n in lengths:
+            for d in depths:
+                c = correct(label, n, d)
+                acc = retrieval.accuracy([True] * c + [False] * (trials - c))
+                row = dict.fromkeys(memory_eval.ROW_KEYS)
+                row |= {"task": "passkey", "lang": "en", "model": "smollm2", "pattern": pattern, "budget": budget}
+                row |= {"label": label, "density": budget or 1.0, "length": n, "tokens": n, "depth": d}
+                row |= {"depth_measured": d, "accuracy": acc.accuracy, "correct": c, "trials": trials}
+                row |= {"ci_low": acc.ci_low, "ci_high": acc.ci_high, "decode_note": memory_eval.DECODE_NOTES["dense"]}
+                out.append(row)
+    return out
+
+
+def _array(data):
+    """A plotly array from a chart spec, whether a list or a typed base64 array with its shape."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(data, dict) and "bdata" in data:
+        flat = np.frombuffer(base64.b64decode(data["bdata"]), dtype=np.dtype(data["dtype"]))
+        return flat.reshape([int(v) for v in str(data.get("shape", len(flat))).split(",")])
+    return np.array(data, dtype=float)
+
+
+@pytest.fixture
+def memory_engine(monkeypatch):
+    """The engine's price and run stubbed (the real ones are in test_memory_view_runs_the_real_engine): the
+    calls are recorded, the run returns rows with a known number of keys recalled per cell."""
+    import streamlit as st
+
+    from sparse_core import jobs, lab_price, memory_eval
+
+    calls = {"price": [], "run": [], "queued": [], "over": False}
+
+    def price(model, task, lengths, depths, trials, patterns, budgets, *, include_dense=True):
+        calls["price"].append((model, task, lengths, depths, trials, patterns, budgets))
+        seconds = 500.0 if calls["over"] else 12.0
+        return lab_price.LabPrice(model, max(lengths), 1, seconds / 2, seconds / 2, 180.0)
+
+    def run(model, task, lengths, depths, trials, patterns, budgets, *, lang="en", progress=None, cancel=None, **kw):
+        calls["run"].append((model, task, lengths, depths, trials, patterns, budgets, lang))
+        calls["queued"].append(len(jobs.HEAVY))  # this run holds the heavy queue's place
+        labels = {"dense": ("dense", None)} | {f"{p}@{b:g}": (p, b) for p in patterns for b in budgets}
+        # dense recalls every key; a pattern recalls only at the deepest depth (the key inside its window)
+        rows = _rows(
+            labels, lengths, depths, trials, lambda lab, n, d: trials if lab == "dense" or d == max(depths) else 0
+        )
+        if progress:
+            progress(1, 2, "window@0.25")
+        return memory_eval.MemoryResult(rows, False, 3.0, 3.0)
+
+    monkeypatch.setattr(memory_eval, "price_memory", price, raising=False)
+    monkeypatch.setattr(memory_eval, "run_memory", run)
+    st.cache_resource.clear()  # the page's store of computed grids starts empty
+    yield calls
+    st.cache_resource.clear()
+
+
+MEMORY_URL = dict(model="smollm2", patterns="window,streaming", budgets="0.25", view="memory", task="multikey",
+                  lengths="256,512", depths="0.1,0.9", trials="2", filler="zh")  # fmt: skip
+
+
+def test_memory_view_state_comes_from_the_url_and_is_priced_before_a_run(memory_engine):
+    at = page(**MEMORY_URL)
+    assert not at.exception
+    s = at.session_state
+    assert (s["lab_view"], s["lab_mem_task"], s["lab_mem_trials"], s["lab_mem_filler"]) == (
+        "memory",
+        "multikey",
+        2,
+        "zh",
+    )
+    assert s["lab_mem_lengths"] == [256, 512] and s["lab_mem_depths"] == [0.1, 0.9]
+    for name, value in MEMORY_URL.items():
+        assert at.query_params[name] in (value, [value]), name
+    assert memory_engine["price"] == [
+        ("smollm2", "multikey", (256, 512), (0.1, 0.9), 2, ("window", "streaming"), (0.25,))
+    ]
+    assert "Predicted cost: about 12 CPU seconds (this server allows 180)." in [c.value for c in at.caption]
+    assert not memory_engine["run"] and any("Run retrieval" in i.value for i in at.info)
+
+
+def test_memory_run_draws_one_heatmap_per_arm_from_the_engine_rows(memory_engine):
+    at = page(**MEMORY_URL)
+    at.button(key="lab_mem_run").click().run()
+    assert not at.exception and not at.error
+    assert memory_engine["run"] == [
+        ("smollm2", "multikey", (256, 512), (0.1, 0.9), 2, ("window", "streaming"), (0.25,), "zh")
+    ]
+    assert memory_engine["queued"] == [1]
+    spec = json.loads(next(c for c in at.get("plotly_chart") if c.key == "lab_memory").proto.spec)
+    heat = spec["data"]
+    window, streaming = (f"{STRINGS[f'pattern.{p}']['en']} · 25%" for p in ("window", "streaming"))
+    assert [h["meta"] for h in heat] == ["Dense", window, streaming]  # dense first, titles as the other chart
+    for h in heat:
+        assert h["x"] == ["256", "512"] and h["y"] == ["10%", "90%"]
+        dense = h["meta"] == "Dense"
+        for i, depth in enumerate((0.1, 0.9)):
+            recalled = 2 if dense or depth == 0.9 else 0
+            assert h["text"][i] == [f"{recalled}/2"] * 2  # the cell says keys recalled of trials
+            assert _array(h["z"])[i].tolist() == [recalled / 2] * 2
+    # the caption is read back from the cells drawn: dense 8 of 8; each pattern 4 of 8
+    caption = next(c.value for c in at.caption if c.value.startswith("Dense recalled"))
+    assert caption == f"Dense recalled 8 of 8 keys; {window} recalled 4 of 8, {streaming} 4 of 8."
+    summary = at.dataframe[0].value
+    assert list(summary["Pattern"]) == ["Dense", window, streaming]
+    assert list(summary["keys recalled"]) == ["8/8", "4/8", "4/8"]
+    # a return to the page (a new session with the same link) shows the grid without a run
+    again = page(**MEMORY_URL)
+    assert not again.exception and len(memory_engine["run"]) == 1
+    assert any(c.key == "lab_memory" for c in again.get("plotly_chart"))
+
+
+def test_a_memory_run_over_budget_is_refused_with_its_price_and_what_to_lower(memory_engine):
+    memory_engine["over"] = True
+    at = page(**MEMORY_URL)
+    assert any("Predicted cost: about 500 CPU seconds" in w.value for w in at.warning)  # before the click
+    at.button(key="lab_mem_run").click().run()
+    assert not at.exception and not memory_engine["run"]
+    error = " ".join(e.value for e in at.error)
+    assert "500 CPU seconds" in error and "180" in error and "512-token" in error and "fewer lengths" in error
+
+
+def test_memory_view_of_an_encoder_says_it_needs_a_causal_model(memory_engine):
+    at = page(**(MEMORY_URL | {"model": "minilm", "patterns": "window"}))
+    assert not at.exception and any("causal" in i.value for i in at.info)
+    assert not memory_engine["price"]
+
+
+def test_bad_memory_link_values_warn_and_fall_back(memory_engine):
+    at = page(**(MEMORY_URL | {"lengths": "99999,<b>x</b>", "depths": "2", "trials": "0", "task": "sql"}))
+    assert not at.exception
+    warning = " ".join(w.value for w in at.warning)
+    assert "lengths" in warning and "depths" in warning and "<b>" not in warning
+    s = at.session_state
+    assert s["lab_mem_lengths"] == [256, 512] and s["lab_mem_depths"] == [0.1, 0.5, 0.9]
+    assert (s["lab_mem_trials"], s["lab_mem_task"]) == (1, "passkey")
+
+
+def test_memory_lengths_stop_at_the_deployments_token_cap(memory_engine, monkeypatch):
+    monkeypatch.setenv("SPARSE_EXPLORER_MAX_LAB_TOKENS", "512")
+    at = page(**(MEMORY_URL | {"lengths": "256,2048"}))
+    assert not at.exception
+    assert [int(o) for o in at.button_group(key="lab_mem_lengths").options] == [256, 512]
+    assert at.session_state["lab_mem_lengths"] == [256, 512]  # the link's 2,048 is refused with a notice
+    assert any("lengths" in w.value for w in at.warning)
+
+
+def test_views_switch_through_the_tabs_and_the_url_follows(memory_engine):
+    at = page(model="smollm2", patterns="window", budgets="0.25")
+    assert at.session_state["lab_view"] == "quality" and at.button(key="lab_run")
+    at.session_state["lab_tab_en"] = "Remembers? Retrieval"
+    at.run()
+    assert not at.exception and at.session_state["lab_view"] == "memory"
+    assert at.query_params["view"] in ("memory", ["memory"])
+    assert at.button(key="lab_mem_run")
+
+
+def test_arm_labels_speak_as_the_chart_in_both_languages():
+    from ui.chrome import pattern_titles
+    from ui.lab_figures import arm_label
+
+    titles = {"window": "Sliding window", "streaming": "StreamingLLM"}.get
+    assert arm_label("window@0.05", titles) == "Sliding window · 5%"
+    assert arm_label("dense", titles, "zh") == "稠密"
+    assert arm_label('streaming{"sinks": 4}', titles) == "StreamingLLM"
+    assert callable(pattern_titles)
+
+
+def test_memory_view_runs_the_real_engine():
+    """SmolLM2 on the smallest grid, through the real price and run: no stub between page and engine."""
+    import streamlit as st
+
+    st.cache_resource.clear()
+    at = page(
+        model="smollm2", patterns="window", budgets="0.25", view="memory", lengths="256", depths="0.5", trials="1"
+    )
+    at.button(key="lab_mem_run").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    heat = json.loads(next(c for c in at.get("plotly_chart") if c.key == "lab_memory").proto.spec)["data"]
+    assert [h["meta"] for h in heat] == ["Dense", "Sliding window · 25%"]
+    assert all(h["text"][0][0] in ("0/1", "1/1") for h in heat)

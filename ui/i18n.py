@@ -832,9 +832,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "同一预算：注意力的 {budget}",
     },
     "le.f9_caption": {
-        "en": "{fluent} is the most fluent pattern here (perplexity {ppl}) yet recalls {correct} of {trials} keys; "
+        "en": "{fluent} is the most fluent pattern here (perplexity {ppl} against dense) yet recalls {correct} of "
+        "{trials} keys; "
         "dense recalls {dense_correct} of {dense_trials}.",
-        "zh": "{fluent} 是这里最流畅的模式（困惑度 {ppl}），却只答对 {correct}/{trials} 个密钥；"
+        "zh": "{fluent} 是这里最流畅的模式（困惑度相对稠密 {ppl}），却只答对 {correct}/{trials} 个密钥；"
         "稠密注意力答对 {dense_correct}/{dense_trials} 个。",
     },
     "le.f9_source": {
@@ -1391,6 +1392,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "{worst} {worst_correct} of {worst_trials}.",
         "zh": "{dense} 答对 {dense_correct}/{dense_trials} 个密钥；{best} 答对 {best_correct}/{best_trials}，"
         "{worst} 答对 {worst_correct}/{worst_trials}。",
+    },
+    "lab.mem_compare_one": {
+        "en": "{dense} recalled {dense_correct} of {dense_trials} keys; {best} recalled {best_correct} of {best_trials}.",
+        "zh": "{dense} 答对 {dense_correct}/{dense_trials} 个密钥；{best} 答对 {best_correct}/{best_trials}。",
     },
     "lab.mem_length": {"en": "length (tokens)", "zh": "长度（词元）"},
     "lab.mem_depth": {"en": "depth", "zh": "深度"},
