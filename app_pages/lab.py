@@ -8,7 +8,6 @@ queued in `jobs.HEAVY`) → figures from `ui.lab_figures`. State lives in the UR
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -16,6 +15,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from sparse_core import PatternError, jobs, lab, memory_eval, models, retrieval
 from ui import deploy
 from ui import lab_figures as F
+from ui import lab_state as S
 from ui.chrome import (
     DOWNLOAD_CONFIG,
     PERSIST,
@@ -31,99 +31,28 @@ from ui.chrome import (
 )
 from ui.chrome import show_error as _show_engine_error
 from ui.downloads import download_button
-from ui.query import QueryParam
 
-ASSETS = Path(__file__).parents[1] / "assets"
-EXAMPLES = {p.stem: p for p in sorted((ASSETS / "examples").glob("*.txt"))}
-LONG = {p.stem: p for p in sorted((ASSETS / "long").glob("*.txt"))}
-SOURCES = [*LONG, *EXAMPLES, "own"]
 CAP = deploy.current().max_lab_tokens  # the deployment's token cap (SPARSE_EXPLORER_MAX_LAB_TOKENS)
-TOKENS = [t for t in (64, 128, 256, 512, 1024, 2048) if t <= CAP] or [CAP]  # a capped server offers what it runs
-LENGTHS = [n for n in (256, 512, 1024, 2048, 4096, 8192) if n <= min(CAP, memory_eval.MAX_LENGTH)] or [CAP]
-DEPTHS = [0.1, 0.3, 0.5, 0.7, 0.9]
-BUDGETS = [0.01, 0.02, 0.05, 0.1, 0.25, 0.5]
-X_AXES = ["density", "flops_share"]
-METRICS = ["ppl_change", "kl_changed", "agreement", "mass_kept", "cosine"]
-ENCODER_METRICS = ["mass_kept", "cosine"]
+TOKENS, LENGTHS = S.tokens_offered(CAP), S.lengths_offered(CAP)
+SPECS = S.specs(CAP)
+URL_NAMES = [spec.name for spec in SPECS]
 SHOWN = ["pattern", "budget", "value", "density", "flops_share", "mass_kept", "cosine", "ppl_sparse", "ppl_change",
          "agreement", "kl_changed", "kl_all", "params"]  # fmt: skip
 PERCENT_COLUMNS = ("budget", "density", "flops_share", "mass_kept", "agreement")  # fractions, shown as %
-VIEWS = ["quality", "memory"]
-SPECS = [
-    QueryParam("model", "choice", "smollm2", choices=list(models.MODELS)),
-    QueryParam("text", "choice", next(iter(LONG), "own"), choices=SOURCES),
-    QueryParam("tokens", "choice", min(512, TOKENS[-1]), choices=TOKENS),
-    QueryParam("patterns", "text", "window,streaming,bigbird", max_length=400),
-    QueryParam("budgets", "text", "0.05,0.1,0.25", max_length=200),
-    QueryParam("x", "choice", "density", choices=X_AXES),
-    QueryParam("y", "choice", "ppl_change", choices=METRICS),
-    QueryParam("view", "choice", "quality", choices=VIEWS),
-    QueryParam("task", "choice", "passkey", choices=list(retrieval.TASKS)),
-    QueryParam("lengths", "text", ",".join(map(str, LENGTHS[:2])), max_length=100),
-    QueryParam("depths", "text", "0.1,0.5,0.9", max_length=100),
-    QueryParam("trials", "choice", 1, choices=[1, 2, 3, 4, 5]),
-    QueryParam("filler", "choice", "en", choices=list(retrieval.LANGS)),
-]
-URL_NAMES = [spec.name for spec in SPECS]
 LAB_ERRORS = {"not_fittable", "bad_budget", "lab_not_causal", "lab_data_dependent_decode"}
 
 
 # -- state: URL <-> widgets ----------------------------------------------------------------
-def _listed(raw: str, options: list, cast, name: str, problems: list[str]) -> list:
-    """A comma list of the link's values, each one of `options`; anything else gives the default and a message."""
-    try:
-        values = [cast(v) for v in raw.split(",") if v.strip()]
-    except ValueError:
-        values = [None]
-    if all(v in options for v in values):
-        return values
-    problems.append(tr("lab.mem_bad_list", name=name, choices=", ".join(map(str, options))))
-    default = next(spec.default for spec in SPECS if spec.name == name)
-    return [cast(v) for v in default.split(",") if cast(v) in options]
-
-
 def _load_from_url() -> None:
     """Widgets start from the URL; a bad value falls back to its default with a message."""
     values, problems = read_query(SPECS)
-    causal = models.MODELS[values["model"]].causal
-    try:
-        patterns = [p for p in lab.parse_patterns(values["patterns"]) if p in lab.lab_patterns(causal)]
-    except PatternError as e:
-        problems.append(tr("lab.bad_patterns", msg=str(e)))
-        patterns = ["window", "bigbird"]
-    try:
-        budgets = [b for b in lab.parse_budgets(values["budgets"]) if b in BUDGETS]
-    except PatternError as e:
-        problems.append(tr("lab.bad_budgets", msg=str(e)))
-        budgets = [0.05, 0.1, 0.25]
-    st.session_state.update(
-        lab_model=values["model"], lab_source=values["text"], lab_tokens=values["tokens"], lab_patterns=patterns,
-        lab_budgets=budgets, lab_x=values["x"], lab_y=values["y"], lab_view=values["view"],
-        lab_mem_task=values["task"], lab_mem_trials=values["trials"], lab_mem_filler=values["filler"],
-        lab_mem_lengths=_listed(values["lengths"], LENGTHS, int, "lengths", problems),
-        lab_mem_depths=_listed(values["depths"], DEPTHS, float, "depths", problems),
-        lab_url_problems=problems,
-    )  # fmt: skip
-
-
-def _sync_url() -> None:
-    s = st.session_state
-    write_query(
-        "lab",
-        {
-            "model": s.lab_model, "text": s.lab_source, "tokens": str(s.lab_tokens),
-            "patterns": ",".join(s.lab_patterns), "budgets": ",".join(f"{b:g}" for b in s.lab_budgets),
-            "x": s.lab_x, "y": s.lab_y, "view": s.lab_view, "task": s.lab_mem_task,
-            "lengths": ",".join(map(str, s.lab_mem_lengths)), "depths": ",".join(f"{d:g}" for d in s.lab_mem_depths),
-            "trials": str(s.lab_mem_trials), "filler": s.lab_mem_filler,
-        },
-    )  # fmt: skip
+    st.session_state.update(S.from_url(values, problems, CAP, lang()), lab_url_problems=problems)
 
 
 def _text(source: str) -> str:
     if source == "own":
         return st.session_state.get("lab_own", "")
-    return (LONG.get(source) or EXAMPLES[source]).read_text(encoding="utf-8")
+    return (S.LONG.get(source) or S.EXAMPLES[source]).read_text(encoding="utf-8")
 
 
 def show_error(error: Exception) -> None:
@@ -143,7 +72,7 @@ def _multi(label: str, options: list, key: str, fmt) -> None:
 # -- sections --------------------------------------------------------------------------------
 def _inputs() -> tuple[str, str, bool]:
     """The model, text, patterns and budgets widgets; returns (model key, text, causal)."""
-    for key, options, spec in (("lab_model", list(models.MODELS), 0), ("lab_source", SOURCES, 1)):
+    for key, options, spec in (("lab_model", list(models.MODELS), 0), ("lab_source", S.SOURCES, 1)):
         keep_valid(key, options, SPECS[spec].default)
     keep_valid("lab_tokens", TOKENS, SPECS[2].default)
     model = st.radio(
@@ -155,7 +84,7 @@ def _inputs() -> tuple[str, str, bool]:
         local = st.text_input(tr("lab.local"), key="lab_local", help=tr("lab.local_help"), persist_state=PERSIST)
         local = local.strip()
     source = st.selectbox(
-        tr("lab.text"), SOURCES, key="lab_source", format_func=option_labels(lambda k: f"lab.src_{k}"),
+        tr("lab.text"), S.SOURCES, key="lab_source", format_func=option_labels(lambda k: f"lab.src_{k}"),
         persist_state=PERSIST,
     )  # fmt: skip
     if source == "own":
@@ -170,7 +99,7 @@ def _inputs() -> tuple[str, str, bool]:
         except PatternError:
             pass
     _multi(tr("lab.patterns"), lab.lab_patterns(causal), "lab_patterns", pattern_titles())
-    _multi(tr("lab.budgets"), BUDGETS, "lab_budgets", lambda b: f"{b:.0%}")
+    _multi(tr("lab.budgets"), S.BUDGETS, "lab_budgets", lambda b: f"{b:.0%}")
     return local or model, _text(source), causal
 
 
@@ -231,12 +160,12 @@ def quality_view(model: str, text: str, causal: bool, run: bool) -> None:
         st.info(tr("lab.not_run"))
         return
     st.caption(tr("lab.rows", rows=len(table), tokens=int(table["tokens"].iloc[0])))
-    metrics = METRICS if causal else ENCODER_METRICS
+    metrics = S.METRICS if causal else S.ENCODER_METRICS
     keep_valid("lab_y", metrics, metrics[0])
-    keep_valid("lab_x", X_AXES, X_AXES[0])
+    keep_valid("lab_x", S.X_AXES, S.X_AXES[0])
     c1, c2 = st.columns(2)
     labels = option_labels(lambda k: f"lab.col_{k}")
-    x = c1.radio(tr("lab.x"), X_AXES, key="lab_x", horizontal=True, format_func=labels, persist_state=PERSIST)
+    x = c1.radio(tr("lab.x"), S.X_AXES, key="lab_x", horizontal=True, format_func=labels, persist_state=PERSIST)
     y = c2.selectbox(tr("lab.y"), metrics, key="lab_y", format_func=labels, persist_state=PERSIST)
     st.caption(tr(f"lab.help_{y}"))
     titles = pattern_titles()
@@ -274,15 +203,16 @@ def memory_view(model: str, causal: bool) -> None:
         return
     keep_valid("lab_mem_task", list(retrieval.TASKS), "passkey")
     keep_valid("lab_mem_filler", list(retrieval.LANGS), "en")
+    keep_valid("lab_mem_trials", S.TRIALS, 1)
     c1, c2, c3 = st.columns([1.4, 1, 1])
     c1.selectbox(tr("lab.mem_task"), retrieval.TASKS, key="lab_mem_task",
                  format_func=option_labels(lambda k: f"lab.mem_task_{k}"), persist_state=PERSIST)  # fmt: skip
-    c2.select_slider(tr("lab.mem_trials"), [1, 2, 3, 4, 5], key="lab_mem_trials", persist_state=PERSIST)
+    c2.select_slider(tr("lab.mem_trials"), S.TRIALS, key="lab_mem_trials", persist_state=PERSIST)
     c3.radio(tr("lab.mem_filler"), retrieval.LANGS, key="lab_mem_filler", horizontal=True,
              format_func=option_labels(lambda k: f"lab.mem_filler_{k}"), persist_state=PERSIST)  # fmt: skip
     _multi(tr("lab.mem_lengths"), LENGTHS, "lab_mem_lengths", lambda n: f"{n:,}")
     st.caption(tr("lab.mem_cap", cap=f"{CAP:,}"))
-    _multi(tr("lab.mem_depths"), DEPTHS, "lab_mem_depths", lambda d: f"{d:.0%}")
+    _multi(tr("lab.mem_depths"), S.DEPTHS, "lab_mem_depths", lambda d: f"{d:.0%}")
     run = _run_cancel("lab_mem_run", "lab_mem_cancel")
     if not s.lab_mem_lengths or not s.lab_mem_depths:
         st.info(tr("lab.mem_pick"))
@@ -372,13 +302,13 @@ def _continuation(model: str, text: str, table) -> None:
 
 def _open_view() -> str:
     """The open view's tabs (lazy: only the open one runs); its name is the URL's `view`."""
-    labels = [tr(f"lab.view_{v}") for v in VIEWS]
-    keep_valid("lab_view", VIEWS, VIEWS[0])
+    labels = [tr(f"lab.view_{v}") for v in S.VIEWS]
+    keep_valid("lab_view", S.VIEWS, S.VIEWS[0])
     key = f"lab_tab_{lang()}"  # the tab state holds the label, so it is keyed per language
     if st.session_state.get(key) not in labels or st.session_state.get("lab_tab_view") != st.session_state.lab_view:
-        st.session_state[key] = labels[VIEWS.index(st.session_state.lab_view)]
+        st.session_state[key] = labels[S.VIEWS.index(st.session_state.lab_view)]
     tabs = st.tabs(labels, on_change="rerun", key=key)
-    st.session_state.lab_view = st.session_state.lab_tab_view = VIEWS[next(i for i, t in enumerate(tabs) if t.open)]
+    st.session_state.lab_view = st.session_state.lab_tab_view = S.VIEWS[next(i for i, t in enumerate(tabs) if t.open)]
     return st.session_state.lab_view
 
 
@@ -396,7 +326,7 @@ with left:
     model_key, text, is_causal = _inputs()
 with right:
     view = _open_view()
-    _sync_url()
+    write_query("lab", S.to_url(st.session_state))
     if not st.session_state.lab_patterns or not st.session_state.lab_budgets:
         st.info(tr("lab.pick"))
     elif view == "quality":
