@@ -47,19 +47,28 @@ class Continuation:
 
 
 @torch.inference_mode()
-def _greedy(lm, ids: list[int], steps: int, run: LabPass) -> list[int]:
+def greedy_ids(lm, ids: list[int], steps: int, run: LabPass, cache=None) -> list[int]:
+    """`steps` greedy new token ids after `ids` under the lab pass `run` (dense, or decode with a pattern).
+
+    `cache` (a transformers DynamicCache) may already hold a prefix of `ids`: then only the rest is
+    fed, and the cache is extended in place. Only the last position's logits are computed
+    (`logits_to_keep=1`): the vocabulary projection of every prompt token is never needed here."""
     from transformers import DynamicCache
 
-    cache = DynamicCache()
+    if cache is None:
+        cache = DynamicCache()
+    done = cache.get_seq_length()
+    if not 0 <= done < len(ids):
+        raise PatternError(f"the cache holds {done} tokens; it must hold fewer than the {len(ids)} given")
     out: list[int] = []
-    current = torch.tensor([ids])
+    current = torch.tensor([ids[done:]])
     with MODEL_LOCK:
         dispatch.use(lm.model)
         with dispatch.running(run):
             for _ in range(steps):
                 run.layer = 0
-                logits = lm.model(input_ids=current, cache=cache, use_cache=True).logits[0, -1]
-                nxt = int(logits.argmax())
+                logits = lm.model(input_ids=current, cache=cache, use_cache=True, logits_to_keep=1).logits
+                nxt = int(logits[0, -1].argmax())
                 out.append(nxt)
                 current = torch.tensor([[nxt]])
     return out
@@ -93,9 +102,9 @@ def continue_text(
     ids = tokens_for(lm, text, max_tokens)
     total = len(ids) + max_new_tokens
     shared = torch.from_numpy(dense_mask(expr, total))
-    dense_ids = _greedy(lm, ids, max_new_tokens, LabPass("dense", jobs=[]))
+    dense_ids = greedy_ids(lm, ids, max_new_tokens, LabPass("dense", jobs=[]))
     run = LabPass("decode", n_total=total, expr=expr, shared=shared, reads=[] if record_reads else None)
-    sparse_ids = _greedy(lm, ids, max_new_tokens, run)
+    sparse_ids = greedy_ids(lm, ids, max_new_tokens, run)
     divergence = next((i for i, (a, b) in enumerate(zip(dense_ids, sparse_ids, strict=True)) if a != b), None)
     tok = lm.tokenizer
     return Continuation(

@@ -80,6 +80,9 @@ def fittable() -> list[str]:
     return list(FIT_RULES)
 
 
+MET_TOLERANCE = 0.2  # a budget counts as met when the achieved density is within 20% of it (relative)
+
+
 @dataclass(frozen=True)
 class Fit:
     """A fitted pattern: its full parameters, the density it achieves and the density asked for."""
@@ -91,10 +94,32 @@ class Fit:
     solved: str  # the parameter that was solved
     kept_pairs: int
     allowed_pairs: int
+    lowest: float = 0.0  # the lowest density any value of the solved parameter gives at this n
+    highest: float = 1.0  # the highest
+    n: int = 0  # the token count the fit is for
 
     @property
     def error(self) -> float:
         return self.achieved_density - self.target
+
+    @property
+    def met(self) -> bool:
+        """Whether the budget is met: the achieved density within MET_TOLERANCE of it (relative).
+
+        False when the budget lies outside what the pattern can reach at this n (strided cannot go
+        below 8.69% at 1,024 tokens) or when its parameter's steps are too coarse to land near it."""
+        return abs(self.error) <= MET_TOLERANCE * self.target
+
+    @property
+    def note(self) -> str:
+        """Why a budget is not met, in one line ("" when it is)."""
+        if self.met:
+            return ""
+        if self.target < self.lowest:
+            return f"{self.name} cannot go below {self.lowest:.2%} at {self.n:,} tokens"
+        if self.target > self.highest:
+            return f"{self.name} cannot go above {self.highest:.2%} at {self.n:,} tokens"
+        return f"{self.name}'s nearest density at {self.n:,} tokens is {self.achieved_density:.2%}"
 
 
 def allowed_pairs(n: int, causal: bool) -> int:
@@ -224,4 +249,8 @@ def fit(
             break
         best = min(better, key=lambda v: abs(d(v) - target))
     density = d(best)
-    return Fit(name, d.params(best), density, target, rule.param, d.memo[best][1], d.allowed)
+    # the reachable range, for saying when a budget cannot be met: the valley's floor is its minimum,
+    # an increasing curve's is its lower end; both top out at the upper end (monotone on average)
+    lowest = d(lo) if rule.shape == "valley" else min(d(lo_all), density)
+    highest = max(d(hi_all), density)
+    return Fit(name, d.params(best), density, target, rule.param, d.memo[best][1], d.allowed, lowest, highest, int(n))

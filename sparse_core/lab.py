@@ -125,7 +125,8 @@ def mass_summary(job: Job) -> dict:
 
 
 COLUMNS = [
-    "model", "tokens", "pattern", "budget", "solved", "value", "params", "density", "density_measured",
+    "model", "tokens", "pattern", "budget", "solved", "value", "params", "density", "budget_met", "budget_note",
+    "density_measured",
     "flops_share", "mass_kept", "mass_kept_changed", "cosine", "cosine_changed", "ppl_dense", "ppl_sparse",
     "ppl_change", "agreement", "agreement_changed", "kl_changed", "kl_all", "changed_share", "empty_rows",
     "seconds", "cached",
@@ -152,7 +153,13 @@ def _plan(lm: models.LoadedModel, ids: list[int], names: list[str], shares: list
             fitted = cache_get(fkey)
             if fitted is None:
                 result = fit(name, n, share, causal)
-                fitted = {"params": result.params, "density": result.achieved_density, "solved": result.solved}
+                fitted = {
+                    "params": result.params,
+                    "density": result.achieved_density,
+                    "solved": result.solved,
+                    "budget_met": result.met,
+                    "budget_note": result.note,
+                }
                 cache_put(fkey, fitted)
             rkey = cache_key("row", mid, tid, name, sorted(fitted["params"].items()))
             plan.append((name, share, fitted, rkey))
@@ -271,6 +278,8 @@ def run_lab(
             "value": fitted["params"][solved],
             "params": json.dumps(fitted["params"], sort_keys=True),
             "density": fitted["density"],
+            "budget_met": fitted.get("budget_met"),
+            "budget_note": fitted.get("budget_note"),
             **row,
             "cached": hit,
         }

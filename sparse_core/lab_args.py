@@ -14,6 +14,9 @@ MAX_NEW_TOKENS = 48
 DEFAULT_BUDGETS = (0.02, 0.05, 0.1, 0.25)
 METHODS = ("auto", "sdpa", "blocks", "eager")
 DEFAULT_METHOD = "auto"
+# the retrieval grid (memory_eval): SmolLM2's context; the longest prompt a grid may ask for
+MEMORY_MAX_LENGTH = 8192
+MEMORY_MAX_TRIALS = 100
 
 
 def parse_budgets(values) -> list[float]:
@@ -64,3 +67,51 @@ def parse_patterns(values) -> list[str]:
 def lab_patterns(causal: bool) -> list[str]:
     """The patterns the lab offers for a model (encoders get the ones that can run bidirectionally too)."""
     return [n for n in FIT_RULES if causal or get(n).causal != "always"]
+
+
+def _numbers(values, name: str, kind):
+    if isinstance(values, str):
+        values = [v.strip() for v in values.replace(";", ",").split(",") if v.strip()]
+    out = []
+    for v in values:
+        text = str(v).strip()
+        try:
+            number = kind(float(text[:-1]) / 100) if kind is float and text.endswith("%") else kind(text)
+        except ValueError:
+            raise PatternError(f"{name}: {text!r} is not a number", f"bad_{name}", value=text) from None
+        if number not in out:
+            out.append(number)
+    if not out:
+        raise PatternError(f"{name}: give at least one value", f"bad_{name}", value="")
+    return out
+
+
+def parse_lengths(values) -> list[int]:
+    """Retrieval prompt lengths in tokens, 64 to MEMORY_MAX_LENGTH ("1024,2048")."""
+    out = _numbers(values, "lengths", int)
+    for n in out:
+        if not 64 <= n <= MEMORY_MAX_LENGTH:
+            raise PatternError(
+                f"lengths must be between 64 and {MEMORY_MAX_LENGTH:,} tokens, got {n}", "bad_lengths", value=n
+            )
+    return out
+
+
+def parse_depths(values) -> list[float]:
+    """Needle depths as shares of the filler, 0 to 1 ("0.1,0.5,0.9" or "10%,50%")."""
+    out = _numbers(values, "depths", float)
+    for d in out:
+        if not 0.0 <= d <= 1.0 or math.isnan(d):
+            raise PatternError(f"depths must be between 0 and 1 (0% and 100%), got {d}", "bad_depths", value=d)
+    return out
+
+
+def parse_trials(value) -> int:
+    """Trials per (length, depth): a whole number from 1 to MEMORY_MAX_TRIALS."""
+    try:
+        trials = int(str(value).strip())
+    except ValueError:
+        raise PatternError(f"trials must be a whole number, got {value!r}", "bad_trials", value=value) from None
+    if not 1 <= trials <= MEMORY_MAX_TRIALS:
+        raise PatternError(f"trials must be between 1 and {MEMORY_MAX_TRIALS}, got {trials}", "bad_trials")
+    return trials

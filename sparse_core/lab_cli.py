@@ -16,10 +16,21 @@ import sys
 from pathlib import Path
 
 from . import models
-from .lab_args import DEFAULT_TOKENS, MAX_TOKENS, METHODS, parse_budgets, parse_patterns
-from .lab_price import LAB_BUDGET_ENV, LabBudget
+from .lab_args import (
+    DEFAULT_TOKENS,
+    MAX_TOKENS,
+    METHODS,
+    parse_budgets,
+    parse_depths,
+    parse_lengths,
+    parse_patterns,
+    parse_trials,
+)
+from .lab_price import LAB_BUDGET_ENV, LabBudget, price_memory, refuse_over_budget
 from .params import PatternError
 
+MEMORY_COLUMNS = ["label", "length", "depth", "density", "budget_met", "correct", "trials", "accuracy", "ci_low",
+                  "ci_high", "decode_note"]  # fmt: skip
 COLUMNS_TEXT = ["pattern", "budget", "solved", "value", "density", "flops_share", "mass_kept", "cosine",
                 "ppl_dense", "ppl_sparse", "ppl_change", "agreement", "kl_changed", "cached"]  # fmt: skip
 
@@ -34,7 +45,19 @@ def add_lab_parser(subparsers) -> argparse.ArgumentParser:
         "lab", allow_abbrev=False, help="fit patterns to budgets and measure them on a model and a text"
     )
     p.add_argument("--model", default="smollm2", help="minilm, smollm2 (or a local folder where allowed)")
-    p.add_argument("--text", required=True, help="a UTF-8 text file ('-' reads standard input)")
+    p.add_argument("--text", default=None, help="a UTF-8 text file ('-' reads standard input); not with --task")
+    p.add_argument(
+        "--task",
+        default=None,
+        choices=["passkey", "multikey"],
+        help="instead of a text: a retrieval grid (one row per pattern, budget, length and depth)",
+    )
+    p.add_argument("--lengths", default="1024", help="--task: prompt lengths in tokens, e.g. 1024,2048")
+    p.add_argument("--depths", default="0.1,0.5,0.9", help="--task: needle depths, e.g. 0.1,0.5,0.9")
+    p.add_argument("--trials", default="2", help="--task: seeded prompts per length and depth")
+    p.add_argument("--lang", default="en", choices=["en", "zh"], help="--task: the language of the filler")
+    p.add_argument("--seed", default="0", help="--task: the first trial's seed")
+    p.add_argument("--no-dense", action="store_true", help="--task: leave out the dense arm")
     p.add_argument("--patterns", default="window,streaming,bigbird", help="comma-separated pattern names")
     p.add_argument("--budgets", default="0.05,0.1", help="comma-separated densities, e.g. 0.05,0.1 or 5%%,10%%")
     p.add_argument("--max-tokens", default=str(DEFAULT_TOKENS), help=f"at most {MAX_TOKENS}")
@@ -95,10 +118,100 @@ def _model(key: str) -> str:
     return key
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise LabUsageError(f"--seed must be a whole number, got {text!r}") from None
+    if not 0 <= value < 2**31:
+        raise LabUsageError(f"--seed must be between 0 and {2**31 - 1}, got {value}")
+    return value
+
+
+def _memory_request(args: argparse.Namespace) -> dict:
+    """The retrieval grid's arguments, every one checked (no torch imported)."""
+    if args.text is not None:
+        raise LabUsageError("--task runs a retrieval grid on generated prompts: leave out --text")
+    return {
+        "model_key": _model(args.model),
+        "task": args.task,
+        "lengths": parse_lengths(args.lengths),
+        "depths": parse_depths(args.depths),
+        "trials": parse_trials(args.trials),
+        "patterns": parse_patterns(args.patterns),
+        "budgets": parse_budgets(args.budgets),
+        "include_dense": not args.no_dense,
+        "lang": args.lang,
+        "seed": _seed(args.seed),
+    }
+
+
+def _memory_text(rows: list[dict]) -> str:
+    lines = ["\t".join(MEMORY_COLUMNS)]
+    for r in rows:
+        cells = []
+        for c in MEMORY_COLUMNS:
+            v = r.get(c)
+            cells.append(f"{v:.4g}" if isinstance(v, float) else "" if v is None else str(v))
+        lines.append("\t".join(cells))
+    return "\n".join(lines)
+
+
+def run_memory_cli(args: argparse.Namespace) -> str:
+    """`lab --task ...`: price the grid (refused over the CPU budget), then run it and format its rows."""
+    import json
+
+    request = _memory_request(args)
+    budget = _budget(args.cpu_budget)
+    price = price_memory(
+        request["model_key"],
+        request["task"],
+        request["lengths"],
+        request["depths"],
+        request["trials"],
+        request["patterns"],
+        request["budgets"],
+        include_dense=request["include_dense"],
+        budget=budget,
+    )
+    refuse_over_budget(price, budget)
+    from . import memory_eval  # torch and transformers: only once every argument is known to be good
+
+    def progress(done: int, total: int, label: str) -> None:
+        if not args.quiet:
+            print(f"[{done}/{total}] {label}", file=sys.stderr, flush=True)
+
+    result = memory_eval.run_memory(progress=progress, **request)
+    if args.json:
+        out = {
+            "task": request["task"],
+            "model": request["model_key"],
+            "rows": result.rows,
+            "cancelled": result.cancelled,
+            "cpu_seconds": result.cpu_seconds,
+            "price_cpu_seconds": price.cpu_seconds,
+        }
+        return json.dumps(out, ensure_ascii=False, default=float)
+    if args.csv:
+        import csv
+        import io
+
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(result.rows[0]) if result.rows else MEMORY_COLUMNS)
+        writer.writeheader()
+        writer.writerows(result.rows)
+        return buf.getvalue().rstrip("\n")
+    return _memory_text(result.rows)
+
+
 def run_lab(args: argparse.Namespace, extra: list[str] | tuple = ()) -> str:
     """Run the lab for parsed arguments and return what to print (`extra`: cli.py's unparsed arguments)."""
     if extra:
         raise LabUsageError(f"unrecognised arguments: {' '.join(extra)}")
+    if args.task is not None:
+        return run_memory_cli(args)
+    if args.text is None:
+        raise LabUsageError("give --text FILE (a text to measure) or --task passkey|multikey (a retrieval grid)")
     text = _read_text(args.text)
     limit = _max_tokens(args.max_tokens)
     model = _model(args.model)

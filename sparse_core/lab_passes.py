@@ -21,13 +21,16 @@ import numpy as np
 import torch
 
 from . import dispatch
+from .analysis import dense_mask
 from .head_masks import ROW_CHUNK, allowed, head_masks, with_self
 from .lab_args import DEFAULT_METHOD
 from .metrics import next_token_stats
 from .models import LoadedModel
 from .params import PatternError
 from .patterns.base import Expr
+from .patterns.learned import BlockGating, TopK
 
+SELECT_CHUNK = 256  # query rows per chunk of a data-dependent selection: (H, 256, S) scores, 75 MB at S = 8,192
 BLOCK = 64  # block size of the block-sparse execution and of the FLOPs share
 # Measured on this 2-core machine (benchmarks/lab.py --methods, one torch thread, shared cores):
 # a 5 % window ran 12.1 s block-gathered vs 17.0 s SDPA-with-mask vs 20.1 s eager at 1,024 tokens
@@ -71,6 +74,10 @@ class LabPass:
     reads: list | None = None  # decode: (layer, query position, key positions read) when instrumented
     # dense without jobs: (id of the model's mask, whether it is exactly causal), checked once per forward
     causal_mask: tuple[tuple, bool] | None = None
+    # decode-mode prefill of a structured pattern: per query block (lo, hi, key positions, (c, K) mask),
+    # built once per forward (every layer shares the pattern) for the (t, s) it was built for
+    plan: tuple[tuple[int, int], list] | None = None
+    structured: dict = field(default_factory=dict)  # id(primitive) -> (N, N) bool, parts of a composite
 
     def attend(self, module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
         """One layer of this pass: dense with mass kept, sparse with the pattern, or one decode step."""
@@ -85,6 +92,12 @@ class LabPass:
         t, s = q.shape[-2], k.shape[-2]
         if self.mode == "decode" and t == 1:
             out = _decode_step(self, q, k, v, scaling, groups)
+        elif self.mode == "decode" and _plain_causal(self, attention_mask, t, s):
+            # a prompt (or its suffix after a cached prefix) read under the pattern, executed sparsely
+            if self.shared is not None:
+                out = _gathered_layer(self, q, k, v, scaling, groups)
+            else:
+                out = _selected_layer(self, q, k, v, scaling, groups)
         elif self.mode == "dense" and not self.jobs:
             out = _plain_layer(self, q, k, v, attention_mask, scaling, groups)
         else:
@@ -123,6 +136,144 @@ def _plain_layer(run: LabPass, q, k, v, attention_mask, scaling, groups) -> torc
     return torch.nn.functional.scaled_dot_product_attention(
         q[None], k[None], v[None], attn_mask=mask, is_causal=is_causal, scale=scaling, enable_gqa=groups > 1
     )[0]
+
+
+def _plain_causal(run: LabPass, attention_mask, t: int, s: int) -> bool:
+    """Whether the model's mask is exactly causal for t queries that end the s keys (once per forward).
+
+    The sparse decode-mode prefill assumes it (SmolLM2); any other mask (padding, a sliding window)
+    takes the general path, which intersects the pattern with the model's own mask."""
+    if attention_mask is None:
+        return False
+    ident = (id(attention_mask), tuple(attention_mask.shape), "offset")
+    if run.causal_mask is None or run.causal_mask[0] != ident:
+        want = torch.ones((t, s), dtype=torch.bool).tril(s - t)
+        run.causal_mask = (ident, bool(torch.equal(allowed(attention_mask, t, s), want)))
+    return run.causal_mask[1]
+
+
+def _block_plan(run: LabPass, t: int, s: int) -> list:
+    """Per query block: (lo, hi, kept key positions (block-granular), (c, K) bool mask over those keys).
+
+    Reads the shared (N, N) mask one block of rows at a time; what it keeps is the kept key blocks
+    only (about density × t × s bools plus block edges), so nothing (t, s) is held beyond the shared mask."""
+    if run.plan is not None and run.plan[0] == (t, s):
+        return run.plan[1]
+    assert run.shared is not None
+    offset = s - t
+    plan = []
+    for lo in range(0, t, BLOCK):
+        hi = min(t, lo + BLOCK)
+        rows = torch.arange(offset + lo, offset + hi)
+        sub = run.shared[offset + lo : offset + hi, :s] & (torch.arange(s)[None, :] <= rows[:, None])
+        empty = ~sub.any(-1)
+        if bool(empty.any()):  # an empty row reads its own token (the lab's rule)
+            sub[empty, rows[empty]] = True
+        cols = sub.any(0)
+        nb = -(-s // BLOCK)
+        padded = torch.zeros(nb * BLOCK, dtype=torch.bool)
+        padded[:s] = cols
+        kb = padded.reshape(nb, BLOCK).any(-1).nonzero().flatten()
+        idx = (kb[:, None] * BLOCK + torch.arange(BLOCK)).flatten()
+        idx = idx[idx < s]
+        plan.append((lo, hi, idx, sub[:, idx].contiguous()))
+    run.plan = ((t, s), plan)
+    return plan
+
+
+def _gathered_layer(run: LabPass, q, k, v, scaling, groups) -> torch.Tensor:
+    """A structured pattern executed sparsely: each query block reads only its kept key blocks.
+
+    Work is the kept blocks' pairs (plus the edges of partly kept blocks); memory is one block's gather."""
+    heads, t, _ = q.shape
+    s = k.shape[-2]
+    out = torch.empty((heads, t, v.shape[-1]), dtype=q.dtype)
+    for lo, hi, idx, sub in _block_plan(run, t, s):
+        kk, vv = k.index_select(-2, idx), v.index_select(-2, idx)
+        out[:, lo:hi] = torch.nn.functional.scaled_dot_product_attention(
+            q[None, :, lo:hi], kk[None], vv[None], attn_mask=sub, scale=scaling, enable_gqa=groups > 1
+        )[0]
+    return out
+
+
+def rows_rule(prim, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """(H, T, S) keys a data-dependent primitive keeps for T queries q (H, T, d) ending the S keys k (H, S, d).
+
+    Query r is position S - T + r and sees keys up to it (causal). Each row's choice depends only on
+    its own query and the keys up to it, so a cached prefix's choices stay valid when a prompt is
+    extended, and one new query at decode scores every cached key (Quest / MoBA style)."""
+    h, t = q.shape[0], q.shape[-2]
+    s = k.shape[-2]
+    pos = torch.arange(s - t, s)
+    visible = torch.arange(s)[None, :] <= pos[:, None]  # (T, S)
+    scores = torch.einsum("htd,hsd->hts", q.float(), k.float()).masked_fill(~visible, -torch.inf)
+    if isinstance(prim, TopK):
+        keep = torch.zeros(scores.shape, dtype=torch.bool)
+        top = torch.topk(scores, min(prim.k, s), dim=-1).indices
+        keep.scatter_(-1, top, True)
+        return keep & visible  # rows with fewer than k visible keys took some -inf ones
+    if isinstance(prim, BlockGating):
+        b = prim.block
+        own = pos // b  # (T,)
+        keep = ((torch.arange(s)[None, :] >= (own * b)[:, None]) & visible).expand(h, t, s).clone()  # own block
+        nb = s // b  # complete blocks among the keys
+        others = prim.top_blocks - 1
+        if others > 0 and nb > 0:
+            pooled = k[:, : nb * b].float().reshape(h, nb, b, -1).mean(2)  # (H, nb, d)
+            gate = torch.einsum("htd,hbd->htb", q.float(), pooled)
+            earlier = torch.arange(nb)[None, :] < own[:, None]  # (T, nb): complete blocks before the own one
+            gate = gate.masked_fill(~earlier, -torch.inf)
+            top = torch.topk(gate, min(others, nb), dim=-1).indices
+            chosen = torch.zeros((h, t, nb), dtype=torch.bool).scatter_(-1, top, True)
+            chosen &= earlier  # a row with fewer earlier blocks than `others` took some -inf ones
+            keep[..., : nb * b] |= chosen.repeat_interleave(b, dim=-1)
+        return keep
+    raise PatternError(
+        f"decoding with '{type(prim).__name__}' has no one-query selection rule yet (topk and block_gating have)",
+        "memory_no_decode_rule",
+    )
+
+
+def _selection(run: LabPass, q, keys, lo: int, hi: int) -> torch.Tensor:
+    """(H, c, S) keys the pattern keeps for queries lo:hi of q (H, T, d) over keys (H, S, d), with self."""
+    assert run.expr is not None
+    t, s = q.shape[-2], keys.shape[-2]
+    qc = q[:, lo:hi]
+    keep = torch.zeros((q.shape[0], hi - lo, s), dtype=torch.bool)
+    k_view = keys[:, : s - t + hi]  # keys after the chunk's last query are invisible to it
+    for term in run.expr.terms():
+        acc = torch.ones((q.shape[0], hi - lo, k_view.shape[-2]), dtype=torch.bool)
+        for prim in term:
+            if prim.data_dependent:
+                acc &= rows_rule(prim, qc, k_view)
+            else:  # a structured part of a composite: its rows, from one (N, N) mask per pass
+                if id(prim) not in run.structured:
+                    run.structured[id(prim)] = torch.from_numpy(dense_mask(prim, run.n_total))
+                acc &= run.structured[id(prim)][s - t + lo : s - t + hi, : k_view.shape[-2]]
+        keep[..., : k_view.shape[-2]] |= acc
+    rows = torch.arange(lo, hi) + (s - t)
+    keep &= torch.arange(s)[None, None, :] <= rows[None, :, None]
+    empty = ~keep.any(-1)
+    if bool(empty.any()):  # an empty row reads its own token (the lab's rule)
+        h_idx, r_idx = empty.nonzero(as_tuple=True)
+        keep[h_idx, r_idx, rows[r_idx]] = True
+    return keep
+
+
+def _selected_layer(run: LabPass, q, k, v, scaling, groups) -> torch.Tensor:
+    """A data-dependent pattern's prefill in query chunks: each chunk scores its visible keys, keeps its choice
+    and attends to it (masked SDPA), so at most (H, SELECT_CHUNK, S) is held."""
+    heads, t, _ = q.shape
+    keys = k.repeat_interleave(groups, dim=0) if groups > 1 else k
+    values = v.repeat_interleave(groups, dim=0) if groups > 1 else v
+    out = torch.empty((heads, t, v.shape[-1]), dtype=q.dtype)
+    for lo in range(0, t, SELECT_CHUNK):
+        hi = min(t, lo + SELECT_CHUNK)
+        keep = _selection(run, q, keys, lo, hi)
+        out[:, lo:hi] = torch.nn.functional.scaled_dot_product_attention(
+            q[None, :, lo:hi], keys[None], values[None], attn_mask=keep[None], scale=scaling
+        )[0]
+    return out
 
 
 def _executed(keep: torch.Tensor, block: int | None = None) -> torch.Tensor:
@@ -231,6 +382,15 @@ def _decode_step(run: LabPass, q, key, value, scaling, groups) -> torch.Tensor:
     """One new token: gather only the cache positions its pattern row keeps, then attend to those."""
     s = key.shape[-2]
     position = s - 1
+    if run.shared is None:  # data-dependent: the new query scores every cached key to choose what to read
+        keys = key.repeat_interleave(groups, dim=0) if groups > 1 else key
+        values = value.repeat_interleave(groups, dim=0) if groups > 1 else value
+        keep = _selection(run, q, keys, 0, 1)  # (H, 1, S)
+        if run.reads is not None:
+            run.reads.append((run.layer, position, keep[:, 0].nonzero().tolist()))
+        return torch.nn.functional.scaled_dot_product_attention(
+            q[None], keys[None], values[None], attn_mask=keep[None], scale=scaling
+        )[0]  # masked SDPA gives what a gather of the kept keys gives
     row = run.shared[position, :s]
     kept = row.nonzero().flatten()
     if kept.numel() == 0:

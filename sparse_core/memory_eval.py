@@ -12,10 +12,12 @@ q/k (as in the lab); at decode the new query scores every cached key (or key blo
 which to read, as Quest and MInference do, and the row says so in `decode_note`.
 
 The prompts of one (arm, length) share every token before their needle (the filler does not depend
-on the seed). For dense and structured patterns each prompt reuses the KV cache of the tokens it
-shares with the prompt before it, deepest needle first, and prefills only the rest: at 5 depths × 2
-trials that prefills ~59% of the tokens a fresh start per prompt would. A data-dependent pattern's
-choice can depend on the whole prompt, so its prompts prefill in full.
+on the seed). Each prompt reuses the KV cache of the tokens it shares with the prompt before it, deepest needle
+first, and prefills only the rest: at 5 depths × 2 trials that prefills ~59% of the tokens a fresh
+start per prompt would. That holds for data-dependent patterns too: their causal rows choose from
+their own query and the keys up to it (`lab_passes.rows_rule`), so a cached prefix is what the
+longer prompt would compute. The prefill executes sparsely: a structured pattern gathers each query
+block's kept key blocks (`lab_passes._gathered_layer`), a data-dependent one selects in query chunks.
 """
 
 from __future__ import annotations
@@ -32,18 +34,18 @@ from . import dispatch, models, retrieval
 from .analysis import dense_mask
 from .decode import pattern_expr
 from .fit import fit
-from .lab_passes import MODEL_LOCK, LabPass
+from .lab_args import MEMORY_MAX_LENGTH
+from .lab_passes import MODEL_LOCK, LabPass, rows_rule
 from .lab_price import LabBudget, LabPrice
 from .lab_price import price_memory as _price_memory
 from .params import PatternError
 from .patterns.base import Expr
-from .patterns.learned import BlockGating, TopK
 
 DENSE = "dense"
 # greedy answer tokens: a 5-digit passkey after "The pass key is" is a space, one token per digit and a
 # period; a 7-digit multi-key value comes after ": " (":", " ", 7 digits), so it needs 9 at least
 NEW_TOKENS = {"passkey": 7, "multikey": 11}
-MAX_LENGTH = 8192  # SmolLM2's context; the structured mask is a dense (n, n) bool, 64 MiB at this bound
+MAX_LENGTH = MEMORY_MAX_LENGTH  # SmolLM2's context; the structured mask is a dense (n, n) bool, 64 MiB here
 DECODE_NOTES = {
     "structured": "reads only the cached positions its pattern row keeps",
     "dense": "reads every cached position",
@@ -93,70 +95,13 @@ class MemoryResult:
 ROW_KEYS = (
     "task", "lang", "model", "pattern", "budget", "label", "params", "density", "length", "tokens", "depth",
     "depth_measured", "accuracy", "correct", "trials", "ci_low", "ci_high", "answers", "expected", "decode_note",
-    "prefix_reused", "seconds",
+    "prefix_reused", "seconds", "budget_met", "budget_note",
 )  # fmt: skip
 
 
 def _row_rule(prim, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """(H, S) keys the data-dependent primitive keeps for one new query q (H, d) over cached keys k (H, S, d)."""
-    s = k.shape[-2]
-    scores = torch.einsum("hd,hsd->hs", q.float(), k.float())  # ranking only: the scale does not matter
-    if isinstance(prim, TopK):
-        keep = torch.zeros(scores.shape, dtype=torch.bool)
-        return keep.scatter_(-1, torch.topk(scores, min(prim.k, s), dim=-1).indices, True)
-    if isinstance(prim, BlockGating):
-        b = prim.block
-        own = (s - 1) // b
-        keep = torch.zeros(scores.shape, dtype=torch.bool)
-        keep[:, own * b :] = True  # the own block up to the query
-        others = min(prim.top_blocks - 1, own)  # causal candidates: complete blocks before the own one
-        if others > 0:
-            pooled = k[:, : own * b].float().reshape(k.shape[0], own, b, -1).mean(2)  # (H, own, d)
-            gate = torch.einsum("hd,hbd->hb", q.float(), pooled)
-            top = torch.topk(gate, others, dim=-1).indices  # (H, others)
-            cols = (top[..., None] * b + torch.arange(b)).reshape(k.shape[0], -1)
-            keep.scatter_(-1, cols, True)
-        return keep
-    raise PatternError(
-        f"decoding with '{type(prim).__name__}' has no one-query selection rule yet (topk and block_gating have)",
-        "memory_no_decode_rule",
-    )
-
-
-@dataclass
-class _SelectingPass(LabPass):
-    """The lab's decode pass for a data-dependent pattern: prefill as the lab's sparse pass, decode by selection."""
-
-    structured: dict = field(default_factory=dict)  # id(primitive) -> (N, N) bool, structured parts of a composite
-
-    def attend(self, module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
-        """A decode step scores every cached key to choose the ones to read; prefill is the lab's own."""
-        if query.shape[-2] != 1:
-            return super().attend(module, query, key, value, attention_mask, scaling, dropout, **kwargs)
-        if scaling is None:
-            scaling = query.shape[-1] ** -0.5
-        q, k, v = query[0, :, 0], key[0], value[0]  # (H, d), (Hkv, S, d)
-        groups = q.shape[0] // k.shape[0]
-        keys = k.repeat_interleave(groups, dim=0) if groups > 1 else k
-        values = v.repeat_interleave(groups, dim=0) if groups > 1 else v
-        keep = torch.zeros((q.shape[0], keys.shape[-2]), dtype=torch.bool)
-        for term in self.expr.terms():
-            acc = torch.ones_like(keep)
-            for prim in term:
-                if prim.data_dependent:
-                    acc &= _row_rule(prim, q, keys)
-                else:  # a structured part of a composite: its row, from one (N, N) mask per pass
-                    if id(prim) not in self.structured:
-                        self.structured[id(prim)] = torch.from_numpy(dense_mask(prim, self.n_total))
-                    s = keys.shape[-2]
-                    acc &= self.structured[id(prim)][s - 1, :s]
-            keep |= acc
-        keep[:, -1] = keep[:, -1] | ~keep.any(-1)  # an empty row reads its own token (the lab's rule)
-        out = torch.nn.functional.scaled_dot_product_attention(
-            q[None, :, None], keys[None], values[None], attn_mask=keep[None, :, None], scale=scaling
-        )[0]  # masked SDPA gives what a gather of the kept keys gives
-        self.layer += 1
-        return out.transpose(0, 1)[None].contiguous(), None
+    return rows_rule(prim, q[:, None], k)[:, 0]
 
 
 def _forward(lm, ids: list[int], cache, run: LabPass) -> int:
@@ -195,7 +140,9 @@ def answer_trials(
     if expr is None:
         make_run: Callable[[], LabPass] = lambda: LabPass("dense", jobs=[])  # noqa: E731
     elif data_dependent:
-        make_run = lambda: _SelectingPass("decode", n_total=total, expr=expr)  # noqa: E731
+        # each row's choice depends only on its query and the keys up to it (`lab_passes.rows_rule`), so
+        # a cached prefix holds exactly what this prompt would compute: reused like the others
+        make_run = lambda: LabPass("decode", n_total=total, expr=expr)  # noqa: E731
     else:
         # one (N, N) bool mask for every prompt: a structured row depends only on its position (and on N,
         # the same for all prompts here), so a cached prefix is exactly what this prompt would compute
@@ -210,8 +157,7 @@ def answer_trials(
         for ids in prompts:
             if cancel is not None and cancel():
                 break
-            # a data-dependent choice can depend on the whole prompt: no reuse
-            keep = 0 if data_dependent else min(_common_prefix([previous, ids]), len(ids) - 1)
+            keep = min(_common_prefix([previous, ids]), len(ids) - 1)
             if keep == 0:
                 cache = DynamicCache()
             elif keep < cache.get_seq_length():  # transformers 5 crops by the count of tokens removed
@@ -325,13 +271,14 @@ def run_memory(
             if cancel is not None and cancel():
                 result.cancelled = True
                 break
-            params, density = None, 1.0
+            params, density, met, note = None, 1.0, None, ""
             if arm.pattern != DENSE:
                 if arm.params is not None:
                     params, density = arm.params, None
                 else:
                     fitted = fit(arm.pattern, int(n), arm.budget, True)
                     params, density = fitted.params, fitted.achieved_density
+                    met, note = fitted.met, fitted.note  # e.g. strided cannot go below 8.69% at 1,024
             expr = None if arm.pattern == DENSE else pattern_expr(lm, arm.pattern, params)
             # deepest needle first: each prompt then shares with the one before it everything up to its needle
             order = [(float(d), t) for d in sorted(depths, reverse=True) for t in range(trials)]
@@ -383,6 +330,8 @@ def run_memory(
                         "decode_note": _decode_note(expr),
                         "prefix_reused": int(sum(answered[k][1] for k in keys)),  # tokens read from the cache
                         "seconds": float(sum(answered[k][2] for k in keys)),
+                        "budget_met": met,  # None: dense or explicit parameters (no budget)
+                        "budget_note": note,
                     }
                 )
             if result.cancelled:

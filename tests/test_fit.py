@@ -119,3 +119,26 @@ def test_closed_form_counts_match_the_engine(name, params, causal):
         if causal
         else dense_mask(make(name, causal, **params).expr(), n).sum()
     )
+
+
+@pytest.mark.parametrize(("name", "n"), [("strided", 1024), ("fixed", 256), ("window", 200), ("bigbird", 256)])
+def test_the_reachable_range_is_the_brute_force_one(name, n):
+    """lowest / highest equal the min / max density over every valid value of the solved parameter (dense masks)."""
+    rule = FIT_RULES[name]
+    spec = get(name).param(rule.param)
+    values = range(int(spec.minimum), min(int(spec.maximum), n) + 1)
+    base = {**get(name).defaults(), **rule.fixed}
+    found = [d for v in values if (d := _density(name, n, True, {**base, rule.param: v})) is not None]
+    result = fit(name, n, 0.05, True)
+    assert result.lowest == pytest.approx(min(found))
+    assert result.highest == pytest.approx(max(found))
+
+
+def test_a_budget_below_reach_says_so():
+    """Strided cannot go below 8.69% at 1,024 tokens: its 5% fit is not met and says why; 10% is met."""
+    low = fit("strided", 1024, 0.05, True)
+    assert not low.met and low.achieved_density == pytest.approx(0.0869, abs=5e-5)
+    assert low.note == "strided cannot go below 8.69% at 1,024 tokens"
+    ok = fit("strided", 1024, 0.1, True)
+    assert ok.met and ok.note == ""
+    assert fit("window", 1024, 0.05, True).met
