@@ -1247,6 +1247,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "a CSV of {n} × {n} cells is larger than this installation allows ({limit} × {limit}): lower n, use --blocks with a larger --block-size, or write .npy or .png",
         "zh": "{n} × {n} 个单元的 CSV 超过了本安装允许的大小（{limit} × {limit}）：请减小 n、使用 --blocks 并增大 --block-size，或改写为 .npy 或 .png",
     },
+    "err.budget_uncountable": {
+        "en": "this combination expands to {terms} union terms with strided parts, which cannot be counted exactly at n = {n}: lower n or combine fewer layers",
+        "zh": "此组合展开为 {terms} 个含跨步部分的并集项，在 n = {n} 时无法精确计数：请减小 n 或减少组合的层数",
+    },
+    "err.budget_uncountable_blocks": {
+        "en": "the block layout of this combination ({terms} union terms with strided parts) cannot be counted exactly with {blocks} blocks: use larger blocks, lower n or combine fewer layers",
+        "zh": "此组合的块布局（{terms} 个含跨步部分的并集项）在 {blocks} 个块时无法精确计数：请使用更大的块、减小 n 或减少组合的层数",
+    },
     "err.budget_env": {
         "en": "the setting {name} must be a whole number, got {value}",
         "zh": "设置 {name} 必须是整数，收到的是 {value}",
