@@ -442,7 +442,8 @@ class BlockLayout:
     def kept_per_row(self) -> np.ndarray:
         """Kept key blocks of each query block (computed once)."""
         if getattr(self, "_kept", None) is None:
-            self._kept = count_union(self.terms, self.n_blocks, universe=self.n_blocks)
+            # block-level column sets list a (rows, blocks) table: never listed just to price the fold
+            self._kept = count_union(self.terms, self.n_blocks, universe=self.n_blocks, list_columns=False)
         return self._kept
 
     def pairs(self) -> tuple[np.ndarray, np.ndarray]:

@@ -110,6 +110,7 @@ class Cost:
     block_cells: int = 0
     dense_bytes: int = 0
     random_draws: int = 0
+    uncountable: str = ""  # "rows" or "blocks": no exact counting method fits this request at that level
     lower: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -275,10 +276,12 @@ def _data_dependent_work(prim, n: int, d: int = 64) -> dict[str, int]:
 
 # Bytes per (query, key) cell a data-dependent primitive holds while scoring: RSS above the import at
 # n = 4,096 here (block gating 250 MB, top-k 72 MB, vertical-slash 53-70 MB, LSH 56 MB, routing 60 MB)
-DENSE_CELL_BYTES = {"BlockGating": 13, "TopK": 4, "VerticalSlash": 3, "LSH": 3, "Routing": 3}
+DENSE_CELL_BYTES = {"TopK": 4, "VerticalSlash": 3, "LSH": 3, "Routing": 3}
+GATING_BYTES = 12  # block gating: per (query, key block) score, float32 and its float64 temporaries
 
 DENSE_LAYOUT_BYTES = 64  # per block pair of a dense (data-dependent) layout: codes, table, segments
 DENSE_LAYOUT_WORK = 4
+DENSE_PASS_CELLS = 32  # (n, n) bool cells ANDed or ORed per work unit (about 2 billion a CPU second here)
 
 REFINE_FACTOR = 3  # re-counting a candidate block's rows with a key window: ~3x a plain row count
 
@@ -376,17 +379,33 @@ def predict_cost(
     if expr.data_dependent:
         # the engine scores data-dependent expressions densely: every primitive becomes an (n, n) mask, and
         # scoring holds float scores and their temporaries (measured peaks at n = 4,096 in DENSE_CELL_BYTES)
-        # (+2 cells: the union of four layers with vertical-slash at 4,096 measured 304 MB against 300 priced with +1)
-        scoring = sum(DENSE_CELL_BYTES.get(type(p).__name__, 4) for p in prims if p.data_dependent)
-        cost["memory_bytes"] = n * n * (scoring + len(prims) + 2) + DENSE_LAYOUT_BYTES * nb * nb
+        # (+2 cells, one more than before: four layers with vertical-slash at 4,096 measured 304 MB, priced 4 % low)
+        scoring = 0
+        for p in prims:
+            if type(p).__name__ == "BlockGating":
+                # its mask, plus float scores and temporaries per (query, key block): 177 MB at block 1, 61 MB
+                # at block 64 (n = 4,096, above the process); a flat 13 bytes a cell refused NSA's defaults
+                scoring += n * n + GATING_BYTES * n * -(-n // max(1, int(p.block)))
+            elif p.data_dependent:
+                scoring += n * n * DENSE_CELL_BYTES.get(type(p).__name__, 4)
+        cost["memory_bytes"] = scoring + n * n * (len(prims) + 2) + DENSE_LAYOUT_BYTES * nb * nb
         # its block layout lists every kept block pair (at block 1, every kept pair): measured 2.7 s, 1.1 GB at
         # n = 4,096 and block 1 for a union that keeps everything
         cost["segment_evals"] = DENSE_LAYOUT_WORK * nb * nb
         blame("segment_evals", ["n"])
         cost["dense_bytes"] = n * n
-        if n_terms > budget.dnf_terms:
+        if n_terms > TERMS_LISTED:
             cost["dnf_terms"] = n_terms
             blame("dnf_terms", ["layers"])
+        else:
+            # the dense build ANDs each term's masks and ORs the terms: one pass over n^2 bytes per part of a
+            # term, priced per pass (a term count limit refused 4-layer compositions that fit)
+            from .patterns.base import simple_terms
+
+            passes = sum(len(t) for t in simple_terms(expr))
+            cost["segment_evals"] += n * n * passes // DENSE_PASS_CELLS
+            if n_terms > 1:
+                blame("segment_evals", ["layers"])
     cost["random_draws"] = random_draws(structured, n)
     for p in structured:
         if type(p).__name__ in ("RandomKeys", "RandomBlocks"):
@@ -404,9 +423,9 @@ def predict_cost(
         rows, listing = _degree_rows(expr, structured, n)
         method, evals, peak = _plan(terms, shapes, rows, n, analysis.ROW_CHUNK)
         bmethod, bevals, bpeak = _plan(terms, bshapes, nb, nb, nb)
-        if "refuse" in (method, bmethod):
-            cost["dnf_terms"] = max(len(terms), budget.dnf_terms + 1)
-            blame("dnf_terms", ["layers"])
+        if "refuse" in (method, bmethod):  # no exact method fits (strided terms past the fold's reach)
+            cost["uncountable"] = "rows" if method == "refuse" else "blocks"
+            cost["dnf_terms"] = len(terms)
             return done(**cost)
         cost["dnf_terms"] = len(terms) if "ie" in (method, bmethod) else 0
         build = DRAW_WORK * cost["random_draws"]  # random tables: drawn once, listed for rows and block rows
@@ -513,6 +532,23 @@ def _or(names: list[str]) -> str:
 def over_budget(cost: Cost, budget: Budget) -> PatternError | None:
     """The error for the metric furthest over its limit, or None if the request fits."""
     lower = dict(cost.lower)
+    if cost.uncountable == "rows":
+        return PatternError(
+            f"this combination expands to {cost.dnf_terms} union terms with strided parts, which cannot be "
+            f"counted exactly at n = {cost.n:,}: lower n or combine fewer layers",
+            "budget_uncountable",
+            terms=cost.dnf_terms,
+            n=f"{cost.n:,}",
+        )
+    if cost.uncountable == "blocks":
+        blocks = -(-cost.n // max(1, min(cost.block, cost.n)))
+        return PatternError(
+            f"the block layout of this combination ({cost.dnf_terms} union terms with strided parts) cannot be "
+            f"counted exactly with {blocks:,} blocks: use larger blocks, lower n or combine fewer layers",
+            "budget_uncountable_blocks",
+            terms=cost.dnf_terms,
+            blocks=f"{blocks:,}",
+        )
     if cost.dnf_terms > budget.dnf_terms:
         return PatternError(
             f"this combination expands to {cost.dnf_terms} union terms (limit {budget.dnf_terms}): "

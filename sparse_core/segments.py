@@ -324,7 +324,7 @@ def _union_by_bitmap(terms: list[list], rows: int, universe: int, codes: list | 
 def union_pairs(terms: list[list], rows: int, universe: int) -> np.ndarray | None:
     """Sorted row * universe + key codes of the union's cells by bitmaps, or None where intersecting
     the terms' segment lists is cheaper (union_plan's choice)."""
-    shapes = [[shape_of(id(p), p, universe) for p in t] for t in terms]
+    shapes = [[shape_of(id(p), p, universe, list_columns=False) for p in t] for t in terms]
     if union_plan(shapes, rows, universe)[0] != "bitmap":
         return None
     codes: list = []
@@ -369,12 +369,13 @@ def _steps_and_span(segs: list[Seg]) -> tuple[int, int]:
     return step, span
 
 
-def shape_of(key, segs, universe: int | None) -> PartShape:
-    """The shape of an actual part (a segment list or a ColumnSet)."""
+def shape_of(key, segs, universe: int | None, list_columns: bool = True) -> PartShape:
+    """The shape of an actual part (a segment list or a ColumnSet). list_columns: a column set of few
+    segments may be listed to learn its steps (block-level column sets list a (rows, blocks) table: not them)."""
     if isinstance(segs, ColumnSet):
         slots = segs.slots if segs.slots is not None else max(1, universe or 1)
         step = span = 0
-        if slots <= FOLD_COLUMN_SLOTS:  # few segments: list them (the fold or a product would anyway)
+        if list_columns and slots <= FOLD_COLUMN_SLOTS:  # few segments: list them (the fold would anyway)
             step, span = _steps_and_span(segs.segs())
         return PartShape(key, slots, "columns", step, span)
     step, span = _steps_and_span(segs)
@@ -466,7 +467,7 @@ def _fold_cost(terms: list[list[PartShape]]) -> tuple[int, int] | None:
     of one residue class; the sweep merges those, then every disjoint interval piece meets every
     disjoint progression piece once (closed form).
     """
-    period, inter, pieces, progs = 1, 0, 0, []
+    period, inter, pieces, singles, progs = 1, 0, 0, 0, []
     for parts in terms:
         slots, steps, most = 1, 1, None
         for p in parts:
@@ -478,7 +479,9 @@ def _fold_cost(terms: list[list[PartShape]]) -> tuple[int, int] | None:
             c = p.span // steps + 1
             most = c if most is None else min(most, c)
         inter += slots * max(1, sum(PASS_WORK[p.kind] for p in parts[1:]))
-        if steps == 1 or (most or 0) <= 1:
+        if (most or 0) <= 1:
+            singles += slots  # one key a segment: one folded piece each
+        elif steps == 1:
             pieces += slots
         else:
             progs.append((slots, steps, most or 1))
@@ -487,9 +490,11 @@ def _fold_cost(terms: list[list[PartShape]]) -> tuple[int, int] | None:
                 return None
     if not progs:
         return None  # all intervals: the sweep
-    expanded = sum(slots * min(period // steps, most) for slots, steps, most in progs)
+    expanded = singles + sum(slots * min(period // steps, most) for slots, steps, most in progs)
     held = expanded + pieces
-    sweep = (SWEEP_FACTOR + held.bit_length() // 2) * held
+    # up to FOLD_NETWORK_SEGS pieces a row the sorting network runs along rows, as the interval sweep's does
+    factor = SWEEP_FACTOR - 1 if held <= FOLD_NETWORK_SEGS else SWEEP_FACTOR + held.bit_length() // 2
+    sweep = factor * held
     return inter + sweep + FOLD_CROSS * pieces * expanded, held + sum(s for s, _, _ in progs)
 
 
@@ -504,26 +509,51 @@ def _sweep_pieces(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return start, np.maximum(hi - start, 0)
 
 
+FOLD_NETWORK_SEGS = 32  # up to this many pieces a row, the sorting network along rows beats a sort per row
+
+
+def _pieces(segs: list[Seg], sl: slice) -> tuple[np.ndarray, np.ndarray]:
+    """Disjoint pieces (start, length) of the union of intervals (single keys for steps above 1), laid out
+    (slot, row); length 0 where a slot holds nothing."""
+    if len(segs) <= FOLD_NETWORK_SEGS:
+        got = disjoint_pieces(segs, sl)
+        if got is not None:
+            lo, hi = got
+            length = np.maximum(hi - lo, 0)
+            return np.where(length > 0, lo, 0), length
+    big = np.iinfo(np.int64).max // 4
+    lo = np.stack([s.start[sl] for s in segs], axis=1)
+    length = np.stack([s.count[sl] if s.step == 1 else np.minimum(s.count[sl], 1) for s in segs], axis=1)
+    start, length = _sweep_pieces(np.where(length > 0, lo, big), np.where(length > 0, lo + length, big))
+    length = np.where(start < big, length, 0)
+    return np.where(length > 0, start, 0).T, length.T
+
+
 def _union_by_fold(flat: list[list[Seg]], rows: int) -> np.ndarray:
     """|union| per row of the terms' segment lists, exactly, with no inclusion-exclusion.
 
-    Intervals (and single keys) are merged into disjoint pieces I by a sweep. Progressions are split
-    by residue modulo L, the lcm of their steps: each becomes step-L progressions, and a step-L
+    Intervals are merged into disjoint pieces I by a sweep. Progressions are split by residue modulo
+    L, the lcm of their steps: each becomes step-L progressions (a single key is one), and a step-L
     progression {a + tL} is the interval [r*M + q, r*M + q + count) in folded coordinates
     (r = a mod L, q = a div L), so a second sweep merges them into disjoint pieces F. Then
     |I u F| = |I| + |F| - sum over piece pairs of |interval n progression|, each in closed form.
     """
     segs = [s for term in flat for s in term]
-    single = [s.step == 1 or int(s.count.max(initial=0)) <= 1 for s in segs]
-    ivs = [s for s, one in zip(segs, single, strict=True) if one]
-    progs = [s for s, one in zip(segs, single, strict=True) if not one]
+    most = [int(s.count.max(initial=0)) for s in segs]
+    # single keys join the folded sweep (one piece each) rather than meet every progression piece
+    ivs = [s for s, m in zip(segs, most, strict=True) if s.step == 1 and m > 1]
+    progs = [s for s, m in zip(segs, most, strict=True) if s.step > 1 and m > 1]
+    singles = [Seg(s.start, 1, s.count) for s, m in zip(segs, most, strict=True) if m == 1]
     if not progs:
-        return _union_of_intervals([ivs], rows) if ivs else np.zeros(rows, dtype=np.int64)
+        return _union_of_intervals([ivs + singles], rows) if ivs or singles else np.zeros(rows, dtype=np.int64)
     period = 1
     for s in progs:
         period = lcm(period, s.step)
-    subs: list[tuple[np.ndarray, np.ndarray]] = []  # (start, count) of step-`period` progressions
+    subs: list[tuple[np.ndarray, np.ndarray]] = [(s.start, s.count) for s in singles]  # step-`period` pieces
     top = 1
+    for s in singles:
+        if (s.count > 0).any():
+            top = max(top, int(s.start[s.count > 0].max()) + 1)
     for s in progs:
         k = period // s.step
         live = s.count > 0
@@ -532,38 +562,34 @@ def _union_by_fold(flat: list[list[Seg]], rows: int) -> np.ndarray:
         for j in range(min(k, int(s.count.max(initial=0)))):
             subs.append((s.start + j * s.step, np.maximum((s.count - j + k - 1) // k, 0)))
     width = top // period + 2  # more than any quotient + count, so residue classes never touch
-    big = np.iinfo(np.int64).max // 4
+    folded = []
+    for a, c in subs:
+        live = c > 0
+        safe = np.where(live, a, 0)
+        folded.append(Seg((safe % period) * width + safe // period, 1, np.where(live, c, 0)))
     out = np.zeros(rows, dtype=np.int64)
-    held = len(subs) + len(ivs)
-    step = max(1, SWEEP_CELLS // max(1, held, len(subs) * len(ivs)))
+    held = len(folded) + len(ivs)
+    step = max(1, SWEEP_CELLS // max(1, held, len(folded) * len(ivs)))
     for lo_row in range(0, rows, step):
         sl = slice(lo_row, lo_row + step)
-        start = np.stack([a[sl] for a, _ in subs], axis=1)
-        count = np.stack([c[sl] for _, c in subs], axis=1)
-        live = count > 0
-        safe = np.where(live, start, 0)
-        folded = (safe % period) * width + safe // period
-        flo, flen = _sweep_pieces(np.where(live, folded, big), np.where(live, folded + count, big))
-        flen = np.where(flo < big, flen, 0)
-        kept = flen.sum(axis=1)
+        flo, flen = _pieces(folded, sl)  # (slot, row)
+        kept = flen.sum(axis=0)
         if ivs:
-            lo = np.stack([s.start[sl] for s in ivs], axis=1)
-            length = np.stack([s.count[sl] if s.step == 1 else np.minimum(s.count[sl], 1) for s in ivs], axis=1)
-            ilo, ilen = _sweep_pieces(np.where(length > 0, lo, big), np.where(length > 0, lo + length, big))
-            ilen = np.where(ilo < big, ilen, 0)
-            ilo = np.where(ilen > 0, ilo, 0)
-            kept += ilen.sum(axis=1)
-            a = np.where(flen > 0, (flo // width) + (flo % width) * period, 0)[:, None, :]
-            c = flen[:, None, :]
-            lo3, hi3 = ilo[:, :, None], (ilo + ilen)[:, :, None]
+            ilo, ilen = _pieces(ivs, sl)
+            kept += ilen.sum(axis=0)
+            a = np.where(flen > 0, (flo // width) + (flo % width) * period, 0)[None, :, :]
+            c = flen[None, :, :]
+            lo3, hi3 = ilo[:, None, :], (ilo + ilen)[:, None, :]
             t_lo = np.clip(-((a - lo3) // period), 0, c)  # first t with a + t*L >= lo
             t_hi = np.clip(-((a - hi3) // period), 0, c)
-            kept -= np.maximum(t_hi - t_lo, 0).sum(axis=(1, 2))
+            kept -= np.maximum(t_hi - t_lo, 0).sum(axis=(0, 1))
         out[sl] = kept
     return out
 
 
-def count_union(terms: list[list[list[Seg]]], rows: int, universe: int | None = None) -> np.ndarray:
+def count_union(
+    terms: list[list[list[Seg]]], rows: int, universe: int | None = None, list_columns: bool = True
+) -> np.ndarray:
     """|T1 u T2 u ...| per row, where each term is an intersection of disjoint segment lists.
 
     One term: its intersection. All intervals: a sweep over sorted endpoints. Otherwise the
@@ -571,7 +597,7 @@ def count_union(terms: list[list[list[Seg]]], rows: int, universe: int | None = 
     progression, so each summand is exact) and a bitmap over the `universe` of keys, as
     union_plan prices them.
     """
-    shapes = [[shape_of(id(p), p, universe) for p in t] for t in terms]
+    shapes = [[shape_of(id(p), p, universe, list_columns) for p in t] for t in terms]
     method, _, _ = union_plan(shapes, rows, universe)
     if method == "term":
         return _count_term(terms[0], rows)

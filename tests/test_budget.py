@@ -118,7 +118,25 @@ def test_dense_requests_are_bounded_by_the_dense_limit():
 def test_i18n_has_every_budget_code():
     from ui.i18n import STRINGS
 
-    codes = {"budget_terms", "budget_n", "budget_dense_n", "budget_env", "budget_random_draws"}
+    codes = {"budget_terms", "budget_n", "budget_dense_n", "budget_env", "budget_random_draws", "kv_cost"}
+    codes |= {"budget_csv_n", "budget_uncountable", "budget_uncountable_blocks"}
     codes |= {"budget_random_block_draws"} | {f"budget_{m}" for m in limits._WHAT}
     missing = sorted(c for c in codes if f"err.{c}" not in STRINGS)
     assert not missing, missing
+
+
+def test_catalog_says_what_the_engine_says_for_the_csv_limit_and_uncountable_layouts():
+    from sparse_core.cli import _check_out
+    from ui.i18n import t
+
+    errors = []
+    with pytest.raises(PatternError) as info:
+        _check_out(__import__("pathlib").Path("m.csv"), 4096, Budget())
+    errors.append(info.value)
+    for uncountable in ("rows", "blocks"):
+        cost = limits.Cost(1 << 20, 2, dnf_terms=13, uncountable=uncountable)
+        errors.append(limits.over_budget(cost, Budget()))
+    for error in errors:
+        assert t(f"err.{error.code}", "en", **error.fields) == str(error)
+        assert t(f"err.{error.code}", "zh", **error.fields) != str(error)
+        assert "lower" in str(error)
