@@ -148,3 +148,12 @@ def test_the_summary_says_each_target_met_or_missed():
     missed = [c for c in checks if "missed" in c]
     assert len(missed) == 5, checks  # errors, worst p95 (SmolLM2), downloads, peak, after close
     assert any("inspector smollm2" in c for c in missed) and any("0 of 1" in c for c in missed)
+
+
+def test_an_action_that_never_finished_is_a_missed_target_not_a_number():
+    from benchmarks.app_load import summary
+
+    errors = [("explorer", "session 0 explorer /explorer: RuntimeError: the server sent an exception: ImportError")]
+    _, checks = summary({}, errors, [], _report(), peak=1_000)
+    assert "- **missed**: explorer wire p95 none measured (target <= 3 s)" in checks
+    assert any(c.startswith("- **missed**: worst wire p95 none measured") for c in checks)
