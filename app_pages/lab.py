@@ -12,7 +12,7 @@ import json
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from sparse_core import PatternError, jobs, lab, memory_eval, models, retrieval
+from sparse_core import PatternError, jobs, lab, lab_price, memory_eval, models, retrieval
 from ui import deploy
 from ui import lab_figures as F
 from ui import lab_state as S
@@ -130,6 +130,18 @@ def _price_caption(quote) -> None:
     (st.warning if quote.over_budget else st.caption)(caption)
 
 
+def _refuse(quote, longest: int) -> None:
+    """A grid over the server's budget: its price and what to lower (the trials that fit, from the engine)."""
+    try:
+        lab_price.refuse_over_budget(quote)
+        fit = 0
+    except PatternError as e:
+        fit = int(e.fields.get("fit_trials") or 0)
+    seconds, budget = f"{quote.cpu_seconds:,.0f}", f"{quote.budget_seconds:,.0f}"
+    more = " " + tr("lab.mem_over_trials", trials=fit) if fit else ""
+    st.error(tr("lab.mem_over", seconds=seconds, budget=budget, longest=f"{longest:,}") + more)
+
+
 def _request_cancel() -> None:
     st.session_state.lab_cancel = True
 
@@ -226,9 +238,7 @@ def memory_view(model: str, causal: bool) -> None:
         if quote is not None:
             _price_caption(quote)
         if run and quote is not None and quote.over_budget:
-            longest = f"{max(request[2]):,}"
-            st.error(tr("lab.mem_over", seconds=f"{quote.cpu_seconds:,.0f}", budget=f"{quote.budget_seconds:,.0f}",
-                        longest=longest))  # fmt: skip
+            _refuse(quote, max(request[2]))
         elif run:
 
             def work(progress, cancel):

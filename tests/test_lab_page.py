@@ -188,8 +188,8 @@ def memory_engine(monkeypatch):
 
     def price(model, task, lengths, depths, trials, patterns, budgets, *, include_dense=True):
         calls["price"].append((model, task, lengths, depths, trials, patterns, budgets))
-        seconds = 500.0 if calls["over"] else 12.0
-        return lab_price.LabPrice(model, max(lengths), 1, seconds / 2, seconds / 2, 180.0)
+        seconds = 300.0 if calls["over"] else 12.0
+        return lab_price.LabPrice(model, max(lengths), 1, seconds / 2, seconds / 2, 180.0, kind="memory", trials=trials)
 
     def run(model, task, lengths, depths, trials, patterns, budgets, *, lang="en", progress=None, cancel=None, **kw):
         calls["run"].append((model, task, lengths, depths, trials, patterns, budgets, lang))
@@ -268,11 +268,12 @@ def test_memory_run_draws_one_heatmap_per_arm_from_the_engine_rows(memory_engine
 def test_a_memory_run_over_budget_is_refused_with_its_price_and_what_to_lower(memory_engine):
     memory_engine["over"] = True
     at = page(**MEMORY_URL)
-    assert any("Predicted cost: about 500 CPU seconds" in w.value for w in at.warning)  # before the click
+    assert any("Predicted cost: about 300 CPU seconds" in w.value for w in at.warning)  # before the click
     at.button(key="lab_mem_run").click().run()
     assert not at.exception and not memory_engine["run"]
     error = " ".join(e.value for e in at.error)
-    assert "500 CPU seconds" in error and "180" in error and "512-token" in error and "fewer lengths" in error
+    assert "300 CPU seconds" in error and "180" in error and "512-token" in error and "fewer lengths" in error
+    assert "Trials per cell that fit: at most 1." in error  # 2 trials at 300 s: 1 fits in 180 (the engine's count)
 
 
 def test_memory_view_of_an_encoder_says_it_needs_a_causal_model(memory_engine):

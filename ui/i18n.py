@@ -345,9 +345,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "（在笔记本上 make run 会这样做）。",
     },
     "in.rescaled": {
-        "en": "Fitted to these {n} tokens: {changes}. The paper's values would keep (nearly) every pair here; "
-        "parameters you have not changed follow the text.",
-        "zh": "已按这 {n} 个词元调整：{changes}。论文中的取值在这里会保留（几乎）所有词元对；你未修改的参数会随文本调整。",
+        "en": "Fitted to these {n} tokens: {changes}, halved until the pattern keeps at most half of the pairs "
+        "the model could attend. Parameters you have not changed follow the text.",
+        "zh": "已按这 {n} 个词元调整：{changes}，逐次减半，直到该模式最多保留模型可关注词元对的一半。"
+        "你未修改的参数会随文本调整。",
     },
     "in.rescale_undo": {"en": "Undo: keep the values I had", "zh": "撤销：保留我原来的取值"},
     "in.clamped": {
@@ -867,6 +868,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "ref.block": {"en": "Blockwise attention (Qiu et al. 2019)", "zh": "分块注意力（Qiu 等 2019）"},
     "ref.random": {"en": "Random attention (BigBird, Zaheer et al. 2020)", "zh": "随机注意力（BigBird，Zaheer 等 2020）"},
     "ref.logsparse": {"en": "LogSparse Transformer (Li et al. 2019)", "zh": "LogSparse Transformer（Li 等 2019）"},
+    "ref.neighborhood": {
+        "en": "Neighborhood Attention Transformer (Hassani et al. 2023): kernel 7, windows clamped at borders",
+        "zh": "邻域注意力 Transformer（Hassani 等 2023）：核大小 7，窗口在边界处夹回图内",
+    },
     "ref.lsh": {"en": "Reformer (Kitaev et al. 2020)", "zh": "Reformer（Kitaev 等 2020）"},
     "ref.topk": {"en": "Explicit sparse attention (Zhao et al. 2019)", "zh": "显式稀疏注意力（Zhao 等 2019）"},
     "ref.routing": {"en": "Routing Transformer (Roy et al. 2021)", "zh": "Routing Transformer（Roy 等 2021）"},
@@ -925,10 +930,12 @@ STRINGS: dict[str, dict[str, str]] = {
     "param.k": {"en": "k", "zh": "k"},
     "param.last_q": {"en": "last queries", "zh": "末尾查询数"},
     "param.neighbors": {"en": "neighbour blocks", "zh": "相邻块数"},
+    "param.radius": {"en": "radius", "zh": "半径"},
     "param.random_blocks": {"en": "random blocks", "zh": "随机块数"},
     "param.random_keys": {"en": "random keys", "zh": "随机键数"},
     "param.rounds": {"en": "hash rounds", "zh": "哈希轮数"},
     "param.seed": {"en": "seed", "zh": "随机种子"},
+    "param.side": {"en": "grid width", "zh": "网格宽度"},
     "param.sinks": {"en": "sink tokens", "zh": "注意力汇词元数"},
     "param.slash": {"en": "diagonals", "zh": "斜线数"},
     "param.stride": {"en": "stride", "zh": "步长"},
@@ -1140,6 +1147,19 @@ STRINGS: dict[str, dict[str, str]] = {
     "pattern.logsparse.summary": {
         "en": "Each token attends itself and the tokens 1, 2, 4, 8, … positions before it.",
         "zh": "每个词元关注自身以及它之前 1、2、4、8……个位置的词元。",
+    },
+    "pattern.neighborhood": {"en": "Neighborhood (2-D)", "zh": "邻域注意力（二维）"},
+    "pattern.neighborhood.summary": {
+        "en": "Tokens are pixels of a grid; each attends the k × k pixels around it, the window shifted inside the grid at its borders.",
+        "zh": "词元是网格上的像素；每个像素关注其周围 k × k 个像素，在边界处窗口平移到网格内部。",
+    },
+    "help.neighborhood.side": {
+        "en": "Grid width in tokens; n = side² is a square image (NAT: 56 at stage 1).",
+        "zh": "网格宽度（词元数）；n = side² 时为正方形图像（NAT 第 1 阶段：56）。",
+    },
+    "help.neighborhood.radius": {
+        "en": "Window radius: k = 2·radius + 1 keys per axis (NAT: k = 7).",
+        "zh": "窗口半径：每个轴 k = 2·radius + 1 个键（NAT：k = 7）。",
     },
     "pattern.nsa": {"en": "NSA (selection + window)", "zh": "NSA（选择 + 窗口）"},
     "pattern.nsa.summary": {
@@ -1382,6 +1402,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "choose fewer lengths (the {longest}-token prompts cost most), depths, trials, patterns or budgets.",
         "zh": "这个检索网格约需 {seconds} CPU 秒，超过本服务器的 {budget} 秒：请减少长度"
         "（{longest} 词元的提示最贵）、深度、试验次数、模式或预算。",
+    },
+    "lab.mem_over_trials": {
+        "en": "Trials per cell that fit: at most {trials}.",
+        "zh": "每格最多可做 {trials} 次试验。",
     },
     "lab.mem_not_run": {
         "en": "No retrieval measured yet for this grid: press Run retrieval.",
