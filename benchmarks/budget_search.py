@@ -113,13 +113,15 @@ def _rss_mb() -> float:
 def worker(spec: dict) -> dict:
     """Run one request in this (fresh) process: check, then stats if accepted (or forced).
 
-    torch is imported first, as the app server has it loaded (the Inspector and Lab use it; the engine's
-    top-k selection calls torch.topk): its import (2-3 s CPU, ~200 MB here) is no part of a request. The
+    torch is imported first for data-dependent layers, as the app server has it loaded (the Inspector and
+    Lab use it; the engine's top-k selection calls torch.topk): its import (2-3 s CPU, ~200 MB here) is
+    no part of a request. The
     request's own CPU and peak RSS above the process before it are reported; the caller adds the
     engine-only process baseline (python, numpy and the engine imported)."""
-    import torch  # noqa: F401
+    from sparse_core import PATTERNS, PatternError, limits, stats
 
-    from sparse_core import PatternError, limits, stats
+    if any(PATTERNS[name].data_dependent for name, _, _ in spec["layers"]):
+        import torch  # noqa: F401  (only data-dependent selection uses it; importing it costs 2-3 s CPU)
 
     out: dict = {}
     expr = build(spec["layers"], spec["tree"])
