@@ -140,15 +140,19 @@ def _follow_text(pattern: str, n: int, causal: bool) -> None:
         return
     _apply(pattern, params)
     auto[pattern] = {"params": dict(params), "n": n, "causal": causal}
-    if params != current:
-        s.in_rescaled = {"pattern": pattern, "before": current, "after": dict(params), "n": n}
+    note = s.get("in_rescaled")
+    before = note["before"] if note and note["pattern"] == pattern and not fresh else current
+    s.in_rescaled = {"pattern": pattern, "before": before, "after": dict(params), "n": n} if params != before else None
 
 
 def _announce_rescale(pattern: str, values: dict) -> None:
     note = s.get("in_rescaled")
     if not note or note["pattern"] != pattern or values != note["after"]:
         return
-    changes = ", ".join(f"{k} {v} → {note['after'][k]}" for k, v in note["before"].items() if v != note["after"][k])
+    label = {k: tr(f"param.{k}") if f"param.{k}" in STRINGS else k for k in values}
+    changes = ", ".join(
+        f"{label[k]} {v} → {note['after'][k]}" for k, v in note["before"].items() if v != note["after"][k]
+    )
     st.info(tr("in.rescaled", n=note["n"], changes=changes), icon="📏")
     st.button(tr("in.rescale_undo"), key="in_rescale_undo", on_click=_undo_rescale, args=(pattern,))
 
