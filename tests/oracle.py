@@ -1,9 +1,13 @@
 """Brute-force O(n^2) reference: the documented semantics, written as literally as possible.
 
-Deliberately independent of the primitives' own formulas: one literal rule per primitive type.
+Deliberately independent of the primitives' own formulas: one literal rule per primitive type. The rules of
+the first primitives are below; a newer primitive's rule lives in its reference test, found by discovery:
+the primitive in sparse_core/patterns/<module>.py has `oracle_keep(prim, i, j, n)` in tests/test_<module>.py.
 """
 
 from __future__ import annotations
+
+import importlib
 
 import numpy as np
 
@@ -47,7 +51,21 @@ def keep(prim, i: int, j: int, n: int, memo: dict | None = None) -> bool:
             memo[(id(prim), i)] = _row_keys(prim, i, n)
         target = j if isinstance(prim, S.RandomKeys) else j // prim.block
         return target in memo[(id(prim), i)]
-    raise TypeError(prim)
+    return discovered_rule(type(prim))(prim, i, j, n)
+
+
+def discovered_rule(cls: type):
+    """`oracle_keep` of the primitive's reference test, tests/test_<module>.py, or a TypeError saying what to add."""
+    module = cls.__module__.rsplit(".", 1)[-1]
+    where = f"tests/test_{module}.py"
+    try:
+        test = importlib.import_module(f"tests.test_{module}")
+    except ModuleNotFoundError:
+        raise TypeError(f"no oracle rule for {cls.__name__}: add {where} with oracle_keep(prim, i, j, n)") from None
+    rule = getattr(test, "oracle_keep", None)
+    if rule is None:
+        raise TypeError(f"no oracle rule for {cls.__name__}: define oracle_keep(prim, i, j, n) in {where}")
+    return rule
 
 
 def oracle_mask(expr, n: int) -> np.ndarray:

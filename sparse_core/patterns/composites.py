@@ -7,11 +7,16 @@ names the paper and settings and its `check` holds the cross-parameter rules.
 from __future__ import annotations
 
 from ..spec import MAX_N, SEED, P, PatternDef, register
-from . import learned as L
-from . import structured as S
 from .base import Union
-from .global_tokens import global_param
-from .window import from_tokens, tokens_param
+from .blocks import Blocks
+from .global_blocks import GlobalBlocks
+from .global_tokens import GlobalTokens, global_param
+from .learned import BlockGating
+from .random_blocks import RandomBlocks
+from .sinks import Sinks
+from .stride_columns import StrideColumns
+from .summary_columns import SummaryColumns
+from .window import Window, from_tokens, tokens_param
 
 
 def _stride(default=128, en="Stride l; the paper uses l ≈ √n."):
@@ -26,7 +31,7 @@ register(
         "The previous l tokens plus every l-th token before them.",
         "O(n·√n)",
         (_stride(),),
-        lambda p, c: Union((S.Window(p["stride"], causal=c), S.StrideColumns(p["stride"], causal=c))),
+        lambda p, c: Union((Window(p["stride"], causal=c), StrideColumns(p["stride"], causal=c))),
         causal="always",
         reference="Sparse Transformer, strided (Child et al. 2019): l ≈ √n",
     )
@@ -42,7 +47,7 @@ register(
             _stride(128, "Block length l."),
             P("summary", int, 8, 1, MAX_N, "Summary tokens c per block (paper: 8–32 for l = 128).", unit="tokens"),
         ),
-        lambda p, c: Union((S.Blocks(p["stride"], 0, causal=c), S.SummaryColumns(p["stride"], p["summary"], causal=c))),
+        lambda p, c: Union((Blocks(p["stride"], 0, causal=c), SummaryColumns(p["stride"], p["summary"], causal=c))),
         causal="always",
         reference="Sparse Transformer, fixed (Child et al. 2019): l = 128, c ∈ {8, 16, 32}",
         check=lambda p: "summary must not exceed stride" if p["summary"] > p["stride"] else None,
@@ -59,7 +64,7 @@ register(
             tokens_param(257, "Tokens on each side, the token included (paper: window 512 = 256 per side + itself)."),
             global_param(1),
         ),
-        lambda p, c: Union((from_tokens(p["window"], c), S.GlobalTokens(p["global_tokens"], causal=c))),
+        lambda p, c: Union((from_tokens(p["window"], c), GlobalTokens(p["global_tokens"], causal=c))),
         reference="Longformer (Beltagy et al. 2020): window 512, global [CLS]",
     )
 )
@@ -87,9 +92,9 @@ register(
         ),
         lambda p, c: Union(
             (
-                S.Blocks(p["block"], p["window_blocks"] // 2, causal=c),
-                S.GlobalBlocks(p["block"], -(-p["global_blocks"] // 2), p["global_blocks"] // 2, causal=c),
-                S.RandomBlocks(
+                Blocks(p["block"], p["window_blocks"] // 2, causal=c),
+                GlobalBlocks(p["block"], -(-p["global_blocks"] // 2), p["global_blocks"] // 2, causal=c),
+                RandomBlocks(
                     p["block"],
                     p["random_blocks"],
                     p["seed"],
@@ -116,7 +121,7 @@ register(
             P("sinks", int, 4, 0, MAX_N, "Attention sinks (paper: 4).", unit="tokens"),
             tokens_param(1020, "Recent tokens, the current one included (paper: 4 sinks + 1,020 = cache of 1,024)."),
         ),
-        lambda p, c: Union((S.Sinks(p["sinks"], causal=True), from_tokens(p["window"], True))),
+        lambda p, c: Union((Sinks(p["sinks"], causal=True), from_tokens(p["window"], True))),
         causal="always",
         reference="StreamingLLM (Xiao et al. 2024): 4 sinks, cache 1024",
     )
@@ -156,7 +161,7 @@ register(
             P("sinks", int, 64, 0, MAX_N, "Initial tokens kept (MInference: 64).", unit="tokens"),
             tokens_param(1024, "Local window in tokens, the current one included (MInference: 1024)."),
         ),
-        lambda p, c: Union((S.Sinks(p["sinks"], causal=True), from_tokens(p["window"], True))),
+        lambda p, c: Union((Sinks(p["sinks"], causal=True), from_tokens(p["window"], True))),
         causal="always",
         reference="MInference 1.0 (Jiang et al. 2024): A-shape, 64 initial + 1024 local",
     )
@@ -182,7 +187,7 @@ register(
             ),
             tokens_param(512, "Sliding window in tokens, the current one included (paper: 512)."),
         ),
-        lambda p, c: Union((L.BlockGating(p["block"], p["top_blocks"], causal=True), from_tokens(p["window"], True))),
+        lambda p, c: Union((BlockGating(p["block"], p["top_blocks"], causal=True), from_tokens(p["window"], True))),
         causal="always",
         reference="Native Sparse Attention (Yuan et al. 2025): block 64, 16 selected, window 512",
         data_dependent=True,

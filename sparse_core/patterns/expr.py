@@ -11,6 +11,7 @@ Causality is handled inside each primitive, so every answer stays exact for caus
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, fields
 from typing import ClassVar
 
@@ -245,6 +246,65 @@ class Expr:
         return Intersection((self, other))
 
 
+class PrimitiveContractError(AssertionError):
+    """A primitive broke its own contract (a segment outside the keys or blocks, wrong shapes): a bug in it."""
+
+
+def check_segments(prim: object, method: str, segs: object, rows: int, limit: int, n: int, block: int = 0) -> None:
+    """Every Seg has one start and count per row, a step >= 1 and its kept elements inside 0 .. limit-1.
+
+    Without this a wrong segment surfaces far away (an IndexError in a block layout's dense()), naming
+    nothing; here the error names the primitive, the method, n, the segment and the first bad row.
+    """
+    if not isinstance(segs, list):
+        return  # a ColumnSet: keys shared by every row, checked by its own closed-form count
+    where = f"{prim!r}.{method}(n={n}{f', block={block}' if block else ''})"
+    what = "key block" if block else "key"
+    for k, s in enumerate(segs):
+        if not isinstance(s, Seg):
+            raise PrimitiveContractError(f"{where}: item {k} is a {type(s).__name__}, not a Seg")
+        if np.shape(s.start) != (rows,) or np.shape(s.count) != (rows,):
+            raise PrimitiveContractError(
+                f"{where}: segment {k} has start {np.shape(s.start)} and count {np.shape(s.count)}, expected ({rows},)"
+            )
+        if int(s.step) < 1:
+            raise PrimitiveContractError(f"{where}: segment {k} has step {s.step}, expected at least 1")
+        if rows == 0:
+            continue
+        if int(s.count.min()) < 0:
+            raise PrimitiveContractError(f"{where}: segment {k} has a negative count")
+        kept = s.count > 0
+        last = s.start + s.step * (s.count - 1)
+        # min/max over the kept rows only: two reductions, no masked copies, on the common (valid) path
+        if int(s.start.min(where=kept, initial=0)) >= 0 and int(last.max(where=kept, initial=0)) < limit:
+            continue
+        low = np.where(kept, s.start, 0)
+        high = np.where(kept, last, 0)
+        bad = np.flatnonzero((low < 0) | (high >= limit))
+        if len(bad):
+            r = int(bad[0])
+            raise PrimitiveContractError(
+                f"{where}: segment {k} lists {what}s {int(low[r])} .. {int(high[r])} on row {r} of this call, "
+                f"outside 0 .. {limit - 1}"
+            )
+
+
+def _checked(method, name: str):
+    """Wrap a primitive's segments / block_segments with check_segments."""
+
+    @functools.wraps(method)
+    def run(self, rows, n, *rest):
+        segs = method(self, rows, n, *rest)
+        if rest:
+            block = int(rest[0])
+            check_segments(self, name, segs, len(rows), -(-n // block), n, block)
+        else:
+            check_segments(self, name, segs, len(rows), n, n)
+        return segs
+
+    return run
+
+
 @dataclass(frozen=True, eq=False)
 class Primitive(Expr):
     """One mask of the library. Subclasses set `formula` (or `predicate`) and the segment methods."""
@@ -255,6 +315,13 @@ class Primitive(Expr):
     formula: ClassVar[str | None] = None
     # True when every segment is an interval (step 1), so unions can be counted by a sweep
     interval_segments: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # every primitive's own answers are checked where they are produced (cheap: a few passes per segment)
+        for name in ("segments", "block_segments"):
+            if name in cls.__dict__ and not getattr(cls.__dict__[name], "__wrapped__", None):
+                setattr(cls, name, _checked(cls.__dict__[name], name))
 
     def terms(self):
         return [(self,)]

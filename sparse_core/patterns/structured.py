@@ -1,47 +1,45 @@
-"""Structured primitives, re-exported: each one lives in its own module of this package.
+"""Every structured primitive, found by discovery: each lives in its own module of this package.
 
-Semantics (query i, key j, 0-based; causal adds j <= i):
-  Window(w)                |i - j| <= w                                  window.py
-  Dilated(w, d)            |i - j| <= w*d and (i - j) mod d == 0         dilated.py
-  GlobalTokens(g)          i < g or j < g                                global_tokens.py
-  GlobalBlocks(b, f, l)    i or j in the first f or last l blocks        global_blocks.py
-  Blocks(b, k)             |floor(i/b) - floor(j/b)| <= k                blocks.py
-  RandomKeys(r)            r distinct uniform keys per query (seeded)    random_keys.py
-  StrideColumns(l)         (i - j) mod l == 0     (Sparse Transformer)   stride_columns.py
-  SummaryColumns(l, c)     j mod l >= l - c       (Sparse Transformer)   summary_columns.py
-  Sinks(s)                 j < s                  (StreamingLLM)         sinks.py
-  RandomBlocks(b, r, ...)  r random key blocks per query block (BigBird) random_blocks.py
-  LogSparse()              i - j = 0 or a power of two (Li et al. 2019)  logsparse.py
+`PRIMITIVE_TYPES` maps a class name to the class for every Primitive subclass defined in a module of
+`sparse_core.patterns` (data-dependent ones excluded), so `structured.Window` or `S.Neighborhood` work
+without a hand-written list. Each class's docstring and `formula` state its semantics (query i, key j,
+0-based; causal adds j <= i).
 """
 
 from __future__ import annotations
 
-from .base import block_bounds, merge_intervals, random_subsets
-from .blocks import Blocks
-from .dilated import Dilated
-from .global_blocks import GlobalBlocks
-from .global_tokens import GlobalTokens
-from .logsparse import LogSparse
-from .random_blocks import RandomBlocks
-from .random_keys import RandomKeys
-from .sinks import Sinks
-from .stride_columns import StrideColumns
-from .summary_columns import SummaryColumns
-from .window import Window
+import importlib
+import pkgutil
+from typing import Any
 
-__all__ = [
-    "Blocks",
-    "Dilated",
-    "GlobalBlocks",
-    "GlobalTokens",
-    "LogSparse",
-    "RandomBlocks",
-    "RandomKeys",
-    "Sinks",
-    "StrideColumns",
-    "SummaryColumns",
-    "Window",
-    "block_bounds",
-    "merge_intervals",
-    "random_subsets",
-]
+from .base import block_bounds, merge_intervals, random_subsets
+from .data_dependent import DataDependent
+from .expr import Primitive
+
+
+def _discover() -> dict[str, type[Primitive]]:
+    package = __name__.rsplit(".", 1)[0]
+    found: dict[str, type[Primitive]] = {}
+    for info in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        module = importlib.import_module(f"{package}.{info.name}")
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, Primitive)
+                and value.__module__ == module.__name__
+                and value is not Primitive
+                and not issubclass(value, DataDependent)
+            ):
+                found[value.__name__] = value
+    return dict(sorted(found.items()))
+
+
+PRIMITIVE_TYPES = _discover()
+globals().update(PRIMITIVE_TYPES)
+
+
+def __getattr__(name: str) -> Any:  # what type checkers see for the discovered names
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [*PRIMITIVE_TYPES, "PRIMITIVE_TYPES", "block_bounds", "merge_intervals", "random_subsets"]
