@@ -31,9 +31,9 @@ from ui.chrome import (
     url_is_new,
     write_query,
 )
-from ui.figures import degree_band, human, mask_image, short_n, tile_image
+from ui.figures import degree_band, mask_image, short_n, tile_image
 from ui.query import QueryParam
-from ui.widgets import export_panel, layer_card, numbers_panel, param_values, scale_layers_to_n
+from ui.widgets import comparison_row, export_panel, layer_card, numbers_panel, param_values, scale_layers_to_n
 
 BLOCK_OPTIONS = [16, 32, 64, 128, 256]
 N_OPTIONS = [16, 32, 64, 100, 128, 256, 500, 512, 1000, 1024, 2048, 4096, 8192, 10_000, 16_384, 32_768]
@@ -53,6 +53,7 @@ SPECS = [
 ]
 URL_NAMES = [spec.name for spec in SPECS]
 TABS = ("ex.tab_mask", "ex.tab_compare", "ex.tab_export")
+MASK_PX = 520  # the full mask on a desktop is drawn about 430 px square (its height bounds it there)
 COMPARE_PER_ROW = 2  # four masks in one row were ~50 px wide each, their titles and colour bars cut
 
 
@@ -176,7 +177,7 @@ def _mask_figure(result: Exploration) -> None:
     else:
         st.caption(tr("ex.pooled_view" if view.exact_density else "ex.pooled_binary", b=f"{view.block:,}"))
     image = {"format": st.session_state.get("ex_image_format", "png"), "scale": 2, "filename": "sparse-mask"}
-    figure = mask_image(view, lang=lang(), nnz=result.stats.nnz)
+    figure = mask_image(view, height=MASK_PX, lang=lang(), nnz=result.stats.nnz)
     st.plotly_chart(figure, key="ex_mask", config={**DOWNLOAD_CONFIG, "toImageButtonOptions": image})
 
 
@@ -244,15 +245,7 @@ def compare_tab(config: Config, d_head: int) -> None:
                 st.plotly_chart(figure, key=f"ex_cmp_{column.name or 'yours'}", config=DOWNLOAD_CONFIG)
                 if r.dense:
                     st.caption(tr("ex.dense_short", share=f"{r.share:.1%}"))
-            rows[title] = {
-                tr("ex.kept_pairs"): f"{r.stats.nnz:,}",
-                tr("ex.density"): f"{r.stats.density:.4%}",
-                tr("ex.flops"): human(r.stats.flops_sparse, "FLOP"),
-                tr("ex.times_dense"): f"{r.stats.speedup_ideal:,.1f}",
-                tr("ex.block_kernel"): human(r.stats.flops_block, "FLOP"),
-                tr("ex.score_mem"): human(r.stats.score_bytes_sparse, "B"),
-                tr("ex.complexity"): column.complexity,
-            }
+            rows[title] = comparison_row(r.stats, column.complexity)
     if rows:
         st.dataframe(pd.DataFrame(rows), key="ex_compare_table")
 

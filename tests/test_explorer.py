@@ -400,3 +400,29 @@ def test_the_zoom_stays_open_across_a_page_change_and_back():
     at.switch_page("app_pages/cost.py").run()
     at.switch_page(PAGE).run()
     assert "ex_zoom_fig" not in [c.key for c in at.get("plotly_chart")]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_mask_uses_the_width_and_download_labels_fit(browser, app_url, lang):
+    """Issue 17: at 16Ki the mask was ~210 px wide on a desktop, and the Export buttons' labels were cut."""
+    for width, height, at_least in ((1440, 900, 380), (390, 844, 150)):
+        context = track_runs(browser.new_context(viewport={"width": width, "height": height}))
+        page = context.new_page()
+        page.set_default_timeout(120_000)
+        page.goto(f"{app_url}/explorer?n=16384&lang={lang}")
+        wait_ready(page)
+        wait_charts(page)
+        chart = page.get_by_test_id("stPlotlyChart").first
+        plot = chart.locator("g.imagelayer image").first.bounding_box()
+        assert plot is not None and plot["width"] >= at_least, (width, plot)
+        page.get_by_role("tab").nth(2).click()
+        wait_ready(page)
+        buttons = page.get_by_test_id("stDownloadButton")
+        expect(buttons.first).to_be_visible(timeout=60_000)
+        screenshot(page, f"explorer-export-{lang}-{width}x{height}")
+        for i in range(buttons.count()):
+            label = buttons.nth(i).locator("p").first
+            cut = label.evaluate("e => e.scrollWidth > e.clientWidth + 1")
+            assert not cut, label.inner_text()
+        context.close()

@@ -159,6 +159,19 @@ def scale_layers_to_n(prefixes: list[str], n: int, causal: bool) -> None:
             st.session_state[param_key(prefix, name, key)] = value
 
 
+def comparison_row(s, complexity: str) -> dict[str, str]:
+    """One compared pattern's column of the comparison table (engine Stats, formatted)."""
+    return {
+        tr("ex.kept_pairs"): f"{s.nnz:,}",
+        tr("ex.density"): f"{s.density:.4%}",
+        tr("ex.flops"): human(s.flops_sparse, "FLOP"),
+        tr("ex.times_dense"): f"{s.speedup_ideal:,.1f}",
+        tr("ex.block_kernel"): human(s.flops_block, "FLOP"),
+        tr("ex.score_mem"): human(s.score_bytes_sparse, "B"),
+        tr("ex.complexity"): complexity,
+    }
+
+
 # -- the explorer's export tab -----------------------------------------------------------------
 DOWNLOADS_PER_ROW = 2  # five buttons in one row cut their labels
 DOWNLOAD_LABELS = {
