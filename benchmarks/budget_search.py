@@ -273,6 +273,9 @@ def main() -> None:
     for i, spec in enumerate(specs):
         res = evaluate(spec, not args.no_force, base)
         results.append(res)
+        if args.json:  # one line per request as it ends, so a long run cut short still has its results
+            with open(args.json + "l", "a") as f:
+                f.write(json.dumps(res) + "\n")
         print(
             f"[{i + 1}/{len(specs)}] {res['verdict']:8s} cpu {res['cpu_s']:.2f}s rss {res['rss_mb']:.0f}MB "
             f"check {res['check_s'] * 1000:.0f}ms {spec['label'][:110]}",

@@ -479,8 +479,8 @@ def _fold_cost(terms: list[list[PartShape]]) -> tuple[int, int] | None:
             c = p.span // steps + 1
             most = c if most is None else min(most, c)
         inter += slots * max(1, sum(PASS_WORK[p.kind] for p in parts[1:]))
-        if (most or 0) <= 1:
-            singles += slots  # one key a segment: one folded piece each
+        if (most or 0) <= FOLD_SPLIT:
+            singles += slots * (most or 1)  # a few keys a segment: one folded piece per key
         elif steps == 1:
             pieces += slots
         else:
@@ -509,6 +509,7 @@ def _sweep_pieces(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return start, np.maximum(hi - start, 0)
 
 
+FOLD_SPLIT = 4  # a progression of at most this many keys a row is folded key by key
 FOLD_NETWORK_SEGS = 32  # up to this many pieces a row, the sorting network along rows beats a sort per row
 
 
@@ -540,10 +541,17 @@ def _union_by_fold(flat: list[list[Seg]], rows: int) -> np.ndarray:
     """
     segs = [s for term in flat for s in term]
     most = [int(s.count.max(initial=0)) for s in segs]
-    # single keys join the folded sweep (one piece each) rather than meet every progression piece
+    # single keys join the folded sweep (one piece each) rather than meet every progression piece; so do the
+    # keys of a progression of at most FOLD_SPLIT keys a row, whose step would otherwise enter the lcm (a
+    # stride of 1,041,253 holds 2 keys a row at 2^20, and lcm(28, 1,041,253) split stride 28 into 37,449)
     ivs = [s for s, m in zip(segs, most, strict=True) if s.step == 1 and m > 1]
-    progs = [s for s, m in zip(segs, most, strict=True) if s.step > 1 and m > 1]
-    singles = [Seg(s.start, 1, s.count) for s, m in zip(segs, most, strict=True) if m == 1]
+    progs = [s for s, m in zip(segs, most, strict=True) if s.step > 1 and m > FOLD_SPLIT]
+    singles = [
+        Seg(s.start + t * s.step, 1, (s.count > t).astype(np.int64))
+        for s, m in zip(segs, most, strict=True)
+        if m == 1 or (s.step > 1 and 1 < m <= FOLD_SPLIT)
+        for t in range(m)
+    ]
     if not progs:
         return _union_of_intervals([ivs + singles], rows) if ivs or singles else np.zeros(rows, dtype=np.int64)
     period = 1

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sparse_core import analysis, combine, make, segments, stats
-from sparse_core.limits import check_budget
+from sparse_core.limits import check_budget, predict_cost
 from sparse_core.params import PatternError
 from sparse_core.patterns import structured as S
 from sparse_core.patterns.base import Intersection, Union, simple_terms
@@ -97,7 +97,7 @@ def test_the_price_grows_with_the_work_and_refusal_follows_the_limit(monkeypatch
     expr = combine([make("fixed"), make("strided", stride=100)], "intersection")
     # a fixed part (refining intersection blocks, bounded by REFINE_MAX_WORK) dominates below ~2^14
     small = check_budget(expr, 1 << 13, 128).segment_evals
-    large = check_budget(expr, 1 << 17, 128).segment_evals
+    large = predict_cost(expr, 1 << 18, 128).segment_evals
     assert large > 4 * small
     monkeypatch.setenv("SPARSE_EXPLORER_BUDGET_SEGMENT_EVALS", str(small))
     with pytest.raises(PatternError, match="lower"):
@@ -153,6 +153,7 @@ FOLD_LEAVES = [
     lambda c: S.StrideColumns(7, causal=c),
     lambda c: S.Dilated(4, 5, causal=c),
     lambda c: S.SummaryColumns(9, 4, causal=c),
+    lambda c: S.StrideColumns(37, causal=c),  # at most 3 keys a row: folded key by key
 ]
 
 
@@ -206,6 +207,12 @@ def literal_row(expr, i: int, n: int) -> np.ndarray:
                 [make("strided", stride=s) for s in (100, 64, 7)] + [make("dilated", window=9, dilation=7)],
             ),
             1 << 17,
+        ),
+        # a stride of 1,041,253 keeps 2 keys a row: folded key by key, not into lcm(28, 1,041,253) residues
+        (
+            "strided(28) ∪ strided(1,041,253) ∪ global(25)",
+            combine([make("strided", stride=28), make("strided", stride=1041253), make("global", global_tokens=25)]),
+            1 << 20,
         ),
         (
             "(fixed(96, 5) ∪ dilated(33, 3)) ∩ strided(40) ∩ global(3)",
