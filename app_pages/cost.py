@@ -29,7 +29,7 @@ from ui.chrome import (
     url_is_new,
     write_query,
 )
-from ui.figures import growth_chart, speed_chart
+from ui.figures import growth_chart, speed_chart, speed_table
 from ui.query import QueryParam
 from ui.widgets import pattern_complexity
 
@@ -180,23 +180,7 @@ def budget_tab(chosen: list[str], model: ModelConfig) -> None:
 
 
 def _speed_results(done: dict) -> None:
-    table = pd.DataFrame(
-        [
-            {
-                "n": f"{n:,}",
-                tr("co.d_head"): r.d_head,
-                tr("co.col_dense"): r.dense_s * 1000,
-                tr("co.col_masked"): None if r.masked_sdpa_s is None else r.masked_sdpa_s * 1000,
-                tr("co.col_sparse"): r.sparse_s * 1000,
-                tr("co.col_compile"): r.compile_s,
-                tr("co.col_speedup"): r.speedup,
-                tr("co.col_ideal"): r.ideal,
-                tr("co.col_block_ideal"): r.block_ideal,
-                tr("co.col_share"): r.share_of_block_ideal,
-            }
-            for n, r in sorted(done.items())
-        ]
-    )
+    table = speed_table(done, lang())
     st.dataframe(
         table,
         hide_index=True,
