@@ -9,6 +9,8 @@ elements the run sent (protobuf bytes). Run: `python -m benchmarks.interactions`
 
 from __future__ import annotations
 
+import argparse
+import itertools
 import time
 
 from benchmarks.common import machine
@@ -122,12 +124,14 @@ def _message(at) -> str:
     return shown[0].replace("\\", "")[:70] if shown else ""
 
 
-def main() -> None:
+def main(limit: int | None = None) -> None:
+    """The table of every action; `limit` stops after that many rows (`--first 12`: Home and the Explorer's
+    opening, extremes of n, tabs and zoom, a quick check after a page change)."""
     print(f"Machine: {machine()}\n")
     print("| page | action | server CPU ms | wall ms | payload kB | result |")
     print("|---|---|---:|---:|---:|---|")
     worst = []
-    for page, action, cpu, wall, kb, ok, message in rows():
+    for page, action, cpu, wall, kb, ok, message in itertools.islice(rows(), limit):
         result = ("traceback" if not ok else message or "ok").replace("|", "/")
         flag = " ⚠" if cpu > TARGET_MS else ""
         print(f"| {page} | {action} | {cpu:,.0f}{flag} | {wall:,.0f} | {kb:,.1f} | {result} |", flush=True)
@@ -139,4 +143,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--first", type=int, default=None, help="measure only the first N actions")
+    main(parser.parse_args().first)
