@@ -9,6 +9,7 @@ from .cost import ModelConfig, Stats, model_cost, stats
 from .limits import Budget, Cost, check_budget, predict_cost
 from .params import ParamSpec, PatternError
 from .registry import PATTERNS, PatternSpec, combine, get, make
+from .scale import ScaledParams, scale_to_n
 
 __all__ = [
     "PATTERNS",
@@ -18,6 +19,7 @@ __all__ = [
     "ParamSpec",
     "PatternError",
     "PatternSpec",
+    "ScaledParams",
     "Stats",
     "block_layout",
     "check_budget",
@@ -29,5 +31,6 @@ __all__ = [
     "model_cost",
     "predict_cost",
     "row_degree",
+    "scale_to_n",
     "stats",
 ]

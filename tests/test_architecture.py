@@ -101,3 +101,10 @@ def test_pattern_files_sit_below_the_registry_and_the_spec_below_them():
     spec = ast.parse((ROOT / "sparse_core" / "spec.py").read_text(encoding="utf-8"))
     runtime = [n for n in spec.body if isinstance(n, ast.ImportFrom)]
     assert all(n.module in ("__future__", "collections.abc", "dataclasses", "typing", "params") for n in runtime)
+
+
+def test_the_registry_only_collects():
+    """Patterns are defined in patterns/ (each file registers its own); registry.py defines none."""
+    tree = ast.parse((ROOT / "sparse_core" / "registry.py").read_text(encoding="utf-8"))
+    calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    assert not calls & {"register", "PatternDef", "P"}, calls
