@@ -132,9 +132,9 @@ def _controls():
     specs, errors = [], []
     several = len(st.session_state.ex_layers) > 1
     for i, lid in enumerate(st.session_state.ex_layers):
-        layer_card(i, f"ex_{lid}", NAMES, causal, specs, errors)
+        card = layer_card(i, f"ex_{lid}", NAMES, causal, specs, errors)
         if several:
-            st.button(tr("ex.remove"), key=f"ex_{lid}_remove", on_click=_remove_layer, args=(lid,))
+            card.button(tr("ex.remove"), key=f"ex_{lid}_remove", on_click=_remove_layer, args=(lid,))
     if len(st.session_state.ex_layers) < export.MAX_LAYERS:
         st.button(tr("ex.add"), on_click=_add_layer, use_container_width=True)
     if several:

@@ -78,11 +78,13 @@ def pattern_complexity(name: str) -> str:
     return _engine_word(f"cx.{name}", get(name).complexity)
 
 
-def layer_card(i: int, prefix: str, names: list[str], causal: bool, specs: list, errors: list) -> None:
+def layer_card(i: int, prefix: str, names: list[str], causal: bool, specs: list, errors: list):
     """One pattern layer: picker, paper-defaults button, summary with reference, parameter widgets.
 
-    Appends the layer's spec to `specs`, or its error to `errors` (shown inline under the widgets)."""
-    with st.container(border=True):
+    Appends the layer's spec to `specs`, or its error to `errors` (shown inline under the widgets), and
+    returns the card, for the page's own buttons."""
+    card = st.container(border=True)
+    with card:
         head, tail = st.columns([3, 1], vertical_alignment="bottom")
         keep_valid(f"{prefix}_pattern", names, "window")
         name = head.selectbox(
@@ -107,6 +109,7 @@ def layer_card(i: int, prefix: str, names: list[str], causal: bool, specs: list,
         except PatternError as e:
             errors.append(e)
             show_error(e)
+    return card
 
 
 def _aside(column, label: str, value: str, delta: str, help_text: str) -> None:
