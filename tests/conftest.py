@@ -92,3 +92,26 @@ def clear_caches() -> None:
 
     st.cache_data.clear()
     clear_dense_memo()
+
+
+# Where test time goes, in CPU seconds (the machine is shared, so wall time says more about the neighbours
+# than about the tests): SPARSE_TEST_CPU=<file> appends one line per test as it ends, "cpu_s<TAB>nodeid" (the
+# test's own process time, setup and teardown included, plus that of the subprocesses it waited for), so a run
+# cut short still says where its time went; `sort -rn <file> | head` lists the slowest.
+_CPU_LOG = os.environ.get("SPARSE_TEST_CPU")
+
+
+def _cpu_now() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    if not _CPU_LOG:
+        yield
+        return
+    start = _cpu_now()
+    yield
+    with open(_CPU_LOG, "a") as f:
+        f.write(f"{_cpu_now() - start:.2f}\t{item.nodeid}\n")
