@@ -215,13 +215,21 @@ def _lab_path(index: int) -> str:
 
 
 def _script(index: int) -> list[tuple[str, str]]:
+    """One session's actions: every kind early (a short or starved run still makes each), explorer links between."""
     explorer = EXPLORER[index % 3 :] + EXPLORER[: index % 3]
-    steps = [("explorer", p) for p in explorer[:4]]
-    steps += [("download", DOWNLOAD[0])]
-    steps += [("inspector", "/inspector"), ("inspector smollm2", "/inspector")]
-    steps += [("lab (small run)", _lab_path(index))]
-    steps += [("learn", LEARN[index % len(LEARN)]), ("cost", "/cost"), ("explorer", explorer[4])]
-    return steps
+    return [
+        ("explorer", explorer[0]),
+        ("download", DOWNLOAD[0]),
+        ("inspector", "/inspector"),
+        ("inspector smollm2", "/inspector"),
+        ("explorer", explorer[1]),
+        ("lab (small run)", _lab_path(index)),
+        ("learn", LEARN[index % len(LEARN)]),
+        ("explorer", explorer[2]),
+        ("cost", "/cost"),
+        ("explorer", explorer[3]),
+        ("explorer", explorer[4]),
+    ]
 
 
 def _goto(page, url: str):

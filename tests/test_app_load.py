@@ -157,3 +157,10 @@ def test_an_action_that_never_finished_is_a_missed_target_not_a_number():
     _, checks = summary({}, errors, [], _report(), peak=1_000)
     assert "- **missed**: explorer wire p95 none measured (target <= 3 s)" in checks
     assert any(c.startswith("- **missed**: worst wire p95 none measured") for c in checks)
+
+
+def test_every_kind_of_action_comes_before_the_last_explorer_links():
+    from benchmarks.app_load import _script
+
+    actions = [action for action, _ in _script(1)]
+    assert actions[-2:] == ["explorer", "explorer"] and set(actions[:-2]) == set(actions)  # a short run makes each
