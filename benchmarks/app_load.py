@@ -630,6 +630,7 @@ def main() -> None:
     print("\n".join(text))
     if args.markdown:
         command = f"python -m benchmarks.app_load --sessions {sessions} --minutes {args.minutes:g}"
+        command += f" --session-ttl {args.session_ttl}" if args.session_ttl is not None else ""
         section = [f"## A class at once: {sessions} sessions (`{command}`)", "", *[f"{line}  " for line in head]]
         args.markdown.write_text("\n".join([*section, "", *text[len(head) + 1 :], ""]), encoding="utf-8")
 
