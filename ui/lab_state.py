@@ -67,7 +67,7 @@ def _listed(raw: str, default: str, options: list, cast: Callable, name: str, pr
     except ValueError:
         values = [None]
     if all(v in options for v in values):
-        return values
+        return list(dict.fromkeys(values))  # a value twice would be one pill chosen twice
     problems.append(t("lab.mem_bad_list", lang, name=name, choices=", ".join(map(str, options))))
     return [cast(v) for v in default.split(",") if cast(v) in options]
 
