@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sparse_core.patterns.learned import BlockGating, Routing, VerticalSlash
+from sparse_core.patterns.learned import LSH, BlockGating, Routing, VerticalSlash
 
 
 def _vectors(n, d=16, seed=0):
@@ -176,6 +176,7 @@ def real_heads():
 
 
 @pytest.mark.model
+@pytest.mark.slow
 @pytest.mark.parametrize("key", ["minilm", "smollm2"])
 def test_routing_rows_are_rarely_empty_on_real_heads(real_heads, key):
     causal, heads = real_heads[key]
@@ -199,3 +200,94 @@ def test_topk_for_all_heads_at_once_equals_one_head_at_a_time(causal):
     q, k = rng.normal(size=(3, 40, 8)), rng.normal(size=(3, 40, 8))
     topk = TopK(5, causal=causal)
     assert np.array_equal(topk.dense_heads(q, k), np.stack([topk.dense(q[h], k[h]) for h in range(3)]))
+
+
+# -- LSH: Reformer (Kitaev et al. 2020), angular LSH of Andoni et al. 2015 ---------------------
+def _pairs_at_angle(m: int, d: int, theta: float, seed: int) -> np.ndarray:
+    """2m unit vectors in d dimensions: rows 2t and 2t+1 are a random pair at angle theta."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(m, d))
+    a /= np.linalg.norm(a, axis=1, keepdims=True)
+    b = rng.normal(size=(m, d))
+    b -= (b * a).sum(axis=1, keepdims=True) * a  # orthogonal to a
+    b /= np.linalg.norm(b, axis=1, keepdims=True)
+    out = np.empty((2 * m, d))
+    out[0::2], out[1::2] = a, np.cos(theta) * a + np.sin(theta) * b
+    return out
+
+
+def _collision_rate(buckets: int, rounds: int, theta: float, seeds=range(4), m: int = 1000, d: int = 16) -> float:
+    """How often a pair at angle theta shares a bucket under the engine's LSH (q = k, as Reformer ties them)."""
+    hits = []
+    for seed in seeds:
+        x = _pairs_at_angle(m, d, theta, 100 + seed)
+        mask = LSH(buckets, rounds, seed).dense(x, x)
+        hits.append(mask[np.arange(0, 2 * m, 2), np.arange(1, 2 * m, 2)])
+    return float(np.mean(hits))
+
+
+def _reformer_collision_rate(buckets: int, theta: float, trials: int = 4000, d: int = 16) -> float:
+    """The paper's hash written out here: h(x) = argmax([xR; -xR]) for a random Gaussian R of d x b/2."""
+    rng = np.random.default_rng(7)
+    x = _pairs_at_angle(trials, d, theta, 8)
+    same = []
+    for t in range(trials):
+        r = rng.normal(size=(d, buckets // 2))
+        h = [int(np.argmax(np.concatenate([v @ r, -(v @ r)]))) for v in x[2 * t : 2 * t + 2]]
+        same.append(h[0] == h[1])
+    return float(np.mean(same))
+
+
+@pytest.mark.parametrize("theta", [0.3, 1.0, np.pi / 2, 2.5])
+def test_lsh_with_two_buckets_collides_as_random_hyperplanes_do(theta):
+    """Two buckets = the sign of one random projection: collision probability 1 - theta/pi (Charikar 2002)."""
+    assert _collision_rate(2, 1, theta) == pytest.approx(1 - theta / np.pi, abs=0.03)  # 4,000 pairs: sd <= 0.008
+
+
+@pytest.mark.parametrize("theta", [0.4, 1.0, 1.6])
+def test_lsh_collision_probability_is_the_papers(theta):
+    """Eight buckets: the rate the paper's own hash gives (estimated here independently), within sampling error."""
+    assert _collision_rate(8, 1, theta) == pytest.approx(_reformer_collision_rate(8, theta), abs=0.035)
+
+
+def test_lsh_rounds_are_independent_hashes_and_antipodes_never_meet():
+    """Several rounds OR their buckets: 1 - (1 - p)^r for independent rotations; x and -x never share one."""
+    p = _collision_rate(8, 1, 1.0)
+    assert _collision_rate(8, 3, 1.0) == pytest.approx(1 - (1 - p) ** 3, abs=0.03)
+    assert _collision_rate(8, 2, np.pi) == 0.0
+    rates = [_collision_rate(8, 1, t, seeds=range(2)) for t in (0.2, 0.8, 1.4, 2.0)]
+    assert rates == sorted(rates, reverse=True)  # closer vectors collide more often
+
+
+# -- Routing: k-means fixed point (Roy et al. 2021) ---------------------------------------------
+def _routing_points(q, k):
+    """What the Routing Transformer clusters: queries and keys, each side centred, on the unit sphere."""
+
+    def unit(x):
+        x = x - x.mean(axis=0, keepdims=True)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    return np.concatenate([unit(q), unit(k)])
+
+
+@pytest.mark.parametrize("n, clusters", [(64, 4), (200, 8), (301, 16), (301, 120)])
+@pytest.mark.parametrize("causal", [False, True])
+def test_routing_is_a_converged_spherical_kmeans(n, clusters, causal):
+    """Property oracle, no copy of the seeding: with iterations to spare the labels are a fixed point of
+    spherical Lloyd (each point is nearest, by cosine, to the normalised mean of its own cluster), and query i
+    keeps key j exactly when both have the same cluster."""
+    q, k = _vectors(n, seed=n)
+    r = Routing(clusters, 200, 3, causal=causal)
+    lq, lk = r.assign(q, k)
+    x = _routing_points(q, k)
+    labels = np.concatenate([lq, lk])
+    centroids = np.zeros((clusters, x.shape[1]))
+    for c in np.unique(labels):
+        v = x[labels == c].mean(axis=0)
+        centroids[c] = v / np.linalg.norm(v)
+    similarity = x @ centroids.T
+    # nearest centroid, up to floating-point ties
+    assert (similarity[np.arange(len(x)), labels] >= similarity.max(axis=1) - 1e-9).all()
+    want = lq[:, None] == lk[None, :]
+    assert np.array_equal(r.dense(q, k), np.tril(want) if causal else want)
+    assert len(np.unique(labels)) > 1  # a real split, not one cluster
