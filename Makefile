@@ -76,9 +76,11 @@ format: $(STAMP_DEV)
 test: $(STAMP_DEV) chromium lint
 	$(PYTEST)
 
-# The quick loop: no real browser.
+# The quick loop: no real browser, no pretrained model, no `slow` sweep, a fifth of each property test's
+# examples (tests/conftest.py); `make test` runs all of them in full. SPARSE_TEST_CPU=<file> logs each test's
+# CPU seconds.
 test-fast: $(STAMP_DEV) lint
-	SPARSE_WALK_STEPS=100 SPARSE_WALK_SEEDS=1 $(PYTEST) -m "not browser"
+	SPARSE_TEST_FAST=1 SPARSE_WALK_STEPS=100 SPARSE_WALK_SEEDS=1 $(PYTEST) -m "not browser and not model and not slow"
 
 bench: $(STAMP_DEV)
 	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.engine

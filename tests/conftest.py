@@ -14,6 +14,24 @@ settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI") == "true":
     settings.load_profile("ci")
 
+# `make test-fast` (SPARSE_TEST_FAST=1): every property test draws a fifth of its examples (at least 10). The
+# same properties are checked, on fewer draws; `make test` keeps every test's own count. Tests that state their
+# count in @settings ignore a profile, so the count is lowered on each collected test (see below).
+FAST = os.environ.get("SPARSE_TEST_FAST") == "1"
+settings.register_profile("fast", max_examples=20)
+if FAST:
+    settings.load_profile("fast")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not FAST:
+        return
+    for item in items:
+        fn = getattr(item, "obj", None)
+        own = getattr(fn, "_hypothesis_internal_use_settings", None)  # where @given reads its settings at run time
+        if own is not None and own.max_examples > 10:
+            fn._hypothesis_internal_use_settings = settings(own, max_examples=max(10, own.max_examples // 5))
+
 
 @pytest.fixture(scope="session")
 def app_url():
