@@ -78,13 +78,14 @@ def test_a_bracketed_cjk_group_moves_to_the_next_line_whole():
 
 
 def test_inspector_map_titles_start_below_the_mode_bar():
+    from sparse_core.inspection import mask_states
     from ui import inspector_figures as F
 
     labels = [f"t{i}" for i in range(8)]
     weights = np.tri(8, dtype=np.float32) / np.arange(1, 9, dtype=np.float32)[:, None]
     for fig in (
         F.attention_map(weights, labels, STRINGS["in.sparse"]["en"]),
-        F.mask_map(F.mask_codes(np.tri(8, dtype=bool), None), labels, STRINGS["in.mask"]["zh"]),
+        F.mask_map(mask_states(np.tri(8, dtype=bool), None), labels, STRINGS["in.mask"]["zh"]),
     ):
         title = fig.layout.title
         # a phone shows the mode bar at all times, top right: a title inside its band ran under it
