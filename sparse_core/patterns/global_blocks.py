@@ -62,7 +62,7 @@ class GlobalBlocks(Primitive):
         return 2
 
     @property
-    def kv_every_key(self):  # type: ignore[override]
+    def kv_every_key(self) -> bool:  # type: ignore[override]
         return self.last > 0  # decoding, the newest row lies in a tail block, which reads every key
 
     def kv_rows(self, cols):

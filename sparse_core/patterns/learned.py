@@ -264,7 +264,7 @@ class Routing(DataDependent):
                 cdf /= cdf[-1]
                 pick = int(cdf.searchsorted(rng.random(), side="right"))
             else:
-                pick = rng.integers(len(x))
+                pick = int(rng.integers(len(x)))
             centroids[j] = x[pick]
             gap = np.minimum(gap, 1 - x @ centroids[j])
         previous = None
@@ -290,7 +290,7 @@ class Routing(DataDependent):
             present = np.flatnonzero(count)
             starts = (np.cumsum(count) - count)[present]
             sums = np.add.reduceat(x[order], starts, axis=0)
-            for s_j, j in zip(sums, present, strict=True):
+            for s_j, j in zip(sums, present.tolist(), strict=True):
                 v = s_j / count[j]
                 centroids[j] = v / max(np.linalg.norm(v), 1e-12)
         labels = np.argmax(x @ centroids.T, axis=1)

@@ -67,7 +67,7 @@ def _iid_draws(key: np.uint64, ids: np.ndarray, r: int, bound: np.ndarray) -> np
 def _all_distinct(draws: np.ndarray) -> np.ndarray:
     """Rows whose values are all valid (>= 0) and pairwise distinct."""
     r = draws.shape[1]
-    ok = (draws >= 0).all(axis=1)
+    ok: np.ndarray = np.asarray((draws >= 0).all(axis=1))
     if r <= 6:  # a few column compares beat sorting every row
         for a in range(r):
             for b in range(a + 1, r):
@@ -181,7 +181,7 @@ class RandomKeys(Primitive):
         step = max(block, (KEY_CELLS // max(1, r)) // block * block)
         for lo in range(0, n, step):
             hi = min(n, lo + step)
-            keys = table[lo:hi] if whole else self.key_table(np.arange(lo, hi, dtype=np.int64), n)
+            keys = table[lo:hi] if table is not None else self.key_table(np.arange(lo, hi, dtype=np.int64), n)
             # flat operations only: broadcasting over a short last axis is several times slower
             code = (keys // block).ravel().astype(np.int64)
             code += np.repeat(np.arange(lo, hi, dtype=np.int64) // block * nb, r)
@@ -195,7 +195,7 @@ class RandomKeys(Primitive):
         return self.random_keys
 
     @property
-    def kv_every_key(self):  # type: ignore[override]
+    def kv_every_key(self) -> bool:  # type: ignore[override]
         return self.random_keys > 0  # a later row draws key j almost surely
 
     def kv_rows(self, cols):
