@@ -10,14 +10,23 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import streamlit as st  # noqa: E402
 
 from ui import heap, preload  # noqa: E402
-from ui.chrome import setup_app  # noqa: E402
+from ui.chrome import keep_language_in_url, page_links, setup_app  # noqa: E402
 from ui.pages import PAGES  # noqa: E402
 
+nav_slot = st.sidebar.container()  # the links sit above the language switch that setup_app draws
 tr = setup_app()
-pages = [(st.Page(path, title=tr(key), icon=icon, default=default), path) for path, key, icon, default in PAGES]
-navigation = st.navigation([page for page, _ in pages], position="sidebar")
+pages = [(page, st.Page(page.path, title=tr(page.title_key), icon=page.icon, default=page.default)) for page in PAGES]
+# Hidden: the sidebar's links are ours (ui.chrome.page_links), each carrying its page's state in its
+# URL, so that a page change is one history entry and Back returns to the page before.
+navigation = st.navigation([st_page for _, st_page in pages], position="hidden")
+current = next((page.path for page, st_page in pages if st_page.url_path == navigation.url_path), None)
 # Before the page runs: what libraries peek at is complete, and this page's modules are imported once,
 # never by two sessions at the same time (ui/preload.py: a half-built pandas broke Home under load).
-preload.ensure(next((path for page, path in pages if page.url_path == navigation.url_path), None))
-navigation.run()
+preload.ensure(current)
+try:
+    navigation.run()
+finally:  # also when the page stopped early: the links, and a Reload keeps the language
+    keep_language_in_url()
+    with nav_slot:
+        page_links(pages)
 heap.settle()  # after a first visit imported new modules: no full GC pass inside later reruns

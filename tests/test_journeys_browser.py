@@ -29,6 +29,7 @@ OWN_TEXT = (
     "its cargo, its captain and the weather. When the archive burned, her ledger was the only record left, "
     "and the town rebuilt its history from her careful, cramped handwriting, page after page, ship by ship."
 )
+EXPLORER_DEFAULT = ("longformer", 4096)  # what the Explorer shows for a URL without its parameters
 OWN_URL = ("explorer", "inspector", "lab", "cost")  # the pages whose URL this suite checks after Back
 # ms: the first Inspector or Lab run of a fresh server loads a model on a busy machine
 LONG = int(os.environ.get("SPARSE_JOURNEY_TIMEOUT_MS", "300000"))
@@ -66,26 +67,35 @@ def clean(page, lang: str = "") -> None:
         expect(page.get_by_test_id("stAlert").filter(has_text=prefix)).to_have_count(0)
 
 
+def nav_links(page):
+    """The sidebar's page links (ui.chrome.page_links)."""
+    return page.get_by_test_id("stSidebar").get_by_test_id("stPageLink-NavLink")
+
+
 def sidebar(page, name: str, lang: str = "en") -> None:
-    """A sidebar link, as a person clicks it."""
-    page.get_by_test_id("stSidebarNav").get_by_text(t(NAV[name], lang), exact=True).click()
-    page.wait_for_url(f"**/{'' if name == 'home' else name}*", timeout=60_000)
+    """A sidebar link, as a person clicks it: the URL then names that page."""
+    open_sidebar(page)
+    nav_links(page).filter(has_text=t(NAV[name], lang)).click()
+    page.wait_for_function(f"(location.pathname.replace(/^\\/+|\\/+$/g, '') || 'home') === '{name}'")
     settle(page)
 
 
+def _drawer_open(page) -> bool:
+    return page.evaluate("document.querySelector('[data-testid=stSidebar]').getBoundingClientRect().right > 0")
+
+
 def open_sidebar(page) -> None:
-    """On a phone the sidebar is a drawer, open or closed: open it if its links are hidden."""
-    nav = page.get_by_test_id("stSidebarNav")
-    if not nav.is_visible():
+    """On a phone the sidebar is a drawer, open or closed: open it if its links are off screen."""
+    if not _drawer_open(page):
         page.get_by_test_id("stExpandSidebarButton").click()
-        expect(nav).to_be_visible()
+        page.wait_for_function("document.querySelector('[data-testid=stSidebar]').getBoundingClientRect().left >= 0")
 
 
 def close_sidebar(page) -> None:
-    """Close the drawer on a phone, where it covers the page; a desktop's sidebar stays."""
-    if page.viewport_size["width"] < 700 and page.get_by_test_id("stSidebarNav").is_visible():
+    """Close the drawer on a phone, where it covers the page (a link closes it too); a desktop's sidebar stays."""
+    if page.viewport_size["width"] < 700 and _drawer_open(page):
         page.get_by_test_id("stSidebarCollapseButton").locator("button").first.click()
-        expect(page.get_by_test_id("stSidebarNav")).to_be_hidden()
+        page.wait_for_function("document.querySelector('[data-testid=stSidebar]').getBoundingClientRect().right <= 0")
 
 
 def screens(page, name: str, most: int) -> None:
@@ -107,27 +117,17 @@ def switch_language(page, lang: str) -> None:
 
 
 def back(page, to: str) -> None:
-    """Back until the browser shows page `to` (at most three entries).
-
-    Streamlit's frontend pushes a history entry for every URL change: a sidebar link pushes the new
-    page with the old page's query string, and the new page's own parameters push another. So one
-    Back may land on the same page first; the page then keeps its state and corrects its URL."""
-    for _ in range(3):
-        page.go_back()
-        settle(page)
-        if path(page) == to:
-            return
-    raise AssertionError(f"three times Back did not reach {to!r}: {page.url}")
+    """One Back: the browser shows page `to` (each page change is one history entry)."""
+    page.go_back()
+    settle(page)
+    assert path(page) == to, f"Back did not reach {to!r}: {page.url}"
 
 
 def forward(page, to: str) -> None:
-    """Forward until the browser shows page `to` (at most three entries); see back()."""
-    for _ in range(3):
-        page.go_forward()
-        settle(page)
-        if path(page) == to:
-            return
-    raise AssertionError(f"three times Forward did not reach {to!r}: {page.url}")
+    """One Forward: the browser shows page `to`."""
+    page.go_forward()
+    settle(page)
+    assert path(page) == to, f"Forward did not reach {to!r}: {page.url}"
 
 
 def reload(page) -> None:
@@ -170,8 +170,11 @@ def assert_explorer(page, pattern: str, n: int, lang: str = "en") -> None:
     assert title == t(f"pattern.{pattern}", lang), (title, page.url)
     assert shown_n in (f"{n // 1024}k", f"{n:,}", str(n)) or shown_n.startswith(str(n // 1024)), shown_n
     url = query(page)
-    assert url["pattern"].startswith(pattern + "(") and url["n"] == str(n), url
     assert set(url) <= {"lang", "pattern", "n", "causal", "op", "block", "d_head"}, url
+    if set(url) <= {"lang"}:  # none of its parameters: the URL says "the Explorer's defaults"
+        assert (pattern, n) == EXPLORER_DEFAULT, (pattern, n, page.url)
+    else:
+        assert url["pattern"].startswith(pattern + "(") and url["n"] == str(n), url
 
 
 # -- personas ---------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import pytest
 from sparse_core import PATTERNS, models
 from sparse_core.export import parse_layers
 from tests.conftest import app_test
+from tests.links import follow_link
 
 pytestmark = pytest.mark.model
 
@@ -147,10 +148,8 @@ class Walker:
             return
         if kind == "page":
             self._remember()
-            for key in [k for k in at.query_params if k != "lang"]:  # a sidebar link carries none
-                del at.query_params[key]
             self.page = action[1]
-            at.switch_page(PAGES[self.page]).run()
+            follow_link(at, PAGES[self.page]).run()  # the sidebar's link: the page's state in its URL
         elif kind == "back":
             if not self.history:
                 return
@@ -205,7 +204,21 @@ def _one(value):
 OWN = {
     "explorer": {"pattern", "n", "causal", "op", "block", "d_head"},
     "inspector": {"model", "text", "tokens", "pattern", "layer", "head", "token", "scale", "hide_first"},
-    "lab": {"model", "text", "tokens", "patterns", "budgets", "x", "y"},
+    "lab": {
+        "model",
+        "text",
+        "tokens",
+        "patterns",
+        "budgets",
+        "x",
+        "y",
+        "view",
+        "task",
+        "lengths",
+        "depths",
+        "trials",
+        "filler",
+    },
     "cost": {"patterns", "model"},
 }
 
@@ -221,6 +234,10 @@ def check_url(page: str, at) -> list[str]:
         return []
     url = {k: _one(v) for k, v in at.query_params.items()}
     out = [f"{page}: foreign parameter {k}={v}" for k, v in url.items() if k not in OWN[page] | {"lang"}]
+    if not set(url) & OWN[page]:  # none of the page's parameters: the URL says "the defaults"
+        prefix = {"explorer": "ex", "inspector": "in", "lab": "lab", "cost": "co"}[page]
+        key = f"{prefix}_url_defaults"
+        url |= at.session_state[key] if key in at.session_state else {}
     shown: dict[str, object] = {}
     if page == "explorer":
         shown = {

@@ -36,7 +36,8 @@ def _keep_language() -> None:
 def setup_app():
     """Run by app.py before any page: wide layout, language (session state and ?lang=), sidebar.
 
-    The language lives in session state, not in the widget, so it survives page changes.
+    The language lives in session state, not in the widget, so it survives page changes; it reaches
+    the URL through write_query or keep_language_in_url.
     Returns `tr` for the navigation labels.
     """
     problems = []
@@ -54,9 +55,19 @@ def setup_app():
             horizontal=True,
             on_change=_keep_language,
         )
-    st.query_params["lang"] = st.session_state.lang
     show_problems(problems)
     return tr
+
+
+def keep_language_in_url() -> None:
+    """Put the session's language into the URL if the page did not (app.py, after the page ran).
+
+    After, not before: a page that writes its state writes the language with it, as one URL change;
+    the browser pushes a history entry for every change it is sent, so writing the language first
+    made a deep link two entries, and an unconditional write re-pushed the old page's URL on every
+    page change."""
+    if st.query_params.get("lang", "en") != st.session_state.lang:  # no `lang` reads as English
+        st.query_params["lang"] = st.session_state.lang
 
 
 def read_query(specs: list[QueryParam]) -> tuple[dict, list[str]]:
@@ -78,16 +89,22 @@ def url_is_new(prefix: str, names) -> bool:
     """Whether the page must (re)read its state from the URL: the session's first visit, or a URL
     whose parameters of this page differ from those the page last wrote (Back, Forward, a link).
 
-    A sidebar link carries no parameters: the page then keeps its state and writes it back."""
+    A URL without any of the page's parameters means the page's defaults (see write_query): Back to
+    the entry of a first visit shows the defaults again. Links within the app carry the page's state
+    (link_query), so a page is never reset by moving around in it."""
     last = st.session_state.get("_url_last")
     if last is not None and last[0] != prefix and _page_params() == last[1]:
         # Exactly what the page we come from wrote: carried over by the page change, not a link to
         # this page. Pages share names (pattern, model, tokens), so reading it would mix them up.
         own_query(())
-    if f"{prefix}_url_written" not in st.session_state:
+    own_query(names)  # what is left of another page (Learn's bound `step`) is not this page's
+    written = st.session_state.get(f"{prefix}_url_written")
+    if written is None:
         return True
     current = {k: st.query_params.get(k) for k in names if k in st.query_params}
-    return bool(current) and current != st.session_state[f"{prefix}_url_written"]
+    if not current:
+        return written != st.session_state.get(f"{prefix}_url_defaults")
+    return current != written
 
 
 def _page_params() -> dict[str, str]:
@@ -95,15 +112,78 @@ def _page_params() -> dict[str, str]:
 
 
 def write_query(prefix: str, values: dict[str, str]) -> None:
-    """Make the URL say exactly `values` (this page's parameters) plus the language, and remember them."""
-    wanted = {name: st.query_params[name] for name in SHARED_PARAMS if name in st.query_params} | dict(values)
+    """Make the URL say `values` (this page's parameters) plus the language, and remember them.
+
+    A page that shows its defaults on arriving from a URL without its parameters leaves the URL so:
+    the browser pushes a history entry for every URL change it is sent, and writing the defaults
+    made a first visit two entries, the first of which Back then landed on without moving."""
+    values = dict(values)
+    defaults_key = f"{prefix}_url_defaults"
+    if not _page_params() and (
+        f"{prefix}_url_written" not in st.session_state or values == st.session_state.get(defaults_key)
+    ):
+        st.session_state[defaults_key] = values  # read from a URL without parameters: the defaults
+        wanted = {"lang": lang()}
+    else:
+        wanted = {"lang": lang()} | values
     if st.query_params.to_dict() != wanted:
-        # One message for the whole URL: Streamlit's browser side pushes a history entry for each
-        # change it is sent, and one assignment per parameter made Back step through a page's
-        # parameters one by one (13 entries for one Inspector visit).
+        # One message for the whole URL: one assignment per parameter made Back step through a
+        # page's parameters one by one (13 entries for one Inspector visit).
         st.query_params.from_dict(wanted)
-    st.session_state[f"{prefix}_url_written"] = dict(values)
-    st.session_state._url_last = (prefix, dict(values))
+    st.session_state[f"{prefix}_url_written"] = values
+    st.session_state._url_last = (prefix, values)
+
+
+def link_query(page, state=None) -> dict[str, str]:
+    """The query parameters a link to `page` (a ui.pages.Page) carries: the language, and the state the
+    page last wrote in this session (none while it shows its defaults: see write_query).
+
+    Streamlit's browser side pushes one history entry for the link and another for each URL the page
+    then writes. A link that already carries what the page will write makes a page change one entry,
+    so Back and Forward step page by page (a bare link made two or three entries per change).
+    `state`: the session state to read (a mapping; tests pass AppTest's), else this session's."""
+    state = st.session_state if state is None else state
+    values = {"lang": state.get("lang", "en")}
+    if page.url_prefix:
+        written = state.get(f"{page.url_prefix}_url_written")
+        if written is not None and written != state.get(f"{page.url_prefix}_url_defaults"):
+            values |= written
+    return values
+
+
+def page_links(pages) -> None:
+    """The navigation links (one per page, translated), each carrying link_query's parameters.
+
+    app.py draws them after the page ran, into a slot at the top of the sidebar, so that the current
+    page's own link carries the state this run wrote, not the one before."""
+    for page, st_page in pages:
+        st.page_link(st_page, label=tr(page.title_key), icon=page.icon, query_params=link_query(page))
+    st.html(_CLOSE_DRAWER_ON_PHONES, unsafe_allow_javascript=True, width="content")
+
+
+# Streamlit's own navigation closes the sidebar drawer on a phone after a click; st.page_link does not,
+# and the open drawer then covered the page one had asked for. One listener per browser tab (the
+# document outlives reruns), closing the drawer at Streamlit's phone width (below 768 px) after a
+# click on a sidebar link.
+_CLOSE_DRAWER_ON_PHONES = """<script>
+if (!window.__sparseCloseDrawer) {
+  window.__sparseCloseDrawer = true;
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest('[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]');
+    if (!link || window.innerWidth >= 768) return;
+    const close = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
+    if (close) setTimeout(() => close.click(), 0);
+  }, true);
+}
+</script>"""
+
+
+def page_link(path: str, label: str, icon: str | None = None, **kwargs) -> None:
+    """st.page_link to one of the app's pages (by script path), carrying its state (link_query)."""
+    from .pages import PAGES
+
+    page = next(p for p in PAGES if p.path == path)
+    st.page_link(path, label=label, icon=icon, query_params=link_query(page), **kwargs)
 
 
 def keep_valid(key: str, options, default) -> None:

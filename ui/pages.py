@@ -13,6 +13,7 @@ class Page(NamedTuple):
     title_key: str
     icon: str
     default: bool
+    url_prefix: str | None = None  # the prefix the page writes its URL state under (ui.chrome.write_query)
 
     @property
     def name(self) -> str:
@@ -22,9 +23,9 @@ class Page(NamedTuple):
 
 PAGES: tuple[Page, ...] = (
     Page("app_pages/home.py", "nav.home", "🏠", True),
-    Page("app_pages/explorer.py", "nav.explorer", "🧩", False),
-    Page("app_pages/inspector.py", "nav.inspector", "🔬", False),
-    Page("app_pages/lab.py", "lab.nav", "🧪", False),
-    Page("app_pages/cost.py", "nav.cost", "📈", False),
-    Page("app_pages/learn.py", "nav.learn", "🎓", False),
+    Page("app_pages/explorer.py", "nav.explorer", "🧩", False, "ex"),
+    Page("app_pages/inspector.py", "nav.inspector", "🔬", False, "in"),
+    Page("app_pages/lab.py", "lab.nav", "🧪", False, "lab"),
+    Page("app_pages/cost.py", "nav.cost", "📈", False, "co"),
+    Page("app_pages/learn.py", "nav.learn", "🎓", False, "le"),
 )
