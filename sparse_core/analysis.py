@@ -18,7 +18,7 @@ from .params import PatternError
 from .patterns import base
 from .patterns.base import Expr, Primitive, simple_terms
 from .patterns.learned import synthetic_qk
-from .segments import ColumnSet, Seg, count_union, enumerate_keys, intersect_all, interval, singletons, union_pairs
+from .segments import ColumnSet, Seg, count_union, enumerate_keys, intersect_all, interval, union_pairs
 
 DENSE_MAX_N = 8192  # a dense bool mask of 64 MiB
 DATA_DEPENDENT_MAX_N = 4096  # data-dependent patterns score every pair: (n, n) float32
@@ -508,10 +508,25 @@ def pairs_by_row(i: np.ndarray, j: np.ndarray, rows: int, width: int | None = No
 
 
 def _layout_from_pairs(n: int, block: int, i: np.ndarray, j: np.ndarray) -> list[list[Seg]]:
+    """Kept block pairs as one term of runs: each row's consecutive key blocks are one interval.
+
+    A table of single blocks is (rows, widest row): a global row keeps every block, so at 2^20 tokens
+    and block 64 it was 16,384 x 16,384 int64 (2 GiB, a minute here). Runs keep global rows to one slot.
+    """
     nb = -(-n // block)
     if len(i) == 0:
         return [[[interval(0, 0, nb)]]]
-    return [[singletons(pairs_by_row(i, j, nb)[1])]]
+    code = np.sort(np.asarray(i, dtype=np.int64) * nb + np.asarray(j, dtype=np.int64))
+    fresh = np.ones(len(code), dtype=bool)
+    fresh[1:] = code[1:] != code[:-1]
+    code = code[fresh]
+    i, j = code // nb, code % nb
+    starts = np.ones(len(code), dtype=bool)
+    starts[1:] = (i[1:] != i[:-1]) | (j[1:] != j[:-1] + 1)
+    lengths = np.diff(np.append(np.flatnonzero(starts), len(code)))
+    _, first = pairs_by_row(i[starts], j[starts], nb)
+    _, size = pairs_by_row(i[starts], lengths, nb, fill=0)
+    return [[[Seg(first[:, c].copy(), 1, size[:, c].copy()) for c in range(first.shape[1])]]]
 
 
 def _eights(mask: np.ndarray) -> np.ndarray:

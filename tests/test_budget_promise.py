@@ -56,6 +56,17 @@ FOUR_LAYERS = Intersection(
         ),
         # refused before, computes in 0.1 s
         ("4 BigBirds ∪", combine([make("bigbird", seed=s) for s in range(4)]), BIG, 128, 2.0),
+        # the search's timeouts: refined block pairs were tabled (rows, widest row), 2 GiB for a global row;
+        # runs of consecutive blocks take 0.3 s
+        (
+            "global(1,023,850) ∩ global(19), block 64",
+            combine([make("global", global_tokens=1023850), make("global", global_tokens=19)], "intersection"),
+            BIG,
+            64,
+            1.0,
+        ),
+        # a block-level column set was listed to price the fold: (blocks, blocks) table, 1.3 s and 479 MB
+        ("fixed(2^20, 1,328), block 256", make("fixed", True, stride=BIG, summary=1328).expr(), BIG, 256, 1.0),
     ],
 )
 def test_the_issues_expensive_requests_are_accepted_and_cheap(label, expr, n, block, limit_s):
