@@ -5,7 +5,7 @@ import streamlit as st
 
 from sparse_core.explore import demo_mask
 from sparse_core.views import MaskView
-from ui.chrome import PERSIST, lang, own_query, tr
+from ui.chrome import PERSIST, lang, link_query, own_query, tr
 from ui.figures import human, mask_image
 from ui.pages import PAGES
 
@@ -27,5 +27,6 @@ for page in PAGES:  # every page app.py navigates, so a new page is listed here 
     if not page.default:
         # the link is the page's name and the description a caption under it: a link's label is one
         # line, cut at a phone's width
-        st.page_link(page.path, label=f"**{tr(page.title_key)}**", icon=page.icon)
+        # carrying the page's state, as the sidebar's links do: a bare link would show its defaults
+        st.page_link(page.path, label=f"**{tr(page.title_key)}**", icon=page.icon, query_params=link_query(page))
         st.caption(tr(f"home.{page.name}"))
