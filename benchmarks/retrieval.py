@@ -35,9 +35,67 @@ def _floats(text: str) -> list[float]:
     return [float(v) for v in text.split(",") if v.strip()]
 
 
+def prefill_one(arm: str, tokens: int, budget: float) -> dict:
+    """One prefill of a passkey prompt of `tokens` tokens in this process: dense (fused causal SDPA) or the
+    pattern fitted to `budget`, executed sparsely (the decode-mode prefill of memory_eval); CPU seconds,
+    peak RSS of the process and its RSS once the model was loaded."""
+    import json  # noqa: F401 - the caller prints JSON
+    import resource
+
+    from sparse_core import models, retrieval
+    from sparse_core.analysis import dense_mask
+    from sparse_core.decode import greedy_ids, pattern_expr
+    from sparse_core.fit import fit
+    from sparse_core.lab_passes import LabPass
+
+    lm = models.load("smollm2")
+    ids = lm.tokenizer(retrieval.passkey(lm.tokenizer, tokens, 0.5, seed=0).text)["input_ids"]
+    loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    density = 1.0
+    if arm == "dense":
+        run = LabPass("dense", jobs=[])
+    else:
+        fitted = fit(arm, len(ids), budget, True)
+        density = fitted.achieved_density
+        expr = pattern_expr(lm, arm, fitted.params)
+        shared = None if expr.data_dependent else torch.from_numpy(dense_mask(expr, len(ids) + 1))
+        run = LabPass("decode", n_total=len(ids) + 1, expr=expr, shared=shared)
+    cpu = time.process_time()
+    greedy_ids(lm, ids, 1, run)  # the prefill and its one next token (logits of the last position only)
+    cpu = time.process_time() - cpu
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"arm": arm, "tokens": len(ids), "density": density, "cpu_s": round(cpu, 2),
+            "peak_rss_mb": round(peak), "rss_after_load_mb": round(loaded)}  # fmt: skip
+
+
+def prefill(arms: list[str], tokens: int, budget: float, threads: int) -> None:
+    """Each arm's prefill in its own process (so each peak RSS is its own), side by side."""
+    import json
+    import subprocess
+    import sys
+
+    print(machine(), f"torch threads {threads}, load average before: {_load()}")
+    results = []
+    for arm in arms:
+        cmd = [sys.executable, "-m", "benchmarks.retrieval", "--prefill-one", arm, "--tokens", str(tokens),
+               "--budget", str(budget), "--threads", str(threads)]  # fmt: skip
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        results.append(json.loads(out))
+        print(out, flush=True)
+    print(f"load average after: {_load()}")
+    dense = next((r for r in results if r["arm"] == "dense"), None)
+    for r in results:
+        if dense is not None and r is not dense:
+            ratio = r["cpu_s"] / dense["cpu_s"]
+            print(f"{r['arm']} at {r['density']:.2%}: {ratio:.2f}x dense CPU, peak {r['peak_rss_mb']} MB")
+
+
 def main() -> None:
     """Run the grid and print one row per (arm, length, depth), CPU time and per-trial cost."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--prefill", default=None, help="comma-separated arms (dense, patterns): one long prefill each")
+    ap.add_argument("--prefill-one", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--tokens", type=int, default=8192, help="--prefill: prompt tokens")
     ap.add_argument("--task", default="passkey", choices=["passkey", "multikey"])
     ap.add_argument("--lengths", default="1024,2048,4096")
     ap.add_argument("--depths", default="0.1,0.3,0.5,0.7,0.9")
@@ -48,6 +106,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.prefill_one:
+        import json
+
+        print(json.dumps(prefill_one(args.prefill_one, args.tokens, args.budget)))
+        return
+    if args.prefill:
+        prefill([a for a in args.prefill.split(",") if a], args.tokens, args.budget, args.threads)
+        return
 
     from sparse_core import memory_eval, models
 

@@ -46,8 +46,11 @@ from .lab_passes import (
     DensePass,
     Job,
     LabPass,
+    PeakRSS,
     dense_pass,
     ids_hash,
+    kv_cache_bytes,
+    plain_dense_cost,
     run_pass,
 )
 from .lab_price import DATA_DEPENDENT, LabBudget, LabPrice, check_tokens, price_rows, refuse_over_budget
@@ -79,8 +82,16 @@ def sparse_row(lm, ids: list[int], dense: DensePass, name: str, params: dict, ma
     shared = None if expr.data_dependent else torch.from_numpy(dense_mask(expr, n))  # (T, T)
     run = LabPass("sparse", expr=expr, shared=shared, method=method)
     start = time.perf_counter()
-    hidden = run_pass(lm, ids, run)
+    with PeakRSS() as cost:
+        hidden = run_pass(lm, ids, run)
     seconds = time.perf_counter() - start
+    dense_cpu, dense_peak = plain_dense_cost(lm, ids)
+    # what a decoder keeps: the positions the next token's row reads (a cache may evict the rest; a
+    # data-dependent pattern scores every cached key, so it keeps them all)
+    if expr.data_dependent or not lm.info.causal:
+        positions = n
+    else:
+        positions = int(dense_mask(expr, n + 1)[n].sum())
     changed = run.changed.numpy()  # (T,)
     cos = metrics.cosine_rows(hidden.numpy(), dense.hidden.numpy())  # (T,)
     kept = np.stack(run.kept)  # (L, H)
@@ -96,6 +107,14 @@ def sparse_row(lm, ids: list[int], dense: DensePass, name: str, params: dict, ma
         "mass_layers": mass["layers"],
         "mass_heads": mass["heads"],
         "seconds": seconds,
+        # the cost on this model and machine, measured in this run (see lab_passes.PeakRSS): the sparse
+        # pass as the lab runs it (its instrumentation included) against one plain dense prefill
+        "prefill_cpu_s": cost.cpu_seconds,
+        "dense_prefill_cpu_s": dense_cpu,
+        "prefill_peak_bytes": cost.peak_bytes,
+        "dense_prefill_peak_bytes": dense_peak,
+        "kv_cache_bytes": kv_cache_bytes(lm, positions),
+        "dense_kv_cache_bytes": kv_cache_bytes(lm, n),
     }
     if lm.info.causal:
         logp, argmax, kl = metrics.next_token_stats(lm, hidden, ids, dense.hidden)
@@ -127,7 +146,9 @@ def mass_summary(job: Job) -> dict:
 COLUMNS = [
     "model", "tokens", "pattern", "budget", "solved", "value", "params", "density", "budget_met", "budget_note",
     "density_measured",
-    "flops_share", "mass_kept", "mass_kept_changed", "cosine", "cosine_changed", "ppl_dense", "ppl_sparse",
+    "flops_share", "prefill_cpu_s", "dense_prefill_cpu_s", "prefill_peak_bytes", "dense_prefill_peak_bytes",
+    "kv_cache_bytes", "dense_kv_cache_bytes", "mass_kept", "mass_kept_changed", "cosine", "cosine_changed",
+    "ppl_dense", "ppl_sparse",
     "ppl_change", "agreement", "agreement_changed", "kl_changed", "kl_all", "changed_share", "empty_rows",
     "seconds", "cached",
 ]  # fmt: skip

@@ -58,6 +58,15 @@ def add_lab_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--lang", default="en", choices=["en", "zh"], help="--task: the language of the filler")
     p.add_argument("--seed", default="0", help="--task: the first trial's seed")
     p.add_argument("--no-dense", action="store_true", help="--task: leave out the dense arm")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="ADDRESS",
+        help="--task: run each (arm, length) cell as a task on an existing Ray cluster (default address: auto); "
+        "needs pip install -e .[cluster]",
+    )
     p.add_argument("--patterns", default="window,streaming,bigbird", help="comma-separated pattern names")
     p.add_argument("--budgets", default="0.05,0.1", help="comma-separated densities, e.g. 0.05,0.1 or 5%%,10%%")
     p.add_argument("--max-tokens", default=str(DEFAULT_TOKENS), help=f"at most {MAX_TOKENS}")
@@ -175,13 +184,20 @@ def run_memory_cli(args: argparse.Namespace) -> str:
         budget=budget,
     )
     refuse_over_budget(price, budget)
+    if args.ray is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise LabUsageError("--ray needs the optional 'cluster' extra: pip install -e .[cluster] (it installs ray)")
     from . import memory_eval  # torch and transformers: only once every argument is known to be good
+
+    ray = None if args.ray is None else memory_eval.connect_ray(None if args.ray == "auto" else args.ray)
 
     def progress(done: int, total: int, label: str) -> None:
         if not args.quiet:
             print(f"[{done}/{total}] {label}", file=sys.stderr, flush=True)
 
-    result = memory_eval.run_memory(progress=progress, **request)
+    result = memory_eval.run_memory(progress=progress, ray=ray, **request)
     if args.json:
         out = {
             "task": request["task"],

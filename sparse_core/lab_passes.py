@@ -11,6 +11,7 @@ only the cache positions its pattern row keeps.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -40,6 +41,7 @@ BLOCK = 64  # block size of the block-sparse execution and of the FLOPs share
 # boolean mask. Eager is the slowest.
 AUTO_BLOCKS_BELOW = 0.5  # executed-block share under which the block gather wins
 
+PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 MODEL_LOCK = threading.Lock()  # one lab pass per process at a time: the passes are CPU-bound and long
 
 
@@ -404,6 +406,56 @@ def _decode_step(run: LabPass, q, key, value, scaling, groups) -> torch.Tensor:
     return torch.nn.functional.scaled_dot_product_attention(q[None], k[None], v[None], scale=scaling)[0]
 
 
+class PeakRSS:
+    """CPU seconds and the peak resident memory above the start of a block, sampled every `every` seconds.
+
+    torch's CPU allocator keeps no statistics, so the process's RSS (/proc/self/statm) is sampled by
+    a thread; the peak minus the RSS at the start is what the block added at its worst. Memory the
+    allocator kept from earlier work and reused is not counted (a lower bound, within a sample)."""
+
+    def __init__(self, every: float = 0.002):
+        self.every = every
+        self.cpu_seconds = 0.0
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+
+    @staticmethod
+    def rss() -> int:
+        """Resident bytes of this process now (0 where /proc is missing)."""
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * PAGE
+        except OSError:
+            return 0
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.every):
+            self._peak = max(self._peak, self.rss())
+
+    def __enter__(self) -> PeakRSS:
+        self._start = self._peak = self.rss()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        self._cpu = time.process_time()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cpu_seconds = time.process_time() - self._cpu
+        self._stop.set()
+        self._thread.join()
+        self._peak = max(self._peak, self.rss())
+        self.peak_bytes = max(0, self._peak - self._start)
+
+
+def kv_cache_bytes(lm: LoadedModel, positions: int) -> int:
+    """Bytes of keys and values a decoder holds for `positions` cached tokens (all layers, KV heads, fp32)."""
+    config = lm.model.config
+    heads = int(getattr(config, "num_attention_heads", lm.heads))
+    kv_heads = int(getattr(config, "num_key_value_heads", None) or heads)
+    head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // heads)
+    return int(lm.layers * 2 * kv_heads * head_dim * 4 * positions)
+
+
 @torch.inference_mode()
 def run_pass(lm: LoadedModel, ids: list[int], run: LabPass) -> torch.Tensor:
     """The model's final hidden states (T, D) under the lab pass `run`."""
@@ -458,6 +510,25 @@ def dense_pass(lm: LoadedModel, ids: list[int], jobs: list[Job]) -> DensePass:
     return result
 
 
+_PLAIN: OrderedDict = OrderedDict()
+
+
+def plain_dense_cost(lm: LoadedModel, ids: list[int]) -> tuple[float, int]:
+    """(CPU seconds, peak bytes) of one plain dense prefill (fused SDPA, nothing measured), once per text.
+
+    What a sparse pass is compared with: the dense pass of the lab also reduces probabilities to mass
+    kept per mask, which a deployed dense model never does."""
+    key = (lm.info.key, id(lm.model), ids_hash(ids))
+    if key not in _PLAIN:
+        with PeakRSS() as cost:
+            run_pass(lm, ids, LabPass("dense", jobs=[]))
+        _PLAIN[key] = (cost.cpu_seconds, cost.peak_bytes)
+        while len(_PLAIN) > _DENSE_SIZE:
+            _PLAIN.popitem(last=False)
+    return _PLAIN[key]
+
+
 def clear_dense() -> None:
     """Forget the cached dense passes."""
     _DENSE.clear()
+    _PLAIN.clear()

@@ -215,6 +215,131 @@ def price_memory(
     )
 
 
+def run_cell(
+    lm: models.LoadedModel,
+    arm: Arm,
+    n: int,
+    *,
+    task: str,
+    lang: str,
+    seed: int,
+    depths: Sequence[float],
+    trials: int,
+    new_tokens: int,
+    check: Callable[[int], bool] | None = None,
+) -> tuple[list[dict], int]:
+    """The rows of one grid cell (an arm at one length, every depth) and how many trials ran.
+
+    The unit of work of `run_memory`, locally or as one Ray task: its prompts share their prefix, so
+    a cell is never split. `check(trials done)` is called before each trial; true stops the cell."""
+    tok = lm.tokenizer
+    prompts = {float(d): [retrieval.make_task(tok, task, n, float(d), seed + t, lang) for t in range(trials)]
+               for d in depths}  # fmt: skip
+    params, density, met, note = None, 1.0, None, ""
+    if arm.pattern != DENSE:
+        if arm.params is not None:
+            params, density = arm.params, None
+        else:
+            fitted = fit(arm.pattern, n, arm.budget, True)
+            params, density = fitted.params, fitted.achieved_density
+            met, note = fitted.met, fitted.note  # e.g. strided cannot go below 8.69% at 1,024
+    expr = None if arm.pattern == DENSE else pattern_expr(lm, arm.pattern, params)
+    # deepest needle first: each prompt then shares with the one before it everything up to its needle
+    order = [(float(d), t) for d in sorted(depths, reverse=True) for t in range(trials)]
+    ids = {key: tok(prompts[key[0]][key[1]].text)["input_ids"] for key in order}
+    stamps: list[float] = []
+
+    def before_trial() -> bool:
+        stamps.append(time.perf_counter())
+        return check is not None and check(len(stamps) - 1)
+
+    outs, reused = answer_trials(lm, [ids[key] for key in order], expr, new_tokens, before_trial)
+    stamps.append(time.perf_counter())
+    answered = dict(zip(order, zip(outs, reused, np.diff(stamps), strict=False), strict=False))
+    rows = []
+    for d in depths:
+        keys = [(float(d), t) for t in range(trials) if (float(d), t) in answered]
+        if not keys:
+            continue
+        tasks = [prompts[float(d)][t] for _, t in keys]
+        texts = [tok.decode(answered[k][0]) for k in keys]
+        acc = retrieval.accuracy([retrieval.score(t, x) for t, x in zip(tasks, texts, strict=True)])
+        rows.append(
+            {
+                "task": task,
+                "lang": lang,
+                "model": lm.info.key,
+                "pattern": arm.pattern,
+                "budget": arm.budget,
+                "label": arm.label,
+                "params": json.dumps(params, sort_keys=True) if params is not None else None,
+                "density": density,
+                "length": int(n),
+                "tokens": int(np.mean([len(ids[k]) for k in keys])),
+                "depth": float(d),
+                "depth_measured": float(np.mean([t.depth_measured for t in tasks])),
+                "accuracy": acc.accuracy,
+                "correct": acc.correct,
+                "trials": acc.trials,
+                "ci_low": acc.ci_low,
+                "ci_high": acc.ci_high,
+                "answers": texts,
+                "expected": [t.answer for t in tasks],
+                "decode_note": _decode_note(expr),
+                "prefix_reused": int(sum(answered[k][1] for k in keys)),  # tokens read from the cache
+                "seconds": float(sum(answered[k][2] for k in keys)),
+                "budget_met": met,  # None: dense or explicit parameters (no budget)
+                "budget_note": note,
+            }
+        )
+    return rows, len(outs)
+
+
+def ray_cell(model_key: str, arm: Arm, n: int, new_tokens: int, common: dict) -> list[dict]:
+    """One cell in a Ray worker: the model is loaded once per worker process (models.load caches it)."""
+    torch.set_num_threads(1)  # one CPU per task, as Ray schedules it
+    lm = models.load(model_key)
+    return run_cell(lm, arm, n, new_tokens=new_tokens, **common)[0]
+
+
+def _run_on_ray(ray, model_key, cells, common, new_tokens, progress, cancel, total) -> tuple[list[dict], bool]:
+    """Each cell as one Ray task on the cluster `ray` is connected to; rows merged in the local order.
+
+    Ray schedules and retries; nothing here queues or places work. Cancel stops waiting and cancels
+    the tasks not yet finished (their rows are left out, as a local cancel leaves them)."""
+    remote = ray.remote(num_cpus=1)(ray_cell)
+    futures = [remote.remote(model_key, arm, n, new_tokens, common) for arm, n in cells]
+    pending, finished = list(futures), {}
+    per_cell = len(common["depths"]) * common["trials"]
+    while pending:
+        if cancel is not None and cancel():
+            for f in pending:
+                ray.cancel(f)
+            break
+        ready, pending = ray.wait(pending, num_returns=1, timeout=1.0)
+        for f in ready:
+            finished[f] = ray.get(f)
+            if progress is not None:
+                progress(len(finished) * per_cell, total, cells[futures.index(f)][0].label)
+    rows = [row for f in futures if f in finished for row in finished[f]]
+    return rows, len(finished) < len(futures)
+
+
+def connect_ray(address: str | None):
+    """The `ray` module connected to the cluster at `address` ("auto": the one this machine belongs to).
+
+    Ray is an optional extra (`pip install -e .[cluster]`); without it this says how to get it."""
+    try:
+        import ray
+    except ImportError:
+        raise PatternError(
+            "--ray needs the optional 'cluster' extra: pip install -e .[cluster] (it installs ray)", "no_ray"
+        ) from None
+    if not ray.is_initialized():
+        ray.init(address=address or "auto", ignore_reinit_error=True, log_to_driver=False)
+    return ray
+
+
 def run_memory(
     model_key: str = "smollm2",
     task: str = "passkey",
@@ -231,12 +356,15 @@ def run_memory(
     new_tokens: int | None = None,
     progress: Progress | None = None,
     cancel: Cancel | None = None,
+    ray=None,
 ) -> MemoryResult:
     """One row per (arm, length, depth): retrieval accuracy over `trials` seeded prompts, with its 95% interval.
 
     Arms: dense (unless `include_dense=False`), every pattern × budget (fitted at each length), and
     `explicit` (name, params) pairs. `progress(done, total, label)` is called after every trial;
-    `cancel()` is checked between trials and stops the grid (the finished rows are kept)."""
+    `cancel()` is checked between trials and stops the grid (the finished rows are kept).
+    `ray`: a connected ray module (`connect_ray`): each (arm, length) cell runs as one Ray task and
+    the rows come back in the order a local run gives them (identical rows; seconds aside)."""
     if task not in retrieval.TASKS or lang not in retrieval.LANGS:  # before the model loads: a refusal costs nothing
         raise PatternError(f"task must be one of {retrieval.TASKS} and lang one of {retrieval.LANGS}", "bad_task")
     if new_tokens is None:
@@ -256,87 +384,31 @@ def run_memory(
         raise PatternError("retrieval needs a causal language model (e.g. smollm2)", "lab_not_causal")
     if max(lengths) + new_tokens > lm.info.max_tokens:
         raise PatternError(f"{lm.info.key} reads at most {lm.info.max_tokens:,} tokens")
-    tok = lm.tokenizer
     result = MemoryResult()
     cpu0, wall0 = time.process_time(), time.perf_counter()
     total, done = len(arms) * len(lengths) * len(depths) * trials, 0
-    # the prompts first: the same ones for every arm
-    prompts: dict[tuple[int, float], list[retrieval.Task]] = {
-        (int(n), float(d)): [retrieval.make_task(tok, task, int(n), float(d), seed + t, lang) for t in range(trials)]
-        for n in lengths
-        for d in depths
-    }
-    for arm in arms:
-        for n in lengths:
-            if cancel is not None and cancel():
-                result.cancelled = True
-                break
-            params, density, met, note = None, 1.0, None, ""
-            if arm.pattern != DENSE:
-                if arm.params is not None:
-                    params, density = arm.params, None
-                else:
-                    fitted = fit(arm.pattern, int(n), arm.budget, True)
-                    params, density = fitted.params, fitted.achieved_density
-                    met, note = fitted.met, fitted.note  # e.g. strided cannot go below 8.69% at 1,024
-            expr = None if arm.pattern == DENSE else pattern_expr(lm, arm.pattern, params)
-            # deepest needle first: each prompt then shares with the one before it everything up to its needle
-            order = [(float(d), t) for d in sorted(depths, reverse=True) for t in range(trials)]
-            ids = {key: tok(prompts[(int(n), key[0])][key[1]].text)["input_ids"] for key in order}
-            stamps: list[float] = []
+    cells = [(arm, int(n)) for arm in arms for n in lengths]
+    common = dict(task=task, lang=lang, seed=seed, depths=[float(d) for d in depths], trials=int(trials))
+    if ray is not None:
+        result.rows, result.cancelled = _run_on_ray(ray, model_key, cells, common, new_tokens, progress, cancel, total)
+        cells = []
+    for arm, n in cells:
+        if cancel is not None and cancel():
+            result.cancelled = True
+            break
 
-            def check(label=arm.label, base=done, stamps=stamps) -> bool:
-                stamps.append(time.perf_counter())
-                if len(stamps) > 1 and progress is not None:
-                    progress(base + len(stamps) - 1, total, label)
-                return cancel is not None and cancel()
+        def check(done_here: int, label=arm.label, base=done) -> bool:
+            if done_here and progress is not None:
+                progress(base + done_here, total, label)
+            return cancel is not None and cancel()
 
-            outs, reused = answer_trials(lm, [ids[key] for key in order], expr, new_tokens, check)
-            stamps.append(time.perf_counter())
-            done += len(outs)
-            if progress is not None:
-                progress(done, total, arm.label)
-            if len(outs) < len(order):
-                result.cancelled = True
-            answered = dict(zip(order, zip(outs, reused, np.diff(stamps), strict=False), strict=False))
-            for d in depths:
-                keys = [(float(d), t) for t in range(trials) if (float(d), t) in answered]
-                if not keys:
-                    continue
-                tasks = [prompts[(int(n), float(d))][t] for _, t in keys]
-                texts = [tok.decode(answered[k][0]) for k in keys]
-                acc = retrieval.accuracy([retrieval.score(t, x) for t, x in zip(tasks, texts, strict=True)])
-                result.rows.append(
-                    {
-                        "task": task,
-                        "lang": lang,
-                        "model": lm.info.key,
-                        "pattern": arm.pattern,
-                        "budget": arm.budget,
-                        "label": arm.label,
-                        "params": json.dumps(params, sort_keys=True) if params is not None else None,
-                        "density": density,
-                        "length": int(n),
-                        "tokens": int(np.mean([len(ids[k]) for k in keys])),
-                        "depth": float(d),
-                        "depth_measured": float(np.mean([t.depth_measured for t in tasks])),
-                        "accuracy": acc.accuracy,
-                        "correct": acc.correct,
-                        "trials": acc.trials,
-                        "ci_low": acc.ci_low,
-                        "ci_high": acc.ci_high,
-                        "answers": texts,
-                        "expected": [t.answer for t in tasks],
-                        "decode_note": _decode_note(expr),
-                        "prefix_reused": int(sum(answered[k][1] for k in keys)),  # tokens read from the cache
-                        "seconds": float(sum(answered[k][2] for k in keys)),
-                        "budget_met": met,  # None: dense or explicit parameters (no budget)
-                        "budget_note": note,
-                    }
-                )
-            if result.cancelled:
-                break
-        if result.cancelled:
+        rows, finished = run_cell(lm, arm, n, new_tokens=new_tokens, check=check, **common)
+        result.rows += rows
+        done += finished
+        if progress is not None:
+            progress(done, total, arm.label)
+        if finished < len(depths) * trials:
+            result.cancelled = True
             break
     result.cpu_seconds = time.process_time() - cpu0
     result.wall_seconds = time.perf_counter() - wall0

@@ -1,0 +1,59 @@
+"""The Lab's cost columns: measured prefill CPU and peak memory of the sparse pass beside one plain dense prefill,
+and the KV-cache bytes a decoder keeps (checked against a real transformers cache)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sparse_core import lab, models
+from sparse_core.lab_passes import LabPass, PeakRSS, kv_cache_bytes
+
+pytestmark = pytest.mark.model
+TEXT = "The keeper of the light climbed the stairs every evening. " * 40
+
+
+@pytest.fixture(autouse=True)
+def _memory_cache_only(lab_memory_cache):
+    yield
+
+
+def test_kv_bytes_are_what_a_real_cache_holds():
+    from transformers import DynamicCache
+
+    from sparse_core.decode import greedy_ids
+
+    lm = models.load("smollm2")
+    cache = DynamicCache()
+    ids = lm.tokenizer(TEXT)["input_ids"][:100]
+    greedy_ids(lm, ids, 1, LabPass("dense", jobs=[]), cache=cache)
+    held = sum(t.nbytes for layer in cache.layers for t in (layer.keys, layer.values))
+    assert held == kv_cache_bytes(lm, cache.get_seq_length()) and cache.get_seq_length() == 100
+
+
+def test_rows_carry_the_measured_cost_and_the_kept_cache():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        table = lab.run_lab("smollm2", TEXT, ["streaming", "topk"], [0.25], 192)
+    finally:
+        torch.set_num_threads(threads)
+    lm = models.load("smollm2")
+    for _, row in table.iterrows():
+        assert row["prefill_cpu_s"] > 0 and row["dense_prefill_cpu_s"] > 0
+        assert row["prefill_peak_bytes"] >= 0 and row["dense_prefill_peak_bytes"] >= 0
+        assert row["dense_kv_cache_bytes"] == kv_cache_bytes(lm, row["tokens"])
+    streaming = table[table["pattern"] == "streaming"].iloc[0]
+    params = __import__("json").loads(streaming["params"])
+    # StreamingLLM's next token reads its sinks and its window: all a decoder needs to keep
+    kept = params["sinks"] + params["window"]
+    assert streaming["kv_cache_bytes"] == kv_cache_bytes(lm, kept)
+    topk = table[table["pattern"] == "topk"].iloc[0]
+    assert topk["kv_cache_bytes"] == topk["dense_kv_cache_bytes"]  # it scores every cached key
+
+
+def test_peak_rss_sees_an_allocation():
+    with PeakRSS() as cost:
+        block = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched
+        del block
+    assert cost.peak_bytes >= 48 * 2**20 and cost.cpu_seconds >= 0
