@@ -334,7 +334,8 @@ with left:
     limit = st.select_slider(tr("in.limit"), options, key="in_limit", help=tr("in.limit_help"), persist_state=PERSIST)
     keep_valid("in_pattern", list(PATTERNS), DEFAULT_PATTERN)
 
-key = local or model_key
+# a typed folder by its resolved path: one cached result per folder, however it is spelt
+key = models.model_key(local) if local else model_key
 if not example and not text.strip():
     # a link with text=own opened in a new session, or a cleared box: a hint, not an error
     with box:
