@@ -57,9 +57,9 @@ class Budget:
     dense_bytes: int = 64 << 20  # a downloaded dense mask (one byte per cell)
     csv_n: int = 2048  # a CSV of more cells than this squared is not useful
     # random keys drawn per request (a BigBird random-block pick counts RANDOM_BLOCK_WEIGHT keys): random(8)
-    # at n = 2^20 (8.4 million) measured 0.45-0.82 s CPU and 287 MB RSS in a fresh process here, inside
-    # the 1 s / 300 MB promise; more is refused (issue 18 counted random(4) and random(8) as false refusals)
-    random_draws: int = 1 << 23
+    # at n = 2^20 (8.4 million) measured 0.45-0.82 s CPU at load 5-8, but 1.01-1.30 s at load 10-27 and 288 MB
+    # (4 % under the memory promise); random(7) measured 0.64-0.71 s and 273 MB, so 7 x 2^20 is the limit
+    random_draws: int = 7 << 20
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Budget:
