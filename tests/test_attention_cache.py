@@ -9,6 +9,8 @@ import pytest
 from sparse_core import attention as A
 from sparse_core import models, passes
 
+pytestmark = pytest.mark.slow  # loads MiniLM (~9 CPU-s): a model test
+
 TEXTS = ["The cat sat on the mat.", "A dog ran in the park today.", "Rain fell on the quiet town all night."]
 
 

@@ -54,6 +54,7 @@ def test_kv_cache_of_local_patterns_stops_growing():
     assert kv == {2 * 32 * 8 * 128 * 2 * 4096}
 
 
+@pytest.mark.slow  # torch.compile of FlexAttention: ~28 CPU-s here
 @pytest.mark.parametrize(
     "name, params, block",
     [("window", {"window": 40}, 128), ("bigbird", {"block": 64}, 64), ("streaming", {"sinks": 4, "window": 100}, 128)],
@@ -136,6 +137,7 @@ def test_a_run_over_the_servers_budget_is_refused_before_any_work():
     assert not at.exception and "GFLOP" in at.error[0].value and "fewer heads" in at.error[0].value
 
 
+@pytest.mark.slow  # times real kernels: ~5 CPU-s
 def test_measuring_speed_waits_its_turn_and_uses_the_models_head_size():
     at = _open("Measured speed")
     at.selectbox(key="co_model").set_value("custom").run()

@@ -208,6 +208,7 @@ def _queries(page: str):
 FUZZ = settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 
+@pytest.mark.slow  # 15 generated links per page through AppTest: ~12 CPU-s
 @pytest.mark.parametrize("page", [p for p in PAGES if p != "inspector"])
 def test_generated_links(page):
     @FUZZ
