@@ -200,7 +200,7 @@ def _step_span(prim, n: int) -> tuple[int, int]:
     sides = 1 if prim.causal else 2  # a causal row keeps one side of its window
     if name == "Dilated":
         w, d = g("window"), g("dilation", 1)
-        return (d, d * (sides * w + 1)) if w > 0 else (1, 1)
+        return (d, min(n + d, d * (sides * w + 1))) if w > 0 else (1, 1)  # clipped to the sequence
     if name == "SummaryColumns":
         stride, summary = g("stride", 1), g("summary", 1)
         return (stride, n) if summary <= -(-n // stride) else (1, summary)

@@ -488,8 +488,10 @@ def _fold_cost(terms: list[list[PartShape]]) -> tuple[int, int] | None:
             period = lcm(period, steps)
             if period > FOLD_MAX_PERIOD:
                 return None
-    if not progs:
-        return None  # all intervals: the sweep
+    if not progs:  # intervals and a few keys a row (no lcm): one sweep over them all, no piece pairs
+        held = singles + pieces
+        factor = SWEEP_FACTOR - 1 if held <= FOLD_NETWORK_SEGS else SWEEP_FACTOR + held.bit_length() // 2
+        return inter + factor * held, held
     expanded = singles + sum(slots * min(period // steps, most) for slots, steps, most in progs)
     held = expanded + pieces
     # up to FOLD_NETWORK_SEGS pieces a row the sorting network runs along rows, as the interval sweep's does
