@@ -6,11 +6,11 @@ before and after is printed (the machine is shared). Torch runs with one thread 
 (`--threads`), as in benchmarks/lab.py. `--lengths`, `--depths`, `--trials`, `--patterns` and
 `--budget` shrink the grid; the per-cell cost printed at the end lets one extrapolate.
 
-Measured here (2 shared cores, load average 4–10, one torch thread), CPU seconds per trial:
-dense 2.1 at 512 tokens, ~3.5–4.3 at 1,024, 12.7 at 2,048, ~57 at 4,096 (with the prefix reuse of
-`memory_eval`); streaming / bigbird at 10 % ~0.6x dense at 1,024; topk at 10 % ~4x dense at 1,024
-(its prefill scores every pair and its prompts reuse no prefix). So the default grid is ~50–60 min of
-CPU here, not 10: the prefill's linear layers and, at 4k, dense attention dominate.
+Measured before issue 19's engine work (2 shared cores, load 4–10, one torch thread), CPU seconds per
+trial: dense ~3.5–4.3 at 1,024, 12.7 at 2,048, ~57 at 4,096. Since then dense passes run fused SDPA,
+sparse arms execute sparsely and data-dependent arms reuse the prefix too; `--prefill dense,streaming
+--tokens 8192` times one long prefill per arm in its own process (CPU seconds, peak RSS). Numbers and
+their load: docs/PERFORMANCE.md, "Retrieval grid and long prefills".
 """
 
 from __future__ import annotations

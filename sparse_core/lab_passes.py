@@ -15,8 +15,9 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,6 +44,10 @@ AUTO_BLOCKS_BELOW = 0.5  # executed-block share under which the block gather win
 
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 MODEL_LOCK = threading.Lock()  # one lab pass per process at a time: the passes are CPU-bound and long
+
+
+class PassCancelledError(Exception):
+    """A pass stopped between two layers because its `stop()` became true (a cancel)."""
 
 
 @dataclass
@@ -80,6 +85,8 @@ class LabPass:
     # built once per forward (every layer shares the pattern) for the (t, s) it was built for
     plan: tuple[tuple[int, int], list] | None = None
     structured: dict = field(default_factory=dict)  # id(primitive) -> (N, N) bool, parts of a composite
+    # checked after every layer (a long prefill at 8,192 tokens takes a minute): true stops the forward
+    stop: Callable[[], bool] | None = None
 
     def attend(self, module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
         """One layer of this pass: dense with mass kept, sparse with the pattern, or one decode step."""
@@ -112,6 +119,8 @@ class LabPass:
             else:
                 out = _sparse_layer(self, q, k, v, ok, scaling, groups)
         self.layer += 1
+        if self.stop is not None and self.stop():
+            raise PassCancelledError(f"stopped after layer {self.layer}")
         return out.transpose(0, 1)[None].contiguous(), None
 
 
@@ -128,10 +137,7 @@ def _plain_layer(run: LabPass, q, k, v, attention_mask, scaling, groups) -> torc
         ident = (id(attention_mask), tuple(attention_mask.shape))  # shape too: a freed mask's id can recur
         if run.causal_mask is None or run.causal_mask[0] != ident:
             square = t == s and attention_mask.shape[-2] == t and attention_mask.shape[-1] >= s
-            causal = square and bool(
-                torch.equal(allowed(attention_mask, t, s), torch.ones((t, s), dtype=torch.bool).tril())
-            )
-            run.causal_mask = (ident, causal)
+            run.causal_mask = (ident, square and _is_causal(attention_mask, t, s))
         if not run.causal_mask[1]:
             mask = allowed(attention_mask, t, s)
     is_causal = attention_mask is not None and mask is None and t > 1
@@ -149,9 +155,22 @@ def _plain_causal(run: LabPass, attention_mask, t: int, s: int) -> bool:
         return False
     ident = (id(attention_mask), tuple(attention_mask.shape), "offset")
     if run.causal_mask is None or run.causal_mask[0] != ident:
-        want = torch.ones((t, s), dtype=torch.bool).tril(s - t)
-        run.causal_mask = (ident, bool(torch.equal(allowed(attention_mask, t, s), want)))
+        fits = attention_mask.shape[-2] == t and attention_mask.shape[-1] >= s
+        run.causal_mask = (ident, fits and _is_causal(attention_mask, t, s))
     return run.causal_mask[1]
+
+
+def _is_causal(attention_mask: torch.Tensor, t: int, s: int, chunk: int = 1024) -> bool:
+    """Whether the model's additive mask lets query r (position s - t + r) see exactly keys 0..s - t + r.
+
+    Compared a chunk of rows at a time: at 8,192 tokens a whole (t, s) comparison held 134 MB more."""
+    cols = torch.arange(s)
+    for lo in range(0, t, chunk):
+        hi = min(t, lo + chunk)
+        want = cols[None, :] <= torch.arange(s - t + lo, s - t + hi)[:, None]
+        if not torch.equal(attention_mask[0, 0, lo:hi, :s] == 0, want):
+            return False
+    return True
 
 
 def _block_plan(run: LabPass, t: int, s: int) -> list:
@@ -250,7 +269,7 @@ def _selection(run: LabPass, q, keys, lo: int, hi: int) -> torch.Tensor:
                 acc &= rows_rule(prim, qc, k_view)
             else:  # a structured part of a composite: its rows, from one (N, N) mask per pass
                 if id(prim) not in run.structured:
-                    run.structured[id(prim)] = torch.from_numpy(dense_mask(prim, run.n_total))
+                    run.structured[id(prim)] = torch.from_numpy(dense_mask(prim, max(run.n_total, s)))
                 acc &= run.structured[id(prim)][s - t + lo : s - t + hi, : k_view.shape[-2]]
         keep[..., : k_view.shape[-2]] |= acc
     rows = torch.arange(lo, hi) + (s - t)
@@ -297,6 +316,10 @@ def _pass_mask(run: LabPass, q: torch.Tensor, k: torch.Tensor, scaling: float, g
     t, s = q.shape[-2], k.shape[-2]
     if run.shared is not None:
         return run.shared[s - t : s, :s]
+    if t != s:  # queries after a cached prefix: head_masks reads square (T, T) only; the row rule has the offset
+        keys = k.repeat_interleave(groups, dim=0) if groups > 1 else k
+        chunks = [_selection(run, q, keys, lo, min(t, lo + SELECT_CHUNK)) for lo in range(0, t, SELECT_CHUNK)]
+        return torch.cat(chunks, dim=1)
     return head_masks(run.expr, q, k, scaling, groups)
 
 
@@ -417,6 +440,8 @@ class PeakRSS:
         self.every = every
         self.cpu_seconds = 0.0
         self.peak_bytes = 0
+        self._start = self._peak = 0
+        self._cpu = 0.0
         self._stop = threading.Event()
 
     @staticmethod
@@ -449,7 +474,7 @@ class PeakRSS:
 
 def kv_cache_bytes(lm: LoadedModel, positions: int) -> int:
     """Bytes of keys and values a decoder holds for `positions` cached tokens (all layers, KV heads, fp32)."""
-    config = lm.model.config
+    config: Any = getattr(lm.model, "config", None)
     heads = int(getattr(config, "num_attention_heads", lm.heads))
     kv_heads = int(getattr(config, "num_key_value_heads", None) or heads)
     head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // heads)

@@ -236,13 +236,15 @@ def refuse_over_budget(price: LabPrice, budget: LabBudget | None = None) -> None
 # runs on this 2-core machine (see docs/PERFORMANCE.md, "Retrieval grid").
 MEMORY_NEW_TOKENS = {"passkey": 7, "multikey": 11}  # = memory_eval.NEW_TOKENS (kept torch-free here)
 MEMORY_COSTS: dict[str, float] = {
-    "token": 3.2e-3,  # a prefilled token's linear layers, norms and rotary (all 30 layers)
-    "pair_dense": 2.4e-9,  # one causal (query, key) pair of fused SDPA, all 270 heads
-    "pair_structured": 3.5e-9,  # one kept pair under a structured pattern (block gather / masked SDPA)
-    "pair_scored": 9.0e-9,  # one pair a data-dependent pattern scores to choose its keys
-    "step": 0.045,  # one decode step (a forward of one token; Python and cache overhead dominate)
+    # 8,192-token prefills here (benchmarks.retrieval --prefill, load ~20): dense 64.9 s = tokens × token +
+    # n²/2 × pair_dense; streaming at 10% 35.3 s = tokens × token + 10% of the pairs × pair_structured
+    "token": 3.5e-3,  # a prefilled token's linear layers, norms and rotary (all 30 layers)
+    "pair_dense": 1.1e-6,  # one causal (query, key) pair of fused SDPA, all 270 heads
+    "pair_structured": 2.2e-6,  # one kept pair under a structured pattern (block gather, edges included)
+    "pair_scored": 4.0e-6,  # one pair a data-dependent pattern scores, selects and reads through a mask
+    "step": 0.06,  # one decode step (a forward of one token; Python and cache overhead dominate)
     "mask_cell": 2.0e-9,  # one cell of the (N, N) structured mask built per (arm, length)
-    "arm_setup": 0.05,  # fitting the pattern to the budget and building its expression
+    "arm_setup": 0.3,  # prompts built and tokenised, the pattern fitted, its expression built
 }
 
 

@@ -26,6 +26,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +36,7 @@ from .analysis import dense_mask
 from .decode import pattern_expr
 from .fit import fit
 from .lab_args import MEMORY_MAX_LENGTH
-from .lab_passes import MODEL_LOCK, LabPass, rows_rule
+from .lab_passes import MODEL_LOCK, LabPass, PassCancelledError, rows_rule
 from .lab_price import LabBudget, LabPrice
 from .lab_price import price_memory as _price_memory
 from .params import PatternError
@@ -127,6 +128,7 @@ def answer_trials(
     expr: Expr | None,
     new_tokens: int = 7,
     cancel: Cancel | None = None,
+    stop: Cancel | None = None,
 ) -> tuple[list[list[int]], list[int]]:
     """Greedy answers of each prompt under the pattern (None: dense), in order, each reusing the KV cache of
     the tokens it shares with the prompt before it (dense and structured patterns).
@@ -163,12 +165,16 @@ def answer_trials(
             elif keep < cache.get_seq_length():  # transformers 5 crops by the count of tokens removed
                 cache.crop(keep - cache.get_seq_length())
             run = make_run()
-            with dispatch.running(run):
-                nxt = _forward(lm, ids[keep:], cache, run)
-                out = [nxt]
-                for _ in range(new_tokens - 1):
-                    nxt = _forward(lm, [nxt], cache, run)
-                    out.append(nxt)
+            run.stop = stop  # checked after every layer: a long prompt stops within a layer, not a prompt
+            try:
+                with dispatch.running(run):
+                    nxt = _forward(lm, ids[keep:], cache, run)
+                    out = [nxt]
+                    for _ in range(new_tokens - 1):
+                        nxt = _forward(lm, [nxt], cache, run)
+                        out.append(nxt)
+            except PassCancelledError:
+                break  # this prompt is left out, as a cancel between prompts leaves the next one out
             outs.append(out)
             reused.append(keep)
             previous = list(ids) + out[:-1]  # the last new token was never fed
@@ -227,6 +233,7 @@ def run_cell(
     trials: int,
     new_tokens: int,
     check: Callable[[int], bool] | None = None,
+    stop: Cancel | None = None,
 ) -> tuple[list[dict], int]:
     """The rows of one grid cell (an arm at one length, every depth) and how many trials ran.
 
@@ -235,15 +242,19 @@ def run_cell(
     tok = lm.tokenizer
     prompts = {float(d): [retrieval.make_task(tok, task, n, float(d), seed + t, lang) for t in range(trials)]
                for d in depths}  # fmt: skip
-    params, density, met, note = None, 1.0, None, ""
+    params: dict | None = None
+    density: float | None = 1.0
+    met: bool | None = None
+    note = ""
     if arm.pattern != DENSE:
         if arm.params is not None:
             params, density = arm.params, None
         else:
+            assert arm.budget is not None  # an arm has parameters or a budget
             fitted = fit(arm.pattern, n, arm.budget, True)
             params, density = fitted.params, fitted.achieved_density
             met, note = fitted.met, fitted.note  # e.g. strided cannot go below 8.69% at 1,024
-    expr = None if arm.pattern == DENSE else pattern_expr(lm, arm.pattern, params)
+    expr = None if arm.pattern == DENSE else pattern_expr(lm, arm.pattern, params or {})
     # deepest needle first: each prompt then shares with the one before it everything up to its needle
     order = [(float(d), t) for d in sorted(depths, reverse=True) for t in range(trials)]
     ids = {key: tok(prompts[key[0]][key[1]].text)["input_ids"] for key in order}
@@ -253,7 +264,7 @@ def run_cell(
         stamps.append(time.perf_counter())
         return check is not None and check(len(stamps) - 1)
 
-    outs, reused = answer_trials(lm, [ids[key] for key in order], expr, new_tokens, before_trial)
+    outs, reused = answer_trials(lm, [ids[key] for key in order], expr, new_tokens, before_trial, stop)
     stamps.append(time.perf_counter())
     answered = dict(zip(order, zip(outs, reused, np.diff(stamps), strict=False), strict=False))
     rows = []
@@ -330,7 +341,7 @@ def connect_ray(address: str | None):
 
     Ray is an optional extra (`pip install -e .[cluster]`); without it this says how to get it."""
     try:
-        import ray
+        import ray  # type: ignore[import-not-found]  # the optional 'cluster' extra
     except ImportError:
         raise PatternError(
             "--ray needs the optional 'cluster' extra: pip install -e .[cluster] (it installs ray)", "no_ray"
@@ -362,7 +373,8 @@ def run_memory(
 
     Arms: dense (unless `include_dense=False`), every pattern × budget (fitted at each length), and
     `explicit` (name, params) pairs. `progress(done, total, label)` is called after every trial;
-    `cancel()` is checked between trials and stops the grid (the finished rows are kept).
+    `cancel()` is checked between trials and after every layer of a prompt, and stops the grid (the
+    finished rows are kept; a prompt cut short is left out).
     `ray`: a connected ray module (`connect_ray`): each (arm, length) cell runs as one Ray task and
     the rows come back in the order a local run gives them (identical rows; seconds aside)."""
     if task not in retrieval.TASKS or lang not in retrieval.LANGS:  # before the model loads: a refusal costs nothing
@@ -388,7 +400,9 @@ def run_memory(
     cpu0, wall0 = time.process_time(), time.perf_counter()
     total, done = len(arms) * len(lengths) * len(depths) * trials, 0
     cells = [(arm, int(n)) for arm in arms for n in lengths]
-    common = dict(task=task, lang=lang, seed=seed, depths=[float(d) for d in depths], trials=int(trials))
+    common: dict[str, Any] = dict(
+        task=task, lang=lang, seed=seed, depths=[float(d) for d in depths], trials=int(trials)
+    )
     if ray is not None:
         result.rows, result.cancelled = _run_on_ray(ray, model_key, cells, common, new_tokens, progress, cancel, total)
         cells = []
@@ -402,7 +416,7 @@ def run_memory(
                 progress(base + done_here, total, label)
             return cancel is not None and cancel()
 
-        rows, finished = run_cell(lm, arm, n, new_tokens=new_tokens, check=check, **common)
+        rows, finished = run_cell(lm, arm, n, new_tokens=new_tokens, check=check, stop=cancel, **common)
         result.rows += rows
         done += finished
         if progress is not None:

@@ -43,3 +43,39 @@ def test_the_block_plan_keeps_exactly_the_patterns_pairs(t, s):
     empty = ~want.any(-1)
     want[empty, rows[empty]] = True
     assert np.array_equal(got.numpy(), want)
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(
+    ("name", "params"), [("streaming", {"sinks": 4, "window": 40}), ("bigbird", {"block": 16}), ("topk", {"k": 20})]
+)
+def test_the_sparse_prefill_is_the_labs_sparse_pass(name, params):
+    """The retrieval prefill (block gather / chunked selection) gives the lab's sparse pass (masked SDPA)."""
+    from sparse_core import models
+    from sparse_core.decode import pattern_expr
+    from sparse_core.lab_passes import run_pass
+
+    lm = models.load("smollm2")
+    ids = list(range(2000, 2300))
+    expr = pattern_expr(lm, name, params)
+    shared = None if expr.data_dependent else torch.from_numpy(dense_mask(expr, len(ids)))
+    want = run_pass(lm, ids, LabPass("sparse", expr=expr, shared=shared, method="sdpa"))
+    got = run_pass(lm, ids, LabPass("decode", n_total=len(ids), expr=expr, shared=shared))
+    assert float((want - got).abs().max()) < 1e-4
+
+
+@pytest.mark.model
+def test_a_cancel_stops_a_prompt_between_two_layers():
+    """cancel() is checked after every layer: a grid cancelled during its first prompt stops within that
+    prompt's forward (well before its 30 layers) and keeps no row for it."""
+    from sparse_core import memory_eval
+
+    calls = []
+
+    def cancel() -> bool:
+        calls.append(1)
+        return len(calls) > 5  # the check before the grid, the one before the trial, then 4 layers
+
+    result = memory_eval.run_memory("smollm2", "passkey", [256], [0.5], 1, cancel=cancel)
+    assert result.cancelled and result.rows == []
+    assert len(calls) == 6
