@@ -1,6 +1,6 @@
-"""Learn: a guided tour of sparse attention in eight live steps, in English and Chinese.
+"""Learn: a guided tour of sparse attention in nine live steps, in English and Chinese.
 
-One function per step (`full_attention` ... `price`), listed in SECTIONS. Each step reads its
+One function per step (`full_attention` ... `remembering`), listed in SECTIONS. Each step reads its
 widgets, asks the engine (cached per process), and draws with ui.learn_figures; its captions
 come from the facts those figure builders computed from the arrays they drew. The current step is
 a widget bound to `?step=` (Streamlit keeps it in the URL and restores it on Back, Forward, Reload
@@ -22,6 +22,7 @@ from sparse_core.cost import MODEL_PRESETS
 from sparse_core.reach import layers_to_connect, reachability
 from sparse_core.scaling import curve
 from sparse_core.views import MaskView
+from ui import lab_figures, learn_memory
 from ui import learn_figures as F
 from ui.chrome import DOWNLOAD_CONFIG, lang, own_query, pattern_title, pattern_titles, read_query, show_problems, tr
 from ui.figures import human, mask_image
@@ -29,7 +30,7 @@ from ui.i18n import STRINGS
 from ui.query import QueryParam
 from ui.safe import plain
 
-STEPS = 8
+STEPS = 9
 STORY = (Path(__file__).parents[1] / "assets" / "examples" / "en_story.txt").read_text(encoding="utf-8")
 MODEL_7B = MODEL_PRESETS["Llama-2-7B"]
 N1 = [1 << e for e in range(10, 21)]
@@ -342,7 +343,54 @@ def price() -> None:
     st.page_link(INSPECTOR_PAGE, label=tr("le.f8_inspector"), icon="🔬")
 
 
-SECTIONS = [full_attention, tiny_weights, pattern_graph, families, published, receptive_field, gains, price]
+def remembering() -> None:
+    """Step 9: the same patterns at one budget, measured fluent (perplexity) and remembering (passkeys), from the
+    grid the engine computed once (ui.learn_memory); every number shown is read from that data."""
+    try:
+        data, titles = learn_memory.load(), pattern_titles()
+    except (OSError, ValueError):  # a checkout without the grid (it is made by `python -m ui.learn_memory`)
+        st.info(tr("le.f9_missing"))
+        return
+    about, memory_rows = data["about"], data["memory"]
+    fig, facts = F.fluent_vs_memory(data["fluency"], memory_rows, titles, lang())
+    st.plotly_chart(fig, key="le_fig9a", config=DOWNLOAD_CONFIG)
+    st.caption(tr("le.f9_caption", **facts))
+    heat, _ = lab_figures.memory_heatmaps(memory_rows, titles, lang(), columns=2)
+    st.plotly_chart(heat, key="le_fig9b", config=DOWNLOAD_CONFIG)
+    lengths = " / ".join(f"{n:,}" for n in about["lengths"])
+    depths, trials = len(about["depths"]), about["trials"]
+    model = tr(f"in.model_{about['model']}")
+    st.caption(
+        tr("le.f9_source", model=model, trials=trials, depths=depths, lengths=lengths, tokens=f"{about['tokens']:,}")
+    )
+    st.page_link(
+        LAB_PAGE,
+        label=tr("le.f9_lab"),
+        icon="🧪",
+        query_params={
+            "model": about["model"],
+            "patterns": ",".join(about["patterns"]),
+            "budgets": f"{about['budget']:g}",
+            "view": "memory",
+            "task": about["task"],
+            "lengths": "256,512",
+            "depths": ",".join(f"{d:g}" for d in about["depths"]),
+            "trials": "1",
+        },
+    )
+
+
+SECTIONS = [
+    full_attention,
+    tiny_weights,
+    pattern_graph,
+    families,
+    published,
+    receptive_field,
+    gains,
+    price,
+    remembering,
+]
 STEP_PARAM = QueryParam("step", "int", 1, minimum=1, maximum=STEPS, max_length=16)
 LAST_STEP = "le_last_step"  # plain session state: survives the widget, which Streamlit drops off the page
 RESTORE, RESTORED = "le_restore_step", "le_restored"

@@ -17,6 +17,7 @@ from ui.figures import KEPT_RGB, human
 from ui.i18n import STRINGS
 
 pytestmark = pytest.mark.model
+STEPS = sum(1 for key in STRINGS if re.fullmatch(r"le\.s[0-9]+", key))  # the tour's steps, by their headings
 
 
 def values(data) -> np.ndarray:
@@ -32,7 +33,7 @@ def test_every_step_renders_in_both_languages(lang):
     at.query_params["lang"] = lang
     at.run()
     at.switch_page("app_pages/learn.py").run()
-    for step in range(1, 9):
+    for step in range(1, STEPS + 1):
         at.radio(key="step").set_value(step).run()
         assert not at.exception and not at.error, (lang, step)
         assert at.subheader[0].value == STRINGS[f"le.s{step}"][lang]
@@ -64,13 +65,13 @@ def test_next_and_previous_walk_the_tour():
     at = app_test(timeout=300)
     at.run()
     at.switch_page("app_pages/learn.py").run()
-    for step in range(2, 9):
+    for step in range(2, STEPS + 1):
         at.button(key="le_next").click().run()
         assert at.radio(key="step").value == step
         assert at.subheader[0].value == STRINGS[f"le.s{step}"]["en"]
     assert at.button(key="le_next").disabled
     at.button(key="le_prev").click().run()
-    assert at.radio(key="step").value == 7
+    assert at.radio(key="step").value == STEPS - 1
 
 
 def test_the_step_is_bound_to_the_url_and_survives_a_round_trip():
@@ -80,7 +81,7 @@ def test_the_step_is_bound_to_the_url_and_survives_a_round_trip():
     radio = at.radio(key="step")
     # Streamlit itself keeps ?step= equal to the widget (the browser test checks the address bar);
     # digits, so a link means the same step in either language
-    assert radio.proto.query_param_key == "step" and list(radio.options) == [str(s) for s in range(1, 9)]
+    assert radio.proto.query_param_key == "step" and list(radio.options) == [str(s) for s in range(1, STEPS + 1)]
     assert radio.value == 3
     at.radio(key="step").set_value(6).run()
     at.switch_page("app_pages/home.py").run()
@@ -100,7 +101,9 @@ def test_step_one_names_every_gpu_line():
     assert not spec["layout"].get("annotations")
 
 
-@pytest.mark.parametrize("asked", ["²", "①", "9" * 5000, "-1", "0", "9", "<b>x</b>", "[x](http://127.0.0.1:9/a)"])
+@pytest.mark.parametrize(
+    "asked", ["²", "①", "9" * 5000, "-1", "0", str(STEPS + 1), "<b>x</b>", "[x](http://127.0.0.1:9/a)"]
+)
 def test_a_bad_step_in_the_link_gives_the_first_step_and_a_plain_notice(asked):
     at = app_test(timeout=300)
     at.query_params["step"] = asked
@@ -161,7 +164,7 @@ def test_walk_the_tour_in_a_real_browser(ready_page, app_url, lang, width, heigh
     page.set_viewport_size({"width": width, "height": height})
     page.goto(f"{app_url}/learn?lang={lang}&step=1")
     wait_ready(page, timeout=240_000)
-    for step in range(1, 9):
+    for step in range(1, STEPS + 1):
         expect(page.get_by_role("heading", name=STRINGS[f"le.s{step}"][lang])).to_be_visible(timeout=120_000)
         figure = (
             page.get_by_test_id("stPlotlyChart")
@@ -178,7 +181,7 @@ def test_walk_the_tour_in_a_real_browser(ready_page, app_url, lang, width, heigh
             _no_overlap(page, "[data-testid=stPlotlyChart] .ytick text")
         _inside_the_page(page, "stPlotlyChart")
         full_screenshot(page, f"learn-{lang}-{width}-step{step}")
-        if step < 8:
+        if step < STEPS:
             page.get_by_role("button", name=STRINGS["le.next"][lang]).click()
             wait_ready(page, timeout=120_000)
 
@@ -302,6 +305,8 @@ def _check_step(at, step: int, lang: str, pictures: _Pictures) -> None:
         cache = table.loc[fields["pattern"], STRINGS["le.f7_cache"][lang]]
         assert cache == STRINGS["le.f7_cache_cell"][lang].format(tokens=fields["tokens"], bytes=fields["bytes"])
         assert fields["longest"] == table.loc[fields["pattern"], STRINGS["le.f7_context"][lang].format(mem="80 GiB")]
+    elif step == 9:
+        _check_remembering(at, lang, texts)
     elif step == 8:
         data = _spec(at, "le_fig8")["data"]
         density, mass = (dict(zip(d["y"], values(d["x"]), strict=True)) for d in data[:2])
@@ -312,6 +317,26 @@ def _check_step(at, step: int, lang: str, pictures: _Pictures) -> None:
             f"{mass[best]:.0%}",
             f"{density[best]:.0%}",
         )
+
+
+def _check_remembering(at, lang: str, texts: list[str]) -> None:
+    """Step 9: the caption's pattern is the most fluent bar of the left chart, its perplexity that bar's label,
+    its keys the right chart's "correct/trials" for it and the sum of its heatmap's cells; dense likewise."""
+    bars = _spec(at, "le_fig9a")["data"]
+    ppl = dict(zip(bars[0]["y"], values(bars[0]["x"]), strict=True))
+    ppl_text = dict(zip(bars[0]["y"], bars[0]["text"], strict=True))
+    keys = dict(zip(bars[1]["y"], bars[1]["text"], strict=True))
+    dense = STRINGS["lab.dense"][lang]
+    fluent = min((label for label in ppl if label != dense), key=ppl.get)
+    fields = _read("le.f9_caption", lang, texts)
+    assert (fields["fluent"], fields["ppl"]) == (fluent, ppl_text[fluent])
+    assert f"{fields['correct']}/{fields['trials']}" == keys[fluent]
+    assert f"{fields['dense_correct']}/{fields['dense_trials']}" == keys[dense]
+    cells = {}  # keys recalled per arm, recounted from the heatmap's cells ("correct/trials" each)
+    for heat in _spec(at, "le_fig9b")["data"]:
+        pairs = [tuple(map(int, c.split("/"))) for row in heat["text"] for c in row if c]
+        cells[heat["meta"].split(" · ")[0]] = f"{sum(c for c, _ in pairs)}/{sum(n for _, n in pairs)}"
+    assert cells[dense] == keys[dense] and cells[fluent] == keys[fluent]
 
 
 def memory_model():
@@ -331,7 +356,7 @@ def test_every_caption_counts_what_its_figure_draws(lang, monkeypatch):
     at = app_test(timeout=300)
     at.query_params["lang"] = lang
     at.switch_page("app_pages/learn.py").run()
-    for step in range(1, 9):
+    for step in range(1, STEPS + 1):
         at.radio(key="step").set_value(step).run()
         assert not at.exception, (lang, step)
         _check_step(at, step, lang, pictures)

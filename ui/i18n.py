@@ -633,8 +633,8 @@ STRINGS: dict[str, dict[str, str]] = {
     # Learn
     "le.title": {"en": "Learn: how sparse attention works", "zh": "学习：稀疏注意力如何工作"},
     "le.lead": {
-        "en": "Eight short steps, each with a live figure you can change.",
-        "zh": "八个简短的步骤，每一步都配有可以调整的实时图。",
+        "en": "Nine short steps, each with a live figure you can change.",
+        "zh": "九个简短的步骤，每一步都配有可以调整的实时图。",
     },
     "le.step": {"en": "Step", "zh": "步骤"},
     "le.prev": {"en": "← Previous", "zh": "← 上一步"},
@@ -846,6 +846,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "困惑度基于实验室长文本的 {tokens} 个词元。",
     },
     "le.f9_lab": {"en": "Run your own grid in the Pattern Lab", "zh": "在模式实验室里运行你自己的网格"},
+    "le.f9_missing": {
+        "en": "This step's measured grid is not in this copy of the app; the Pattern Lab's Memory view measures one.",
+        "zh": "此副本中没有这一步的测量网格；可以在模式实验室的“记得住吗？”视图中测量。",
+    },
     "le.f8_inspector": {"en": "Your own text in the Attention Inspector", "zh": "在注意力检查页面用你自己的文本"},
     "le.f8_title": {
         "en": "What each pattern keeps on real text ({n} tokens)",

@@ -256,3 +256,77 @@ def price_bars(labels: list[str], mass, cosine, density, n: int, lang: str = "en
     )
     best = int(np.argmax(mass))
     return fig, {"best": labels[best], "mass": float(mass[best]), "density": float(density[best]), "n": n}
+
+
+def fluent_vs_memory(fluency: list[dict], memory: list[dict], titles, lang: str = "en") -> tuple[go.Figure, dict]:
+    """Step 9: per arm (dense first), the perplexity change on a long text beside the share of passkeys recalled.
+
+    `fluency` holds `lab.run_lab` rows (pattern, budget, ppl_change), `memory` `memory_eval.run_memory` rows;
+    dense's perplexity change is 0 by definition. Facts: the most fluent pattern, its change and its keys."""
+    from plotly.subplots import make_subplots
+
+    dense = t("lab.dense", lang)
+    arms = [r["pattern"] for r in fluency]
+    labels = [dense] + [titles(a) for a in arms]
+    ppl = [0.0] + [float(r["ppl_change"]) for r in fluency]
+    kept = {}
+    for arm in ["dense", *arms]:
+        rows = [r for r in memory if r["pattern"] == arm]
+        kept[arm] = (sum(int(r["correct"]) for r in rows), sum(int(r["trials"]) for r in rows))
+    correct = [kept[a][0] for a in ["dense", *arms]]
+    trials = [kept[a][1] for a in ["dense", *arms]]
+    recall = [c / max(n, 1) for c, n in zip(correct, trials, strict=True)]
+    fig = make_subplots(
+        rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.08,
+        subplot_titles=[t("le.f9_ppl", lang), t("le.f9_recall", lang)],
+    )  # fmt: skip
+    order = slice(None, None, -1)  # horizontal bars, dense on top
+    fig.add_trace(
+        go.Bar(
+            y=labels[order],
+            x=ppl[order],
+            orientation="h",
+            marker_color="#17bebb",
+            text=[f"{v:+.0%}" for v in ppl][order],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}: %{text}<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Bar(
+            y=labels[order],
+            x=recall[order],
+            orientation="h",
+            marker_color="#313191",
+            text=[f"{c}/{n}" for c, n in zip(correct, trials, strict=True)][order],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}: %{text}<extra></extra>",
+        ),
+        row=1,
+        col=2,
+    )
+    fig.update_xaxes(tickformat=".0%", row=1, col=1, rangemode="tozero")
+    fig.update_xaxes(tickformat=".0%", range=[0, 1.2], row=1, col=2)
+    fig.update_yaxes(automargin=True)
+    budget = float(fluency[0]["budget"]) if fluency else 0.0
+    fig.update_layout(
+        title=t("le.f9_title", lang, budget=f"{budget:.0%}"),
+        showlegend=False,
+        height=340,
+        margin=dict(l=10, r=40, t=80, b=10),
+    )
+    best = min(range(1, len(labels)), key=lambda i: ppl[i]) if len(labels) > 1 else 0
+    facts = {
+        "fluent": labels[best],
+        "ppl": f"{ppl[best]:+.0%}",
+        "correct": correct[best],
+        "trials": trials[best],
+        "dense_correct": correct[0],
+        "dense_trials": trials[0],
+        "budget": f"{budget:.0%}",
+    }
+    return fig, facts
