@@ -242,6 +242,7 @@ RANDOM_KEYS_EASY = 48
 # merging sorted ranges per block row (logsparse at block 2, 2^20: 1.3 GB and 2 s for 2^19 x 22 ranges)
 MERGE_WORK = 6
 MERGE_BYTES = 110
+SMALL_BLOCK = 8  # at or below this block size a block layout is about as long as the rows
 DRAW_WORK = 2  # work units per (weighted) random key: ~65 ns at 2^20 here, for every stage that reads it
 
 
@@ -429,6 +430,10 @@ def predict_cost(
             return done(**cost)
         cost["dnf_terms"] = len(terms) if "ie" in (method, bmethod) else 0
         build = DRAW_WORK * cost["random_draws"]  # random tables: drawn once, listed for rows and block rows
+        if block <= SMALL_BLOCK:
+            # block rows as many as the rows: the block layout lists every random key again (random(7) at 2^20:
+            # stats 0.79 s at block 1 against 0.33 s at block 128, priced the same before)
+            build += DRAW_WORK * cost["random_draws"]
         merged = 0
         for p in structured:
             if type(p).__name__ in ("RandomKeys", "RandomBlocks"):
