@@ -221,6 +221,7 @@ def _dense_warned(at) -> bool:
     return any("(nearly) dense" in str(w.value) for w in at.warning)
 
 
+@pytest.mark.slow  # every pattern through AppTest at three sizes: ~9 CPU-s
 @pytest.mark.parametrize("name", list(PATTERNS))
 def test_a_dense_pattern_is_announced_at_64_256_and_4096(name):
     at = None
