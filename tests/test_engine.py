@@ -197,13 +197,6 @@ def test_random_rows_do_not_depend_on_chunking(monkeypatch):
     )
 
 
-@pytest.mark.parametrize("name", STRUCTURED)
-def test_million_token_stats_need_no_quadratic_memory(name):
-    s = cost.stats(make(name).expr(), 1 << 20)
-    assert 0 < s.nnz < (1 << 40)
-    assert s.block_exact
-
-
 def test_registry_flags_agree_with_the_built_expressions():
     for name, d in PATTERNS.items():
         assert d.data_dependent == make(name).expr().data_dependent, name
@@ -232,18 +225,6 @@ def test_topk_keeps_the_k_best_scores():
     for i in range(50):
         kept = np.sort(scores[i][mask[i]])
         assert len(kept) == 5 and kept[0] >= np.sort(scores[i])[-5]
-
-
-def test_lsh_pairs_share_a_bucket():
-    from sparse_core.patterns.learned import LSH
-
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(64, 16))
-    lsh = LSH(buckets=4, rounds=2, seed=5)
-    ids = lsh.bucket_ids(x)
-    mask = lsh.dense(x, x)
-    expected = (ids[0][:, None] == ids[0][None, :]) | (ids[1][:, None] == ids[1][None, :])
-    assert np.array_equal(mask, expected)
 
 
 def test_bad_parameters_say_what_is_wrong():
