@@ -176,10 +176,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "CSV is offered up to n = {limit}; use .npy for longer sequences.",
         "zh": "CSV 仅在 n ≤ {limit} 时提供；更长的序列请用 .npy。",
     },
-    "ex.layout_limit": {
-        "en": "The block layout would be {nb} × {nb} blocks (limit {limit}); choose a block size of {b} or more.",
-        "zh": "块布局将有 {nb} × {nb} 个块（上限 {limit}）；请选择 {b} 或更大的块大小。",
-    },
     "ex.image_format": {"en": "Camera button saves the figure as", "zh": "相机按钮保存图像格式"},
     "ex.share": {"en": "Share: this page's URL holds the whole configuration.", "zh": "分享：本页网址包含完整配置。"},
     "ex.flex_title": {"en": "FlexAttention code that reproduces this mask", "zh": "复现此掩码的 FlexAttention 代码"},
@@ -328,16 +324,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "因此数字几乎看不出损失。缩小参数才能看到稀疏模式丢弃了什么。",
     },
     "in.scale_button": {"en": "Scale the parameters to {n} tokens", "zh": "按 {n} 个词元缩放参数"},
-    "in.auto_note": {
-        "en": "Untouched parameters follow the text: the paper's values, halved until the pattern keeps at most "
-        "half of what the model could attend at {n} tokens.",
-        "zh": "未修改的参数随文本调整：论文中的取值，逐次减半，直到该模式在 {n} 个词元上最多保留模型可关注词元对的一半。",
-    },
-    "in.local_off": {
-        "en": "Local model folders are switched off on this server. A deployment enables them with the "
-        "environment variable {env}=1 (make run does this on a laptop).",
-        "zh": "此服务器已关闭本地模型文件夹。部署时可设置环境变量 {env}=1 来启用（在笔记本上 make run 会这样做）。",
-    },
     "in.local_off_admin": {
         "en": "For whoever runs this app: models from your own folders are switched off here. Start the server "
         "with {env}=1 to offer them (make run does this on a laptop).",
@@ -967,10 +953,6 @@ STRINGS: dict[str, dict[str, str]] = {
     "ex.help_blocks": {
         "en": "{kept} of {total} blocks of {b}² = {pairs} pairs computed",
         "zh": "{total} 个 {b}² 块中保留 {kept} 个 = 计算 {pairs} 对",
-    },
-    "ex.help_kv": {
-        "en": "{t} tokens × 2 (K and V) × d × 2 bytes (fp16)",
-        "zh": "{t} 个词元 × 2（K 与 V）× d × 2 字节（fp16）",
     },
     "ex.softmax_line": {"en": "{label}: {sparse} (dense {dense})", "zh": "{label}：{sparse}（稠密 {dense}）"},
     "fig.query": {"en": "query i", "zh": "查询 i"},
