@@ -59,12 +59,14 @@ from .registry import get
 
 __all__ = [
     "AUTO_BLOCKS_BELOW", "BLOCK", "COLUMNS", "DEFAULT_BUDGETS", "DEFAULT_METHOD", "DEFAULT_TOKENS", "MAX_NEW_TOKENS",
-    "MAX_TOKENS", "METHODS", "QUALITY_COLUMNS", "Continuation", "clear_cache", "continue_text", "lab_patterns",
-    "layer_table", "parse_budgets", "parse_patterns", "run_lab", "text_hash", "to_json", "tokens_for", "price",
-    "LabBudget", "LabPrice",
+    "MAX_TOKENS", "MEASURED_COLUMNS", "METHODS", "QUALITY_COLUMNS", "Continuation", "clear_cache", "continue_text",
+    "lab_patterns", "layer_table", "parse_budgets", "parse_patterns", "run_lab", "text_hash", "to_json", "tokens_for",
+    "price", "LabBudget", "LabPrice",
 ]  # fmt: skip
 
 QUALITY_COLUMNS = ("ppl_change", "kl_changed", "agreement", "mass_kept", "cosine")
+# measured on this machine in this run: two runs of the same request differ in these (and only these)
+MEASURED_COLUMNS = ("seconds", "prefill_cpu_s", "dense_prefill_cpu_s", "prefill_peak_bytes", "dense_prefill_peak_bytes")
 
 Progress = Callable[[int, int, str], None]
 Cancel = Callable[[], bool]
