@@ -106,7 +106,8 @@ def _inputs() -> tuple[str, str, bool]:
 def _queued(work, start: str):
     """Run `work(progress)` in its turn in the heavy-job queue (as this session), a progress bar showing the
     place in line, then progress; an engine refusal (price, token cap, queue limit) is a message."""
-    with st.container(border=True):  # padding above: the bar's text line was cut at the column's top edge
+    slot = st.empty()  # the bordered box goes with the bar when the run ends
+    with slot.container(border=True):  # padding above: the bar's text line was cut at the column's top edge
         bar = st.progress(0.0, text=start)
     titles, language = pattern_titles(), lang()
 
@@ -122,7 +123,7 @@ def _queued(work, start: str):
     except PatternError as e:
         show_error(e)
     finally:
-        bar.empty()
+        slot.empty()
 
 
 def _price_caption(quote) -> None:
