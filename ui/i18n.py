@@ -1335,7 +1335,7 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "lab.text": {"en": "Text", "zh": "文本"},
     "lab.src_keeper_of_the_light": {
-        "en": "Long document: The Keeper of the Light (~2,000 tokens)",
+        "en": "Long text: Keeper of the Light",
         "zh": "长文：灯塔守护人（英文）",
     },
     "lab.src_en_story": {"en": "Example: a short story", "zh": "示例：短篇故事"},
