@@ -1455,6 +1455,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "lab.col_agreement": {"en": "Next-token agreement", "zh": "下一词元一致率"},
     "lab.col_kl_changed": {"en": "KL on changed positions", "zh": "变化位置上的 KL"},
     "lab.col_kl_all": {"en": "KL on all positions", "zh": "全部位置上的 KL"},
+    "lab.col_prefill_cpu_s": {"en": "Sparse prefill (CPU s)", "zh": "稀疏预填充（CPU 秒）"},
+    "lab.col_dense_prefill_cpu_s": {"en": "Dense prefill (CPU s)", "zh": "稠密预填充（CPU 秒）"},
+    "lab.col_prefill_peak_bytes": {"en": "Sparse prefill peak (bytes)", "zh": "稀疏预填充峰值内存（字节）"},
+    "lab.col_dense_prefill_peak_bytes": {"en": "Dense prefill peak (bytes)", "zh": "稠密预填充峰值内存（字节）"},
     "lab.col_params": {"en": "Parameters", "zh": "参数"},
     "lab.col_cached": {"en": "From cache", "zh": "来自缓存"},
     "lab.help_ppl_change": {
