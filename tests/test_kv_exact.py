@@ -113,12 +113,12 @@ def test_random_keys_within_a_window_are_read_from_the_table():
     assert expr.kv_retained(40) == kv_truth(expr, 40)
     # a window wider than the pair limit lists what the random rows draw instead (the same answer)
     wide = S.RandomKeys(2, 5) & S.Window(4000, causal=True)
-    from sparse_core.patterns import base
+    from sparse_core.patterns import expr as expr_module
 
-    old = base.KV_PAIRS
+    old = expr_module.KV_PAIRS
     try:
-        base.KV_PAIRS = 1 << 14
+        expr_module.KV_PAIRS = 1 << 14
         by_table = wide.kv_retained(3000)
     finally:
-        base.KV_PAIRS = old
+        expr_module.KV_PAIRS = old
     assert by_table == wide.kv_retained(3000)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sparse_core.patterns import base, learned
+from sparse_core.patterns import base, dense_memo, learned
 from sparse_core.patterns.learned import LSH, BlockGating, Routing, TopK, VerticalSlash, synthetic_qk
 
 
@@ -221,13 +221,13 @@ def test_memo_keys_on_parameters_and_vector_contents():
 
 
 def test_memo_stays_within_its_byte_bound(monkeypatch):
-    monkeypatch.setattr(base, "DENSE_MEMO_BYTES", 3 * 100 * 100)
+    monkeypatch.setattr(dense_memo, "DENSE_MEMO_BYTES", 3 * 100 * 100)
     for seed in range(8):
         q, k = synthetic_qk(100, seed=seed)
         TopK(5).dense(q, k)
-        assert sum(m.nbytes for m in base._dense_memo.values()) <= base.DENSE_MEMO_BYTES
-    assert 1 <= len(base._dense_memo) <= 3
-    assert all(not m.flags.writeable for m in base._dense_memo.values())
+        assert sum(m.nbytes for m in dense_memo._dense_memo.values()) <= dense_memo.DENSE_MEMO_BYTES
+    assert 1 <= len(dense_memo._dense_memo) <= 3
+    assert all(not m.flags.writeable for m in dense_memo._dense_memo.values())
 
 
 def test_synthetic_vectors_are_private_copies():

@@ -11,11 +11,6 @@ Pattern files and older callers import from here; the names are the same objects
 
 from __future__ import annotations
 
-import sys
-import types
-
-from . import dense_memo as _dense_memo_module
-from . import expr as _expr_module
 from .block_helpers import (
     block_bounds,
     clip,
@@ -83,22 +78,3 @@ __all__ = [
     "uniform_draws",
     "window_reach",
 ]
-
-# Limits that tests lower for a moment (`base.KV_PAIRS = ...`, monkeypatch.setattr(base, ...)) are read
-# by the module that owns them; setting one here sets it there too, so those callers keep working.
-_OWNERS = {
-    "KV_CHUNK": _expr_module,
-    "KV_PAIRS": _expr_module,
-    "KV_PAIR_WORK": _expr_module,
-    "DENSE_MEMO_BYTES": _dense_memo_module,
-}
-
-
-class _ForwardingModule(types.ModuleType):
-    def __setattr__(self, name: str, value: object) -> None:
-        if name in _OWNERS:
-            setattr(_OWNERS[name], name, value)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _ForwardingModule

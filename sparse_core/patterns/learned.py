@@ -7,6 +7,7 @@ a pull towards nearby positions, a few sink tokens, and topic clusters.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -95,7 +96,10 @@ def _kth_largest(s: np.ndarray, kk: int) -> np.ndarray:
     if kk == n:
         return s.min(axis=1)
     small = min(kk, n - kk + 1)
-    if small <= 16:  # torch.topk is about twice as fast as a full partition for a few values
+    # torch.topk is about twice as fast as a full partition for a few values, but importing torch costs
+    # 2-3 s CPU in a fresh process (the CLI's `stats topk`): use it only where it is already loaded.
+    # Both give the same kk-th largest value (a value, not an index, so ties cannot differ).
+    if small <= 16 and "torch" in sys.modules:
         import torch
 
         # torch reads the strided row group in place (no copy of the causal rows' leading columns)
