@@ -24,7 +24,17 @@ from sparse_core.scaling import curve
 from sparse_core.views import MaskView
 from ui import lab_figures, learn_memory
 from ui import learn_figures as F
-from ui.chrome import DOWNLOAD_CONFIG, lang, own_query, pattern_title, pattern_titles, read_query, show_problems, tr
+from ui.chrome import (
+    DOWNLOAD_CONFIG,
+    lang,
+    own_query,
+    page_link,
+    pattern_title,
+    pattern_titles,
+    read_query,
+    show_problems,
+    tr,
+)
 from ui.figures import human, mask_image
 from ui.i18n import STRINGS
 from ui.query import QueryParam
@@ -340,7 +350,7 @@ def price() -> None:
         },
     )
     st.caption(tr("lab.learn_link"))
-    st.page_link(INSPECTOR_PAGE, label=tr("le.f8_inspector"), icon="🔬")
+    page_link(INSPECTOR_PAGE, label=tr("le.f8_inspector"), icon="🔬")  # with the Inspector's state, as in the sidebar
 
 
 def remembering() -> None:

@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 from sparse_core import memory
 from tests.browser import screenshot, wait_charts, wait_ready
 from tests.conftest import app_test
+from tests.links import follow_link
 from ui.figures import KEPT_RGB, human
 from ui.i18n import STRINGS
 
@@ -84,8 +85,8 @@ def test_the_step_is_bound_to_the_url_and_survives_a_round_trip():
     assert radio.proto.query_param_key == "step" and list(radio.options) == [str(s) for s in range(1, STEPS + 1)]
     assert radio.value == 3
     at.radio(key="step").set_value(6).run()
-    at.switch_page("app_pages/home.py").run()
-    at.switch_page("app_pages/learn.py").run()
+    follow_link(at, "app_pages/home.py").run()  # the sidebar's links, as the app draws them
+    follow_link(at, "app_pages/learn.py").run()
     assert not at.exception and at.radio(key="step").value == 6
     assert at.subheader[0].value == STRINGS["le.s6"]["en"]
 

@@ -67,7 +67,8 @@ RAW = {
     "co_patterns": NAMES,
 }
 MAX_PICK = {"ex_compare": 3, "co_patterns": 5}
-SKIP = {"co_measure_button", "lab_cont_run", "lab_steps", "lab_cont", "in_local", "lab_local"}
+# a real SmolLM2 run or a model load per click, or a local folder: other tests cover them
+SKIP = {"co_measure_button", "lab_cont_run", "lab_steps", "lab_cont", "in_local", "lab_local", "lab_mem_run"}
 RARE = 0.01  # chance per step of an expensive action (SmolLM2, a lab run, n = 1M)
 
 
@@ -95,7 +96,7 @@ def draw(rng: random.Random, at, page: str):
         return ("back",)
     if roll < 0.15 + RARE:
         return rng.choice([("set", "in_model", "smollm2"), ("click", "lab_run"), ("set", "ex_n", 1_048_576)])
-    if roll < 0.19 and page in ("explorer", "cost"):
+    if roll < 0.19 and page in ("explorer", "cost", "lab"):
         return ("tab", rng.randrange(4))
     if roll < 0.21 and page == "explorer":  # the zoom expander: its fragment's widgets appear when open
         return ("state", "ex_zoom_open", rng.random() < 0.7)
@@ -167,7 +168,8 @@ class Walker:
         elif kind == "lang":
             at.radio(key="_lang_widget").set_value(action[1]).run()
         elif kind == "tab":
-            key = "ex_tab" if self.page == "explorer" else f"co_tab_{at.session_state['lang']}"
+            language = at.session_state["lang"]
+            key = {"explorer": "ex_tab", "cost": f"co_tab_{language}", "lab": f"lab_tab_{language}"}[self.page]
             tabs = at.tabs
             if key and tabs and action[1] < len(tabs):
                 at.session_state[key] = tabs[action[1]].label
