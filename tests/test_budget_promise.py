@@ -331,3 +331,17 @@ def test_topk_threshold_uses_numpy_without_torch_and_matches_the_sort():
     for kk in (1, 2, 5, 16, 17, 30, 56, 57):
         want = -np.sort(-s, axis=1)[:, kk - 1]
         np.testing.assert_array_equal(_kth_largest(s, kk), want)
+
+
+def test_neighborhood_block_layout_is_priced_per_candidate_range():
+    # side 1,012, radius 2 at 2^20, block 1: accepted, 1.3-1.6 s CPU (the layout builds 11 ranges a block row);
+    # radius 1 (7 ranges) ran 0.77-0.82 s and stays accepted
+    def nbh(side, radius):
+        return make("neighborhood", True, side=side, radius=radius).expr()
+
+    with pytest.raises(PatternError, match="lower"):
+        check_budget(nbh(1012, 2), BIG, 1)
+    check_budget(nbh(1012, 2), BIG, 8)
+    check_budget(nbh(1024, 1), BIG, 1)
+    _, spent = cpu(lambda: stats(nbh(1024, 1), BIG, block=1))
+    assert spent < 2.0
