@@ -433,7 +433,9 @@ def predict_cost(
         if block <= SMALL_BLOCK:
             # block rows as many as the rows: the block layout lists every random key again (random(7) at 2^20:
             # stats 0.79 s at block 1 against 0.33 s at block 128, priced the same before)
-            build += DRAW_WORK * cost["random_draws"]
+            # random(5) at 2^20, block 1 measured 1.06 s at load 6-9 (0.55 s at load 1.4), random(4) 0.44 s at
+            # load 1.4: 1.5x the draw price refuses random(5) and keeps random(4) at blocks <= 8
+            build += 3 * DRAW_WORK * cost["random_draws"] // 2
         merged = 0
         for p in structured:
             if type(p).__name__ in ("RandomKeys", "RandomBlocks"):

@@ -345,3 +345,11 @@ def test_neighborhood_block_layout_is_priced_per_candidate_range():
     check_budget(nbh(1024, 1), BIG, 1)
     _, spent = cpu(lambda: stats(nbh(1024, 1), BIG, block=1))
     assert spent < 2.0
+
+
+def test_random_keys_near_the_draw_limit_keep_a_margin_at_tiny_blocks():
+    # random(5) at 2^20, block 1: 1.06 s at load 6-9 (accepted); random(4): 0.44 s at load 1.4
+    with pytest.raises(PatternError, match="random_keys"):
+        check_budget(make("random", True, random_keys=5).expr(), BIG, 1)
+    check_budget(make("random", True, random_keys=4).expr(), BIG, 1)
+    check_budget(make("random", True, random_keys=6).expr(), BIG, 16)  # 0.2 s: large blocks keep their price
