@@ -140,7 +140,34 @@ COST_PARAMS = {
     "Routing": ("clusters", "iterations"),
     "BlockGating": ("top_blocks",),
     "VerticalSlash": ("vertical", "slash", "last_q"),
+    "Neighborhood": ("radius",),  # side sets the grid's shape; the work per row grows with the radius
 }
+
+
+def _pattern_names(expr) -> dict[int, tuple[str, ...]]:
+    """Primitives a composite pattern built from one of its own parameters, by id: the name to blame.
+
+    strided's window is its stride, fixed's blocks its stride, BigBird's window its window_blocks; a
+    refusal should name what the user can set, not the primitive's field.
+    """
+    out: dict[int, tuple[str, ...]] = {}
+    nodes = [expr]
+    while nodes:
+        node = nodes.pop()
+        parts = getattr(node, "parts", None)
+        if parts is None:
+            continue
+        nodes.extend(parts)
+        kinds = {type(q).__name__: q for q in parts}
+        window, cols = kinds.get("Window"), kinds.get("StrideColumns")
+        if len(parts) == 2 and window is not None and cols is not None and window.window == cols.stride:
+            out[id(window)] = ("stride",)
+        blocks, summary = kinds.get("Blocks"), kinds.get("SummaryColumns")
+        if len(parts) == 2 and blocks is not None and summary is not None and blocks.block == summary.stride:
+            out[id(blocks)] = ("stride",)
+        if blocks is not None and "GlobalBlocks" in kinds and "RandomBlocks" in kinds:
+            out[id(blocks)] = ("window_blocks",)
+    return out
 
 
 def _params_of(prim) -> tuple[str, ...]:
@@ -357,6 +384,10 @@ def predict_cost(
     prims = expr.primitives()
     budget = current() if budget is None else budget
     lower: dict[str, list[str]] = {}
+    own_names = _pattern_names(expr)
+
+    def params_of(p) -> tuple[str, ...]:
+        return own_names.get(id(p)) or _params_of(p)
 
     def blame(metric: str, names) -> None:
         bucket = lower.setdefault(metric, [])
@@ -374,7 +405,7 @@ def predict_cost(
         if p.data_dependent:
             for metric, amount in _data_dependent_work(p, n, vectors_dim).items():
                 work[metric] += amount
-                blame(metric, _params_of(p))
+                blame(metric, params_of(p))
     n_terms = dnf_size(expr)
     cost = dict(n=n, block=block, dnf_terms=0, ie_subsets=0, **work)
     if expr.data_dependent:
@@ -410,7 +441,7 @@ def predict_cost(
     cost["random_draws"] = random_draws(structured, n)
     for p in structured:
         if type(p).__name__ in ("RandomKeys", "RandomBlocks"):
-            blame("random_draws", _params_of(p))
+            blame("random_draws", params_of(p))
     if structured and not expr.data_dependent:
         if n_terms > TERMS_LISTED:
             cost["dnf_terms"] = n_terms
@@ -468,7 +499,7 @@ def predict_cost(
         )
         worst = max(structured, key=lambda p: _static_slots(p, n, block)[0] * n + _static_slots(p, n, block)[1] * nb)
         for metric in ("segment_evals", "memory_bytes"):
-            blame(metric, _params_of(worst))
+            blame(metric, params_of(worst))
             # a composition counted by inclusion-exclusion or the fold costs per term: fewer layers help
             composed = method in ("ie", "fold") or peak > 8 * sum(_static_slots(p, n, block)[0] for p in structured)
             if len(terms) > 1 and composed:

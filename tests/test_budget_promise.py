@@ -353,3 +353,18 @@ def test_random_keys_near_the_draw_limit_keep_a_margin_at_tiny_blocks():
         check_budget(make("random", True, random_keys=5).expr(), BIG, 1)
     check_budget(make("random", True, random_keys=4).expr(), BIG, 1)
     check_budget(make("random", True, random_keys=6).expr(), BIG, 16)  # 0.2 s: large blocks keep their price
+
+
+@pytest.mark.parametrize(
+    "name, params, wrong",
+    [
+        ("strided", dict(stride=1000), "window"),  # strided's Window primitive is built from its stride
+        ("fixed", dict(stride=4096, summary=100), "neighbors"),  # fixed's Blocks too
+        ("neighborhood", dict(side=1012, radius=2), "side"),  # the work grows with the radius, not the side
+    ],
+)
+def test_refusals_name_the_patterns_own_parameters(name, params, wrong):
+    cost = predict_cost(make(name, True, **params).expr(), BIG, 1)
+    blamed = {x for names in dict(cost.lower).values() for x in names}
+    assert wrong not in blamed
+    assert blamed & set(params)
