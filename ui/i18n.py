@@ -804,7 +804,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "Perplexity asks whether the model still writes fluent text; it does not ask whether the model can "
         "still **find** something it read long ago. Here the same patterns at the same budget are measured both "
         "ways on SmolLM2: on the left the perplexity change on a long text, on the right a passkey test — a "
-        "5-digit key hidden at a depth of a filler text, then \"What is the pass key?\". A pattern that keeps "
+        '5-digit key hidden at a depth of a filler text, then "What is the pass key?". A pattern that keeps '
         "the first tokens and a recent window (StreamingLLM) keeps the model fluent, but a key outside its "
         "window is simply not there to read. The numbers below are read from the figures.",
         "zh": "困惑度问的是模型是否还能写出流畅的文本，却不问模型能否**找回**很久以前读过的内容。这里在 SmolLM2 上用两种方式"
@@ -854,9 +854,15 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "Dilated sliding window (Longformer, Beltagy et al. 2020)",
         "zh": "空洞滑动窗口（Longformer，Beltagy 等 2020）",
     },
-    "ref.global": {"en": "Global attention (Longformer 2020; ETC 2020)", "zh": "全局注意力（Longformer 2020；ETC 2020）"},
+    "ref.global": {
+        "en": "Global attention (Longformer 2020; ETC 2020)",
+        "zh": "全局注意力（Longformer 2020；ETC 2020）",
+    },
     "ref.block": {"en": "Blockwise attention (Qiu et al. 2019)", "zh": "分块注意力（Qiu 等 2019）"},
-    "ref.random": {"en": "Random attention (BigBird, Zaheer et al. 2020)", "zh": "随机注意力（BigBird，Zaheer 等 2020）"},
+    "ref.random": {
+        "en": "Random attention (BigBird, Zaheer et al. 2020)",
+        "zh": "随机注意力（BigBird，Zaheer 等 2020）",
+    },
     "ref.logsparse": {"en": "LogSparse Transformer (Li et al. 2019)", "zh": "LogSparse Transformer（Li 等 2019）"},
     "ref.neighborhood": {
         "en": "Neighborhood Attention Transformer (Hassani et al. 2023): kernel 7, windows clamped at borders",
