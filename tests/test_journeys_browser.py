@@ -84,11 +84,22 @@ def _drawer_open(page) -> bool:
     return page.evaluate("document.querySelector('[data-testid=stSidebar]').getBoundingClientRect().right > 0")
 
 
+DRAWER_SETTLED = (
+    "(() => { const r = document.querySelector('[data-testid=stSidebar]').getBoundingClientRect();"
+    " return r.left >= 0 || r.right <= 0; })()"
+)
+DRAWER_OPEN = "document.querySelector('[data-testid=stSidebar]').getBoundingClientRect().left >= 0"
+
+
 def open_sidebar(page) -> None:
-    """On a phone the sidebar is a drawer, open or closed: open it if its links are off screen."""
+    """On a phone the sidebar is a drawer, open or closed: open it if its links are off screen.
+
+    Waits for the drawer to stand still first: a link closes it, and a check made mid-slide read a
+    closing drawer as open (its link was then outside the viewport)."""
+    page.wait_for_function(DRAWER_SETTLED)
     if not _drawer_open(page):
         page.get_by_test_id("stExpandSidebarButton").click()
-        page.wait_for_function("document.querySelector('[data-testid=stSidebar]').getBoundingClientRect().left >= 0")
+    page.wait_for_function(DRAWER_OPEN)
 
 
 def close_sidebar(page) -> None:
