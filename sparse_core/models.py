@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .params import PatternError
 
@@ -112,8 +113,8 @@ class LoadedModel:
     """A loaded model, its tokenizer and its info."""
 
     info: ModelInfo
-    model: object  # a transformers PreTrainedModel in eval mode, eager attention
-    tokenizer: object
+    model: Any  # a transformers PreTrainedModel in eval mode, eager attention (transformers is imported lazily)
+    tokenizer: Any
 
     @property
     def layers(self) -> int:
@@ -276,7 +277,8 @@ class _Reporter:
     once the copy is in place (`raise_if_failed`)."""
 
     def __init__(self, progress: Progress | None):
-        self.progress, self.error = progress, None
+        self.progress = progress
+        self.error: BaseException | None = None
 
     def __call__(self, share: float, message: str) -> None:
         if self.progress is None or self.error is not None:
@@ -404,7 +406,8 @@ def _convert_smollm(target: Path, report: Progress) -> None:
     report(0.95, "converted")
 
 
-def _load_dir(path: Path, info: ModelInfo) -> LoadedModel:
+def _load_dir(path: Path | str, info: ModelInfo) -> LoadedModel:
+    """A model folder, or a hub id (transformers takes either)."""
     from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
     cls = AutoModelForCausalLM if info.causal else AutoModel
