@@ -1407,6 +1407,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "Stopped early: the cells not reached are blank.",
         "zh": "已提前停止：未完成的格子留空。",
     },
+    "lab.mem_partial": {
+        "en": "{done} of {total} rows were finished before the run stopped (Cancel, or a change on the page during the run); press Run retrieval to measure the whole grid.",
+        "zh": "运行停止前（点击了取消，或运行中更改了页面）已完成 {total} 行中的 {done} 行；点击“运行检索”可测量整个网格。",
+    },
+    "lab.partial": {
+        "en": "{rows} of {total} rows are measured (a run was stopped, or the choice changed since): press Run for the rest.",
+        "zh": "已测量 {total} 行中的 {rows} 行（运行被停止，或之后更改了选择）：点击“运行”测量其余各行。",
+    },
     "lab.mem_done": {
         "en": "{prompts} prompts in {seconds} CPU seconds.",
         "zh": "共 {prompts} 个提示，用时 {seconds} CPU 秒。",
