@@ -94,6 +94,8 @@ def sparse_row(lm, ids: list[int], dense: DensePass, name: str, params: dict, ma
         positions = n
     else:
         positions = int(dense_mask(expr, n + 1)[n].sum())
+    if run.changed is None:  # set by the registered attention function at every layer
+        raise RuntimeError(f"the sparse pass of {name} reached no attention layer of {lm.info.key}")
     changed = run.changed.numpy()  # (T,)
     cos = metrics.cosine_rows(hidden.numpy(), dense.hidden.numpy())  # (T,)
     kept = np.stack(run.kept)  # (L, H)
@@ -119,6 +121,8 @@ def sparse_row(lm, ids: list[int], dense: DensePass, name: str, params: dict, ma
         "dense_kv_cache_bytes": kv_cache_bytes(lm, n),
     }
     if lm.info.causal:
+        # a causal model's dense pass keeps its next-token statistics (lab_passes.dense_pass)
+        assert dense.logp_next is not None and dense.argmax is not None
         logp, argmax, kl = metrics.next_token_stats(lm, hidden, ids, dense.hidden)
         # position t predicts token t + 1; the last position has no target, so perplexity uses T - 1
         row |= {
@@ -257,7 +261,10 @@ def run_lab(
     ids = tokens_for(lm, text, max_tokens)
     n = len(ids)
     plan = _plan(lm, ids, names, shares, model_key)
-    todo = [(name, share, fitted, rkey) for name, share, fitted, rkey in plan if cache_get(rkey) is None]
+    # the cache is read once: a row evicted between planning and serving is served from this snapshot, so
+    # every row not in it is in `todo`, whose dense pass has run
+    cached = {rkey: cache_get(rkey) for _, _, _, rkey in plan}
+    todo = [(name, share, fitted, rkey) for name, share, fitted, rkey in plan if cached[rkey] is None]
     quote = None
     if cached_only:
         plan = [p for p in plan if p not in todo]
@@ -286,11 +293,13 @@ def run_lab(
         if cancel is not None and cancel():
             cancelled = True
             break
-        row = cache_get(rkey)
+        row = cached[rkey]
         hit = row is not None
-        if not hit:
+        if row is None:
+            assert dense is not None  # rkey is in todo (see `cached`)
             row = sparse_row(lm, ids, dense, name, fitted["params"], masses[rkey], method)
             cache_put(rkey, row)
+            cached[rkey] = row
         solved = fitted["solved"]
         rows[label] = {
             "model": lm.info.key,

@@ -109,8 +109,13 @@ def layer_stats(rec: LayerRecord, pattern: torch.Tensor) -> LayerStats:
 
 def logits_of(lm: LoadedModel, hidden: torch.Tensor) -> torch.Tensor:
     """(T, V) next-token logits from final hidden states (T, D), with the model's final soft-capping."""
-    logits = lm.model.get_output_embeddings()(hidden).float()
-    cap = getattr(lm.model.config, "final_logit_softcapping", None)
+    from transformers import PreTrainedModel  # loaded already: lm came from transformers
+
+    model = lm.model
+    if not isinstance(model, PreTrainedModel):  # the class that has an LM head and its config
+        raise TypeError(f"{lm.info.key}: next-token logits need a transformers model, not {type(model).__name__}")
+    logits = model.get_output_embeddings()(hidden).float()
+    cap = getattr(model.config, "final_logit_softcapping", None)
     return torch.tanh(logits / cap) * cap if cap else logits
 
 
