@@ -10,13 +10,14 @@ Nothing here draws or translates: the page reads widgets, calls this, and hands 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .attention import Comparison, compare
+from .inspection_long import LONG_FROM, LongInspection, Progress, inspect_long
 from .models import LoadedModel
 from .params import PatternError
 from .registry import get, make
@@ -101,10 +102,17 @@ class Inspection:
         str, ...
     ]  # names of the selection rules that run (data-dependent patterns), e.g. ("routing_online",)
 
+    long = False  # maps at full resolution (see `inspection_long` past LONG_FROM tokens)
+
     @property
     def n(self) -> int:
         """Tokens inspected."""
         return len(self.tokens.ids)
+
+    @property
+    def seconds(self) -> dict:
+        """Seconds of the dense pass, the masks and the sparse pass."""
+        return self.comparison.seconds
 
     @property
     def thumbnails(self) -> np.ndarray:
@@ -201,16 +209,23 @@ def inspect_text(
     params: Mapping[str, Any],
     max_tokens: int = DISPLAY_LIMIT,
     tokens: Tokens | None = None,
-) -> Inspection:
+    progress: Progress | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> Inspection | LongInspection:
     """The model's dense and sparse attention on the first `max_tokens` tokens of `text` under `pattern(params)`.
 
     `tokens` may be passed when the caller already tokenised the text (the page needs n first, for
     its parameter widgets). Bad text or parameters raise `PatternError` with a message for a person.
+    Past `LONG_FROM` tokens the maps are pooled and nothing (n, n) per head is kept
+    (`inspection_long`); there `progress(done, total, stage)` is called per layer and `stop()` checked
+    between layers (`PassCancelledError`).
     """
     if tokens is None:
         tokens = tokenize(lm, text, max_tokens)
     causal = lm.info.causal
     spec = make(pattern, causal, **dict(params))
+    if len(tokens.ids) > LONG_FROM:
+        return inspect_long(lm, tokens, pattern, spec, progress, stop)
     comparison = compare(lm, tokens, spec.expr())
     return Inspection(
         model=lm.info.key,

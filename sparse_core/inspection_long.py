@@ -1,0 +1,465 @@
+"""The Inspector past its full maps (512 tokens) up to the model's context, with every (n, n) object bounded.
+
+`inspection.inspect_text` comes here when a text has more than `LONG_FROM` tokens. The question is
+the same (what does the pattern change in this model's attention on this text?) and the answer has
+the same shape (`LongInspection` offers what `inspection.Inspection` offers to the page), but no
+per-head (n, n) map is ever held. The bounds, stated once (n tokens, L layers, H heads, Hkv key/value
+heads, d head size, C = `ROWS`):
+
+- **Maps.** Each pass keeps every layer's rotated q and k in float16: 2 · L · (H + Hkv) · n · d bytes
+  per pass (SmolLM2 at 8,192 tokens: 377 MB per pass, 755 MB both), linear in n. One head's map is
+  recomputed from them on demand, C query rows at a time ((C, n) float32), and pooled by block mean
+  to at most `MAP_SIDE` × `MAP_SIDE` (block means keep a row's mass and make the difference map the
+  pooling of the difference). One query row (the token view) is recomputed exactly the same way.
+- **Dense pass.** Each layer's probabilities exist C rows at a time ((H, C, n) float32: 38 MB for
+  SmolLM2 at 8,192) and are reduced at once to mass kept, changed rows, entropy and thumbnails,
+  in float32 from the model's own q and k (the numbers are exact; only the maps read float16).
+- **Pattern.** Structured: one shared (n, n) bool (64 MB at 8,192), as the Lab holds. Data-dependent:
+  one layer's (H, n, n) bool at a time, chosen per head from that layer's q and k (the Lab's rule).
+- **Sparse pass.** The Lab's `LabPass("sparse", method="auto")` through `lab_passes.run_pass`:
+  structured patterns that skip half of the blocks run block-gathered (each query block reads only
+  its kept key blocks), others through masked SDPA. Data-dependent patterns choose from the sparse
+  pass's own q and k there, as a deployed sparse model would; the dense-side numbers (mass kept,
+  density, empty rows) use the choice made from the dense pass's q and k, as at 512 tokens and below.
+
+Both passes report progress per layer and stop between layers when `stop()` says so
+(`lab_passes.PassCancelledError`). The price comes before the work (`price_inspection`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import lab_price, metrics
+from .head_masks import allowed, head_masks
+from .headmaps import THUMB
+from .lab_passes import LabPass, PassCancelledError, run_pass
+from .models import LoadedModel
+from .params import PatternError
+from .patterns.base import Expr
+from .selection import causal_variant
+from .tokens import MAX_DISPLAY_LIMIT, Tokens
+
+LONG_FROM = MAX_DISPLAY_LIMIT  # above this many tokens, maps are pooled and nothing (n, n) per head is kept
+MAP_SIDE = 512  # pooled maps are at most MAP_SIDE × MAP_SIDE blocks (for display)
+ROWS = 128  # query rows whose probabilities exist at once (per head, or per layer in the dense pass)
+Progress = Callable[[int, int, str], Any]
+
+__all__ = [
+    "LONG_FROM", "MAP_SIDE", "ROWS", "LongHeadView", "LongInspection", "PassCancelledError", "held_bytes",
+    "inspect_long", "pool_mean", "price_inspection",
+]  # fmt: skip
+
+
+def edges(n: int, side: int = MAP_SIDE) -> np.ndarray:
+    """Block edges of an n-long axis pooled to min(side, n) blocks (as even as integers allow)."""
+    return np.linspace(0, n, min(side, n) + 1).round().astype(np.int64)
+
+
+def pool_mean(full: np.ndarray, side: int = MAP_SIDE) -> np.ndarray:
+    """(T, S) -> block means (≤ side, ≤ side), the blocks of `edges`: what `LongHeadView` shows, from a whole map."""
+    r, c = edges(full.shape[0], side), edges(full.shape[1], side)
+    sums = np.add.reduceat(np.add.reduceat(np.asarray(full, dtype=np.float64), r[:-1], axis=0), c[:-1], axis=1)
+    return (sums / np.outer(np.diff(r), np.diff(c))).astype(np.float32)
+
+
+def _check_mask(attention_mask: torch.Tensor | None, t: int, s: int) -> bool:
+    """Whether the model's mask is exactly causal (True) or absent (False); anything else is refused.
+
+    The pooled maps are recomputed later from q and k alone, so the model's mask must be one the
+    engine can rebuild from n: none, or causal. Compared a chunk of rows at a time."""
+    if attention_mask is None:
+        return False
+    cols = torch.arange(s)
+    for lo in range(0, t, 1024):
+        hi = min(t, lo + 1024)
+        want = cols[None, :] <= torch.arange(s - t + lo, s - t + hi)[:, None]
+        if not torch.equal(allowed(attention_mask[..., lo:hi, :], hi - lo, s), want):
+            raise PatternError(
+                f"past {LONG_FROM} tokens the inspector reads models whose own mask is causal or none; "
+                "this model's mask is neither (padding or a sliding window)"
+            )
+    return True
+
+
+@dataclass
+class _Layer:
+    q: torch.Tensor  # (H, n, d) float16
+    k: torch.Tensor  # (Hkv, n, d) float16
+    scaling: float
+
+
+class _DenseLong:
+    """The dense pass: fused-free attention in row chunks, reduced at once to every number the page shows."""
+
+    def __init__(self, expr: Expr, shared: torch.Tensor | None, stop, progress):
+        self.expr, self.shared, self.stop, self.progress = expr, shared, stop, progress
+        self.records: list[_Layer] = []
+        self.causal: bool | None = None
+        self.mass: list[np.ndarray] = []  # per layer (H, n): dense mass inside the pattern ∩ allowed
+        self.changed: list[np.ndarray] = []  # per layer (H, n): the pattern drops an allowed key
+        self.empty: list[np.ndarray] = []  # per layer (H, n): the pattern keeps no allowed key
+        self.kept: list[np.ndarray] = []  # per layer (H,) kept pairs (pattern ∩ allowed)
+        self.entropy: list[np.ndarray] = []  # per layer (H,) mean row entropy in bits
+        self.thumbs: list[np.ndarray] = []  # per layer (H, s, s) max-pooled
+        self.allowed_pairs = 0
+        self.layer = 0  # layers run so far (run_pass checks the count)
+
+    def attend(self, module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+        if query.shape[0] != 1:
+            raise PatternError("the inspector reads one text at a time (batch size 1)")
+        if kwargs.get("softcap"):
+            raise PatternError(f"past {LONG_FROM} tokens, models with attention soft-capping are not supported")
+        if scaling is None:
+            scaling = query.shape[-1] ** -0.5
+        q, k, v = query[0], key[0], value[0]
+        heads, t, _ = q.shape
+        s, groups = k.shape[-2], q.shape[0] // k.shape[0]
+        if self.causal is None:
+            self.causal = _check_mask(attention_mask, t, s)
+        self.records.append(_Layer(q.to(torch.float16), k.to(torch.float16), float(scaling)))
+        keys = k.repeat_interleave(groups, dim=0) if groups > 1 else k
+        values = v.repeat_interleave(groups, dim=0) if groups > 1 else v
+        per_head = None if self.shared is not None else head_masks(self.expr, q, k, scaling, groups)  # (H, n, n)
+        out = torch.empty((heads, t, v.shape[-1]), dtype=q.dtype)
+        mass, changed, empty = (np.zeros((heads, t), dtype=x) for x in (np.float32, bool, bool))
+        kept, ent = np.zeros(heads, dtype=np.int64), np.zeros(heads)
+        e = edges(s, THUMB)
+        thumbs = np.zeros((heads, len(e) - 1, len(e) - 1), dtype=np.float32)
+        row_bin = np.searchsorted(e, np.arange(t), side="right") - 1
+        allowed_pairs = 0
+        for lo in range(0, t, ROWS):
+            hi = min(t, lo + ROWS)
+            width = s - t + hi if self.causal else s  # keys after the chunk's last query are masked anyway
+            ok = torch.ones((hi - lo, width), dtype=torch.bool)
+            if self.causal:
+                ok = torch.arange(width)[None, :] <= torch.arange(s - t + lo, s - t + hi)[:, None]
+            sc = torch.matmul(q[:, lo:hi].float(), keys[:, :width].float().transpose(-1, -2)) * scaling
+            p = torch.softmax(sc.masked_fill(~ok, -torch.inf), dim=-1)  # (H, c, width)
+            out[:, lo:hi] = torch.matmul(p.to(values.dtype), values[:, :width])
+            pat = self.shared[lo:hi, :width] if self.shared is not None else per_head[:, lo:hi, :width]
+            m = pat & ok
+            mass[:, lo:hi] = (p * m).sum(-1).numpy()
+            changed[:, lo:hi] = (ok & ~m).any(-1).numpy()
+            empty[:, lo:hi] = (~m.any(-1)).numpy()
+            kept += np.broadcast_to(m.sum((-1, -2)).numpy(), (heads,))
+            allowed_pairs += int(ok.sum())
+            ent += (-(p * torch.log2(p.clamp_min(1e-12))).sum(-1)).sum(-1).double().numpy()
+            pn = p.numpy()
+            cols = np.maximum.reduceat(pn, e[:-1][e[:-1] < width], axis=-1)  # (H, c, bins reached)
+            bins = row_bin[lo:hi]
+            for b in np.unique(bins):
+                rows = cols[:, bins == b].max(1)
+                thumbs[:, b, : rows.shape[-1]] = np.maximum(thumbs[:, b, : rows.shape[-1]], rows)
+        self.mass.append(mass)
+        self.changed.append(changed)
+        self.empty.append(empty)
+        self.kept.append(kept)
+        self.entropy.append(ent / t)
+        self.thumbs.append(thumbs)
+        self.allowed_pairs = allowed_pairs
+        self.layer += 1
+        self.progress(self.layer, "dense")
+        if self.stop is not None and self.stop():
+            raise PassCancelledError(f"stopped after layer {len(self.records)}")
+        return out.transpose(0, 1)[None].contiguous(), None
+
+
+@dataclass
+class _SparseLong(LabPass):
+    """The Lab's sparse pass, recording each layer's q and k (float16) for the pooled maps."""
+
+    records: list = field(default_factory=list)
+    tick: Callable[[int], Any] | None = None
+
+    def attend(self, module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+        scale = query.shape[-1] ** -0.5 if scaling is None else float(scaling)
+        self.records.append(_Layer(query[0].to(torch.float16), key[0].to(torch.float16), scale))
+        out = super().attend(module, query, key, value, attention_mask, scaling, dropout, **kwargs)
+        if self.tick is not None:
+            self.tick(self.layer)
+        return out
+
+
+def held_bytes(layers: int, heads: int, kv_heads: int, head_dim: int, n: int) -> int:
+    """Bytes a long inspection keeps for its maps: both passes' q and k in float16 (the stated bound)."""
+    return 2 * layers * (heads + kv_heads) * n * head_dim * 2
+
+
+@dataclass(frozen=True)
+class LongHeadView:
+    """One head at long n: dense, sparse and mask pooled by block mean to ≤ MAP_SIDE², and exact rows on demand."""
+
+    layer: int
+    head: int
+    dense: np.ndarray  # float32 (P, P) block means of the dense map
+    sparse: np.ndarray  # float32 (P, P) block means of the sparse map
+    states: np.ndarray  # uint8 (P, P): 1 a kept pair in the block, 0 allowed pairs only dropped, 2 none allowed
+    empty_rows: np.ndarray  # indices of the rows the pattern left empty in this head
+    mass_kept: float
+    edges: np.ndarray  # (P + 1,) block edges in tokens
+    owner: LongInspection = field(repr=False)
+
+    @property
+    def pooled(self) -> bool:
+        return len(self.edges) - 1 < self.owner.n
+
+    def axis_labels(self, labels: list[str]) -> list[str]:
+        """A block's axis label: its first token's label, or "#a–b" when a block spans several tokens."""
+        e = self.edges
+        return [labels[a] if b - a == 1 else f"#{a}–{b - 1}" for a, b in zip(e[:-1], e[1:], strict=True)]
+
+    def row(self, query: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(dense weights, sparse weights, kept keys) of one query token, exactly (float16 q and k)."""
+        n = self.owner.n
+        if not 0 <= query < n:
+            raise PatternError(f"token {query} is outside the text (0 … {n - 1})")
+        d, sp, keep = self.owner._rows(self.layer, self.head, query, query + 1)
+        return d[0], sp[0], keep[0]
+
+
+@dataclass
+class LongInspection:
+    """What `inspection.Inspection` offers the page, at n > LONG_FROM, holding only q/k and per-head numbers."""
+
+    model: str
+    pattern: str
+    params: dict[str, Any]
+    causal: bool
+    layers: int
+    heads: int
+    tokens: Tokens
+    summary: Any  # inspection.Summary
+    selection: tuple[str, ...]
+    mass_kept: np.ndarray  # (L, H)
+    thumbnails: np.ndarray  # (L, H, s, s)
+    columns: dict[str, np.ndarray]
+    seconds: dict
+    expr: Expr = field(repr=False)
+    shared: torch.Tensor | None = field(repr=False)
+    dense_layers: list = field(repr=False)
+    sparse_layers: list = field(repr=False)
+    empty: np.ndarray = field(repr=False)  # (L, H, n) bool
+    long: bool = True
+
+    @property
+    def n(self) -> int:
+        return len(self.tokens.ids)
+
+    def table(self) -> dict[str, np.ndarray]:
+        """One row per (layer, head), as `Inspection.table`."""
+        return dict(self.columns)
+
+    def _pattern_rows(self, layer: int, head: int, lo: int, hi: int, run: list) -> torch.Tensor:
+        """(c, n) bool: the pattern's rows lo:hi in this head (data-dependent: chosen from `run`'s q/k)."""
+        if self.shared is not None:
+            return self.shared[lo:hi]
+        rec = run[layer]
+        groups = rec.q.shape[0] // rec.k.shape[0]
+        q, k = rec.q[head : head + 1].float(), rec.k[head // groups : head // groups + 1].float()
+        return head_masks(self.expr, q, k, rec.scaling, 1)[0, lo:hi]  # one head's (n, n), then its rows
+
+    def _probs(self, rec: _Layer, head: int, lo: int, hi: int, keep: torch.Tensor | None) -> np.ndarray:
+        n = self.n
+        groups = rec.q.shape[0] // rec.k.shape[0]
+        sc = torch.matmul(rec.q[head, lo:hi].float(), rec.k[head // groups].float().T) * rec.scaling
+        if self.causal:
+            sc = sc.masked_fill(torch.arange(n)[None, :] > torch.arange(lo, hi)[:, None], -torch.inf)
+        if keep is not None:
+            sc = sc.masked_fill(~keep, -torch.inf)
+        return torch.softmax(sc, dim=-1).numpy()
+
+    def _rows(self, layer: int, head: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Dense rows, sparse rows and the applied mask (pattern ∩ model, empty rows keep themselves) of lo:hi."""
+        n = self.n
+        ok = torch.ones((hi - lo, n), dtype=torch.bool)
+        if self.causal:
+            ok = torch.arange(n)[None, :] <= torch.arange(lo, hi)[:, None]
+        pattern = self._pattern_rows(layer, head, lo, hi, self.sparse_layers) & ok
+        keep = pattern.clone()
+        empty = ~keep.any(-1)
+        if bool(empty.any()):
+            r = torch.nonzero(empty).flatten()
+            keep[r, r + lo] = True
+        dense = self._probs(self.dense_layers[layer], head, lo, hi, None)
+        sparse = self._probs(self.sparse_layers[layer], head, lo, hi, keep)
+        return dense, sparse, keep.numpy()
+
+    def head(self, layer: int, head: int, side: int = MAP_SIDE) -> LongHeadView:
+        """One head's maps pooled to ≤ side², computed ROWS query rows at a time from the stored q/k."""
+        if not (0 <= layer < self.layers and 0 <= head < self.heads):
+            raise PatternError(f"layer {layer}, head {head} is outside the model ({self.layers}×{self.heads})")
+        n = self.n
+        e = edges(n, side)
+        p = len(e) - 1
+        row_bin = np.searchsorted(e, np.arange(n), side="right") - 1
+        dense, sparse = np.zeros((p, p)), np.zeros((p, p))
+        kept, allow = np.zeros((p, p), dtype=np.int64), np.zeros((p, p), dtype=np.int64)
+        for lo in range(0, n, ROWS):
+            hi = min(n, lo + ROWS)
+            d, sp, keep = self._rows(layer, head, lo, hi)
+            ok = (
+                np.ones((hi - lo, n), dtype=bool)
+                if not self.causal
+                else np.arange(n)[None, :] <= np.arange(lo, hi)[:, None]
+            )
+            bins = row_bin[lo:hi]
+            for src, acc in ((d, dense), (sp, sparse), (keep & ok, kept), (ok, allow)):
+                np.add.at(acc, bins, np.add.reduceat(src.astype(acc.dtype), e[:-1], axis=1))
+        area = np.outer(np.diff(e), np.diff(e))
+        states = np.where(kept > 0, 1, np.where(allow > 0, 0, 2)).astype(np.uint8)
+        return LongHeadView(
+            layer,
+            head,
+            (dense / area).astype(np.float32),
+            (sparse / area).astype(np.float32),
+            states,
+            np.flatnonzero(self.empty[layer, head]),
+            float(self.mass_kept[layer, head]),
+            e,
+            self,
+        )
+
+
+def price_inspection(model: str, n: int, data_dependent: bool, heads: int | None = None, budget=None):
+    """The predicted CPU seconds of a long inspection, before any work: the Lab's price of one row.
+
+    A long inspection is what one Lab row costs: a dense pass reducing probabilities in row chunks
+    to one mask's mass kept, and one sparse pass (plus the plain dense share the Lab adds, which
+    stands in for the entropy and thumbnails reduced here)."""
+    return lab_price.price_rows(
+        model, n, 0 if data_dependent else 1, 1 if data_dependent else 0, heads=heads, budget=budget
+    )
+
+
+def refuse_over_budget(price, choices: list[int], data_dependent: bool) -> None:
+    """PatternError `in_over_budget` when the price is over the server's budget, naming the most tokens that fit."""
+    if not price.over_budget:
+        return
+    fits = [
+        t
+        for t in choices
+        if t < price.tokens
+        and price_inspection(
+            price.model, t, data_dependent, price.heads, lab_price.LabBudget(price.budget_seconds)
+        ).cpu_seconds
+        <= price.budget_seconds
+    ]
+    fit = max(fits, default=0)
+    advice = f"at most {fit:,} tokens" if fit else "fewer tokens"
+    raise PatternError(
+        f"this inspection would take about {price.cpu_seconds:,.0f} CPU seconds, over this server's "
+        f"{price.budget_seconds:,.0f}: choose {advice}",
+        "in_over_budget",
+        seconds=round(price.cpu_seconds),
+        budget=round(price.budget_seconds),
+        fit_tokens=fit,
+    )
+
+
+def inspect_long(
+    lm: LoadedModel,
+    tokens: Tokens,
+    pattern: str,
+    spec,
+    progress: Progress | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> LongInspection:
+    """Dense and sparse passes at long n (see the module's bounds); `progress(done, total, stage)` per layer."""
+    from .inspection import Summary, selection_names  # the short path's types (it imports this module)
+    from .selection import variant_name
+
+    ids, n, layers = tokens.ids, len(tokens.ids), lm.layers
+    expr = spec.expr()
+    if lm.info.causal:
+        expr = causal_variant(expr)
+    shared = None
+    if not expr.data_dependent:
+        from .head_masks import head_mask
+
+        shared = torch.from_numpy(head_mask(expr, n, None, None, {}))
+    report = progress or (lambda done, total, stage: None)
+    total = 2 * layers
+    seconds: dict[str, float] = {}
+
+    start = time.perf_counter()
+    dense = _DenseLong(expr, shared, stop, lambda done, stage: report(done, total, stage))
+    dense_hidden = run_pass(lm, ids, dense)  # type: ignore[arg-type]  # any object with `attend` is a pass
+    seconds["dense"] = time.perf_counter() - start
+    start = time.perf_counter()
+    sparse = _SparseLong("sparse", expr=expr, shared=shared, method="auto", stop=stop)
+    sparse.tick = lambda done: report(layers + done, total, "sparse")
+    sparse_hidden = run_pass(lm, ids, sparse)
+    seconds["sparse"] = time.perf_counter() - start
+    seconds["masks"] = 0.0  # built inside the passes
+
+    mass = np.stack(dense.mass)  # (L, H, n)
+    changed = np.stack(dense.changed)
+    empty = np.stack(dense.empty)
+    kept = np.stack(dense.kept)  # (L, H)
+    allowed_pairs = dense.allowed_pairs
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mass_changed = (mass * changed).sum(-1) / changed.sum(-1)
+    rows_changed: np.ndarray = np.asarray(changed.any(axis=(0, 1)))
+    cosine = metrics.cosine_rows(dense_hidden.numpy(), sparse_hidden.numpy())
+    agreement = agreement_changed = ppl_d = ppl_s = None
+    if lm.info.causal:
+        logp_d, arg_d, _ = metrics.next_token_stats(lm, dense_hidden, ids)
+        logp_s, arg_s, _ = metrics.next_token_stats(lm, sparse_hidden, ids)
+        agreement = metrics.agreement(arg_d, arg_s)
+        agreement_changed = metrics.agreement(arg_d, arg_s, rows_changed)
+        ppl_d, ppl_s = metrics.perplexity_from_logp(logp_d), metrics.perplexity_from_logp(logp_s)
+    summary = Summary(
+        n=n,
+        mass_changed=metrics.mean_over(mass, changed),
+        mass_all=float(mass.mean()),
+        density=float(kept.sum() / (allowed_pairs * lm.heads * layers)),
+        density_raw=float(kept.sum() / (kept.size * n * n)),
+        kept_pairs=int(kept.sum()),
+        allowed_pairs=int(allowed_pairs * lm.heads * layers),
+        changed_rows=int(rows_changed.sum()),
+        empty_rows=int(empty.sum()),
+        cosine_changed=metrics.mean_over(cosine, rows_changed),
+        cosine_all=float(cosine.mean()),
+        cosine_worst=float(cosine.min()),
+        agreement=agreement,
+        agreement_changed=agreement_changed,
+        perplexity_dense=ppl_d,
+        perplexity_sparse=ppl_s,
+    )
+    grid_l, grid_h = np.meshgrid(np.arange(layers), np.arange(lm.heads), indexing="ij")
+    columns = {
+        "layer": grid_l.ravel(),
+        "head": grid_h.ravel(),
+        "kept": mass.mean(-1).ravel() * 100,
+        "entropy": np.stack(dense.entropy).ravel(),
+        "kept_changed": mass_changed.ravel() * 100,
+        "density": (kept / allowed_pairs).ravel() * 100,
+        "empty": empty.sum(-1).ravel().astype(np.int64),
+    }
+    return LongInspection(
+        model=lm.info.key,
+        pattern=pattern,
+        params=dict(spec.params),
+        causal=bool(dense.causal),
+        layers=layers,
+        heads=lm.heads,
+        tokens=tokens,
+        summary=summary,
+        selection=selection_names(pattern, variant_name(expr)),
+        mass_kept=mass.mean(-1),
+        thumbnails=np.stack(dense.thumbs),
+        columns=columns,
+        seconds=seconds,
+        expr=expr,
+        shared=shared,
+        dense_layers=dense.records,
+        sparse_layers=sparse.records,
+        empty=empty,
+    )
