@@ -371,6 +371,31 @@ STRINGS: dict[str, dict[str, str]] = {
         "pass {sparse} s.",
         "zh": "本次运行：稠密计算 {dense} 秒（只改模式时使用缓存），掩码 {masks} 秒，稀疏计算 {sparse} 秒。",
     },
+    "in.long_note": {
+        "en": "Past {limit} tokens each map is pooled: a cell is the mean over a block of about {block} × {block} "
+        "token pairs ({side} × {side} blocks). Every number above is computed over all pairs, a few rows at a time.",
+        "zh": "超过 {limit} 个词元时，每张图都经过池化：每个单元格是约 {block} × {block} 个词元对所成区块的平均值"
+        "（共 {side} × {side} 个区块）。上面的每个数字都是逐批按行、在全部词元对上计算的。",
+    },
+    "in.long_price": {
+        "en": "{n} tokens: about {seconds} CPU seconds (this server allows {budget} per request).",
+        "zh": "{n} 个词元：预计约需 {seconds} CPU 秒（本服务器每次请求上限 {budget} 秒）。",
+    },
+    "in.long_ready": {
+        "en": "Texts longer than {limit} tokens run on request: it waits its turn behind other heavy jobs, shows "
+        "its progress layer by layer and can be cancelled.",
+        "zh": "超过 {limit} 个词元的文本需手动运行：它在其他繁重任务之后排队，逐层显示进度，并可取消。",
+    },
+    "in.long_run": {"en": "Inspect {n} tokens", "zh": "检查 {n} 个词元"},
+    "in.long_cancel": {"en": "Cancel", "zh": "取消"},
+    "in.long_cancelled": {
+        "en": "Cancelled before the end: nothing is shown. Press the button to run it again.",
+        "zh": "已在完成前取消：不显示任何结果。按下按钮可重新运行。",
+    },
+    "in.long_progress": {"en": "{stage}: layer {done} of {total}", "zh": "{stage}：第 {done} 层，共 {total} 层"},
+    "in.long_stage_dense": {"en": "Dense pass", "zh": "稠密计算"},
+    "in.long_stage_sparse": {"en": "Sparse pass", "zh": "稀疏计算"},
+    "in.long_done": {"en": "Inspected {n} tokens in {s} s", "zh": "已检查 {n} 个词元，用时 {s} 秒"},
     "in.per_head_rule": {
         "en": "Each layer and head chooses its own keys from its own queries and keys; the mask shown is the "
         "selected head's. {rule}",
@@ -1280,6 +1305,11 @@ STRINGS: dict[str, dict[str, str]] = {
     "err.lab_token_cap": {
         "en": "this server runs the Lab on at most {cap} tokens; choose {cap} or fewer",
         "zh": "本服务器的实验室最多处理 {cap} 个词元；请选择 {cap} 个或更少",
+    },
+    "err.in_over_budget": {
+        "en": "this inspection would take about {seconds} CPU seconds, over this server's {budget}: choose fewer "
+        "tokens (at most {fit_tokens} fit)",
+        "zh": "这次检查预计约需 {seconds} CPU 秒，超过本服务器上限 {budget}：请减少词元数（最多 {fit_tokens} 个可行）",
     },
     "err.jobs_session_limit": {
         "en": "you already have {held} heavy jobs waiting or running (at most {limit} per session); wait for one "
