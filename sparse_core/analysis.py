@@ -16,7 +16,8 @@ import numpy as np
 
 from .params import PatternError
 from .patterns import base
-from .patterns.base import Expr, Primitive, simple_terms
+from .patterns.base import DataDependent, Expr, Intersection, Primitive, Union, simple_terms
+from .patterns.global_blocks import GlobalBlocks
 from .patterns.learned import synthetic_qk
 from .segments import ColumnSet, Seg, count_union, enumerate_keys, intersect_all, interval, union_pairs
 
@@ -72,6 +73,29 @@ def _count_rows(expr: Expr, n: int, rows: np.ndarray, key_lo=None, key_hi=None) 
         window = [interval(key_lo, key_hi, len(rows))]
         terms = [t + [window] for t in terms]
     return count_union(terms, len(rows), universe=n)
+
+
+def refine_work(expr: Expr, n: int, block: int, candidates: int) -> int:
+    """Planned work of re-counting `candidates` intersection blocks exactly (every row of each, with the
+    block's key window); block_layout refines only when this is at most REFINE_MAX_WORK."""
+    return candidates * min(block, n) * refine_work_per_row(expr, n)
+
+
+def intersection_candidates(expr: Expr, n: int, block: int) -> int:
+    """Block pairs the intersection terms' block sets keep before refinement (what block_layout refines)."""
+    nb = -(-n // block)
+    brows = np.arange(nb, dtype=np.int64)
+    cache: dict[int, list[Seg]] = {}
+    terms = []
+    for term in simple_terms(expr):
+        if len(term) > 1:
+            for prim in term:
+                if id(prim) not in cache:
+                    cache[id(prim)] = prim.block_segments(brows, n, block)
+            terms.append([cache[id(prim)] for prim in term])
+    if not terms:
+        return 0
+    return int(BlockLayout(n, block, terms).kept_per_row().sum())
 
 
 def refine_work_per_row(expr: Expr, n: int) -> int:
@@ -171,7 +195,7 @@ def constant_rows(expr: Expr, n: int) -> int:
         own = getattr(p, "constant_rows", None)
         if own is not None:
             k = int(own(n))
-        elif type(p).__name__ == "GlobalBlocks":
+        elif isinstance(p, GlobalBlocks):
             k = int(p.block)  # its head and tail end on block edges (or at n); causal rows clip [0, i]
         else:
             return 1
@@ -218,7 +242,7 @@ def _causal_run_degrees(
 
 
 def _primitive_dense(prim: Primitive, n: int, vectors: Vectors | None) -> np.ndarray:
-    if prim.data_dependent:
+    if isinstance(prim, DataDependent):  # the only data-dependent primitives
         q, k = resolve_vectors(n, vectors)
         return prim.dense(q, k)
     mask = np.zeros((n, n), dtype=bool)
@@ -290,7 +314,9 @@ base.DENSE_MEMO_CLEARERS.append(clear_mask_memo)
 def _expr_key(expr: Expr):
     if isinstance(expr, Primitive):
         return type(expr), tuple((f.name, getattr(expr, f.name)) for f in fields(expr))
-    return type(expr), tuple(_expr_key(p) for p in expr.parts)
+    if isinstance(expr, (Union, Intersection)):
+        return type(expr), tuple(_expr_key(p) for p in expr.parts)
+    raise TypeError(f"not a mask expression: {type(expr).__name__}")
 
 
 def _entry_bytes(entry: dict) -> int:
@@ -507,7 +533,7 @@ def pairs_by_row(i: np.ndarray, j: np.ndarray, rows: int, width: int | None = No
     return per_row, table
 
 
-def _layout_from_pairs(n: int, block: int, i: np.ndarray, j: np.ndarray) -> list[list[Seg]]:
+def _layout_from_pairs(n: int, block: int, i: np.ndarray, j: np.ndarray) -> list[list[list[Seg]]]:
     """Kept block pairs as one term of runs: each row's consecutive key blocks are one interval.
 
     A table of single blocks is (rows, widest row): a global row keeps every block, so at 2^20 tokens
@@ -621,7 +647,7 @@ def block_layout(expr: Expr, n: int, block: int = 128, vectors: Vectors | None =
         return BlockLayout(n, block, terms)
     # Intersecting block sets over-approximates: check those candidate blocks exactly.
     loose = BlockLayout(n, block, loose_terms)
-    if int(loose.kept_per_row().sum()) * min(block, n) * refine_work_per_row(expr, n) > REFINE_MAX_WORK:
+    if refine_work(expr, n, block, int(loose.kept_per_row().sum())) > REFINE_MAX_WORK:
         return BlockLayout(n, block, terms, exact=False)
     ci, cj = loose.pairs()
     keep = block_pair_counts(expr, n, block, ci, cj) > 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -56,10 +57,12 @@ class Budget:
     block_cells: int = DENSE_MAX_N * DENSE_MAX_N  # a drawn or downloaded (n/B)^2 block layout
     dense_bytes: int = 64 << 20  # a downloaded dense mask (one byte per cell)
     csv_n: int = 2048  # a CSV of more cells than this squared is not useful
-    # random keys drawn per request (a BigBird random-block pick counts RANDOM_BLOCK_WEIGHT keys): random(8)
-    # at n = 2^20 (8.4 million) measured 0.45-0.82 s CPU at load 5-8, but 1.01-1.30 s at load 10-27 and 288 MB
-    # (4 % under the memory promise); random(7) measured 0.64-0.71 s and 273 MB, so 7 x 2^20 is the limit
-    random_draws: int = 7 << 20
+    # random keys drawn per request (a BigBird random-block pick counts RANDOM_BLOCK_WEIGHT keys). random(8) at
+    # n = 2^20 (8.4 million), each run in a fresh process with its import (0.15 s, 33 MB) added, 52 runs at
+    # load 0.2-13 over blocks 9 to 2^20 and causal both ways: median 0.37 s, worst 1.00 s (causal, block 128,
+    # load 8.5), 291 MB at blocks <= 64, 186 MB at >= 1,024. It fits; random(9) would not (~317 MB: refused
+    # here and by KEY_BYTES), and the segment price refuses random(8) at blocks <= SMALL_BLOCK
+    random_draws: int = 8 << 20
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Budget:
@@ -122,7 +125,7 @@ class Cost:
 # -- per-primitive probes ------------------------------------------------------------------
 BYTES_PER_SLOT = 80  # per row segment slot of a row chunk: measured dilated(256, 256) at 2^20 1.4x of this
 BLOCK_BYTES_PER_SLOT = 24  # per block-row slot (starts, counts and one sort)
-KEY_BYTES = 30  # per random key: its int32 table, the key blocks and their sort (random(8) at 2^20: 250 MB)
+KEY_BYTES = 31  # per random key: its int32 table, the key blocks and their sort (random(8) at 2^20: 258 MB)
 
 # The parameters that drive a primitive's cost, as the pattern forms call them.
 COST_PARAMS = {
@@ -178,10 +181,15 @@ def _params_of(prim) -> tuple[str, ...]:
     return tuple(own[:1])
 
 
+def _param(prim, name: str, default: int = 0) -> int:
+    """A primitive's whole-number parameter, `default` where this primitive has none."""
+    return int(getattr(prim, name, default))
+
+
 def _static_slots(prim, n: int, block: int) -> tuple[int, int, int]:
     """(slots per row, slots per block row, extra work per row) as the engine builds them, from parameters only."""
     name = type(prim).__name__
-    g = lambda a, d=0: int(getattr(prim, a, d))  # noqa: E731
+    g = partial(_param, prim)
     nb = -(-n // block)
     slots = max(1, int(prim.segment_count(n)))
     own = getattr(prim, "block_segment_count", None)
@@ -221,7 +229,7 @@ def _step_span(prim, n: int) -> tuple[int, int]:
     """(lcm of segment steps, widest segment extent in keys) of a primitive's row segments, from its
     parameters, never below what segments.shape_of finds in the built segments (the fold's price)."""
     name = type(prim).__name__
-    g = lambda a, d=0: int(getattr(prim, a, d))  # noqa: E731
+    g = partial(_param, prim)
     if name == "StrideColumns":
         return g("stride", 1), n
     sides = 1 if prim.causal else 2  # a causal row keeps one side of its window
@@ -290,7 +298,7 @@ def random_draws(prims, n: int) -> int:
 
 def _data_dependent_work(prim, n: int, d: int = 64) -> dict[str, int]:
     name = type(prim).__name__
-    g = lambda a, default=1: int(getattr(prim, a, default))  # noqa: E731
+    g = partial(_param, prim, default=1)
     out = {"scored_pairs": n * n}
     if name == "Routing":
         c = min(g("clusters"), 2 * n)
@@ -407,7 +415,7 @@ def predict_cost(
                 work[metric] += amount
                 blame(metric, params_of(p))
     n_terms = dnf_size(expr)
-    cost = dict(n=n, block=block, dnf_terms=0, ie_subsets=0, **work)
+    cost: dict[str, Any] = dict(n=n, block=block, dnf_terms=0, ie_subsets=0, **work)
     if expr.data_dependent:
         # the engine scores data-dependent expressions densely: every primitive becomes an (n, n) mask, and
         # scoring holds float scores and their temporaries (measured peaks at n = 4,096 in DENSE_CELL_BYTES)
@@ -522,14 +530,34 @@ BITMAP_BYTES_PER_CELL = 6  # bool hit map, int32 running cover and its compariso
 
 
 def _refine_work(expr, terms, n: int, block: int) -> int:
-    """Work of re-counting candidate blocks of intersections exactly, as the engine bounds it: every
-    block pair a candidate, up to REFINE_MAX_WORK (past it the engine keeps the candidates, unrefined)."""
+    """Work of re-counting candidate blocks of intersections exactly, as the engine decides it.
+
+    block_layout refines only when candidates x block x work per row is at most REFINE_MAX_WORK, and
+    keeps the candidates unrefined past it. Bounded by every block pair a candidate; where that bound is
+    over the cap and the block-level sets are cheap to build (no random table to draw, little block
+    work), the candidates are counted here as the engine will count them: a 4-layer intersection at
+    2^20 (block 256) priced 4.2 M units for a refinement the engine skipped (0.13 s in all at load 1).
+    """
     from . import analysis
 
     if not any(len(t) > 1 for t in terms):
         return 0
     nb = -(-n // block)
-    return min(nb * nb * block * analysis.refine_work_per_row(expr, n), analysis.REFINE_MAX_WORK)
+    bound = analysis.refine_work(expr, n, block, nb * nb)
+    if bound <= analysis.REFINE_MAX_WORK:
+        return bound
+    loose = [p for t in terms if len(t) > 1 for p in t]
+    if any(type(p).__name__ in ("RandomKeys", "RandomBlocks", "LogSparse") for p in loose):
+        return analysis.REFINE_MAX_WORK  # drawing or merging block rows is real work: keep the bound
+    probe = sum(nb * _static_slots(p, n, block)[1] for p in dict.fromkeys(loose))
+    if probe > REFINE_PROBE_WORK:
+        return analysis.REFINE_MAX_WORK
+    work = analysis.refine_work(expr, n, block, analysis.intersection_candidates(expr, n, block))
+    return work if work <= analysis.REFINE_MAX_WORK else 0  # past the cap the engine skips refining
+
+
+# Block-row segment slots built to count intersection candidates while pricing (~a few ms here)
+REFINE_PROBE_WORK = 1 << 16
 
 
 # -- messages ------------------------------------------------------------------------------
