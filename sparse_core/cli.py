@@ -19,7 +19,8 @@ import numpy as np
 
 from . import lab_cli, limits, registry
 from .analysis import block_layout, dense_mask
-from .cost import stats
+from .config import Config
+from .explore import explore
 from .params import PatternError
 
 EXIT_USAGE = 2
@@ -280,15 +281,16 @@ def run(argv: list[str]) -> str:
     if n > budget.max_n:
         raise UsageError(f"--n = {n:,} is above this installation's maximum of {budget.max_n:,}")
     block = _int_flag("--block-size", args.block_size, registry.MAX_N, "supported")
-    expr = spec.expr()
     if args.command == "stats":
         d_head = _int_flag("--d-head", args.d_head, MAX_D_HEAD)
-        limits.check_budget(expr, n, block, budget, what="stats")
-        s = stats(expr, n, block, d_head)
+        # the explorer's own call (issue 21: one engine call per question, for the page and the CLI alike):
+        # it checks n and the budget, then counts exactly; the CLI prints its stats
+        s = explore(Config([spec], n, "union", block, spec.causal), d_head).stats
         if args.json:
             body = {"pattern": spec.name, "causal": spec.causal, "params": spec.params, **s.to_dict()}
             return json.dumps({k: _json_safe(v) for k, v in body.items()}, indent=2, allow_nan=False)
         return _format_stats(s)
+    expr = spec.expr()
     out = Path(args.out)
     _check_out(out, -(-n // block) if args.blocks else n, budget)
     if args.blocks:
