@@ -9,6 +9,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import streamlit as st  # noqa: E402
 
+from ui import runlog  # noqa: E402
+
+run = runlog.begin()  # None unless SPARSE_EXPLORER_RUN_LOG asks for the server-side log of script runs
+
 from ui import heap, preload  # noqa: E402
 from ui.chrome import keep_language_in_url, page_links, setup_app  # noqa: E402
 from ui.pages import PAGES  # noqa: E402
@@ -22,11 +26,17 @@ navigation = st.navigation([st_page for _, st_page in pages], position="hidden")
 current = next((page.path for page, st_page in pages if st_page.url_path == navigation.url_path), None)
 # Before the page runs: what libraries peek at is complete, and this page's modules are imported once,
 # never by two sessions at the same time (ui/preload.py: a half-built pandas broke Home under load).
-preload.ensure(current)
 try:
-    navigation.run()
-finally:  # also when the page stopped early: the links, and a Reload keeps the language
-    keep_language_in_url()
-    with nav_slot:
-        page_links(pages)
-heap.settle()  # after a first visit imported new modules: no full GC pass inside later reruns
+    preload.ensure(current)
+    try:
+        navigation.run()
+    finally:  # also when the page stopped early: the links, and a Reload keeps the language
+        keep_language_in_url()
+        with nav_slot:
+            page_links(pages)
+    heap.settle()  # after a first visit imported new modules: no full GC pass inside later reruns
+except BaseException as e:  # st.stop, st.rerun, a newer request: noted in the run log (when on), raised as before
+    runlog.end(run, current, e)
+    raise
+else:
+    runlog.end(run, current, None)

@@ -1,6 +1,6 @@
 """The served app: `streamlit run serve.py` (what `make run` starts) serves app.py through st.App.
 
-Three things plain `streamlit run app.py` cannot do, added here:
+What plain `streamlit run app.py` cannot do, added here:
 - every page's modules are imported when the server starts (ui/preload.py), in a background
   thread, so the first visitor of a page does not wait for them and no two sessions import at once;
 - `/_stcore/metrics` (session counts and cache sizes, open to anyone in Streamlit 1.67, with no
@@ -8,6 +8,8 @@ Three things plain `streamlit run app.py` cannot do, added here:
 - an unknown nested path (`/explorer/foo/bar`) gets a redirect to its first segment (`/explorer`),
   query string kept, instead of Streamlit's index page whose relative script links then point
   under the bogus path and leave a blank page;
+- with SPARSE_EXPLORER_RUN_LOG=<file>, one line per script run (session, page, request arrival,
+  start, end, CPU, heavy-queue wait) for the load benchmark's server-side wire (ui/runlog.py);
 - memory comes back after a class: once no browser has been connected for the session TTL (every
   closed tab's session has expired), the server drops what the class left behind (`after_class`).
 Settings, ports and flags are the same as for app.py (`.streamlit/config.toml`, `--server.*`).
@@ -25,7 +27,7 @@ from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse, RedirectResponse
 from streamlit.logger import get_logger
 
-from ui import heap, preload
+from ui import heap, preload, runlog
 
 _log = get_logger("serve")  # Streamlit's handler and level: the line shows in the server's log
 
@@ -186,4 +188,5 @@ async def lifespan(_app):
     yield
 
 
+runlog.install()  # off unless SPARSE_EXPLORER_RUN_LOG names a file (the load benchmark's server-side wire)
 app = st.App("app.py", lifespan=lifespan, middleware=[Middleware(PublicPaths)])

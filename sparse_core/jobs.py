@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
@@ -44,6 +45,21 @@ def per_session_limit() -> int:
 def speed_runs_allowed() -> bool:
     """Deployment switch: measured speed runs are on unless SPARSE_EXPLORER_ALLOW_SPEED_RUNS is 0/false/no/off."""
     return os.environ.get(SPEED_RUNS_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+_waits = threading.local()  # per thread: seconds spent waiting for turns and holding them
+
+
+def reset_thread_waits() -> None:
+    """Start counting this thread's queue waits afresh (ui/runlog does at each script run)."""
+    _waits.queued = _waits.held = 0.0
+
+
+def thread_waits() -> tuple[float, float]:
+    """(seconds this thread waited for its turns, seconds it held them) since reset_thread_waits.
+
+    Tells a slow run's queue wait from its own work: the server-side run log reports both."""
+    return getattr(_waits, "queued", 0.0), getattr(_waits, "held", 0.0)
 
 
 class JobCancelledError(Exception):
@@ -150,14 +166,20 @@ class JobQueue:
 
         `on_wait(jobs ahead)` is called at once when the caller has to wait, then on every poll."""
         ticket = self.enter(owner)
+        entered = time.perf_counter()
+        started = None
         try:
             ahead = self.position(ticket)
             if ahead and on_wait is not None:
                 on_wait(ahead)
             self.wait(ticket, on_wait, cancelled, poll_s)
+            started = time.perf_counter()
             yield ticket
         finally:
             self.leave(ticket)
+            now = time.perf_counter()
+            _waits.queued = getattr(_waits, "queued", 0.0) + (started or now) - entered
+            _waits.held = getattr(_waits, "held", 0.0) + (now - started if started is not None else 0.0)
 
     def run(
         self, fn: Callable[..., Any], *args, on_wait=None, cancelled=None, poll_s: float = 0.5, owner=None, **kwargs

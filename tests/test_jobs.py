@@ -1,6 +1,7 @@
 """The heavy-job queue: one job at a time per process, first come first served, always released."""
 
 import threading
+import time
 
 import pytest
 
@@ -10,7 +11,9 @@ from sparse_core.jobs import (
     JobQueue,
     QueueFullError,
     per_session_limit,
+    reset_thread_waits,
     speed_runs_allowed,
+    thread_waits,
 )
 
 WAIT = 10  # seconds; every wait below ends on an event long before this
@@ -143,3 +146,48 @@ def test_the_limit_comes_from_the_deployment(monkeypatch):
     assert queue.held("s") == 0  # the ticket left with the body, and the refused one never entered
     monkeypatch.setenv(PER_SESSION_ENV, "not a number")
     assert per_session_limit() == 2
+
+
+def test_each_thread_counts_its_own_queue_wait_and_turn():
+    """The run log's split of a slow run: time in line vs time holding the turn, per script thread,
+    checked against clocks read around the turn here."""
+    queue = JobQueue()
+    holding, release = threading.Event(), threading.Event()
+    seen: dict[str, tuple[float, float]] = {}
+    measured: dict[str, float] = {}
+
+    def first():
+        reset_thread_waits()
+        with queue.turn():
+            holding.set()
+            assert release.wait(WAIT)
+        seen["first"] = thread_waits()
+
+    def second():
+        reset_thread_waits()
+        entered = time.perf_counter()
+        with queue.turn(poll_s=0.01):
+            started = time.perf_counter()
+            time.sleep(0.05)  # the job's own work: a measured duration, not a wait for another thread
+            measured["held"] = time.perf_counter() - started
+        measured["queued"] = started - entered
+        seen["second"] = thread_waits()
+
+    a = threading.Thread(target=first)
+    a.start()
+    assert holding.wait(WAIT)
+    b = threading.Thread(target=second)
+    b.start()
+    while len(queue) < 2:  # the second is in line
+        time.sleep(0.001)
+    time.sleep(0.1)  # it waits this long at least: the first holds its turn
+    release.set()
+    a.join(WAIT)
+    b.join(WAIT)
+    queued, held = seen["second"]
+    # the queue's clocks are read inside the turn's bounds read here: waited no longer, held no shorter
+    assert 0.1 <= queued <= measured["queued"] and queued == pytest.approx(measured["queued"], abs=0.5)
+    assert measured["held"] <= held and held == pytest.approx(measured["held"], abs=0.5)
+    assert seen["first"][0] < 0.05 and seen["first"][1] >= 0.1  # it never waited; it held while the other did
+    reset_thread_waits()
+    assert thread_waits() == (0.0, 0.0)

@@ -1,0 +1,66 @@
+"""The server-side run log (ui/runlog.py): off by default; on, one line per script run that the load
+benchmark can match to its actions."""
+
+from __future__ import annotations
+
+import json
+import time
+from types import SimpleNamespace
+
+import pytest
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.runtime.app_session import AppSession
+
+from sparse_core import jobs
+from ui import runlog
+
+
+def _rerun() -> BackMsg:
+    msg = BackMsg()
+    msg.rerun_script.query_string = "n=4096"
+    return msg
+
+
+def test_off_by_default_it_does_nothing(monkeypatch):
+    monkeypatch.setattr(runlog, "PATH", None)
+    monkeypatch.setattr(runlog, "_installed", False)
+    before = AppSession.handle_backmsg
+    runlog.install()
+    assert AppSession.handle_backmsg is before
+    assert runlog.begin() is None
+    runlog.end(None, "app_pages/explorer.py", None)  # nothing to write, and no file to write it to
+
+
+def test_on_it_logs_each_run_from_the_requests_arrival(monkeypatch, tmp_path):
+    path = tmp_path / "runs.jsonl"
+    monkeypatch.setattr(runlog, "PATH", str(path))
+    monkeypatch.setattr(runlog, "_installed", False)
+    monkeypatch.setattr(runlog, "_requested", {})
+    handled: list[str] = []
+    monkeypatch.setattr(AppSession, "handle_backmsg", lambda self, msg: handled.append(msg.WhichOneof("type")))
+    runlog.install()
+    session = SimpleNamespace(id="abc")
+
+    heartbeat = BackMsg()
+    heartbeat.app_heartbeat = True
+    before = time.time()
+    AppSession.handle_backmsg(session, _rerun())
+    AppSession.handle_backmsg(session, _rerun())  # a second before the run starts: the first one is waited on
+    AppSession.handle_backmsg(session, heartbeat)  # not a rerun request
+    arrived = time.time()
+    assert handled == ["rerun_script", "rerun_script", "app_heartbeat"]  # Streamlit still handles every message
+
+    ctx = SimpleNamespace(session_id="abc")
+    monkeypatch.setattr("streamlit.runtime.scriptrunner.get_script_run_ctx", lambda: ctx)
+    run = runlog.begin()
+    with jobs.JobQueue().turn():
+        time.sleep(0.01)  # a measured stretch inside the heavy turn
+    runlog.end(run, "app_pages/lab.py", None)
+    replay = runlog.begin()  # a run no request started (st.rerun): no arrival to measure from
+    runlog.end(replay, "app_pages/lab.py", RuntimeError("replaced"))
+
+    first, second = (json.loads(line) for line in path.read_text().splitlines())
+    assert first["session"] == "abc" and first["page"] == "app_pages/lab.py" and first["status"] == "ok"
+    assert before <= first["requested"] <= arrived <= first["started"] <= first["finished"]
+    assert first["heavy"] >= 0.01 and first["queued"] == pytest.approx(0, abs=0.05) and first["cpu"] >= 0
+    assert second["requested"] is None and second["status"] == "RuntimeError" and second["heavy"] == 0
