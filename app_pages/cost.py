@@ -7,7 +7,6 @@ the same numbers as the Learn page; speed runs wait their turn in sparse_core.jo
 
 from __future__ import annotations
 
-import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 import torch
@@ -15,6 +14,7 @@ import torch
 from sparse_core import PATTERNS, PatternError, jobs, make, memory
 from sparse_core.cost import DTYPE_BYTES, MODEL_PRESETS, ModelConfig
 from sparse_core.explore import context_fits, growth
+from ui import cost_state as S
 from ui.chrome import (
     DOWNLOAD_CONFIG,
     PERSIST,
@@ -30,32 +30,16 @@ from ui.chrome import (
     write_query,
 )
 from ui.figures import growth_chart, speed_chart, speed_table
-from ui.query import QueryParam
 from ui.widgets import pattern_complexity
 
 HAS_GPU = torch.cuda.is_available()
-TABS = ("co.tab_prefill", "co.tab_decode", "co.tab_budget", "co.tab_speed")
-CUSTOM = "custom"  # the model picker's own option; its label is translated, its value is not
-MODELS = [*MODEL_PRESETS, CUSTOM]
-DEFAULT_PATTERNS = ["window", "bigbird", "streaming"]
-SPECS = [
-    QueryParam("patterns", "text", ",".join(DEFAULT_PATTERNS), max_length=400),
-    QueryParam("model", "choice", MODELS[2], choices=MODELS),
-]
-URL_NAMES = [spec.name for spec in SPECS]
 
 
 # -- state: URL <-> widgets ----------------------------------------------------------------
 def _load_from_url() -> None:
     """The pickers start from the URL (first visit, Back, Forward, a link); unknown names get a message."""
-    values, problems = read_query(SPECS)
-    names = [x.strip() for x in values["patterns"].split(",") if x.strip()]
-    unknown = [x for x in names if x not in PATTERNS]
-    if unknown:
-        problems.append(tr("q.problem", name="patterns", value=", ".join(unknown)[:40], reason=tr("co.unknown")))
-    st.session_state.co_patterns = [x for x in dict.fromkeys(names) if x in PATTERNS][:5]
-    st.session_state.co_model = values["model"]
-    st.session_state.co_url_problems = problems
+    values, problems = read_query(S.SPECS)
+    st.session_state.update(S.from_url(values, problems, lang()))
 
 
 # -- engine results ---------------------------------------------------------------------------
@@ -85,7 +69,7 @@ def pattern_picker() -> list[str]:
     return st.multiselect(
         tr("co.patterns"),
         list(PATTERNS),
-        max_selections=5,
+        max_selections=S.MAX_PATTERNS,
         key="co_patterns",
         format_func=pattern_titles(),
         persist_state=PERSIST,
@@ -95,16 +79,16 @@ def pattern_picker() -> list[str]:
 def model_picker() -> ModelConfig | None:
     """A preset model, or a custom one; None (with a message) when the custom numbers don't make a model."""
     left, right = st.columns([1, 3])
-    keep_valid("co_model", MODELS, MODELS[2])
+    keep_valid("co_model", S.MODELS, S.MODELS[2])
     custom_label = tr("co.custom")
     preset = left.selectbox(
         tr("co.model"),
-        MODELS,
+        S.MODELS,
         key="co_model",
-        format_func=lambda m: custom_label if m == CUSTOM else m,
+        format_func=lambda m: custom_label if m == S.CUSTOM else m,
         persist_state=PERSIST,
     )
-    base = MODEL_PRESETS.get(preset, ModelConfig(32, 32, 8, 128, "bf16"))
+    base = MODEL_PRESETS.get(preset, S.CUSTOM_BASE)
     custom = preset not in MODEL_PRESETS
     numbers = dict(disabled=not custom, persist_state=PERSIST)
     with right:
@@ -165,16 +149,8 @@ def budget_tab(chosen: list[str], model: ModelConfig) -> None:
     budget = st.number_input(tr("co.budget"), 0.1, 100_000.0, 80.0, step=8.0, key="co_budget", persist_state=PERSIST)
     with st.spinner(tr("le.computing")):  # a new budget bisects on exact counts: up to a few seconds
         fits = _fits(tuple(chosen), model, memory.gib_to_bytes(budget))
-    at_least = "≥ "  # the sparse fit reached the engine's largest n
-    rows = {
-        pattern_title(f.name): {
-            tr("co.largest_dense"): f"{f.dense_n:,}",
-            tr("co.largest_sparse"): (at_least if f.capped else "") + f"{f.sparse_n:,}",
-            tr("co.gain"): (at_least if f.capped else "") + f"{f.gain:,.1f}×",
-        }
-        for f in fits
-    }
-    st.table(pd.DataFrame(rows).T)  # a plain table wraps its headers on a phone; a data grid would cut them
+    # a plain table wraps its headers on a phone; a data grid would cut them
+    st.table(S.budget_table(fits, pattern_title, lang()))
     st.caption(tr("co.budget_note"))
     st.caption(tr("co.budget_same"))
 
@@ -232,15 +208,14 @@ def speed_tab(chosen: list[str], model: ModelConfig) -> None:
     from sparse_core.speed import APP_THREADS
 
     s1, s2, s3, s4, s5 = st.columns(5)
-    timeable = [n for n in chosen if not PATTERNS[n].data_dependent] or ["window"]
+    timeable = S.timeable(chosen)
     keep_valid("co_speed_pattern", timeable, timeable[0])
     timed = s1.selectbox(
         tr("co.speed_pattern"), timeable, key="co_speed_pattern", format_func=pattern_titles(), persist_state=PERSIST
     )
-    lengths = [1024, 2048, 4096, 8192, 16384] + ([32768, 65536] if HAS_GPU else [])
     picked = s2.multiselect(
         tr("co.speed_ns"),
-        lengths,
+        S.speed_lengths(HAS_GPU),
         default=[1024, 4096],
         key="co_speed_ns",
         format_func=lambda v: f"{v:,}",
@@ -275,7 +250,7 @@ def speed_tab(chosen: list[str], model: ModelConfig) -> None:
 def _open_tab() -> tuple[list, int]:
     """Lazy tabs: only the open one runs. The state holds the label, so it is keyed per language; a
     language switch seeds the new key from the last open index (changing `default` would reset it)."""
-    labels = [tr(key) for key in TABS]
+    labels = [tr(key) for key in S.TABS]
     key = f"co_tab_{lang()}"
     if key not in st.session_state:
         st.session_state[key] = labels[st.session_state.get("co_tab_index", 0)]
@@ -287,14 +262,14 @@ def _open_tab() -> tuple[list, int]:
 
 def page() -> None:
     """Pickers, then the open tab."""
-    if url_is_new("co", URL_NAMES):
+    if url_is_new("co", S.URL_NAMES):
         _load_from_url()
     st.title(tr("co.title"))
     st.caption(tr("co.lead"))
     show_problems(st.session_state.pop("co_url_problems", []))
     chosen = pattern_picker()
     model = model_picker()
-    write_query("co", {"patterns": ",".join(chosen), "model": st.session_state.co_model})
+    write_query("co", S.to_url(st.session_state))
     if model is None or not chosen:
         return
     for name in chosen:
