@@ -129,12 +129,14 @@ def answer_trials(
     new_tokens: int = 7,
     cancel: Cancel | None = None,
     stop: Cancel | None = None,
+    answered: Callable[[int, list[int], int], None] | None = None,
 ) -> tuple[list[list[int]], list[int]]:
     """Greedy answers of each prompt under the pattern (None: dense), in order, each reusing the KV cache of
     the tokens it shares with the prompt before it (dense and structured patterns).
 
     Returns the new token ids per prompt (fewer prompts when `cancel()` became true between two) and, per
-    prompt, the number of its tokens that came from the cache instead of being prefilled."""
+    prompt, the number of its tokens that came from the cache instead of being prefilled.
+    `answered(index, new ids, cached tokens)` is called as each prompt's answer is complete."""
     from transformers import DynamicCache
 
     data_dependent = expr is not None and expr.data_dependent
@@ -177,6 +179,8 @@ def answer_trials(
                 break  # this prompt is left out, as a cancel between prompts leaves the next one out
             outs.append(out)
             reused.append(keep)
+            if answered is not None:
+                answered(len(outs) - 1, out, keep)
             previous = list(ids) + out[:-1]  # the last new token was never fed
     return outs, reused
 
@@ -234,11 +238,13 @@ def run_cell(
     new_tokens: int,
     check: Callable[[int], bool] | None = None,
     stop: Cancel | None = None,
+    on_row: Callable[[dict], None] | None = None,
 ) -> tuple[list[dict], int]:
     """The rows of one grid cell (an arm at one length, every depth) and how many trials ran.
 
     The unit of work of `run_memory`, locally or as one Ray task: its prompts share their prefix, so
-    a cell is never split. `check(trials done)` is called before each trial; true stops the cell."""
+    a cell is never split. `check(trials done)` is called before each trial; true stops the cell.
+    `on_row(row)` is called with each row as soon as it is final (the same dict the returned rows hold)."""
     tok = lm.tokenizer
     prompts = {float(d): [retrieval.make_task(tok, task, n, float(d), seed + t, lang) for t in range(trials)]
                for d in depths}  # fmt: skip
@@ -258,51 +264,65 @@ def run_cell(
     # deepest needle first: each prompt then shares with the one before it everything up to its needle
     order = [(float(d), t) for d in sorted(depths, reverse=True) for t in range(trials)]
     ids = {key: tok(prompts[key[0]][key[1]].text)["input_ids"] for key in order}
-    stamps: list[float] = []
+    starts: list[float] = []
+    done: dict[tuple[float, int], tuple[list[int], int, float]] = {}  # (depth, trial) -> (answer, cached, seconds)
+    made: dict[float, dict] = {}
 
     def before_trial() -> bool:
-        stamps.append(time.perf_counter())
-        return check is not None and check(len(stamps) - 1)
+        starts.append(time.perf_counter())
+        return check is not None and check(len(starts) - 1)
 
-    outs, reused = answer_trials(lm, [ids[key] for key in order], expr, new_tokens, before_trial, stop)
-    stamps.append(time.perf_counter())
-    answered = dict(zip(order, zip(outs, reused, np.diff(stamps), strict=False), strict=False))
-    rows = []
-    for d in depths:
-        keys = [(float(d), t) for t in range(trials) if (float(d), t) in answered]
+    def make_row(d: float) -> dict | None:
+        keys = [(d, t) for t in range(trials) if (d, t) in done]
         if not keys:
-            continue
-        tasks = [prompts[float(d)][t] for _, t in keys]
-        texts = [tok.decode(answered[k][0]) for k in keys]
+            return None
+        tasks = [prompts[d][t] for _, t in keys]
+        texts = [tok.decode(done[k][0]) for k in keys]
         acc = retrieval.accuracy([retrieval.score(t, x) for t, x in zip(tasks, texts, strict=True)])
-        rows.append(
-            {
-                "task": task,
-                "lang": lang,
-                "model": lm.info.key,
-                "pattern": arm.pattern,
-                "budget": arm.budget,
-                "label": arm.label,
-                "params": json.dumps(params, sort_keys=True) if params is not None else None,
-                "density": density,
-                "length": int(n),
-                "tokens": int(np.mean([len(ids[k]) for k in keys])),
-                "depth": float(d),
-                "depth_measured": float(np.mean([t.depth_measured for t in tasks])),
-                "accuracy": acc.accuracy,
-                "correct": acc.correct,
-                "trials": acc.trials,
-                "ci_low": acc.ci_low,
-                "ci_high": acc.ci_high,
-                "answers": texts,
-                "expected": [t.answer for t in tasks],
-                "decode_note": _decode_note(expr),
-                "prefix_reused": int(sum(answered[k][1] for k in keys)),  # tokens read from the cache
-                "seconds": float(sum(answered[k][2] for k in keys)),
-                "budget_met": met,  # None: dense or explicit parameters (no budget)
-                "budget_note": note,
-            }
-        )
+        return {
+            "task": task,
+            "lang": lang,
+            "model": lm.info.key,
+            "pattern": arm.pattern,
+            "budget": arm.budget,
+            "label": arm.label,
+            "params": json.dumps(params, sort_keys=True) if params is not None else None,
+            "density": density,
+            "length": int(n),
+            "tokens": int(np.mean([len(ids[k]) for k in keys])),
+            "depth": d,
+            "depth_measured": float(np.mean([t.depth_measured for t in tasks])),
+            "accuracy": acc.accuracy,
+            "correct": acc.correct,
+            "trials": acc.trials,
+            "ci_low": acc.ci_low,
+            "ci_high": acc.ci_high,
+            "answers": texts,
+            "expected": [t.answer for t in tasks],
+            "decode_note": _decode_note(expr),
+            "prefix_reused": int(sum(done[k][1] for k in keys)),  # tokens read from the cache
+            "seconds": float(sum(done[k][2] for k in keys)),
+            "budget_met": met,  # None: dense or explicit parameters (no budget)
+            "budget_note": note,
+        }
+
+    def finish(d: float) -> None:
+        row = make_row(d)
+        if row is not None and d not in made:
+            made[d] = row
+            if on_row is not None:
+                on_row(row)
+
+    def answered(i: int, out: list[int], keep: int) -> None:
+        done[order[i]] = (out, keep, time.perf_counter() - starts[i])
+        d = order[i][0]
+        if all((d, t) in done for t in range(trials)):
+            finish(d)  # a depth's row is final once its last trial is answered
+
+    outs, _ = answer_trials(lm, [ids[key] for key in order], expr, new_tokens, before_trial, stop, answered)
+    for d in sorted({float(d) for d in depths}, reverse=True):
+        finish(d)  # a cancel leaves a depth with fewer trials: its row is final now
+    rows = [made[float(d)] for d in depths if float(d) in made]
     return rows, len(outs)
 
 
@@ -313,7 +333,9 @@ def ray_cell(model_key: str, arm: Arm, n: int, new_tokens: int, common: dict) ->
     return run_cell(lm, arm, n, new_tokens=new_tokens, **common)[0]
 
 
-def _run_on_ray(ray, model_key, cells, common, new_tokens, progress, cancel, total) -> tuple[list[dict], bool]:
+def _run_on_ray(
+    ray, model_key, cells, common, new_tokens, progress, cancel, total, on_row=None
+) -> tuple[list[dict], bool]:
     """Each cell as one Ray task on the cluster `ray` is connected to; rows merged in the local order.
 
     Ray schedules and retries; nothing here queues or places work. Cancel stops waiting and cancels
@@ -330,6 +352,8 @@ def _run_on_ray(ray, model_key, cells, common, new_tokens, progress, cancel, tot
         ready, pending = ray.wait(pending, num_returns=1, timeout=1.0)
         for f in ready:
             finished[f] = ray.get(f)
+            for row in finished[f] if on_row is not None else ():
+                on_row(row)  # a cell's rows are final when its task returns
             if progress is not None:
                 progress(len(finished) * per_cell, total, cells[futures.index(f)][0].label)
     rows = [row for f in futures if f in finished for row in finished[f]]
@@ -341,7 +365,7 @@ def connect_ray(address: str | None):
 
     Ray is an optional extra (`pip install -e .[cluster]`); without it this says how to get it."""
     try:
-        import ray  # type: ignore[import-not-found]  # the optional 'cluster' extra
+        import ray  # type: ignore[import-not-found, unused-ignore]  # the optional 'cluster' extra
     except ImportError:
         raise PatternError(
             "--ray needs the optional 'cluster' extra: pip install -e .[cluster] (it installs ray)", "no_ray"
@@ -368,6 +392,7 @@ def run_memory(
     progress: Progress | None = None,
     cancel: Cancel | None = None,
     ray=None,
+    on_row: Callable[[dict], None] | None = None,
 ) -> MemoryResult:
     """One row per (arm, length, depth): retrieval accuracy over `trials` seeded prompts, with its 95% interval.
 
@@ -376,7 +401,10 @@ def run_memory(
     `cancel()` is checked between trials and after every layer of a prompt, and stops the grid (the
     finished rows are kept; a prompt cut short is left out).
     `ray`: a connected ray module (`connect_ray`): each (arm, length) cell runs as one Ray task and
-    the rows come back in the order a local run gives them (identical rows; seconds aside)."""
+    the rows come back in the order a local run gives them (identical rows; seconds aside).
+    `on_row(row)`: called with each row as soon as it is final (locally: when a depth's last trial is
+    answered, or when a cancel stops its cell; on Ray: when its cell's task returns), the same dict the
+    result's rows hold, so a caller that is cancelled keeps the partial grid."""
     if task not in retrieval.TASKS or lang not in retrieval.LANGS:  # before the model loads: a refusal costs nothing
         raise PatternError(f"task must be one of {retrieval.TASKS} and lang one of {retrieval.LANGS}", "bad_task")
     if new_tokens is None:
@@ -404,7 +432,9 @@ def run_memory(
         task=task, lang=lang, seed=seed, depths=[float(d) for d in depths], trials=int(trials)
     )
     if ray is not None:
-        result.rows, result.cancelled = _run_on_ray(ray, model_key, cells, common, new_tokens, progress, cancel, total)
+        result.rows, result.cancelled = _run_on_ray(
+            ray, model_key, cells, common, new_tokens, progress, cancel, total, on_row
+        )
         cells = []
     for arm, n in cells:
         if cancel is not None and cancel():
@@ -416,7 +446,7 @@ def run_memory(
                 progress(base + done_here, total, label)
             return cancel is not None and cancel()
 
-        rows, finished = run_cell(lm, arm, n, new_tokens=new_tokens, check=check, stop=cancel, **common)
+        rows, finished = run_cell(lm, arm, n, new_tokens=new_tokens, check=check, stop=cancel, on_row=on_row, **common)
         result.rows += rows
         done += finished
         if progress is not None:

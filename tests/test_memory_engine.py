@@ -79,3 +79,49 @@ def test_a_cancel_stops_a_prompt_between_two_layers():
     result = memory_eval.run_memory("smollm2", "passkey", [256], [0.5], 1, cancel=cancel)
     assert result.cancelled and result.rows == []
     assert len(calls) == 6
+
+
+@pytest.mark.model
+def test_on_row_hands_over_each_row_as_it_is_final():
+    """Every row reaches on_row once, as the very dict the result holds, deepest depth first (the order the
+    trials run); a grid cancelled midway has handed over every row it keeps, the partial one included."""
+    from sparse_core import memory_eval
+
+    seen: list[dict] = []
+    result = memory_eval.run_memory("smollm2", "passkey", [256], [0.2, 0.8], 2, on_row=seen.append)
+    assert [r["depth"] for r in seen] == [0.8, 0.2]
+    assert sorted(map(id, seen)) == sorted(map(id, result.rows)) and len(result.rows) == 2
+    # at the moment a row arrives, the trials of the other depth have not all run: it came before the end
+    at_arrival: list[int] = []
+    progress_done = [0]
+    memory_eval.run_memory(
+        "smollm2",
+        "passkey",
+        [256],
+        [0.2, 0.8],
+        2,
+        progress=lambda done, total, label: progress_done.__setitem__(0, done),
+        on_row=lambda row: at_arrival.append(progress_done[0]),
+    )
+    assert at_arrival[0] < 4
+
+    # cancel after three trials: depth 0.8 (2 trials) and depth 0.2 with 1 trial are kept and handed over
+    partial: list[dict] = []
+    trials_started = [0]
+
+    def cancel() -> bool:
+        return trials_started[0] >= 3
+
+    result = memory_eval.run_memory(
+        "smollm2",
+        "passkey",
+        [256],
+        [0.2, 0.8],
+        2,
+        progress=lambda done, total, label: trials_started.__setitem__(0, done),
+        cancel=cancel,
+        on_row=partial.append,
+    )
+    assert result.cancelled
+    assert [r["trials"] for r in result.rows] == [1, 2]
+    assert sorted(map(id, partial)) == sorted(map(id, result.rows))

@@ -23,11 +23,14 @@ def test_a_ray_grid_is_the_local_grid(local_ray):
     from sparse_core import memory_eval
 
     grid = dict(lengths=[256, 320], depths=[0.2, 0.8], trials=1, patterns=["window"], budgets=[0.25])
-    seen = []
-    remote = memory_eval.run_memory("smollm2", "passkey", ray=local_ray, progress=lambda *a: seen.append(a), **grid)
+    seen, handed = [], []
+    remote = memory_eval.run_memory(
+        "smollm2", "passkey", ray=local_ray, progress=lambda *a: seen.append(a), on_row=handed.append, **grid
+    )
     local = memory_eval.run_memory("smollm2", "passkey", **grid)
     assert not remote.cancelled and seen and seen[-1][0] == seen[-1][1] == 2 * 2 * 2
     assert len(remote.rows) == len(local.rows) == 2 * 2 * 2
+    assert sorted(map(id, handed)) == sorted(map(id, remote.rows))  # each row handed over once, as it came back
     for got, want in zip(remote.rows, local.rows, strict=True):
         assert {k: v for k, v in got.items() if k != "seconds"} == {k: v for k, v in want.items() if k != "seconds"}
 
