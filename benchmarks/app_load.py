@@ -12,9 +12,17 @@ cost-curve view and one more explorer link; the first --speed-runs sessions also
 speed run. Prints, per action, two latencies, errors, downloads, the server's CPU seconds and its
 RSS warm, at peak and after the sessions close, and each target met or missed:
 
-- wire: what the server does. Read from the app's own websocket (/_stcore/stream) with the browser's
-  timestamps: from the rerun request the page sends (a page load's first `rerun_script` BackMsg, or
-  the one a click sends) to the `script_finished` ForwardMsg that ends that run.
+- wire (browser): from the rerun request the page sends (a page load's first `rerun_script` BackMsg,
+  or the one a click sends) to the `script_finished` ForwardMsg that ends that run, read from the
+  app's own websocket (/_stcore/stream) with the browser's timestamps. It includes the time a starved
+  browser takes to send the request and to read the end: what a user on this machine waits for.
+- server wire: what the server does (issue #20's definition), from the server's own run log
+  (SPARSE_EXPLORER_RUN_LOG, ui/runlog.py): from the rerun request's arrival at the server to the end
+  of the script run that served it. An action is matched to its runs by the session id (the
+  new_session ForwardMsg of each run carries it) and its time window (the runs of that session
+  whose request arrived after the action began and that ended before the browser read the end).
+  Beside it: the delay before the script started, the script thread's CPU seconds, and the wait for
+  a turn in jobs.HEAVY, which tell queueing from computing from starvation.
 - page-ready: what the user waits for on this machine: from the navigation or click until the page
   says the script is done and every chart is drawn (the client's layout and drawing included). For a
   download: from the click until the file is complete on disk.
@@ -22,13 +30,20 @@ RSS warm, at peak and after the sessions close, and each target met or missed:
     python -m benchmarks.app_load --sessions 30 --minutes 5 --markdown class.md
 
 The sessions are contexts of ONE headless Chromium driven by asyncio: thirty browser processes on
-a 2-core machine take the cores from the server they are meant to load. Even one Chromium drawing
-twenty Streamlit pages with Plotly figures used ~85% of the two cores in an earlier version, so the
-browser and its driver run at nice 19 here (every thread, re-applied as new renderers start): the
-server gets the cores first, as it does in a class where each student's browser runs on their own
-machine. The page-ready column still includes that starved browser; the wire column is the
-server's. Bounded: at most --sessions contexts, each stops after its script or --minutes, every
-wait has a timeout.
+a 2-core machine take the cores from the server they are meant to load. The server must get the
+cores first, as in a class where each student's browser runs on their own machine. Nice alone does
+not do that here: the kernel schedules by autogroup (kernel.sched_autogroup_enabled = 1; one group
+per session) before it looks at nice, and Playwright starts Chromium in a session of its own. So the
+server runs in a session of its own at autogroup nice 0 (--server-nice), and the benchmark, its
+Playwright driver and Chromium's session get autogroup nice 19 (--client-nice), written to
+/proc/<pid>/autogroup (see low_priority_session). Before the server starts, a check spins busy
+children in sessions like the server's and like Chromium's and prints the CPU seconds each got. The
+page-ready and browser wire columns still include that starved browser; the server wire does not.
+Bounded: at most --sessions contexts, each stops after its script or --minutes, every wait has a
+timeout.
+
+Development runs on a machine busy with other work: `--client-nice 10` (at 19 beside a load of 20
+the browser gets almost nothing), `--session-ttl 10` and `--port` in the range you were given.
 
 After the sessions close, Streamlit keeps each closed tab's session for a reconnect for
 `server.disconnectedSessionTTL` seconds (120 by default); serve.py expires them and lets go of the
@@ -47,13 +62,19 @@ import argparse
 import asyncio
 import base64
 import io
+import json
 import os
+import signal
 import statistics
 import subprocess
+import sys
+import tempfile
 import threading
 import time
+import urllib.request
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlparse
 
 import numpy as np
@@ -62,7 +83,8 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from benchmarks.common import machine
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, start_server
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from ui.runlog import ENV as RUN_LOG_ENV
 
 EXPLORER = [
     "/explorer?pattern=window(window=64)&n=4096",
@@ -117,6 +139,7 @@ class Wire:
         self.finished: list[tuple[float, str, int]] = []  # (time, socket, status) of each script_finished
         self.exceptions: list[tuple[float, str]] = []  # (time, message) of exception elements the server sent
         self.received: list[tuple[float, str, int]] = []  # (time, socket, bytes) of every frame received
+        self.session: dict[str, str] = {}  # socket -> the server's session id (new_session, sent at each run)
         self.changed = asyncio.Event()
 
     async def attach(self, context, page) -> None:
@@ -145,7 +168,9 @@ class Wire:
             msg = ForwardMsg()
             msg.ParseFromString(data)
             kind = msg.WhichOneof("type")
-            if kind == "script_finished":
+            if kind == "new_session" and msg.new_session.initialize.session_id:
+                self.session[socket] = msg.new_session.initialize.session_id
+            elif kind == "script_finished":
                 self.finished.append((at, socket, msg.script_finished))
             elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
                 if msg.delta.new_element.WhichOneof("type") == "exception":
@@ -156,9 +181,9 @@ class Wire:
     def mark(self) -> tuple[int, int, int, int]:
         return len(self.requests), len(self.finished), len(self.exceptions), len(self.received)
 
-    async def run_after(self, mark: tuple[int, int, int, int], timeout: float = TIMEOUT_S) -> tuple[float, float]:
+    async def run_after(self, mark: tuple[int, int, int, int], timeout: float = TIMEOUT_S) -> tuple[float, float, str]:
         """(seconds from the first rerun request after `mark` to the end of that run, MB the server sent
-        on that socket meanwhile)."""
+        on that socket meanwhile, the socket)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -169,7 +194,7 @@ class Wire:
                         if len(self.exceptions) > mark[2]:
                             raise RuntimeError(f"the server sent an exception: {self.exceptions[mark[2]][1]}")
                         sent = sum(b for t, w, b in self.received[mark[3] :] if w == socket and start <= t <= at)
-                        return at - start, sent / 2**20
+                        return at - start, sent / 2**20, socket
             self.changed.clear()  # single-threaded: no frame can arrive between the check and here
             try:
                 await asyncio.wait_for(self.changed.wait(), max(0.0, deadline - loop.time()))
@@ -188,18 +213,30 @@ async def _page_ready(page) -> None:
         raise RuntimeError("an exception is shown on the page")
 
 
-async def _act(page, wire: Wire, do) -> tuple[float, float, float]:
-    """(wire seconds, page-ready seconds, MB sent) of one navigation or click; waits on the wire, then the page.
+class Timing(NamedTuple):
+    """One action as measured here; `session`, `begun` and `ended` find its runs in the server's run log."""
+
+    wire: float  # browser timestamps: rerun request sent -> script_finished read
+    page: float  # until the page is ready
+    mb: float  # MB the server sent on that socket during the run
+    session: str  # the server's session id of the socket that made the request
+    begun: float  # epoch seconds here, before the navigation or click (before the request can arrive)
+    ended: float  # epoch seconds here, after the browser read the run's end (after the server finished it)
+
+
+async def _act(page, wire: Wire, do) -> Timing:
+    """The timings of one navigation or click; waits on the wire, then the page.
 
     The wire comes first: the page's own "notRunning" may still be the previous run's until the
     browser has read the new one, and a starved renderer reads it late.
     """
     mark = wire.mark()
-    t0 = time.perf_counter()
+    begun, t0 = time.time(), time.perf_counter()
     await do()
-    server, payload = await wire.run_after(mark)
+    server, payload, socket = await wire.run_after(mark)
+    ended = time.time()
     await _page_ready(page)
-    return server, time.perf_counter() - t0, payload
+    return Timing(server, time.perf_counter() - t0, payload, wire.session.get(socket, ""), begun, ended)
 
 
 def _expected_download_size(n: int) -> int:
@@ -264,7 +301,7 @@ async def _download(page, wire: Wire, url: str, expected: int, downloads: list) 
         raise RuntimeError(f"download {failure or 'complete'} with {size:,} bytes, expected {expected:,}")
 
 
-async def _lab_run(page, wire: Wire, url: str, path: str) -> tuple[float, float, float]:
+async def _lab_run(page, wire: Wire, url: str, path: str) -> Timing:
     await _act(page, wire, _goto(page, url + path))
     return await _act(page, wire, _click(page.get_by_role("button", name="Run", exact=True)))
 
@@ -311,10 +348,136 @@ def _first_line(e: Exception) -> str:
     return (str(e).splitlines() or [""])[0][:120]
 
 
+SPIN = "\n".join(
+    [
+        "import sys, time",
+        "end = time.time() + float(sys.argv[1])",
+        "while time.time() < end: pass",
+        "print(time.process_time())",
+    ]
+)
+
+
+def low_priority_session(nice: int = 19) -> str:
+    """Move this process into a session (so an autogroup) of its own and give that autogroup `nice`.
+
+    Why not plain nice: with kernel.sched_autogroup_enabled = 1, as here, CFS first shares the cores
+    between autogroups (one per session, setsid) and only then between the threads of each group by
+    their nice value. Nice 19 on the browser's threads only ordered them among themselves. Worse,
+    Playwright starts Chromium detached, in a session of its own: Chromium had an autogroup of its
+    own at nice 0 and took an equal share of the cores with the server (Run T: browsers 583 CPU-s,
+    server 56). So here:
+    - the server is started in a session of its own (start_new_session; its autogroup at
+      --server-nice, 0 by default, as a server started by make run);
+    - this process and the Playwright driver (its child) share this session's autogroup at `nice`;
+    - Chromium's own session's autogroup is set to `nice` too, by `Client.renice` as soon as it
+      appears (/proc/<pid>/autogroup);
+    - a process-group leader, such as a shell's job, may not call setsid: then this process forks,
+      the child goes on in its own session, and the parent only waits for it (passing on Ctrl-C and
+      SIGTERM).
+    `check_priority` verifies, with busy children started the same ways, that it works here.
+    Returns what was done, for the report."""
+    if os.getpid() == os.getpgrp():
+        child = os.fork()
+        if child:
+            _wait_for(child)  # never returns
+    os.setsid()
+    if not set_autogroup_nice(os.getpid(), nice):
+        return "own session; the autogroup's nice could not be set (per-thread nice only)"
+    enabled = Path("/proc/sys/kernel/sched_autogroup_enabled")
+    on = enabled.exists() and enabled.read_text().strip() == "1"
+    return f"own sessions, autogroup nice {nice} (autogroups {'on' if on else 'OFF: per-thread nice only'})"
+
+
+def set_autogroup_nice(pid: int, nice: int) -> bool:
+    """Give the autogroup (session) of `pid` the weight of `nice`; False where it cannot be set."""
+    path = Path(f"/proc/{pid}/autogroup")
+    try:
+        if path.read_text().split()[-1] != str(nice):
+            path.write_text(str(nice))
+        return True
+    except (OSError, IndexError):
+        return False
+
+
+def _wait_for(child: int) -> None:
+    """The parent's part of low_priority_session: pass signals on, exit with the child's status."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, _frame: os.kill(child, signum))
+    while True:
+        try:
+            _, status = os.waitpid(child, 0)
+            break
+        except KeyboardInterrupt:
+            os.kill(child, signal.SIGINT)
+        except ChildProcessError:
+            status = 0
+            break
+    os._exit(os.waitstatus_to_exitcode(status))
+
+
+def check_priority(server_nice: int, client_nice: int, seconds: float = 2.0) -> tuple[float, float]:
+    """(CPU seconds of os.cpu_count() busy children in a session like the server's, of as many in a session like
+    Chromium's), all spinning at once for `seconds`: the second should be a small fraction of the first."""
+
+    def spin(nice: int) -> list[subprocess.Popen]:
+        children = [
+            subprocess.Popen(
+                [sys.executable, "-c", SPIN, str(seconds)], start_new_session=True, stdout=subprocess.PIPE, text=True
+            )
+            for _ in range(os.cpu_count() or 1)
+        ]
+        for child in children:
+            set_autogroup_nice(child.pid, nice)
+        return children
+
+    server, client = spin(server_nice), spin(client_nice)
+    return tuple(sum(float(p.communicate()[0] or 0) for p in group) for group in (server, client))  # type: ignore[return-value]
+
+
+def _free_port() -> int:
+    import socket  # here: `socket` names a websocket's id everywhere else in this file
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(env: dict[str, str], port: int = 0) -> tuple[subprocess.Popen, str]:
+    """`streamlit run serve.py` in a session (autogroup) of its own, on `port` (0: a free one); (process, url)
+    once it answers its health check. As tests/browser.start_server, but not in the load generator's
+    autogroup (low_priority_session)."""
+    port = port or _free_port()
+    env = {**env, "HF_HUB_OFFLINE": "1", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    command = [sys.executable, "-m", "streamlit", "run", "serve.py", "--server.headless", "true"]
+    command += ["--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"]
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen(
+        command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit run serve.py exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return proc, url
+        except OSError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError("streamlit run serve.py did not answer its health check within 120 s")
+
+
 class Client:
     """The load generator's processes (this one excluded): the Playwright driver and the browser."""
 
-    def __init__(self, server: psutil.Process) -> None:
+    def __init__(self, server: psutil.Process, per_thread: bool, nice: int = 19) -> None:
+        self.per_thread = per_thread  # renice each thread: only where the autogroup's own nice could not be set
+        self.nice = nice
+        self.autogroups: set[str] = set()  # the client's autogroups seen, with their nice
         self.server_pids = {server.pid}
         self.reniced: Counter = Counter()  # thread id -> times set back to nice 19
         self.cpu: dict[int, float] = {}
@@ -332,17 +495,24 @@ class Client:
         return out
 
     def renice(self) -> None:
-        """Nice 19 for every thread of the browser and its driver (Linux nice is per thread).
+        """Note the client's CPU seconds and give each client process's autogroup the client's nice; where that
+        cannot be set, nice every thread of the browser and its driver instead (Linux nice is per thread).
 
         Called every half second: Chromium sets its own thread priorities as it goes (display threads
         to nice -8 when it may, renderers up and down with their visibility), so once is not enough.
+        With autogroups (low_priority_session) per-thread nice is moot: those threads compete only with each
+        other; what counts is the weight of Chromium's autogroup, set here the first time it is seen.
         """
         for p in self.processes():
             try:
                 self.cpu[p.pid] = sum(p.cpu_times()[:2])
+                if not self.per_thread:
+                    if set_autogroup_nice(p.pid, self.nice):  # Chromium's own session (Playwright starts it detached)
+                        self.autogroups.add(Path(f"/proc/{p.pid}/autogroup").read_text().strip())
+                    continue
                 for thread in p.threads():
-                    if os.getpriority(os.PRIO_PROCESS, thread.id) < 19:
-                        os.setpriority(os.PRIO_PROCESS, thread.id, 19)
+                    if os.getpriority(os.PRIO_PROCESS, thread.id) < self.nice:
+                        os.setpriority(os.PRIO_PROCESS, thread.id, self.nice)
                         self.reniced[thread.id] += 1
             except (psutil.Error, ProcessLookupError, PermissionError):
                 pass
@@ -485,40 +655,108 @@ def _seconds(value: float | None) -> str:
     return "none measured" if value is None else f"{value:.2f} s"
 
 
-def summary(results: dict, errors: list, downloads: list, report: dict, peak: float) -> tuple[list[str], list[str]]:
-    """(the table's lines in docs/PERFORMANCE.md's format, one line per target: met or missed)."""
+class ServerRun(NamedTuple):
+    """The server's side of one action, from its run log (ui/runlog.py)."""
+
+    wire: float  # the request's arrival -> the end of the run that served it
+    start_delay: float  # the request's arrival -> its script run starting
+    cpu: float  # CPU seconds of the script thread(s) over those runs
+    queued: float  # seconds waiting for a turn in jobs.HEAVY
+    heavy: float  # seconds holding that turn
+
+
+SERVED = {"ok", "StopException"}  # st.stop ends a run as finished; a RerunException run is replaced by the next
+
+
+def read_run_log(path: Path) -> dict[str, list[dict]]:
+    """The server's script runs by session id, in the order they started."""
+    runs: dict[str, list[dict]] = defaultdict(list)
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                run = json.loads(line)
+            except ValueError:
+                continue  # a line cut by the server's end
+            runs[run["session"]].append(run)
+    for session in runs.values():
+        session.sort(key=lambda r: r["started"])
+    return runs
+
+
+def server_run(timing: Timing, runs: dict[str, list[dict]], slack: float = 0.05) -> ServerRun | None:
+    """Match an action to its runs: the session's first run whose request arrived after the action began,
+    up to the first that ended as finished (a run replaced by a newer request or st.rerun is followed)."""
+    first = None
+    cpu = queued = heavy = 0.0
+    for run in runs.get(timing.session, []):
+        if first is None:
+            if run["requested"] is None or run["requested"] < timing.begun - slack:
+                continue
+            first = run
+        if run["finished"] > timing.ended + slack:
+            return None  # the browser saw the end before the server logged one: not this action's
+        cpu, queued, heavy = cpu + run["cpu"], queued + run["queued"], heavy + run["heavy"]
+        if run["status"] in SERVED:
+            return ServerRun(
+                run["finished"] - first["requested"], first["started"] - first["requested"], cpu, queued, heavy
+            )
+    return None
+
+
+def summary(
+    results: dict, errors: list, downloads: list, report: dict, peak: float, runs: dict[str, list[dict]] | None = None
+) -> tuple[list[str], list[str]]:
+    """(the table's lines in docs/PERFORMANCE.md's format, one line per target: met or missed).
+
+    `runs`: the server's run log (read_run_log); its columns show "—" without it."""
     lines = [
         "| action | count | errors | wire p50 (s) | wire p95 (s) | wire max (s) "
+        "| server wire p50 (s) | server wire p95 (s) | server wire max (s) | matched "
+        "| start delay p95 (s) | server CPU p50 (s) | queue wait p95 (s) "
         "| page p50 (s) | page p95 (s) | page max (s) | MB sent p50 |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     failed: Counter = Counter(action for action, _ in errors)
-    p95 = {}
+    p95, server_p95 = {}, {}
     for action in sorted(set(results) | set(failed) - {"download"}):
-        pairs = results.get(action, [])
-        wire, page = [w for w, _, _ in pairs], [p for _, p, _ in pairs]
+        timings = results.get(action, [])
+        wire, page = [t.wire for t in timings], [t.page for t in timings]
         if wire:
             p95[action] = _quantile(sorted(wire), 0.95)
-        payload = f"{statistics.median(m for _, _, m in pairs):.2f}" if pairs else "—"
-        lines.append(f"| {action} | {len(pairs)} | {failed[action]} | {_row(wire)} | {_row(page)} | {payload} |")
+        served = [r for r in (server_run(t, runs or {}) for t in timings) if r is not None]
+        if served:
+            server_p95[action] = _quantile(sorted(r.wire for r in served), 0.95)
+        payload = f"{statistics.median(t.mb for t in timings):.2f}" if timings else "—"
+        side = (
+            f"{_row([r.wire for r in served])} | {len(served)} | {_p95([r.start_delay for r in served])} "
+            f"| {_p50([r.cpu for r in served])} | {_p95([r.queued for r in served])}"
+        )
+        lines.append(
+            f"| {action} | {len(timings)} | {failed[action]} | {_row(wire)} | {side} | {_row(page)} | {payload} |"
+        )
     done = [t for t, _, ok in downloads if ok]
     lines.append(
-        f"| download (mask.npy, click to file) | {len(done)} | {failed['download']} | — | — | — | {_row(done)} | — |"
+        f"| download (mask.npy, click to file) | {len(done)} | {failed['download']} | — | — | — "
+        f"| — | — | — | — | — | — | — | {_row(done)} | — |"
     )
     after = report["after"] - report["idle"]
-    explorer = p95.get("explorer")
-    worst = max(p95.items(), key=lambda kv: kv[1], default=None)
     attempted = len(downloads) + sum(1 for a, line in errors if a == "download" and "expected" not in line)
-    checks = [
-        (len(errors) == 0, f"errors: {len(errors)} (target 0)"),
-        (
-            explorer is not None and explorer <= TARGETS["explorer wire p95 (s)"],
-            f"explorer wire p95 {_seconds(explorer)} (target <= 3 s)",
-        ),
-        (
-            worst is not None and worst[1] <= TARGETS["every action's wire p95 (s)"],
-            f"worst wire p95 {_seconds(worst and worst[1])}, {worst[0] if worst else 'no action'} (target <= 10 s)",
-        ),
+    checks = [(len(errors) == 0, f"errors: {len(errors)} (target 0)")]
+    for name, values in (("server wire", server_p95), ("browser wire", p95)):
+        explorer = values.get("explorer")
+        worst = max(values.items(), key=lambda kv: kv[1], default=None)
+        checks += [
+            (
+                explorer is not None and explorer <= TARGETS["explorer wire p95 (s)"],
+                f"explorer {name} p95 {_seconds(explorer)} (target <= 3 s)",
+            ),
+            (
+                worst is not None and worst[1] <= TARGETS["every action's wire p95 (s)"],
+                f"worst {name} p95 {_seconds(worst and worst[1])}, {worst[0] if worst else 'no action'} "
+                "(target <= 10 s)",
+            ),
+        ]
+    checks += [
         (
             len(done) == attempted and attempted > 0,
             f"downloads complete with the right size: {len(done)} of {attempted}",
@@ -527,6 +765,14 @@ def summary(results: dict, errors: list, downloads: list, report: dict, peak: fl
         (after <= TARGETS["after close (MB)"], f"after close {after:+,.0f} MB over warm (target <= +300 MB)"),
     ]
     return lines, [f"- {'met' if ok else '**missed**'}: {text}" for ok, text in checks]
+
+
+def _p50(values: list[float]) -> str:
+    return f"{_quantile(sorted(values), 0.5):.2f}" if values else "—"
+
+
+def _p95(values: list[float]) -> str:
+    return f"{_quantile(sorted(values), 0.95):.2f}" if values else "—"
 
 
 def main() -> None:
@@ -549,15 +795,41 @@ def main() -> None:
         help="environment for the server only, beside make run's (MALLOC_ARENA_MAX=2 ...); repeatable",
     )
     parser.add_argument("--markdown", type=Path, help="also write the results as a '## A class at once' section here")
+    parser.add_argument("--port", type=int, default=0, help="the server's port (default: a free one)")
+    parser.add_argument(
+        "--run-log", type=Path, help="keep the server's run log here (default: a temporary file, deleted)"
+    )
+    parser.add_argument(
+        "--server-nice",
+        type=int,
+        default=0,
+        help="the server's autogroup nice (default 0; a development run on a shared machine may pass 10)",
+    )
+    parser.add_argument(
+        "--client-nice",
+        type=int,
+        default=19,
+        help="the browser's and driver's autogroup nice (default 19; on a machine busy with other work a "
+        "development run may pass 10, or the browser gets almost nothing)",
+    )
     args = parser.parse_args()
+    priority = low_priority_session(args.client_nice)  # first: before any thread or child starts
+    per_thread = "could not be set" in priority
+    check = check_priority(args.server_nice, args.client_nice)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the finally below stops the server
     sessions = max(1, min(args.sessions, 40))
     env = server_env(args.server_env, args.session_ttl)
     ttl = args.session_ttl if args.session_ttl is not None else _session_ttl()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     load_before = os.getloadavg()
-    proc, url = start_server(env, script="serve.py")
+    run_log = args.run_log or Path(tempfile.mkstemp(prefix="app_load_runs_", suffix=".jsonl")[1])
+    run_log.write_text("", encoding="utf-8")
+    env[RUN_LOG_ENV] = str(run_log)
+    proc, url = start_server(env, args.port)
+    if args.server_nice and not set_autogroup_nice(proc.pid, args.server_nice):
+        print("the server's autogroup nice could not be set", file=sys.stderr)
     server = psutil.Process(proc.pid)
-    client = Client(server)
+    client = Client(server, per_thread, args.client_nice)
     results, errors, downloads, report = defaultdict(list), [], [], {}
     peak, stop = [0.0], threading.Event()
     at_peak: dict = {}
@@ -569,7 +841,7 @@ def main() -> None:
                 peak[0] = rss
                 at_peak.clear()
                 at_peak.update((k, v) for k, v in list(IN_FLIGHT.items()) if v)
-            client.renice()  # new renderers start at nice 0
+            client.renice()  # the client's CPU; without an autogroup of its own, new renderers start at nice 0
             stop.wait(0.5)
 
     try:
@@ -597,12 +869,25 @@ def main() -> None:
         f"Server: `streamlit run serve.py` as `make run` starts it: HF_HUB_OFFLINE=1 {shown_env}; session TTL {ttl} s",
         f"Load average before the server started: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; "
         f"at the start of the sessions: {report['load'][0]:.2f} {report['load'][1]:.2f} {report['load'][2]:.2f}",
-        f"{sessions} sessions for {args.minutes:g} min (contexts of one Chromium at nice 19), {report['wall']:.0f} s "
+        f"{sessions} sessions for {args.minutes:g} min (contexts of one Chromium), {report['wall']:.0f} s "
         f"wall; server CPU {report['cpu']:.0f} s ({report['cpu'] / report['wall'] / (os.cpu_count() or 1):.0%} of "
-        f"the machine); browser and driver CPU {client_cpu:.0f} s (whole run; {sum(client.reniced.values())} times "
-        "a client thread was set back to nice 19)",
+        f"the machine); browser and driver CPU {client_cpu:.0f} s (whole run"
+        + (f"; {sum(client.reniced.values())} times a client thread was set back to nice 19)" if per_thread else ")"),
+        f"Priority: server in a session of its own (autogroup nice {args.server_nice}); browser and driver: "
+        f"{priority}; Chromium's: {', '.join(sorted(client.autogroups)) or 'none seen'}. Check: "
+        f"{os.cpu_count()} busy children in a session like the server's got {check[0]:.2f} CPU-s, as many in one "
+        f"like Chromium's {check[1]:.2f} CPU-s, in the same 2 s",
     ]
-    table, checks = summary(results, errors, downloads, report, peak[0])
+    runs = read_run_log(run_log)
+    if args.run_log is None:
+        run_log.unlink(missing_ok=True)
+    logged = [r for session in runs.values() for r in session]
+    head.append(
+        f"Server run log: {len(logged)} script runs, script-thread CPU {sum(r['cpu'] for r in logged):.0f} s, "
+        f"{sum(r['status'] == 'RerunException' for r in logged)} replaced by a newer request; server wire = "
+        "the request's arrival at the server to the end of the run that served it"
+    )
+    table, checks = summary(results, errors, downloads, report, peak[0], runs)
     total = sum(len(v) for v in results.values()) + len(downloads) + len(errors)
     rss = (
         f"Server RSS: warm {report['idle']:,.0f} MB (every page once, both models loaded), "

@@ -10,7 +10,7 @@ import pytest
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from benchmarks.app_load import Wire
+from benchmarks.app_load import ServerRun, Timing, Wire, server_run
 
 
 def _frame(wire: Wire, at: float, msg, socket: str = "s1") -> None:
@@ -54,8 +54,8 @@ def test_a_run_lasts_from_its_request_to_the_finish_that_is_not_a_rerun():
         _frame(wire, 12.5, _finished(ForwardMsg.FINISHED_SUCCESSFULLY))
         return await wire.run_after(mark, timeout=1)
 
-    seconds, mb = asyncio.run(go())
-    assert seconds == pytest.approx(2.5)
+    seconds, mb, socket = asyncio.run(go())
+    assert seconds == pytest.approx(2.5) and socket == "s1"
     assert 1000 / 2**20 < mb < 1100 / 2**20
 
 
@@ -128,6 +128,10 @@ def test_a_download_is_expected_at_the_npy_formats_size():
     assert _expected_download_size(4096) == 128 + 4096 * 4096
 
 
+def _t(wire: float, page: float, mb: float) -> Timing:
+    return Timing(wire, page, mb, "", 0.0, 0.0)
+
+
 def _report(after: float = 1_100) -> dict:
     return {"idle": 1_000.0, "after": after, "disconnected": 1_200.0, "all_disconnected": True}
 
@@ -135,19 +139,31 @@ def _report(after: float = 1_100) -> dict:
 def test_the_summary_says_each_target_met_or_missed():
     from benchmarks.app_load import summary
 
-    results = {"explorer": [(0.5, 9.0, 0.1)] * 19 + [(2.9, 9.0, 0.1)], "lab (small run)": [(9.5, 20.0, 0.2)]}
-    lines, checks = summary(results, [], [(1.0, 10, True)], _report(), peak=2_000)
+    explorer = [_t(0.5, 9.0, 0.1)] * 19 + [_t(2.9, 9.0, 0.1)]
+    results = {"explorer": explorer, "lab (small run)": [_t(9.5, 20.0, 0.2)]}
+    # the server's side of each action: one run each, 0.1 s shorter than the browser saw
+    runs = {
+        f"s{i}": [_run(10.0 * i + 0.01, 10.0 * i + 0.02, 10.0 * i + t.wire - 0.09)]
+        for i, t in enumerate([*explorer, *results["lab (small run)"]])
+    }
+    explorer = [t._replace(session=f"s{i}", begun=10.0 * i, ended=10.0 * i + t.wire) for i, t in enumerate(explorer)]
+    lab = [results["lab (small run)"][0]._replace(session="s20", begun=200.0, ended=209.5)]
+    results = {"explorer": explorer, "lab (small run)": lab}
+    lines, checks = summary(results, [], [(1.0, 10, True)], _report(), peak=2_000, runs=runs)
     assert lines[0].startswith("| action | count | errors | wire p50 (s) | wire p95 (s)")
-    assert "| explorer | 20 | 0 | 0.50 | 2.90 | 2.90 |" in lines[2]
+    assert "| explorer | 20 | 0 | 0.50 | 2.90 | 2.90 | 0.40 | 2.80 | 2.80 | 20 |" in lines[2], lines[2]
     assert any(line.startswith("| download (mask.npy") and "| 1 | 0 |" in line for line in lines)
     assert all(c.startswith("- met") for c in checks), checks
 
     errors = [("download", "session 1 download /explorer: RuntimeError: download canceled with -1 bytes, expected 9")]
-    slow = {**results, "inspector smollm2": [(12.0, 30.0, 0.1)]}
-    _, checks = summary(slow, errors, [(1.0, -1, False)], _report(after=1_400), peak=3_500)
+    slow = {**results, "inspector smollm2": [_t(12.0, 30.0, 0.1)]}
+    _, checks = summary(slow, errors, [(1.0, -1, False)], _report(after=1_400), peak=3_500, runs=runs)
     missed = [c for c in checks if "missed" in c]
-    assert len(missed) == 5, checks  # errors, worst p95 (SmolLM2), downloads, peak, after close
-    assert any("inspector smollm2" in c for c in missed) and any("0 of 1" in c for c in missed)
+    assert len(missed) == 5, checks  # errors, worst browser p95 (SmolLM2), downloads, peak, after close
+    assert any("browser wire" in c and "inspector smollm2" in c for c in missed) and any("0 of 1" in c for c in missed)
+    # without the server's run log its figures are not measured, and say so
+    _, checks = summary(results, [], [(1.0, 10, True)], _report(), peak=2_000)
+    assert "- **missed**: explorer server wire p95 none measured (target <= 3 s)" in checks
 
 
 def test_an_action_that_never_finished_is_a_missed_target_not_a_number():
@@ -155,8 +171,8 @@ def test_an_action_that_never_finished_is_a_missed_target_not_a_number():
 
     errors = [("explorer", "session 0 explorer /explorer: RuntimeError: the server sent an exception: ImportError")]
     _, checks = summary({}, errors, [], _report(), peak=1_000)
-    assert "- **missed**: explorer wire p95 none measured (target <= 3 s)" in checks
-    assert any(c.startswith("- **missed**: worst wire p95 none measured") for c in checks)
+    assert "- **missed**: explorer browser wire p95 none measured (target <= 3 s)" in checks
+    assert any(c.startswith("- **missed**: worst browser wire p95 none measured") for c in checks)
 
 
 def test_every_kind_of_action_comes_before_the_last_explorer_links():
@@ -164,3 +180,36 @@ def test_every_kind_of_action_comes_before_the_last_explorer_links():
 
     actions = [action for action, _ in _script(1)]
     assert actions[-2:] == ["explorer", "explorer"] and set(actions[:-2]) == set(actions)  # a short run makes each
+
+
+def _run(requested, started, finished, status="ok", cpu=0.1, queued=0.0, heavy=0.0) -> dict:
+    return dict(
+        requested=requested, started=started, finished=finished, status=status, cpu=cpu, queued=queued, heavy=heavy
+    )
+
+
+def test_the_wire_learns_each_sockets_session_id():
+    wire = _wire()
+    msg = ForwardMsg()
+    msg.new_session.initialize.session_id = "abc"
+    _frame(wire, 1.0, msg)
+    assert wire.session == {"s1": "abc"}
+
+
+def test_an_action_is_matched_to_the_server_runs_that_served_it():
+    runs = {
+        "a": [
+            _run(0.5, 0.6, 0.9),  # the run before the action: not it
+            _run(10.2, 10.5, 11.0, status="RerunException", cpu=0.2),  # replaced by the click's second request
+            _run(11.0, 11.1, 14.0, cpu=1.0, queued=2.0, heavy=0.5),
+            _run(20.0, 20.1, 21.0),  # a later action's
+        ],
+        "b": [_run(10.3, 10.4, 10.6)],  # another session at the same time
+    }
+    action = Timing(wire=4.5, page=6.0, mb=0.1, session="a", begun=10.0, ended=14.6)
+    served = server_run(action, runs)
+    assert served == ServerRun(
+        wire=pytest.approx(3.8), start_delay=pytest.approx(0.3), cpu=pytest.approx(1.2), queued=2.0, heavy=0.5
+    )
+    assert server_run(action._replace(session="c"), runs) is None  # a session the log does not know
+    assert server_run(action._replace(ended=12.0), runs) is None  # no end before the browser saw one
