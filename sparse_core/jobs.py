@@ -137,8 +137,12 @@ class JobQueue:
         on_wait: Callable[[int], Any] | None = None,
         cancelled: Callable[[], bool] | None = None,
         poll_s: float = 0.5,
-    ) -> None:
-        """Block until the ticket may run, calling on_wait(jobs ahead) on every poll while waiting."""
+        light: Callable[[], bool] | None = None,
+    ) -> bool:
+        """Block until the ticket may run, calling on_wait(jobs ahead) on every poll while waiting.
+
+        True when it returned because `light()` said the job no longer needs a turn (checked on every
+        poll, outside the lock), False when the turn came."""
         while True:
             with self._cond:
                 ahead = self.position(ticket)
@@ -148,7 +152,9 @@ class JobQueue:
                     self._cond.wait(poll_s)
                     ahead = self.position(ticket)
             if ahead == 0:
-                return
+                return False
+            if light is not None and light():
+                return True
             if cancelled is not None and cancelled():
                 raise JobCancelledError("the caller went away")
             if on_wait is not None and ahead is not None:
@@ -161,31 +167,52 @@ class JobQueue:
         cancelled: Callable[[], bool] | None = None,
         poll_s: float = 0.5,
         owner: Hashable | None = None,
+        light: Callable[[], bool] | None = None,
     ) -> Iterator[int]:
         """Wait for this caller's turn, run the body, and always give the place back (error or not).
 
-        `on_wait(jobs ahead)` is called at once when the caller has to wait, then on every poll."""
+        `on_wait(jobs ahead)` is called at once when the caller has to wait, then on every poll.
+
+        `light()`, when given, says whether the job needs no heavy work any more (say, every row it would
+        compute is already in a cache, or was just put there by the job ahead of it). Then the body runs
+        at once, outside the queue (ticket 0, or the ticket given back first), so that a light rerun never
+        waits behind a heavy job: a class whose first student computed the result gets it without
+        queueing behind the others' runs. Checked before taking a ticket and on every poll."""
+        if light is not None and light():
+            yield 0
+            return
         ticket = self.enter(owner)
         entered = time.perf_counter()
-        started = None
+        started, became_light = None, False
         try:
             ahead = self.position(ticket)
             if ahead and on_wait is not None:
                 on_wait(ahead)
-            self.wait(ticket, on_wait, cancelled, poll_s)
+            became_light = self.wait(ticket, on_wait, cancelled, poll_s, light)
+            if became_light:
+                self.leave(ticket)  # no turn needed: the ones behind need not wait for this body
             started = time.perf_counter()
             yield ticket
         finally:
             self.leave(ticket)
             now = time.perf_counter()
-            _waits.queued = getattr(_waits, "queued", 0.0) + (started or now) - entered
-            _waits.held = getattr(_waits, "held", 0.0) + (now - started if started is not None else 0.0)
+            held = now - started if started is not None and not became_light else 0.0
+            _waits.queued = getattr(_waits, "queued", 0.0) + (started if started is not None else now) - entered
+            _waits.held = getattr(_waits, "held", 0.0) + held
 
     def run(
-        self, fn: Callable[..., Any], *args, on_wait=None, cancelled=None, poll_s: float = 0.5, owner=None, **kwargs
+        self,
+        fn: Callable[..., Any],
+        *args,
+        on_wait=None,
+        cancelled=None,
+        poll_s: float = 0.5,
+        owner=None,
+        light=None,
+        **kwargs,
     ) -> Any:
         """fn(*args, **kwargs) in its turn; its result, or its exception after the queue moves on."""
-        with self.turn(on_wait, cancelled, poll_s, owner):
+        with self.turn(on_wait, cancelled, poll_s, owner, light):
             return fn(*args, **kwargs)
 
 

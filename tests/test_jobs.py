@@ -191,3 +191,51 @@ def test_each_thread_counts_its_own_queue_wait_and_turn():
     assert seen["first"][0] < 0.05 and seen["first"][1] >= 0.1  # it never waited; it held while the other did
     reset_thread_waits()
     assert thread_waits() == (0.0, 0.0)
+
+
+def test_a_job_that_became_light_runs_without_waiting_for_the_heavy_one_ahead():
+    """A Lab run whose rows the run ahead already computed: it must not wait behind a speed run."""
+    queue = JobQueue()
+    holding, release = threading.Event(), threading.Event()
+    cached: set[str] = set()
+    ran: list[str] = []
+
+    def heavy():
+        with queue.turn():
+            holding.set()
+            assert release.wait(WAIT)  # a long job: holds the turn until the end of the test
+
+    a = threading.Thread(target=heavy)
+    a.start()
+    assert holding.wait(WAIT)
+
+    # light from the start: runs at once and never takes a ticket
+    cached.add("row")
+    with queue.turn(light=lambda: "row" in cached) as ticket:
+        assert ticket == 0 and len(queue) == 1
+        ran.append("light at once")
+
+    # light while waiting: leaves the line and runs while the heavy job still holds its turn
+    done = threading.Event()
+
+    def waiter():
+        with queue.turn(poll_s=0.01, light=lambda: "other" in cached):
+            assert len(queue) == 1  # its ticket is gone: the ones behind it need not wait for it
+            ran.append("light after waiting")
+        done.set()
+
+    b = threading.Thread(target=waiter)
+    b.start()
+    while len(queue) < 2:
+        time.sleep(0.001)
+    cached.add("other")  # the job ahead of it (or another session) computed what it needed
+    assert done.wait(WAIT)
+    assert ran == ["light at once", "light after waiting"] and not release.is_set()
+    release.set()
+    a.join(WAIT)
+    b.join(WAIT)
+    assert len(queue) == 0
+
+    # still heavy: waits for its turn as before
+    with queue.turn(light=lambda: False) as ticket:
+        assert ticket > 0 and queue.position(ticket) == 0
