@@ -2,7 +2,8 @@
 a retrieval grid ("does it remember?"), side by side as two views of the same patterns and budgets.
 
 Widgets → one engine call per view (`lab.run_lab`, `memory_eval.run_memory`, each priced first and
-queued in `jobs.HEAVY`) → figures from `ui.lab_figures`. State lives in the URL.
+queued in `jobs.HEAVY`) → figures from `ui.lab_figures`, words from `ui.lab_text`. State lives in the URL.
+A run stopped by Cancel (whose click reruns the page and so interrupts the run) keeps the rows it finished.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import json
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from sparse_core import PatternError, jobs, lab, lab_price, memory_eval, models, retrieval
+from sparse_core import PatternError, jobs, lab, memory_eval, models, retrieval
 from ui import deploy
 from ui import lab_figures as F
 from ui import lab_state as S
+from ui import lab_text as T
 from ui.chrome import (
     DOWNLOAD_CONFIG,
     PERSIST,
@@ -36,27 +38,6 @@ CAP = deploy.current().max_lab_tokens  # the deployment's token cap (SPARSE_EXPL
 TOKENS, LENGTHS = S.tokens_offered(CAP), S.lengths_offered(CAP)
 SPECS = S.specs(CAP)
 URL_NAMES = [spec.name for spec in SPECS]
-SHOWN = [
-    "pattern",
-    "budget",
-    "value",
-    "density",
-    "flops_share",
-    "mass_kept",
-    "cosine",
-    "ppl_sparse",
-    "ppl_change",
-    "agreement",
-    "kl_changed",
-    "kl_all",
-    "prefill_cpu_s",
-    "dense_prefill_cpu_s",
-    "prefill_peak_bytes",
-    "dense_prefill_peak_bytes",
-    "params",
-]  # fmt: skip  (the cost columns measured in the run, issue 19)
-PERCENT_COLUMNS = ("budget", "density", "flops_share", "mass_kept", "agreement")  # fractions, shown as %
-LAB_ERRORS = {"not_fittable", "bad_budget", "lab_not_causal", "lab_data_dependent_decode"}
 
 
 # -- state: URL <-> widgets ----------------------------------------------------------------
@@ -66,16 +47,8 @@ def _load_from_url() -> None:
     st.session_state.update(S.from_url(values, problems, CAP, lang()), lab_url_problems=problems)
 
 
-def _text(source: str) -> str:
-    if source == "own":
-        return st.session_state.get("lab_own", "")
-    return (S.LONG.get(source) or S.EXAMPLES[source]).read_text(encoding="utf-8")
-
-
 def show_error(error: Exception) -> None:
-    """The lab's own engine errors translated here (their catalog keys are lab.err_*), others as usual."""
-    code = getattr(error, "code", None)
-    _show_engine_error(tr(f"lab.err_{code}", **error.fields) if code in LAB_ERRORS else error)
+    _show_engine_error(T.error_message(error, lang()))
 
 
 def _multi(label: str, options: list, key: str, fmt) -> None:
@@ -117,7 +90,7 @@ def _inputs() -> tuple[str, str, bool]:
             pass
     _multi(tr("lab.patterns"), lab.lab_patterns(causal), "lab_patterns", pattern_titles())
     _multi(tr("lab.budgets"), S.BUDGETS, "lab_budgets", lambda b: f"{b:.0%}")
-    return local or model, _text(source), causal
+    return local or model, S.text_of(source, st.session_state.get("lab_own", "")), causal
 
 
 def _queued(work, start: str):
@@ -144,20 +117,8 @@ def _queued(work, start: str):
 
 
 def _price_caption(quote) -> None:
-    caption = tr("lab.price", seconds=f"{quote.cpu_seconds:,.0f}", budget=f"{quote.budget_seconds:,.0f}")
-    (st.warning if quote.over_budget else st.caption)(caption)
-
-
-def _refuse(quote, longest: int) -> None:
-    """A grid over the server's budget: its price and what to lower (the trials that fit, from the engine)."""
-    try:
-        lab_price.refuse_over_budget(quote)
-        fit = 0
-    except PatternError as e:
-        fit = int(e.fields.get("fit_trials") or 0)
-    seconds, budget = f"{quote.cpu_seconds:,.0f}", f"{quote.budget_seconds:,.0f}"
-    more = " " + tr("lab.mem_over_trials", trials=fit) if fit else ""
-    st.error(tr("lab.mem_over", seconds=seconds, budget=budget, longest=f"{longest:,}") + more)
+    caption, over = T.price_caption(quote, lang())
+    (st.warning if over else st.caption)(caption)
 
 
 def _request_cancel() -> None:
@@ -172,7 +133,10 @@ def _run_cancel(run_key: str, cancel_key: str) -> bool:
 
 
 def quality_view(model: str, text: str, causal: bool, run: bool) -> None:
-    """Fluent? The Pareto chart of perplexity (or mass kept) against density, the table, the layer strip."""
+    """Fluent? The Pareto chart of perplexity (or mass kept) against density, the table, the layer strip.
+
+    Each finished row is cached by the engine as it is computed, so a run stopped by Cancel (or any rerun
+    that interrupts it) keeps its rows: the cached ones are shown, with how many of the asked-for are missing."""
     s = st.session_state
     if not text.strip():
         st.info(tr("lab.empty"))
@@ -190,6 +154,9 @@ def quality_view(model: str, text: str, causal: bool, run: bool) -> None:
         st.info(tr("lab.not_run"))
         return
     st.caption(tr("lab.rows", rows=len(table), tokens=int(table["tokens"].iloc[0])))
+    missing = T.lab_partial_note(table, s.lab_patterns, s.lab_budgets, lang())
+    if missing:
+        st.info(missing)
     metrics = S.METRICS if causal else S.ENCODER_METRICS
     keep_valid("lab_y", metrics, metrics[0])
     keep_valid("lab_x", S.X_AXES, S.X_AXES[0])
@@ -203,12 +170,12 @@ def quality_view(model: str, text: str, causal: bool, run: bool) -> None:
     st.plotly_chart(fig, key="lab_pareto", config=DOWNLOAD_CONFIG)
     # the rows stay the engine's (the CLI prints the same); the columns show them as the chart does:
     # pattern titles, fractions as percentages
-    config = {c: st.column_config.Column(tr(f"lab.col_{c}")) for c in SHOWN}
-    config |= {c: st.column_config.NumberColumn(tr(f"lab.col_{c}"), format="percent") for c in PERCENT_COLUMNS}
+    config = {c: st.column_config.Column(tr(f"lab.col_{c}")) for c in T.SHOWN}
+    config |= {c: st.column_config.NumberColumn(tr(f"lab.col_{c}"), format="percent") for c in T.PERCENT_COLUMNS}
     config["pattern"] = st.column_config.SelectboxColumn(
         tr("lab.col_pattern"), options=sorted(set(table["pattern"])), format_func=titles, disabled=True
     )
-    st.dataframe(table[[c for c in SHOWN if c in table]], hide_index=True, key="lab_table", column_config=config)
+    st.dataframe(table[[c for c in T.SHOWN if c in table]], hide_index=True, key="lab_table", column_config=config)
     strip = F.layer_strip(lab.layer_table(table), tr("lab.strip"), tr("in.layer"), titles, lang())
     st.plotly_chart(strip, key="lab_strip", config=DOWNLOAD_CONFIG)
     d1, d2 = st.columns(2)
@@ -220,12 +187,19 @@ def quality_view(model: str, text: str, causal: bool, run: bool) -> None:
 
 @st.cache_resource(show_spinner=False)
 def _memory_store() -> dict:
-    """Retrieval grids computed in this process, by request: a return to the page (any session) shows them."""
+    """Whole retrieval grids computed in this process, by request: a return to the page (any session) shows them."""
     return {}
 
 
+PARTIAL = "lab_mem_partial"  # (request, rows finished so far) of this session's last run, kept as each row arrives
+
+
 def memory_view(model: str, causal: bool) -> None:
-    """Remembers? A depth × length recall heatmap per (pattern, budget) and dense, priced and queued."""
+    """Remembers? A depth × length recall heatmap per (pattern, budget) and dense, priced and queued.
+
+    Each finished row is kept in this session's state as the engine hands it over (`on_row`): a Cancel
+    (the click reruns the page, which interrupts the run) or any other interrupting rerun leaves the rows
+    finished so far, shown as a partial grid. Only a whole grid goes into the process-wide store."""
     s = st.session_state
     st.caption(tr("lab.mem_lead"))
     if not causal:
@@ -247,38 +221,43 @@ def memory_view(model: str, causal: bool) -> None:
     if not s.lab_mem_lengths or not s.lab_mem_depths:
         st.info(tr("lab.mem_pick"))
         return
-    request = (model, s.lab_mem_task, tuple(sorted(s.lab_mem_lengths)), tuple(sorted(s.lab_mem_depths)),
-               int(s.lab_mem_trials), tuple(s.lab_patterns), tuple(s.lab_budgets))  # fmt: skip
-    store = _memory_store()
-    price = getattr(memory_eval, "price_memory", None)  # the engine's price (landing beside this page)
+    request = T.memory_request(model, s)
+    key, store = (*request, s.lab_mem_filler), _memory_store()
     try:
-        quote = price(*request) if price else None
-        if quote is not None:
-            _price_caption(quote)
-        if run and quote is not None and quote.over_budget:
-            _refuse(quote, max(request[2]))
+        quote = memory_eval.price_memory(*request)
+        _price_caption(quote)
+        if run and quote.over_budget:
+            st.error(T.refusal(quote, max(request[2]), lang()))
         elif run:
+            rows: list[dict] = []
+            s[PARTIAL] = (key, rows)  # filled as rows arrive: what an interrupted run leaves
 
             def work(progress, cancel):
-                return memory_eval.run_memory(*request, lang=s.lab_mem_filler, progress=progress, cancel=cancel)
+                return memory_eval.run_memory(
+                    *request, lang=s.lab_mem_filler, progress=progress, cancel=cancel, on_row=rows.append
+                )
 
             result = _queued(work, tr("lab.starting"))
-            if result is not None:
-                store[(*request, s.lab_mem_filler)] = result
+            if result is not None and result.cancelled:  # the engine saw Cancel between two trials
+                s[PARTIAL] = (key, result.rows)
+            elif result is not None:
+                store[key] = result
+                s.pop(PARTIAL)
     except PatternError as e:
         show_error(e)
         return
-    result = store.get((*request, s.lab_mem_filler))
-    if result is None or not result.rows:
+    partial = s.get(PARTIAL)
+    if key in store:
+        _memory_results(store[key])
+    elif partial and partial[0] == key and partial[1]:
+        st.warning(T.partial_note(len(partial[1]), T.memory_rows_expected(request), lang()))
+        _memory_results(memory_eval.MemoryResult(list(partial[1]), cancelled=True))
+    else:
         st.info(tr("lab.mem_not_run"))
-        return
-    _memory_results(result)
 
 
 def _memory_results(result) -> None:
     titles, language = pattern_titles(), lang()
-    if result.cancelled:
-        st.warning(tr("lab.mem_cancelled"))
     fig, facts = F.memory_heatmaps(result.rows, titles, language)
     st.plotly_chart(fig, key="lab_memory", config=DOWNLOAD_CONFIG)
     compare = F.memory_compare(facts)
@@ -287,8 +266,9 @@ def _memory_results(result) -> None:
     summary = F.memory_summary(result.rows, titles, language)
     percent = {c: st.column_config.NumberColumn(c, format="percent") for c in summary.columns[1:3]}
     st.dataframe(summary, hide_index=True, key="lab_mem_table", column_config=percent)
-    prompts = sum(f["trials"] for f in facts.values())
-    st.caption(tr("lab.mem_done", prompts=prompts, seconds=f"{result.cpu_seconds:,.0f}"))
+    if not result.cancelled:  # a stopped run's CPU seconds were never read
+        prompts = sum(f["trials"] for f in facts.values())
+        st.caption(tr("lab.mem_done", prompts=prompts, seconds=f"{result.cpu_seconds:,.0f}"))
     rows = json.dumps(result.rows, ensure_ascii=False, indent=1)
     download_button(st, tr("lab.json"), lambda: rows, "pattern_lab_memory.json", "application/json")
 
@@ -298,11 +278,10 @@ def _continuation(model: str, text: str, table) -> None:
     """Greedy continuation, dense and sparse side by side (a fragment: it reruns alone)."""
     st.subheader(tr("lab.continue"))
     st.caption(tr("lab.continue_help"))
-    structured = table[~table["pattern"].isin(["topk", "block_gating"])]
+    structured, labels = T.continuation_choices(table, pattern_titles(), lang())
     if structured.empty:
         st.info(tr("lab.continue_none"))
         return
-    labels = [F.arm_label(f"{r.pattern}@{r.budget:g}", pattern_titles(), lang()) for r in structured.itertuples()]
     c1, c2 = st.columns([2, 1])
     keep_valid("lab_cont", labels, labels[0])
     choice = c1.selectbox(tr("lab.continue_pattern"), labels, key="lab_cont", persist_state=PERSIST)

@@ -335,3 +335,104 @@ def test_memory_view_runs_the_real_engine():
     heat = json.loads(next(c for c in at.get("plotly_chart") if c.key == "lab_memory").proto.spec)["data"]
     assert [h["meta"] for h in heat] == ["Dense", "Sliding window · 25%"]
     assert all(h["text"][0][0] in ("0/1", "1/1") for h in heat)
+
+
+# -- Cancel keeps what was finished (issue 19): a click on Cancel reruns the page, which interrupts the run
+def _interrupted_run(monkeypatch, finished: int, engine_saw_cancel: bool = False):
+    """A stub run_memory that hands over `finished` rows through `on_row`, as the engine does, then stops: by
+    returning a cancelled result (the engine saw Cancel), or as an interrupting rerun does (the script stops
+    inside the run, so run_memory never returns)."""
+    import streamlit as st
+
+    from sparse_core import memory_eval
+
+    calls = []
+
+    def run(model, task, lengths, depths, trials, patterns, budgets, *, lang="en", on_row=None, **kw):
+        labels = {"dense": ("dense", None)} | {f"{p}@{b:g}": (p, b) for p in patterns for b in budgets}
+        rows = _rows(labels, lengths, depths, trials, lambda lab, n, d: trials)
+        calls.append(rows)
+        for row in rows[:finished]:
+            on_row(row)
+        if engine_saw_cancel:
+            return memory_eval.MemoryResult(rows[:finished], True, 1.0, 1.0)
+        st.stop()  # what an interrupting rerun does: the script ends inside the run
+
+    monkeypatch.setattr(memory_eval, "run_memory", run)
+    return calls
+
+
+@pytest.mark.parametrize("engine_saw_cancel", [False, True], ids=["rerun-interrupts", "engine-cancels"])
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_stopped_memory_run_shows_the_rows_it_finished(memory_engine, monkeypatch, engine_saw_cancel, lang):
+    calls = _interrupted_run(monkeypatch, finished=3, engine_saw_cancel=engine_saw_cancel)
+    at = page(lang, **MEMORY_URL)
+    at.button(key="lab_mem_run").click().run()
+    at.button(key="lab_mem_cancel").click().run()  # the rerun a Cancel click makes
+    assert not at.exception and not at.error
+    # 3 arms (dense, window, streaming) x 2 lengths x 2 depths = 12 rows asked for; 3 finished
+    note = STRINGS["lab.mem_partial"][lang].format(done=3, total=12)
+    assert any(note in w.value for w in at.warning), [w.value for w in at.warning]
+    heat = json.loads(next(c for c in at.get("plotly_chart") if c.key == "lab_memory").proto.spec)["data"]
+    finished = [(r["label"], r["length"], r["depth"]) for r in calls[0][:3]]
+    assert [h["meta"] for h in heat] == [STRINGS["lab.dense"][lang]]  # only dense reached: its 2 x 2 grid
+    z = _array(heat[0]["z"])  # rows: depths 0.1, 0.9; columns: lengths 256, 512
+    drawn = {(n, d) for i, d in enumerate((0.1, 0.9)) for j, n in enumerate((256, 512)) if z[i][j] == z[i][j]}
+    assert drawn == {(n, d) for _, n, d in finished}  # the cell not reached is blank (NaN), not 0
+    json_rows = at.session_state["lab_mem_partial"][1]
+    assert [(r["label"], r["length"], r["depth"]) for r in json_rows] == finished
+    for name, value in MEMORY_URL.items():  # the URL still holds the grid
+        assert at.query_params[name] in (value, [value]), name
+    # a partial grid stays this session's: another session with the same link has nothing measured
+    other = page(lang, **MEMORY_URL)
+    assert not other.exception and not any(c.key == "lab_memory" for c in other.get("plotly_chart"))
+
+
+def test_a_changed_grid_does_not_show_another_grids_partial_rows(memory_engine, monkeypatch):
+    _interrupted_run(monkeypatch, finished=2)
+    at = page(**MEMORY_URL)
+    at.button(key="lab_mem_run").click().run()
+    at.run()
+    assert any("2 of 12 rows" in w.value for w in at.warning)
+    at.button_group(key="lab_mem_depths").set_value([0.1]).run()  # another grid: its own (empty) state
+    assert not at.exception and not any(c.key == "lab_memory" for c in at.get("plotly_chart"))
+    assert any("Run retrieval" in i.value for i in at.info)
+
+
+def test_a_whole_memory_run_after_a_stopped_one_replaces_its_partial_rows(memory_engine, monkeypatch):
+    from sparse_core import memory_eval
+
+    whole = memory_eval.run_memory  # the fixture's stub: every row, not cancelled
+    _interrupted_run(monkeypatch, finished=2)
+    at = page(**MEMORY_URL)
+    at.button(key="lab_mem_run").click().run()
+    monkeypatch.setattr(memory_eval, "run_memory", whole)
+    at.button(key="lab_mem_run").click().run()
+    assert not at.exception and not at.warning
+    assert "lab_mem_partial" not in at.session_state
+    assert list(at.dataframe[0].value["keys recalled"]) == ["8/8", "4/8", "4/8"]  # the whole grid, from the run
+
+
+def test_a_stopped_perplexity_run_keeps_its_finished_rows_and_says_what_is_missing(monkeypatch):
+    """The engine caches each row as it finishes (lab.run_lab): the script stopped inside the second row's pass
+    (as a Cancel click's rerun stops it) leaves the first row, shown with the count of rows still to run."""
+    import streamlit as st
+
+    passes = []
+    real = lab.sparse_row
+
+    def second_stops(*args, **kw):
+        passes.append(args[3])
+        if len(passes) == 2:
+            st.stop()
+        return real(*args, **kw)
+
+    monkeypatch.setattr(lab, "sparse_row", second_stops)
+    at = page(model="minilm", text="en_story", tokens="64", patterns="window", budgets="0.1,0.25")
+    at.button(key="lab_run").click().run()
+    at.button(key="lab_cancel_button").click().run()
+    assert not at.exception
+    assert list(table(at)["budget"]) == [0.1]
+    assert any(STRINGS["lab.partial"]["en"].format(rows=1, total=2) == i.value for i in at.info)
+    at.button(key="lab_run").click().run()  # Run computes the rest
+    assert list(table(at)["budget"]) == [0.1, 0.25] and not any("rows are measured" in i.value for i in at.info)

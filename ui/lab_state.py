@@ -29,6 +29,13 @@ ENCODER_METRICS = ["mass_kept", "cosine"]
 VIEWS = ["quality", "memory"]
 
 
+def text_of(source: str, own: str) -> str:
+    """The text a source names: the pasted text for "own", else the asset's contents."""
+    if source == "own":
+        return own
+    return (LONG.get(source) or EXAMPLES[source]).read_text(encoding="utf-8")
+
+
 def tokens_offered(cap: int) -> list[int]:
     """Token counts of the perplexity view: a capped server offers only what it runs."""
     return [n for n in (64, 128, 256, 512, 1024, 2048) if n <= cap] or [cap]
