@@ -38,12 +38,16 @@ FOUR_LAYERS = Intersection(
 )
 
 
+# limit_s is the promise (1 s CPU); each case's fresh-process figure, process start included, is the budget
+# search's (python -m benchmarks.budget_search --seed 23 at 857f033, load 24-28): fixed ∩ fixed 0.18 / 0.45 s
+# at 8,192 / 2^20, the 4-layer intersection at 337 0.19 s, logsparse ∩ dilated 0.34 s, four BigBirds 0.22 s.
+# Here they run in this process, after other tests, with a 4x margin for the shared machine's load.
 @pytest.mark.parametrize(
     "label, expr, n, block, limit_s",
     [
         # measured before: check 1 s + stats 2.5 s at 8,192; the check alone 25-100 s at 65,536 and 2^20
         ("fixed ∩ fixed", combine([make("fixed"), make("fixed")], "intersection"), 8192, 128, 1.0),
-        ("fixed ∩ fixed", combine([make("fixed"), make("fixed")], "intersection"), BIG, 128, 2.0),
+        ("fixed ∩ fixed", combine([make("fixed"), make("fixed")], "intersection"), BIG, 128, 1.0),
         # check 5.7 s, stats 11.8 s and 1.19 GB
         ("4-layer causal ∩ at 337, block 1", FOUR_LAYERS, 337, 1, 1.0),
         # 2.1-2.5 s and 725 MB: the layout padded one block to 2^20 rows
@@ -55,7 +59,7 @@ FOUR_LAYERS = Intersection(
             1.0,
         ),
         # refused before, computes in 0.1 s
-        ("4 BigBirds ∪", combine([make("bigbird", seed=s) for s in range(4)]), BIG, 128, 2.0),
+        ("4 BigBirds ∪", combine([make("bigbird", seed=s) for s in range(4)]), BIG, 128, 1.0),
         # the search's timeouts: refined block pairs were tabled (rows, widest row), 2 GiB for a global row;
         # runs of consecutive blocks take 0.3 s
         (
@@ -401,7 +405,7 @@ def test_a_four_layer_intersection_that_fits_is_accepted():
     [
         (_four_layer_intersection(), 1 << 14, 16),  # too many candidates: the engine skips refining
         (combine([make("window", window=40), make("block", block=64, neighbors=1)], "intersection"), 1 << 14, 8),
-        (combine([make("fixed", stride=64), make("window", True, window=300)], "intersection"), 1 << 13, 4),
+        (combine([make("fixed", stride=64), make("window", True, window=300)], "intersection"), 1 << 12, 8),
     ],
 )
 def test_the_refinement_price_takes_the_engines_branch(expr, n, block):
