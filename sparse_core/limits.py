@@ -347,8 +347,35 @@ def _data_dependent_work(prim, n: int, d: int = 64) -> dict[str, int]:
 DENSE_CELL_BYTES = {"TopK": 4, "VerticalSlash": 3, "LSH": 3, "Routing": 3}
 GATING_BYTES = 12  # block gating: per (query, key block) score, float32 and its float64 temporaries
 
-DENSE_LAYOUT_BYTES = 64  # per block pair of a dense (data-dependent) layout: codes, table, segments
+DENSE_LAYOUT_BYTES = 64  # per kept block pair of a dense (data-dependent) layout: codes, table, segments
 DENSE_LAYOUT_WORK = 4
+DENSE_COUNT_BYTES = 2  # per block pair: its kept-pair count (uint8 at blocks < 16) and nonzero's bool scan
+
+
+def _dense_layout_pairs(expr, n: int, block: int) -> int:
+    """Block pairs a data-dependent expression's layout can keep, at most: every pair where no term has a
+    structured part, else per term the fewest block pairs any of its structured parts keeps (the term's mask
+    is the AND of its parts' masks, so it keeps no block pair a part drops). n <= DATA_DEPENDENT_MAX_N here,
+    so the parts' block sets (one row per block) cost milliseconds."""
+    from .patterns.base import simple_terms
+
+    nb = -(-n // block)
+    brows = np.arange(nb, dtype=np.int64)
+    kept: dict[int, int] = {}
+    total = 0
+    for term in simple_terms(expr):
+        best = nb * nb
+        for p in term:
+            if p.data_dependent:
+                continue
+            if id(p) not in kept:
+                segs = p.block_segments(brows, n, block)
+                kept[id(p)] = int(segments_mod.count_union([[segs]], nb, universe=nb).sum())
+            best = min(best, kept[id(p)])
+        total += best
+    return min(total, nb * nb)
+
+
 DENSE_PASS_CELLS = 32  # (n, n) bool cells ANDed or ORed per work unit (about 2 billion a CPU second here)
 
 REFINE_FACTOR = 3  # re-counting a candidate block's rows with a key window: ~3x a plain row count
@@ -460,10 +487,15 @@ def predict_cost(
                 scoring += n * n + GATING_BYTES * n * -(-n // max(1, int(p.block)))
             elif p.data_dependent:
                 scoring += n * n * DENSE_CELL_BYTES.get(type(p).__name__, 4)
-        cost["memory_bytes"] = scoring + n * n * (len(prims) + 2) + DENSE_LAYOUT_BYTES * nb * nb
         # its block layout lists every kept block pair (at block 1, every kept pair): measured 2.7 s, 1.1 GB at
-        # n = 4,096 and block 1 for a union that keeps everything
-        cost["segment_evals"] = DENSE_LAYOUT_WORK * nb * nb
+        # n = 4,096 and block 1 for a union that keeps everything. A term keeps no pair its structured parts'
+        # block sets drop: streamingᶜ ∩ strided(19) ∩ topk(31) at 4,096, block 2 priced 432 MiB for every pair
+        # kept and ran 188 MB. The (nb, nb) counts and their nonzero scan stay per block pair.
+        pairs = _dense_layout_pairs(expr, n, block)
+        cost["memory_bytes"] = (
+            scoring + n * n * (len(prims) + 2) + DENSE_LAYOUT_BYTES * pairs + DENSE_COUNT_BYTES * nb * nb
+        )
+        cost["segment_evals"] = DENSE_LAYOUT_WORK * pairs + nb * nb // DENSE_PASS_CELLS
         blame("segment_evals", ["n"])
         cost["dense_bytes"] = n * n
         if n_terms > TERMS_LISTED:
