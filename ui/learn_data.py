@@ -1,6 +1,9 @@
 """The Learn page's numbers, free of Streamlit: each step's engine results, computed once per process
 (functools caches), and the tables built from them, so the page only reads widgets, calls one of these and draws.
 
+The cached arrays are shared by every session, so they are handed out read-only: a caller that wrote into one
+would change it for everybody (Streamlit's cache_data, used before, handed out copies).
+
 Memory arithmetic comes from sparse_core.memory, the same numbers as the Cost & Speed page.
 """
 
@@ -41,6 +44,11 @@ LAB_QUERY = {
 
 
 # -- engine results, cached per process -------------------------------------------------------
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
+
+
 @cache
 def dense_run():
     """MiniLM on the story's first 256 tokens: (model, tokens, dense forward pass)."""
@@ -58,7 +66,7 @@ def weight_summary(layer: int):
     counts, _ = np.histogram(np.clip(weights.ravel(), 1e-6, 1), bins=edges)
     ranked = -np.sort(-weights, axis=-1)  # each row sorted high to low
     share = np.cumsum(ranked, axis=-1).mean(axis=(0, 1))  # (T,) mean share held by the top-k keys
-    return edges, counts, share
+    return _frozen(edges), _frozen(counts), _frozen(share)
 
 
 @cache
@@ -95,13 +103,14 @@ def small(name: str, n: int):
 @lru_cache(maxsize=64)
 def small_mask(name: str, n: int) -> np.ndarray:
     """The small pattern's n × n boolean mask."""
-    return analysis.dense_mask(small(name, n).expr(), n)
+    return _frozen(analysis.dense_mask(small(name, n).expr(), n))
 
 
 @lru_cache(maxsize=64)
 def thumbnail(name: str, n: int) -> tuple[np.ndarray, float]:
     """A mask as an RGB picture, upscaled without smoothing, and the share of its pixels that are kept."""
-    return _rgb_thumbnail(small_mask(name, n), THUMB_PX)
+    rgb, density = _rgb_thumbnail(small_mask(name, n), THUMB_PX)
+    return _frozen(rgb), density
 
 
 def groups(mask: np.ndarray) -> int:
