@@ -360,6 +360,8 @@ def _dense_layout_pairs(expr, n: int, block: int) -> int:
     from .patterns.base import simple_terms
 
     nb = -(-n // block)
+    if nb > DATA_DEPENDENT_MAX_N:  # a deployment raised the limit: do not build a million block rows to price
+        return nb * nb
     brows = np.arange(nb, dtype=np.int64)
     kept: dict[int, int] = {}
     total = 0
