@@ -82,12 +82,7 @@ def _inputs() -> tuple[str, str, bool]:
         st.text_area(tr("lab.own"), key="lab_own", height=140, max_chars=200_000, persist_state=PERSIST)
         st.caption(tr("in.own_not_in_link"))
     st.select_slider(tr("lab.tokens"), TOKENS, key="lab_tokens", help=tr("lab.tokens_help"), persist_state=PERSIST)
-    causal = models.MODELS[model].causal
-    if local:
-        try:
-            causal = models.load(local).info.causal  # cached per process; a bad folder is reported below
-        except PatternError:
-            pass
+    causal = S.is_causal(model, local)
     _multi(tr("lab.patterns"), lab.lab_patterns(causal), "lab_patterns", pattern_titles())
     _multi(tr("lab.budgets"), S.BUDGETS, "lab_budgets", lambda b: f"{b:.0%}")
     return local or model, S.text_of(source, st.session_state.get("lab_own", "")), causal

@@ -36,6 +36,17 @@ def text_of(source: str, own: str) -> str:
     return (LONG.get(source) or EXAMPLES[source]).read_text(encoding="utf-8")
 
 
+def is_causal(model: str, local: str = "") -> bool:
+    """Whether the model reads causally: a local folder's own model where one is given and loads (cached per
+    process; a bad folder is reported where the run loads it), else the listed model's."""
+    if local:
+        try:
+            return models.load(local).info.causal
+        except PatternError:
+            pass
+    return models.MODELS[model].causal
+
+
 def tokens_offered(cap: int) -> list[int]:
     """Token counts of the perplexity view: a capped server offers only what it runs."""
     return [n for n in (64, 128, 256, 512, 1024, 2048) if n <= cap] or [cap]
