@@ -7,14 +7,12 @@ fragment, and a download file is built only when its button is clicked.
 
 from __future__ import annotations
 
-import uuid
-
 import pandas as pd
 import streamlit as st
 
-from sparse_core import PATTERNS, PatternError, export
+from sparse_core import PatternError, export
 from sparse_core.explore import TILE_SIZES, Exploration, compare, explore, explore_tile, tile_corner
-from sparse_core.export import Config, format_layers, parse_layers
+from sparse_core.export import Config, format_layers
 from ui.chrome import (
     DOWNLOAD_CONFIG,
     PERSIST,
@@ -31,48 +29,40 @@ from ui.chrome import (
     url_is_new,
     write_query,
 )
+from ui.explorer_state import (
+    BLOCK_OPTIONS,
+    COMPARE_DEFAULT,
+    COMPARE_PER_ROW,
+    D_HEADS,
+    KV_DTYPE,
+    MASK_PX,
+    N_OPTIONS,
+    NAMES,
+    OPS,
+    SPECS,
+    TABS,
+    URL_NAMES,
+    config_of,
+    from_url,
+    layer_state,
+    to_url,
+    view_caption,
+)
 from ui.figures import degree_band, mask_image, short_n, tile_image
-from ui.query import QueryParam
 from ui.widgets import comparison_row, export_panel, layer_card, numbers_panel, param_values, scale_layers_to_n
-
-BLOCK_OPTIONS = [16, 32, 64, 128, 256]
-N_OPTIONS = [16, 32, 64, 100, 128, 256, 500, 512, 1000, 1024, 2048, 4096, 8192, 10_000, 16_384, 32_768]
-N_OPTIONS += [65_536, 100_000, 131_072, 262_144, 524_288, 1_000_000, 1_048_576]
-NAMES = list(PATTERNS)
-OPS = ("union", "intersection")
-D_HEADS = [32, 64, 128, 256]
-KV_DTYPE = "fp16"  # the decode cache's element type, as served models keep it
-DEFAULT_PATTERN = "longformer(window=256,global_tokens=1)"
-SPECS = [
-    QueryParam("n", "choice", 4096, choices=N_OPTIONS),
-    QueryParam("causal", "bool", False),
-    QueryParam("pattern", "pattern", DEFAULT_PATTERN),
-    QueryParam("block", "choice", 128, choices=BLOCK_OPTIONS),
-    QueryParam("op", "choice", "union", choices=OPS),
-    QueryParam("d_head", "choice", 64, choices=D_HEADS),
-]
-URL_NAMES = [spec.name for spec in SPECS]
-TABS = ("ex.tab_mask", "ex.tab_compare", "ex.tab_export")
-MASK_PX = 520  # the full mask on a desktop is drawn about 430 px square (its height bounds it there)
-COMPARE_PER_ROW = 2  # four masks in one row were ~50 px wide each, their titles and colour bars cut
 
 
 # -- state: URL <-> widgets ----------------------------------------------------------------
 def _new_layer(name: str = "window", params: dict | None = None) -> str:
-    lid = uuid.uuid4().hex[:6]
-    st.session_state[f"ex_{lid}_pattern"] = name
-    for key, value in (params or {}).items():
-        st.session_state[f"ex_{lid}_{name}_{key}"] = value
+    lid, entries = layer_state(name, params)
+    st.session_state.update(entries)
     return lid
 
 
 def _load_from_url() -> None:
     """Widgets start from the URL, each bad value replaced by its default with a message."""
     values, problems = read_query(SPECS)
-    st.session_state.ex_url_problems = problems
-    st.session_state.update(ex_n=values["n"], ex_causal=values["causal"], ex_block=values["block"], ex_op=values["op"])
-    st.session_state.ex_d_head = values["d_head"]
-    st.session_state.ex_layers = [_new_layer(s.name, s.params) for s in values["pattern"]]
+    st.session_state.update(from_url(values), ex_url_problems=problems)
 
 
 def _layers_text() -> str:
@@ -85,12 +75,6 @@ def _layers_text() -> str:
     return "+".join(parts)
 
 
-def _sync_url(config: Config, d_head: int) -> None:
-    """The URL says what the widgets show (a refused combination too: its link then explains the refusal)."""
-    values = dict(pattern=_layers_text(), n=str(config.n), causal="1" if config.causal else "0", op=config.op)
-    write_query("ex", values | dict(block=str(config.block), d_head=str(d_head)))
-
-
 def _add_layer() -> None:
     st.session_state.ex_layers.append(_new_layer("global"))
 
@@ -100,24 +84,20 @@ def _remove_layer(lid: str) -> None:
 
 
 # -- cached engine calls -------------------------------------------------------------------
-def _config(layers_text: str, op: str, causal: bool, n: int, block: int) -> Config:
-    return Config(parse_layers(layers_text, causal), n, op, block, causal)
-
-
 @st.cache_data(max_entries=64, show_spinner=False)
 def _explore(layers_text: str, op: str, causal: bool, n: int, block: int, d_head: int) -> Exploration:
-    return explore(_config(layers_text, op, causal, n, block), d_head, KV_DTYPE)
+    return explore(config_of(layers_text, op, causal, n, block), d_head, KV_DTYPE)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _compare(layers_text: str, op: str, causal: bool, n: int, block: int, d_head: int, names: tuple[str, ...]):
     own = _explore(layers_text, op, causal, n, block, d_head)  # the mask tab's, from the cache
-    return compare(_config(layers_text, op, causal, n, block), list(names), d_head, own)
+    return compare(config_of(layers_text, op, causal, n, block), list(names), d_head, own)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _tile(layers_text: str, op: str, causal: bool, n: int, row0: int, col0: int, size: int):
-    return explore_tile(_config(layers_text, op, causal, n, 128), row0, col0, size)
+    return explore_tile(config_of(layers_text, op, causal, n, 128), row0, col0, size)
 
 
 # -- controls --------------------------------------------------------------------------------
@@ -171,13 +151,10 @@ def _dense_note(result: Exploration) -> None:
 
 
 def _mask_figure(result: Exploration) -> None:
-    view = result.view
-    if not view.pooled:
-        st.caption(tr("ex.token_view", n=f"{view.n:,}"))
-    else:
-        st.caption(tr("ex.pooled_view" if view.exact_density else "ex.pooled_binary", b=f"{view.block:,}"))
+    key, fields = view_caption(result.view)
+    st.caption(tr(key, **fields))
     image = {"format": st.session_state.get("ex_image_format", "png"), "scale": 2, "filename": "sparse-mask"}
-    figure = mask_image(view, height=MASK_PX, lang=lang(), nnz=result.stats.nnz)
+    figure = mask_image(result.view, height=MASK_PX, lang=lang(), nnz=result.stats.nnz)
     st.plotly_chart(figure, key="ex_mask", config={**DOWNLOAD_CONFIG, "toImageButtonOptions": image})
 
 
@@ -222,7 +199,7 @@ def compare_tab(config: Config, d_head: int) -> None:
     chosen = st.multiselect(
         tr("ex.compare_pick"),
         NAMES,
-        default=[x for x in ("longformer", "bigbird", "streaming") if x in NAMES],
+        default=COMPARE_DEFAULT,
         max_selections=3,
         key="ex_compare",
         format_func=pattern_titles(),
@@ -261,7 +238,7 @@ show_problems(st.session_state.pop("ex_url_problems", []))
 controls, results = st.columns([1, 2.2], gap="large")
 with controls:
     specs, errors, config, d_head = _controls()
-_sync_url(config, d_head)
+write_query("ex", to_url(_layers_text(), config, d_head))  # a refused combination too: its link explains it
 if errors:
     with results:
         show_error(errors[0])
