@@ -17,17 +17,26 @@ Settings, ports and flags are the same as for app.py (`.streamlit/config.toml`, 
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Callable
-from contextlib import asynccontextmanager
+import os
 
-import streamlit as st
-from starlette.middleware import Middleware
-from starlette.responses import PlainTextResponse, RedirectResponse
-from streamlit.logger import get_logger
+# One torch thread per server process, as app.py sets, but here: ui.preload imports the pages' modules,
+# torch among them, in a background thread as the server starts, before app.py first runs, and torch's
+# OpenMP pool is sized when torch is imported. Under serve.py app.py's setting came too late: torch ran
+# with one thread per core, and a 64-token SmolLM2 Lab run cost its script thread 5.9 CPU-s under load
+# (spinning OpenMP threads) against 0.6-1.0 CPU-s at one thread (measured; /tmp perf notes, issue #20).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from ui import heap, preload, runlog
+import contextlib  # noqa: E402
+import threading  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from contextlib import asynccontextmanager  # noqa: E402
+
+import streamlit as st  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
+from starlette.responses import PlainTextResponse, RedirectResponse  # noqa: E402
+from streamlit.logger import get_logger  # noqa: E402
+
+from ui import heap, preload, runlog  # noqa: E402
 
 _log = get_logger("serve")  # Streamlit's handler and level: the line shows in the server's log
 

@@ -161,3 +161,26 @@ def test_after_the_class_the_per_request_caches_are_empty(monkeypatch):
     report = serve.after_class()
     result(1)
     assert calls == [1, 1] and "probe" not in analysis._mask_memo and report["returned_bytes"] >= 0
+
+
+def test_the_served_app_runs_torch_on_one_thread_whatever_imports_it_first():
+    """serve.py's preload imports torch as the server starts, before app.py sets OMP_NUM_THREADS; torch
+    sizes its thread pool at import, so serve.py must set it first. Without that, a Lab run's script
+    thread spun 5.9 CPU-s instead of ~1 under load (issue #20's class run)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")} | {"HF_HUB_OFFLINE": "1"}
+    probe = "import torch; print(torch.get_num_threads())"
+
+    def threads(first: str) -> int:
+        out = subprocess.run([sys.executable, "-c", first + probe], cwd=ROOT, env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return int(out.stdout.split()[-1])
+
+    assert threads("import serve; ") == 1
+    if (os.cpu_count() or 1) > 1:  # the probe tells: on its own torch takes one thread per core
+        assert threads("") > 1
