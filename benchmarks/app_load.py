@@ -114,6 +114,7 @@ TARGETS = {
     "after close (MB)": 300,
 }
 TIMEOUT_S = 240.0
+ONLY: set[str] = set()  # --actions: a development run's subset of the class mix (empty: all of it)
 IN_FLIGHT: Counter = Counter()  # actions under way now, read by the RSS watcher at each new peak
 DONE = {
     ForwardMsg.FINISHED_SUCCESSFULLY,
@@ -313,6 +314,8 @@ async def _session(browser, index, url, deadline, speed_run, results, errors, do
     await wire.attach(context, page)
     expected = _expected_download_size(DOWNLOAD[2])
     for action, path in _script(index):
+        if ONLY and action not in ONLY:
+            continue
         if time.time() > deadline:
             break
         IN_FLIGHT[action] += 1
@@ -812,7 +815,13 @@ def main() -> None:
         help="the browser's and driver's autogroup nice (default 19; on a machine busy with other work a "
         "development run may pass 10, or the browser gets almost nothing)",
     )
+    parser.add_argument(
+        "--actions",
+        default="",
+        help="development only: a comma-separated subset of the mix (e.g. 'inspector smollm2,lab (small run)')",
+    )
     args = parser.parse_args()
+    ONLY.update(a.strip() for a in args.actions.split(",") if a.strip())
     priority = low_priority_session(args.client_nice)  # first: before any thread or child starts
     per_thread = "could not be set" in priority
     check = check_priority(args.server_nice, args.client_nice)
@@ -869,7 +878,9 @@ def main() -> None:
         f"Server: `streamlit run serve.py` as `make run` starts it: HF_HUB_OFFLINE=1 {shown_env}; session TTL {ttl} s",
         f"Load average before the server started: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; "
         f"at the start of the sessions: {report['load'][0]:.2f} {report['load'][1]:.2f} {report['load'][2]:.2f}",
-        f"{sessions} sessions for {args.minutes:g} min (contexts of one Chromium), {report['wall']:.0f} s "
+        f"{sessions} sessions for {args.minutes:g} min (contexts of one Chromium"
+        + (f"; only: {', '.join(sorted(ONLY))}" if ONLY else "")
+        + f"), {report['wall']:.0f} s "
         f"wall; server CPU {report['cpu']:.0f} s ({report['cpu'] / report['wall'] / (os.cpu_count() or 1):.0%} of "
         f"the machine); browser and driver CPU {client_cpu:.0f} s (whole run"
         + (f"; {sum(client.reniced.values())} times a client thread was set back to nice 19)" if per_thread else ")"),
