@@ -13,7 +13,7 @@ from sparse_core import analysis, jobs, make
 from sparse_core.cost import MODEL_PRESETS, ModelConfig, model_cost, stats
 from sparse_core.scaling import curve, fitted_slope, largest_n_within, prefill_memory
 from tests.browser import wait_ready
-from tests.conftest import app_test
+from tests.conftest import ROOT, app_test
 from tests.test_learn import full_screenshot
 from ui.i18n import STRINGS
 
@@ -101,6 +101,25 @@ def test_cost_page_shows_slopes_and_budgets():
     at.number_input(key="co_h_custom").set_value(6).run()
     at.number_input(key="co_k_custom").set_value(4).run()
     assert "heads must be a multiple of kv_heads" in at.error[0].value.replace("\\", "")  # clear; the page stands
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_links_patterns_are_read_deduplicated_and_capped_and_its_unknown_names_named(lang):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / PAGE), default_timeout=600)
+    at.session_state["lang"] = lang
+    at.query_params["patterns"] = "window,<b>nosuch</b>,window,bigbird,streaming,mistral,dilated,global"
+    at.query_params["model"] = "Mistral-7B (GQA)"
+    at.run()
+    assert not at.exception
+    # written out by hand: the known names in order, each once, the first five
+    assert at.session_state["co_patterns"] == ["window", "bigbird", "streaming", "mistral", "dilated"]
+    assert at.session_state["co_model"] == "Mistral-7B (GQA)"
+    warning = " ".join(w.value for w in at.warning)
+    assert "nosuch" in warning and STRINGS["co.unknown"][lang] in warning and "<b>" not in warning
+    kept = "window,bigbird,streaming,mistral,dilated"
+    assert at.query_params["patterns"] in (kept, [kept])  # the URL says what the page uses
 
 
 def test_only_the_open_tab_computes():
