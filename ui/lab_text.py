@@ -1,5 +1,6 @@
-"""What the Pattern Lab page writes beside its figures, free of Streamlit: its table's columns, the price and
-refusal messages, the engine errors it translates, the rows a grid should have, and the continuation's choices.
+"""What the Pattern Lab page asks and writes beside its figures, free of Streamlit: its table's columns, the
+price, refusal and partial-run messages, the engine errors it translates, the retrieval request and the rows it
+should give, and the continuation's choices.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The Learn page's numbers, free of Streamlit: each step's engine results, computed once per process
-(functools caches), and the tables built from them, so the page only reads widgets, calls one of these and draws.
+"""The Learn page's data, free of Streamlit: each step's engine results, computed once per process (functools
+caches), the tables built from them and the parameters of its links to the Lab, so the page only reads widgets,
+calls one of these and draws.
 
 The cached arrays are shared by every session, so they are handed out read-only: a caller that wrote into one
 would change it for everybody (Streamlit's cache_data, used before, handed out copies).
