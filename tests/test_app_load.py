@@ -213,3 +213,32 @@ def test_an_action_is_matched_to_the_server_runs_that_served_it():
     )
     assert server_run(action._replace(session="c"), runs) is None  # a session the log does not know
     assert server_run(action._replace(ended=12.0), runs) is None  # no end before the browser saw one
+
+
+def test_the_load_generator_gets_an_autogroup_of_its_own_even_from_a_shells_job():
+    """A shell's job is a process-group leader and may not setsid: it forks, the child goes on in a new
+    session whose autogroup has the asked nice, and the parent exits with the child's status."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = (
+        "import os, sys\n"
+        "from benchmarks.app_load import low_priority_session\n"
+        "leader = os.getpid() == os.getpgrp()\n"
+        "before = open('/proc/self/autogroup').read().split()[0]\n"
+        "what = low_priority_session(15)\n"
+        "after = open('/proc/self/autogroup').read().split()\n"
+        "print(leader, before != after[0], after[-1], os.getsid(0) == os.getpid(), what, flush=True)\n"
+        "sys.exit(3)\n"
+    )
+    if not Path("/proc/self/autogroup").exists():
+        pytest.skip("no autogroups on this kernel")
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, start_new_session=True, timeout=120
+    )
+    assert out.returncode == 3, out.stderr[-2000:]  # the parent passed on the child's exit status
+    leader, moved, nice, session_leader, *what = out.stdout.split()
+    assert (leader, moved, nice, session_leader) == ("True", "True", "15", "True"), out.stdout
+    assert "autogroup nice 15" in " ".join(what)
