@@ -53,8 +53,23 @@ Progress = Callable[[int, int, str], Any]
 
 __all__ = [
     "LONG_FROM", "MAP_SIDE", "ROWS", "LongHeadView", "LongInspection", "PassCancelledError", "held_bytes",
-    "inspect_long", "pool_mean", "price_inspection",
+    "inspect_long", "pool_mean", "price_inspection", "token_choices",
 ]  # fmt: skip
+
+
+SHORT_CHOICES = (32, 64, 128, 256, 384, 512)  # token counts offered up to LONG_FROM
+
+
+def token_choices(context: int, cap: int) -> list[int]:
+    """Token counts to offer for a model of `context` tokens under a deployment cap: the short steps, then
+    doubling (1,024, 2,048, …) up to the smaller of the two, which is always offered itself."""
+    top = max(2, min(int(context), int(cap)))
+    ladder = set(SHORT_CHOICES)
+    step = 2 * LONG_FROM
+    while step < top:
+        ladder.add(step)
+        step *= 2
+    return sorted({x for x in ladder if x <= top} | {top})
 
 
 def edges(n: int, side: int = MAP_SIDE) -> np.ndarray:
@@ -327,15 +342,29 @@ class LongInspection:
         )
 
 
-def price_inspection(model: str, n: int, data_dependent: bool, heads: int | None = None, budget=None):
-    """The predicted CPU seconds of a long inspection, before any work: the Lab's price of one row.
+# CPU seconds of one long inspection on SmolLM2 (30 x 9 heads, one torch thread), structured pattern at
+# ~10 % density: price = token · n + pair · n². Fitted to runs measured on the 2-core machine at commit
+# dc67dbe/c0d1b6e under load 25-37 (CPU seconds do not grow with the load as wall time does):
+# 2,048 tokens 21.9 s, 4,096 tokens 60.5 s (the Lab's row price, extrapolated by n², said 50 and 199).
+COSTS = {"token": 6.6e-3, "pair": 2.0e-6}
+DENSE_SHARE_OF_PRICE = 0.65  # the dense pass's share of the measured time (the rest: the sparse pass)
+REFERENCE_HEADS = 30 * 9
 
-    A long inspection is what one Lab row costs: a dense pass reducing probabilities in row chunks
-    to one mask's mass kept, and one sparse pass (plus the plain dense share the Lab adds, which
-    stands in for the entropy and thumbnails reduced here)."""
-    return lab_price.price_rows(
-        model, n, 0 if data_dependent else 1, 1 if data_dependent else 0, heads=heads, budget=budget
-    )
+
+def price_inspection(model: str, n: int, data_dependent: bool, heads: int | None = None, budget=None):
+    """The predicted CPU seconds of a long inspection (`COSTS`), before any work, as a `lab_price.LabPrice`.
+
+    Another model is scaled by its layers × heads (`heads`), as the Lab scales its prices. A data-dependent
+    pattern (a per-head selection in each layer of both passes) is priced at the Lab's own ratio of a
+    data-dependent row to a structured one at this n (its measured `row_dd`, `dense_job_dd`)."""
+    budget = budget or lab_price.LabBudget.from_env()
+    scale = 1.0 if model == "smollm2" else (heads or REFERENCE_HEADS) / REFERENCE_HEADS
+    total = scale * (COSTS["token"] * n + COSTS["pair"] * float(n) ** 2)
+    if data_dependent:
+        structured = lab_price.price_rows("smollm2", n, 1, 0, budget=budget).cpu_seconds
+        total *= lab_price.price_rows("smollm2", n, 0, 1, budget=budget).cpu_seconds / structured
+    dense = DENSE_SHARE_OF_PRICE * total
+    return lab_price.LabPrice(model, int(n), 1, dense, total - dense, budget.cpu_seconds, heads)
 
 
 def refuse_over_budget(price, choices: list[int], data_dependent: bool) -> None:

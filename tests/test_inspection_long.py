@@ -1,0 +1,192 @@
+"""sparse_core.inspection_long: the Inspector past 512 tokens, pooled maps and numbers computed in row chunks.
+
+The references are outside the long path: block means written as a literal loop over the blocks, and
+the short path (`inspection.compare`, itself checked against transformers' own eager attention in
+test_inspection.py) run on the same text at a small n, where both paths can run. Peak memory is
+measured in a process of its own (resident growth, which sees torch's buffers)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sparse_core import inspection, models
+from sparse_core import inspection_long as IL
+
+model = pytest.mark.model
+FAST = bool(os.environ.get("SPARSE_TEST_FAST"))
+
+
+@settings(max_examples=20 if FAST else 100, deadline=None)
+@given(n=st.integers(1, 40), m=st.integers(1, 40), side=st.integers(1, 12), seed=st.integers(0, 2**16))
+def test_block_means_equal_a_literal_loop_over_the_blocks(n, m, side, seed):
+    full = np.random.default_rng(seed).random((n, m))
+    pooled = IL.pool_mean(full, side)
+    assert pooled.shape == (min(side, n), min(side, m))
+    for a in range(pooled.shape[0]):
+        r0, r1 = round(a * n / pooled.shape[0]), round((a + 1) * n / pooled.shape[0])
+        for b in range(pooled.shape[1]):
+            c0, c1 = round(b * m / pooled.shape[1]), round((b + 1) * m / pooled.shape[1])
+            assert r1 > r0 and c1 > c0  # no empty block
+            assert pooled[a, b] == pytest.approx(full[r0:r1, c0:c1].mean(), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("context", "cap", "want"),
+    [
+        (8192, 512, [32, 64, 128, 256, 384, 512]),
+        (8192, 8192, [32, 64, 128, 256, 384, 512, 1024, 2048, 4096, 8192]),
+        (512, 8192, [32, 64, 128, 256, 384, 512]),  # MiniLM: its own context, whatever the cap
+        (8192, 3000, [32, 64, 128, 256, 384, 512, 1024, 2048, 3000]),  # the cap itself is offered
+        (100, 512, [32, 64, 100]),
+    ],
+)
+def test_token_choices_follow_the_context_and_the_cap(context, cap, want):
+    assert IL.token_choices(context, cap) == want
+
+
+def test_the_price_grows_with_n_and_a_refusal_names_the_tokens_that_fit():
+    from sparse_core import PatternError
+    from sparse_core.lab_price import LabBudget
+
+    prices = [IL.price_inspection("smollm2", n, False).cpu_seconds for n in (1024, 2048, 4096, 8192)]
+    assert prices == sorted(prices) and prices[0] > 0
+    budget = LabBudget(prices[1] * 1.01)  # 2,048 fits, 4,096 does not
+    price = IL.price_inspection("smollm2", 8192, False, budget=budget)
+    with pytest.raises(PatternError) as err:
+        IL.refuse_over_budget(price, IL.token_choices(8192, 8192), False)
+    assert err.value.code == "in_over_budget" and err.value.fields["fit_tokens"] == 2048
+    assert "at most 2,048 tokens" in str(err.value)
+    IL.refuse_over_budget(IL.price_inspection("smollm2", 1024, False, budget=budget), [1024], False)  # fits: silent
+
+
+# -- on the model: the long path against the short one ----------------------------------------------
+TEXT = "The key opens more than one door, said the old woman, and she smiled at the child. " * 12
+
+
+@pytest.fixture(scope="module")
+def smollm():
+    return models.load("smollm2")
+
+
+@pytest.fixture(scope="module")
+def both(smollm):
+    """The short and the long path on the same 96 tokens (the long one forced by lowering LONG_FROM)."""
+    short = inspection.inspect_text(smollm, TEXT, "window", {"window": 16}, 96)
+    calls = []
+    old = inspection.LONG_FROM
+    inspection.LONG_FROM = 32
+    try:
+        long = inspection.inspect_text(
+            smollm, TEXT, "window", {"window": 16}, 96, progress=lambda *a: calls.append(a), stop=lambda: False
+        )
+    finally:
+        inspection.LONG_FROM = old
+    return short, long, calls
+
+
+@model
+def test_long_numbers_equal_the_short_paths(both):
+    short, long, calls = both
+    assert long.long and not short.long and long.n == short.n == 96
+    for name in ("density", "density_raw", "kept_pairs", "allowed_pairs", "changed_rows", "empty_rows", "agreement"):
+        assert getattr(long.summary, name) == getattr(short.summary, name), name
+    for name in ("mass_changed", "mass_all", "cosine_changed", "cosine_all", "cosine_worst"):
+        assert getattr(long.summary, name) == pytest.approx(getattr(short.summary, name), abs=1e-5), name
+    for name in ("perplexity_dense", "perplexity_sparse"):
+        assert getattr(long.summary, name) == pytest.approx(getattr(short.summary, name), rel=1e-4), name
+    ts, tl = short.table(), long.table()
+    assert set(ts) == set(tl)
+    for name in ts:
+        np.testing.assert_allclose(tl[name], ts[name], atol=1e-4, err_msg=name)
+    np.testing.assert_allclose(long.mass_kept, short.mass_kept, atol=1e-6)
+    layers = long.layers
+    assert calls[-1] == (2 * layers, 2 * layers, "sparse")  # one report per layer and pass, in order
+    assert [c[0] for c in calls] == list(range(1, 2 * layers + 1))
+
+
+@model
+@pytest.mark.parametrize(("layer", "head"), [(0, 0), (17, 5)])
+def test_pooled_maps_are_the_block_means_of_the_full_maps(both, layer, head):
+    short, long, _ = both
+    full = short.head(layer, head)  # the pass's own fp32 maps (n x n), the brute-force reference
+    exact = long.head(layer, head, side=long.n)  # one token per block: the maps themselves
+    np.testing.assert_allclose(exact.dense, full.dense, atol=2e-3)  # float16 q and k
+    np.testing.assert_allclose(exact.sparse, full.sparse, atol=2e-3)
+    np.testing.assert_array_equal(exact.states, np.minimum(full.states, 2))
+    assert not exact.pooled
+    pooled = long.head(layer, head, side=10)
+    assert pooled.pooled and pooled.dense.shape == (10, 10)
+    np.testing.assert_allclose(pooled.dense, IL.pool_mean(full.dense, 10), atol=2e-4)
+    np.testing.assert_allclose(pooled.sparse, IL.pool_mean(full.sparse, 10), atol=2e-4)
+    np.testing.assert_allclose(pooled.sparse - pooled.dense, IL.pool_mean(full.sparse - full.dense, 10), atol=2e-4)
+    kept_any = IL.pool_mean(full.states == 1, 10) > 0
+    np.testing.assert_array_equal(pooled.states == 1, kept_any)
+    for query in (0, 47, 95):
+        d, s, k = pooled.row(query)
+        np.testing.assert_allclose(d, full.dense[query], atol=2e-3)
+        np.testing.assert_allclose(s, full.sparse[query], atol=2e-3)
+        np.testing.assert_array_equal(k, full.applied[query])
+    assert pooled.axis_labels(long.tokens.labels)[0] == "#0–9"
+
+
+@model
+def test_a_stop_between_layers_cancels_the_run(smollm):
+    seen = []
+    old = inspection.LONG_FROM
+    inspection.LONG_FROM = 32
+    try:
+        with pytest.raises(IL.PassCancelledError):
+            inspection.inspect_text(
+                smollm,
+                TEXT,
+                "window",
+                {"window": 16},
+                64,
+                progress=lambda *a: seen.append(a),
+                stop=lambda: len(seen) >= 3,
+            )
+    finally:
+        inspection.LONG_FROM = old
+    assert len(seen) == 3  # it stopped after the third layer, not at the end
+
+
+_PEAK = r"""
+import json, sys, torch
+torch.set_num_threads(1)
+from sparse_core import inspection, models
+from sparse_core.lab_passes import PeakRSS
+lm = models.load("smollm2")
+text = open("assets/examples/en_story.txt", encoding="utf-8").read() * 20
+n = int(sys.argv[1])
+inspection.inspect_text(lm, text, "window", {"window": 16}, 64)  # warm: first-call allocations out of the way
+with PeakRSS() as cost:
+    r = inspection.inspect_text(lm, text, "window", {"window": n // 20}, n)
+    r.head(3, 4)
+print(json.dumps({"n": r.n, "peak": cost.peak_bytes, "cpu": cost.cpu_seconds}))
+"""
+
+
+@model
+@pytest.mark.slow
+def test_a_long_run_holds_its_stated_bound_not_one_map_per_head():
+    """At 2,048 tokens every head's full map would be 30 x 9 x 2,048² float32 = 4.5 GB; the long path
+    holds both passes' float16 q/k (`held_bytes`, 189 MB) plus transients smaller than one layer's maps."""
+    n = 2048
+    out = subprocess.run(
+        [sys.executable, "-c", _PEAK, str(n)], capture_output=True, text=True, check=True, env={**os.environ}
+    )
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["n"] == n
+    held = IL.held_bytes(30, 9, 3, 64, n)
+    one_layer = 9 * n * n * 4  # (H, n, n) float32: what the short path computes per layer
+    every_head = 30 * one_layer
+    assert got["peak"] < held + one_layer, (got, held, one_layer)
+    assert got["peak"] < every_head / 10
