@@ -1,8 +1,8 @@
 """Plotly figures and small helpers for the Attention Inspector, free of Streamlit.
 
-Payloads stay bounded at every length the inspector accepts (512 tokens): token labels travel
-once per axis as categories (never as an n x n customdata), maps as float32 arrays, and the token
-view draws only the strongest weights of one row.
+Payloads stay bounded at every length the inspector accepts (maps of at most 512 × 512, pooled past
+512 tokens): token labels travel once per axis as categories (never as an n x n customdata), maps as
+float32 arrays, and the token view draws only the strongest weights of one row.
 """
 
 from __future__ import annotations
@@ -304,9 +304,15 @@ def token_view(
 
 
 def head_figures(view, tokens, titles: dict[str, str], scale: str, hide_first: bool, lang: str) -> dict[str, go.Figure]:
-    """The four maps of one head (an `inspection.HeadView`): dense, mask, sparse and sparse − dense."""
+    """The four maps of one head (an `inspection.HeadView`): dense, mask, sparse and sparse − dense.
+
+    A pooled view (`inspection_long.LongHeadView`, past 512 tokens) names its blocks ("#a–b") on
+    the axes instead of tokens: at most 512 of them, so the payload stays bounded at any length."""
     kw = dict(hover=getattr(tokens, "hover", None) or None, hide_first=hide_first, lang=lang)
     labels = tokens.labels
+    if hasattr(view, "axis_labels"):
+        labels = view.axis_labels(tokens.labels)
+        kw["hover"] = None if len(labels) < len(tokens.labels) else kw["hover"]
     return {
         "dense": attention_map(view.dense, labels, titles["dense"], scale=scale, **kw),
         "mask": mask_map(view.states, labels, titles["mask"], **kw),
