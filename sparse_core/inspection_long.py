@@ -15,7 +15,8 @@ heads, d head size, C = `ROWS`):
   SmolLM2 at 8,192) and are reduced at once to mass kept, changed rows, entropy and thumbnails,
   in float32 from the model's own q and k (the numbers are exact; only the maps read float16).
 - **Pattern.** Structured: one shared (n, n) bool (64 MB at 8,192), as the Lab holds. Data-dependent:
-  one layer's (H, n, n) bool at a time, chosen per head from that layer's q and k (the Lab's rule).
+  one layer's (H, n, n) bool at a time, chosen per head from that layer's q and k (the Lab's rule);
+  one head's maps rebuild that head's (n, n) bool once.
 - **Sparse pass.** The Lab's `LabPass("sparse", method="auto")` through `lab_passes.run_pass`:
   structured patterns that skip half of the blocks run block-gathered (each query block reads only
   its kept key blocks), others through masked SDPA. Data-dependent patterns choose from the sparse
@@ -271,14 +272,16 @@ class LongInspection:
         """One row per (layer, head), as `Inspection.table`."""
         return dict(self.columns)
 
-    def _pattern_rows(self, layer: int, head: int, lo: int, hi: int, run: list) -> torch.Tensor:
-        """(c, n) bool: the pattern's rows lo:hi in this head (data-dependent: chosen from `run`'s q/k)."""
+    def _head_pattern(self, layer: int, head: int) -> torch.Tensor:
+        """(n, n) bool: the pattern in this head (data-dependent: chosen from the sparse pass's q/k, as it ran).
+
+        Structured patterns share one mask; a data-dependent one costs one head's (n, n) bool here."""
         if self.shared is not None:
-            return self.shared[lo:hi]
-        rec = run[layer]
+            return self.shared
+        rec = self.sparse_layers[layer]
         groups = rec.q.shape[0] // rec.k.shape[0]
         q, k = rec.q[head : head + 1].float(), rec.k[head // groups : head // groups + 1].float()
-        return head_masks(self.expr, q, k, rec.scaling, 1)[0, lo:hi]  # one head's (n, n), then its rows
+        return head_masks(self.expr, q, k, rec.scaling, 1)[0]
 
     def _probs(self, rec: _Layer, head: int, lo: int, hi: int, keep: torch.Tensor | None) -> np.ndarray:
         n = self.n
@@ -290,13 +293,17 @@ class LongInspection:
             sc = sc.masked_fill(~keep, -torch.inf)
         return torch.softmax(sc, dim=-1).numpy()
 
-    def _rows(self, layer: int, head: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _rows(
+        self, layer: int, head: int, lo: int, hi: int, pattern_mask: torch.Tensor | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Dense rows, sparse rows and the applied mask (pattern ∩ model, empty rows keep themselves) of lo:hi."""
         n = self.n
+        if pattern_mask is None:
+            pattern_mask = self._head_pattern(layer, head)
         ok = torch.ones((hi - lo, n), dtype=torch.bool)
         if self.causal:
             ok = torch.arange(n)[None, :] <= torch.arange(lo, hi)[:, None]
-        pattern = self._pattern_rows(layer, head, lo, hi, self.sparse_layers) & ok
+        pattern = pattern_mask[lo:hi] & ok
         keep = pattern.clone()
         empty = ~keep.any(-1)
         if bool(empty.any()):
@@ -316,9 +323,10 @@ class LongInspection:
         row_bin = np.searchsorted(e, np.arange(n), side="right") - 1
         dense, sparse = np.zeros((p, p)), np.zeros((p, p))
         kept, allow = np.zeros((p, p), dtype=np.int64), np.zeros((p, p), dtype=np.int64)
+        pattern_mask = self._head_pattern(layer, head)  # once per head, not per row chunk
         for lo in range(0, n, ROWS):
             hi = min(n, lo + ROWS)
-            d, sp, keep = self._rows(layer, head, lo, hi)
+            d, sp, keep = self._rows(layer, head, lo, hi, pattern_mask)
             ok = (
                 np.ones((hi - lo, n), dtype=bool)
                 if not self.causal

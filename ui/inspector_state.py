@@ -43,7 +43,7 @@ def query_spec() -> list[QueryParam]:
     return [
         QueryParam("model", "choice", next(iter(models.MODELS)), choices=list(models.MODELS)),
         QueryParam("text", "choice", "en_story", choices=[*EXAMPLES, OWN]),
-        QueryParam("tokens", "choice", DEFAULT_TOKENS, choices=options),
+        QueryParam("tokens", "choice", DEFAULT_TOKENS if DEFAULT_TOKENS in options else options[-1], choices=options),
         QueryParam("pattern", "text", DEFAULT_PATTERN, max_length=400),
         QueryParam("layer", "int", 2, minimum=0, maximum=255),
         QueryParam("head", "int", 0, minimum=0, maximum=255),
