@@ -11,7 +11,8 @@ late. This log gives the server's side of the same runs, one JSON line per scrip
 - requested: when the session's rerun request arrived (epoch seconds; the earliest one not yet
   served: requests that arrive while a run is under way stop it, and the next run serves them);
   None for a run no request started (st.rerun, a widget callback's own rerun);
-- started / finished: the main script (app.py) starting and ending, on the script thread;
+- started / finished: the main script (app.py) starting and ending, on the script thread (Streamlit's
+  own end-of-run steps and the sending of `script_finished` follow; the event loop sends it);
 - cpu: that thread's CPU seconds for the run (time.thread_time), which leaves out worker threads;
 - queued / heavy: seconds this run waited in jobs.HEAVY for its turn, and held it;
 - status: "ok", or the exception that ended the run ("RerunException" when a newer request or
