@@ -104,6 +104,7 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=BUDGET)
     ap.add_argument("--lang", default="en", choices=["en", "zh"])
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--linear-dtype", default="float32", choices=["float32", "bfloat16"])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.prefill_one:
@@ -124,6 +125,7 @@ def main() -> None:
     lengths = [int(v) for v in _floats(args.lengths)]
     patterns = [p for p in args.patterns.split(",") if p.strip()]
     print(f"load average before: {_load()}")
+    cpu_at: list[tuple[str, int, float]] = []  # (arm, length, CPU s when its row arrived): CPU per cell
     result = memory_eval.run_memory(
         "smollm2",
         args.task,
@@ -134,6 +136,8 @@ def main() -> None:
         [args.budget],
         lang=args.lang,
         progress=lambda done, total, label: print(f"  {done}/{total} {label}", flush=True),
+        on_row=lambda row: cpu_at.append((row["label"], row["length"], time.process_time())),
+        linear_dtype=args.linear_dtype,
     )
     print(f"load average after: {_load()}")
     print(f"{'arm':<18}{'length':>7}{'tokens':>7}{'depth':>6}{'density':>9}{'acc':>6}  {'95% CI':<13}{'s':>6}  answers")
@@ -149,7 +153,19 @@ def main() -> None:
         f"CPU {result.cpu_seconds:.1f} s, wall {result.wall_seconds:.1f} s for {trials} trials "
         f"({result.cpu_seconds / max(trials, 1):.2f} CPU s per trial)"
     )
+    print(f"linear layers in {args.linear_dtype}")
+    cell_cpu: dict[tuple[str, int], float] = {}
+    last = time.process_time() - result.cpu_seconds  # the grid's start (its CPU clock)
+    for label, n, at in cpu_at:
+        cell_cpu[label, n] = cell_cpu.get((label, n), 0.0) + at - last
+        last = at
     for label in dict.fromkeys(r["label"] for r in result.rows):
+        rows = [r for r in result.rows if r["label"] == label]
+        cpu = sum(v for (lab, _), v in cell_cpu.items() if lab == label)
+        print(f"{label}: recalled {sum(r['correct'] for r in rows)}/{sum(r['trials'] for r in rows)}, CPU {cpu:.1f} s")
+        for n in lengths:
+            if (label, n) in cell_cpu:
+                print(f"  {label} at {n}: CPU {cell_cpu[label, n]:.1f} s")
         for n in lengths:
             cells = [r for r in result.rows if r["label"] == label and r["length"] == n]
             if cells:
