@@ -102,9 +102,20 @@ VECTORS = [
 SIZES = [1, 2, 7, 64, 301]
 
 
+def _cases(sizes: list[int]) -> list:
+    """(n, vectors) for every size and vectors kind. The quick loop runs the largest n with the tied vectors only:
+    the code's branches depend on n and the parameters, which the tied vectors share, plus ties, which only they
+    have (the synthetic ones at that n cost ~2 CPU-s); `make test` runs them all."""
+    out = []
+    for n in sizes:
+        for p in VECTORS:
+            slow = bool(p.marks) or (n == max(sizes) and p.id != "tied")
+            out.append(pytest.param(n, p.values[0], id=f"{n}-{p.id}", marks=pytest.mark.slow if slow else ()))
+    return out
+
+
 # -- the fast masks equal the references -----------------------------------------------------
-@pytest.mark.parametrize("vectors", VECTORS)
-@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("n, vectors", _cases(SIZES))
 @pytest.mark.parametrize("causal", [False, True])
 def test_topk_equals_argpartition(vectors, n, causal):
     q, k = vectors(n)
@@ -112,8 +123,7 @@ def test_topk_equals_argpartition(vectors, n, causal):
         assert np.array_equal(TopK(kk, causal=causal).dense(q, k), _ref_topk(q, k, kk, causal)), kk
 
 
-@pytest.mark.parametrize("vectors", VECTORS)
-@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("n, vectors", _cases(SIZES))
 @pytest.mark.parametrize("causal", [False, True])
 def test_block_gating_equals_argpartition(vectors, n, causal):
     q, k = vectors(n)
@@ -123,8 +133,7 @@ def test_block_gating_equals_argpartition(vectors, n, causal):
             assert np.array_equal(got, _ref_block_gating(q, k, block, top, causal)), (block, top)
 
 
-@pytest.mark.parametrize("vectors", VECTORS)
-@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("n, vectors", _cases(SIZES))
 def test_vertical_slash_equals_isin_and_bincount(vectors, n):
     q, k = vectors(n)
     for v, s, last in [(1, 1, 1), (5, 4, 16), (64, 64, 64), (8192, 3, 8192), (2, 8192, 40)]:
@@ -132,8 +141,7 @@ def test_vertical_slash_equals_isin_and_bincount(vectors, n):
         assert np.array_equal(got, _ref_vertical_slash(q, k, v, s, last)), (v, s, last)
 
 
-@pytest.mark.parametrize("vectors", VECTORS)
-@pytest.mark.parametrize("n", [2, 64, 301])
+@pytest.mark.parametrize("n, vectors", _cases([2, 64, 301]))
 @pytest.mark.parametrize("causal", [False, True])
 def test_routing_stops_early_only_where_more_iterations_change_nothing(vectors, n, causal):
     """Lloyd's iterations stop once the labels repeat: any later iteration would repeat them too, so a run
@@ -148,8 +156,7 @@ def test_routing_stops_early_only_where_more_iterations_change_nothing(vectors, 
         assert np.array_equal(mask, np.tril(want) if causal else want)
 
 
-@pytest.mark.parametrize("vectors", VECTORS)
-@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("n, vectors", _cases(SIZES))
 @pytest.mark.parametrize("causal", [False, True])
 def test_lsh_equals_concatenated_argmax_and_pairwise_compare(vectors, n, causal):
     q, k = vectors(n)
