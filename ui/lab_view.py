@@ -1,0 +1,122 @@
+"""The Pattern Lab's Streamlit pieces shared by its two views: engine errors in the page's words, pills, the
+Run and Cancel buttons, a heavy run in its turn in the queue with its progress, and the drawn results (the
+retrieval grid, greedy continuation); app_pages/lab.py lays them out.
+"""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+from sparse_core import PatternError, jobs, lab
+
+from . import lab_figures as F
+from . import lab_text as T
+from .chrome import DOWNLOAD_CONFIG, PERSIST, keep_valid, lang, pattern_titles, tr
+from .chrome import show_error as _show_engine_error
+from .downloads import download_button
+
+
+def show_error(error: Exception) -> None:
+    """The lab's own engine errors in the catalog's words (lab.err_*), others as every page shows them."""
+    _show_engine_error(T.error_message(error, lang()))
+
+
+def pills(label: str, options: list, key: str, fmt) -> None:
+    """Pills that show every option at once and wrap (directly in a column they scroll and hide some)."""
+    chosen = [v for v in st.session_state.get(key, []) if v in options]
+    if chosen != st.session_state.get(key):
+        st.session_state[key] = chosen
+    st.pills(label, options, selection_mode="multi", wrap=True, key=key, format_func=fmt, persist_state=PERSIST)
+
+
+def queued(work, start: str):
+    """Run `work(progress)` in its turn in the heavy-job queue (as this session), a progress bar showing the
+    place in line, then progress; an engine refusal (price, token cap, queue limit) is a message."""
+    slot = st.empty()  # the bordered box goes with the bar when the run ends
+    with slot.container(border=True):  # padding above: the bar's text line was cut at the column's top edge
+        bar = st.progress(0.0, text=start)
+    titles, language = pattern_titles(), lang()
+
+    def progress(done: int, total: int, label: str) -> None:
+        shown = F.arm_label(label, titles, language)
+        bar.progress(done / max(total, 1), text=tr("lab.progress", done=done, total=total, label=shown))
+
+    st.session_state.lab_cancel = False
+    owner = get_script_run_ctx().session_id  # one session may hold only a few places in the heavy-job queue
+    try:
+        with jobs.HEAVY.turn(on_wait=lambda ahead: bar.progress(0.0, text=tr("lab.queued", ahead=ahead)), owner=owner):
+            return work(progress, lambda: st.session_state.get("lab_cancel", False))
+    except PatternError as e:
+        show_error(e)
+    finally:
+        slot.empty()
+
+
+def price_caption(quote) -> None:
+    caption, over = T.price_caption(quote, lang())
+    (st.warning if over else st.caption)(caption)
+
+
+def _request_cancel() -> None:
+    st.session_state.lab_cancel = True
+
+
+def run_cancel(run_key: str, cancel_key: str) -> bool:
+    b1, b2 = st.columns(2)
+    run = b1.button(tr("lab.mem_run" if run_key == "lab_mem_run" else "lab.run"), key=run_key, type="primary")
+    b2.button(tr("lab.cancel"), key=cancel_key, on_click=_request_cancel)
+    return run
+
+
+def memory_results(result) -> None:
+    titles, language = pattern_titles(), lang()
+    fig, facts = F.memory_heatmaps(result.rows, titles, language)
+    st.plotly_chart(fig, key="lab_memory", config=DOWNLOAD_CONFIG)
+    compare = F.memory_compare(facts)
+    if compare:
+        st.caption(tr(compare[0], **compare[1]))
+    summary = F.memory_summary(result.rows, titles, language)
+    percent = {c: st.column_config.NumberColumn(c, format="percent") for c in summary.columns[1:3]}
+    st.dataframe(summary, hide_index=True, key="lab_mem_table", column_config=percent)
+    if not result.cancelled:  # a stopped run's CPU seconds were never read
+        prompts = sum(f["trials"] for f in facts.values())
+        st.caption(tr("lab.mem_done", prompts=prompts, seconds=f"{result.cpu_seconds:,.0f}"))
+    rows = json.dumps(result.rows, ensure_ascii=False, indent=1)
+    download_button(st, tr("lab.json"), lambda: rows, "pattern_lab_memory.json", "application/json")
+
+
+@st.fragment
+def continuation(model: str, text: str, table) -> None:
+    """Greedy continuation, dense and sparse side by side (a fragment: it reruns alone)."""
+    st.subheader(tr("lab.continue"))
+    st.caption(tr("lab.continue_help"))
+    structured, labels = T.continuation_choices(table, pattern_titles(), lang())
+    if structured.empty:
+        st.info(tr("lab.continue_none"))
+        return
+    c1, c2 = st.columns([2, 1])
+    keep_valid("lab_cont", labels, labels[0])
+    choice = c1.selectbox(tr("lab.continue_pattern"), labels, key="lab_cont", persist_state=PERSIST)
+    steps = c2.slider(tr("lab.continue_steps"), 4, lab.MAX_NEW_TOKENS, 24, key="lab_steps", persist_state=PERSIST)
+    if not st.button(tr("lab.continue_run"), key="lab_cont_run"):
+        return
+    row = structured.iloc[labels.index(choice)]
+    try:
+        with st.spinner(tr("lab.continuing")):
+            pattern = (row["pattern"], json.loads(row["params"]))
+            out = lab.continue_text(model, text, pattern, int(steps), int(st.session_state.lab_tokens))
+    except PatternError as e:
+        show_error(e)
+        return
+    if out.divergence is None:
+        st.success(tr("lab.same", n=steps))
+    else:
+        st.warning(tr("lab.diverges", i=out.divergence + 1, n=steps))
+    a, b = st.columns(2)
+    a.markdown(f"**{tr('lab.dense')}**")
+    a.text(F.marked(out.dense_pieces, out.divergence))
+    b.markdown(f"**{tr('lab.sparse', pattern=pattern_titles()(row['pattern']), budget=f'{row.budget:.0%}')}**")
+    b.text(F.marked(out.sparse_pieces, out.divergence))
