@@ -86,22 +86,26 @@ def pool_mean(full: np.ndarray, side: int = MAP_SIDE) -> np.ndarray:
 
 
 def _check_mask(attention_mask: torch.Tensor | None, t: int, s: int) -> bool:
-    """Whether the model's mask is exactly causal (True) or absent (False); anything else is refused.
+    """Whether the model's mask is exactly causal (True) or lets every query see every key (False);
+    anything else (padding, a sliding window) is refused.
 
     The pooled maps are recomputed later from q and k alone, so the model's mask must be one the
-    engine can rebuild from n: none, or causal. Compared a chunk of rows at a time."""
+    engine can rebuild from n. Compared a chunk of rows at a time (no (n, n) comparison held)."""
     if attention_mask is None:
         return False
     cols = torch.arange(s)
+    causal = full = True
     for lo in range(0, t, 1024):
         hi = min(t, lo + 1024)
-        want = cols[None, :] <= torch.arange(s - t + lo, s - t + hi)[:, None]
-        if not torch.equal(allowed(attention_mask[..., lo:hi, :], hi - lo, s), want):
-            raise PatternError(
-                f"past {LONG_FROM} tokens the inspector reads models whose own mask is causal or none; "
-                "this model's mask is neither (padding or a sliding window)"
-            )
-    return True
+        ok = allowed(attention_mask[..., lo:hi, :], hi - lo, s)
+        causal = causal and torch.equal(ok, cols[None, :] <= torch.arange(s - t + lo, s - t + hi)[:, None])
+        full = full and bool(ok.all())
+    if causal or full:
+        return causal
+    raise PatternError(
+        f"past {LONG_FROM} tokens the inspector reads models whose own mask is causal or none; "
+        "this model's mask is neither (padding or a sliding window)"
+    )
 
 
 @dataclass

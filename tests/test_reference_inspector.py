@@ -235,3 +235,30 @@ def test_the_inspector_matches_an_independent_reference(key, text):
             assert abs(got.agreement - want["agreement"]) <= 1 / n + 1e-9, where  # a near-tie may flip one argmax
             assert got.perplexity_dense == pytest.approx(want["ppl_dense"], rel=1e-4), where
             assert got.perplexity_sparse == pytest.approx(want["ppl_sparse"], rel=1e-4), where
+
+
+@pytest.mark.parametrize("key", ["minilm", "smollm2"])
+def test_the_long_path_matches_the_independent_reference(key):
+    """Past 512 tokens the inspector computes in row chunks and runs the Lab's sparse pass
+    (`inspection_long`); forced here on a short text, its numbers meet the same reference."""
+    from sparse_core import inspection_long as IL
+
+    lm = models.load(key)
+    ids = lm.tokenizer(TEXTS["story"], truncation=True, max_length=MAX_TOKENS)["input_ids"]
+    n = len(ids)
+    tokens = A.Tokens(ids, [str(i) for i in ids], 0, n, MAX_TOKENS)
+    ref = Reference(lm, ids)
+    for name, (params, mask_of) in REFERENCE.items():
+        spec = make(name, lm.info.causal, **params)
+        mask = analysis.dense_mask(spec.expr(), n) if mask_of is None else mask_of(n, lm.info.causal)
+        got = IL.inspect_long(lm, tokens, name, spec)
+        want = ref.metrics(mask)
+        where = f"{key}/long/{name}"
+        np.testing.assert_allclose(got.mass_kept, want["mass"], atol=2e-5, err_msg=where)
+        assert got.summary.cosine_all == pytest.approx(float(want["cosine"].mean()), abs=2e-5), where
+        # the sparse pass runs fused SDPA (the Lab's), not eager: 3e-5 apart on a row whose cosine is -0.016
+        assert got.summary.cosine_worst == pytest.approx(float(want["cosine"].min()), abs=1e-4), where
+        if lm.info.causal:
+            assert abs(got.summary.agreement - want["agreement"]) <= 1 / n + 1e-9, where
+            assert got.summary.perplexity_dense == pytest.approx(want["ppl_dense"], rel=1e-4), where
+            assert got.summary.perplexity_sparse == pytest.approx(want["ppl_sparse"], rel=1e-4), where
