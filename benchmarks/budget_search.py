@@ -95,6 +95,22 @@ PINNED = [
         1 << 20,
         128,
     ),
+    # the false refusals budget2 fixed (seeds 23 and 25): the decode cache's price of a stride term, k-means
+    (
+        "stridedᶜ(958,444) ∩ blockᶜ(9, 18) at 2^20, block 1",
+        [["strided", True, {"stride": 958444}], ["block", True, {"block": 9, "neighbors": 18}]],
+        ["intersection", [0, 1]],
+        1 << 20,
+        1,
+    ),
+    ("routing(256, 1) at 4,096", [["routing", False, {"clusters": 256, "iterations": 1}]], 0, 4096, 128),
+    (
+        "neighborhoodᶜ(28, 39) ∩ routingᶜ(1,000, 2) at 3,345, block 16",
+        [["neighborhood", True, {"side": 28, "radius": 39}], ["routing", True, {"clusters": 1000, "iterations": 2}]],
+        ["intersection", [0, 1]],
+        3345,
+        16,
+    ),
     (
         "strided(63) ∩ logsparse at 65",
         [["strided", False, {"stride": 63}], ["logsparse", True, {}]],
@@ -179,8 +195,12 @@ def worker(spec: dict) -> dict:
 def run_worker(spec: dict, timeout: float = 60) -> dict:
     """Run the worker in a fresh process; a run killed by its CPU limit reports as over."""
     cmd = [sys.executable, "-m", "benchmarks.budget_search", "--worker", json.dumps(spec)]
+    # one BLAS / OpenMP thread, as app.py and serve.py set it for the served app: on this 2-core machine under
+    # load, OpenBLAS's own threads spin, and k-means at n = 4,096 measured 3.5 s CPU with them against 0.31 s
+    # without (routing(1,000, 5), load 24)
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         return {"verdict": "timeout", "cpu_s": timeout, "rss_mb": 0, "check_s": timeout}
     if done.returncode != 0 or not done.stdout.strip():

@@ -32,10 +32,13 @@ DENSE_MAX_N = 8192
 DATA_DEPENDENT_MAX_N = 4096
 
 
-# k-means++ seeding picks one centroid at a time (a pass over all 2n points per pick), measured here at
-# about ten batched iterations' worth per cluster: 1,024 clusters cost 400 ms at n = 4,096 even with one
-# iteration, which a budget on iterations alone let through
+# k-means++ seeding picks one centroid at a time (a pass over all 2n points per pick): 0.19 ms a cluster at
+# n = 4,096, about seven batched iterations' worth of one cluster (0.027 ms), priced at ten. An iteration
+# also pays ~2.5 ms whatever the clusters (labels, the centroid loop): about 96 clusters' worth. Measured
+# with one BLAS thread (as the app runs) at load 36, every iteration forced: 1.75 / 4.4 / 9.0 / 29.3 ms an
+# iteration at 16 / 64 / 256 / 1,024 clusters, 0.03-0.05 ns a unit (tools /tmp/h/b2/km2.py)
 KMEANS_SEEDING_WEIGHT = 10
+KMEANS_ITERATION_FLOOR = 96
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,11 @@ class Budget:
     # predicted peak above the process's own (~35 MB with numpy and the engine imported): 300 MB in all
     memory_bytes: int = 264 << 20
     scored_pairs: int = 1 << 26  # (query, key) scores of data-dependent patterns
-    kmeans_work: int = 1_500_000_000  # 2n points x clusters x (iterations + seeding) x d: ~220 ms here
+    # 2n points x d x ((clusters + floor) x (iterations + 1) + clusters x seeding): at most ~0.05 ns a unit
+    # here, so 7 G is ~0.35 s of k-means (forced never to converge, the worst within it: 96 clusters x 64
+    # iterations, 0.36 s). Before (1.5 G, clusters x (iterations + 11)) it refused
+    # routing(256, 1) at n = 4,096, which runs 0.26 s CPU in a fresh process, start included
+    kmeans_work: int = 7_000_000_000
     lsh_work: int = 2_000_000_000  # n x rounds x (d x buckets/2 + n)
     block_cells: int = DENSE_MAX_N * DENSE_MAX_N  # a drawn or downloaded (n/B)^2 block layout
     dense_bytes: int = 64 << 20  # a downloaded dense mask (one byte per cell)
@@ -334,7 +341,8 @@ def _data_dependent_work(prim, n: int, d: int = 64) -> dict[str, int]:
     out = {"scored_pairs": n * n}
     if name == "Routing":
         c = min(g("clusters"), 2 * n)
-        out["kmeans_work"] = 2 * n * c * (g("iterations") + 1 + KMEANS_SEEDING_WEIGHT) * d
+        rounds = g("iterations") + 1  # the final labelling is one more pass
+        out["kmeans_work"] = 2 * n * d * ((c + KMEANS_ITERATION_FLOOR) * rounds + c * KMEANS_SEEDING_WEIGHT)
     elif name == "LSH":
         out["lsh_work"] = n * g("rounds") * (d * max(1, g("buckets") // 2) + n)
     elif name == "BlockGating":

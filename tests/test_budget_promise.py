@@ -86,6 +86,15 @@ FOUR_LAYERS = Intersection(
         ),
         # a block-level column set was listed to price the fold: (blocks, blocks) table, 1.3 s and 479 MB
         ("fixed(2^20, 1,328), block 256", make("fixed", True, stride=BIG, summary=1328).expr(), BIG, 256, 1.0),
+        # refused at 29.4 M units (the decode cache priced a stride term at 3x its passes): 0.44-0.52 s, 195 MB
+        # in fresh processes (load 25-26)
+        (
+            "stridedᶜ(958,444) ∩ blockᶜ(9, 18), block 1",
+            make("strided", True, stride=958444).expr() & make("block", True, block=9, neighbors=18).expr(),
+            BIG,
+            1,
+            1.0,
+        ),
     ],
 )
 def test_the_issues_expensive_requests_are_accepted_and_cheap(label, expr, n, block, limit_s):
@@ -419,3 +428,89 @@ def test_the_refinement_price_takes_the_engines_branch(expr, n, block):
         assert engine <= analysis.REFINE_MAX_WORK and priced >= engine
     else:
         assert engine > analysis.REFINE_MAX_WORK and priced == 0
+
+
+def test_the_decode_cache_price_covers_the_passes_kv_retained_makes(monkeypatch):
+    # kv_cost priced every term at keys x (product of pieces) x parts: block ∩ logsparseᶜ at 2^20 (1 + 42
+    # intersect passes a key) 88 M units for 0.41 s CPU, where three interval parts x 6 terms (18 passes a
+    # key) cost 0.39 s for 18.9 M. Now a further piece is 2/5 of a unit: the price follows the passes the
+    # count really makes (counted here by wrapping its intersect), within the measured per-pass ratio.
+    from sparse_core.patterns import expr as expr_mod
+
+    passes = 0
+    real = expr_mod.intersect
+
+    def counting(a, b):
+        nonlocal passes
+        passes += len(a.start)
+        return real(a, b)
+
+    monkeypatch.setattr(expr_mod, "intersect", counting)
+    n = 1 << 16
+    cases = [
+        make("block", block=n - 7, neighbors=4096).expr() & make("logsparse", True).expr(),
+        Union(
+            tuple(
+                make(a, True, **pa).expr() & make("block", True, block=12, neighbors=53).expr() & make(b, True).expr()
+                for (a, pa) in (("global", {"global_tokens": 9}), ("streaming", {"sinks": 28, "window": n - 9}))
+                for b in ("window", "streaming")
+            )
+        ),
+    ]
+    for e in cases:
+        passes = 0
+        e.kv_retained(n)
+        parts = sum(len(t) for t in simple_terms(e)) * n
+        price = e.kv_cost(n)
+        # one unit per part and key (its kv_rows and first pass), 2/5 per further pass: never below that
+        assert price >= parts + 2 * (passes - parts) // 5 - n, (price, passes, parts)
+        # and at most half a unit a further pass (the old price, keys x pieces x parts, was 4.7x this one)
+        assert price <= parts + (passes - parts) // 2 + n, (price, passes, parts)
+    logsparse = cases[0]
+    assert logsparse.kv_cost(BIG) < 25_000_000  # was 88 M: refused the request on its own
+
+
+def test_kmeans_price_accepts_what_runs_and_refuses_what_does_not():
+    # with one BLAS thread (as the app runs), n = 4,096 (fresh processes, load 30-37, start included):
+    # routing(256, 1) 0.26 s, (256, 5) 0.31 s, (256, 20) 0.54 s, (1,024, 1) 0.44 s, neighborhoodᶜ ∩
+    # routingᶜ(1,000, 2) at 3,345 0.42 s: all refused by the old price (1.5 G; 1.6-6.4 G priced)
+    for clusters, iterations in ((256, 1), (256, 5), (256, 20), (1024, 1)):
+        check_budget(make("routing", clusters=clusters, iterations=iterations).expr(), 4096, 128)
+    pair = (
+        make("neighborhood", True, side=28, radius=39).expr()
+        & make("routing", True, clusters=1000, iterations=2, seed=703).expr()
+    )
+    check_budget(pair, 3345, 16)
+    # forced never to converge, an iteration costs ~2.5 ms plus 0.027 ms a cluster: 96 clusters x 100
+    # iterations would be ~0.55 s of k-means alone, 1,024 x 20 ~0.8 s; both refused, naming what to lower
+    for clusters, iterations in ((96, 100), (1024, 20), (256, 100)):
+        with pytest.raises(PatternError, match="lower") as info:
+            check_budget(make("routing", clusters=clusters, iterations=iterations).expr(), 4096, 128)
+        assert "clusters" in str(info.value) and "iterations" in str(info.value)
+    # the price's shape: an iteration at few clusters is not free (the floor), seeding is per cluster
+    price = [
+        predict_cost(make("routing", clusters=c, iterations=i).expr(), 4096, 128).kmeans_work
+        for c, i in ((16, 1), (16, 2), (1024, 1), (1024, 2))
+    ]
+    assert price[1] - price[0] > 5 * 2 * 4096 * 64 * 16  # the floor: ~6x a 16-cluster iteration's products
+    assert price[2] > 10 * (price[3] - price[2])  # seeding 1,024 clusters outweighs an iteration
+
+
+def test_routing_at_its_accepted_edge_keeps_the_promise_in_a_fresh_process():
+    # the promise is per request in a fresh process with one BLAS thread, as app.py and serve.py set it
+    import os
+    import subprocess
+    import sys
+
+    # peak RSS from VmHWM: ru_maxrss survives exec, so a child of a large pytest process reports the parent's
+    code = (
+        "import time; from sparse_core import make, stats; "
+        "e = make('routing', clusters=1024, iterations=1).expr(); stats(e, 4096); "
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]; "
+        "print(time.process_time(), int(hwm) / 1024)"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    cpu_s, rss_mb = (float(x) for x in out.split())
+    assert cpu_s < 1.0 * 2, cpu_s  # 0.44 s measured at load 35; a margin for a heavier load
+    assert rss_mb < 300, rss_mb

@@ -237,12 +237,22 @@ class Expr:
         for prims in _distinct_terms(self):
             if len(prims) == 1 and prims[0].kv_every_key:
                 return total
-            prod = 1
+            # kv_retained meets the parts in order: part k is one kv_rows build (~13 ns a key here) and one
+            # intersect pass (~9 ns a key) per piece the parts before it left, at most the product of their
+            # piece counts. A part of one piece is one unit a key, as before (22 ns measured: 3 interval parts
+            # x 6 terms at 2^20 ran 0.39-0.42 s at load 30); every further piece 2/5 of a unit (the pass
+            # alone): block ∩ logsparseᶜ at 2^20 (1 + 42 passes a key) ran 0.41 s, priced 88 M units by
+            # product x parts, now 19 M. Measured at load 30, OMP_NUM_THREADS=1, tools /tmp/h/b2/kv.py.
+            prod = passes = 1
             for p in prims:
                 prod *= max(1, p.kv_segment_count())
-            # progressions (dilated, stride rows) meet by congruences: ~3x an interval's pass
+                passes += prod
+            passes -= 1
+            units = len(prims) + 2 * (passes - len(prims)) // 5
+            # progressions (dilated, stride rows) meet by congruences: dilated ∩ window ran 29 ns a key and
+            # part, stride columns 17-19 ns, intervals 13-22 ns: twice an interval's price keeps a margin
             strided = any(not p.interval_segments for p in prims)
-            total += n * prod * len(prims) * (3 if strided else 1)
+            total += n * units * (2 if strided else 1)
             drawn = [p for p in prims if hasattr(p, "decode_reads")]
             if drawn:
                 work = _drawn_cost(prims, drawn, n)
