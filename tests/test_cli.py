@@ -47,6 +47,16 @@ def test_stats_json_has_the_promised_keys_and_exact_values(capsys):
     assert s["nnz"] == expected and s["flops_sparse"] == 4 * 64 * expected
 
 
+@pytest.mark.parametrize("name", ["streaming", "bigbird", "topk", "neighborhood"])
+def test_stats_count_the_masks_pairs_for_every_kind_of_pattern(capsys, name):
+    """Through explore() (the page's call), for an always-causal, a random-table, a data-dependent and a 2-D
+    pattern at its defaults: kept pairs and density are those of the dense mask."""
+    code, out, _ = run(capsys, "stats", name, "--n", "200", "--block-size", "16", "--json")
+    s = json.loads(out)
+    truth = analysis.dense_mask(make(name, s["causal"]).expr(), 200)
+    assert code == 0 and s["nnz"] == truth.sum() and s["density"] == pytest.approx(truth.mean(), rel=1e-12)
+
+
 def test_stats_text_and_inline_flag_values(capsys):
     code, out, _ = run(capsys, "stats", "dilated", "--n=64", "--window=3", "--dilation", "2", "--d-head", "32")
     assert code == 0 and "nnz" in out and "d_head" in out
