@@ -927,6 +927,9 @@ def main() -> None:
     if args.markdown:
         command = f"python -m benchmarks.app_load --sessions {sessions} --minutes {args.minutes:g}"
         command += f" --session-ttl {args.session_ttl}" if args.session_ttl is not None else ""
+        command += f" --server-nice {args.server_nice}" if args.server_nice else ""
+        command += f" --client-nice {args.client_nice}" if args.client_nice != 19 else ""
+        command += f" --actions '{args.actions}'" if ONLY else ""
         section = [f"## A class at once: {sessions} sessions (`{command}`)", "", *[f"{line}  " for line in head]]
         args.markdown.write_text("\n".join([*section, "", *text[len(head) + 1 :], ""]), encoding="utf-8")
 
