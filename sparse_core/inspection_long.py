@@ -355,11 +355,11 @@ class LongInspection:
 
 
 # CPU seconds of one long inspection on SmolLM2 (30 x 9 heads, one torch thread), structured pattern at
-# ~10 % density: price = token · n + pair · n². Fitted to runs measured on the 2-core machine at commit
-# dc67dbe/c0d1b6e under load 25-37 (CPU seconds do not grow with the load as wall time does):
-# 2,048 tokens 21.9 s, 4,096 tokens 60.5 s (the Lab's row price, extrapolated by n², said 50 and 199).
-COSTS = {"token": 6.6e-3, "pair": 2.0e-6}
-DENSE_SHARE_OF_PRICE = 0.65  # the dense pass's share of the measured time (the rest: the sparse pass)
+# ~10 % density: price = token · n + pair · n², least squares over runs measured on the 2-core machine
+# (code of e0b0b30, load 25-37; CPU seconds do not grow with the load as wall time does): 2,048 tokens
+# 21.9 s, 4,096 60.5 s, 8,192 204.9 s (the Lab's row price, extrapolated by n², said 50, 199 and 795).
+COSTS = {"token": 5.0e-3, "pair": 2.43e-6}
+DENSE_SHARE_OF_PRICE = 0.75  # the dense pass's share of the measured wall time (65-84 %; the rest: the sparse pass)
 REFERENCE_HEADS = 30 * 9
 
 
