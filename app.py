@@ -5,6 +5,7 @@ import os
 # One torch thread per server process, set before torch is first imported: with several sessions
 # (or any other load) on 2 cores, two OpenMP threads per op spin and ran 2.5-8x slower than one
 # (measured; docs/PERFORMANCE.md). Sessions then share the cores instead of fighting over them.
+# Under serve.py (make run) this comes too late, as its preload imports torch first: serve.py sets it too.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import streamlit as st  # noqa: E402
