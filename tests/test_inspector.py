@@ -225,6 +225,52 @@ def test_causal_model_reports_agreement_perplexity_and_its_source(at):
     at.radio(key="in_model").set_value("minilm").run()
 
 
+# -- past 512 tokens (issue 19 item 3) ----------------------------------------------------------
+LONG_TEXT = "The key opens more than one door, said the old woman, and she smiled at the child. " * 80
+
+
+def _long_page(monkeypatch, cap: int, budget: float | None = None):
+    monkeypatch.setenv("SPARSE_EXPLORER_MAX_INSPECTOR_TOKENS", str(cap))
+    if budget is not None:
+        monkeypatch.setenv("SPARSE_EXPLORER_BUDGET_LAB_CPU_SECONDS", str(budget))
+    at = app_test(timeout=600)
+    at.switch_page(PAGE).run()
+    at.radio(key="in_model").set_value("smollm2").run()
+    at.text_area(key="in_text").input(LONG_TEXT).run()
+    return at
+
+
+@model
+def test_a_long_text_is_priced_runs_on_request_shows_progress_and_pooled_maps(monkeypatch):
+    at = _long_page(monkeypatch, cap=1024)
+    slider = at.select_slider(key="in_limit")
+    assert [int(x) for x in slider.options] == [32, 64, 128, 256, 384, 512, 1024]  # the cap, under 8,192
+    slider.set_value(1024).run()
+    assert not at.exception and not at.error
+    assert any(c.value.startswith("1,024 tokens: about") for c in at.caption)  # the price, before any work
+    assert not at.metric  # nothing runs until asked
+    next(b for b in at.button if b.key == "in_long_run").click().run()
+    assert not at.exception and not at.error
+    bars = [(p.proto.value, p.proto.text) for p in at.get("progress")]
+    assert (100, "Sparse pass: layer 30 of 30") in bars  # the last of 60 per-layer reports
+    assert float(metric(at, "Perplexity, dense")) > 1
+    assert any("each map is pooled" in c.value and "512 × 512 blocks" in c.value for c in at.caption)
+    z = next(v for k, v in charts(at).items() if "Dense" in k)["data"][0]["z"]
+    shape = z["shape"] if isinstance(z, dict) else f"{len(z)}, {len(z[0])}"  # Plotly may send z as typed bytes
+    assert shape.replace(" ", "") == "512,512"  # block means, never 1,024 x 1,024
+    assert at.dataframe[0].value.shape[0] == 30 * 9
+    assert "tokens=1024" in "&".join(f"{k}={v}" for k, v in at.query_params.items())
+
+
+@model
+def test_a_long_text_over_the_budget_is_refused_naming_the_tokens_that_fit(monkeypatch):
+    at = _long_page(monkeypatch, cap=2048, budget=15)  # 2,048 tokens priced ~20 s, 1,024 ~8 s
+    at.select_slider(key="in_limit").set_value(2048).run()
+    assert not at.exception
+    assert any("choose fewer tokens (at most 1024 fit)" in e.value for e in at.error), [e.value for e in at.error]
+    assert not any(b.key == "in_long_run" for b in at.button)
+
+
 # -- figures, without Streamlit ----------------------------------------------------------------
 def _labels(n):
     return [f"tok{i}" if i % 7 else "[UNK]" for i in range(n)]

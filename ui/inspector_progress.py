@@ -170,10 +170,10 @@ def long_run(args: tuple, lm, tokens, title: str, box, data_dependent: bool):
             return None
         s.in_cancel = False
         status = st.status(tr("in.computing", n=f"{n:,}", model=title, last=""), expanded=True)
-        with status:
-            bar = st.progress(0.0, text=tr("lab.queued", ahead=0))
     stages = {"dense": tr("in.long_stage_dense"), "sparse": tr("in.long_stage_sparse")}
     layers = lm.layers
+    with status:
+        bar = st.progress(0.0, text=tr("in.long_progress", stage=stages["dense"], done=0, total=layers))
 
     def progress(done: int, total: int, stage: str) -> None:
         within = done - (layers if stage == "sparse" else 0)
