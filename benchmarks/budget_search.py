@@ -112,6 +112,13 @@ PINNED = [
         16,
     ),
     (
+        "longformer(1,057, 12) ∩ logsparse at 84,717 (a partial last chunk of rows)",
+        [["longformer", False, {"window": 1057, "global_tokens": 12}], ["logsparse", False, {}]],
+        ["intersection", [0, 1]],
+        84717,
+        1 << 20,
+    ),
+    (
         "strided(63) ∩ logsparse at 65",
         [["strided", False, {"stride": 63}], ["logsparse", True, {}]],
         ["intersection", [0, 1]],

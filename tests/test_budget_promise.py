@@ -95,6 +95,15 @@ FOUR_LAYERS = Intersection(
             1,
             1.0,
         ),
+        # priced two full chunks of 65,536 rows for 75,121 (37.9 M units), refused; 0.39 s, 221 MB in fresh
+        # processes (load 28), as at 84,717 tokens, the longest now accepted (28.0 M)
+        (
+            "longformer(1,057, 12) ∩ logsparse at 84,717, block 2^20",
+            make("longformer", window=1057, global_tokens=12).expr() & make("logsparse").expr(),
+            84717,
+            BIG,
+            1.0,
+        ),
     ],
 )
 def test_the_issues_expensive_requests_are_accepted_and_cheap(label, expr, n, block, limit_s):

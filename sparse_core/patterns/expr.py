@@ -287,7 +287,7 @@ class Expr:
         method, work, _ = union_plan(shapes, chunk, n)
         if method == "refuse":
             return 1 << 62
-        return work * -(-rows // chunk)
+        return -(-work * rows // chunk)  # per row: a last, partial chunk costs its own rows (as limits._plan)
 
     def __or__(self, other: Expr) -> Expr:
         return Union((self, other))
