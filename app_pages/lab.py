@@ -87,7 +87,11 @@ def quality_view(model: str, text: str, causal: bool, run: bool) -> None:
     try:
         V.price_caption(lab.price(*args, token_cap=CAP))
         if run:
-            V.queued(lambda progress, cancel: lab.run_lab(*args, progress, cancel, token_cap=CAP), tr("lab.starting"))
+            V.queued(
+                lambda progress, cancel: lab.run_lab(*args, progress, cancel, token_cap=CAP),
+                tr("lab.starting"),
+                light=lambda: lab.price(*args, token_cap=CAP).rows == 0,  # a class's repeat of a run: all cached
+            )
         table = lab.run_lab(*args, cached_only=True)
     except PatternError as e:
         V.show_error(e)

@@ -436,3 +436,21 @@ def test_a_stopped_perplexity_run_keeps_its_finished_rows_and_says_what_is_missi
     assert any(STRINGS["lab.partial"]["en"].format(rows=1, total=2) == i.value for i in at.info)
     at.button(key="lab_run").click().run()  # Run computes the rest
     assert list(table(at)["budget"]) == [0.1, 0.25] and not any("rows are measured" in i.value for i in at.info)
+
+
+def test_a_run_whose_rows_are_all_cached_does_not_wait_behind_another_sessions_heavy_job():
+    from sparse_core import jobs
+
+    first = table(run_page("minilm", "window", "0.25"))
+    ticket = jobs.HEAVY.enter(owner="another session")  # a heavy job holds the one place in the queue
+    try:
+        at = AppTest.from_file(str(PAGE), default_timeout=60)  # queued behind it, this run would time out
+        at.session_state["lang"] = "en"
+        for key, value in dict(model="minilm", text="en_story", tokens="64", patterns="window", budgets="0.25").items():
+            at.query_params[key] = value
+        at.run()
+        at.button(key="lab_run").click().run()
+        assert not at.exception, at.exception
+        assert table(at).equals(first)
+    finally:
+        jobs.HEAVY.leave(ticket)

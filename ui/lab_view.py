@@ -32,9 +32,11 @@ def pills(label: str, options: list, key: str, fmt) -> None:
     st.pills(label, options, selection_mode="multi", wrap=True, key=key, format_func=fmt, persist_state=PERSIST)
 
 
-def queued(work, start: str):
+def queued(work, start: str, light=None):
     """Run `work(progress)` in its turn in the heavy-job queue (as this session), a progress bar showing the
-    place in line, then progress; an engine refusal (price, token cap, queue limit) is a message."""
+    place in line, then progress; an engine refusal (price, token cap, queue limit) is a message. `light()`
+    says the work has nothing heavy left (every row cached, perhaps by the job ahead): it then runs at once,
+    outside the queue (`jobs.JobQueue.turn`)."""
     slot = st.empty()  # the bordered box goes with the bar when the run ends
     with slot.container(border=True):  # padding above: the bar's text line was cut at the column's top edge
         bar = st.progress(0.0, text=start)
@@ -47,7 +49,8 @@ def queued(work, start: str):
     st.session_state.lab_cancel = False
     owner = get_script_run_ctx().session_id  # one session may hold only a few places in the heavy-job queue
     try:
-        with jobs.HEAVY.turn(on_wait=lambda ahead: bar.progress(0.0, text=tr("lab.queued", ahead=ahead)), owner=owner):
+        waiting = lambda ahead: bar.progress(0.0, text=tr("lab.queued", ahead=ahead))  # noqa: E731
+        with jobs.HEAVY.turn(on_wait=waiting, owner=owner, light=light):
             return work(progress, lambda: st.session_state.get("lab_cancel", False))
     except PatternError as e:
         show_error(e)
