@@ -1,8 +1,9 @@
 """The one attention function registered with transformers, which hands every layer to the pass running in its thread.
 
 Every model this process loads routes attention through `attention` (registered once as
-`IMPLEMENTATION` with AttentionInterface, and the eager mask builder under the same name with
-AttentionMaskInterface, so the function receives the model's own additive mask). Which pass a
+`IMPLEMENTATION` with AttentionInterface, and `model_mask` under the same name with
+AttentionMaskInterface, so the function receives the model's own mask: additive floats, as eager
+attention reads it, or booleans for a pass that says it reads them (`boolean_mask`)). Which pass a
 layer belongs to is found in a context variable set by `running(pass_)`: a context variable is
 per thread, so an inspector pass and a lab pass on the same cached model object, in two threads
 at once, each see only their own pattern, recordings and layer counter. Outside any pass the
@@ -73,6 +74,23 @@ def eager(module, query, key, value, attention_mask, scaling=None, dropout=0.0, 
     return torch.matmul(probs, values).transpose(1, 2).contiguous(), probs
 
 
+def model_mask(*args, **kwargs):
+    """The registered mask builder: the model's mask as this thread's pass reads it.
+
+    Outside a pass, and for a pass without a true `boolean_mask` attribute, the additive float mask of
+    eager attention (0 kept, the dtype's minimum dropped). A pass with `boolean_mask` gets the same mask
+    as booleans (True kept), never skipped as "causal" (None still means "no mask at all", as for eager):
+    at 8,192 tokens the float mask is a (n, n) float32 tensor of 256 MiB built for every prefill, the
+    boolean one 64 MiB, and reading it as `allowed` then needs no (n, n) comparison."""
+    from transformers.masking_utils import eager_mask, sdpa_mask
+
+    if getattr(_ACTIVE.get(), "boolean_mask", False):
+        kwargs.pop("dtype", None)
+        kwargs["allow_is_causal_skip"] = False
+        return sdpa_mask(*args, **kwargs)
+    return eager_mask(*args, **kwargs)
+
+
 def attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
     """The registered AttentionInterface function: this thread's pass computes the layer, else plain eager."""
     pass_ = _ACTIVE.get()
@@ -87,10 +105,10 @@ def use(model) -> None:
     with _REGISTER_LOCK:
         if not _registered:
             from transformers import AttentionInterface
-            from transformers.masking_utils import AttentionMaskInterface, eager_mask
+            from transformers.masking_utils import AttentionMaskInterface
 
             AttentionInterface.register(IMPLEMENTATION, attention)
-            AttentionMaskInterface.register(IMPLEMENTATION, eager_mask)  # the model's mask, as additive floats
+            AttentionMaskInterface.register(IMPLEMENTATION, model_mask)
             _registered = True
         if getattr(model.config, "_attn_implementation", None) != IMPLEMENTATION:
             model.set_attn_implementation(IMPLEMENTATION)

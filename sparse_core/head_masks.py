@@ -24,9 +24,13 @@ ROW_CHUNK = 512  # top-k: scores of this many query rows at a time
 def allowed(attention_mask: torch.Tensor | None, t: int, s: int) -> torch.Tensor:
     """(T, S) bool: what the model itself lets each query attend (causal, padding, sliding window).
 
-    `attention_mask` is the model's additive (B, 1, T, S') mask as the attention function receives it."""
+    `attention_mask` is the model's (B, 1, T, S') mask as the attention function receives it: additive
+    floats (0 kept), or booleans (True kept) for a pass with `boolean_mask` (`dispatch.model_mask`), which
+    are returned as a view, not copied."""
     if attention_mask is None:
         return torch.ones((t, s), dtype=torch.bool)
+    if attention_mask.dtype == torch.bool:
+        return attention_mask[0, 0, :, :s]
     return attention_mask[0, 0, :, :s] == 0
 
 

@@ -34,6 +34,12 @@ from .patterns.learned import BlockGating, TopK
 
 SELECT_CHUNK = 256  # query rows per chunk of a data-dependent selection: (H, 256, S) scores, 75 MB at S = 8,192
 BLOCK = 64  # block size of the block-sparse execution and of the FLOPs share
+# the structured prefill's query segments (`_block_plan`): at most this many rows, at least this many
+# (short segments run small, slow matmuls), and one call's overhead counted as this many pairs (at 8,192
+# tokens, 4,000-16,000 gave the same layer time within noise for streaming and BigBird at 10 %)
+SEGMENT_MAX = 128
+SEGMENT_MIN = 8
+SEGMENT_CALL_PAIRS = 8192
 # Measured on this 2-core machine (benchmarks/lab.py --methods, one torch thread, shared cores):
 # a 5 % window ran 12.1 s block-gathered vs 17.0 s SDPA-with-mask vs 20.1 s eager at 1,024 tokens
 # and 16.5 / 23.9 / 48.2 s at 2,048; BigBird at 10 % (small blocks, scattered random blocks) ran
@@ -81,12 +87,14 @@ class LabPass:
     reads: list | None = None  # decode: (layer, query position, key positions read) when instrumented
     # dense without jobs: (id of the model's mask, whether it is exactly causal), checked once per forward
     causal_mask: tuple[tuple, bool] | None = None
-    # decode-mode prefill of a structured pattern: per query block (lo, hi, key positions, (c, K) mask),
+    # decode-mode prefill of a structured pattern: per query segment (lo, hi, key positions, (c, K) mask),
     # built once per forward (every layer shares the pattern) for the (t, s) it was built for
     plan: tuple[tuple[int, int], list] | None = None
     structured: dict = field(default_factory=dict)  # id(primitive) -> (N, N) bool, parts of a composite
     # checked after every layer (a long prefill at 8,192 tokens takes a minute): true stops the forward
     stop: Callable[[], bool] | None = None
+    # the model's mask arrives as booleans (`dispatch.model_mask`): no (n, n) float32 mask is built
+    boolean_mask: bool = True
 
     def attend(self, module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
         """One layer of this pass: dense with mass kept, sparse with the pattern, or one decode step."""
@@ -168,51 +176,65 @@ def _is_causal(attention_mask: torch.Tensor, t: int, s: int, chunk: int = 1024) 
     for lo in range(0, t, chunk):
         hi = min(t, lo + chunk)
         want = cols[None, :] <= torch.arange(s - t + lo, s - t + hi)[:, None]
-        if not torch.equal(attention_mask[0, 0, lo:hi, :s] == 0, want):
+        rows = attention_mask[:, :, lo:hi]  # additive floats or booleans (`dispatch.model_mask`)
+        if not torch.equal(allowed(rows, hi - lo, s), want):
             return False
     return True
 
 
 def _block_plan(run: LabPass, t: int, s: int) -> list:
-    """Per query block: (lo, hi, kept key positions (block-granular), (c, K) bool mask over those keys).
+    """Per query segment: (lo, hi, kept key positions, (hi - lo, K) bool mask over those keys).
 
-    Reads the shared (N, N) mask one block of rows at a time; what it keeps is the kept key blocks
-    only (about density × t × s bools plus block edges), so nothing (t, s) is held beyond the shared mask."""
+    A segment is a run of consecutive query rows that reads the union of their kept keys, gathered
+    token by token, so a segment's work is its length × that union. Segments are cut where the
+    rows' key sets part: each one is the prefix of the next `SEGMENT_MAX` rows that minimises
+    (length × union + `SEGMENT_CALL_PAIRS`) / kept pairs, the constant standing for one gather and
+    SDPA call. Fixed 64-row blocks over 64-key blocks executed BigBird at 10 % at 8,192 tokens
+    (its fitted block is 71, so every query block straddled two of its blocks and their different
+    random blocks) at 2.46× its kept pairs, 0.31 s a layer here; these segments follow its blocks
+    (1.09×, 0.14 s, as streaming's 0.14 s). Built once per forward (every layer shares the pattern)
+    from the shared (N, N) mask, a few rows at a time; it holds about the kept pairs as bools."""
     if run.plan is not None and run.plan[0] == (t, s):
         return run.plan[1]
     assert run.shared is not None
     offset = s - t
+    cols = torch.arange(s)
     plan = []
-    for lo in range(0, t, BLOCK):
-        hi = min(t, lo + BLOCK)
+    lo = 0
+    while lo < t:
+        hi = min(t, lo + SEGMENT_MAX)
         rows = torch.arange(offset + lo, offset + hi)
-        sub = run.shared[offset + lo : offset + hi, :s] & (torch.arange(s)[None, :] <= rows[:, None])
+        sub = run.shared[offset + lo : offset + hi, :s] & (cols[None, :] <= rows[:, None])
         empty = ~sub.any(-1)
         if bool(empty.any()):  # an empty row reads its own token (the lab's rule)
             sub[empty, rows[empty]] = True
-        cols = sub.any(0)
-        nb = -(-s // BLOCK)
-        padded = torch.zeros(nb * BLOCK, dtype=torch.bool)
-        padded[:s] = cols
-        kb = padded.reshape(nb, BLOCK).any(-1).nonzero().flatten()
-        idx = (kb[:, None] * BLOCK + torch.arange(BLOCK)).flatten()
-        idx = idx[idx < s]
-        plan.append((lo, hi, idx, sub[:, idx].contiguous()))
+        seen = sub.any(0)
+        first = sub[:, seen].to(torch.uint8).argmax(0)  # the first row that reads each key (argmax: first max)
+        union = torch.bincount(first, minlength=hi - lo).cumsum(0)  # keys read by rows lo..lo + i
+        cost = (torch.arange(1, hi - lo + 1) * union + SEGMENT_CALL_PAIRS) / sub.sum(-1).cumsum(0)
+        cost[: min(SEGMENT_MIN, hi - lo) - 1] = torch.inf
+        length = int(torch.argmin(cost)) + 1
+        sub = sub[:length]
+        idx = sub.any(0).nonzero().flatten()
+        plan.append((lo, lo + length, idx, sub[:, idx].contiguous()))
+        lo += length
     run.plan = ((t, s), plan)
     return plan
 
 
 def _gathered_layer(run: LabPass, q, k, v, scaling, groups) -> torch.Tensor:
-    """A structured pattern executed sparsely: each query block reads only its kept key blocks.
+    """A structured pattern executed sparsely: each query segment reads only the keys its rows keep.
 
-    Work is the kept blocks' pairs (plus the edges of partly kept blocks); memory is one block's gather."""
+    Work is about the kept pairs (see `_block_plan`); memory is one segment's gather. A segment whose
+    rows all read all its keys runs SDPA without a mask."""
     heads, t, _ = q.shape
     s = k.shape[-2]
     out = torch.empty((heads, t, v.shape[-1]), dtype=q.dtype)
     for lo, hi, idx, sub in _block_plan(run, t, s):
         kk, vv = k.index_select(-2, idx), v.index_select(-2, idx)
+        mask = None if bool(sub.all()) else sub
         out[:, lo:hi] = torch.nn.functional.scaled_dot_product_attention(
-            q[None, :, lo:hi], kk[None], vv[None], attn_mask=sub, scale=scaling, enable_gqa=groups > 1
+            q[None, :, lo:hi], kk[None], vv[None], attn_mask=mask, scale=scaling, enable_gqa=groups > 1
         )[0]
     return out
 
@@ -240,8 +262,12 @@ def rows_rule(prim, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         nb = s // b  # complete blocks among the keys
         others = prim.top_blocks - 1
         if others > 0 and nb > 0:
-            pooled = k[:, : nb * b].float().reshape(h, nb, b, -1).mean(2)  # (H, nb, d)
-            gate = torch.einsum("htd,hbd->htb", q.float(), pooled)
+            # the engine's rule (BlockGating.dense) exactly: float32 sums, then float64 means and scores. The
+            # float32 mean and scores this had chose other blocks at near-ties than the lab's sparse pass (NumPy
+            # `dense`), 4e-4 apart in SmolLM2's hidden states.
+            sums = k[:, : nb * b].float().numpy().reshape(h, nb, b, -1).sum(axis=2)  # NumPy's summation order
+            pooled = torch.from_numpy(sums.astype(np.float64) / b)  # (H, nb, d)
+            gate = torch.einsum("htd,hbd->htb", q.double(), pooled)
             earlier = torch.arange(nb)[None, :] < own[:, None]  # (T, nb): complete blocks before the own one
             gate = gate.masked_fill(~earlier, -torch.inf)
             top = torch.topk(gate, min(others, nb), dim=-1).indices
@@ -320,6 +346,8 @@ def _pass_mask(run: LabPass, q: torch.Tensor, k: torch.Tensor, scaling: float, g
         keys = k.repeat_interleave(groups, dim=0) if groups > 1 else k
         chunks = [_selection(run, q, keys, lo, min(t, lo + SELECT_CHUNK)) for lo in range(0, t, SELECT_CHUNK)]
         return torch.cat(chunks, dim=1)
+    if run.expr is None:
+        raise PatternError("a sparse pass without a shared mask needs its pattern (expr)")
     return head_masks(run.expr, q, k, scaling, groups)
 
 
@@ -335,7 +363,9 @@ def _dense_layer(run: LabPass, q, keys, values, allowed, scaling, model_mask) ->
         hi = min(t, lo + ROW_CHUNK)
         scores = torch.matmul(q[:, lo:hi], keys.transpose(-1, -2)) * scaling
         if model_mask is not None:
-            scores = scores + model_mask[lo:hi]
+            chunk = model_mask[lo:hi]  # booleans (`dispatch.model_mask`) as eager_mask's additive floats
+            chunk = torch.where(chunk, 0.0, torch.finfo(scores.dtype).min) if chunk.dtype == torch.bool else chunk
+            scores = scores + chunk
         probs = torch.softmax(scores.float(), dim=-1)
         out[:, lo:hi] = torch.matmul(probs.to(values.dtype), values)
         ok = allowed[lo:hi]
