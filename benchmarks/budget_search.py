@@ -119,6 +119,13 @@ PINNED = [
         1 << 20,
     ),
     (
+        "neighborhoodᶜ(8, 56) ∪ dilatedᶜ(51, 34) at 23,565, block 64 (a small bitmap)",
+        [["neighborhood", True, {"side": 8, "radius": 56}], ["dilated", True, {"window": 51, "dilation": 34}]],
+        ["union", [0, 1]],
+        23565,
+        64,
+    ),
+    (
         "strided(63) ∩ logsparse at 65",
         [["strided", False, {"stride": 63}], ["logsparse", True, {}]],
         ["intersection", [0, 1]],

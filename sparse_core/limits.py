@@ -573,7 +573,15 @@ def predict_cost(
         cost["segment_evals"] = evals
         cost["ie_subsets"] = (1 << len(terms)) - 1 if "ie" in (method, bmethod) else 0
         chunk = min(n, analysis.ROW_CHUNK)
-        bitmap = BITMAP_BYTES_PER_CELL * segments_mod.BITMAP_CELLS if "bitmap" in (method, bmethod) else 0
+        # the bitmap count holds (rows, keys) cells a chunk of rows at a time, at most BITMAP_CELLS: a block plan
+        # of 369 x 369 blocks was priced the full 2^24 cells (96 MiB) and refused neighborhoodᶜ ∪ dilatedᶜ at
+        # 23,565 tokens (299 MiB priced, 120 MB measured)
+        cells = 0
+        if method == "bitmap":
+            cells = min(segments_mod.BITMAP_CELLS, max(1, rows) * n)
+        if bmethod == "bitmap":
+            cells = max(cells, min(segments_mod.BITMAP_CELLS, nb * nb))
+        bitmap = BITMAP_BYTES_PER_CELL * cells
         widest = max(_static_slots(p, n, block)[0] for p in structured)
         keys = n * sum(int(getattr(p, "random_keys", 0)) for p in structured if type(p).__name__ == "RandomKeys")
         cost["memory_bytes"] = (

@@ -95,6 +95,15 @@ FOUR_LAYERS = Intersection(
             1,
             1.0,
         ),
+        # priced the bitmap count's full 2^24 cells for a 369 x 369 block plan (299 MiB, limit 264), refused;
+        # 0.35-0.37 s, 118 MB in fresh processes (load 28-32)
+        (
+            "neighborhoodᶜ(8, 56) ∪ dilatedᶜ(51, 34) at 23,565, block 64",
+            make("neighborhood", True, side=8, radius=56).expr() | make("dilated", True, window=51, dilation=34).expr(),
+            23565,
+            64,
+            1.0,
+        ),
         # priced two full chunks of 65,536 rows for 75,121 (37.9 M units), refused; 0.39 s, 221 MB in fresh
         # processes (load 28), as at 84,717 tokens, the longest now accepted (28.0 M)
         (
