@@ -17,6 +17,7 @@ from sparse_core.limits import check_budget, predict_cost
 from sparse_core.params import PatternError
 from sparse_core.patterns import structured as S
 from sparse_core.patterns.base import Intersection, Union, simple_terms
+from sparse_core.patterns.random_blocks import RandomBlocks
 from tests.oracle import oracle_mask
 
 BIG = 1 << 20
@@ -532,3 +533,27 @@ def test_routing_at_its_accepted_edge_keeps_the_promise_in_a_fresh_process():
     cpu_s, rss_mb = (float(x) for x in out.split())
     assert cpu_s < 1.0 * 2, cpu_s  # 0.44 s measured at load 35; a margin for a heavier load
     assert rss_mb < 300, rss_mb
+
+
+def test_a_data_dependent_term_alone_prices_every_block_pair_without_building_the_others(monkeypatch):
+    # a_shape ∪ vertical_slashᶜ ∪ bigbirdᶜ(60 random blocks) at 4,096, block 1: the layout bound is every
+    # pair (vertical_slash alone may keep any), but pricing built bigbird's block sets first: 52 ms to refuse
+    expr = combine(
+        [
+            make("a_shape", sinks=BIG, window=39),
+            make("vertical_slash", True, vertical=49, slash=9, last_q=33),
+            make("bigbird", True, block=29, window_blocks=47, global_blocks=64, random_blocks=60, seed=708),
+        ]
+    )
+    predict_cost(expr, 4096, 1)  # warm: imports, registries
+
+    def drawn(*_):
+        raise AssertionError("random blocks drawn to price a bound that is every pair anyway")
+
+    monkeypatch.setattr(RandomBlocks, "block_segments", drawn)
+    with pytest.raises(PatternError, match="lower n"):
+        _, spent = cpu(lambda: check_budget(expr, 4096, 1))
+    start = time.process_time()
+    with pytest.raises(PatternError):
+        check_budget(expr, 4096, 1)
+    assert time.process_time() - start < 0.05  # measured 0.1-0.3 ms now
