@@ -22,6 +22,7 @@ block's kept key blocks (`lab_passes._gathered_layer`), a data-dependent one sel
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -107,13 +108,19 @@ def _row_rule(prim, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     return rows_rule(prim, q[:, None], k)[:, 0]
 
 
+def _cache_kwarg(model) -> str:
+    """The forward's name for the KV cache: `cache` in recent transformers 5 releases, `past_key_values` before
+    (the GPU machine's transformers is not our pin)."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 def _forward(lm, ids: list[int], cache, run: LabPass) -> int:
     """Feed ids through the model under `run`, extending `cache`; the greedy next token."""
     run.layer = 0
     device = next(lm.model.parameters()).device
-    logits = lm.model(
-        input_ids=torch.tensor([ids], device=device), cache=cache, use_cache=True, logits_to_keep=1
-    ).logits
+    cached = {_cache_kwarg(lm.model): cache}
+    inputs = torch.tensor([ids], device=device)
+    logits = lm.model(input_ids=inputs, use_cache=True, logits_to_keep=1, **cached).logits
     return int(logits[0, -1].argmax())
 
 
@@ -478,8 +485,15 @@ def run_memory(
     lm = models.load(model_key)
     if not lm.info.causal:
         raise PatternError("retrieval needs a causal language model (e.g. smollm2)", "lab_not_causal")
-    if max(lengths) + new_tokens > lm.info.max_tokens:
-        raise PatternError(f"{lm.info.key} reads at most {lm.info.max_tokens:,} tokens")
+    # a prompt is within LENGTH_TOLERANCE / 2 tokens of its length: 8,185 passed here and then failed deep
+    # inside (the structured mask of 8,193 positions); the answer tokens need room too
+    longest = max(lengths) + retrieval.LENGTH_TOLERANCE // 2 + new_tokens
+    if longest > lm.info.max_tokens:
+        limit = lm.info.max_tokens - retrieval.LENGTH_TOLERANCE // 2 - new_tokens
+        raise PatternError(
+            f"{lm.info.key} reads at most {lm.info.max_tokens:,} tokens: with {new_tokens} answer tokens a "
+            f"retrieval prompt can be at most {limit:,} tokens long"
+        )
     result = MemoryResult()
     cpu0, wall0 = time.process_time(), time.perf_counter()
     total, done = len(arms) * len(lengths) * len(depths) * trials, 0
