@@ -242,6 +242,12 @@ MEMORY_COSTS: dict[str, float] = {
     "pair_dense": 1.1e-6,  # one causal (query, key) pair of fused SDPA, all 270 heads
     "pair_structured": 2.2e-6,  # one kept pair under a structured pattern (block gather, edges included)
     "pair_scored": 4.0e-6,  # one pair a data-dependent pattern scores, selects and reads through a mask
+    # top-k in the grid scores each pair once and reads its choice from those scores (memory_exec.GridPass):
+    # 1.29 vs 2.83 CPU s per SmolLM2 layer at 4,096 tokens, so 0.46 x (pair_scored + pair_structured x 10%)
+    "pair_topk": 1.8e-6,
+    # a prefilled token with the decoder's linear layers in bfloat16 (linear_dtype="bfloat16"): the 1,024-token
+    # dense arm took 14.7 vs 23.4 CPU s (5 depths x 2 trials, same load ~30), 8.7 s less over 6,042 tokens
+    "token_bfloat16": 1.9e-3,
     "step": 0.06,  # one decode step (a forward of one token; Python and cache overhead dominate)
     "mask_cell": 2.0e-9,  # one cell of the (N, N) structured mask built per (arm, length)
     "arm_setup": 0.3,  # prompts built and tokenised, the pattern fitted, its expression built
@@ -279,28 +285,34 @@ def price_memory(
     heads: int | None = None,
     budget: LabBudget | None = None,
     data_dependent_reuse: bool = True,
+    linear_dtype: str = "float32",
 ) -> LabPrice:
     """The predicted CPU seconds of `run_memory` with these arguments, before any work (torch-free).
 
     `dense_seconds` is the dense arm, `row_seconds` every (pattern, budget) arm; `rows` the grid's
     rows (arms × lengths × depths), `tokens` the longest length. A model other than the measured
-    SmolLM2 is scaled by its layers × heads (`heads`), as `price_rows` does."""
+    SmolLM2 is scaled by its layers × heads (`heads`), as `price_rows` does. `linear_dtype="bfloat16"`
+    prices the grid's bfloat16 linear layers."""
     budget = budget or LabBudget.from_env()
     scale = 1.0 if model_key == REFERENCE_MODEL else (heads or REFERENCE_HEADS) / REFERENCE_HEADS
     c = MEMORY_COSTS
     steps_per_prompt = MEMORY_NEW_TOKENS.get(task, 7) - 1  # the first answer token comes from the prefill
     prompts = len(depths) * int(trials)
 
+    token = c["token_bfloat16"] if linear_dtype == "bfloat16" else c["token"]
+
     def arm(kind: str, density: float) -> float:
         total = 0.0
         for n in lengths:
-            reuse = kind != "data_dependent" or data_dependent_reuse
+            reuse = kind not in ("data_dependent", "topk") or data_dependent_reuse
             tokens, pairs = _memory_schedule(int(n), depths, int(trials), reuse)
-            total += c["token"] * tokens + c["step"] * prompts * steps_per_prompt
+            total += token * tokens + c["step"] * prompts * steps_per_prompt
             if kind == "dense":
                 total += c["pair_dense"] * pairs
             elif kind == "structured":
                 total += c["pair_structured"] * pairs * density + c["mask_cell"] * float(n) ** 2 + c["arm_setup"]
+            elif kind == "topk":  # scores every causal pair once, reads its choice from those scores
+                total += c["pair_topk"] * pairs + c["arm_setup"]
             else:  # scores every causal pair, then reads the kept ones
                 total += (c["pair_scored"] + c["pair_structured"] * density) * pairs + c["arm_setup"]
         return scale * total
@@ -309,7 +321,8 @@ def price_memory(
     rows = 0.0
     for p in patterns:
         for b in budgets:
-            rows += arm("data_dependent" if p in DATA_DEPENDENT else "structured", float(b))
+            kind = "topk" if p == "topk" else "data_dependent" if p in DATA_DEPENDENT else "structured"
+            rows += arm(kind, float(b))
     arms = int(include_dense) + len(patterns) * len(budgets)
     return LabPrice(
         model_key,

@@ -268,6 +268,7 @@ def price_memory(
     *,
     include_dense: bool = True,
     budget: LabBudget | None = None,
+    linear_dtype: str = "float32",
 ) -> LabPrice:
     """The predicted CPU seconds of `run_memory(model_key, task, lengths, depths, trials, patterns, budgets)`.
 
@@ -275,7 +276,16 @@ def price_memory(
     prefix reuse, attention pairs, decode steps) and costs measured on this machine
     (`lab_price.MEMORY_COSTS`). Refuse with `lab_price.refuse_over_budget(price)`."""
     return _price_memory(
-        model_key, task, lengths, depths, trials, patterns, budgets, include_dense=include_dense, budget=budget
+        model_key,
+        task,
+        lengths,
+        depths,
+        trials,
+        patterns,
+        budgets,
+        include_dense=include_dense,
+        budget=budget,
+        linear_dtype=linear_dtype,
     )
 
 

@@ -77,3 +77,14 @@ def test_pricing_imports_no_torch():
         "assert p.cpu_seconds > 0; assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_bfloat16_linears_and_the_grids_topk_are_priced():
+    """bfloat16 linear layers take the per-token cost down, nothing else; top-k is priced from its one-pass
+    execution (cheaper than block_gating, which still scores, then reads through a mask)."""
+    fp = price_memory("smollm2", patterns=["streaming", "topk"], budgets=[0.1], **GRID)
+    bf = price_memory("smollm2", patterns=["streaming", "topk"], budgets=[0.1], linear_dtype="bfloat16", **GRID)
+    assert 0.5 < bf.cpu_seconds / fp.cpu_seconds < 0.9
+    topk = price_memory("smollm2", patterns=["topk"], budgets=[0.1], include_dense=False, **GRID)
+    gating = price_memory("smollm2", patterns=["block_gating"], budgets=[0.1], include_dense=False, **GRID)
+    assert topk.cpu_seconds < gating.cpu_seconds
