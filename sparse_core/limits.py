@@ -300,8 +300,18 @@ def _shapes(prims, n: int, block: int | None) -> dict[int, segments_mod.PartShap
                 slots = int(p.materialised_slots(n))
             out[id(p)] = segments_mod.PartShape(id(p), slots, kind, *_step_span(p, n))
         else:
+            if kind == "columns" and hasattr(p, "materialised_slots"):
+                # fixed's summary columns, where a block row's closed form cannot serve, are listed as a table
+                # of one slot per key block (summary_columns.block_segments' explicit): fixed(1,013,943, 48) ∩
+                # strided(240) at 312,495, block 16 listed 19,532 a block row, past 60 s (search seed 28)
+                bslots = -(-n // block) + 1
             tight = _block_progression(p, n, block)
-            single = bslots == 1 or (tight is not None and tight[1])  # one key block a segment: intervals
+            # one slot is an interval only where it holds neighbouring key blocks: a stride (or dilation) that is a
+            # multiple of the block, past it, keeps key blocks d/B apart, a progression to the engine's count
+            # (strided(240) at block 16 was shaped an interval; its term with fixed's summary columns was listed)
+            d = _param(p, "stride", 0) or _param(p, "dilation", 0)
+            spread = kind == "progression" and tight is None and d > block
+            single = (bslots == 1 and not spread) or (tight is not None and tight[1])  # one key block a segment
             bkind = kind if kind != "progression" else ("interval" if single else "progression")
             out[id(p)] = segments_mod.PartShape(id(p), bslots, bkind)
     return out
@@ -643,6 +653,10 @@ def _refine_work(expr, terms, n: int, block: int) -> int:
     loose = [p for t in terms if len(t) > 1 for p in t]
     if any(type(p).__name__ in ("RandomKeys", "RandomBlocks", "LogSparse") for p in loose):
         return analysis.REFINE_MAX_WORK  # drawing or merging block rows is real work: keep the bound
+    if any(hasattr(p, "materialised_slots") for p in loose):
+        # a column set (fixed's summary columns) may be listed as a (block rows, blocks) table to count the
+        # candidates: fixed(1,013,943, 48) ∩ strided(240) at 312,495, block 16 ran past 60 s here (seed 28)
+        return analysis.REFINE_MAX_WORK
     probe = sum(nb * _static_slots(p, n, block)[1] for p in dict.fromkeys(loose))
     if probe > REFINE_PROBE_WORK:
         return analysis.REFINE_MAX_WORK

@@ -87,15 +87,6 @@ FOUR_LAYERS = Intersection(
         ),
         # a block-level column set was listed to price the fold: (blocks, blocks) table, 1.3 s and 479 MB
         ("fixed(2^20, 1,328), block 256", make("fixed", True, stride=BIG, summary=1328).expr(), BIG, 256, 1.0),
-        # refused at 29.4 M units (the decode cache priced a stride term at 3x its passes): 0.44-0.52 s, 195 MB
-        # in fresh processes (load 25-26)
-        (
-            "stridedᶜ(958,444) ∩ blockᶜ(9, 18), block 1",
-            make("strided", True, stride=958444).expr() & make("block", True, block=9, neighbors=18).expr(),
-            BIG,
-            1,
-            1.0,
-        ),
         # priced the bitmap count's full 2^24 cells for a 369 x 369 block plan (299 MiB, limit 264), refused;
         # 0.35-0.37 s, 118 MB in fresh processes (load 28-32)
         (
@@ -557,3 +548,22 @@ def test_a_data_dependent_term_alone_prices_every_block_pair_without_building_th
     with pytest.raises(PatternError):
         check_budget(expr, 4096, 1)
     assert time.process_time() - start < 0.05  # measured 0.1-0.3 ms now
+
+
+def test_a_stride_that_is_a_multiple_of_the_block_is_a_progression_of_key_blocks():
+    # fixed(1,013,943, 48) ∩ strided(240) at 312,495, block 16: strided's block rows (key blocks 15 apart) were
+    # shaped one interval, so the price took the summary columns' closed form, while the engine listed them
+    # as a (block rows, blocks) table against the progression: the check, then stats, ran past 60 s
+    expr = make("fixed", stride=1013943, summary=48).expr() & make("strided", stride=240).expr()
+    predict_cost(expr, 312495, 16)
+    start = time.process_time()
+    with pytest.raises(PatternError, match="lower"):
+        check_budget(expr, 312495, 16)
+    assert time.process_time() - start < 0.05 * 4
+    shapes = limits._shapes(expr.primitives(), 312495, 16)
+    kinds = {type(p).__name__: shapes[id(p)].kind for p in expr.primitives()}
+    assert kinds["StrideColumns"] == "progression" and kinds["SummaryColumns"] == "columns"
+    # the engine agrees: its block rows hold key blocks 15 apart, several a row
+    rows = np.arange(19531, dtype=np.int64)
+    segs = S.StrideColumns(240).block_segments(rows, 312495, 16)
+    assert not segments._is_intervals(segs)
