@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,13 @@ def _finished(status: int) -> ForwardMsg:
     return msg
 
 
+def _in_own_loop(coro):
+    """asyncio.run in a thread of its own: a browser test earlier in the same process (pytest-playwright's
+    sync API) leaves an event loop running in the main thread, where asyncio.run refuses to start."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def _wire() -> Wire:
     wire = Wire()
     wire._created({"requestId": "s1", "url": "ws://127.0.0.1:1/_stcore/stream"})
@@ -54,7 +62,7 @@ def test_a_run_lasts_from_its_request_to_the_finish_that_is_not_a_rerun():
         _frame(wire, 12.5, _finished(ForwardMsg.FINISHED_SUCCESSFULLY))
         return await wire.run_after(mark, timeout=1)
 
-    seconds, mb, socket = asyncio.run(go())
+    seconds, mb, socket = _in_own_loop(go())
     assert seconds == pytest.approx(2.5) and socket == "s1"
     assert 1000 / 2**20 < mb < 1100 / 2**20
 
@@ -68,7 +76,7 @@ def test_a_run_waits_for_frames_that_arrive_later():
         loop.call_later(0.1, _frame, wire, 5.75, _finished(ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY))
         return await wire.run_after(mark, timeout=5)
 
-    assert asyncio.run(go())[0] == pytest.approx(0.75)
+    assert _in_own_loop(go())[0] == pytest.approx(0.75)
 
 
 def test_no_finish_is_a_timeout_and_an_exception_element_is_an_error():
@@ -79,7 +87,7 @@ def test_no_finish_is_a_timeout_and_an_exception_element_is_an_error():
         await wire.run_after(mark, timeout=0.05)
 
     with pytest.raises(TimeoutError, match="no script_finished"):
-        asyncio.run(silent())
+        _in_own_loop(silent())
 
     async def failing():
         wire = _wire()
@@ -92,7 +100,7 @@ def test_no_finish_is_a_timeout_and_an_exception_element_is_an_error():
         await wire.run_after(mark, timeout=1)
 
     with pytest.raises(RuntimeError, match="exception"):
-        asyncio.run(failing())
+        _in_own_loop(failing())
 
 
 def test_the_server_gets_make_runs_environment_and_nothing_make_run_never_sets(monkeypatch):
