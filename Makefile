@@ -53,8 +53,14 @@ $(STAMP_DEV): $(UV) requirements-dev.lock pyproject.toml
 
 # serve.py serves app.py (st.App): page modules imported at start, /_stcore/metrics closed,
 # unknown nested paths redirected to their page.
+# One user on their own machine: texts up to SmolLM2's context (8,192 tokens) in the Inspector and the Lab,
+# and a per-request CPU budget that admits an 8,192-token inspection (priced ~204 CPU-s); a class server
+# keeps the code's defaults (README, "Deploying for a class").
 run: $(STAMP_APP)
 	HF_HUB_OFFLINE=1 SPARSE_EXPLORER_ALLOW_LOCAL_MODELS=$${SPARSE_EXPLORER_ALLOW_LOCAL_MODELS:-1} MALLOC_ARENA_MAX=$${MALLOC_ARENA_MAX:-2} \
+		SPARSE_EXPLORER_MAX_INSPECTOR_TOKENS=$${SPARSE_EXPLORER_MAX_INSPECTOR_TOKENS:-8192} \
+		SPARSE_EXPLORER_MAX_LAB_TOKENS=$${SPARSE_EXPLORER_MAX_LAB_TOKENS:-8192} \
+		SPARSE_EXPLORER_BUDGET_LAB_CPU_SECONDS=$${SPARSE_EXPLORER_BUDGET_LAB_CPU_SECONDS:-600} \
 		$(PY) -m streamlit run serve.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 # Debian's chromium (and CJK fonts for the 中文 screenshots) for the browser tests; playwright
@@ -75,8 +81,10 @@ format: $(STAMP_DEV)
 	$(VENV)/bin/ruff check --fix .
 
 # Everything, browser tests included (CI runs this).
+# Two workers (pytest-xdist), one per core; --dist loadfile keeps a file's tests in one worker, so its
+# module-scoped servers and models are built once. test-fast stays in one process (it is measured in CPU-s).
 test: $(STAMP_DEV) chromium lint typecheck
-	$(PYTEST)
+	$(PYTEST) -n 2 --dist loadfile
 
 # The quick loop: no real browser, no pretrained model, no `slow` sweep, a fifth of each property test's
 # examples (tests/conftest.py); `make test` runs all of them in full. SPARSE_TEST_CPU=<file> logs each test's

@@ -99,7 +99,13 @@ LEARN = [f"/learn?step={s}" for s in (1, 2, 3, 6, 7)]
 DOWNLOAD = ("/explorer?pattern=window(window=64)&n=4096", "Mask (.npy)", 4096)
 LAB_BUDGETS = (0.01, 0.02, 0.05, 0.1, 0.25, 0.5)
 # what `make run` sets (Makefile), besides HF_HUB_OFFLINE=1, which start_server sets for every server
-MAKE_RUN_ENV = {"MALLOC_ARENA_MAX": "2", "SPARSE_EXPLORER_ALLOW_LOCAL_MODELS": "1"}
+MAKE_RUN_ENV = {
+    "MALLOC_ARENA_MAX": "2",
+    "SPARSE_EXPLORER_ALLOW_LOCAL_MODELS": "1",
+    "SPARSE_EXPLORER_MAX_INSPECTOR_TOKENS": "8192",
+    "SPARSE_EXPLORER_MAX_LAB_TOKENS": "8192",
+    "SPARSE_EXPLORER_BUDGET_LAB_CPU_SECONDS": "600",
+}
 # set where the benchmark runs, never by make run: the server must not inherit them
 NOT_MAKE_RUN = (
     "OMP_NUM_THREADS",

@@ -111,6 +111,9 @@ def test_the_server_gets_make_runs_environment_and_nothing_make_run_never_sets(m
     env = server_env(["FOO=bar=baz"], ttl=None)
     assert "MALLOC_ARENA_MAX=$${MALLOC_ARENA_MAX:-2}" in makefile and env["MALLOC_ARENA_MAX"] == "2"
     assert "SPARSE_EXPLORER_ALLOW_LOCAL_MODELS:-1" in makefile and env["SPARSE_EXPLORER_ALLOW_LOCAL_MODELS"] == "1"
+    for name in ("MAX_INSPECTOR_TOKENS", "MAX_LAB_TOKENS", "BUDGET_LAB_CPU_SECONDS"):  # a laptop's caps, as make run
+        key = f"SPARSE_EXPLORER_{name}"
+        assert f"{key}=$${{{key}:-{env[key]}}}" in makefile
     assert "OMP_NUM_THREADS" not in makefile and "OMP_NUM_THREADS" not in env
     assert "STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL" not in env  # Streamlit's default TTL, as make run
     assert env["FOO"] == "bar=baz" and server_env([], ttl=30)["STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL"] == "30"

@@ -141,7 +141,6 @@ def test_csv_over_the_budget_is_refused_before_any_mask_is_built(capsys, tmp_pat
 
 
 def test_large_png_is_written_one_bit_per_cell(capsys, tmp_path):
-    import resource
 
     from PIL import Image
 
@@ -151,7 +150,16 @@ def test_large_png_is_written_one_bit_per_cell(capsys, tmp_path):
     img = Image.open(out_file)
     assert img.mode == "1" and img.size == (2000, 2000)
     assert np.array_equal(np.asarray(img) == 0, analysis.dense_mask(make("strided", stride=45).expr(), 2000))
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 2 << 20  # KiB: far below 2 GiB either way
+    # the peak of a process that writes only this png (this test process's own peak holds whatever earlier
+    # tests loaded, e.g. a model in the same pytest-xdist worker)
+    child = subprocess.run(
+        [sys.executable, "-c", "import resource, sys\nfrom sparse_core.cli import main\n"
+         f"main(['mask', 'strided', '--n', '2000', '--stride', '45', '--out', {str(tmp_path / 'c.png')!r}])\n"
+         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert child.returncode == 0, child.stderr
+    assert int(child.stdout.split()[-1]) < 2 << 20  # KiB: far below 2 GiB either way
 
 
 def test_argument_checks_import_nothing_heavy():

@@ -163,6 +163,7 @@ def test_after_the_class_the_per_request_caches_are_empty(monkeypatch):
     assert calls == [1, 1] and "probe" not in analysis._mask_memo and report["returned_bytes"] >= 0
 
 
+@pytest.mark.slow  # a fresh process importing streamlit and torch (~7 CPU-s): make test runs it
 def test_the_served_app_runs_torch_on_one_thread_whatever_imports_it_first():
     """serve.py's preload imports torch as the server starts, before app.py sets OMP_NUM_THREADS; torch
     sizes its thread pool at import, so serve.py must set it first. Without that, a Lab run's script

@@ -59,6 +59,7 @@ def test_the_segments_keep_exactly_the_patterns_pairs(name, s, data):
     assert np.array_equal(got, _causal_rows(expr, t, s))
 
 
+@pytest.mark.slow  # a 4,096-token plan and its dense rows (~3 CPU-s): make test runs it
 def test_bigbird_segments_follow_its_blocks():
     """BigBird fitted to 10 % of 4,096 tokens has blocks of 34, each with its own random blocks: the segments
     follow them, so they compute at most 1.4× the kept pairs, a third of what fixed 64-row blocks over 64-key
