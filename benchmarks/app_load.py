@@ -259,21 +259,22 @@ def _lab_path(index: int) -> str:
 
 
 def _script(index: int) -> list[tuple[str, str]]:
-    """One session's actions: every kind early (a short or starved run still makes each), explorer links between."""
+    """One session's actions: every kind, explorer links between. The steps come in five groups, and
+    session i starts at group i mod 5 (then wraps round): 30 browsers on the server's two cores draw
+    their pages slowly (page-ready ~1 min), so a session gets through only a few steps in five minutes,
+    and the rotation makes every kind of step (the Lab, Learn and Cost included) start early in
+    several sessions. A step that needs another (the SmolLM2 switch after the inspector, the download
+    on its explorer link) stays in its group."""
     explorer = EXPLORER[index % 3 :] + EXPLORER[: index % 3]
-    return [
-        ("explorer", explorer[0]),
-        ("download", DOWNLOAD[0]),
-        ("inspector", "/inspector"),
-        ("inspector smollm2", "/inspector"),
-        ("explorer", explorer[1]),
-        ("lab (small run)", _lab_path(index)),
-        ("learn", LEARN[index % len(LEARN)]),
-        ("explorer", explorer[2]),
-        ("cost", "/cost"),
-        ("explorer", explorer[3]),
-        ("explorer", explorer[4]),
+    groups = [
+        [("explorer", explorer[0]), ("download", DOWNLOAD[0])],
+        [("inspector", "/inspector"), ("inspector smollm2", "/inspector")],
+        [("lab (small run)", _lab_path(index)), ("explorer", explorer[1])],
+        [("learn", LEARN[index % len(LEARN)]), ("explorer", explorer[2])],
+        [("cost", "/cost"), ("explorer", explorer[3]), ("explorer", explorer[4])],
     ]
+    start = index % len(groups)
+    return [step for group in groups[start:] + groups[:start] for step in group]
 
 
 def _goto(page, url: str):
