@@ -483,6 +483,10 @@ class PeakRSS:
         except OSError:
             return 0
 
+    def peak_so_far(self) -> int:
+        """The peak above the start that the sampling thread has seen up to now (inside the block)."""
+        return max(0, self._peak - self._start)
+
     def _watch(self) -> None:
         while not self._stop.wait(self.every):
             self._peak = max(self._peak, self.rss())
