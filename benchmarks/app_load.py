@@ -71,7 +71,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import NamedTuple
@@ -83,7 +82,7 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from benchmarks.common import machine
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, wait_healthy
 from ui.runlog import ENV as RUN_LOG_ENV
 
 EXPLORER = [
@@ -466,19 +465,8 @@ def start_server(env: dict[str, str], port: int = 0) -> tuple[subprocess.Popen, 
         command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit run serve.py exited with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return proc, url
-        except OSError:
-            pass
-        time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("streamlit run serve.py did not answer its health check within 120 s")
+    wait_healthy(proc, url, "streamlit run serve.py", 120)
+    return proc, url
 
 
 class Client:

@@ -69,19 +69,26 @@ def start_server(env: dict[str, str] | None = None, script: str = "app.py"):
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
+    wait_healthy(proc, url, f"streamlit run {script}", 90)
+    return proc, url
+
+
+def wait_healthy(proc: subprocess.Popen, url: str, label: str, seconds: float) -> None:
+    """Return once the server at `url` answers its health check; kill it and raise if it exits or stays
+    silent for `seconds`."""
+    deadline = time.time() + seconds
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"streamlit run {script} exited with code {proc.returncode}")
+            raise RuntimeError(f"{label} exited with code {proc.returncode}")
         try:  # healthy, not only listening: the runtime answers once it can take sessions
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
                 if response.status == 200:
-                    return proc, url
+                    return
         except OSError:
             pass
         time.sleep(0.3)
     proc.kill()
-    raise RuntimeError(f"streamlit run {script} did not answer its health check within 90 s")
+    raise RuntimeError(f"{label} did not answer its health check within {seconds:g} s")
 
 
 @contextmanager
