@@ -22,6 +22,7 @@ def expr_of(text, op="union"):
     return registry.combine(parse_layers(text), op)
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("text, n, op, names", ATTACKS)
 def test_issue_10_attacks_are_refused_fast_with_a_parameter_to_lower(text, n, op, names):
     expr = expr_of(text, op)

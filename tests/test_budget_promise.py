@@ -107,6 +107,7 @@ FOUR_LAYERS = Intersection(
         ),
     ],
 )
+@pytest.mark.timing
 def test_the_issues_expensive_requests_are_accepted_and_cheap(label, expr, n, block, limit_s):
     _, check_s = cpu(lambda: check_budget(expr, n, block))
     assert check_s < 0.05 * 4, label  # priced from parameters: nothing is drawn or listed
@@ -129,6 +130,7 @@ def test_false_refusals_of_the_issue_are_accepted():
     check_budget(combine([make("bigbird", seed=s) for s in range(4)]), BIG, 128)
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize(
     "expr, n, block, names",
     [
@@ -506,6 +508,7 @@ def test_kmeans_price_accepts_what_runs_and_refuses_what_does_not():
     assert price[2] > 10 * (price[3] - price[2])  # seeding 1,024 clusters outweighs an iteration
 
 
+@pytest.mark.timing
 def test_routing_at_its_accepted_edge_keeps_the_promise_in_a_fresh_process():
     # the promise is per request in a fresh process with one BLAS thread, as app.py and serve.py set it
     import os
@@ -526,6 +529,7 @@ def test_routing_at_its_accepted_edge_keeps_the_promise_in_a_fresh_process():
     assert rss_mb < 300, rss_mb
 
 
+@pytest.mark.timing
 def test_a_data_dependent_term_alone_prices_every_block_pair_without_building_the_others(monkeypatch):
     # a_shape ∪ vertical_slashᶜ ∪ bigbirdᶜ(60 random blocks) at 4,096, block 1: the layout bound is every
     # pair (vertical_slash alone may keep any), but pricing built bigbird's block sets first: 52 ms to refuse

@@ -126,6 +126,7 @@ def test_module_entry_point_runs_as_a_process():
     assert bad.returncode == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
 
 
+@pytest.mark.timing
 def test_csv_over_the_budget_is_refused_before_any_mask_is_built(capsys, tmp_path):
     import time
 

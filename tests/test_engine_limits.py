@@ -40,6 +40,7 @@ def test_parameter_extremes_finish_or_refuse(name, values):
         assert s.block_available or s.block_message
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize(
     "label, build, n",
     [

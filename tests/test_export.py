@@ -140,6 +140,7 @@ def test_tables_are_compressed_and_large_n_avoids_a_dense_scan():
     assert "create_block_mask(" in formula and "_table(" not in formula.split("def mask_mod")[1]
 
 
+@pytest.mark.timing
 def test_preview_is_cheap_valid_python_and_equal_to_the_script_where_there_are_no_tables():
     import ast
     import time

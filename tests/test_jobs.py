@@ -148,6 +148,7 @@ def test_the_limit_comes_from_the_deployment(monkeypatch):
     assert per_session_limit() == 2
 
 
+@pytest.mark.timing
 def test_each_thread_counts_its_own_queue_wait_and_turn():
     """The run log's split of a slow run: time in line vs time holding the turn, per script thread,
     checked against clocks read around the turn here."""

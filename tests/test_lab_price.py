@@ -23,6 +23,7 @@ def _memory_cache_only(lab_memory_cache):
     yield
 
 
+@pytest.mark.timing
 def test_the_price_tracks_a_real_run():
     """A real MiniLM run's CPU seconds (one torch thread, as measured) within a factor 2.5 of the price."""
     lm = models.load("minilm")
