@@ -1306,6 +1306,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "this server runs the Lab on at most {cap} tokens; choose {cap} or fewer",
         "zh": "本服务器的实验室最多处理 {cap} 个词元；请选择 {cap} 个或更少",
     },
+    "err.memory_too_long": {
+        "en": "{model} reads at most {max_tokens} tokens: with {new_tokens} answer tokens a retrieval prompt can be "
+        "at most {limit} tokens long",
+        "zh": "{model} 最多读取 {max_tokens} 个词元：加上 {new_tokens} 个答案词元，检索提示最长只能有 {limit} 个词元",
+    },
     "err.in_over_budget": {
         "en": "this inspection would take about {seconds} CPU seconds, over this server's {budget}: choose fewer "
         "tokens (at most {fit_tokens} fit)",
