@@ -30,7 +30,7 @@ from .metrics import next_token_stats
 from .models import LoadedModel
 from .params import PatternError
 from .patterns.base import Expr
-from .patterns.learned import BlockGating, TopK
+from .patterns.learned import BlockGating, TopK, top_per_row
 
 SELECT_CHUNK = 256  # query rows per chunk of a data-dependent selection: (H, 256, S) scores, 75 MB at S = 8,192
 BLOCK = 64  # block size of the block-sparse execution and of the FLOPs share
@@ -251,9 +251,10 @@ def rows_rule(prim, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     visible = torch.arange(s)[None, :] <= pos[:, None]  # (T, S)
     scores = torch.einsum("htd,hsd->hts", q.float(), k.float()).masked_fill(~visible, -torch.inf)
     if isinstance(prim, TopK):
-        keep = torch.zeros(scores.shape, dtype=torch.bool)
-        top = torch.topk(scores, min(prim.k, s), dim=-1).indices
-        keep.scatter_(-1, top, True)
+        # the engine's rule (TopK.dense: argpartition's choice, by selection on values), 5x faster than topk
+        flat = scores.reshape(h * t, s).numpy()  # (H·T, S), a view
+        width = np.tile((pos + 1).numpy(), h)
+        keep = torch.from_numpy(top_per_row(flat, min(prim.k, s), width, drop_neg_inf=True)).reshape(h, t, s)
         return keep & visible  # rows with fewer than k visible keys took some -inf ones
     if isinstance(prim, BlockGating):
         b = prim.block

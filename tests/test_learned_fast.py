@@ -192,9 +192,9 @@ def test_top_per_row_marks_argpartitions_choice(rows, n, data):
         s[np.arange(n)[None, :] >= width[:, None]] = -np.inf
     want = np.zeros(s.shape, dtype=bool)
     np.put_along_axis(want, np.argpartition(-s, kk - 1, axis=1)[:, :kk], True, axis=1)
-    assert np.array_equal(learned._top_per_row(s, kk, width), want)
+    assert np.array_equal(learned.top_per_row(s, kk, width), want)
     finite = np.isfinite(s)
-    assert np.array_equal(learned._top_per_row(s, kk, width, drop_neg_inf=True) & finite, want & finite)
+    assert np.array_equal(learned.top_per_row(s, kk, width, drop_neg_inf=True) & finite, want & finite)
 
 
 # -- memo ------------------------------------------------------------------------------------
