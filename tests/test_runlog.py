@@ -31,6 +31,7 @@ def test_off_by_default_it_does_nothing(monkeypatch):
     runlog.end(None, "app_pages/explorer.py", None)  # nothing to write, and no file to write it to
 
 
+@pytest.mark.timing  # the queue wait of an uncontended turn is read off the wall clock
 def test_on_it_logs_each_run_from_the_requests_arrival(monkeypatch, tmp_path):
     path = tmp_path / "runs.jsonl"
     monkeypatch.setattr(runlog, "PATH", str(path))
@@ -64,3 +65,13 @@ def test_on_it_logs_each_run_from_the_requests_arrival(monkeypatch, tmp_path):
     assert before <= first["requested"] <= arrived <= first["started"] <= first["finished"]
     assert first["heavy"] >= 0.01 and first["queued"] == pytest.approx(0, abs=0.05) and first["cpu"] >= 0
     assert second["requested"] is None and second["status"] == "RuntimeError" and second["heavy"] == 0
+
+
+def test_an_unwritable_log_leaves_the_runs_own_outcome(monkeypatch, tmp_path):
+    # app.py calls end() inside `except BaseException`: an OSError here would replace st.rerun or the
+    # page's own error with a traceback on every page
+    monkeypatch.setattr(runlog, "PATH", str(tmp_path))  # a directory: open(..., "a") raises IsADirectoryError
+    run = runlog.Run("abc", None, time.time(), time.thread_time())
+    runlog.end(run, "app_pages/explorer.py", RuntimeError("the page's own"))
+    runlog.end(run, "app_pages/explorer.py", None)
+    assert list(tmp_path.iterdir()) == []

@@ -96,5 +96,8 @@ def end(run: Run | None, page: str | None, error: BaseException | None) -> None:
         "heavy": round(heavy, 3),
         "status": "ok" if error is None else type(error).__name__,
     }
-    with _lock, open(PATH or os.devnull, "a", encoding="utf-8") as f:
-        f.write(json.dumps(line) + "\n")
+    try:
+        with _lock, open(PATH or os.devnull, "a", encoding="utf-8") as f:
+            f.write(json.dumps(line) + "\n")
+    except OSError:  # a full disk or an unwritable log must not replace the run's own outcome with a traceback
+        pass
