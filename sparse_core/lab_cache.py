@@ -25,13 +25,25 @@ def _cache_folder() -> Path | None:
 
 _MEMORY: OrderedDict = OrderedDict()
 _MEMORY_SIZE = 512
+# every session's script thread reads and writes _MEMORY: an unlocked `in` then `move_to_end` raced an
+# eviction (KeyError) once more than _MEMORY_SIZE entries were cached. Held for dict operations only.
+_LOCK = threading.Lock()
+
+
+def _remember(key: str, value) -> None:
+    with _LOCK:
+        _MEMORY[key] = value
+        _MEMORY.move_to_end(key)
+        while len(_MEMORY) > _MEMORY_SIZE:
+            _MEMORY.popitem(last=False)
 
 
 def cache_get(key: str):
     """The cached value of a key, from memory or disk (None: not cached)."""
-    if key in _MEMORY:
-        _MEMORY.move_to_end(key)
-        return _MEMORY[key]
+    with _LOCK:
+        if key in _MEMORY:
+            _MEMORY.move_to_end(key)
+            return _MEMORY[key]
     folder = _cache_folder()
     if folder is None:
         return None
@@ -40,15 +52,13 @@ def cache_get(key: str):
         value = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    _MEMORY[key] = value
+    _remember(key, value)  # bounded like a put: a disk hit used to grow memory past _MEMORY_SIZE
     return value
 
 
 def cache_put(key: str, value) -> None:
     """Keep a value in memory and, unless SPARSE_LAB_DISK_CACHE=0, on disk (atomically)."""
-    _MEMORY[key] = value
-    while len(_MEMORY) > _MEMORY_SIZE:
-        _MEMORY.popitem(last=False)
+    _remember(key, value)
     folder = _cache_folder()
     if folder is None:
         return
@@ -68,7 +78,8 @@ def cache_key(*parts) -> str:
 
 def clear_cache(memory_only: bool = False) -> None:
     """Forget cached rows (and the cached dense passes)."""
-    _MEMORY.clear()
+    with _LOCK:
+        _MEMORY.clear()
     lab_passes.clear_dense()
     folder = _cache_folder()
     if not memory_only and folder is not None and folder.exists():
