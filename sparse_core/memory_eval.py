@@ -50,6 +50,33 @@ DENSE = "dense"
 # period; a 7-digit multi-key value comes after ": " (":", " ", 7 digits), so it needs 9 at least
 NEW_TOKENS = {"passkey": 7, "multikey": 11}
 MAX_LENGTH = MEMORY_MAX_LENGTH  # SmolLM2's context; the structured mask is a dense (n, n) bool, 64 MiB here
+
+
+def longest_prompt(max_tokens: int, task: str | None = None) -> int:
+    """The longest prompt length a grid may ask of a model that reads `max_tokens` tokens.
+
+    A prompt is within LENGTH_TOLERANCE / 2 tokens of its length and its answer tokens are read too:
+    8,192 on SmolLM2 fails (8,181 at most for the passkey). `task=None`: the shortest over every task,
+    the length a page can offer whatever task is picked."""
+    answer = NEW_TOKENS[task] if task is not None else max(NEW_TOKENS.values())
+    return max_tokens - retrieval.LENGTH_TOLERANCE // 2 - answer
+
+
+def _refuse_long(model: str, max_tokens: int, lengths: Sequence[int], new_tokens: int) -> None:
+    """Refuse a grid whose longest prompt and answer would not fit the model's context."""
+    limit = max_tokens - retrieval.LENGTH_TOLERANCE // 2 - new_tokens
+    if max(int(n) for n in lengths) > limit:
+        raise PatternError(
+            f"{model} reads at most {max_tokens:,} tokens: with {new_tokens} answer tokens a "
+            f"retrieval prompt can be at most {limit:,} tokens long",
+            "memory_too_long",
+            model=model,
+            max_tokens=f"{max_tokens:,}",
+            new_tokens=new_tokens,
+            limit=f"{limit:,}",
+        )
+
+
 DECODE_NOTES = {
     "structured": "reads only the cached positions its pattern row keeps",
     "dense": "reads every cached position",
@@ -492,18 +519,17 @@ def run_memory(
     arms = _arms(patterns, budgets, include_dense, explicit)
     if not arms:
         raise PatternError("choose at least one pattern or keep dense")
+    # a prompt is within LENGTH_TOLERANCE / 2 tokens of its length: 8,185 passed here and then failed deep
+    # inside (the structured mask of 8,193 positions); the answer tokens need room too. A listed model's
+    # context is known without loading it: refused before the load, which costs seconds
+    if model_key in models.MODELS:
+        info = models.MODELS[model_key]
+        if info.causal:
+            _refuse_long(info.key, info.max_tokens, lengths, new_tokens)
     lm = models.load(model_key)
     if not lm.info.causal:
         raise PatternError("retrieval needs a causal language model (e.g. smollm2)", "lab_not_causal")
-    # a prompt is within LENGTH_TOLERANCE / 2 tokens of its length: 8,185 passed here and then failed deep
-    # inside (the structured mask of 8,193 positions); the answer tokens need room too
-    longest = max(lengths) + retrieval.LENGTH_TOLERANCE // 2 + new_tokens
-    if longest > lm.info.max_tokens:
-        limit = lm.info.max_tokens - retrieval.LENGTH_TOLERANCE // 2 - new_tokens
-        raise PatternError(
-            f"{lm.info.key} reads at most {lm.info.max_tokens:,} tokens: with {new_tokens} answer tokens a "
-            f"retrieval prompt can be at most {limit:,} tokens long"
-        )
+    _refuse_long(lm.info.key, lm.info.max_tokens, lengths, new_tokens)  # a local folder's own context
     result = MemoryResult()
     cpu0, wall0 = time.process_time(), time.perf_counter()
     total, done = len(arms) * len(lengths) * len(depths) * trials, 0
