@@ -151,6 +151,17 @@ class _Density:
         return self.memo[value][0]
 
 
+def _counted(name: str, n: int, causal: bool, base: dict, rule: FitRule) -> bool:
+    """Whether the pattern's kept pairs are counted without vectors at this n (top-k keeps min(k, visible)
+    keys a row, causal block gating a fixed number of blocks a row): then any n is fitted analytically."""
+    if rule.count is None:
+        return False
+    try:
+        return rule.count(n, causal, make(name, causal, **base).params) is not None
+    except PatternError:
+        return False
+
+
 def _valid(d: _Density, value: int) -> bool:
     try:
         get(d.name).validate(d.params(value))
@@ -228,11 +239,18 @@ def fit(
     if not isinstance(n, (int, np.integer)) or n < 1:
         raise PatternError(f"n must be a positive whole number, got {n!r}")
     definition = get(name)
-    if definition.data_dependent and n > DATA_DEPENDENT_MAX_N:
-        raise PatternError(f"data-dependent patterns are limited to n = {DATA_DEPENDENT_MAX_N:,}")
     rule = FIT_RULES[name]
     causal = bool(causal) or definition.causal == "always"
     base = {**definition.defaults(), **rule.fixed, **(fixed or {})}
+    if definition.data_dependent and n > DATA_DEPENDENT_MAX_N and not _counted(name, int(n), causal, base, rule):
+        # the density needs the scores of every pair: (n, n) of them per head
+        raise PatternError(
+            f"{name}'s density here depends on the scores, so it is fitted only up to n = {DATA_DEPENDENT_MAX_N:,} "
+            f"(got {int(n):,})",
+            "data_dependent_n",
+            limit=f"{DATA_DEPENDENT_MAX_N:,}",
+            n=f"{int(n):,}",
+        )
     d = _Density(name, int(n), causal, base, rule, vectors)
     lo, hi = _bounds(d, rule)
     if rule.shape == "valley":

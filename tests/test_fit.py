@@ -142,3 +142,34 @@ def test_a_budget_below_reach_says_so():
     ok = fit("strided", 1024, 0.1, True)
     assert ok.met and ok.note == ""
     assert fit("window", 1024, 0.05, True).met
+
+
+@pytest.mark.parametrize("name", ["topk", "block_gating"])
+@pytest.mark.parametrize("budget", [0.02, 0.1, 0.3])
+def test_counted_data_dependent_fits_match_the_brute_force_density(name, budget):
+    """The analytic fit (no vectors) lands on parameters whose brute-force density (dense mask) is the reported one."""
+    n = 300
+    result = fit(name, n, budget, True)
+    assert result.achieved_density == pytest.approx(_density(name, n, True, result.params))
+
+
+@pytest.mark.parametrize("name", ["topk", "block_gating"])
+def test_counted_data_dependent_patterns_fit_past_the_vector_limit(name):
+    """Issue 19: the Lab at 8,192 tokens fits top-k and block gating analytically (the density ignores the scores)."""
+    from sparse_core.analysis import DATA_DEPENDENT_MAX_N
+
+    n = 2 * DATA_DEPENDENT_MAX_N
+    result = fit(name, n, 0.1, True)
+    rule = FIT_RULES[name]
+    assert result.met and result.n == n
+    assert result.kept_pairs == rule.count(n, True, make(name, True, **result.params).params)
+
+
+def test_a_density_that_needs_the_scores_is_still_refused_past_the_limit():
+    """Bidirectional block gating: which partial block is chosen depends on the scores, so no count without them."""
+    from sparse_core.analysis import DATA_DEPENDENT_MAX_N
+
+    with pytest.raises(PatternError, match="depends on the scores") as e:
+        fit("block_gating", DATA_DEPENDENT_MAX_N + 1, 0.1, False)
+    assert e.value.code == "data_dependent_n" and e.value.fields["limit"] == f"{DATA_DEPENDENT_MAX_N:,}"
+    assert fit("block_gating", 256, 0.1, False).n == 256  # below the limit it is fitted with the scores
