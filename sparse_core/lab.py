@@ -53,7 +53,7 @@ from .lab_passes import (
     plain_dense_cost,
     run_pass,
 )
-from .lab_price import DATA_DEPENDENT, LabBudget, LabPrice, check_tokens, price_rows, refuse_over_budget
+from .lab_price import DATA_DEPENDENT, TOKEN_LADDER, LabBudget, LabPrice, check_tokens, price_rows, refuse_over_budget
 from .params import PatternError
 from .registry import get
 
@@ -61,7 +61,7 @@ __all__ = [
     "AUTO_BLOCKS_BELOW", "BLOCK", "COLUMNS", "DEFAULT_BUDGETS", "DEFAULT_METHOD", "DEFAULT_TOKENS", "MAX_NEW_TOKENS",
     "MAX_TOKENS", "MEASURED_COLUMNS", "METHODS", "QUALITY_COLUMNS", "Continuation", "clear_cache", "continue_text",
     "lab_patterns", "layer_table", "parse_budgets", "parse_patterns", "run_lab", "text_hash", "to_json", "tokens_for",
-    "price", "LabBudget", "LabPrice",
+    "price", "LabBudget", "LabPrice", "TOKEN_LADDER",
 ]  # fmt: skip
 
 QUALITY_COLUMNS = ("ppl_change", "kl_changed", "agreement", "mass_kept", "cosine")

@@ -9,7 +9,7 @@ from .params import PatternError
 from .registry import get
 
 DEFAULT_TOKENS = 1024
-MAX_TOKENS = 2048  # SmolLM2 (and local models up to their own limit)
+MAX_TOKENS = 8192  # SmolLM2's context (local models up to their own limit); a deployment caps the Lab lower
 MAX_NEW_TOKENS = 48
 DEFAULT_BUDGETS = (0.02, 0.05, 0.1, 0.25)
 METHODS = ("auto", "sdpa", "blocks", "eager")

@@ -27,7 +27,7 @@ import numpy as np
 from .params import PatternError
 
 LAB_BUDGET_ENV = "SPARSE_EXPLORER_BUDGET_LAB_CPU_SECONDS"
-TOKEN_LADDER = (64, 128, 256, 512, 1024, 2048)  # what the page offers; suggestions come from it
+TOKEN_LADDER = (64, 128, 256, 512, 1024, 2048, 4096, 8192)  # what the page offers; suggestions come from it
 DATA_DEPENDENT = ("topk", "block_gating")  # fittable patterns that score every pair per head
 
 # CPU seconds, one torch thread, from `python -m benchmarks.lab --costs`. dense: the dense pass with one

@@ -301,6 +301,23 @@ def test_memory_lengths_stop_at_the_deployments_token_cap(memory_engine, monkeyp
     assert any("lengths" in w.value for w in at.warning)
 
 
+def test_make_runs_8192_token_cap_reaches_both_views_with_lengths_that_fit(memory_engine, monkeypatch):
+    """Issues 7 and 19: under `make run` the perplexity slider reaches 8,192 tokens, and the memory view's top
+    length is the longest prompt SmolLM2 reads with its answer (8,192 itself was always refused)."""
+    from sparse_core import memory_eval
+
+    monkeypatch.setenv("SPARSE_EXPLORER_MAX_LAB_TOKENS", "8192")
+    at = page(model="smollm2", text="en_story", tokens="8192", patterns="window", budgets="0.1")
+    assert not at.exception and not at.warning
+    assert [int(o) for o in at.select_slider(key="lab_tokens").options][-3:] == [2048, 4096, 8192]
+    assert at.session_state["lab_tokens"] == 8192
+    at = page(**(MEMORY_URL | {"lengths": f"4096,{memory_eval.longest_prompt(8192)}"}))
+    assert not at.exception
+    lengths = [int(o.replace(",", "")) for o in at.button_group(key="lab_mem_lengths").options]
+    assert lengths == [256, 512, 1024, 2048, 4096, memory_eval.longest_prompt(8192)]
+    assert at.session_state["lab_mem_lengths"] == [4096, memory_eval.longest_prompt(8192)]
+
+
 def test_views_switch_through_the_tabs_and_the_url_follows(memory_engine):
     at = page(model="smollm2", patterns="window", budgets="0.25")
     assert at.session_state["lab_view"] == "quality" and at.button(key="lab_run")

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from sparse_core import PatternError, lab, models, retrieval
-from sparse_core.memory_eval import MAX_LENGTH
+from sparse_core.memory_eval import MAX_LENGTH, longest_prompt
 
 from . import deploy
 from .i18n import t
@@ -48,13 +48,21 @@ def is_causal(model: str, local: str = "") -> bool:
 
 
 def tokens_offered(cap: int) -> list[int]:
-    """Token counts of the perplexity view: a capped server offers only what it runs."""
-    return [n for n in (64, 128, 256, 512, 1024, 2048) if n <= cap] or [cap]
+    """Token counts of the perplexity view: a capped server offers only what it runs (up to SmolLM2's 8,192)."""
+    return [n for n in lab.TOKEN_LADDER if n <= min(cap, lab.MAX_TOKENS)] or [cap]
 
 
 def lengths_offered(cap: int) -> list[int]:
-    """Prompt lengths of the memory view, up to the deployment's cap and SmolLM2's context."""
-    return [n for n in (256, 512, 1024, 2048, 4096, 8192) if n <= min(cap, MAX_LENGTH)] or [cap]
+    """Prompt lengths of the memory view, up to the deployment's cap and what SmolLM2's context holds.
+
+    A prompt and its answer tokens must fit the 8,192 tokens SmolLM2 reads, so the top rung is the longest
+    prompt every task fits (8,177), not 8,192, which would always be refused."""
+    top = min(cap, longest_prompt(MAX_LENGTH))
+    ladder = (256, 512, 1024, 2048, 4096, 8192)
+    offered = [n for n in ladder if n <= top]
+    if any(top < n <= cap for n in ladder):  # a rung the cap allows but the context does not: its longest fit
+        offered.append(top)
+    return offered or [cap]
 
 
 def specs(cap: int | None = None) -> list[QueryParam]:
