@@ -313,8 +313,39 @@ def _shapes(prims, n: int, block: int | None) -> dict[int, segments_mod.PartShap
             spread = kind == "progression" and tight is None and d > block
             single = (bslots == 1 and not spread) or (tight is not None and tight[1])  # one key block a segment
             bkind = kind if kind != "progression" else ("interval" if single else "progression")
-            out[id(p)] = segments_mod.PartShape(id(p), bslots, bkind)
+            out[id(p)] = segments_mod.PartShape(id(p), bslots, bkind, *_block_step_span(p, n, block, bkind))
     return out
+
+
+BLOCK_PROBE_ROWS = 8  # block rows built to learn a part's block-level segment steps (as shape_of reads them)
+
+
+def _block_step_span(prim, n: int, block: int, kind: str) -> tuple[int, int]:
+    """(lcm of segment steps, widest segment extent in key blocks) of a part's block rows, for the fold's price:
+    the engine's count_union sees these in the built block rows (segments.shape_of) and folds where that is
+    cheapest, while the price, without them, took inclusion-exclusion: globalᶜ ∪ dilated(1,020,587, 4,063) ∪
+    streamingᶜ at 2^20, block 16 priced 42 M units for a block count the engine folded in 0.16 s.
+
+    The steps come from a few built block rows (a step is set by the parameters, the same in every row); a
+    progression whose sample shows no step stays unknown (no fold). The extent is bounded from the element
+    rows' (_step_span): a segment of one residue class spans at most span / block + step key blocks.
+    Random and column parts: unknown (0, 0), as before."""
+    if kind == "columns" or type(prim).__name__ in ("RandomKeys", "RandomBlocks"):
+        return 0, 0
+    estep, espan = _step_span(prim, n)
+    if estep <= 0 or espan <= 0:
+        return 0, 0
+    nb = -(-n // block)
+    if kind == "interval":
+        return 1, min(nb, espan // block + 2)
+    sample = np.unique(np.linspace(0, nb - 1, num=min(nb, BLOCK_PROBE_ROWS)).astype(np.int64))
+    segs = prim.block_segments(sample, n, block)
+    if isinstance(segs, segments_mod.ColumnSet):
+        return 0, 0
+    step, span = segments_mod._steps_and_span(segs)
+    if step <= 1:
+        return 0, 0
+    return step, max(span, espan // block + step + 2)
 
 
 # A random-block pick is drawn once, then listed in the block layout and in the view (each a
@@ -367,41 +398,107 @@ GATING_BYTES = 12  # block gating: per (query, key block) score, float32 and its
 
 DENSE_LAYOUT_BYTES = 64  # per kept block pair of a dense (data-dependent) layout: codes, table, segments
 DENSE_LAYOUT_WORK = 4
+# per run of kept key blocks in a dense layout (sorted, grouped by row and tabled: _layout_from_pairs). With
+# the layout priced from keys per row, blocks 1-2 became reachable: topk(480) at 4,096, block 1 (1.97 M
+# scattered pairs, each its own run) priced 8.9 M units and ran 0.43-1.05 s (median 0.79, 290 MB) in 5 fresh
+# processes at load 1.9, topk(240) 0.35-0.48 s, topk(120) 0.33-0.43 s; at 20 units a scattered pair
+# topk(328) was accepted and ran 0.40-0.93 s (median 0.55). 24 units a scattered pair refuses past ~1.1 M
+DENSE_RUN_WORK = 20
 DENSE_COUNT_BYTES = 2  # per block pair: its kept-pair count (uint8 at blocks < 16) and nonzero's bool scan
 
 
+def _row_keys_bound(prim, n: int) -> int | None:
+    """Keys one row of a data-dependent part can keep, at most, from its parameters (None: any number).
+
+    top-k keeps exactly its k (ties are settled by argpartition), vertical-slash its columns plus its
+    diagonals, block gating its top blocks of `block` keys; LSH buckets and routing clusters can hold
+    every key."""
+    name = type(prim).__name__
+    if name == "TopK":
+        return min(n, _param(prim, "k", n))
+    if name == "VerticalSlash":
+        return min(n, _param(prim, "vertical") + _param(prim, "slash"))
+    if name == "BlockGating":
+        return min(n, _param(prim, "top_blocks", n) * max(1, _param(prim, "block", 1)))
+    return None
+
+
+_ROW_KEY_PARAMS = {"TopK": ("k",), "VerticalSlash": ("vertical", "slash")}  # what bounds their keys per row
+
+
+def _is_causal(prim) -> bool:
+    """Whether a part keeps no key after its query (vertical-slash always: both its estimates are causal)."""
+    return bool(prim.causal) or type(prim).__name__ == "VerticalSlash"
+
+
+def _bounded_block_pairs(prim, n: int, block: int) -> tuple[int, int] | None:
+    """(block pairs, scattered block pairs) a data-dependent part with a per-row key bound k can keep: a block
+    row of b rows keeps at most b x k key blocks, never more than nb, and a causal one (vertical-slash always
+    is) none past its own. Scattered: block rows where b x k is below the row's candidates, so each kept
+    block may be a run of its own (top-k's keys); a row that keeps every candidate is one run.
+    vertical_slash(567, 2) at 4,096, block 1 was priced every pair (1.1 GiB) and ran 182 MB."""
+    k = _row_keys_bound(prim, n)
+    if k is None:
+        return None
+    nb = -(-n // block)
+    brow = np.arange(nb, dtype=np.int64)
+    rows = np.minimum(block, n - brow * block)
+    cap = brow + 1 if _is_causal(prim) else np.full(nb, nb, dtype=np.int64)
+    kept = np.minimum(cap, rows * k)
+    return int(kept.sum()), int(kept[rows * k < cap].sum())
+
+
 def _dense_layout_pairs(expr, n: int, block: int) -> int:
-    """Block pairs a data-dependent expression's layout can keep, at most: every pair where no term has a
-    structured part, else per term the fewest block pairs any of its structured parts keeps (the term's mask
-    is the AND of its parts' masks, so it keeps no block pair a part drops). n <= DATA_DEPENDENT_MAX_N here,
-    so the parts' block sets (one row per block) cost milliseconds."""
+    """Block pairs a data-dependent expression's layout can keep, at most (see _dense_layout_bound)."""
+    return _dense_layout_bound(expr, n, block)[0]
+
+
+def _dense_layout_bound(expr, n: int, block: int) -> tuple[int, int]:
+    """(block pairs, scattered block pairs) a data-dependent expression's layout can keep, at most: per term
+    the fewest block pairs any of its parts keeps (the term's mask is the AND of its parts' masks, so it keeps
+    no block pair a part drops): a structured part's block sets counted, a data-dependent part's bound from
+    its keys per row (_bounded_block_pairs), every pair for a part that has none. Scattered: the pairs of
+    terms whose bound is a data-dependent part's keys per row, where each pair may be a run of its own.
+    n <= DATA_DEPENDENT_MAX_N here, so the parts' block sets (one row per block) cost milliseconds."""
     from .patterns.base import simple_terms
 
     nb = -(-n // block)
     if nb > DATA_DEPENDENT_MAX_N:  # a deployment raised the limit: do not build a million block rows to price
-        return nb * nb
+        return nb * nb, 0
     terms = simple_terms(expr)
-    if any(all(p.data_dependent for p in t) for t in terms):
-        # a term of data-dependent parts alone may keep every pair, so the bound is every pair: building the
-        # other terms' block sets first took a refusal to 52 ms (a_shape ∪ vertical_slashᶜ ∪ bigbirdᶜ with 60
-        # random blocks at 4,096, block 1; search seed 27)
-        return nb * nb
+    bounds = {id(p): _bounded_block_pairs(p, n, block) for t in terms for p in t if p.data_dependent}
+
+    def dd_best(term) -> tuple[int, int]:
+        found = [b for p in term if p.data_dependent and (b := bounds[id(p)]) is not None]
+        return min(found, default=(nb * nb, 0))
+
+    if any(all(p.data_dependent for p in t) and dd_best(t)[0] >= nb * nb for t in terms):
+        # a term of data-dependent parts alone with no bound keeps every pair, so the bound is every pair:
+        # building the other terms' block sets first took a refusal to 52 ms (a_shape ∪ vertical_slashᶜ ∪
+        # bigbirdᶜ with 60 random blocks at 4,096, block 1; search seed 27)
+        return nb * nb, 0
     brows = np.arange(nb, dtype=np.int64)
     kept: dict[int, int] = {}
-    total = 0
+    total = scattered = 0
     for term in terms:
-        best = nb * nb
+        best, spread = dd_best(term)
         for p in term:
-            if p.data_dependent:
-                continue
+            if p.data_dependent or type(p).__name__ in ("RandomKeys", "RandomBlocks"):
+                continue  # random parts are not drawn to price (52 ms for BigBird's 60 random blocks at 4,096)
             if id(p) not in kept:
                 segs = p.block_segments(brows, n, block)
                 kept[id(p)] = int(segments_mod.count_union([[segs]], nb, universe=nb).sum())
-            best = min(best, kept[id(p)])
+            if kept[id(p)] < best:
+                best, spread = kept[id(p)], 0  # a structured part's block set bounds it (priced as before)
         total += best
-    return min(total, nb * nb)
+        scattered += spread
+    return min(total, nb * nb), min(scattered, total, nb * nb)
 
 
+# (n, n) cells per work unit of counting kept pairs per block byte by byte, where the eight-column sums cannot
+# serve (n or the block not a multiple of 8): 0.15 s at 4,096, block 2, 0.10 s at block 1, 0.08 at 3, 0.06 at 4,
+# against 0.005-0.015 s at blocks 8 and 16 (one process at load 2)
+BYTE_COUNT_CELLS = 2
 DENSE_PASS_CELLS = 32  # (n, n) bool cells ANDed or ORed per work unit (about 2 billion a CPU second here)
 
 REFINE_FACTOR = 3  # re-counting a candidate block's rows with a key window: ~3x a plain row count
@@ -520,12 +617,21 @@ def predict_cost(
         # n = 4,096 and block 1 for a union that keeps everything. A term keeps no pair its structured parts'
         # block sets drop: streamingᶜ ∩ strided(19) ∩ topk(31) at 4,096, block 2 priced 432 MiB for every pair
         # kept and ran 188 MB. The (nb, nb) counts and their nonzero scan stay per block pair.
-        pairs = _dense_layout_pairs(expr, n, block)
+        # runs: pairs bounded by a part's keys per row, each of which may be a run of its own (one Seg slot)
+        pairs, runs = _dense_layout_bound(expr, n, block)
         cost["memory_bytes"] = (
             scoring + n * n * (len(prims) + 2) + DENSE_LAYOUT_BYTES * pairs + DENSE_COUNT_BYTES * nb * nb
         )
-        cost["segment_evals"] = DENSE_LAYOUT_WORK * pairs + nb * nb // DENSE_PASS_CELLS
+        cost["segment_evals"] = DENSE_LAYOUT_WORK * pairs + DENSE_RUN_WORK * runs + nb * nb // DENSE_PASS_CELLS
+        if n % 8 or block % 8:  # block counts summed byte by byte (analysis._dense_block_counts, no eights)
+            cost["segment_evals"] += n * n // BYTE_COUNT_CELLS
         blame("segment_evals", ["n"])
+        blame("memory_bytes", ["n"])
+        for p in prims:
+            if _row_keys_bound(p, n) is not None:  # its keys per row bound the layout: lowering them helps
+                names = ("top_blocks",) if type(p).__name__ == "BlockGating" else _ROW_KEY_PARAMS.get(type(p).__name__)
+                blame("segment_evals", names or params_of(p))
+                blame("memory_bytes", names or params_of(p))
         cost["dense_bytes"] = n * n
         if n_terms > TERMS_LISTED:
             cost["dnf_terms"] = n_terms

@@ -531,8 +531,9 @@ def test_routing_at_its_accepted_edge_keeps_the_promise_in_a_fresh_process():
 
 @pytest.mark.timing
 def test_a_data_dependent_term_alone_prices_every_block_pair_without_building_the_others(monkeypatch):
-    # a_shape ∪ vertical_slashᶜ ∪ bigbirdᶜ(60 random blocks) at 4,096, block 1: the layout bound is every
-    # pair (vertical_slash alone may keep any), but pricing built bigbird's block sets first: 52 ms to refuse
+    # a_shape ∪ vertical_slashᶜ ∪ bigbirdᶜ(60 random blocks) at 4,096, block 1: pricing built bigbird's block
+    # sets first: 52 ms to refuse. BigBird's random term bounds nothing unless drawn, and random parts are never
+    # drawn to price a layout, so its term is every pair
     expr = combine(
         [
             make("a_shape", sinks=BIG, window=39),
@@ -571,3 +572,107 @@ def test_a_stride_that_is_a_multiple_of_the_block_is_a_progression_of_key_blocks
     rows = np.arange(19531, dtype=np.int64)
     segs = S.StrideColumns(240).block_segments(rows, 312495, 16)
     assert not segments._is_intervals(segs)
+
+
+def _fresh_process_stats(layers, tree, n: int, block: int) -> tuple[float, float]:
+    """(CPU s with the process start, peak RSS MB) of check_budget + stats in a fresh process, one BLAS thread,
+    as the search's worker measures a request (torch imported first for data-dependent layers, as the app has it)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    spec = json.dumps({"layers": layers, "tree": tree, "n": n, "block": block})
+    code = (
+        "import json, time, sys; from benchmarks.budget_search import build; from sparse_core import PATTERNS, stats, "
+        f"limits; s = json.loads({spec!r}); "
+        "dd = any(PATTERNS[x[0]].data_dependent for x in s['layers']); "
+        "t0 = time.process_time(); __import__('torch') if dd else None; t1 = time.process_time(); "
+        "e = build(s['layers'], s['tree']); limits.check_budget(e, s['n'], s['block']); stats(e, s['n'], s['block']); "
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]; "
+        "print(time.process_time() - (t1 - t0), int(hwm) / 1024)"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    cpu_s, rss_mb = (float(x) for x in out.split())
+    return cpu_s, rss_mb
+
+
+def test_a_data_dependent_layout_is_bounded_by_its_keys_per_row():
+    # vertical_slash(567, 2) at 4,096, block 1 was priced every block pair (1.1 GiB of layout) and ran 182 MB:
+    # a row keeps at most vertical + slash keys (top-k its k, block gating its top blocks), and no key after it
+    vs = make("vertical_slash", vertical=150, slash=2, last_q=4).expr()
+    n = 4096
+    bound = limits._dense_layout_pairs(vs, n, 1)
+    assert bound <= n * (150 + 2) < n * n // 16
+    assert bound >= int(stats(vs, n, 1).kept_blocks)  # a bound: the engine's layout keeps no more
+    cost = check_budget(vs, n, 1)
+    assert cost.memory_bytes < 200 << 20
+    # top-k's keys are scattered: each kept block may be a run of its own, priced per run. topk(480) at block 1
+    # (1.97 M scattered pairs, 290 MB) ran 0.43-1.05 s in fresh processes: refused, naming k
+    with pytest.raises(PatternError, match="lower .*k"):
+        check_budget(make("topk", k=480).expr(), n, 1)
+    check_budget(make("topk", k=120).expr(), n, 1)  # 0.30-0.43 s measured
+    # a row that keeps every candidate is one run: every causal pair at block 2 is not priced as scattered
+    full = make("vertical_slash", True, vertical=7235, slash=7417, last_q=43).expr()
+    assert limits._dense_layout_bound(full, n, 2)[1] == 0
+
+
+@pytest.mark.timing
+def test_a_bounded_data_dependent_layout_keeps_the_promise_in_a_fresh_process():
+    # vertical_slash(150, 2) at 4,096, block 1: 0.22-0.48 s (median 0.23), 125 MB in 5 fresh processes at load 4.3
+    cpu_s, rss_mb = _fresh_process_stats(
+        [["vertical_slash", False, {"vertical": 150, "slash": 2, "last_q": 4}]], 0, 4096, 1
+    )
+    assert cpu_s < 1.0 * 2, cpu_s
+    assert rss_mb < 300 + 250, rss_mb  # torch's own ~250 MB is no part of the request (the app has it loaded)
+
+
+FOLDED_BLOCKS = (
+    [
+        ["longformer", True, {"window": 53, "global_tokens": 33}],
+        ["strided", True, {"stride": 34}],
+        ["global", True, {"global_tokens": 3}],
+    ],
+    ["union", [0, 1, 2]],
+    362665,
+    16,
+)
+
+
+def test_the_block_plan_is_priced_by_the_fold_the_engine_uses():
+    # globalᶜ ∪ dilated(1,020,587, 4,063) ∪ streamingᶜ at 2^20, block 16: the engine folds its block rows (it
+    # sees the steps in the built rows); the price, without steps, took inclusion-exclusion (42 M units for 0.16 s)
+    from benchmarks.budget_search import build
+
+    for layers, tree, n, block in (
+        (
+            [
+                ["global", True, {"global_tokens": 30572}],
+                ["dilated", False, {"window": 1020587, "dilation": 4063}],
+                ["streaming", True, {"sinks": 1029182, "window": 25}],
+            ],
+            ["union", [["union", [1, 0]], 2]],
+            BIG,
+            16,
+        ),
+        FOLDED_BLOCKS,
+    ):
+        expr = build(layers, tree)
+        nb = -(-n // block)
+        terms = simple_terms(expr)
+        method, price, _ = limits._plan(terms, limits._shapes(expr.primitives(), n, block), nb, nb, nb)
+        brows = np.arange(nb, dtype=np.int64)
+        built = [[segments.shape_of(id(p), p.block_segments(brows, n, block), nb) for p in t] for t in terms]
+        engine, work, _ = segments.union_plan(built, nb, nb)
+        assert method == "fold" and engine == "fold"
+        assert price >= work  # the price's steps are the engine's, its slots and extents bounds of them
+    layers, tree, n, block = FOLDED_BLOCKS
+    check_budget(build(layers, tree), n, block)  # 18.4 M units; was 46.9 M and refused (ran 0.30-0.34 s)
+
+
+@pytest.mark.timing
+def test_a_folded_block_plan_keeps_the_promise_in_a_fresh_process():
+    cpu_s, rss_mb = _fresh_process_stats(*FOLDED_BLOCKS)
+    assert cpu_s < 1.0 * 2, cpu_s  # 0.28-0.34 s in 5 fresh processes at load 4.3
+    assert rss_mb < 300, rss_mb
