@@ -198,3 +198,38 @@ def test_pattern_help_lists_its_own_parameters_from_their_specs(capsys, command)
     assert code == 0 and "window, dilated" in out
     code, _, err = run(capsys, command, "nope", "--help")
     assert code == 2 and "unknown pattern 'nope'" in err
+
+
+BLAS_GETTERS = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads", "openblas_get_num_threads")
+
+
+def _cli_blas_threads(extra_env: dict[str, str]) -> list[int]:
+    """BLAS threads of each loaded OpenBLAS after the CLI's main ran, in a fresh process."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from sparse_core import cli; cli.main(['list']); "
+        f"getters = {BLAS_GETTERS!r}; "
+        "print([next(getattr(lib, g) for g in getters if hasattr(lib, g))() for lib in cli._loaded_openblas()])"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**env, **extra_env}, capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_the_cli_runs_blas_on_one_thread_as_the_budget_prices_it(monkeypatch):
+    # routing(1,000, 2) at 4,096 through the CLI: 0.45-0.49 s CPU pinned, 2.83-2.90 s with OpenBLAS's 2 threads
+    # spinning on this loaded 2-core machine (load 5); the server and the budget search run at one thread
+    threads = _cli_blas_threads({})
+    if not threads:
+        pytest.skip("no OpenBLAS loaded by numpy here")
+    assert threads == [1] * len(threads)
+    # a thread count the user chose is theirs: nothing is set
+    from sparse_core import cli
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert cli.one_blas_thread() == 0  # (not called without it here: it would pin this test process too)
