@@ -231,6 +231,11 @@ def _static_slots(prim, n: int, block: int) -> tuple[int, int, int]:
     if own is not None:
         tight = _block_progression(prim, n, block)
         bslots = max(1, int(own(n, block)))
+        if name == "Dilated" and g("dilation", 1) % block == 0:
+            # key blocks floor(i / B) - m x d / B exactly: a progression and the row's own block (2 slots at most
+            # in 700 built configurations, d = B to 400 B, causal both ways; its own count says 4): dilated(31,
+            # 526) at block 2 priced its block fold 25 M units, the engine's 6.3 M
+            bslots = min(bslots, 2)
         return slots, bslots if tight is None else min(bslots, tight[0]), 0
     if name == "RandomKeys":
         r = g("random_keys", 1)
