@@ -676,3 +676,29 @@ def test_a_folded_block_plan_keeps_the_promise_in_a_fresh_process():
     cpu_s, rss_mb = _fresh_process_stats(*FOLDED_BLOCKS)
     assert cpu_s < 1.0 * 2, cpu_s  # 0.28-0.34 s in 5 fresh processes at load 4.3
     assert rss_mb < 300, rss_mb
+
+
+def test_seed_29s_vertical_slash_is_refused_for_its_scattered_pairs_not_every_pair():
+    # vertical_slash(567, 2) at 4,096, block 1 (search seed 29): priced 1.1 GiB of layout (every pair), ran 182
+    # MB. Its keys per row bound it to ~2.2 M pairs (memory within the limit now), but they may be scattered like
+    # top-k's: topk(480), the same bound, ran 0.43-1.05 s. Refused on work, naming what bounds it
+    vs = make("vertical_slash", vertical=567, slash=2, last_q=4).expr()
+    cost = predict_cost(vs, 4096, 1)
+    budget = limits.current()
+    assert cost.memory_bytes <= budget.memory_bytes and cost.segment_evals > budget.segment_evals
+    with pytest.raises(PatternError, match="lower n, vertical or slash"):
+        check_budget(vs, 4096, 1)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize(
+    "window, dilation, block, n",
+    [(31, 526, 2, 23875), (5, 22400, 128, 157585), (1, 96, 8, 86465), (1000000, 4592, 16, 94753), (2, 2704, 8, 6325)],
+)
+def test_a_dilation_that_is_a_multiple_of_the_block_holds_two_block_row_slots(window, dilation, block, n, causal):
+    p = S.Dilated(window, dilation, causal=causal)
+    rows = np.arange(-(-n // block), dtype=np.int64)
+    per_row = np.zeros(len(rows), dtype=np.int64)
+    for seg in p.block_segments(rows, n, block):
+        per_row += seg.count > 0
+    assert per_row.max() <= limits._static_slots(p, n, block)[1] == 2
