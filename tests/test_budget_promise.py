@@ -702,3 +702,50 @@ def test_a_dilation_that_is_a_multiple_of_the_block_holds_two_block_row_slots(wi
     for seg in p.block_segments(rows, n, block):
         per_row += seg.count > 0
     assert per_row.max() <= limits._static_slots(p, n, block)[1] == 2
+
+
+KV_COVERED = (
+    [
+        ["bigbird", True, {"block": 8, "window_blocks": 21, "global_blocks": 3, "random_blocks": 8, "seed": 744}],
+        ["dilated", True, {"window": 1015328, "dilation": 3970}],
+    ],
+    ["intersection", [0, 1]],
+    5913,
+    256,
+)
+
+
+def test_a_decode_cache_term_after_terms_that_keep_every_key_is_not_priced_as_refused():
+    # dilatedᶜ(2^20, 35) ∪ logsparseᶜ, ∩ random(256) at 1,893 (search seed 30): the dilated term's random
+    # candidates are past what kv_retained tests, so kv_cost said "refuse" (4.6 x 10^18 units), but the
+    # logsparse term before it keeps every key and kv_retained reads none of its rows (2 ms)
+    from benchmarks.budget_search import build
+
+    expr = build(
+        [
+            ["dilated", True, {"window": 1048576, "dilation": 35}],
+            ["logsparse", True, {}],
+            ["random", False, {"random_keys": 256, "seed": 109}],
+        ],
+        ["intersection", [["union", [1, 0]], 2]],
+    )
+    assert expr.kv_cost(1893) < 1 << 20
+    assert expr.kv_retained(1893) == 1893
+    check_budget(expr, 1893, 86)  # ran 0.48-0.54 s in 5 of 6 fresh processes (1.18 s once), load 2.8
+    layers, tree, n, block = KV_COVERED
+    check_budget(build(layers, tree), n, block)
+    # where the terms before do not keep every key, the price still refuses as kv_retained does
+    alone = build(
+        [["dilated", True, {"window": 1048576, "dilation": 35}], ["random", False, {"random_keys": 256}]],
+        ["intersection", [0, 1]],
+    )
+    assert alone.kv_cost(1893) >= 1 << 62
+    with pytest.raises(PatternError):
+        alone.kv_retained(1893)
+
+
+@pytest.mark.timing
+def test_a_covered_decode_cache_term_keeps_the_promise_in_a_fresh_process():
+    cpu_s, rss_mb = _fresh_process_stats(*KV_COVERED)
+    assert cpu_s < 1.0 * 2, cpu_s  # 0.16-0.20 s in 2 fresh processes at load 3.4
+    assert rss_mb < 300, rss_mb
