@@ -1,6 +1,6 @@
-"""The Learn page's data, free of Streamlit: each step's engine results, computed once per process (functools
-caches), the tables built from them and the parameters of its links to the Lab, so the page only reads widgets,
-calls one of these and draws.
+"""The Learn page's data, free of Streamlit: each step's engine results, computed once per process (`once`, a
+functools-like cache with a compute lock per key), the tables built from them and the parameters of its links to
+the Lab, so the page only reads widgets, calls one of these and draws.
 
 The cached arrays are shared by every session, so they are handed out read-only: a caller that wrote into one
 would change it for everybody (Streamlit's cache_data, used before, handed out copies).
@@ -10,8 +10,12 @@ Memory arithmetic comes from sparse_core.memory, the same numbers as the Cost & 
 
 from __future__ import annotations
 
-from functools import cache, lru_cache
+import functools
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -45,12 +49,63 @@ LAB_QUERY = {
 
 
 # -- engine results, cached per process -------------------------------------------------------
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def once(maxsize: int | None = None) -> Callable[[F], F]:
+    """functools.lru_cache(maxsize) that computes each key once: a call finding the key being computed waits for
+    that result instead of computing it again (st.cache_data, used before, had this lock; functools has none,
+    so 30 students arriving together each ran the dense pass). A failed computation is not cached: the next
+    waiter computes. `.cache_clear()` forgets everything."""
+
+    def decorate(fn: F) -> F:
+        results: OrderedDict = OrderedDict()
+        computing: dict = {}  # key -> the lock its first caller holds while computing
+        guard = threading.Lock()  # for the two dicts only, never held while computing
+
+        def cached(key):
+            if key in results:
+                results.move_to_end(key)
+                return True, results[key]
+            return False, None
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            key = (args, tuple(sorted(kwargs.items())))
+            with guard:
+                hit, value = cached(key)
+                if hit:
+                    return value
+                lock = computing.setdefault(key, threading.Lock())
+            with lock:
+                with guard:
+                    hit, value = cached(key)  # computed by the caller this one waited for
+                if hit:
+                    return value
+                value = fn(*args, **kwargs)
+                with guard:
+                    results[key] = value
+                    while maxsize is not None and len(results) > maxsize:
+                        results.popitem(last=False)
+                    computing.pop(key, None)
+                return value
+
+        def cache_clear() -> None:
+            with guard:
+                results.clear()
+
+        wrapper.cache_clear = cache_clear  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
 def _frozen(array: np.ndarray) -> np.ndarray:
     array.setflags(write=False)
     return array
 
 
-@cache
+@once()
 def dense_run():
     """MiniLM on the story's first 256 tokens: (model, tokens, dense forward pass)."""
     lm = models.load("minilm")
@@ -58,7 +113,7 @@ def dense_run():
     return lm, tokens, A.forward(lm, tokens.ids)
 
 
-@lru_cache(maxsize=8)
+@once(maxsize=8)
 def weight_summary(layer: int):
     """Step 2's data for one layer: log-spaced bin edges, weight counts per bin, mean top-k share for every k."""
     _, _, dense = dense_run()
@@ -70,7 +125,7 @@ def weight_summary(layer: int):
     return _frozen(edges), _frozen(counts), _frozen(share)
 
 
-@cache
+@once()
 def price(names: tuple[str, ...] = PRICE_PATTERNS):
     """Step 8: (tokens, {pattern: (mean mass kept, mean output cosine, density)}) on the story."""
     lm, tokens, _ = dense_run()
@@ -101,13 +156,13 @@ def small(name: str, n: int):
     return make(name, **params)
 
 
-@lru_cache(maxsize=64)
+@once(maxsize=64)
 def small_mask(name: str, n: int) -> np.ndarray:
     """The small pattern's n × n boolean mask."""
     return _frozen(analysis.dense_mask(small(name, n).expr(), n))
 
 
-@lru_cache(maxsize=64)
+@once(maxsize=64)
 def thumbnail(name: str, n: int) -> tuple[np.ndarray, float]:
     """A mask as an RGB picture, upscaled without smoothing, and the share of its pixels that are kept."""
     rgb, density = _rgb_thumbnail(small_mask(name, n), THUMB_PX)
@@ -126,7 +181,7 @@ def groups(mask: np.ndarray) -> int:
         reach = nxt
 
 
-@cache
+@once()
 def layers_needed(names: tuple[str, ...], n: int) -> list[tuple[int | None, int]]:
     """Per pattern: layers to connect every pair (None: never) and the groups the pattern splits tokens into."""
     out = []
@@ -145,7 +200,7 @@ def first_reach(name: str, n: int, query: int, depth: int) -> np.ndarray:
     return first
 
 
-@cache
+@once()
 def gains(n: int) -> dict[str, tuple[float, float, float, int]]:
     """Step 7 at one n: (prefill FLOPs, one layer's score bytes, decode KV cache bytes, cache tokens) per pattern."""
     rows = {}
@@ -168,7 +223,7 @@ def gains(n: int) -> dict[str, tuple[float, float, float, int]]:
     return rows
 
 
-@cache
+@once()
 def longest(budget_bytes: int) -> dict[str, int]:
     """Step 7: the longest prompt whose one-pass prefill fits the budget; it does not depend on the slider's n."""
     out = {"dense": memory.largest_dense_n(MODEL_7B, budget_bytes)}
