@@ -125,6 +125,48 @@ PINNED = [
         23565,
         64,
     ),
+    # seed 29's false refusals, and seed 30's decode cache priced "refuse" (issue 18, third session)
+    (
+        "vertical_slash(567, 2, 4) at 4,096, block 1 (was every-pair memory; now its scattered pairs' work)",
+        [["vertical_slash", False, {"vertical": 567, "slash": 2, "last_q": 4}]],
+        0,
+        4096,
+        1,
+    ),
+    (
+        "globalᶜ(2^20) ∩ dilated(31, 526) ∩ (windowᶜ ∪ window) at 2^20, block 2 (block plan now folded)",
+        [
+            ["global", True, {"global_tokens": 1 << 20}],
+            ["dilated", False, {"window": 31, "dilation": 526}],
+            ["window", True, {"window": 1035656}],
+            ["window", False, {"window": 15320}],
+        ],
+        ["intersection", [["union", [2, 3]], 0, 1]],
+        1 << 20,
+        2,
+    ),
+    (
+        "globalᶜ ∪ dilated(1,020,587, 4,063) ∪ streamingᶜ at 2^20, block 16 (block plan now folded)",
+        [
+            ["global", True, {"global_tokens": 30572}],
+            ["dilated", False, {"window": 1020587, "dilation": 4063}],
+            ["streaming", True, {"sinks": 1029182, "window": 25}],
+        ],
+        ["union", [["union", [1, 0]], 2]],
+        1 << 20,
+        16,
+    ),
+    (
+        "(dilatedᶜ(2^20, 35) ∪ logsparseᶜ) ∩ random(256) at 1,893 (decode cache priced refuse)",
+        [
+            ["dilated", True, {"window": 1048576, "dilation": 35}],
+            ["logsparse", True, {}],
+            ["random", False, {"random_keys": 256, "seed": 109}],
+        ],
+        ["intersection", [["union", [1, 0]], 2]],
+        1893,
+        86,
+    ),
     (
         "strided(63) ∩ logsparse at 65",
         [["strided", False, {"stride": 63}], ["logsparse", True, {}]],
