@@ -73,20 +73,78 @@ def head_mask(expr: Expr, n: int, q: np.ndarray | None, k: np.ndarray | None, st
     return out
 
 
+def topk_rows(prim: TopK, q: torch.Tensor, k: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
+    """(H, hi - lo, n) top-k of queries lo:hi over every key, the arithmetic of `topk_heads` row for row.
+
+    A GEMM's rounding may depend on the shape it is given, so a caller that must reproduce a choice later
+    (the long inspection's maps) asks for the same row chunks both times."""
+    n = k.shape[-2]
+    s = torch.matmul(q[:, lo:hi], k.transpose(-1, -2))
+    if prim.causal:
+        s = s.masked_fill(torch.arange(n)[None, :] > torch.arange(lo, hi)[:, None], float("-inf"))
+    top = torch.topk(s, min(prim.k, n), dim=-1, sorted=False).indices
+    return torch.zeros_like(s, dtype=torch.bool).scatter_(-1, top, True) & torch.isfinite(s)
+
+
 def topk_heads(prim: TopK, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """Every head's top-k at once with torch (the engine's TopK rule: k best scores, causal keys only)."""
     heads, n, _ = q.shape
     out = torch.zeros((heads, n, n), dtype=torch.bool)
-    kk = min(prim.k, n)
     for lo in range(0, n, ROW_CHUNK):
         hi = min(n, lo + ROW_CHUNK)
-        s = torch.matmul(q[:, lo:hi], k.transpose(-1, -2))
-        if prim.causal:
-            s = s.masked_fill(torch.arange(n)[None, :] > torch.arange(lo, hi)[:, None], float("-inf"))
-        top = torch.topk(s, kk, dim=-1, sorted=False).indices
-        chunk = torch.zeros_like(s, dtype=torch.bool).scatter_(-1, top, True)
-        out[:, lo:hi] = chunk & torch.isfinite(s)
+        out[:, lo:hi] = topk_rows(prim, q, k, lo, hi)
     return out
+
+
+def selection_inputs(
+    q: torch.Tensor, k: torch.Tensor, scaling: float, groups: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The float32 (H, n, d) queries and keys `head_masks` chooses from (q·k/√d is then the model's score)."""
+    qf = q.float() * (scaling * q.shape[-1] ** 0.5)
+    kf = (k.repeat_interleave(groups, dim=0) if groups > 1 else k).float()
+    return qf, kf
+
+
+class RowMasks:
+    """A data-dependent pattern's (H, c, n) rows, a chunk at a time, never the layer's (H, n, n) bool.
+
+    The choice is `head_masks`'s, from the same float32 inputs (`selection_inputs`): top-k is chosen for
+    the asked rows only ((H, c, n) scores); a structured part of a composite is one shared (n, n) bool;
+    any other data-dependent primitive (LSH, routing, block gating, vertical-slash: rules that read every
+    token at once) is built one head's (n, n) bool at a time and kept packed to bits, H · n² / 8 bytes
+    (SmolLM2 at 8,192: 75 MB), built on first use."""
+
+    def __init__(self, expr: Expr, qf: torch.Tensor, kf: torch.Tensor):
+        self.expr, self.qf, self.kf = expr, qf, kf
+        self.n = qf.shape[-2]
+        self.parts: dict = {}  # id(primitive) -> (n, n) bool (structured) or (H, n, ⌈n/8⌉) uint8 (packed)
+
+    def _packed(self, prim) -> np.ndarray:
+        chosen: Any = prim  # a DataDependent primitive: it has `dense(q, k)`
+        qs, ks = self.qf.numpy(), self.kf.numpy()
+        return np.stack([np.packbits(chosen.dense(qs[h], ks[h]), axis=-1) for h in range(qs.shape[0])])
+
+    def rows(self, lo: int, hi: int) -> torch.Tensor:
+        """(H, hi - lo, n) bool: the pattern's keys for queries lo:hi in every head."""
+        heads, n = self.qf.shape[0], self.n
+        out = torch.zeros((heads, hi - lo, n), dtype=torch.bool)
+        for term in self.expr.terms():
+            acc = torch.ones((heads, hi - lo, n), dtype=torch.bool)
+            for prim in term:
+                if isinstance(prim, TopK):
+                    acc &= topk_rows(prim, self.qf, self.kf, lo, hi)
+                    continue
+                if id(prim) not in self.parts:
+                    self.parts[id(prim)] = (
+                        self._packed(prim) if prim.data_dependent else torch.from_numpy(dense_mask(prim, n))
+                    )
+                part = self.parts[id(prim)]
+                if prim.data_dependent:
+                    acc &= torch.from_numpy(np.unpackbits(part[:, lo:hi], axis=-1, count=n).view(bool))
+                else:
+                    acc &= part[lo:hi]
+            out |= acc
+        return out
 
 
 def head_masks(expr: Expr, q: torch.Tensor, k: torch.Tensor, scaling: float, groups: int) -> torch.Tensor:
@@ -96,8 +154,7 @@ def head_masks(expr: Expr, q: torch.Tensor, k: torch.Tensor, scaling: float, gro
     other data-dependent primitives head by head through the engine's `dense`.
     """
     heads, n = q.shape[0], q.shape[-2]
-    qf = q.float() * (scaling * q.shape[-1] ** 0.5)  # q·k/√d then equals the model's own scores
-    kf = (k.repeat_interleave(groups, dim=0) if groups > 1 else k).float()
+    qf, kf = selection_inputs(q, k, scaling, groups)  # q·k/√d then equals the model's own scores
     out = torch.zeros((heads, n, n), dtype=torch.bool)
     cache: dict = {}
     for term in expr.terms():

@@ -7,21 +7,28 @@ per-head (n, n) map is ever held. The bounds, stated once (n tokens, L layers, H
 heads, d head size, C = `ROWS`):
 
 - **Maps.** Each pass keeps every layer's rotated q and k in float16: 2 · L · (H + Hkv) · n · d bytes
-  per pass (SmolLM2 at 8,192 tokens: 377 MB per pass, 755 MB both), linear in n. One head's map is
+  per pass (SmolLM2 at 8,192 tokens: 377 MB per pass, 755 MB both), linear in n. A data-dependent
+  pattern's sparse pass keeps them in float32 instead (754 MB; 1.13 GB both): the maps re-choose each
+  head's keys from exactly the floats the pass chose from, so they show the keys it read (float16 q/k
+  chose other keys at near-ties). `held_bytes` states it. One head's map is
   recomputed from them on demand, C query rows at a time ((C, n) float32), and pooled by block mean
   to at most `MAP_SIDE` × `MAP_SIDE` (block means keep a row's mass and make the difference map the
   pooling of the difference). One query row (the token view) is recomputed exactly the same way.
 - **Dense pass.** Each layer's probabilities exist C rows at a time ((H, C, n) float32: 38 MB for
   SmolLM2 at 8,192) and are reduced at once to mass kept, changed rows, entropy and thumbnails,
   in float32 from the model's own q and k (the numbers are exact; only the maps read float16).
-- **Pattern.** Structured: one shared (n, n) bool (64 MB at 8,192), as the Lab holds. Data-dependent:
-  one layer's (H, n, n) bool at a time, chosen per head from that layer's q and k (the Lab's rule);
-  one head's maps rebuild that head's (n, n) bool once.
-- **Sparse pass.** The Lab's `LabPass("sparse", method="auto")` through `lab_passes.run_pass`:
-  structured patterns that skip half of the blocks run block-gathered (each query block reads only
-  its kept key blocks), others through masked SDPA. Data-dependent patterns choose from the sparse
-  pass's own q and k there, as a deployed sparse model would; the dense-side numbers (mass kept,
-  density, empty rows) use the choice made from the dense pass's q and k, as at 512 tokens and below.
+- **Pattern.** Structured: one shared (n, n) bool (64 MB at 8,192), as the Lab holds. Data-dependent
+  (`head_masks.RowMasks`, `head_masks`'s choice per head from that layer's float32 q and k): top-k is
+  chosen C rows at a time, (H, C, n) scores and bools, never (H, n, n); a rule that reads every token at
+  once (LSH, routing, block gating, vertical-slash) is built one head's (n, n) bool at a time and kept
+  packed to bits for the layer, H · n² / 8 bytes (75 MB for SmolLM2 at 8,192), plus a structured part's
+  shared (n, n) bool. One head's maps hold that head's packed bits (n² / 8) and reuse them per row.
+- **Sparse pass.** Structured patterns: the Lab's `LabPass("sparse", method="auto")` through
+  `lab_passes.run_pass`: patterns that skip half of the blocks run block-gathered (each query block
+  reads only its kept key blocks), others through masked SDPA. Data-dependent patterns choose from the
+  sparse pass's own q and k, as a deployed sparse model would, C rows at a time (masked SDPA per
+  chunk, the bounds above); the dense-side numbers (mass kept, density, empty rows) use the choice made
+  from the dense pass's q and k, as at 512 tokens and below.
 
 Both passes report progress per layer and stop between layers when `stop()` says so
 (`lab_passes.PassCancelledError`). The price comes before the work (`price_inspection`).
@@ -38,7 +45,7 @@ import numpy as np
 import torch
 
 from . import lab_price, metrics
-from .head_masks import allowed, head_masks
+from .head_masks import RowMasks, allowed, selection_inputs
 from .headmaps import THUMB
 from .lab_passes import LabPass, PassCancelledError, run_pass
 from .models import LoadedModel
@@ -110,13 +117,24 @@ def _check_mask(attention_mask: torch.Tensor | None, t: int, s: int) -> bool:
 
 @dataclass
 class _Layer:
-    q: torch.Tensor  # (H, n, d) float16
-    k: torch.Tensor  # (Hkv, n, d) float16
+    q: torch.Tensor  # (H, n, d) float16 (float32: a data-dependent pattern's sparse pass)
+    k: torch.Tensor  # (Hkv, n, d) float16 (likewise)
     scaling: float
+
+
+def _fix_empty(keep: torch.Tensor, lo: int, offset: int = 0) -> torch.Tensor:
+    """`keep` (H, c, S) with each empty row's own token (query lo + r is key lo + r + offset) kept: the Lab's rule."""
+    empty = ~keep.any(-1)
+    if bool(empty.any()):
+        h_idx, r_idx = empty.nonzero(as_tuple=True)
+        keep[h_idx, r_idx, r_idx + lo + offset] = True
+    return keep
 
 
 class _DenseLong:
     """The dense pass: fused-free attention in row chunks, reduced at once to every number the page shows."""
+
+    boolean_mask = True  # the model's mask arrives as (n, n) booleans, not float32 (`dispatch.model_mask`)
 
     def __init__(self, expr: Expr, shared: torch.Tensor | None, stop, progress):
         self.expr, self.shared, self.stop, self.progress = expr, shared, stop, progress
@@ -146,7 +164,7 @@ class _DenseLong:
         self.records.append(_Layer(q.to(torch.float16), k.to(torch.float16), float(scaling)))
         keys = k.repeat_interleave(groups, dim=0) if groups > 1 else k
         values = v.repeat_interleave(groups, dim=0) if groups > 1 else v
-        per_head = None if self.shared is not None else head_masks(self.expr, q, k, scaling, groups)  # (H, n, n)
+        per_head = None if self.shared is not None else RowMasks(self.expr, *selection_inputs(q, k, scaling, groups))
         out = torch.empty((heads, t, v.shape[-1]), dtype=q.dtype)
         mass, changed, empty = (np.zeros((heads, t), dtype=x) for x in (np.float32, bool, bool))
         kept, ent = np.zeros(heads, dtype=np.int64), np.zeros(heads)
@@ -163,7 +181,7 @@ class _DenseLong:
             sc = torch.matmul(q[:, lo:hi].float(), keys[:, :width].float().transpose(-1, -2)) * scaling
             p = torch.softmax(sc.masked_fill(~ok, -torch.inf), dim=-1)  # (H, c, width)
             out[:, lo:hi] = torch.matmul(p.to(values.dtype), values[:, :width])
-            pat = self.shared[lo:hi, :width] if self.shared is not None else per_head[:, lo:hi, :width]
+            pat = self.shared[lo:hi, :width] if per_head is None else per_head.rows(lo, hi)[..., :width]
             m = pat & ok
             mass[:, lo:hi] = (p * m).sum(-1).numpy()
             changed[:, lo:hi] = (ok & ~m).any(-1).numpy()
@@ -193,23 +211,58 @@ class _DenseLong:
 
 @dataclass
 class _SparseLong(LabPass):
-    """The Lab's sparse pass, recording each layer's q and k (float16) for the pooled maps."""
+    """The sparse pass, recording each layer's q and k for the pooled maps: float16 and the Lab's pass for a
+    structured pattern; float32 and a selection C rows at a time for a data-dependent one."""
 
     records: list = field(default_factory=list)
     tick: Callable[[int], Any] | None = None
 
     def attend(self, module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
         scale = query.shape[-1] ** -0.5 if scaling is None else float(scaling)
-        self.records.append(_Layer(query[0].to(torch.float16), key[0].to(torch.float16), scale))
-        out = super().attend(module, query, key, value, attention_mask, scaling, dropout, **kwargs)
+        if self.shared is not None:
+            self.records.append(_Layer(query[0].to(torch.float16), key[0].to(torch.float16), scale))
+            out = super().attend(module, query, key, value, attention_mask, scaling, dropout, **kwargs)
+        else:
+            out = self._selected(query, key, value, attention_mask, scale, kwargs)
         if self.tick is not None:
             self.tick(self.layer)
         return out
 
+    def _selected(self, query, key, value, attention_mask, scaling: float, kwargs):
+        """One layer of a data-dependent pattern: each ROWS-row chunk chooses its keys and attends to them
+        (masked SDPA), so nothing (H, n, n) exists; the maps later choose again from the same float32 q/k
+        in the same chunks (`LongInspection._head_rows`), which gives the same keys."""
+        if query.shape[0] != 1:
+            raise PatternError("the inspector reads one text at a time (batch size 1)")
+        if kwargs.get("softcap"):
+            raise PatternError(f"past {LONG_FROM} tokens, models with attention soft-capping are not supported")
+        assert self.expr is not None
+        q, k, v = query[0], key[0], value[0]
+        self.records.append(_Layer(q.float(), k.float(), scaling))
+        heads, t, _ = q.shape
+        s, groups = k.shape[-2], q.shape[0] // k.shape[0]
+        keys = k.repeat_interleave(groups, dim=0) if groups > 1 else k
+        values = v.repeat_interleave(groups, dim=0) if groups > 1 else v
+        masks = RowMasks(self.expr, *selection_inputs(q, k, scaling, groups))
+        out = torch.empty((heads, t, v.shape[-1]), dtype=q.dtype)
+        for lo in range(0, t, ROWS):
+            hi = min(t, lo + ROWS)
+            ok = allowed(None if attention_mask is None else attention_mask[..., lo:hi, :], hi - lo, s)
+            keep = _fix_empty(masks.rows(lo, hi) & ok, lo, s - t)
+            out[:, lo:hi] = torch.nn.functional.scaled_dot_product_attention(
+                q[None, :, lo:hi], keys[None], values[None], attn_mask=keep[None], scale=scaling
+            )[0]
+        self.layer += 1
+        if self.stop is not None and self.stop():
+            raise PassCancelledError(f"stopped after layer {self.layer}")
+        return out.transpose(0, 1)[None].contiguous(), None
 
-def held_bytes(layers: int, heads: int, kv_heads: int, head_dim: int, n: int) -> int:
-    """Bytes a long inspection keeps for its maps: both passes' q and k in float16 (the stated bound)."""
-    return 2 * layers * (heads + kv_heads) * n * head_dim * 2
+
+def held_bytes(layers: int, heads: int, kv_heads: int, head_dim: int, n: int, data_dependent: bool = False) -> int:
+    """Bytes a long inspection keeps for its maps: both passes' q and k, float16 (the sparse pass's in float32
+    for a data-dependent pattern: the maps re-choose from exactly what the pass chose from)."""
+    per_pass = layers * (heads + kv_heads) * n * head_dim
+    return per_pass * 2 + per_pass * (4 if data_dependent else 2)
 
 
 @dataclass(frozen=True)
@@ -220,11 +273,14 @@ class LongHeadView:
     head: int
     dense: np.ndarray  # float32 (P, P) block means of the dense map
     sparse: np.ndarray  # float32 (P, P) block means of the sparse map
-    states: np.ndarray  # uint8 (P, P): 1 a kept pair in the block, 0 allowed pairs only dropped, 2 none allowed
+    # uint8 (P, P): 1 a kept pair in the block, 0 allowed pairs only dropped, 2 none allowed, 3 no kept pair
+    # but an empty row's own token (what it reads instead: `inspection.mask_states`'s code)
+    states: np.ndarray
     empty_rows: np.ndarray  # indices of the rows the pattern left empty in this head
     mass_kept: float
     edges: np.ndarray  # (P + 1,) block edges in tokens
     owner: LongInspection = field(repr=False)
+    masks: RowMasks | None = field(default=None, repr=False)  # this head's selection (data-dependent), reused by row()
 
     @property
     def pooled(self) -> bool:
@@ -236,11 +292,15 @@ class LongHeadView:
         return [labels[a] if b - a == 1 else f"#{a}–{b - 1}" for a, b in zip(e[:-1], e[1:], strict=True)]
 
     def row(self, query: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(dense weights, sparse weights, kept keys) of one query token, exactly (float16 q and k)."""
+        """(dense weights, sparse weights, keys read) of one query token, from the stored q and k (float16
+        weights); the keys are the ones the sparse pass read. Costs one ROWS-row chunk of the pattern, never
+        (n, n): the head's selection (`masks`) is kept with this view."""
         n = self.owner.n
         if not 0 <= query < n:
             raise PatternError(f"token {query} is outside the text (0 … {n - 1})")
-        d, sp, keep = self.owner._rows(self.layer, self.head, query, query + 1)
+        lo = query - query % ROWS  # the chunk the pass chose this row in
+        pattern = self.owner._pattern_rows(self.masks, lo, min(n, lo + ROWS))[query - lo : query - lo + 1]
+        d, sp, _, keep = self.owner._rows(self.layer, self.head, query, query + 1, pattern)
         return d[0], sp[0], keep[0]
 
 
@@ -276,16 +336,22 @@ class LongInspection:
         """One row per (layer, head), as `Inspection.table`."""
         return dict(self.columns)
 
-    def _head_pattern(self, layer: int, head: int) -> torch.Tensor:
-        """(n, n) bool: the pattern in this head (data-dependent: chosen from the sparse pass's q/k, as it ran).
-
-        Structured patterns share one mask; a data-dependent one costs one head's (n, n) bool here."""
+    def _head_masks(self, layer: int, head: int) -> RowMasks | None:
+        """This head's selection (data-dependent; None: structured, the shared mask), from the sparse pass's
+        float32 q and k: the floats the pass chose from, so `_pattern_rows` gives the keys it read."""
         if self.shared is not None:
-            return self.shared
+            return None
         rec = self.sparse_layers[layer]
         groups = rec.q.shape[0] // rec.k.shape[0]
-        q, k = rec.q[head : head + 1].float(), rec.k[head // groups : head // groups + 1].float()
-        return head_masks(self.expr, q, k, rec.scaling, 1)[0]
+        q, k = rec.q[head : head + 1], rec.k[head // groups : head // groups + 1]
+        return RowMasks(self.expr, *selection_inputs(q, k, rec.scaling, 1))
+
+    def _pattern_rows(self, masks: RowMasks | None, lo: int, hi: int) -> torch.Tensor:
+        """(hi - lo, n) bool: the pattern's rows lo:hi in one head (lo on a ROWS boundary, as the pass chose)."""
+        if masks is None:
+            assert self.shared is not None
+            return self.shared[lo:hi]
+        return masks.rows(lo, hi)[0]
 
     def _probs(self, rec: _Layer, head: int, lo: int, hi: int, keep: torch.Tensor | None) -> np.ndarray:
         n = self.n
@@ -298,27 +364,23 @@ class LongInspection:
         return torch.softmax(sc, dim=-1).numpy()
 
     def _rows(
-        self, layer: int, head: int, lo: int, hi: int, pattern_mask: torch.Tensor | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Dense rows, sparse rows and the applied mask (pattern ∩ model, empty rows keep themselves) of lo:hi."""
+        self, layer: int, head: int, lo: int, hi: int, pattern_rows: torch.Tensor
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Dense rows, sparse rows, the pattern ∩ model and the applied mask (empty rows keep themselves) of
+        lo:hi, given the pattern's rows lo:hi."""
         n = self.n
-        if pattern_mask is None:
-            pattern_mask = self._head_pattern(layer, head)
         ok = torch.ones((hi - lo, n), dtype=torch.bool)
         if self.causal:
             ok = torch.arange(n)[None, :] <= torch.arange(lo, hi)[:, None]
-        pattern = pattern_mask[lo:hi] & ok
-        keep = pattern.clone()
-        empty = ~keep.any(-1)
-        if bool(empty.any()):
-            r = torch.nonzero(empty).flatten()
-            keep[r, r + lo] = True
+        pattern = pattern_rows & ok
+        keep = _fix_empty(pattern.clone()[None], lo)[0]
         dense = self._probs(self.dense_layers[layer], head, lo, hi, None)
         sparse = self._probs(self.sparse_layers[layer], head, lo, hi, keep)
-        return dense, sparse, keep.numpy()
+        return dense, sparse, pattern.numpy(), keep.numpy()
 
     def head(self, layer: int, head: int, side: int = MAP_SIDE) -> LongHeadView:
-        """One head's maps pooled to ≤ side², computed ROWS query rows at a time from the stored q/k."""
+        """One head's maps pooled to ≤ side², computed ROWS query rows at a time from the stored q/k (the page
+        keeps the view: `row` reuses its selection)."""
         if not (0 <= layer < self.layers and 0 <= head < self.heads):
             raise PatternError(f"layer {layer}, head {head} is outside the model ({self.layers}×{self.heads})")
         n = self.n
@@ -327,20 +389,21 @@ class LongInspection:
         row_bin = np.searchsorted(e, np.arange(n), side="right") - 1
         dense, sparse = np.zeros((p, p)), np.zeros((p, p))
         kept, allow = np.zeros((p, p), dtype=np.int64), np.zeros((p, p), dtype=np.int64)
-        pattern_mask = self._head_pattern(layer, head)  # once per head, not per row chunk
+        own = np.zeros((p, p), dtype=np.int64)  # empty rows' own tokens (read, but not kept by the pattern)
+        masks = self._head_masks(layer, head)
         for lo in range(0, n, ROWS):
             hi = min(n, lo + ROWS)
-            d, sp, keep = self._rows(layer, head, lo, hi, pattern_mask)
+            d, sp, pattern, keep = self._rows(layer, head, lo, hi, self._pattern_rows(masks, lo, hi))
             ok = (
                 np.ones((hi - lo, n), dtype=bool)
                 if not self.causal
                 else np.arange(n)[None, :] <= np.arange(lo, hi)[:, None]
             )
             bins = row_bin[lo:hi]
-            for src, acc in ((d, dense), (sp, sparse), (keep & ok, kept), (ok, allow)):
+            for src, acc in ((d, dense), (sp, sparse), (pattern, kept), (ok, allow), (keep & ~pattern, own)):
                 np.add.at(acc, bins, np.add.reduceat(src.astype(acc.dtype), e[:-1], axis=1))
         area = np.outer(np.diff(e), np.diff(e))
-        states = np.where(kept > 0, 1, np.where(allow > 0, 0, 2)).astype(np.uint8)
+        states = np.where(kept > 0, 1, np.where(own > 0, 3, np.where(allow > 0, 0, 2))).astype(np.uint8)
         return LongHeadView(
             layer,
             head,
@@ -351,6 +414,7 @@ class LongInspection:
             float(self.mass_kept[layer, head]),
             e,
             self,
+            masks,
         )
 
 
