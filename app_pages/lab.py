@@ -87,10 +87,21 @@ def quality_view(model: str, text: str, causal: bool, run: bool) -> None:
     try:
         V.price_caption(lab.price(*args, token_cap=CAP))
         if run:
+            ids = lab.request_ids(model, text, int(s.lab_tokens), token_cap=CAP)  # once, not at every poll
+            patterns, budgets, rows = (
+                list(s.lab_patterns),
+                list(s.lab_budgets),
+                len(s.lab_patterns) * len(s.lab_budgets),
+            )
+
+            def cheap():  # every row cached: served from the cache; one evicted since: None, and it is queued
+                return True if len(lab.run_lab(*args, cached_only=True)) == rows else None
+
             V.queued(
                 lambda progress, cancel: lab.run_lab(*args, progress, cancel, token_cap=CAP),
                 tr("lab.starting"),
-                light=lambda: lab.price(*args, token_cap=CAP).rows == 0,  # a class's repeat of a run: all cached
+                light=lambda: lab.pending(model, ids, patterns, budgets) == 0,  # a class's repeat of a run
+                cheap=cheap,
             )
         table = lab.run_lab(*args, cached_only=True)
     except PatternError as e:

@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from . import metrics, models
-from .analysis import dense_mask
+from .analysis import dense_mask, row_degree
 from .decode import Continuation, continue_text, pattern_expr, tokens_for
 from .fit import fit
 from .lab_args import (
@@ -61,7 +61,7 @@ __all__ = [
     "AUTO_BLOCKS_BELOW", "BLOCK", "COLUMNS", "DEFAULT_BUDGETS", "DEFAULT_METHOD", "DEFAULT_TOKENS", "MAX_NEW_TOKENS",
     "MAX_TOKENS", "MEASURED_COLUMNS", "METHODS", "QUALITY_COLUMNS", "Continuation", "clear_cache", "continue_text",
     "lab_patterns", "layer_table", "parse_budgets", "parse_patterns", "run_lab", "text_hash", "to_json", "tokens_for",
-    "price", "LabBudget", "LabPrice", "TOKEN_LADDER",
+    "price", "LabBudget", "LabPrice", "TOKEN_LADDER", "pending", "request_ids",
 ]  # fmt: skip
 
 QUALITY_COLUMNS = ("ppl_change", "kl_changed", "agreement", "mass_kept", "cosine")
@@ -93,7 +93,7 @@ def sparse_row(lm, ids: list[int], dense: DensePass, name: str, params: dict, ma
     if expr.data_dependent or not lm.info.causal:
         positions = n
     else:
-        positions = int(dense_mask(expr, n + 1)[n].sum())
+        positions = int(row_degree(expr, n + 1)[n])  # counted, no (n + 1)² mask: that refused n = 8,192
     if run.changed is None:  # set by the registered attention function at every layer
         raise RuntimeError(f"the sparse pass of {name} reached no attention layer of {lm.info.key}")
     changed = run.changed.numpy()  # (T,)
@@ -228,6 +228,23 @@ def price(
     ids = tokens_for(lm, text, max_tokens)
     plan = _plan(lm, ids, names, shares, model_key)
     return _price(lm, len(ids), [p for p in plan if cache_get(p[3]) is None], budget)
+
+
+def request_ids(
+    model_key: str, text: str, max_tokens: int = DEFAULT_TOKENS, *, token_cap: int | None = None
+) -> list[int]:
+    """The token ids a request runs on (the model loaded once per process): for a caller that asks `pending`
+    again and again (the page while it waits in the queue) without tokenising a long text each time."""
+    _check_request(DEFAULT_METHOD, max_tokens, token_cap)
+    return tokens_for(models.load(model_key), text, max_tokens)
+
+
+def pending(model_key: str, ids: list[int], patterns: Sequence[str] | str, budgets: Sequence[float] | str) -> int:
+    """Rows of a request on these token ids that are not cached (distinct fitted rows): 0, and a run computes
+    nothing. No tokenising and no pass; the fits are cached."""
+    lm = models.load(model_key)
+    plan = _plan(lm, ids, parse_patterns(patterns), parse_budgets(budgets), model_key)
+    return len({rkey for *_, rkey in plan if cache_get(rkey) is None})
 
 
 def run_lab(

@@ -471,3 +471,51 @@ def test_a_run_whose_rows_are_all_cached_does_not_wait_behind_another_sessions_h
         assert table(at).equals(first)
     finally:
         jobs.HEAVY.leave(ticket)
+
+
+def test_heavy_work_takes_the_queue_when_a_row_is_gone_after_light_said_all_cached(monkeypatch):
+    """light() said every row was cached, then a row was evicted before the run: the run must not compute it
+    outside the queue. Here light() is made to say yes with nothing cached: the rows are computed in a turn."""
+    from sparse_core import jobs
+
+    real = lab.run_lab
+    held: list[int] = []
+
+    def recording(*args, cached_only=False, **kwargs):
+        if not cached_only:
+            held.append(len(jobs.HEAVY))  # places taken in the heavy queue while the rows are computed
+        return real(*args, cached_only=cached_only, **kwargs)
+
+    monkeypatch.setattr(lab, "pending", lambda *a: 0)  # "all cached": stale, as after an eviction
+    monkeypatch.setattr(lab, "run_lab", recording)
+    at = run_page("minilm", "window", "0.25")
+    assert held == [1]  # computed once, holding its place in the queue
+    assert list(table(at)["budget"]) == [0.25]
+
+
+def test_the_light_check_tokenises_the_text_once_however_long_the_wait(monkeypatch):
+    """light() is polled every 0.5 s while a run waits; it used to tokenise the whole text at every poll."""
+    from sparse_core import jobs
+
+    calls = {"ids": 0, "pending": 0}
+    real_ids, real_pending = lab.request_ids, lab.pending
+
+    def ids(*a, **k):
+        calls["ids"] += 1
+        return real_ids(*a, **k)
+
+    def pending(*a):
+        calls["pending"] += 1
+        if calls["pending"] == 3:
+            jobs.HEAVY.leave(ticket)  # the job ahead ends after two polls (0.5 s each)
+        return real_pending(*a)
+
+    monkeypatch.setattr(lab, "request_ids", ids)
+    monkeypatch.setattr(lab, "pending", pending)
+    ticket = jobs.HEAVY.enter(owner="another session")
+    try:
+        at = run_page("minilm", "window", "0.25")
+    finally:
+        jobs.HEAVY.leave(ticket)
+    assert calls["pending"] >= 3 and calls["ids"] == 1
+    assert list(table(at)["budget"]) == [0.25]

@@ -32,11 +32,12 @@ def pills(label: str, options: list, key: str, fmt) -> None:
     st.pills(label, options, selection_mode="multi", wrap=True, key=key, format_func=fmt, persist_state=PERSIST)
 
 
-def queued(work, start: str, light=None):
+def queued(work, start: str, light=None, cheap=None):
     """Run `work(progress)` in its turn in the heavy-job queue (as this session), a progress bar showing the
     place in line, then progress; an engine refusal (price, token cap, queue limit) is a message. `light()`
-    says the work has nothing heavy left (every row cached, perhaps by the job ahead): it then runs at once,
-    outside the queue (`jobs.JobQueue.turn`)."""
+    says the work has nothing heavy left (every row cached, perhaps by the job ahead): then `cheap()` runs at
+    once, outside the queue (`jobs.JobQueue.turn`), and returns the result, or None when it cannot serve it
+    after all (a cached row evicted since `light()` said yes): the heavy `work` then waits for its turn."""
     slot = st.empty()  # the bordered box goes with the bar when the run ends
     with slot.container(border=True):  # padding above: the bar's text line was cut at the column's top edge
         bar = st.progress(0.0, text=start)
@@ -48,10 +49,23 @@ def queued(work, start: str, light=None):
 
     st.session_state.lab_cancel = False
     owner = get_script_run_ctx().session_id  # one session may hold only a few places in the heavy-job queue
+    said = [False]  # light()'s last answer: the turn runs the body outside the queue right after a yes
+
+    def checked() -> bool:
+        said[0] = bool(light())
+        return said[0]
+
+    cancel = lambda: st.session_state.get("lab_cancel", False)  # noqa: E731
     try:
         waiting = lambda ahead: bar.progress(0.0, text=tr("lab.queued", ahead=ahead))  # noqa: E731
-        with jobs.HEAVY.turn(on_wait=waiting, owner=owner, light=light):
-            return work(progress, lambda: st.session_state.get("lab_cancel", False))
+        with jobs.HEAVY.turn(on_wait=waiting, owner=owner, light=checked if light is not None else None):
+            if not said[0] or cheap is None:
+                return work(progress, cancel)
+            served = cheap()
+            if served is not None:
+                return served
+        with jobs.HEAVY.turn(on_wait=waiting, owner=owner):  # light no more: heavy work always takes the queue
+            return work(progress, cancel)
     except PatternError as e:
         show_error(e)
     finally:
