@@ -84,7 +84,6 @@ def test_the_grid_pass_is_the_labs_pass_for_topk():
     want = run_pass(lm, ids, LabPass("decode", n_total=len(ids), expr=expr))
     got = run_pass(lm, ids, GridPass("decode", n_total=len(ids), expr=expr))
     # float32 in another order over 30 layers (the last layer's states reach ~1e2): relative to their size
-    print("rel", float((want - got).norm() / want.norm()), "max", float(want.abs().max()))
     assert float((want - got).norm() / want.norm()) < 1e-5
     assert float((want - got).abs().max()) < 1e-5 * float(want.abs().max()) * 10
 
@@ -107,3 +106,31 @@ def test_bfloat16_linears_are_declared_and_leave_the_model_as_it_was():
     assert [r["linear_dtype"] for r in fp.rows] == ["float32"]
     with pytest.raises(memory_eval.PatternError):
         memory_eval.run_memory("smollm2", "passkey", [256], [0.5], 1, linear_dtype="float16")
+
+
+@pytest.mark.model
+def test_bfloat16_linears_really_compute_in_bfloat16_and_are_restored_bit_for_bit():
+    """Inside `_linear_dtype`, every decoder linear layer (not the output head) computes with bfloat16 weights
+    and inputs: its output is exactly bfloat16's product, off float32's by a bfloat16-sized amount. Afterwards
+    each computes in float32 again, bit for bit as before."""
+    from sparse_core import memory_eval, models
+
+    lm = models.load("smollm2")
+    linears = {n: m for n, m in lm.model.named_modules() if isinstance(m, torch.nn.Linear)}
+    decoder = {n: m for n, m in linears.items() if not n.endswith("lm_head")}
+    assert len(decoder) == 30 * 7 and len(linears) == len(decoder) + 1  # q, k, v, o, gate, up, down per layer
+    name, layer = next(iter(decoder.items()))
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 5, layer.in_features)).astype(np.float32))
+    with torch.inference_mode():
+        fp32 = layer(x)
+        with memory_eval._linear_dtype(lm.model, "bfloat16"):
+            swapped = [n for n, m in linears.items() if "forward" in m.__dict__]
+            bf = layer(x)
+        again = layer(x)
+    assert sorted(swapped) == sorted(decoder)
+    want = torch.nn.functional.linear(x.bfloat16(), layer.weight.bfloat16()).float()
+    assert bf.dtype == torch.float32 and torch.equal(bf, want), name
+    rel = float((bf - fp32).norm() / fp32.norm())
+    assert 1e-4 < rel < 2e-2  # bfloat16's 8-bit mantissa: ~0.4% per element, not float32's ~1e-7
+    assert torch.equal(again, fp32) and layer.weight.dtype == torch.float32
+    assert not any("forward" in m.__dict__ for m in linears.values())
