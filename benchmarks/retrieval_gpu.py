@@ -94,7 +94,7 @@ def run_grid(lm, lengths, depths, trials, patterns, budget, linear_dtype: str, s
     def on_row(row: dict) -> None:
         sync()
         now = time.perf_counter()
-        label = row["pattern"] if row["pattern"] != "dense" else "dense"
+        label = row["pattern"]
         arm_wall[label] = arm_wall.get(label, 0.0) + now - last[0]
         last[0] = now
 
