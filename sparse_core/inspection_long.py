@@ -36,7 +36,9 @@ Both passes report progress per layer and stop between layers when `stop()` says
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +59,7 @@ from .tokens import MAX_DISPLAY_LIMIT, Tokens
 LONG_FROM = MAX_DISPLAY_LIMIT  # above this many tokens, maps are pooled and nothing (n, n) per head is kept
 MAP_SIDE = 512  # pooled maps are at most MAP_SIDE × MAP_SIDE blocks (for display)
 ROWS = 128  # query rows whose probabilities exist at once (per head, or per layer in the dense pass)
+VIEWS = 4  # head views a result keeps (each ≤ 2 · MAP_SIDE² float32 maps, plus n² / 8 bytes of packed selection)
 Progress = Callable[[int, int, str], Any]
 
 __all__ = [
@@ -284,7 +287,8 @@ class LongHeadView:
 
     @property
     def pooled(self) -> bool:
-        return len(self.edges) - 1 < self.owner.n
+        """Whether a block spans several tokens."""
+        return bool((np.diff(self.edges) > 1).any())
 
     def axis_labels(self, labels: list[str]) -> list[str]:
         """A block's axis label: its first token's label, or "#a–b" when a block spans several tokens."""
@@ -327,6 +331,10 @@ class LongInspection:
     sparse_layers: list = field(repr=False)
     empty: np.ndarray = field(repr=False)  # (L, H, n) bool
     long: bool = True
+    # the last VIEWS head views: the page redraws a head on every token, scale or toggle change, and one
+    # costs ~1 CPU-s at 8,192 tokens (a data-dependent head's selection with it); shared by the sessions
+    _views: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    _views_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def n(self) -> int:
@@ -378,30 +386,49 @@ class LongInspection:
         sparse = self._probs(self.sparse_layers[layer], head, lo, hi, keep)
         return dense, sparse, pattern.numpy(), keep.numpy()
 
-    def head(self, layer: int, head: int, side: int = MAP_SIDE) -> LongHeadView:
-        """One head's maps pooled to ≤ side², computed ROWS query rows at a time from the stored q/k (the page
-        keeps the view: `row` reuses its selection)."""
+    def head(self, layer: int, head: int, side: int = MAP_SIDE, start: int = 0) -> LongHeadView:
+        """One head's maps pooled to ≤ side² over tokens start… (1: without the first token's row and column,
+        not its whole block), computed ROWS query rows at a time from the stored q/k. The last `VIEWS` views
+        are kept: asking again costs nothing, and `row` reuses the view's selection."""
         if not (0 <= layer < self.layers and 0 <= head < self.heads):
             raise PatternError(f"layer {layer}, head {head} is outside the model ({self.layers}×{self.heads})")
+        if not 0 <= start < self.n:
+            raise PatternError(f"the maps start at token {start}, outside the text (0 … {self.n - 1})")
+        key = (layer, head, side, start)
+        with self._views_lock:
+            if key in self._views:
+                self._views.move_to_end(key)
+                return self._views[key]
+        view = self._head(layer, head, side, start)
+        with self._views_lock:
+            self._views[key] = view
+            while len(self._views) > VIEWS:
+                self._views.popitem(last=False)
+        return view
+
+    def _head(self, layer: int, head: int, side: int, start: int) -> LongHeadView:
         n = self.n
-        e = edges(n, side)
+        e = start + edges(n - start, side)
         p = len(e) - 1
         row_bin = np.searchsorted(e, np.arange(n), side="right") - 1
         dense, sparse = np.zeros((p, p)), np.zeros((p, p))
         kept, allow = np.zeros((p, p), dtype=np.int64), np.zeros((p, p), dtype=np.int64)
         own = np.zeros((p, p), dtype=np.int64)  # empty rows' own tokens (read, but not kept by the pattern)
         masks = self._head_masks(layer, head)
-        for lo in range(0, n, ROWS):
+        for lo in range(0, n, ROWS):  # on ROWS boundaries whatever `start` is: the chunks the pass chose in
             hi = min(n, lo + ROWS)
+            if hi <= start:
+                continue
             d, sp, pattern, keep = self._rows(layer, head, lo, hi, self._pattern_rows(masks, lo, hi))
             ok = (
                 np.ones((hi - lo, n), dtype=bool)
                 if not self.causal
                 else np.arange(n)[None, :] <= np.arange(lo, hi)[:, None]
             )
-            bins = row_bin[lo:hi]
+            first = max(start - lo, 0)  # rows before `start` are left out (row_bin is -1 there)
+            bins = row_bin[lo + first : hi]
             for src, acc in ((d, dense), (sp, sparse), (pattern, kept), (ok, allow), (keep & ~pattern, own)):
-                np.add.at(acc, bins, np.add.reduceat(src.astype(acc.dtype), e[:-1], axis=1))
+                np.add.at(acc, bins, np.add.reduceat(src[first:].astype(acc.dtype), e[:-1], axis=1))
         area = np.outer(np.diff(e), np.diff(e))
         states = np.where(kept > 0, 1, np.where(own > 0, 3, np.where(allow > 0, 0, 2))).astype(np.uint8)
         return LongHeadView(

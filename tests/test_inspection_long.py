@@ -299,3 +299,41 @@ def test_a_data_dependent_long_run_never_holds_a_layers_masks():
     held = IL.held_bytes(30, 9, 3, 64, n, data_dependent=True)
     chunks = 8 * 9 * IL.ROWS * n * 4  # a few (H, ROWS, n) float32 score chunks and their copies
     assert got["peak"] < held + chunks + 512 * 2**20, (got, held)
+
+
+@model
+def test_hiding_the_first_token_leaves_out_its_row_and_column_not_its_block(both):
+    short, long, _ = both
+    full = short.head(17, 5)
+    exact = long.head(17, 5, side=long.n, start=1)  # one token per block: the maps without token 0
+    assert not exact.pooled and exact.dense.shape == (95, 95)
+    np.testing.assert_allclose(exact.dense, full.dense[1:, 1:], atol=2e-3)
+    np.testing.assert_array_equal(exact.states, full.states[1:, 1:])
+    pooled = long.head(17, 5, side=10, start=1)
+    assert pooled.pooled and pooled.edges[0] == 1
+    np.testing.assert_allclose(pooled.dense, IL.pool_mean(full.dense[1:, 1:], 10), atol=2e-4)
+    np.testing.assert_allclose(pooled.sparse, IL.pool_mean(full.sparse[1:, 1:], 10), atol=2e-4)
+    assert pooled.axis_labels(long.tokens.labels)[0] == "#1–10"
+
+
+@model
+def test_a_head_view_is_kept_and_its_rows_reuse_the_heads_selection(smollm, monkeypatch):
+    """The page asks for the head again on every token, scale or toggle change: the view comes back as it was,
+    and a token's row computes one ROWS-row chunk of the selection, never the head's (n, n) again."""
+    from sparse_core import head_masks as HM
+
+    long = _long(smollm, "routing", {"clusters": 4}, 200)
+    built, asked = [], []
+    packed, rows = HM.RowMasks._packed, HM.RowMasks.rows
+    monkeypatch.setattr(HM.RowMasks, "_packed", lambda self, prim: built.append(1) or packed(self, prim))
+    monkeypatch.setattr(HM.RowMasks, "rows", lambda self, lo, hi: asked.append(hi - lo) or rows(self, lo, hi))
+    view = long.head(5, 3)
+    assert built == [1]  # the head's selection, once
+    assert long.head(5, 3) is view and built == [1]
+    asked.clear()
+    for query in (0, 131, 199):
+        view.row(query)
+    assert built == [1] and asked and max(asked) <= IL.ROWS
+    for h in range(IL.VIEWS):  # older views make way: at most VIEWS are held
+        long.head(6, h)
+    assert len(long._views) == IL.VIEWS and long.head(5, 3) is not view
