@@ -78,12 +78,22 @@ def test_bad_link_values_warn_and_fall_back():
     assert at.session_state["lab_model"] == "smollm2"
 
 
-def test_smollm2_continuation_side_by_side_in_chinese():
+def test_smollm2_continuation_side_by_side_in_chinese(monkeypatch):
+    from sparse_core import jobs
+
     at = run_page("smollm2", "window,streaming", "0.25", lang="zh")
     assert "ppl_change" in table(at).columns
     at.slider(key="lab_steps").set_value(6).run()
+    real, held = lab.continue_text, []
+
+    def recording(*args, **kwargs):
+        held.append(len(jobs.HEAVY))  # two prefills of the text: heavy at 8,192 tokens, so it takes the queue
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lab, "continue_text", recording)
     at.button(key="lab_cont_run").click().run()
     assert not at.exception, at.exception
+    assert held == [1]
     texts = [t.value for t in at.text]
     assert len(texts) == 2
     assert any(m.value.startswith("**稠密") for m in at.markdown)

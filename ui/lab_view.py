@@ -121,12 +121,13 @@ def continuation(model: str, text: str, table) -> None:
     if not st.button(tr("lab.continue_run"), key="lab_cont_run"):
         return
     row = structured.iloc[labels.index(choice)]
-    try:
-        with st.spinner(tr("lab.continuing")):
-            pattern = (row["pattern"], json.loads(row["params"]))
-            out = lab.continue_text(model, text, pattern, int(steps), int(st.session_state.lab_tokens))
-    except PatternError as e:
-        show_error(e)
+    pattern = (row["pattern"], json.loads(row["params"]))
+    tokens = int(st.session_state.lab_tokens)
+    # two prefills of the text (dense and sparse) and their decoding: ~100 CPU-s at 8,192 tokens, so it waits
+    # for its turn in the heavy queue like a run (a refusal is shown by `queued`, which then gives None)
+    out = queued(lambda progress, cancel: lab.continue_text(model, text, pattern, int(steps), tokens),
+                 tr("lab.continuing"))  # fmt: skip
+    if out is None:
         return
     if out.divergence is None:
         st.success(tr("lab.same", n=steps))
