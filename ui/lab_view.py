@@ -122,7 +122,9 @@ def continuation(model: str, text: str, table) -> None:
         return
     row = structured.iloc[labels.index(choice)]
     pattern = (row["pattern"], json.loads(row["params"]))
-    tokens = int(st.session_state.lab_tokens)
+    # the prompt and its new tokens within SmolLM2's context (8,192 + 24 positions was refused): at the top of
+    # the slider the continuation reads the text's first 8,192 − steps tokens
+    tokens = min(int(st.session_state.lab_tokens), lab.MAX_TOKENS - int(steps))
     # two prefills of the text (dense and sparse) and their decoding: ~100 CPU-s at 8,192 tokens, so it waits
     # for its turn in the heavy queue like a run (a refusal is shown by `queued`, which then gives None)
     out = queued(lambda progress, cancel: lab.continue_text(model, text, pattern, int(steps), tokens),
