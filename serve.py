@@ -56,9 +56,11 @@ def after_class() -> dict:
     - per-request results cached for the class (st.cache_data, the engine's mask memo, the Lab's
       in-memory rows and dense passes): bounded, but filled by thirty people; recomputed on demand,
       and the Lab's rows stay on disk where its disk cache is on;
+    - the Inspector's last long inspection (its q/k: 755 MB at 8,192 tokens, 1.1 GB for a data-dependent
+      pattern), kept in an st.cache_resource for the session that ran it: dropped here, rerun on request;
     - freed memory parked in glibc's arenas: returned by malloc_trim.
-    Models and st.cache_resource entries (loaded models, Learn's dense run, the Lab's retrieval grids)
-    stay: the warm server has them too, and they are expensive to rebuild."""
+    Models and the other st.cache_resource entries (loaded models, Learn's dense run, the Lab's retrieval
+    grids) stay: the warm server has them too, and they are expensive to rebuild."""
     expired = _expire_closed_sessions()
     _sweep_media()
     st.cache_data.clear()
@@ -66,6 +68,9 @@ def after_class() -> dict:
 
     analysis.clear_mask_memo()
     lab_cache.clear_cache(memory_only=True)
+    from ui import inspector_progress
+
+    inspector_progress.release_long()
     returned = heap.trim()
     _log.info(
         "after the class: %d expired sessions shut down, caches cleared, %.0f MB returned", expired, returned / 2**20

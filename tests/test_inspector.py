@@ -260,6 +260,15 @@ def test_a_long_text_is_priced_runs_on_request_shows_progress_and_pooled_maps(mo
     assert shape.replace(" ", "") == "512,512"  # block means, never 1,024 x 1,024
     assert at.dataframe[0].value.shape[0] == 30 * 9
     assert "tokens=1024" in "&".join(f"{k}={v}" for k, v in at.query_params.items())
+    from ui import inspector_progress as run
+
+    timings = run._timings()  # the long run's seconds (queue wait included) are no short comparison's
+    assert 1024 in timings[("long", "smollm2")] and 1024 not in timings.get(("compare", "smollm2"), {})
+    assert "Past 512 tokens" in next(c.value for c in at.caption if "each map is pooled" in c.value)
+    at.toggle(key="in_hide_first").set_value(True).run()  # only token 0's row and column, not its 2-token block
+    assert not at.exception and not at.error
+    dense = next(v for k, v in charts(at).items() if "Dense" in k)
+    assert dense["data"][0]["x"][0] == "#0 #1–2" and len(dense["data"][0]["x"]) == 512  # 1,023 tokens in 512 blocks
 
 
 @model

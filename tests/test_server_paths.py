@@ -158,9 +158,13 @@ def test_after_the_class_the_per_request_caches_are_empty(monkeypatch):
     result(1)
     result(1)
     analysis._mask_memo["probe"] = object()
+    from ui import inspector_progress
+
+    inspector_progress._long_results()["probe"] = object()  # the Inspector's kept long result (755 MB at 8,192)
     report = serve.after_class()
     result(1)
     assert calls == [1, 1] and "probe" not in analysis._mask_memo and report["returned_bytes"] >= 0
+    assert inspector_progress._long_results() == {}
 
 
 @pytest.mark.slow  # a fresh process importing streamlit and torch (~7 CPU-s): make test runs it

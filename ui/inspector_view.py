@@ -9,6 +9,8 @@ import html
 import pandas as pd
 import streamlit as st
 
+from sparse_core.inspection_long import LONG_FROM
+
 from . import inspector_figures as F
 from .chrome import DOWNLOAD_CONFIG, PERSIST, keep_valid, lang, option_labels, tr, write_query
 from .figures import head_overview
@@ -126,7 +128,13 @@ def head_view(result, url: dict) -> None:
         hide_first = st.toggle(
             tr("in.hide_first"), key="in_hide_first", help=tr("in.hide_first_help"), persist_state=PERSIST
         )
-    view = result.head(layer, head)
+    if getattr(result, "long", False) and hide_first:
+        # a pooled map's first block holds many tokens: the engine pools without token 0's row and column
+        # instead of the figures dropping the whole block (the view is kept by the result, as every head view)
+        view = result.head(layer, head, start=1)
+        hide_first = False
+    else:
+        view = result.head(layer, head)
     head_maps(view, result.tokens, scale, hide_first)
     token_panel(view, result.tokens.labels)
     write_query("in", {**url, **view_values()})
@@ -142,7 +150,7 @@ def head_maps(view, tokens, scale: str, hide_first: bool) -> None:
     if getattr(view, "pooled", False):
         side = len(view.edges) - 1
         block = f"{len(tokens.ids) / side:.0f}"
-        st.caption(tr("in.long_note", limit=512, block=block, side=side))
+        st.caption(tr("in.long_note", limit=LONG_FROM, block=block, side=side))
     titles = {k: tr(f"in.{k}") for k in ("dense", "mask", "sparse", "diff")}
     for (name, fig), column in zip(
         F.head_figures(view, tokens, titles, scale, hide_first, lang()).items(), st.columns(2) * 2, strict=True
