@@ -3,7 +3,8 @@
 Up to 512 tokens the comparison runs on every change (cached per text, pattern and parameters) under
 a spinner that says how long it took last time. Past 512 tokens (`inspection_long`) a run is priced
 first, runs on request in its turn in the heavy-job queue (`jobs.HEAVY`, as the Lab's runs do), shows
-its progress layer by layer and can be cancelled; one long result is kept per process.
+its progress layer by layer and can be cancelled; one long result is kept per process, until the next long
+run or the end of a class (`release_long`, called by `serve.after_class`).
 """
 
 from __future__ import annotations
