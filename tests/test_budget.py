@@ -48,6 +48,7 @@ def test_a_four_layer_union_of_defaults_is_accepted():
     check_budget(expr_of("streaming()+a_shape()+mistral()+longformer()"), 1 << 20, 128)
 
 
+@pytest.mark.timing
 def test_intersections_that_expand_to_many_strided_terms_are_refused_before_listing_them():
     # strided = window | stride columns: 2^4 = 16 terms of progressions, too many for inclusion-exclusion;
     # the fold counts them exactly, priced per term, so the refusal names the layers and n (both help)
@@ -59,6 +60,7 @@ def test_intersections_that_expand_to_many_strided_terms_are_refused_before_list
     check_budget(four_strided, 1 << 14, 128)  # the same composition fits at a smaller n
 
 
+@pytest.mark.timing
 def test_an_intersection_of_four_bigbirds_is_accepted_and_cheap():
     """81 terms: simplified (equal windows and global blocks absorb each other), then counted by bitmaps
     where segment products would be large; it took 17 s when the budget refused it, 0.03 s now."""
@@ -99,6 +101,7 @@ def test_a_malformed_environment_variable_is_a_clear_error(monkeypatch):
     assert len(str(info.value)) < 160
 
 
+@pytest.mark.timing
 def test_the_cli_refuses_over_budget_requests_with_one_line(capsys):
     from sparse_core.cli import main
 

@@ -306,6 +306,7 @@ def test_random_keys_at_tiny_blocks_are_priced_for_their_block_layout():
         check_budget(make("random", True, random_keys=7).expr(), BIG, 1)
 
 
+@pytest.mark.timing
 def test_random_pair_tests_are_priced_per_drawn_key():
     # bigbirdᶜ(block 1,431) ∩ random(r) at 130 tests ~355k (row, key) candidates (rows up to the block's
     # end), each against all r keys: r = 80 ran 0.48 s, r = 236 2.0 s (it had been priced at one unit a pair)
@@ -320,6 +321,7 @@ def test_random_pair_tests_are_priced_per_drawn_key():
     assert spent < 2.0
 
 
+@pytest.mark.timing
 def test_the_decode_cache_price_agrees_with_the_count():
     # random(83) ∩ fixedᶜ(2^20, 790,181) at 222 was accepted, then stats refused in kv_retained: the rows
     # reading a key run to its 2^20-token block's end, past the pair limit; now the check refuses first
@@ -362,6 +364,7 @@ def test_topk_threshold_uses_numpy_without_torch_and_matches_the_sort():
         np.testing.assert_array_equal(_kth_largest(s, kk), want)
 
 
+@pytest.mark.timing
 def test_neighborhood_block_layout_is_priced_per_candidate_range():
     # side 1,012, radius 2 at 2^20, block 1: accepted, 1.3-1.6 s CPU (the layout builds 11 ranges a block row);
     # radius 1 (7 ranges) ran 0.77-0.82 s and stays accepted
@@ -413,6 +416,7 @@ def _four_layer_intersection():
     )
 
 
+@pytest.mark.timing
 def test_a_four_layer_intersection_that_fits_is_accepted():
     # its candidate blocks are too many to refine (block_layout keeps them unrefined: no refinement work),
     # and the sweep reads two result intervals a row, not four parts' passes at the sweep's factor
@@ -555,6 +559,7 @@ def test_a_data_dependent_term_alone_prices_every_block_pair_without_building_th
     assert time.process_time() - start < 0.05  # measured 0.1-0.3 ms now
 
 
+@pytest.mark.timing
 def test_a_stride_that_is_a_multiple_of_the_block_is_a_progression_of_key_blocks():
     # fixed(1,013,943, 48) ∩ strided(240) at 312,495, block 16: strided's block rows (key blocks 15 apart) were
     # shaped one interval, so the price took the summary columns' closed form, while the engine listed them
