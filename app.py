@@ -15,7 +15,7 @@ from ui import runlog  # noqa: E402
 run = runlog.begin()  # None unless SPARSE_EXPLORER_RUN_LOG asks for the server-side log of script runs
 
 from ui import heap, preload  # noqa: E402
-from ui.chrome import keep_language_in_url, page_links, setup_app  # noqa: E402
+from ui.chrome import PageEndedEarlyError, keep_language_in_url, page_links, setup_app  # noqa: E402
 from ui.pages import PAGES  # noqa: E402
 
 nav_slot = st.sidebar.container()  # the links sit above the language switch that setup_app draws
@@ -31,6 +31,8 @@ try:
     preload.ensure(current)
     try:
         navigation.run()
+    except PageEndedEarlyError:  # the page ended early (ui.chrome.end_page): its links are still drawn below
+        pass
     finally:  # also when the page stopped early: the links, and a Reload keeps the language
         keep_language_in_url()
         with nav_slot:

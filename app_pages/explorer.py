@@ -16,6 +16,7 @@ from sparse_core.export import Config, format_layers
 from ui.chrome import (
     DOWNLOAD_CONFIG,
     PERSIST,
+    end_page,
     error_text,
     keep_valid,
     lang,
@@ -242,7 +243,7 @@ write_query("ex", to_url(_layers_text(), config, d_head))  # a refused combinati
 if errors:
     with results:
         show_error(errors[0])
-    st.stop()
+    end_page()
 
 try:
     with results, st.spinner(tr("ex.computing", n=f"{config.n:,}")):  # top of the results: seconds at 1M
@@ -250,7 +251,7 @@ try:
 except PatternError as e:
     with results:
         show_error(e)
-    st.stop()
+    end_page()
 
 with results:
     labels = [tr(k) for k in TABS]

@@ -443,3 +443,13 @@ def test_the_mask_uses_the_width_and_download_labels_fit(browser, app_url, lang)
             cut = label.evaluate("e => e.scrollWidth > e.clientWidth + 1")
             assert not cut, label.inner_text()
         context.close()
+
+
+def test_a_refused_request_keeps_the_sidebars_page_links():
+    # the page ends early on a refusal; with st.stop() every later Streamlit call raised again, so app.py's
+    # links were dropped and the visitor had only the browser's Back (found in a browser walk)
+    from ui.pages import PAGES
+
+    at = explorer(pattern="random(random_keys=9)", n="1048576")
+    assert at.error and "random" in at.error[0].value and not at.exception
+    assert len(at.sidebar.get("page_link")) == len(PAGES)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import streamlit as st
 
 from sparse_core import get
@@ -149,6 +151,19 @@ def link_query(page, state=None) -> dict[str, str]:
         if written is not None and written != state.get(f"{page.url_prefix}_url_defaults"):
             values |= written
     return values
+
+
+class PageEndedEarlyError(Exception):
+    """Raised by `end_page`; app.py catches it around the page and then draws the sidebar's links."""
+
+
+def end_page() -> NoReturn:
+    """End the page's script here, as st.stop() would, but let app.py draw the sidebar's links after it.
+
+    st.stop() requests a stop that every later Streamlit call honours by raising again, so the links app.py
+    draws after the page were dropped: a page that stopped early (an error, a run waiting for its button)
+    left the sidebar without them and the visitor with only the browser's Back."""
+    raise PageEndedEarlyError
 
 
 def page_links(pages) -> None:
