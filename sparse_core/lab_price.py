@@ -46,6 +46,15 @@ MEASURED: dict[str, dict[int, dict[str, float]]] = {
         # bigbird's row 12.88 s here; issue 20 measured "12.9 CPU-s per further row" at 2,048 tokens on its own
         # run. dense_job_dd: topk's 4.96 s at 1,024 scaled by T² (block_gating's measured 10.6 s is lower)
         2048: {"dense": 26.28, "dense_job": 2.73, "dense_job_dd": 19.8, "row": 12.88, "row_dd": 65.02},
+        # one window@0.1 run_lab at 8,192 (2026-12-06, load 4-9): 402.7 CPU-s in all, of which the sparse prefill
+        # 44.0 (`row`) and the plain dense prefill 54.7; `dense` is the rest / (1 + PLAIN_DENSE_SHARE), so one
+        # structured row is priced at what it took (T²-scaling 2,048 priced it 795). Not measured at 8,192 (too
+        # heavy here), so 2,048's scaled by T²: dense_job, dense_job_dd and row_dd (the scaling that priced them
+        # before this entry)
+        # not measured: the structured items between 2,048 and 8,192 (linear), the others 2,048's scaled by T²
+        # (as before, so a data-dependent price at 4,096 is what it was)
+        4096: {"dense": 102.92, "dense_job": 10.92, "dense_job_dd": 79.2, "row": 23.25, "row_dd": 260.08},
+        8192: {"dense": 256.2, "dense_job": 43.68, "dense_job_dd": 316.8, "row": 44.0, "row_dd": 1040.32},
     },
 }
 # Each run also times one plain dense prefill (fused SDPA) to set each row's cost beside: 7.9 s against the
