@@ -54,7 +54,8 @@ $(STAMP_DEV): $(UV) requirements-dev.lock pyproject.toml
 # serve.py serves app.py (st.App): page modules imported at start, /_stcore/metrics closed,
 # unknown nested paths redirected to their page.
 # One user on their own machine: texts up to SmolLM2's context (8,192 tokens) in the Inspector and the Lab,
-# and a per-request CPU budget that admits an 8,192-token inspection (priced ~204 CPU-s); a class server
+# and a per-request CPU budget that admits an 8,192-token inspection (priced ~204 CPU-s) and a Lab run of up to
+# 3 structured rows at 8,192 (one row measured 403 CPU-s); a class server
 # keeps the code's defaults (README, "Deploying for a class").
 run: $(STAMP_APP)
 	HF_HUB_OFFLINE=1 SPARSE_EXPLORER_ALLOW_LOCAL_MODELS=$${SPARSE_EXPLORER_ALLOW_LOCAL_MODELS:-1} MALLOC_ARENA_MAX=$${MALLOC_ARENA_MAX:-2} \
