@@ -321,6 +321,16 @@ def test_make_runs_8192_token_cap_reaches_both_views_with_lengths_that_fit(memor
     assert not at.exception and not at.warning
     assert [int(o) for o in at.select_slider(key="lab_tokens").options][-3:] == [2048, 4096, 8192]
     assert at.session_state["lab_tokens"] == 8192
+    # a pasted 8,192-token text: one structured row is priced under make run's budget (admitted, not refused)
+    monkeypatch.setenv("SPARSE_EXPLORER_BUDGET_LAB_CPU_SECONDS", "600")
+    at.session_state["lab_source"] = "own"
+    at.session_state["lab_own"] = " ".join([(ROOT / "assets" / "long" / "keeper_of_the_light.txt").read_text()] * 6)
+    at.run()
+    assert not at.exception
+    quote = lab.price("smollm2", at.session_state["lab_own"], ["window"], [0.1], 8192)
+    assert quote.tokens == 8192 and not quote.over_budget
+    shown = [c.value for c in at.caption if c.value.startswith("Predicted cost")]
+    assert shown == [f"Predicted cost: about {quote.cpu_seconds:,.0f} CPU seconds (this server allows 600)."]
     at = page(**(MEMORY_URL | {"lengths": f"4096,{memory_eval.longest_prompt(8192)}"}))
     assert not at.exception
     lengths = [int(o.replace(",", "")) for o in at.button_group(key="lab_mem_lengths").options]
