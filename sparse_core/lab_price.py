@@ -252,7 +252,10 @@ MEMORY_COSTS: dict[str, float] = {
     "pair_structured": 2.2e-6,  # one kept pair under a structured pattern (block gather, edges included)
     "pair_scored": 4.0e-6,  # one pair a data-dependent pattern scores, selects and reads through a mask
     # top-k in the grid scores each pair once and reads its choice from those scores (memory_exec.GridPass):
-    # 1.29 vs 2.83 CPU s per SmolLM2 layer at 4,096 tokens, so 0.46 x (pair_scored + pair_structured x 10%)
+    # 1.29 vs 2.83 CPU s per SmolLM2 layer at 4,096 tokens, so 0.46 x (pair_scored + pair_structured x 10%).
+    # It had under-priced the arm by a third (241 priced, 361.7 ran); since top-k selects by np.partition
+    # (learned.top_per_row) the default grid's top-k arm ran 248.5 (bf16) and 310.8 CPU s (fp32) against
+    # 241 and 309 priced (b75a93d, load 3-10), so the coefficient stands.
     "pair_topk": 1.8e-6,
     # a prefilled token with the decoder's linear layers in bfloat16 (linear_dtype="bfloat16"): the 1,024-token
     # dense arm took 14.7 vs 23.4 CPU s (5 depths x 2 trials, same load ~30), 8.7 s less over 6,042 tokens
