@@ -61,31 +61,28 @@ def test_the_cli_prints_run_memorys_rows(capsys):
                 ), key
 
 
-def test_bfloat16_linear_layers_are_priced_as_such_and_refused_for_a_text():
-    """--linear-dtype reaches the price (the grid's bfloat16 tokens cost less) and is refused without --task."""
+def test_bfloat16_linear_layers_are_priced_as_such_and_refused_for_a_text(monkeypatch, capsys):
+    """--linear-dtype reaches the price (the grid's bfloat16 tokens cost less) and the run, and is refused
+    without --task."""
+    from sparse_core import lab_cli, memory_eval
     from sparse_core.lab_price import price_memory
 
     grid = ("smollm2", "passkey", [4096], [0.1, 0.5, 0.9], 2, ["topk"], [0.1])
     fp32 = price_memory(*grid, include_dense=False)
     bf16 = price_memory(*grid, include_dense=False, linear_dtype="bfloat16")
     assert bf16.cpu_seconds < fp32.cpu_seconds
-    # between the two prices: refused in float32, admitted (then stopped at the model) in bfloat16
+    ran: list[str] = []
+
+    def run_memory(**request):
+        ran.append(request["linear_dtype"])
+        return memory_eval.MemoryResult(rows=[], cancelled=False, cpu_seconds=0.0)
+
+    monkeypatch.setattr(memory_eval, "run_memory", run_memory)
+    # a CPU budget between the two prices: refused in float32, run in bfloat16
     cap = f"{(fp32.cpu_seconds + bf16.cpu_seconds) / 2:.0f}"
     argv = ["--task", "passkey", "--lengths", "4096", "--depths", "0.1,0.5,0.9", "--trials", "2", "--patterns",
-            "topk", "--budgets", "0.1", "--no-dense", "--cpu-budget", cap]  # fmt: skip
-    code = (
-        "import sys; from sparse_core import lab_cli, memory_eval; "
-        "memory_eval.run_memory = lambda **kw: sys.exit('ran with ' + kw['linear_dtype']); "
-        f"rc = lab_cli.main({argv!r} + sys.argv[1:]); print('rc', rc)"
-    )
-    refused = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert "retrieval grid would take about" in refused.stderr, refused.stderr
-    ran = subprocess.run(
-        [sys.executable, "-c", code, "--linear-dtype", "bfloat16"], capture_output=True, text=True, timeout=120
-    )
-    assert "ran with bfloat16" in ran.stderr, ran.stderr
-    text = subprocess.run(
-        [sys.executable, "-c", "from sparse_core import lab_cli; lab_cli.main(['--text', 'x.txt', '--linear-dtype', "
-         "'bfloat16'])"], capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert "applies to a retrieval grid" in text.stderr, text.stderr
+            "topk", "--budgets", "0.1", "--no-dense", "--cpu-budget", cap, "--json", "--quiet"]  # fmt: skip
+    assert lab_cli.main(argv) == 2 and "retrieval grid would take about" in capsys.readouterr().err
+    assert lab_cli.main([*argv, "--linear-dtype", "bfloat16"]) == 0 and ran == ["bfloat16"]
+    assert lab_cli.main(["--text", "x.txt", "--linear-dtype", "bfloat16"]) == 2
+    assert "applies to a retrieval grid" in capsys.readouterr().err
