@@ -513,6 +513,7 @@ def test_kmeans_price_accepts_what_runs_and_refuses_what_does_not():
 
 
 @pytest.mark.timing
+@pytest.mark.slow  # a fresh process each: measurements, not the quick loop
 def test_routing_at_its_accepted_edge_keeps_the_promise_in_a_fresh_process():
     # the promise is per request in a fresh process with one BLAS thread, as app.py and serve.py set it
     import os
@@ -624,6 +625,7 @@ def test_a_data_dependent_layout_is_bounded_by_its_keys_per_row():
 
 
 @pytest.mark.timing
+@pytest.mark.slow  # a fresh process each: measurements, not the quick loop
 def test_a_bounded_data_dependent_layout_keeps_the_promise_in_a_fresh_process():
     # vertical_slash(150, 2) at 4,096, block 1: 0.22-0.48 s (median 0.23), 125 MB in 5 fresh processes at load 4.3
     cpu_s, rss_mb = _fresh_process_stats(
@@ -677,6 +679,7 @@ def test_the_block_plan_is_priced_by_the_fold_the_engine_uses():
 
 
 @pytest.mark.timing
+@pytest.mark.slow  # a fresh process each: measurements, not the quick loop
 def test_a_folded_block_plan_keeps_the_promise_in_a_fresh_process():
     cpu_s, rss_mb = _fresh_process_stats(*FOLDED_BLOCKS)
     assert cpu_s < 1.0 * 2, cpu_s  # 0.28-0.34 s in 5 fresh processes at load 4.3
@@ -750,6 +753,7 @@ def test_a_decode_cache_term_after_terms_that_keep_every_key_is_not_priced_as_re
 
 
 @pytest.mark.timing
+@pytest.mark.slow  # a fresh process each: measurements, not the quick loop
 def test_a_covered_decode_cache_term_keeps_the_promise_in_a_fresh_process():
     cpu_s, rss_mb = _fresh_process_stats(*KV_COVERED)
     assert cpu_s < 1.0 * 2, cpu_s  # 0.16-0.20 s in 2 fresh processes at load 3.4
