@@ -45,6 +45,29 @@ def _load_from_url() -> None:
     st.session_state.update(S.from_url(values, problems, CAP, lang()), lab_url_problems=problems)
 
 
+# Streamlit 1.67 sends a selectbox's, radio's or pills' value back from the browser as its *label*, and reads
+# it with the labels of the run that reads it: after a language switch the browser still held the old
+# language's label, the next rerun could not match it and the widget fell back to its default or kept the
+# label itself as its value (the walk: "My own text" became the first long text, and the URL said
+# task=密钥（一个 5 位数）). The values themselves are language-free option keys.
+LABELLED = (
+    "lab_model", "lab_source", "lab_tokens", "lab_patterns", "lab_budgets", "lab_x", "lab_y", "lab_mem_task",
+    "lab_mem_trials", "lab_mem_filler", "lab_mem_lengths", "lab_mem_depths", "lab_cont", "lab_steps",
+)  # fmt: skip
+
+
+def _relabel_after_language_switch() -> None:
+    """On the first run in a new language, hand every labelled widget its value again (read with the labels
+    the browser last sent, those of the old language): the page then sends the new labels to the browser, so
+    the next rerun reads them back as the same option keys."""
+    s = st.session_state
+    if s.get("lab_lang", lang()) != lang():
+        for key in LABELLED:
+            if key in s:
+                s[key] = s[key]
+    s.lab_lang = lang()
+
+
 # -- sections --------------------------------------------------------------------------------
 def _inputs() -> tuple[str, str, bool]:
     """The model, text, patterns and budgets widgets; returns (model key, text, causal)."""
@@ -228,6 +251,7 @@ def _open_view() -> str:
 # -- page --------------------------------------------------------------------------------------
 if url_is_new("lab", URL_NAMES):  # the session's first visit, Back, Forward or a link
     _load_from_url()
+_relabel_after_language_switch()
 st.title(tr("lab.title"))
 st.caption(tr("lab.lead"))
 show_problems(st.session_state.pop("lab_url_problems", []))

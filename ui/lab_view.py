@@ -115,12 +115,17 @@ def continuation(model: str, text: str, table) -> None:
         st.info(tr("lab.continue_none"))
         return
     c1, c2 = st.columns([2, 1])
-    keep_valid("lab_cont", labels, labels[0])
-    choice = c1.selectbox(tr("lab.continue_pattern"), labels, key="lab_cont", persist_state=PERSIST)
+    # the choice is the row's place, its label only the wording: a label as the value went stale on a language
+    # switch and the choice fell back to the first row
+    rows = list(range(len(labels)))
+    keep_valid("lab_cont", rows, 0)
+    choice = c1.selectbox(
+        tr("lab.continue_pattern"), rows, key="lab_cont", format_func=labels.__getitem__, persist_state=PERSIST
+    )
     steps = c2.slider(tr("lab.continue_steps"), 4, lab.MAX_NEW_TOKENS, 24, key="lab_steps", persist_state=PERSIST)
     if not st.button(tr("lab.continue_run"), key="lab_cont_run"):
         return
-    row = structured.iloc[labels.index(choice)]
+    row = structured.iloc[choice]
     pattern = (row["pattern"], json.loads(row["params"]))
     # the prompt and its new tokens within SmolLM2's context (8,192 + 24 positions was refused): at the top of
     # the slider the continuation reads the text's first 8,192 − steps tokens
