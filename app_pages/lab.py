@@ -231,7 +231,7 @@ def memory_view(model: str, causal: bool) -> None:
         V.memory_results(store[key])
     elif partial and partial[0] == key and partial[1]:
         st.warning(T.partial_note(len(partial[1]), T.memory_rows_expected(request), lang()))
-        V.memory_results(memory_eval.MemoryResult(list(partial[1]), cancelled=True))
+        V.memory_results(memory_eval.MemoryResult(list(partial[1]), cancelled=True), T.memory_grid(request))
     else:
         st.info(tr("lab.mem_not_run"))
 

@@ -62,7 +62,7 @@ def test_cancel_mid_run_keeps_the_rows_already_finished(ready_page, app_url):
     wait_ready(page, timeout=300_000)
     warning = main.get_by_test_id("stAlert").filter(has_text=STRINGS["lab.mem_cancelled"]["en"])
     expect(warning).to_have_count(1)
-    done = int(re.search(r"(\d+) of 12 rows were finished", warning.inner_text()).group(1))
+    done = int(re.search(r"(\d+) of 12 cells were finished", warning.inner_text()).group(1))
     assert 1 <= done < 12
     expect(main.get_by_test_id("stPlotlyChart")).to_have_count(1)
     wait_charts(page)

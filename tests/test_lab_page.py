@@ -412,10 +412,18 @@ def test_a_stopped_memory_run_shows_the_rows_it_finished(memory_engine, monkeypa
     assert any(note in w.value for w in at.warning), [w.value for w in at.warning]
     heat = json.loads(next(c for c in at.get("plotly_chart") if c.key == "lab_memory").proto.spec)["data"]
     finished = [(r["label"], r["length"], r["depth"]) for r in calls[0][:3]]
-    assert [h["meta"] for h in heat] == [STRINGS["lab.dense"][lang]]  # only dense reached: its 2 x 2 grid
+    # the whole grid asked for, as the note says (the walk: unreached arms and depths were left out while the
+    # note said "blank"): every arm's 2 x 2 panel, only dense's finished cells filled
+    dense, window, streaming = (STRINGS[k][lang] for k in ("lab.dense", "pattern.window", "pattern.streaming"))
+    assert [h["meta"] for h in heat] == [dense, f"{window} · 25%", f"{streaming} · 25%"]
+    for h in heat:
+        assert list(h["x"]) == ["256", "512"] and list(h["y"]) == ["10%", "90%"]
     z = _array(heat[0]["z"])  # rows: depths 0.1, 0.9; columns: lengths 256, 512
     drawn = {(n, d) for i, d in enumerate((0.1, 0.9)) for j, n in enumerate((256, 512)) if z[i][j] == z[i][j]}
     assert drawn == {(n, d) for _, n, d in finished}  # the cell not reached is blank (NaN), not 0
+    assert all(v != v for h in heat[1:] for row in _array(h["z"]) for v in row)  # pattern arms not reached
+    shown = next(w.value for w in at.warning if note in w.value)
+    assert shown == STRINGS["lab.mem_cancelled"][lang] + ("" if lang == "zh" else " ") + note  # no space in 中文
     json_rows = at.session_state["lab_mem_partial"][1]
     assert [(r["label"], r["length"], r["depth"]) for r in json_rows] == finished
     for name, value in MEMORY_URL.items():  # the URL still holds the grid
@@ -430,7 +438,7 @@ def test_a_changed_grid_does_not_show_another_grids_partial_rows(memory_engine, 
     at = page(**MEMORY_URL)
     at.button(key="lab_mem_run").click().run()
     at.run()
-    assert any("2 of 12 rows" in w.value for w in at.warning)
+    assert any("2 of 12 cells" in w.value for w in at.warning)
     at.button_group(key="lab_mem_depths").set_value([0.1]).run()  # another grid: its own (empty) state
     assert not at.exception and not any(c.key == "lab_memory" for c in at.get("plotly_chart"))
     assert any("Run retrieval" in i.value for i in at.info)
@@ -539,3 +547,18 @@ def test_the_light_check_tokenises_the_text_once_however_long_the_wait(monkeypat
         jobs.HEAVY.leave(ticket)
     assert calls["pending"] >= 3 and calls["ids"] == 1
     assert list(table(at)["budget"]) == [0.25]
+
+
+def test_the_depth_title_of_the_heatmaps_reads_level_in_chinese():
+    """A y-axis title is turned on its side: 深度 read sideways (the walk). In 中文 it stands level above the
+    first column's depth ticks; English keeps the axis title."""
+    from ui.lab_figures import memory_heatmaps
+
+    row = {"label": "dense", "length": 256, "depth": 0.5, "accuracy": 1.0, "correct": 1, "trials": 1}
+    row |= {"ci_low": 0.2, "ci_high": 1.0, "depth_measured": 0.5}
+    zh, _ = memory_heatmaps([row], str, "zh")
+    assert not zh.layout.yaxis.title.text
+    level = [a for a in zh.layout.annotations if a.text == STRINGS["lab.mem_depth"]["zh"]]
+    assert len(level) == 1 and level[0].textangle in (None, 0) and level[0].yanchor == "bottom"
+    en, _ = memory_heatmaps([row], str, "en")
+    assert en.layout.yaxis.title.text == STRINGS["lab.mem_depth"]["en"]

@@ -1443,8 +1443,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "已提前停止：未完成的格子留空。",
     },
     "lab.mem_partial": {
-        "en": "{done} of {total} rows were finished before the run stopped (Cancel, or a change on the page during the run); press Run retrieval to measure the whole grid.",
-        "zh": "运行停止前（点击了取消，或运行中更改了页面）已完成 {total} 行中的 {done} 行；点击“运行检索”可测量整个网格。",
+        "en": "{done} of {total} cells were finished before the run stopped (Cancel, or a change on the page during the run); press Run retrieval to measure the whole grid.",
+        "zh": "运行停止前（点击了取消，或运行中更改了页面）已完成 {total} 个格子中的 {done} 个；点击“运行检索”可测量整个网格。",
     },
     "lab.partial": {
         "en": "{rows} of {total} rows are measured (a run was stopped, or the choice changed since): press Run for the rest.",

@@ -110,14 +110,22 @@ def _grid(rows: Sequence[dict], label: str, lengths: list[int], depths: list[flo
     return out
 
 
-def memory_heatmaps(rows: Sequence[dict], titles: Titles, lang: str = "en", columns: int = 3) -> tuple[go.Figure, dict]:
+def memory_heatmaps(
+    rows: Sequence[dict], titles: Titles, lang: str = "en", columns: int = 3, grid: tuple | None = None
+) -> tuple[go.Figure, dict]:
     """One depth × length heatmap of recall per arm (dense first), with the trial count and 95% interval.
 
     Cells show "correct/trials"; the hover adds the Wilson interval and the depth measured in tokens.
-    Facts per arm (label → title, correct, trials, recall), summed over the cells drawn."""
+    `grid` = (arm labels, lengths, depths) asked for draws the whole grid, cells not reached blank (a stopped
+    run); without it, the arms and cells the rows reach.
+    Facts per arm (label → title, correct, trials, recall), summed over the cells drawn; an arm with no cell
+    measured has none (a caption must not rank it)."""
     arms = _arms(rows)
     lengths = sorted({int(r["length"]) for r in rows})
     depths = sorted({float(r["depth"]) for r in rows})
+    if grid is not None:
+        arms = _arms([{"label": a} for a in [*arms, *grid[0]]])
+        lengths, depths = sorted({*lengths, *map(int, grid[1])}), sorted({*depths, *map(float, grid[2])})
     cols = max(1, min(columns, len(arms)))
     nrows = max(1, math.ceil(len(arms) / cols))
     shown = {a: arm_label(a, titles, lang) for a in arms}
@@ -159,10 +167,20 @@ def memory_heatmaps(rows: Sequence[dict], titles: Titles, lang: str = "en", colu
             col=k % cols + 1,
         )
         correct, trials = int(np.nansum(g["correct"])), int(np.nansum(g["trials"]))
+        if not trials:
+            continue
         facts[arm] = {"title": shown[arm], "correct": correct, "trials": trials, "recall": correct / max(trials, 1)}
     fig.update_xaxes(type="category", title_text=t("lab.mem_length", lang), row=nrows)
     fig.update_yaxes(type="category", autorange="reversed")
-    fig.update_yaxes(title_text=t("lab.mem_depth", lang), col=1)
+    if lang == "zh":
+        # Plotly turns a y-axis title on its side, and a Chinese word (深度) then reads sideways: it stands
+        # level above the depth ticks of the first column instead
+        fig.add_annotation(
+            text=t("lab.mem_depth", lang), x=0, xref="x domain", xanchor="right", xshift=-4,
+            y=1, yref="y domain", yanchor="bottom", showarrow=False, font_size=12,
+        )  # fmt: skip
+    else:
+        fig.update_yaxes(title_text=t("lab.mem_depth", lang), col=1)
     fig.update_annotations(font_size=13)
     fig.update_layout(
         coloraxis=dict(

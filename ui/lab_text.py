@@ -45,8 +45,8 @@ def refusal(quote, longest: int, lang: str) -> str:
     except PatternError as e:
         fit = int(e.fields.get("fit_trials") or 0)
     seconds, budget = f"{quote.cpu_seconds:,.0f}", f"{quote.budget_seconds:,.0f}"
-    more = " " + t("lab.mem_over_trials", lang, trials=fit) if fit else ""
-    return t("lab.mem_over", lang, seconds=seconds, budget=budget, longest=f"{longest:,}") + more
+    more = [t("lab.mem_over_trials", lang, trials=fit)] if fit else []
+    return sentences(lang, t("lab.mem_over", lang, seconds=seconds, budget=budget, longest=f"{longest:,}"), *more)
 
 
 def memory_request(model: str, s: Mapping) -> tuple:
@@ -64,7 +64,19 @@ def memory_rows_expected(request: Sequence) -> int:
 
 def partial_note(done: int, total: int, lang: str) -> str:
     """A grid stopped before its end (Cancel, or a rerun that interrupted it): what is shown and what to do."""
-    return t("lab.mem_cancelled", lang) + " " + t("lab.mem_partial", lang, done=done, total=total)
+    return sentences(lang, t("lab.mem_cancelled", lang), t("lab.mem_partial", lang, done=done, total=total))
+
+
+def memory_grid(request: Sequence) -> tuple[list[str], tuple, tuple]:
+    """The grid a retrieval request asks for, as `lab_figures.memory_heatmaps` draws it: (arm labels, the
+    engine's `dense` and `pattern@budget`, lengths, depths); a stopped run's plot shows it whole."""
+    _, _, lengths, depths, _, patterns, budgets = request
+    return ["dense", *(f"{p}@{b:g}" for p in patterns for b in budgets)], lengths, depths
+
+
+def sentences(lang: str, *parts: str) -> str:
+    """Sentences one after another: a space between English ones, none between Chinese ones (。 ends them)."""
+    return ("" if lang == "zh" else " ").join(parts)
 
 
 def lab_partial_note(table: pd.DataFrame, patterns: Sequence[str], budgets: Sequence[float], lang: str) -> str | None:

@@ -88,9 +88,11 @@ def run_cancel(run_key: str, cancel_key: str) -> bool:
     return run
 
 
-def memory_results(result) -> None:
+def memory_results(result, grid: tuple | None = None) -> None:
+    """A retrieval grid's heatmaps, caption, table and download; `grid` (`lab_text.memory_grid`) draws a
+    stopped run's whole grid, the cells it did not reach blank, as its note says."""
     titles, language = pattern_titles(), lang()
-    fig, facts = F.memory_heatmaps(result.rows, titles, language)
+    fig, facts = F.memory_heatmaps(result.rows, titles, language, grid=grid)
     st.plotly_chart(fig, key="lab_memory", config=DOWNLOAD_CONFIG)
     compare = F.memory_compare(facts)
     if compare:
