@@ -152,9 +152,11 @@ def quality_view(model: str, text: str, causal: bool, run: bool) -> None:
     # pattern titles, fractions as percentages
     config = {c: st.column_config.Column(tr(f"lab.col_{c}")) for c in T.SHOWN}
     config |= {c: st.column_config.NumberColumn(tr(f"lab.col_{c}"), format="percent") for c in T.PERCENT_COLUMNS}
+    names = sorted(set(table["pattern"]))
     config["pattern"] = st.column_config.SelectboxColumn(
-        tr("lab.col_pattern"), options=sorted(set(table["pattern"])), format_func=titles, disabled=True
-    )
+        tr("lab.col_pattern"), options=names, format_func=titles, disabled=True,
+        width=T.title_width([titles(n) for n in names]),
+    )  # fmt: skip
     st.dataframe(table[[c for c in T.SHOWN if c in table]], hide_index=True, key="lab_table", column_config=config)
     strip = F.layer_strip(lab.layer_table(table), tr("lab.strip"), tr("in.layer"), titles, lang())
     st.plotly_chart(strip, key="lab_strip", config=DOWNLOAD_CONFIG)

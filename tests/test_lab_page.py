@@ -120,6 +120,30 @@ def test_the_table_speaks_as_the_chart_titles_and_percentages():
     assert shown == {"Sliding window", "Block / banded"}
     for column in ("budget", "density", "mass_kept"):
         assert config[column]["type_config"]["format"] == "percent", column
+    # wide enough for its longest title: at the default width the walk read "Sliding winc…", "StreamingL…"
+    assert config["pattern"]["width"] >= 7.5 * len("Sliding window") + 24, config["pattern"]
+
+
+def test_pareto_ticks_have_the_decimals_their_spacing_needs():
+    """The walk at 2,048 tokens: densities 9.94%-9.99% read "10%" on every tick."""
+    import pandas as pd
+
+    from ui.lab_figures import pareto_figure, percent_ticks
+
+    near = pd.DataFrame({"pattern": ["window", "window"], "density": [0.0994, 0.0999], "ppl_change": [0.1, 0.2]})
+    fig = pareto_figure(near.assign(params="{}", budget=0.1), "density", "ppl_change", "d", "p", str)
+    assert fig.layout.xaxis.tickformat == ".2%"  # ticks 0.01% apart
+    ticks = {f"{v:{fig.layout.xaxis.tickformat}}" for v in (0.0994, 0.0996, 0.0998)}
+    assert len(ticks) == 3
+    assert percent_ticks([0.01, 0.5]) == ".0%" and percent_ticks([0.02, 0.06]) == ".1%"
+    assert percent_ticks([0.1]) == ".1%"
+
+
+def test_a_long_pattern_title_fits_its_column():
+    from ui.lab_text import title_width
+
+    assert title_width(["StreamingLLM (sinks + window)"]) >= 7.5 * 29 + 24
+    assert title_width(["StreamingLLM（注意力汇 + 窗口）"]) > title_width(["StreamingLLM (sinks"])
 
 
 def test_every_lab_pattern_is_a_visible_pill():

@@ -25,6 +25,13 @@ LAB_ERRORS = {"not_fittable", "bad_budget", "lab_not_causal", "lab_data_dependen
 NO_CONTINUATION = ("topk", "block_gating")  # data-dependent: continue_text has no rule to decode them
 
 
+def title_width(titles: Sequence[str]) -> int:
+    """Pixels a table column needs for its longest title (Streamlit cut "Sliding window" to "Sliding winc…" at
+    its default width): about 7.5 per Latin character, 14 per CJK one, plus the cell's padding."""
+    longest = max((sum(14 if ord(c) >= 0x2E80 else 7.5 for c in title) for title in titles), default=0)
+    return int(min(420, max(120, longest + 32)))
+
+
 def error_message(error: Exception, lang: str) -> str | Exception:
     """The lab's own engine errors translated (their catalog keys are lab.err_*); any other error as it came."""
     code = getattr(error, "code", None)
