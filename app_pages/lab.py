@@ -108,7 +108,11 @@ def quality_view(model: str, text: str, causal: bool, run: bool) -> None:
         return
     args = (model, text, s.lab_patterns, s.lab_budgets, int(s.lab_tokens))
     try:
-        V.price_caption(lab.price(*args, token_cap=CAP))
+        quote = lab.price(*args, token_cap=CAP)
+        V.price_caption(quote)
+        short = T.short_text_note(quote, int(s.lab_tokens), lang())
+        if short:
+            st.info(short)
         if run:
             ids = lab.request_ids(model, text, int(s.lab_tokens), token_cap=CAP)  # once, not at every poll
             patterns, budgets, rows = (

@@ -586,3 +586,16 @@ def test_the_depth_title_of_the_heatmaps_reads_level_in_chinese():
     assert len(level) == 1 and level[0].textangle in (None, 0) and level[0].yanchor == "bottom"
     en, _ = memory_heatmaps([row], str, "en")
     assert en.layout.yaxis.title.text == STRINGS["lab.mem_depth"]["en"]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_text_shorter_than_the_tokens_chosen_is_said_so(lang):
+    """The walk: 8,192 tokens chosen on a text of ~6,678 said nothing (the Inspector says how long the text is)."""
+    at = page(lang, model="minilm", text="en_story", tokens="512", patterns="window", budgets="0.25")
+    assert not at.exception
+    n = len(lab.request_ids("minilm", EXAMPLE.read_text(encoding="utf-8"), 512))
+    assert n < 512
+    said = STRINGS["lab.short_text"][lang].format(n=f"{n:,}", asked="512")
+    assert said in [i.value for i in at.info], [i.value for i in at.info]
+    full = page(lang, model="minilm", text="en_story", tokens="64", patterns="window", budgets="0.25")
+    assert not any(STRINGS["lab.short_text"][lang][:8] in i.value for i in full.info)

@@ -1321,6 +1321,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "to finish",
         "zh": "您已有 {held} 个繁重任务在排队或运行（每个会话最多 {limit} 个）；请等待其中一个完成",
     },
+    "lab.short_text": {
+        "en": "The text has about {n} tokens, fewer than the {asked} chosen: the run reads all {n} of them, and is priced for them.",
+        "zh": "该文本约有 {n} 个词元，少于所选的 {asked} 个：运行读取全部 {n} 个词元，开销也按此估算。",
+    },
     "lab.price": {
         "en": "Predicted cost: about {seconds} CPU seconds (this server allows {budget}).",
         "zh": "预计开销：约 {seconds} CPU 秒（本服务器上限 {budget}）。",

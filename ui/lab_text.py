@@ -44,6 +44,14 @@ def price_caption(quote, lang: str) -> tuple[str, bool]:
     return text, bool(quote.over_budget)
 
 
+def short_text_note(quote, asked: int, lang: str) -> str | None:
+    """The text is shorter than the tokens chosen (the price counts the tokens it has): say so, as the
+    Inspector does; None when the text fills them."""
+    if quote.tokens >= asked:
+        return None
+    return t("lab.short_text", lang, n=f"{quote.tokens:,}", asked=f"{asked:,}")
+
+
 def refusal(quote, longest: int, lang: str) -> str:
     """A retrieval grid over the server's budget: its price, what to lower, and the trials that fit (the engine's)."""
     try:
