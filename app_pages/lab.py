@@ -125,7 +125,7 @@ def quality_view(model: str, text: str, causal: bool, run: bool) -> None:
                 return True if len(lab.run_lab(*args, cached_only=True)) == rows else None
 
             V.queued(
-                lambda progress, cancel: lab.run_lab(*args, progress, cancel, token_cap=CAP),
+                lambda progress, cancel: lab.run_lab(*args, progress, cancel, token_cap=CAP, on_layer=progress),
                 tr("lab.starting"),
                 light=lambda: lab.pending(model, ids, patterns, budgets) == 0,  # a class's repeat of a run
                 cheap=cheap,

@@ -69,7 +69,24 @@ QUALITY_COLUMNS = ("ppl_change", "kl_changed", "agreement", "mass_kept", "cosine
 MEASURED_COLUMNS = ("seconds", "prefill_cpu_s", "dense_prefill_cpu_s", "prefill_peak_bytes", "dense_prefill_peak_bytes")
 
 Progress = Callable[[int, int, str], None]
+# (rows done, rows, the pass's label: "dense" or the row's, layers done in that pass, layers): a row is a
+# sparse pass and, for a text's first, a plain dense one, over a minute each at 8,192 tokens
+LayerProgress = Callable[[int, int, str, int, int], None]
 Cancel = Callable[[], bool]
+
+
+def _layer_hook(report: LayerProgress | None, done: int, total: int, label: str, layers: int):
+    """A pass's after-every-layer hook (`LabPass.stop`) that reports the layers done and never stops it."""
+    if report is None:
+        return None
+    count = [0]
+
+    def tick() -> bool:
+        count[0] += 1
+        report(done, total, label, count[0], layers)
+        return False
+
+    return tick
 
 
 def _model_id(lm: models.LoadedModel) -> str:
@@ -77,17 +94,23 @@ def _model_id(lm: models.LoadedModel) -> str:
 
 
 @torch.inference_mode()
-def sparse_row(lm, ids: list[int], dense: DensePass, name: str, params: dict, mass: dict, method: str) -> dict:
-    """One sparse pass of the pattern and every number of its row, from the metric functions."""
+def sparse_row(
+    lm, ids: list[int], dense: DensePass, name: str, params: dict, mass: dict, method: str, hook=None
+) -> dict:
+    """One sparse pass of the pattern and every number of its row, from the metric functions.
+
+    `hook(label)` gives a pass's after-every-layer hook (progress): "sparse" for the pattern's, "dense" for
+    the plain dense prefill it is compared with (once per text)."""
+    hook = hook or (lambda label: None)
     n = len(ids)
     expr = pattern_expr(lm, name, params)
     shared = None if expr.data_dependent else torch.from_numpy(dense_mask(expr, n))  # (T, T)
-    run = LabPass("sparse", expr=expr, shared=shared, method=method)
+    run = LabPass("sparse", expr=expr, shared=shared, method=method, stop=hook("sparse"))
     start = time.perf_counter()
     with PeakRSS() as cost:
         hidden = run_pass(lm, ids, run)
     seconds = time.perf_counter() - start
-    dense_cpu, dense_peak = plain_dense_cost(lm, ids)
+    dense_cpu, dense_peak = plain_dense_cost(lm, ids, stop=hook("dense"))
     # what a decoder keeps: the positions the next token's row reads (a cache may evict the rest; a
     # data-dependent pattern scores every cached key, so it keeps them all)
     if expr.data_dependent or not lm.info.causal:
@@ -260,8 +283,12 @@ def run_lab(
     *,
     token_cap: int | None = None,
     budget: LabBudget | None = None,
+    on_layer: LayerProgress | None = None,
 ) -> pd.DataFrame:
     """One row per (pattern, budget): fitted parameters, density, FLOPs share and every quality metric.
+
+    `progress` is told after each row; `on_layer` after each layer of each pass (the dense pass, a row's
+    sparse pass and plain dense prefill), so a page shows a long row moving.
 
     `cached_only=True` computes nothing: it returns the rows already cached (a page shows them at once).
     Priced before any pass runs: over `budget` (default `LabBudget.from_env()`) it raises PatternError
@@ -302,7 +329,7 @@ def run_lab(
             jobs.append(Job(rkey, expr, shared))
         if progress:
             progress(0, total, "dense")
-        dense = dense_pass(lm, ids, jobs)
+        dense = dense_pass(lm, ids, jobs, stop=_layer_hook(on_layer, 0, total, "dense", lm.layers))
         masses = {j.key: mass_summary(j) for j in jobs}
     done = 0
     for name, share, fitted, rkey in plan:
@@ -314,7 +341,10 @@ def run_lab(
         hit = row is not None
         if row is None:
             assert dense is not None  # rkey is in todo (see `cached`)
-            row = sparse_row(lm, ids, dense, name, fitted["params"], masses[rkey], method)
+            hook = lambda kind, d=done, lab=label: _layer_hook(  # noqa: E731
+                on_layer, d, total, "dense" if kind == "dense" else lab, lm.layers
+            )
+            row = sparse_row(lm, ids, dense, name, fitted["params"], masses[rkey], method, hook)
             cache_put(rkey, row)
             cached[rkey] = row
         solved = fitted["solved"]

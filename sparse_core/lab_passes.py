@@ -550,14 +550,15 @@ _DENSE: OrderedDict = OrderedDict()
 _DENSE_SIZE = 2
 
 
-def dense_pass(lm: LoadedModel, ids: list[int], jobs: list[Job]) -> DensePass:
-    """The dense pass, once per (model, text); jobs get their mass kept as the layers run."""
+def dense_pass(lm: LoadedModel, ids: list[int], jobs: list[Job], stop: Callable[[], bool] | None = None) -> DensePass:
+    """The dense pass, once per (model, text); jobs get their mass kept as the layers run. `stop` is the
+    pass's after-every-layer hook (`LabPass.stop`): the Lab page reports progress layer by layer with it."""
     key = (lm.info.key, id(lm.model), ids_hash(ids))
     cached = _DENSE.get(key)
     if cached is not None and not jobs:
         return cached
     start = time.perf_counter()
-    hidden = run_pass(lm, ids, LabPass("dense", jobs=jobs))
+    hidden = run_pass(lm, ids, LabPass("dense", jobs=jobs, stop=stop))
     if cached is not None:
         return cached
     logp = argmax = None
@@ -573,7 +574,7 @@ def dense_pass(lm: LoadedModel, ids: list[int], jobs: list[Job]) -> DensePass:
 _PLAIN: OrderedDict = OrderedDict()
 
 
-def plain_dense_cost(lm: LoadedModel, ids: list[int]) -> tuple[float, int]:
+def plain_dense_cost(lm: LoadedModel, ids: list[int], stop: Callable[[], bool] | None = None) -> tuple[float, int]:
     """(CPU seconds, peak bytes) of one plain dense prefill (fused SDPA, nothing measured), once per text.
 
     What a sparse pass is compared with: the dense pass of the lab also reduces probabilities to mass
@@ -581,7 +582,7 @@ def plain_dense_cost(lm: LoadedModel, ids: list[int]) -> tuple[float, int]:
     key = (lm.info.key, id(lm.model), ids_hash(ids))
     if key not in _PLAIN:
         with PeakRSS() as cost:
-            run_pass(lm, ids, LabPass("dense", jobs=[]))
+            run_pass(lm, ids, LabPass("dense", jobs=[], stop=stop))  # stop: as in dense_pass
         _PLAIN[key] = (cost.cpu_seconds, cost.peak_bytes)
         while len(_PLAIN) > _DENSE_SIZE:
             _PLAIN.popitem(last=False)

@@ -198,6 +198,30 @@ def test_repeat_is_served_from_cache_and_progress_is_per_row():
     assert "ppl_sparse" not in first.columns  # an encoder has no next-token metrics
 
 
+def test_progress_is_told_after_every_layer_of_every_pass():
+    """The walk: "0 of 3 done: Dense" stood still for 97 s at 2,048 tokens (the dense pass and the first row).
+    `on_layer` hears each layer of the dense pass, of each row's sparse pass and of the plain dense prefill a
+    text's first row is compared with, in order, and the row count in step with `progress`."""
+    lab_passes.clear_dense()
+    layers, rows = [], []
+    lab.run_lab(
+        "minilm",
+        TEXT,
+        ["window"],
+        [0.1, 0.3],
+        64,
+        progress=lambda *a: rows.append(a),
+        on_layer=lambda *a: layers.append(a),
+    )
+    depth = models.load("minilm").layers
+    ticks = [(0, 2, "dense", i, depth) for i in range(1, depth + 1)]
+    ticks += [(0, 2, "window@0.1", i, depth) for i in range(1, depth + 1)]
+    ticks += [(0, 2, "dense", i, depth) for i in range(1, depth + 1)]  # the plain prefill, once per text
+    ticks += [(1, 2, "window@0.3", i, depth) for i in range(1, depth + 1)]
+    assert layers == ticks
+    assert [r[0] for r in rows] == [0, 1, 2]
+
+
 def test_cancel_stops_between_runs():
     seen = []
     table = lab.run_lab(

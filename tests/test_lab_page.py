@@ -599,3 +599,24 @@ def test_a_text_shorter_than_the_tokens_chosen_is_said_so(lang):
     assert said in [i.value for i in at.info], [i.value for i in at.info]
     full = page(lang, model="minilm", text="en_story", tokens="64", patterns="window", budgets="0.25")
     assert not any(STRINGS["lab.short_text"][lang][:8] in i.value for i in full.info)
+
+
+def test_the_progress_bar_moves_within_a_row_layer_by_layer(monkeypatch):
+    """The walk: "0 of 3 done: Dense" stayed for 97 s, then jumped. The bar says each layer of each pass."""
+    from streamlit.delta_generator import DeltaGenerator
+
+    texts, real = [], DeltaGenerator.progress
+
+    def recording(self, value, text=None):
+        texts.append((value, text))
+        return real(self, value, text=text)
+
+    monkeypatch.setattr(DeltaGenerator, "progress", recording)
+    at = page(model="minilm", text="en_story", tokens="64", patterns="window", budgets="0.1,0.25")
+    at.button(key="lab_run").click().run()
+    assert not at.exception
+    layer = STRINGS["lab.progress_layer"]["en"]
+    window = STRINGS["pattern.window"]["en"]
+    assert (0.0, layer.format(done=0, total=2, label="Dense", layer=1, layers=6)) in texts
+    assert (0.25, layer.format(done=0, total=2, label=f"{window} · 10%", layer=3, layers=6)) in texts
+    assert (0.75, layer.format(done=1, total=2, label=f"{window} · 25%", layer=3, layers=6)) in texts

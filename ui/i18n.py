@@ -1400,6 +1400,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "lab.cancel": {"en": "Cancel", "zh": "取消"},
     "lab.starting": {"en": "Dense pass…", "zh": "稠密前向计算中…"},
     "lab.progress": {"en": "{done} of {total} done: {label}", "zh": "已完成 {done}/{total}：{label}"},
+    "lab.progress_layer": {
+        "en": "{done} of {total} done: {label}, layer {layer} of {layers}",
+        "zh": "已完成 {done}/{total}：{label}，第 {layer}/{layers} 层",
+    },
     "lab.view_quality": {"en": "Fluent? Perplexity", "zh": "流畅吗？困惑度"},
     "lab.view_memory": {"en": "Remembers? Retrieval", "zh": "记得住吗？检索"},
     "lab.mem_lead": {

@@ -43,9 +43,18 @@ def queued(work, start: str, light=None, cheap=None):
         bar = st.progress(0.0, text=start)
     titles, language = pattern_titles(), lang()
 
-    def progress(done: int, total: int, label: str) -> None:
+    def progress(done: int, total: int, label: str, layer: int | None = None, layers: int | None = None) -> None:
+        """After a row, or with `layer` after each layer of a pass (`lab.run_lab`'s on_layer): a row at 2,048
+        tokens left "0 of 3 done: Dense" unchanged for 97 s, as if hung."""
         shown = F.arm_label(label, titles, language)
-        bar.progress(done / max(total, 1), text=tr("lab.progress", done=done, total=total, label=shown))
+        if layer is None or not layers:
+            bar.progress(done / max(total, 1), text=tr("lab.progress", done=done, total=total, label=shown))
+            return
+        # a row's own pass moves the bar on within the row; a dense pass (before the rows, or the plain one
+        # a row is compared with) only says its layer
+        within = 0.0 if label == "dense" else min(layer / layers, 1.0)
+        text = tr("lab.progress_layer", done=done, total=total, label=shown, layer=layer, layers=layers)
+        bar.progress(min((done + within) / max(total, 1), 1.0), text=text)
 
     st.session_state.lab_cancel = False
     owner = get_script_run_ctx().session_id  # one session may hold only a few places in the heavy-job queue
