@@ -620,3 +620,16 @@ def test_the_progress_bar_moves_within_a_row_layer_by_layer(monkeypatch):
     assert (0.0, layer.format(done=0, total=2, label="Dense", layer=1, layers=6)) in texts
     assert (0.25, layer.format(done=0, total=2, label=f"{window} · 10%", layer=3, layers=6)) in texts
     assert (0.75, layer.format(done=1, total=2, label=f"{window} · 25%", layer=3, layers=6)) in texts
+
+
+def test_the_layer_strips_hover_uses_a_chinese_colon_in_chinese():
+    """中文 typography: no ASCII colon after Chinese text (层 3: 50%)."""
+    import pandas as pd
+
+    from ui.lab_figures import layer_strip
+
+    layers = pd.DataFrame([[0.5, 0.6]], index=["window@0.1"])
+    zh = layer_strip(layers, "t", STRINGS["in.layer"]["zh"], str, "zh").data[0].hovertemplate
+    en = layer_strip(layers, "t", "Layer", str, "en").data[0].hovertemplate
+    assert "%{x}：%{z" in zh and ": " not in zh
+    assert "%{x}: %{z" in en

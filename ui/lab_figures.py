@@ -85,7 +85,7 @@ def layer_strip(layers: pd.DataFrame, title: str, layer_label: str, titles: Titl
             zmin=0,
             zmax=1,
             colorscale="Viridis",
-            hovertemplate=f"%{{y}} · {layer_label} %{{x}}: %{{z:.1%}}<extra></extra>",
+            hovertemplate=f"%{{y}} · {layer_label} %{{x}}{'：' if lang == 'zh' else ': '}%{{z:.1%}}<extra></extra>",
             colorbar=dict(tickformat=".0%"),
         )
     )
