@@ -395,3 +395,32 @@ def test_the_first_use_counter_ticks_while_a_stage_runs(monkeypatch):
     seconds = [int(m) for t in texts for m in re.findall(r"· (\d+) s", t)]
     assert seconds and max(seconds) >= 1, texts  # the last redraw came after a second, not at 0 s
     assert "stopped by the test" in at.error[0].value
+
+
+# -- a page that ends early keeps the sidebar's links ----------------------------------------------
+def _links(at) -> int:
+    return len(at.sidebar.get("page_link"))
+
+
+def test_a_link_with_own_text_in_a_new_session_keeps_the_sidebars_page_links():
+    # with st.stop() every later Streamlit call raised, so app.py's links were dropped (found in a browser walk)
+    from ui.pages import PAGES
+
+    at = app_test()
+    at.query_params["text"] = "own"
+    at.switch_page(PAGE).run()
+    assert not at.exception and at.info and "📋" in at.info[0].proto.icon
+    assert _links(at) == len(PAGES)
+
+
+@model
+def test_a_long_run_waiting_or_cancelled_keeps_the_sidebars_page_links(monkeypatch):
+    from ui.pages import PAGES
+
+    at = _long_page(monkeypatch, cap=1024)
+    at.select_slider(key="in_limit").set_value(1024).run()
+    assert not at.exception and not at.metric  # waiting for its button
+    assert _links(at) == len(PAGES)
+    next(b for b in at.button if b.key == "in_long_cancel").click().run()
+    assert not at.exception and not at.metric
+    assert _links(at) == len(PAGES)

@@ -8,6 +8,7 @@ URL says `text=own` and the session keeps its own text.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import streamlit as st
 
@@ -18,7 +19,7 @@ from sparse_core.scale import scale_to_n
 
 from . import deploy
 from . import inspector_figures as F
-from .chrome import read_query, tr, write_query
+from .chrome import end_page, read_query, tr, write_query
 from .i18n import STRINGS
 from .query import QueryParam
 from .widgets import param_key
@@ -158,11 +159,14 @@ def view_values() -> dict[str, str]:
     }
 
 
-def stop_with_url(model: str, limit: int) -> None:
-    """Stop before the results; the URL still says what the widgets say (head_view writes it otherwise)."""
+def stop_with_url(model: str, limit: int) -> NoReturn:
+    """Stop before the results; the URL still says what the widgets say (head_view writes it otherwise).
+
+    end_page, not st.stop(): after a stop request every later Streamlit call raises, so app.py's sidebar
+    links (drawn after the page) were dropped whenever the Inspector waited for its button or a text."""
     pattern_now = s.get("in_pattern", DEFAULT_PATTERN)
     write_query("in", url_values(model, limit, pattern_now, stored_params(pattern_now)))
-    st.stop()
+    end_page()
 
 
 def text_edited() -> None:
