@@ -37,8 +37,9 @@ def toggle_pill(page, name: str) -> None:
         wait_ready(page)
 
 
-def picker_text(page) -> str:
-    return page.get_by_test_id("stMain").get_by_test_id("stSelectbox").first.locator("input").input_value()
+def picker_text(page, nth: int = 0) -> str:
+    """What the nth picker of the page's main part shows (0: the text, 1: the chart's y or the task)."""
+    return page.get_by_test_id("stMain").get_by_test_id("stSelectbox").nth(nth).locator("input").input_value()
 
 
 def test_a_language_round_trip_keeps_text_view_settings_results_and_url(ready_page, app_url):
@@ -55,6 +56,9 @@ def test_a_language_round_trip_keeps_text_view_settings_results_and_url(ready_pa
     main.get_by_role("button", name=STRINGS["lab.run"]["en"], exact=True).click()
     wait_ready(page, timeout=600_000)
     expect(main.get_by_test_id("stDataFrame")).to_have_count(1, timeout=120_000)
+    main.get_by_test_id("stSelectbox").nth(1).click()  # the chart's y: away from its default too
+    page.get_by_role("option", name=STRINGS["lab.col_agreement"]["en"]).click()
+    wait_ready(page)
     # the Memory view's settings away from their defaults: a second task, Chinese filler
     page.get_by_role("tab", name=STRINGS["lab.view_memory"]["en"]).click()
     wait_ready(page)
@@ -65,6 +69,7 @@ def test_a_language_round_trip_keeps_text_view_settings_results_and_url(ready_pa
     wait_ready(page)
     before = query(page)
     assert before["text"] == "own" and before["task"] == "multikey" and before["filler"] == "zh", before
+    assert before["y"] == "agreement", before
 
     switch_language(page, "zh")
     toggle_pill(page, "30%")
@@ -77,6 +82,7 @@ def test_a_language_round_trip_keeps_text_view_settings_results_and_url(ready_pa
     wait_ready(page)
     expect(main.get_by_test_id("stDataFrame")).to_have_count(1)  # the run's rows, in the new language
     wait_charts(page)
+    assert picker_text(page, 1) == STRINGS["lab.col_agreement"]["zh"]
     screenshot(page, "lab-language-zh")
 
     switch_language(page, "en")
@@ -86,6 +92,12 @@ def test_a_language_round_trip_keeps_text_view_settings_results_and_url(ready_pa
     assert query(page) == before, query(page)
     assert picker_text(page) == STRINGS["lab.src_own"]["en"]
     expect(main.get_by_role("textbox").first).to_have_value(OWN)
+    page.get_by_role("tab", name=STRINGS["lab.view_quality"]["en"]).click()
+    wait_ready(page)
+    expect(main.get_by_test_id("stDataFrame")).to_have_count(1)  # the results are still there
+    assert picker_text(page, 1) == STRINGS["lab.col_agreement"]["en"]
+    page.get_by_role("tab", name=STRINGS["lab.view_memory"]["en"]).click()
+    wait_ready(page)
     # a reload reads the URL: nothing in it is refused
     page.reload()
     wait_ready(page, timeout=240_000)
