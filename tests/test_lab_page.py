@@ -137,6 +137,8 @@ def test_pareto_ticks_have_the_decimals_their_spacing_needs():
     assert len(ticks) == 3
     assert percent_ticks([0.01, 0.5]) == ".0%" and percent_ticks([0.02, 0.06]) == ".1%"
     assert percent_ticks([0.1]) == ".1%"
+    one = pareto_figure(near.assign(params="{}", budget=0.1, density=0.0978), "density", "ppl_change", "d", "p", str)
+    assert tuple(one.layout.xaxis.range) == pytest.approx((0.0928, 0.1028))  # not Plotly's -50%-100%
 
 
 def test_a_long_pattern_title_fits_its_column():

@@ -62,6 +62,11 @@ def pareto_figure(table: pd.DataFrame, x: str, y: str, x_title: str, y_title: st
         yaxis=dict(title=y_title),
         legend=dict(orientation="h", y=-0.2),
     )
+    shares = table[x].dropna()
+    if len(shares) and shares.max() == shares.min():
+        # every point at one share (one budget, patterns fitted alike): Plotly's own range spread to -50%-100%
+        v = float(shares.iloc[0])
+        fig.update_xaxes(range=[max(0.0, v - 0.005), min(1.0, v + 0.005)])
     return fig
 
 
