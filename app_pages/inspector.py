@@ -45,6 +45,7 @@ if url_is_new("in", state.URL_NAMES):  # the session's first visit, Back, Forwar
 left, right = st.columns([1, 2.3], gap="large")
 with right:
     box = st.container()  # progress lives here, at the top of the results, where the eye is
+state.unlabel_choices()  # before keep_valid: a choice sent back as its label is still that choice
 with left:
     keep_valid("in_model", list(models.MODELS), next(iter(models.MODELS)))
     model_key = st.radio(
@@ -102,9 +103,10 @@ except PatternError as e:
 
 n, causal = len(tokens.ids), lm.info.causal
 with left:
-    st.caption(tr("in.count", n=n))
+    st.caption(tr("in.count", n=f"{n:,}"))
     if tokens.truncated_chars:
-        st.warning(tr("in.truncated", total=f"{tokens.total_tokens:,}", n=n, chars=f"{tokens.truncated_chars:,}"))
+        total, chars = f"{tokens.total_tokens:,}", f"{tokens.truncated_chars:,}"
+        st.warning(tr("in.truncated", total=total, n=f"{n:,}", chars=chars))
     with st.container(border=True):
         names = list(PATTERNS)
         pattern = st.selectbox(

@@ -242,15 +242,30 @@ def _long_page(monkeypatch, cap: int, budget: float | None = None):
 
 @model
 def test_a_long_text_is_priced_runs_on_request_shows_progress_and_pooled_maps(monkeypatch):
+    from streamlit.elements.lib.mutable_status_container import StatusContainer
+
+    from sparse_core import inspection
+
     at = _long_page(monkeypatch, cap=1024)
     slider = at.select_slider(key="in_limit")
     assert [int(x) for x in slider.options] == [32, 64, 128, 256, 384, 512, 1024]  # the cap, under 8,192
     slider.set_value(1024).run()
     assert not at.exception and not at.error
     assert any(c.value.startswith("1,024 tokens: about") for c in at.caption)  # the price, before any work
+    assert "1,024 tokens inspected" in [c.value for c in at.caption]  # thousands separated, as the button
     assert not at.metric  # nothing runs until asked
+    assert [b.key for b in at.button if b.key.startswith("in_long")] == ["in_long_run"]  # no Cancel before a run
+    # the status says "running" until the run has ended: leaving `with status:` marked it complete at once
+    events, update, inspect_text = [], StatusContainer.update, inspection.inspect_text
+    monkeypatch.setattr(
+        StatusContainer, "update", lambda self, **kw: events.append(kw.get("state")) or update(self, **kw)
+    )
+    monkeypatch.setattr(inspection, "inspect_text", lambda *a: events.append("ran") or inspect_text(*a))
     next(b for b in at.button if b.key == "in_long_run").click().run()
     assert not at.exception and not at.error
+    assert "ran" in events and "complete" not in events[: events.index("ran")], events
+    assert not [b.key for b in at.button if b.key.startswith("in_long")]  # the row is gone once the run is done
+    assert any("runs again on every inspection" in c.value for c in at.caption)  # the long dense pass is not cached
     bars = [(p.proto.value, p.proto.text) for p in at.get("progress")]
     assert (100, "Sparse pass: layer 30 of 30") in bars  # the last of 60 per-layer reports
     assert float(metric(at, "Perplexity, dense")) > 1
@@ -415,12 +430,49 @@ def test_a_link_with_own_text_in_a_new_session_keeps_the_sidebars_page_links():
 
 @model
 def test_a_long_run_waiting_or_cancelled_keeps_the_sidebars_page_links(monkeypatch):
+    from ui import inspector_progress as run
     from ui.pages import PAGES
 
+    run.release_long()  # a long result kept by an earlier test would be shown without waiting
     at = _long_page(monkeypatch, cap=1024)
     at.select_slider(key="in_limit").set_value(1024).run()
     assert not at.exception and not at.metric  # waiting for its button
     assert _links(at) == len(PAGES)
-    next(b for b in at.button if b.key == "in_long_cancel").click().run()
-    assert not at.exception and not at.metric
+    assert not any(b.key == "in_long_cancel" for b in at.button)  # Cancel only while a run goes on
+    at.session_state["in_cancel"] = True  # what Cancel's callback leaves for the next run
+    at.run()
+    assert not at.exception and not at.metric and "cancelled" in at.info[-1].value.lower()
     assert _links(at) == len(PAGES)
+
+
+def test_chinese_sentences_join_without_ascii_spaces_and_labels_take_a_full_width_colon():
+    at = app_test()
+    at.query_params["lang"] = "zh"
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    caption = next(c.value for c in at.caption if "全部行" in c.value)
+    assert "。全部行" in caption and "。 " not in caption, caption
+    heading = next(h.value for h in at.subheader if "该头保留的质量" in h.value)
+    assert "该头保留的质量：" in heading and ": " not in heading, heading
+
+
+def test_a_choice_sent_back_as_its_label_in_either_language_is_still_that_choice(monkeypatch):
+    # en -> 中文 -> en on a long text: the model radio came back as its English label, keep_valid reset it and
+    # the model, text, tokens and parameters went with it (found in a browser walk; see the browser test)
+    from ui import inspector_state as state
+    from ui.i18n import t
+
+    for code in ("en", "zh"):
+        stored = {
+            "in_model": t("in.model_smollm2", code),
+            "in_example": t("in.own", code),
+            "in_pattern": t("pattern.bigbird", code),
+            "in_scale": t("in.scale_log", code),
+        }
+        monkeypatch.setattr(state, "s", stored)
+        state.unlabel_choices()
+        assert stored == {"in_model": "smollm2", "in_example": "", "in_pattern": "bigbird", "in_scale": "log"}
+    stored = {"in_model": "no such model"}  # what is no label is left to keep_valid
+    monkeypatch.setattr(state, "s", stored)
+    state.unlabel_choices()
+    assert stored == {"in_model": "no such model"}

@@ -1,10 +1,13 @@
 """The Attention Inspector in a real browser: change the pattern, open a head from the overview,
 use the token view, and take screenshots at desktop and phone size in both languages."""
 
+from urllib.parse import parse_qsl, urlsplit
+
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser import running_server, screenshot, wait_ready
+from ui.pages import PAGES
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 SIZES = {"desktop": (1440, 900), "phone": (390, 844)}
@@ -124,3 +127,39 @@ def test_screenshots_without_cut_labels(ready_page, app_url, lang, size):
         box = chart.bounding_box()
         assert box is None or box["x"] + box["width"] <= width + 1
     screens(page, f"inspector-{size}-{lang}")
+
+
+@pytest.fixture(scope="module")
+def long_url():
+    """A server that offers 1,024 tokens: past 512 a run waits for its button, the state the walk found."""
+    with running_server({"SPARSE_EXPLORER_MAX_INSPECTOR_TOKENS": "1024"}) as url:
+        yield url
+
+
+def _query(url: str) -> dict[str, str]:
+    return dict(parse_qsl(urlsplit(url).query))
+
+
+def test_english_chinese_english_keeps_a_long_pasted_text_and_every_setting(ready_page, long_url):
+    # The model radio came back from 中文 as its English label; keep_valid reset it to MiniLM and the text,
+    # tokens (1,024 -> 256), parameters and head went with it (found in a browser walk, reproduced here)
+    page = ready_page
+    page.goto(f"{long_url}/inspector?lang=en&model=smollm2&tokens=1024&pattern=longformer&layer=25&head=4&token=700")
+    wait_ready(page, timeout=240_000)
+    text = "The key opens more than one door, said the old woman, and she smiled at the child. " * 80
+    box = page.locator(".st-key-in_text textarea")  # by its key: its label is translated
+    box.fill(text)
+    box.press("Control+Enter")
+    wait_ready(page, timeout=240_000)
+    expect(page.get_by_role("button", name="Inspect 1,024 tokens")).to_be_visible()
+    before = _query(page.url)
+    assert before["model"] == "smollm2" and before["text"] == "own" and before["tokens"] == "1024"
+    sidebar = page.get_by_test_id("stSidebar")
+    for lang, label, button in (("zh", "中文", "检查 1,024 个词元"), ("en", "English", "Inspect 1,024 tokens")):
+        sidebar.get_by_text(label, exact=True).click()
+        wait_ready(page, timeout=240_000)
+        expect(page.get_by_role("button", name=button)).to_be_visible()
+        assert _query(page.url) == {**before, "lang": lang}
+        assert box.input_value().strip() == text.strip()
+    expect(sidebar.get_by_test_id("stPageLink-NavLink")).to_have_count(len(PAGES))
+    expect(page.get_by_test_id("stException")).to_have_count(0)

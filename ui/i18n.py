@@ -349,7 +349,7 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "in.computing": {
         "en": "Running {model} dense and sparse on {n} tokens… {last}",
-        "zh": "正在用 {model} 对 {n} 个词元运行稠密与稀疏计算…… {last}",
+        "zh": "正在用 {model} 对 {n} 个词元运行稠密与稀疏计算……{last}",
     },
     "in.last_time": {"en": "(last time: {s} s)", "zh": "（上次：{s} 秒）"},
     "in.last_time_n": {"en": "(last time: {s} s for {n} tokens)", "zh": "（上次：{n} 个词元用时 {s} 秒）"},
@@ -370,6 +370,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "This run: dense pass {dense} s (cached when only the pattern changes), masks {masks} s, sparse "
         "pass {sparse} s.",
         "zh": "本次运行：稠密计算 {dense} 秒（只改模式时使用缓存），掩码 {masks} 秒，稀疏计算 {sparse} 秒。",
+    },
+    "in.timing_long": {
+        "en": "This run: dense pass {dense} s (past {limit} tokens it runs again on every inspection, a pattern "
+        "change included), masks {masks} s, sparse pass {sparse} s.",
+        "zh": "本次运行：稠密计算 {dense} 秒（超过 {limit} 个词元时每次检查都重新计算，只改模式也一样），"
+        "掩码 {masks} 秒，稀疏计算 {sparse} 秒。",
     },
     "in.long_note": {
         "en": "Past {limit} tokens each map is pooled: a cell is the mean over a block of about {block} × {block} "

@@ -136,7 +136,7 @@ def _expect_slow(args: tuple, model: str, n: int) -> bool:
 
 def compare(args: tuple, n: int, title: str, box):
     """The comparison up to 512 tokens, on every change, with a spinner (and a toast when it is slow)."""
-    waiting = tr("in.computing", n=n, model=title, last=last_time("compare", args[0], n))
+    waiting = tr("in.computing", n=f"{n:,}", model=title, last=last_time("compare", args[0], n))
     if _expect_slow(args, args[0], n):  # the spinner may be above the fold when a widget far down changed
         st.toast(waiting, icon="⏳", duration="long")  # 4 s was gone before a busy page redrew
     with box, st.spinner(waiting, show_time=True):
@@ -172,19 +172,22 @@ def long_run(args: tuple, lm, tokens, title: str, box, data_dependent: bool):
             show_error(e)
             return None
         st.caption(tr("in.long_ready", limit=IL.LONG_FROM))
-        b1, b2 = st.columns(2)
-        run = b1.button(tr("in.long_run", n=f"{n:,}"), key="in_long_run", type="primary")
-        b2.button(tr("in.long_cancel"), key="in_long_cancel", on_click=_request_cancel)
+        # The row says what can be done now: Inspect before a run, Cancel only during one, nothing after it
+        # (a kept result is shown without the row). Both at once told of a run that was not going on.
+        row = st.empty()
+        run = row.button(tr("in.long_run", n=f"{n:,}"), key="in_long_run", type="primary")
         if not run:
             if s.pop("in_cancel", False):
                 st.info(tr("in.long_cancelled"))
             return None
         s.in_cancel = False
+        row.button(tr("in.long_cancel"), key="in_long_cancel", on_click=_request_cancel)
         status = st.status(tr("in.computing", n=f"{n:,}", model=title, last=last_time("long", key, n)), expanded=True)
     stages = {"dense": tr("in.long_stage_dense"), "sparse": tr("in.long_stage_sparse")}
     layers = lm.layers
-    with status:
-        bar = st.progress(0.0, text=tr("in.long_progress", stage=stages["dense"], done=0, total=layers))
+    # status.progress, not `with status:` — leaving that block marks the status complete (a check beside
+    # "Running … on 4,096 tokens" for the whole run); it stays "running" until update() below ends it
+    bar = status.progress(0.0, text=tr("in.long_progress", stage=stages["dense"], done=0, total=layers))
 
     def progress(done: int, total: int, stage: str) -> None:
         within = done - (layers if stage == "sparse" else 0)
@@ -199,12 +202,15 @@ def long_run(args: tuple, lm, tokens, title: str, box, data_dependent: bool):
                 lm, args[1], pattern, dict(params), args[2], tokens, progress, lambda: s.get("in_cancel", False)
             )
     except IL.PassCancelledError:
+        row.empty()
         status.update(label=tr("in.long_cancelled"), state="error")
         return None
     except PatternError as e:
+        row.empty()
         status.update(state="error")
         show_error(e)
         return None
+    row.empty()
     seconds = time.perf_counter() - start
     status.update(label=tr("in.long_done", n=f"{n:,}", s=f"{seconds:.0f}"), state="complete", expanded=False)
     # its own step: a long run's seconds (queue wait included) would make every short comparison "slow"

@@ -12,7 +12,7 @@ from typing import NoReturn
 
 import streamlit as st
 
-from sparse_core import PatternError, get, models
+from sparse_core import PATTERNS, PatternError, get, models
 from sparse_core.export import parse_layers
 from sparse_core.inspection_long import token_choices
 from sparse_core.scale import scale_to_n
@@ -20,7 +20,7 @@ from sparse_core.scale import scale_to_n
 from . import deploy
 from . import inspector_figures as F
 from .chrome import end_page, read_query, tr, write_query
-from .i18n import STRINGS
+from .i18n import LANGS, STRINGS, t
 from .query import QueryParam
 from .widgets import param_key
 
@@ -55,6 +55,37 @@ def query_spec() -> list[QueryParam]:
 
 
 URL_NAMES = [q.name for q in query_spec()]
+
+
+# -- choices whose labels change with the language ------------------------------------------------
+def _label_keys() -> dict[str, tuple[list, object]]:
+    """Each labelled choice widget: its options and the catalog key of an option's label."""
+
+    def pattern_label(name):
+        return f"pattern.{name}" if f"pattern.{name}" in STRINGS else None
+
+    return {
+        "in_model": (list(models.MODELS), lambda k: f"in.model_{k}"),
+        "in_example": (["", *EXAMPLES], lambda k: f"in.ex_{k}" if k else "in.own"),
+        "in_pattern": (list(PATTERNS), pattern_label),
+        "in_scale": (list(F.SCALES), lambda k: f"in.scale_{k}"),
+    }
+
+
+def unlabel_choices() -> None:
+    """A choice stored as its label (in either language) is put back to its option.
+
+    After a language switch during a long text (English -> 中文 -> English), the model radio came back as
+    its English label; keep_valid then reset it, and the model, text, tokens and parameters with it."""
+    for key, (options, label_key) in _label_keys().items():
+        value = s.get(key)
+        if key not in s or value in options or not isinstance(value, str):
+            continue
+        for option in options:
+            entry = label_key(option)
+            if entry and entry in STRINGS and any(value == t(entry, code) for code in LANGS):
+                s[key] = option
+                break
 
 
 # -- parameters that follow the text, announced ---------------------------------------------------
@@ -110,7 +141,7 @@ def announce_rescale(pattern: str, values: dict) -> None:
     changes = ", ".join(
         f"{label[k]} {v} → {note['after'][k]}" for k, v in note["before"].items() if v != note["after"][k]
     )
-    st.info(tr("in.rescaled", n=note["n"], changes=changes), icon="📏")
+    st.info(tr("in.rescaled", n=f"{note['n']:,}", changes=changes), icon="📏")
     st.button(tr("in.rescale_undo"), key="in_rescale_undo", on_click=_undo_rescale, args=(pattern,))
 
 

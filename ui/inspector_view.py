@@ -21,6 +21,16 @@ from .safe import plain
 s = st.session_state
 
 
+def _gap() -> str:
+    """Between two sentences: a space in English, none in Chinese (its full stop carries the gap)."""
+    return "" if lang() == "zh" else " "
+
+
+def _colon() -> str:
+    """A label's colon: a full-width one after Chinese text ("该头保留的质量：96.9%")."""
+    return "：" if lang() == "zh" else ": "
+
+
 def _fmt(value, spec: str) -> str:
     return "—" if value is None or value != value else format(value, spec)  # None or nan: nothing to show
 
@@ -56,22 +66,26 @@ def numbers(result, lm, key: str, pattern: str) -> None:
         )
         p2.metric(tr("in.ppl_sparse"), _fmt(sm.perplexity_sparse, ".2f"), help=tr("in.ppl_help"))
         p3.metric(tr("in.ppl_dense"), _fmt(sm.perplexity_dense, ".2f"), help=tr("in.ppl_help"))
-        all_rows += " " + tr("in.all_rows_agreement", agreement=f"{sm.agreement:.1%}")
-    st.caption(tr("in.changed_rows", changed=sm.changed_rows, n=n) + " " + all_rows)
+        all_rows += _gap() + tr("in.all_rows_agreement", agreement=f"{sm.agreement:.1%}")
+    st.caption(tr("in.changed_rows", changed=f"{sm.changed_rows:,}", n=f"{n:,}") + _gap() + all_rows)
     if sm.dense:
-        st.warning(tr("in.too_dense", share=f"{sm.density:.0%}", n=n), icon="🫥")
+        st.warning(tr("in.too_dense", share=f"{sm.density:.0%}", n=f"{n:,}"), icon="🫥")
         st.button(
-            tr("in.scale_button", n=n),
+            tr("in.scale_button", n=f"{n:,}"),
             key="in_scale_fit",
             on_click=scale_to_text,
             args=(pattern, n, causal),
             type="primary",
         )
     if result.selection:
-        rule = " ".join(tr(f"in.rule_{name}") for name in result.selection)
+        rule = _gap().join(tr(f"in.rule_{name}") for name in result.selection)
         st.info(tr("in.per_head_rule", rule=rule), icon="🧭")
     seconds = result.seconds
-    st.caption(tr("in.timing", **{k: f"{seconds.get(k, 0):.2f}" for k in ("dense", "masks", "sparse")}))
+    times = {k: f"{seconds.get(k, 0):.2f}" for k in ("dense", "masks", "sparse")}
+    if getattr(result, "long", False):  # the long dense pass is not cached (its q/k are the memory bound)
+        st.caption(tr("in.timing_long", limit=LONG_FROM, **times))
+    else:
+        st.caption(tr("in.timing", **times))
 
 
 # -- one head, redrawn alone when the head, scale or token changes ----------------------------------
@@ -142,11 +156,10 @@ def head_view(result, url: dict) -> None:
 
 def head_maps(view, tokens, scale: str, hide_first: bool) -> None:
     """The selected head: dense, mask, sparse and difference, on the chosen colour scale."""
-    st.subheader(
-        f"{tr('in.layer')} {view.layer} · {tr('in.head')} {view.head} — {tr('in.mass_head')}: {view.mass_kept:.1%}"
-    )
+    kept = f"{tr('in.mass_head')}{_colon()}{view.mass_kept:.1%}"
+    st.subheader(f"{tr('in.layer')} {view.layer} · {tr('in.head')} {view.head} — {kept}")
     if len(view.empty_rows):
-        st.caption(tr("in.rows_fixed", n=len(view.empty_rows)))
+        st.caption(tr("in.rows_fixed", n=f"{len(view.empty_rows):,}"))
     if getattr(view, "pooled", False):
         side = len(view.edges) - 1
         block = f"{len(tokens.ids) / side:.0f}"
