@@ -149,6 +149,10 @@ def _request_cancel() -> None:
     s.in_cancel = True
 
 
+def _request_run(asked: int) -> None:
+    s.in_long_go = asked
+
+
 def long_run(args: tuple, lm, tokens, title: str, box, data_dependent: bool):
     """A long inspection: priced, refused over the budget, run on request in the heavy-job queue with
     progress per layer and a cancel; returns the result or None (not run, cancelled, refused)."""
@@ -172,17 +176,20 @@ def long_run(args: tuple, lm, tokens, title: str, box, data_dependent: bool):
             show_error(e)
             return None
         st.caption(tr("in.long_ready", limit=IL.LONG_FROM))
-        # The row says what can be done now: Inspect before a run, Cancel only during one, nothing after it
-        # (a kept result is shown without the row). Both at once told of a run that was not going on.
-        row = st.empty()
-        run = row.button(tr("in.long_run", n=f"{n:,}"), key="in_long_run", type="primary")
-        if not run:
+        # What can be done now: Inspect before a run, Cancel (in the status) only during one, neither after it
+        # (a kept result is shown without them). The run starts from Inspect's callback, so that the run it
+        # asks for draws no Inspect button: one drawn and then replaced stayed on screen below the progress.
+        if s.pop("in_long_go", None) != hash(args):  # asked for these very inputs, not for others since
+            label = tr("in.long_run", n=f"{n:,}")
+            st.button(label, key="in_long_run", type="primary", on_click=_request_run, args=(hash(args),))
             if s.pop("in_cancel", False):
                 st.info(tr("in.long_cancelled"))
             return None
         s.in_cancel = False
-        row.button(tr("in.long_cancel"), key="in_long_cancel", on_click=_request_cancel)
         status = st.status(tr("in.computing", n=f"{n:,}", model=title, last=last_time("long", key, n)), expanded=True)
+    # Cancel inside the running status, beside its progress: it goes when the status is collapsed at the end
+    cancel = status.empty()
+    cancel.button(tr("in.long_cancel"), key="in_long_cancel", on_click=_request_cancel)
     stages = {"dense": tr("in.long_stage_dense"), "sparse": tr("in.long_stage_sparse")}
     layers = lm.layers
     # status.progress, not `with status:` — leaving that block marks the status complete (a check beside
@@ -202,15 +209,15 @@ def long_run(args: tuple, lm, tokens, title: str, box, data_dependent: bool):
                 lm, args[1], pattern, dict(params), args[2], tokens, progress, lambda: s.get("in_cancel", False)
             )
     except IL.PassCancelledError:
-        row.empty()
+        cancel.empty()
         status.update(label=tr("in.long_cancelled"), state="error")
         return None
     except PatternError as e:
-        row.empty()
+        cancel.empty()
         status.update(state="error")
         show_error(e)
         return None
-    row.empty()
+    cancel.empty()
     seconds = time.perf_counter() - start
     status.update(label=tr("in.long_done", n=f"{n:,}", s=f"{seconds:.0f}"), state="complete", expanded=False)
     # its own step: a long run's seconds (queue wait included) would make every short comparison "slow"
