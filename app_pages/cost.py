@@ -23,6 +23,7 @@ from ui.chrome import (
     pattern_title,
     pattern_titles,
     read_query,
+    resend_after_language_switch,
     show_error,
     show_problems,
     tr,
@@ -264,6 +265,7 @@ def page() -> None:
     """Pickers, then the open tab."""
     if url_is_new("co", S.URL_NAMES):
         _load_from_url()
+    resend_after_language_switch("co", ["co_patterns", "co_model", "co_speed_pattern"])
     st.title(tr("co.title"))
     st.caption(tr("co.lead"))
     show_problems(st.session_state.pop("co_url_problems", []))

@@ -24,6 +24,7 @@ from ui.chrome import (
     pattern_title,
     pattern_titles,
     read_query,
+    resend_after_language_switch,
     show_error,
     show_problems,
     tr,
@@ -200,7 +201,6 @@ def compare_tab(config: Config, d_head: int) -> None:
     chosen = st.multiselect(
         tr("ex.compare_pick"),
         NAMES,
-        default=COMPARE_DEFAULT,
         max_selections=3,
         key="ex_compare",
         format_func=pattern_titles(),
@@ -231,6 +231,9 @@ def compare_tab(config: Config, d_head: int) -> None:
 # -- the page --------------------------------------------------------------------------------
 if "ex_layers" not in st.session_state or url_is_new("ex", URL_NAMES):
     _load_from_url()
+st.session_state.setdefault("ex_compare", COMPARE_DEFAULT)
+layer_pickers = [f"ex_{lid}_pattern" for lid in st.session_state.ex_layers]
+resend_after_language_switch("ex", ["ex_op", "ex_compare", *layer_pickers])
 
 st.title(tr("ex.title"))
 st.caption(tr("ex.lead"))

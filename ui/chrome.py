@@ -201,6 +201,23 @@ def page_link(path: str, label: str, icon: str | None = None, **kwargs) -> None:
     st.page_link(path, label=label, icon=icon, query_params=link_query(page), **kwargs)
 
 
+def resend_after_language_switch(prefix: str, keys) -> None:
+    """On a page's first run in a new language, hand each labelled choice widget (`keys`) its value again.
+
+    Streamlit 1.67 sends a selectbox's, radio's, pills' or multiselect's value back from the browser as its
+    label and matches it with the labels of the run that reads it: after a language switch the browser still
+    held the old language's labels, so the next rerun fell back to the default (the Explorer's second layer
+    became a window, the Cost page's patterns emptied). Setting the value from the server sends the new
+    labels. Widgets given here must not also pass a default (`value`, `index`, `default`)."""
+    s = st.session_state
+    seen = f"_{prefix}_labels_lang"
+    if s.get(seen, lang()) != lang():
+        for key in keys:
+            if key in s:
+                s[key] = s[key]
+    s[seen] = lang()
+
+
 def keep_valid(key: str, options, default) -> None:
     """Reset a widget's stored value to `default` when it is not one of `options`.
 
