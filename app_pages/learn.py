@@ -24,6 +24,7 @@ from ui.chrome import (
     pattern_title,
     pattern_titles,
     read_query,
+    resend_after_language_switch,
     show_problems,
     tr,
 )
@@ -269,4 +270,5 @@ def tour() -> None:
         SECTIONS[step - 1]()
 
 
+resend_after_language_switch("le", ["le_pattern3", "le_pattern6"])  # pickers whose labels are translated
 tour()
