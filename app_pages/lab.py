@@ -200,6 +200,8 @@ def memory_view(model: str, causal: bool) -> None:
     c2.select_slider(tr("lab.mem_trials"), S.TRIALS, key="lab_mem_trials", persist_state=PERSIST)
     c3.radio(tr("lab.mem_filler"), retrieval.LANGS, key="lab_mem_filler", horizontal=True,
              format_func=option_labels(lambda k: f"lab.mem_filler_{k}"), persist_state=PERSIST)  # fmt: skip
+    st.toggle(tr("lab.mem_bf16"), key="lab_mem_bf16", help=tr("lab.mem_bf16_help"), persist_state=PERSIST)
+    linear = S.linear_dtype(s)
     V.pills(tr("lab.mem_lengths"), LENGTHS, "lab_mem_lengths", lambda n: f"{n:,}")
     st.caption(tr("lab.mem_cap", cap=f"{CAP:,}"))
     V.pills(tr("lab.mem_depths"), S.DEPTHS, "lab_mem_depths", lambda d: f"{d:.0%}")
@@ -208,9 +210,9 @@ def memory_view(model: str, causal: bool) -> None:
         st.info(tr("lab.mem_pick"))
         return
     request = T.memory_request(model, s)
-    key, store = (*request, s.lab_mem_filler), _memory_store()
+    key, store = (*request, s.lab_mem_filler, linear), _memory_store()
     try:
-        quote = memory_eval.price_memory(*request)
+        quote = memory_eval.price_memory(*request, linear_dtype=linear)
         V.price_caption(quote)
         if run and quote.over_budget:
             st.error(T.refusal(quote, max(request[2]), lang()))
@@ -220,7 +222,12 @@ def memory_view(model: str, causal: bool) -> None:
 
             def work(progress, cancel):
                 return memory_eval.run_memory(
-                    *request, lang=s.lab_mem_filler, progress=progress, cancel=cancel, on_row=rows.append
+                    *request,
+                    lang=s.lab_mem_filler,
+                    linear_dtype=linear,
+                    progress=progress,
+                    cancel=cancel,
+                    on_row=rows.append,
                 )
 
             result = V.queued(work, tr("lab.starting"))

@@ -220,15 +220,17 @@ def memory_engine(monkeypatch):
 
     from sparse_core import jobs, lab_price, memory_eval
 
-    calls = {"price": [], "run": [], "queued": [], "over": False}
+    calls = {"price": [], "run": [], "queued": [], "over": False, "linear": []}
 
-    def price(model, task, lengths, depths, trials, patterns, budgets, *, include_dense=True):
+    def price(model, task, lengths, depths, trials, patterns, budgets, *, include_dense=True, linear_dtype="float32"):
         calls["price"].append((model, task, lengths, depths, trials, patterns, budgets))
+        calls["linear"].append(linear_dtype)
         seconds = 300.0 if calls["over"] else 12.0
         return lab_price.LabPrice(model, max(lengths), 1, seconds / 2, seconds / 2, 180.0, kind="memory", trials=trials)
 
     def run(model, task, lengths, depths, trials, patterns, budgets, *, lang="en", progress=None, cancel=None, **kw):
         calls["run"].append((model, task, lengths, depths, trials, patterns, budgets, lang))
+        calls["linear"].append(kw.get("linear_dtype", "float32"))
         calls["queued"].append(len(jobs.HEAVY))  # this run holds the heavy queue's place
         labels = {"dense": ("dense", None)} | {f"{p}@{b:g}": (p, b) for p in patterns for b in budgets}
         # dense recalls every key; a pattern recalls only at the deepest depth (the key inside its window)
@@ -268,6 +270,18 @@ def test_memory_view_state_comes_from_the_url_and_is_priced_before_a_run(memory_
     ]
     assert "Predicted cost: about 12 CPU seconds (this server allows 180)." in [c.value for c in at.caption]
     assert not memory_engine["run"] and any("Run retrieval" in i.value for i in at.info)
+
+
+def test_the_bfloat16_switch_is_in_the_url_and_reaches_the_price_and_the_run(memory_engine):
+    at = page(**MEMORY_URL)
+    assert not at.exception and at.toggle(key="lab_mem_bf16").value is False
+    assert at.query_params["bf16"] in ("0", ["0"]) and memory_engine["linear"] == ["float32"]
+    at.toggle(key="lab_mem_bf16").set_value(True).run()
+    at.button(key="lab_mem_run").click().run()
+    assert not at.exception and at.query_params["bf16"] in ("1", ["1"])
+    assert memory_engine["linear"][-2:] == ["bfloat16", "bfloat16"]  # priced, then run, in bfloat16
+    linked = page(**MEMORY_URL, bf16="1")  # a shared link keeps the switch
+    assert linked.toggle(key="lab_mem_bf16").value is True
 
 
 def test_memory_run_draws_one_heatmap_per_arm_from_the_engine_rows(memory_engine):

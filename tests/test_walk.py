@@ -220,6 +220,7 @@ OWN = {
         "depths",
         "trials",
         "filler",
+        "bf16",
     },
     "cost": {"patterns", "model"},
 }
@@ -287,6 +288,7 @@ def check_url(page: str, at) -> list[str]:
             "tokens": _value(at, "select_slider", "lab_tokens"),
             "x": _value(at, "radio", "lab_x"),
             "y": _value(at, "selectbox", "lab_y"),
+            "bf16": {True: "1", False: "0"}.get(_value(at, "toggle", "lab_mem_bf16")),
         }
         patterns = at.session_state["lab_patterns"] if "lab_patterns" in at.session_state else None
         if patterns is not None:

@@ -1426,6 +1426,14 @@ STRINGS: dict[str, dict[str, str]] = {
     "lab.mem_depths": {"en": "Depths of the key", "zh": "密钥所在深度"},
     "lab.mem_trials": {"en": "Trials per cell", "zh": "每格试验次数"},
     "lab.mem_filler": {"en": "Filler language", "zh": "填充文本语言"},
+    "lab.mem_bf16": {"en": "Faster: linear layers in bfloat16", "zh": "更快：线性层用 bfloat16 计算"},
+    "lab.mem_bf16_help": {
+        "en": "The model's linear layers compute in bfloat16, about 1.5× faster a grid on a CPU with native "
+        "bfloat16 (this server's default grid: 524 against 805 CPU seconds). Attention, scores and the "
+        "patterns' choices stay float32; answers can differ slightly from float32, and every row says which.",
+        "zh": "模型的线性层用 bfloat16 计算；在原生支持 bfloat16 的 CPU 上整组实验约快 1.5 倍（本服务器的默认实验："
+        "524 对 805 CPU 秒）。注意力、分数和模式的选择仍为 float32；答案可能与 float32 略有不同，每一行都注明所用精度。",
+    },
     "lab.mem_filler_en": {"en": "English", "zh": "英文"},
     "lab.mem_filler_zh": {"en": "Chinese", "zh": "中文"},
     "lab.mem_run": {"en": "Run retrieval", "zh": "运行检索"},

@@ -83,6 +83,7 @@ def specs(cap: int | None = None) -> list[QueryParam]:
         QueryParam("depths", "text", "0.1,0.5,0.9", max_length=100),
         QueryParam("trials", "choice", 1, choices=TRIALS),
         QueryParam("filler", "choice", "en", choices=list(retrieval.LANGS)),
+        QueryParam("bf16", "bool", False),  # the grid's linear layers in bfloat16
     ]
 
 
@@ -119,6 +120,7 @@ def from_url(values: Mapping, problems: list[str], cap: int, lang: str = "en") -
         "lab_patterns": patterns, "lab_budgets": budgets, "lab_x": values["x"], "lab_y": values["y"],
         "lab_view": values["view"], "lab_mem_task": values["task"], "lab_mem_trials": values["trials"],
         "lab_mem_filler": values["filler"], "lab_mem_lengths": lengths, "lab_mem_depths": depths,
+        "lab_mem_bf16": bool(values["bf16"]),
     }  # fmt: skip
 
 
@@ -130,4 +132,10 @@ def to_url(s: Mapping) -> dict[str, str]:
         "x": s["lab_x"], "y": s["lab_y"], "view": s["lab_view"], "task": s["lab_mem_task"],
         "lengths": ",".join(map(str, s["lab_mem_lengths"])), "depths": ",".join(f"{d:g}" for d in s["lab_mem_depths"]),
         "trials": str(s["lab_mem_trials"]), "filler": s["lab_mem_filler"],
+        "bf16": "1" if s.get("lab_mem_bf16") else "0",
     }  # fmt: skip
+
+
+def linear_dtype(s: Mapping) -> str:
+    """The retrieval grid's linear layers as the Memory view's switch says."""
+    return "bfloat16" if s.get("lab_mem_bf16") else "float32"
