@@ -11,6 +11,8 @@ OpenMP threads made a SmolLM2 forward 3-5x slower here (12-16 s vs 3-4 s at 512 
 `--costs` prints the CPU seconds that `sparse_core/lab_price.py`'s MEASURED table holds (dense pass,
 each further mask in it, one row; structured and data-dependent) for one model at a few token counts.
 
+`--long` prices and runs one window row at SmolLM2's 8,192 tokens (issue 19; ~400 CPU s).
+
 `--methods` instead times one sparse pass per execution method (SDPA with a boolean mask, the
 block-gather kernel, eager with an additive mask) at 1,024 and 2,048 tokens, best of `--repeat`.
 """
@@ -149,6 +151,29 @@ def costs(model: str, token_counts: list[int]) -> None:
     print(f"load average after: {_load()}")
 
 
+def long_row(tokens: int = 8192) -> None:
+    """Issue 19: the Lab reaches SmolLM2's 8,192 tokens. One window row there (its sparse prefill gathered block
+    by block, the dense pass chunked), priced before the run, then run and measured: 402.7 CPU s (priced 403) on
+    the 2-core machine. It was a `slow` test until it alone held one make-test worker for ~12 minutes."""
+    import math
+
+    from sparse_core import lab
+
+    long = Path(__file__).parents[1] / "assets" / "long" / "keeper_of_the_light.txt"
+    text = " ".join([long.read_text()] * 6)
+    quote = lab.price("smollm2", text, ["window"], [0.1], tokens)
+    print(machine(), f"load average before: {os.getloadavg()[0]:.2f}")
+    print(f"priced: {quote.cpu_seconds:.0f} CPU s for {quote.rows} row(s) at {quote.tokens:,} tokens")
+    start = time.process_time()
+    table = lab.run_lab("smollm2", text, ["window"], [0.1], tokens, budget=lab.LabBudget(math.inf))
+    row = table.iloc[0]
+    assert row["tokens"] == tokens and abs(row["density"] - 0.1) < 0.02, dict(row)
+    assert math.isfinite(row["ppl_change"]) and row["prefill_cpu_s"] > 0 and row["kv_cache_bytes"] > 0
+    print(f"ran: {time.process_time() - start:.1f} CPU s; density {row['density']:.4f}, ppl change "
+          f"{row['ppl_change']:+.1f}, sparse prefill {row['prefill_cpu_s']:.1f} CPU s; "
+          f"load average after: {os.getloadavg()[0]:.2f}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tokens", type=int, default=1024)
@@ -156,6 +181,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--costs", default="", help="model whose lab costs to measure (minilm, smollm2)")
     parser.add_argument("--costs-tokens", default="256,512,1024,2048", help="token counts for --costs")
+    parser.add_argument("--long", action="store_true", help="one window row at 8,192 tokens: priced, then run")
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads; 1 is faster while other processes share the cores"
     )
@@ -171,6 +197,8 @@ def main() -> None:
     lab_cache._cache_folder = lambda: Path(os.environ["SPARSE_EXPLORER_CACHE_LAB"])  # a cold disk cache
     if args.costs:
         costs(args.costs, [int(t) for t in args.costs_tokens.split(",")])
+    elif args.long:
+        long_row()
     elif args.methods:
         methods(args.repeat)
     else:

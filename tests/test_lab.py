@@ -337,19 +337,3 @@ def test_batched_top_k_masks_are_the_engines_choice(causal):
     got = head_masks(expr, q, k, 8**-0.5, 3).numpy()
     want = np.stack([dense_mask(expr, 90, (q[h].numpy(), k[h // 3].numpy())) for h in range(6)])
     assert (got == want).all()
-
-
-@pytest.mark.slow
-def test_a_structured_row_runs_and_is_priced_at_smollm2s_8192_tokens():
-    """Issue 19: the Lab reaches SmolLM2's 8,192 tokens. One window row there (its sparse prefill gathered
-    block by block, the dense pass chunked): priced before the run, then measured. ~300 CPU-s."""
-    from pathlib import Path
-
-    text = " ".join([(Path(__file__).parents[1] / "assets" / "long" / "keeper_of_the_light.txt").read_text()] * 6)
-    quote = lab.price("smollm2", text, ["window"], [0.1], 8192)
-    assert quote.tokens == 8192 and quote.rows == 1 and 0 < quote.cpu_seconds < math.inf
-    table = lab.run_lab("smollm2", text, ["window"], [0.1], 8192, budget=lab.LabBudget(math.inf))
-    row = table.iloc[0]
-    assert row["tokens"] == 8192 and row["density"] == pytest.approx(0.1, rel=0.2)
-    assert math.isfinite(row["ppl_change"]) and row["prefill_cpu_s"] > 0 and row["kv_cache_bytes"] > 0
-    assert table.attrs["price"].tokens == 8192
