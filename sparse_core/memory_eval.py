@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -158,7 +159,9 @@ LINEAR_DTYPES = ("float32", "bfloat16")
 def _linear_dtype(model: torch.nn.Module, dtype: str):
     """The decoder's linear layers computed in `dtype` for the duration (weights cast once, inputs per call,
     outputs back to float32); norms, rotary, attention, the selection of data-dependent patterns and the
-    output head stay float32. Held under MODEL_LOCK: the Lab never sees the swap.
+    output head stay float32. Held under MODEL_LOCK: the Lab never sees the swap. Only the thread that asked
+    for it computes in `dtype`: the Inspector's short passes share the model object without that lock (a
+    server session inspecting while another runs a bfloat16 grid), and they keep computing in float32.
 
     bfloat16 runs the linear layers, ~61% of a float32 prefill, about 4.5x faster on a CPU with avx512_bf16
     (a 2,048 x 576 x 1,536 product: 36 ms float32, 8 ms bfloat16, one thread); rounding changes the logits
@@ -167,13 +170,17 @@ def _linear_dtype(model: torch.nn.Module, dtype: str):
         yield
         return
     target = getattr(torch, dtype)
+    owner = threading.get_ident()
     swapped = []
     for name, mod in model.named_modules():
         if isinstance(mod, torch.nn.Linear) and not name.endswith("lm_head"):
             weight = mod.weight.detach().to(target)
             bias = None if mod.bias is None else mod.bias.detach().to(target)
+            own = type(mod).forward.__get__(mod)  # the float32 forward, for other threads
 
-            def forward(x, weight=weight, bias=bias):
+            def forward(x, weight=weight, bias=bias, own=own):
+                if threading.get_ident() != owner:  # another session's pass on the shared model: float32
+                    return own(x)
                 return torch.nn.functional.linear(x.to(weight.dtype), weight, bias).to(x.dtype)
 
             mod.forward = forward  # type: ignore[method-assign]  # an instance attribute, found before the class's

@@ -4,6 +4,8 @@ bfloat16 linear layers leave the shared model as it was."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -108,6 +110,11 @@ def test_bfloat16_linears_are_declared_and_leave_the_model_as_it_was():
         memory_eval.run_memory("smollm2", "passkey", [256], [0.5], 1, linear_dtype="float16")
 
 
+def _inference(layer, x):
+    with torch.inference_mode():
+        return layer(x)
+
+
 @pytest.mark.model
 def test_bfloat16_linears_really_compute_in_bfloat16_and_are_restored_bit_for_bit():
     """Inside `_linear_dtype`, every decoder linear layer (not the output head) computes with bfloat16 weights
@@ -126,7 +133,13 @@ def test_bfloat16_linears_really_compute_in_bfloat16_and_are_restored_bit_for_bi
         with memory_eval._linear_dtype(lm.model, "bfloat16"):
             swapped = [n for n, m in linears.items() if "forward" in m.__dict__]
             bf = layer(x)
+            # another session's pass on the shared model (the Inspector's, without MODEL_LOCK) stays float32
+            other: list[torch.Tensor] = []
+            thread = threading.Thread(target=lambda: other.append(_inference(layer, x)))
+            thread.start()
+            thread.join()
         again = layer(x)
+    assert torch.equal(other[0], fp32)
     assert sorted(swapped) == sorted(decoder)
     want = torch.nn.functional.linear(x.bfloat16(), layer.weight.bfloat16()).float()
     assert bf.dtype == torch.float32 and torch.equal(bf, want), name
