@@ -25,6 +25,7 @@ from ui.chrome import (
     option_labels,
     pattern_titles,
     read_query,
+    resend_after_language_switch,
     show_problems,
     tr,
     url_is_new,
@@ -54,18 +55,6 @@ LABELLED = (
     "lab_model", "lab_source", "lab_tokens", "lab_patterns", "lab_budgets", "lab_x", "lab_y", "lab_mem_task",
     "lab_mem_trials", "lab_mem_filler", "lab_mem_lengths", "lab_mem_depths", "lab_cont", "lab_steps",
 )  # fmt: skip
-
-
-def _relabel_after_language_switch() -> None:
-    """On the first run in a new language, hand every labelled widget its value again (read with the labels
-    the browser last sent, those of the old language): the page then sends the new labels to the browser, so
-    the next rerun reads them back as the same option keys."""
-    s = st.session_state
-    if s.get("lab_lang", lang()) != lang():
-        for key in LABELLED:
-            if key in s:
-                s[key] = s[key]
-    s.lab_lang = lang()
 
 
 # -- sections --------------------------------------------------------------------------------
@@ -264,7 +253,7 @@ def _open_view() -> str:
 # -- page --------------------------------------------------------------------------------------
 if url_is_new("lab", URL_NAMES):  # the session's first visit, Back, Forward or a link
     _load_from_url()
-_relabel_after_language_switch()
+resend_after_language_switch("lab", LABELLED)
 st.title(tr("lab.title"))
 st.caption(tr("lab.lead"))
 show_problems(st.session_state.pop("lab_url_problems", []))
