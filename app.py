@@ -7,6 +7,9 @@ import os
 # (measured; docs/PERFORMANCE.md). Sessions then share the cores instead of fighting over them.
 # Under serve.py (make run) this comes too late, as its preload imports torch first: serve.py sets it too.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# No transparent huge pages for numpy's arrays (numpy reads this at import): the kernel's inline compaction for them
+# gave requests of 150-290 MB 2-3x CPU tails here; the budget is measured without them (sparse_core/process.py)
+os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
 import streamlit as st  # noqa: E402
 

@@ -25,6 +25,9 @@ import os
 # with one thread per core, and a 64-token SmolLM2 Lab run cost its script thread 5.9 CPU-s under load
 # (spinning OpenMP threads) against 0.6-1.0 CPU-s at one thread (measured; /tmp perf notes, issue #20).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# No transparent huge pages for numpy's arrays (numpy reads this at import): the kernel's inline compaction for them
+# gave requests of 150-290 MB 2-3x CPU tails here; the budget is measured without them (sparse_core/process.py)
+os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
 import contextlib  # noqa: E402
 import threading  # noqa: E402

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from . import lab_cli, limits, registry
+from . import lab_cli, limits, process, registry
 from .analysis import block_layout, dense_mask
 from .config import Config
 from .explore import explore
@@ -320,55 +320,9 @@ def _quiet_stdout() -> None:
         pass
 
 
-# OpenBLAS builds numpy may load, newest first: numpy's own wheels (scipy-openblas, 64-bit ints), then plain ones
-_BLAS_SETTERS = (
-    "scipy_openblas_set_num_threads64_",
-    "scipy_openblas_set_num_threads",
-    "openblas_set_num_threads64_",
-    "openblas_set_num_threads",
-)
-_BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-
-
-def _loaded_openblas() -> list[Any]:
-    """The OpenBLAS libraries this process has loaded (read from /proc/self/maps; none where it is unreadable)."""
-    import ctypes
-
-    try:
-        with open("/proc/self/maps") as f:
-            paths = sorted({line.split()[-1] for line in f if "openblas" in line.lower() and "/" in line})
-    except OSError:
-        return []
-    libs = []
-    for path in paths:
-        try:
-            libs.append(ctypes.CDLL(path))
-        except OSError:
-            continue
-    return libs
-
-
-def one_blas_thread() -> int:
-    """Run BLAS on one thread, as the server does (app.py, serve.py), unless the user chose a thread count.
-
-    The budget prices k-means (routing) with one BLAS thread; with OpenBLAS's own threads spinning on a loaded
-    machine routing(1,000, 5) cost 3.5 s CPU against 0.31 s. OMP_NUM_THREADS cannot be set here: OpenBLAS reads
-    it when numpy loads, and the package imports numpy before this module runs. So the loaded library's own
-    setter is called (what threadpoolctl does, without the dependency). Returns how many libraries were set."""
-    if any(os.environ.get(name, "").strip() for name in _BLAS_ENV):
-        return 0
-    done = 0
-    for lib in _loaded_openblas():
-        setter = next((getattr(lib, name) for name in _BLAS_SETTERS if hasattr(lib, name)), None)
-        if setter is not None:
-            setter(1)
-            done += 1
-    return done
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 2 bad request, 141 reader closed the pipe)."""
-    one_blas_thread()
+    process.calibrated()  # one BLAS thread, no huge pages: as the budget was measured
     try:
         text = run(sys.argv[1:] if argv is None else argv)
     except (UsageError, PatternError, OverflowError) as e:

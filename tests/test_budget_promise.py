@@ -18,6 +18,7 @@ from sparse_core.params import PatternError
 from sparse_core.patterns import structured as S
 from sparse_core.patterns.base import Intersection, Union, simple_terms
 from sparse_core.patterns.random_blocks import RandomBlocks
+from sparse_core.process import SERVER_ENV
 from tests.oracle import oracle_mask
 
 BIG = 1 << 20
@@ -527,7 +528,7 @@ def test_routing_at_its_accepted_edge_keeps_the_promise_in_a_fresh_process():
         "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]; "
         "print(time.process_time(), int(hwm) / 1024)"
     )
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, **SERVER_ENV}  # one BLAS thread, no huge pages: as the server runs requests
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     cpu_s, rss_mb = (float(x) for x in out.split())
     assert cpu_s < 1.0 * 2, cpu_s  # 0.44 s measured at load 35; a margin for a heavier load
@@ -598,7 +599,7 @@ def _fresh_process_stats(layers, tree, n: int, block: int) -> tuple[float, float
         "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]; "
         "print(time.process_time() - (t1 - t0), int(hwm) / 1024)"
     )
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, **SERVER_ENV}  # one BLAS thread, no huge pages: as the server runs requests
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     cpu_s, rss_mb = (float(x) for x in out.split())
     return cpu_s, rss_mb
