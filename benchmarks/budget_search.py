@@ -167,6 +167,14 @@ PINNED = [
         1893,
         86,
     ),
+    # seed 32 (fourth session): the decode cache held every candidate pair against every drawn key at once
+    (
+        "block(698, 1) ∩ randomᶜ(56) at 2,112, block 64 (decode cache: 312 MB, priced 9 MB)",
+        [["block", False, {"block": 698, "neighbors": 1}], ["random", True, {"random_keys": 56, "seed": 307}]],
+        ["intersection", [0, 1]],
+        2112,
+        64,
+    ),
     (
         "strided(63) ∩ logsparse at 65",
         [["strided", False, {"stride": 63}], ["logsparse", True, {}]],
@@ -254,7 +262,10 @@ def run_worker(spec: dict, timeout: float = 60) -> dict:
     # one BLAS / OpenMP thread, as app.py and serve.py set it for the served app: on this 2-core machine under
     # load, OpenBLAS's own threads spin, and k-means at n = 4,096 measured 3.5 s CPU with them against 0.31 s
     # without (routing(1,000, 5), load 24)
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    # and no huge pages for numpy's arrays, as the server sets (sparse_core/process.py: they gave 2-3x CPU tails)
+    from sparse_core.process import SERVER_ENV
+
+    env = {**SERVER_ENV, **os.environ}
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..segments import interval
 from .base import FOREVER, Primitive, block_bounds, merge_intervals, nblocks, stack_chunks
-from .random_keys import fast_subsets, packed_blocks, table_predicate
+from .random_keys import fast_subsets, packed_blocks, pairs_in_chunks, table_predicate
 
 SPAN_CELLS = 1 << 20  # candidate intervals held at once while building a block layout
 WHOLE_TABLE_CELLS = 1 << 22  # a whole-sequence table of at most this many picks is drawn once and kept
@@ -122,6 +122,9 @@ class RandomBlocks(Primitive):
 
     def decode_reads(self, i, j):
         """Whether row i, decoding (a sequence of i + 1 tokens, so its block is the last), reads key j <= i."""
+        return pairs_in_chunks(self._decode_reads, i, j, self.random_blocks)
+
+    def _decode_reads(self, i, j):
         qb = i // self.block
         nb = qb + 1  # the newest row's block is the last one: it fixes the global tail and the allowed set
         head, h = self.global_first, self.window_half
