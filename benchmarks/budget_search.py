@@ -237,6 +237,12 @@ def worker(spec: dict) -> dict:
         out["message"] = str(e)
         out["lower"] = "lower" in str(e)
     out["check_s"] = time.process_time() - start
+    if out["verdict"] == "refused":  # the price a refusal saw, to set against the forced run's CPU
+        try:
+            cost = limits.predict_cost(expr, n, block)
+            out["evals"], out["mem_pred_mb"] = cost.segment_evals, cost.memory_bytes / 2**20
+        except PatternError:
+            pass
     if out["verdict"] == "accepted" or spec.get("force"):
         run_start = time.process_time()
         if spec.get("force"):  # the process's own CPU so far (imports) plus FORCE_CPU_S for the request

@@ -28,7 +28,17 @@ class NeedsNError(LookupError):
 
 KV_CHUNK = 1 << 16  # keys whose reading rows are intersected at once
 KV_PAIRS = 1 << 22  # (row, key) pairs a decode-cache count may test against random tables
-KV_PAIR_WORK = 16  # work units per pair tested: its row's table drawn, looked up and matched (~0.4 us here)
+KV_PAIR_WORK = 16  # work units per listed pair (the listing branch): its row's table drawn, looked up and matched
+# The candidate branch, priced by what it does: each candidate pair is sorted into row order and looked up
+# (KV_CANDIDATE_WORK), compared with each drawn key of its row (KV_COMPARES_PER_UNIT compares a unit), and each
+# distinct row's table is drawn once (KV_DRAW_WORK a key; a random-blocks part draws per pair). Measured here
+# (one BLAS thread, no huge pages): (dilatedᶜ(14,254, 3,623) ∪ windowᶜ) ∩ randomᶜ(64) at 42 tokens, 0.6 M
+# candidates on as many distinct rows, 38 M keys drawn: 1.34 s (35 ns a key); random(227) ∩ neighborhoodᶜ(1,016,
+# 63) ∩ longformer at 30 tokens, the same number of candidates on ~6 k rows: 0.07 s (priced 53 M units before,
+# a candidate and 227 compares at 129 units)
+KV_CANDIDATE_WORK = 4
+KV_COMPARES_PER_UNIT = 16
+KV_DRAW_WORK = 1.5
 
 
 def _same_key(p) -> tuple:
@@ -123,7 +133,7 @@ def _drawn_cost(prims: tuple, drawn: list, n: int) -> int | None:
     cols_tail = np.arange(n - tail, n, dtype=np.int64)
     head = n - tail
     cols_head = np.unique(np.linspace(0, head - 1, min(head, 2048)).astype(np.int64)) if head else cols_tail[:0]
-    pairs = 0.0
+    pairs = hull = 0.0
     top = -1
     for cols, scale in ((cols_tail, 1.0), (cols_head, head / max(1, len(cols_head)))):
         if not len(cols):
@@ -136,13 +146,31 @@ def _drawn_cost(prims: tuple, drawn: list, n: int) -> int | None:
             far |= (s.count > 0) & (s.last >= FOREVER // 2)
         for s in rows:
             count = np.where(far, 0, s.count)
-            pairs += scale * float(count.sum())
+            held = scale * float(count.sum())
+            pairs += held
+            live = count > 0
+            if live.any():  # the rows of one piece, over all keys, lie in its hull (keys next to each other share rows)
+                last = s.start + s.step * (count - 1)
+                lo, hi = int(s.start[live].min()), int(last[live].max())
+                step = max(1, int(s.step))
+                # a progression's rows are on its residues: (dilatedᶜ(14,254, 3,623) ∪ windowᶜ) ∩ randomᶜ(64) at 42
+                # tokens puts each key on its own residue, 0.6 M distinct rows (priced by one residue: 1.36 s at 6 M)
+                residues = len(np.unique(s.start[live] % step)) if step > 1 else 1
+                hull += min(held, ((hi - lo) // step + 1) * residues)
             top = max(top, int(np.where(count > 0, s.last, -1).max(initial=-1)))
     if pairs <= KV_PAIRS:
-        # each candidate: its row's table drawn and looked up (KV_PAIR_WORK), then compared with every
-        # drawn key (~17 ns a key here, half a unit: bigbird(block 1,431) ∩ random(80) at 130 tests 355k
-        # candidates in 0.48 s; random(140) 0.87 s, random(236) 2.0 s)
-        return int(pairs * (KV_PAIR_WORK + width // 2))
+        # a random-keys table is drawn once a distinct row (decode_reads takes the pairs in row order), per chunk
+        # of KV_CHUNK keys: the candidates sit on at most `span` rows (n - 1 .. top), and on at most the pieces'
+        # hulls (random(227) ∩ neighborhoodᶜ(1,016, 63) ∩ longformer at 30 tokens: 0.3 M candidates, span 128 k
+        # rows, hulls 16 k, 12 k distinct rows). A random-blocks pick is drawn once a pair
+        rows_drawn = min(pairs, hull, max(1, top - n + 2) * -(-n // KV_CHUNK))
+        draws = 0.0
+        for p in drawn:
+            if hasattr(p, "decode_pairs"):
+                draws += rows_drawn * max(1, int(p.random_keys))
+            else:
+                draws += pairs * max(1, int(getattr(p, "random_blocks", 1)))
+        return int(pairs * (KV_CANDIDATE_WORK + width / KV_COMPARES_PER_UNIT) + KV_DRAW_WORK * draws)
     driver = next((p for p in drawn if hasattr(p, "decode_pairs")), None)
     if driver is None or (top - n + 2) * driver.random_keys > KV_PAIRS:
         return None
