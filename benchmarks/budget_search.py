@@ -176,6 +176,36 @@ PINNED = [
         64,
     ),
     (
+        "(dilatedᶜ(14,254, 3,623) ∪ windowᶜ(21)) ∩ randomᶜ(64) at 42, block 1 (decode cache: a table per distinct row)",
+        [
+            ["window", True, {"window": 21}],
+            ["dilated", True, {"window": 14254, "dilation": 3623}],
+            ["random", True, {"random_keys": 64, "seed": 869}],
+        ],
+        ["intersection", [["union", [1, 0]], 2]],
+        42,
+        1,
+    ),
+    (
+        "randomᶜ(2) ∩ neighborhood(2, 63) ∩ logsparse ∩ longformerᶜ at 9,010 (a 0.19 s refusal: pieces met to price)",
+        [
+            ["random", True, {"random_keys": 2, "seed": 835}],
+            ["neighborhood", False, {"side": 2, "radius": 63}],
+            ["logsparse", False, {}],
+            ["longformer", True, {"window": 978444, "global_tokens": 1042362}],
+        ],
+        ["intersection", [0, 1, 2, 3]],
+        9010,
+        64,
+    ),
+    (
+        "fixed(6,897, 27) ∪ streaming(42, 52) at 2^20, block 2 (summary columns: 0.98 s at 35 M units)",
+        [["fixed", False, {"stride": 6897, "summary": 27}], ["streaming", False, {"sinks": 42, "window": 52}]],
+        ["union", [0, 1]],
+        1 << 20,
+        2,
+    ),
+    (
         "strided(63) ∩ logsparse at 65",
         [["strided", False, {"stride": 63}], ["logsparse", True, {}]],
         ["intersection", [0, 1]],
@@ -250,8 +280,9 @@ def worker(spec: dict) -> dict:
             resource.setrlimit(resource.RLIMIT_CPU, (used + FORCE_CPU_S, used + FORCE_CPU_S + 1))
         try:
             s = stats(expr, n, block)
-            # a stats whose block part the engine refused is not the whole request (the explorer draws it)
-            out["ran"] = "ok" if s.block_available else "block part refused"
+            # a stats whose block part the engine declined (analysis.BLOCK_MAX_WORK, its own coarse estimate) still
+            # answers with exact element figures and says to change the block size: counted apart, not as over
+            out["ran"] = "ok" if s.block_available else "block part declined"
         except PatternError as e:
             out["ran"] = "engine refused: " + str(e)[:80]
         except MemoryError:
@@ -405,7 +436,9 @@ def report(results: list[dict], base: dict, wall: float) -> None:
     accepted = [r for r in results if r["verdict"] == "accepted"]
     refused = [r for r in results if r["verdict"] == "refused"]
     broken = [r for r in results if r["verdict"] not in ("accepted", "refused")]
-    over = [r for r in accepted if r["cpu_s"] > CPU_LIMIT_S or r["rss_mb"] > RSS_LIMIT_MB or r.get("ran") != "ok"]
+    fine = ("ok", "block part declined")
+    over = [r for r in accepted if r["cpu_s"] > CPU_LIMIT_S or r["rss_mb"] > RSS_LIMIT_MB or r.get("ran") not in fine]
+    declined = [r for r in accepted if r.get("ran") == "block part declined"]
     slow_refusals = [r for r in refused if r["check_s"] > REFUSAL_LIMIT_S]
     false = [r for r in refused if r.get("false_refusal")]
     silent = [r for r in refused if not r.get("lower")]
@@ -430,6 +463,7 @@ def report(results: list[dict], base: dict, wall: float) -> None:
     print(f"| refusals over 50 ms | {len(slow_refusals)} | |")
     print(f"| refusals without 'lower …' | {len(silent)} | |")
     print(f"| false refusals (ran ≤ 1 s, ≤ 300 MB) | {len(false)} | |")
+    print(f"| accepted, block part declined by the engine's own limit | {len(declined)} | |")
     print(f"| crashed or timed out | {len(broken)} | |")
     for title, rows in (("OVER", over), ("SLOW REFUSAL", slow_refusals), ("FALSE REFUSAL", false), ("BROKEN", broken)):
         for r in rows:

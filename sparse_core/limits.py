@@ -49,9 +49,12 @@ class Budget:
     dense_n: int = DENSE_MAX_N  # token-level (n, n) masks: views and downloads
     data_dependent_n: int = DATA_DEPENDENT_MAX_N  # patterns that score every pair
     # work units as segments.union_plan counts them (plus listing, random draws, refinement and the decode
-    # cache): measured ~35 million per CPU second at 2^20 on the shared 2-core machine (load ~9), so a
-    # request stays within 1 s CPU with the ~0.25 s of starting a process included
-    segment_evals: int = 28_000_000
+    # cache). Calibrated on 296 requests of the budget search (seeds 50-51, each in a fresh process, two at
+    # once, numpy without huge pages): with each method's unit scaled to the sweep's (METHOD_SHARE,
+    # COLUMNS_SHARE, DRAW_WORK), the worst accepted request ran 17.6 ns a unit (22 with a data-dependent
+    # part, whose scoring is priced apart), so 40 M units stay within ~0.7 s plus the ~0.15-0.25 s of
+    # starting a process. 28 M before, when huge-page compaction gave 2-3x tails and units ran 5-30 ns
+    segment_evals: int = 40_000_000
     dnf_terms: int = 12  # union terms counted by inclusion-exclusion (2^T - 1 subsets)
     # predicted peak above the process's own (~35 MB with numpy and the engine imported): 300 MB in all
     memory_bytes: int = 264 << 20
@@ -133,6 +136,7 @@ class Cost:
 # -- per-primitive probes ------------------------------------------------------------------
 BYTES_PER_SLOT = 80  # per row segment slot of a row chunk: measured dilated(256, 256) at 2^20 1.4x of this
 BLOCK_BYTES_PER_SLOT = 24  # per block-row slot (starts, counts and one sort)
+BLOCK_ROW_BYTES = 48  # per block row and structured part's block slot: 41 B measured at most (predict_cost)
 KEY_BYTES = 31  # per random key: its int32 table, the key blocks and their sort (random(8) at 2^20: 258 MB)
 
 # The parameters that drive a primitive's cost, as the pattern forms call them.
@@ -246,6 +250,11 @@ def _static_slots(prim, n: int, block: int) -> tuple[int, int, int]:
     if name == "LogSparse":
         return slots, min(slots, nb), 0  # shifted ranges, merged
     return slots, slots, 0  # windows, blocks, global tokens and blocks, sinks: the same intervals per block row
+
+
+def drawn_part(prim) -> bool:
+    """A random part: its keys are drawn from tables, their memory priced per key (KEY_BYTES, RANDOM_BLOCK_WEIGHT)."""
+    return type(prim).__name__ in ("RandomKeys", "RandomBlocks")
 
 
 def _own(prim, name: str):
@@ -363,7 +372,10 @@ RANDOM_KEYS_EASY = 48
 MERGE_WORK = 6
 MERGE_BYTES = 110
 SMALL_BLOCK = 8  # at or below this block size a block layout is about as long as the rows
-DRAW_WORK = 2  # work units per (weighted) random key: ~65 ns at 2^20 here, for every stage that reads it
+# work units per (weighted) random key, for every stage that reads it: random(8) at 2^20 ran 0.54-0.56 s (its
+# process start excluded, two searches at once) for 26 M units at 2 a key, 21 ns a unit, where most shapes run
+# 5-15: 3 a key brings it into that band
+DRAW_WORK = 3
 
 
 def random_draws(prims, n: int) -> int:
@@ -450,7 +462,12 @@ def _bounded_block_pairs(prim, n: int, block: int) -> tuple[int, int] | None:
     rows = np.minimum(block, n - brow * block)
     cap = brow + 1 if _is_causal(prim) else np.full(nb, nb, dtype=np.int64)
     kept = np.minimum(cap, rows * k)
-    return int(kept.sum()), int(kept[rows * k < cap].sum())
+    scattered = int(kept[rows * k < cap].sum())
+    if type(prim).__name__ == "VerticalSlash":
+        # its vertical keys are columns every row shares, its slashes diagonals: laid out at about half a top-k
+        # key's cost (53 ns a pair at 4,096, block 1, against top-k's 115; vertical_slash(567, 2) ran 0.21 s)
+        scattered //= 2
+    return int(kept.sum()), scattered
 
 
 def _dense_layout_pairs(expr, n: int, block: int) -> int:
@@ -667,6 +684,20 @@ def predict_cost(
         rows, listing = _degree_rows(expr, structured, n)
         method, evals, peak = _plan(terms, shapes, rows, n, analysis.ROW_CHUNK)
         bmethod, bevals, bpeak = _plan(terms, bshapes, nb, nb, nb)
+        # union_plan's units are calibrated on the sweep; the fold, inclusion-exclusion and bitmaps run cheaper a
+        # unit than it does, most of all over block rows (few slots a row, whole-array passes). Measured per phase
+        # over 365 requests of the budget searches (seeds 40-44, one process, tools /tmp/cal/comp*.py): rows
+        # fold median 4.2 / worst 8.9 ns a unit, ie 4.2 / 11.3, sweep 5.2 / 14.9; block rows fold 2.4 / 9.2, ie
+        # 2.8 / 10.7, bitmap 1.3 / 6.7, sweep 6.7 / 19.1. Scaled so that each method's worst is near the sweep's,
+        # block rows only past SMALL_BLOCK (global ∪ mistralᶜ ∪ neighborhood at 98,588, block 1, ran 22 ns a unit
+        # with its block plan halved)
+        # Summary columns (fixed's) are the exception: counted per row in closed form against every interval, they
+        # ran 21-24 ns a unit of the sweep's price (fixed(6,897, 27) ∪ streaming at 2^20, block 2: 0.67 s for the
+        # rows, priced 25 M units by union_plan)
+        columns = any(shape.kind == "columns" for shape in shapes.values())
+        evals = int(evals * (COLUMNS_SHARE if columns else METHOD_SHARE.get(method, 1.0)))
+        if block > SMALL_BLOCK:  # at blocks <= 8 the block rows are about as many and as long as the rows
+            bevals = int(bevals * BLOCK_METHOD_SHARE.get(bmethod, 1.0))
         if "refuse" in (method, bmethod):  # no exact method fits (strided terms past the fold's reach)
             cost["uncountable"] = "rows" if method == "refuse" else "blocks"
             cost["dnf_terms"] = len(terms)
@@ -711,10 +742,14 @@ def predict_cost(
         bitmap = BITMAP_BYTES_PER_CELL * cells
         widest = max(_static_slots(p, n, block)[0] for p in structured)
         keys = n * sum(int(getattr(p, "random_keys", 0)) for p in structured if type(p).__name__ == "RandomKeys")
+        block_slots = sum(_static_slots(p, n, block)[1] for p in structured if not drawn_part(p))
         cost["memory_bytes"] = (
             max(
                 BYTES_PER_SLOT * chunk * max(peak, widest),
                 BLOCK_BYTES_PER_SLOT * nb * bpeak,
+                # every block row's own arrays while the layout is built, at blocks near 1 as many as the rows:
+                # stridedᶜ ∩ blockᶜ(9, 18) at 2^20, block 1 held 163 MB priced 24 MB, window(5) 66 MB, strided 124 MB
+                BLOCK_ROW_BYTES * nb * (1 + block_slots),
                 KEY_BYTES * keys,
                 merged,
             )
@@ -740,6 +775,11 @@ def predict_cost(
         blame("random_draws", ["n"])
     return done(**cost)
 
+
+# Work of a counting method a unit of union_plan, against the sweep's (see predict_cost)
+METHOD_SHARE = {"fold": 0.5, "ie": 2 / 3}
+COLUMNS_SHARE = 1.6
+BLOCK_METHOD_SHARE = {"fold": 0.5, "ie": 0.5, "bitmap": 0.5}
 
 BITMAP_BYTES_PER_CELL = 6  # bool hit map, int32 running cover and its comparison, per (row, key) cell
 
@@ -919,4 +959,20 @@ def check_budget(expr, n: int, block: int = 128, budget: Budget | None = None, *
     problem = over_budget(cost, budget)
     if problem is not None:
         raise problem
+    if what in ("stats", "view") and not expr.data_dependent:
+        _engine_row_guard(expr, n)
     return cost
+
+
+def _engine_row_guard(expr, n: int) -> None:
+    """Raise the refusal row_degree itself would raise (analysis.check_cost, its own coarse limit), so that an
+    accepted request is not refused by the engine after all: bigbirdᶜ(7,752, 63, 17, 30) at 2^20 passed the
+    budget at 40 M units and was refused by the engine's estimate of 208 M cells (search seed 55)."""
+    from . import analysis
+    from .patterns.expr import Primitive
+
+    if isinstance(expr, Primitive) and hasattr(expr, "row_count"):
+        return  # a closed form per row: row_degree counts nothing
+    run = analysis.constant_rows(expr, n)
+    causal = expr.primitives()[0].causal
+    analysis.check_cost(expr, n, -(-n // run) if run > 1 and not causal else n)

@@ -35,10 +35,11 @@ KV_PAIR_WORK = 16  # work units per listed pair (the listing branch): its row's 
 # (one BLAS thread, no huge pages): (dilatedᶜ(14,254, 3,623) ∪ windowᶜ) ∩ randomᶜ(64) at 42 tokens, 0.6 M
 # candidates on as many distinct rows, 38 M keys drawn: 1.34 s (35 ns a key); random(227) ∩ neighborhoodᶜ(1,016,
 # 63) ∩ longformer at 30 tokens, the same number of candidates on ~6 k rows: 0.07 s (priced 53 M units before,
-# a candidate and 227 compares at 129 units)
+# a candidate and 227 compares at 129 units); bigbirdᶜ(1,431) ∩ random(236) at 130, 84 M compares: 0.20 s.
+# Set so that each of these runs at 15-17 ns a unit, as the rest of the price does at its worst
 KV_CANDIDATE_WORK = 4
-KV_COMPARES_PER_UNIT = 16
-KV_DRAW_WORK = 1.5
+KV_COMPARES_PER_UNIT = 8
+KV_DRAW_WORK = 2
 
 
 def _same_key(p) -> tuple:
@@ -101,6 +102,7 @@ def meet(a: list[Seg], b: list[Seg]) -> list[Seg]:
 # decode-cache work of the terms before a refusing one that kv_cost may spend to learn whether they keep every key
 # (~20 ms at the ~27 ns budget unit; a refusal stays within 50 ms)
 KV_PREFIX_WORK = 1 << 19
+KV_DRAWN_MAX_PIECES = 256  # pieces a term's parts may meet in, a key, for its random candidates to be counted
 
 
 def _keep_every_key(terms: list[tuple], n: int) -> bool:
@@ -293,18 +295,25 @@ class Expr:
             # alone): block ∩ logsparseᶜ at 2^20 (1 + 42 passes a key) ran 0.41 s, priced 88 M units by
             # product x parts, now 19 M. Measured at load 30, OMP_NUM_THREADS=1, tools /tmp/h/b2/kv.py.
             prod = passes = 1
+            pieces = 0
             for p in prims:
                 prod *= max(1, p.kv_segment_count())
                 passes += prod
+                pieces += max(1, p.kv_segment_count())
             passes -= 1
-            units = len(prims) + 2 * (passes - len(prims)) // 5
+            # every piece of a part is built (a unit a key each): neighborhoodᶜ(1,024, 16), 33 pieces a key, ran
+            # 0.50 s at 2^20 priced 13.6 M units when a part was one unit whatever its pieces (36 ns a unit)
+            units = pieces + 2 * (passes - len(prims)) // 5
             # progressions (dilated, stride rows) meet by congruences: dilated ∩ window ran 29 ns a key and
             # part, stride columns 17-19 ns, intervals 13-22 ns: twice an interval's price keeps a margin
             strided = any(not p.interval_segments for p in prims)
             total += n * units * (2 if strided else 1)
             drawn = [p for p in prims if hasattr(p, "decode_reads")]
             if drawn:
-                work = _drawn_cost(prims, drawn, n)
+                # counting the candidates meets the parts' pieces on ~6,000 keys: past KV_DRAWN_MAX_PIECES pieces that
+                # alone broke the 50 ms a refusal may take (random ∩ neighborhood(2, 63) ∩ logsparse ∩ longformer
+                # at 9,010: 11 k intersections, 0.19 s), so such a term is priced as kv_retained's refusal
+                work = _drawn_cost(prims, drawn, n) if prod <= KV_DRAWN_MAX_PIECES else None
                 if work is None:
                     # kv_retained refuses, unless the terms before it keep every key already (then it reads
                     # none of this term's rows): dilatedᶜ(2^20, 35) ∪ logsparseᶜ, ∩ random(256) at 1,893 was
