@@ -376,10 +376,14 @@ SMALL_BLOCK = 8  # at or below this block size a block layout is about as long a
 # process start excluded, two searches at once) for 26 M units at 2 a key, 21 ns a unit, where most shapes run
 # 5-15: 3 a key brings it into that band
 DRAW_WORK = 3
+# the block layout's second listing of every random key at blocks <= SMALL_BLOCK (3 units a key, as when DRAW_WORK
+# was 2: the listing did not get dearer when the draw's price was raised)
+SMALL_BLOCK_DRAW_WORK = 3
 
 
-def random_draws(prims, n: int) -> int:
-    """Random keys drawn (and listed) for one request, random-block picks weighted by RANDOM_BLOCK_WEIGHT."""
+def random_draws(prims, n: int, listed: bool = False) -> int:
+    """Random keys drawn (and listed) for one request, random-block picks weighted by RANDOM_BLOCK_WEIGHT.
+    listed: the keys as listed again, without the weight of drawing many distinct keys a row."""
     total = 0
     for p in prims:
         name = type(p).__name__
@@ -387,7 +391,7 @@ def random_draws(prims, n: int) -> int:
             r = int(p.random_keys)
             # past ~48 keys a row, drawing distinct subsets sorts and redraws: measured 50 ns a key at r <= 33,
             # 120-240 ns at r = 128-256 here
-            total += n * r * max(1, r // RANDOM_KEYS_EASY)
+            total += n * r * (1 if listed else max(1, r // RANDOM_KEYS_EASY))
         elif name == "RandomBlocks":
             total += RANDOM_BLOCK_WEIGHT * -(-n // max(1, int(p.block))) * int(p.random_blocks)
     return total
@@ -709,7 +713,7 @@ def predict_cost(
             # stats 0.79 s at block 1 against 0.33 s at block 128, priced the same before)
             # random(5) at 2^20, block 1 measured 1.06 s at load 6-9 (0.55 s at load 1.4), random(4) 0.44 s at
             # load 1.4: 1.5x the draw price refuses random(5) and keeps random(4) at blocks <= 8
-            build += 3 * DRAW_WORK * cost["random_draws"] // 2
+            build += SMALL_BLOCK_DRAW_WORK * random_draws(structured, n, listed=True)
         merged = 0
         for p in structured:
             if type(p).__name__ in ("RandomKeys", "RandomBlocks"):

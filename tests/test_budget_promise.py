@@ -408,10 +408,12 @@ def test_neighborhood_block_layout_is_priced_per_candidate_range():
 
 
 def test_random_keys_near_the_draw_limit_keep_a_margin_at_tiny_blocks():
-    # random(5) at 2^20, block 1: 1.06 s at load 6-9 (accepted); random(4): 0.44 s at load 1.4
+    # random(5) at 2^20, block 1 measured 1.06 s at load 6-9 while numpy's huge pages gave 2-3x tails, and was
+    # refused; without them it runs 0.25-0.30 s in a fresh process (0.5 s with the start, under a second search)
+    # and is accepted. random(6) (0.31 s, 45 M units) stays past the limit: the margin at tiny blocks
+    check_budget(make("random", True, random_keys=5).expr(), BIG, 1)
     with pytest.raises(PatternError, match="random_keys"):
-        check_budget(make("random", True, random_keys=5).expr(), BIG, 1)
-    check_budget(make("random", True, random_keys=4).expr(), BIG, 1)
+        check_budget(make("random", True, random_keys=6).expr(), BIG, 1)
     check_budget(make("random", True, random_keys=6).expr(), BIG, 16)  # 0.2 s: large blocks keep their price
 
 
