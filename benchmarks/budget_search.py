@@ -463,6 +463,9 @@ def report(results: list[dict], base: dict, wall: float) -> None:
     print(f"| refusals over 50 ms | {len(slow_refusals)} | |")
     print(f"| refusals without 'lower …' | {len(silent)} | |")
     print(f"| false refusals (ran ≤ 1 s, ≤ 300 MB) | {len(false)} | |")
+    # a request that ran within half of both limits: no margin for load or for the price's error explains it
+    clear = [r for r in false if r["forced_cpu_s"] <= CPU_LIMIT_S / 2 and r["forced_rss_mb"] <= RSS_LIMIT_MB / 2]
+    print(f"| of which ran within half the limits (≤ 0.5 s, ≤ 150 MB) | {len(clear)} | |")
     print(f"| accepted, block part declined by the engine's own limit | {len(declined)} | |")
     print(f"| crashed or timed out | {len(broken)} | |")
     for title, rows in (("OVER", over), ("SLOW REFUSAL", slow_refusals), ("FALSE REFUSAL", false), ("BROKEN", broken)):
