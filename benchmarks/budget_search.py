@@ -206,6 +206,16 @@ PINNED = [
         2,
     ),
     (
+        "randomᶜ(1) ∩ longformer(1,028,978, 2^20) at 929,573, block 256 (decode cache listing: 1.02 s at 37.8 M)",
+        [
+            ["random", True, {"random_keys": 1, "seed": 671}],
+            ["longformer", False, {"window": 1028978, "global_tokens": 1048576}],
+        ],
+        ["intersection", [0, 1]],
+        929573,
+        256,
+    ),
+    (
         "strided(63) ∩ logsparse at 65",
         [["strided", False, {"stride": 63}], ["logsparse", True, {}]],
         ["intersection", [0, 1]],

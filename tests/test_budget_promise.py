@@ -150,6 +150,15 @@ def test_false_refusals_of_the_issue_are_accepted():
             64,
             {"radius"},
         ),
+        # seed 58: the decode cache lists 1 M (row, key) pairs of the random part's rows, 430 ns a pair: 1.02 s in a
+        # fresh process when priced 37.8 M units (16 a pair)
+        (
+            make("random", True, random_keys=1, seed=671).expr()
+            & make("longformer", window=1028978, global_tokens=1048576).expr(),
+            929573,
+            256,
+            {"random_keys", "n"},
+        ),
         # seed 50: fixed's summary columns ran 21-24 ns a unit of the sweep's price; 0.98 s when priced 35 M units
         (
             make("fixed", stride=6897, summary=27).expr() | make("streaming", sinks=42, window=52).expr(),
