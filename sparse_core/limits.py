@@ -729,7 +729,11 @@ def predict_cost(
             build += (rows + (n if extra else 0)) * slots + blocks + extra * n
         evals += build + listing
         bevals += _refine_work(expr, terms, n, block)
-        evals += bevals + expr.kv_cost(n)
+        evals += bevals
+        if evals <= budget.segment_evals:
+            # the decode cache's price samples its rows (up to ~35 ms with random parts); a request already over
+            # needs none of it: strided ∩ dilated ∩ neighborhood ∩ bigbird at 2^20, priced 139 billion, took 43 ms
+            evals += expr.kv_cost(n)
         if what == "view" and n > 2048:
             evals += (1 << 20) * max(1, peak)
         cost["segment_evals"] = evals
