@@ -216,6 +216,16 @@ PINNED = [
         256,
     ),
     (
+        "longformer(2, 2^20) ∪ dilatedᶜ(988,249, 4,037) at 786,432, block 64 (block fold: 317 MB priced 110 MiB)",
+        [
+            ["longformer", False, {"window": 2, "global_tokens": 1048576}],
+            ["dilated", True, {"window": 988249, "dilation": 4037}],
+        ],
+        ["union", [0, 1]],
+        786432,
+        64,
+    ),
+    (
         "strided(63) ∩ logsparse at 65",
         [["strided", False, {"stride": 63}], ["logsparse", True, {}]],
         ["intersection", [0, 1]],

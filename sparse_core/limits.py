@@ -136,6 +136,9 @@ class Cost:
 # -- per-primitive probes ------------------------------------------------------------------
 BYTES_PER_SLOT = 80  # per row segment slot of a row chunk: measured dilated(256, 256) at 2^20 1.4x of this
 BLOCK_BYTES_PER_SLOT = 24  # per block-row slot (starts, counts and one sort)
+# the fold over block rows holds its pieces, their folded coordinates and a sort: longformer(2, 2^20) ∪
+# dilatedᶜ(988,249, 4,037) at 786,432, block 64 held 282 MB above the process, priced 110 MiB at 24 bytes a slot
+BLOCK_FOLD_BYTES_PER_SLOT = 64
 BLOCK_ROW_BYTES = 48  # per block row and structured part's block slot: 41 B measured at most (predict_cost)
 KEY_BYTES = 31  # per random key: its int32 table, the key blocks and their sort (random(8) at 2^20: 258 MB)
 
@@ -694,7 +697,8 @@ def predict_cost(
         # fold median 4.2 / worst 8.9 ns a unit, ie 4.2 / 11.3, sweep 5.2 / 14.9; block rows fold 2.4 / 9.2, ie
         # 2.8 / 10.7, bitmap 1.3 / 6.7, sweep 6.7 / 19.1. Scaled so that each method's worst is near the sweep's,
         # block rows only past SMALL_BLOCK (global ∪ mistralᶜ ∪ neighborhood at 98,588, block 1, ran 22 ns a unit
-        # with its block plan halved)
+        # with its block plan halved), and not the fold over block rows: longformer(2, 2^20) ∪ dilatedᶜ(988,249,
+        # 4,037) at 2^20, block 64 spent 0.69 s in it, 43 ns a unit at half the price (search seed 60)
         # Summary columns (fixed's) are the exception: counted per row in closed form against every interval, they
         # ran 21-24 ns a unit of the sweep's price (fixed(6,897, 27) ∪ streaming at 2^20, block 2: 0.67 s for the
         # rows, priced 25 M units by union_plan)
@@ -757,7 +761,7 @@ def predict_cost(
         cost["memory_bytes"] = (
             max(
                 BYTES_PER_SLOT * chunk * max(peak, widest),
-                BLOCK_BYTES_PER_SLOT * nb * bpeak,
+                (BLOCK_FOLD_BYTES_PER_SLOT if bmethod == "fold" else BLOCK_BYTES_PER_SLOT) * nb * bpeak,
                 # every block row's own arrays while the layout is built, at blocks near 1 as many as the rows:
                 # stridedᶜ ∩ blockᶜ(9, 18) at 2^20, block 1 held 163 MB priced 24 MB, window(5) 66 MB, strided 124 MB
                 BLOCK_ROW_BYTES * nb * (1 + block_slots),
@@ -790,7 +794,7 @@ def predict_cost(
 # Work of a counting method a unit of union_plan, against the sweep's (see predict_cost)
 METHOD_SHARE = {"fold": 0.5, "ie": 2 / 3}
 COLUMNS_SHARE = 1.6
-BLOCK_METHOD_SHARE = {"fold": 0.5, "ie": 0.5, "bitmap": 0.5}
+BLOCK_METHOD_SHARE = {"ie": 0.5, "bitmap": 0.5}
 
 BITMAP_BYTES_PER_CELL = 6  # bool hit map, int32 running cover and its comparison, per (row, key) cell
 

@@ -159,6 +159,14 @@ def test_false_refusals_of_the_issue_are_accepted():
             256,
             {"random_keys", "n"},
         ),
+        # seed 60: the fold over block rows held 457 MB (0.83 s) at 2^20 and 317 MB at 786,432, priced 110-147 MiB
+        (
+            make("longformer", window=2, global_tokens=1048576).expr()
+            | make("dilated", True, window=988249, dilation=4037).expr(),
+            786432,
+            64,
+            {"n"},
+        ),
         # seed 50: fixed's summary columns ran 21-24 ns a unit of the sweep's price; 0.98 s when priced 35 M units
         (
             make("fixed", stride=6897, summary=27).expr() | make("streaming", sinks=42, window=52).expr(),
