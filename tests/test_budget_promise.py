@@ -167,6 +167,20 @@ def test_false_refusals_of_the_issue_are_accepted():
             64,
             {"n"},
         ),
+        # seed 63: pricing the data-dependent layout listed fixed's block-level summary columns as a 4,096 x 4,096
+        # table (0.36 s and 468 MB to refuse); counted in closed form now
+        (
+            Intersection(
+                (
+                    make("fixed", True, stride=1048576, summary=1005576).expr()
+                    | make("bigbird", True, block=6, window_blocks=19, global_blocks=64, random_blocks=64).expr(),
+                    make("routing", clusters=15, iterations=100).expr(),
+                )
+            ),
+            4096,
+            1,
+            {"n"},
+        ),
         # seed 50: fixed's summary columns ran 21-24 ns a unit of the sweep's price; 0.98 s when priced 35 M units
         (
             make("fixed", stride=6897, summary=27).expr() | make("streaming", sinks=42, window=52).expr(),
