@@ -191,12 +191,13 @@ def test_false_refusals_of_the_issue_are_accepted():
     ],
 )
 def test_refusals_are_cheap_and_say_what_to_lower(expr, n, block, names):
-    with pytest.raises(PatternError) as info:
-        _, spent = cpu(lambda: check_budget(expr, n, block))
-    start = time.process_time()
-    with pytest.raises(PatternError):
-        check_budget(expr, n, block)
-    assert time.process_time() - start < 0.05 * 4  # 50 ms promised; a loaded machine gets a margin
+    # the first call is timed too: what a refusal allocates is fresh memory only the first time (seed 63's
+    # refusal took 3.1 s the first time in this process and 0.1 s after)
+    for _ in range(2):
+        start = time.process_time()
+        with pytest.raises(PatternError) as info:
+            check_budget(expr, n, block)
+        assert time.process_time() - start < 0.05 * 4  # 50 ms promised; a loaded machine gets a margin
     message = str(info.value)
     assert "lower" in message or "combine fewer layers" in message, message
     assert any(name in message for name in names), message
