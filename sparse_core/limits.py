@@ -514,6 +514,10 @@ def _dense_layout_bound(expr, n: int, block: int) -> tuple[int, int]:
         for p in term:
             if p.data_dependent or type(p).__name__ in ("RandomKeys", "RandomBlocks"):
                 continue  # random parts are not drawn to price (52 ms for BigBird's 60 random blocks at 4,096)
+            if nb * _static_slots(p, n, block)[1] > LAYOUT_PROBE_SLOTS:
+                # too many block-row slots to build within a refusal's 50 ms: this part bounds nothing here
+                # (neighborhood(33, 57) at 4,096, block 2: 2,048 block rows x 115 pieces, 40 ms of a refusal)
+                continue
             if id(p) not in kept:
                 segs = p.block_segments(brows, n, block)
                 # a column set (fixed's summary columns) counted in closed form: listed, it was an (nb, nb) table, 16 M
@@ -831,6 +835,8 @@ def _refine_work(expr, terms, n: int, block: int) -> int:
     work = analysis.refine_work(expr, n, block, analysis.intersection_candidates(expr, n, block))
     return work if work <= analysis.REFINE_MAX_WORK else 0  # past the cap the engine skips refining
 
+
+LAYOUT_PROBE_SLOTS = 1 << 17  # block-row slots a structured part may build to bound a data-dependent layout
 
 # Block-row segment slots built to count intersection candidates while pricing: 6.3 ms for 98,304 (6 parts at
 # 16,384 block rows) at load 27 here, 21 ms for 4x that
