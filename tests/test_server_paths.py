@@ -189,3 +189,24 @@ def test_the_served_app_runs_torch_on_one_thread_whatever_imports_it_first():
     assert threads("import serve; ") == 1
     if (os.cpu_count() or 1) > 1:  # the probe tells: on its own torch takes one thread per core
         assert threads("") > 1
+
+
+@pytest.mark.slow  # a fresh process each (~0.5 CPU-s): make test runs it
+@pytest.mark.parametrize("entry", ["serve", "app"])
+def test_the_served_app_runs_numpy_without_huge_pages(entry):
+    """numpy reads NUMPY_MADVISE_HUGEPAGE when it is imported; the server must set it before anything imports numpy.
+    With huge pages the kernel compacted memory inline: random(8) at 2^20 spent 0.02-1.41 s in the kernel against
+    0.14-0.20 s without, and the budget is calibrated without them (sparse_core/process.py)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"} | {"HF_HUB_OFFLINE": "1"}
+    # the setter returns the setting it replaces: False when the entry point turned huge pages off
+    probe = "from numpy._core import multiarray; print(multiarray._set_madvise_hugepage(True))"
+    first = f"import {entry}; "
+    out = subprocess.run([sys.executable, "-c", first + probe], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == "False"
