@@ -75,3 +75,15 @@ def test_an_unwritable_log_leaves_the_runs_own_outcome(monkeypatch, tmp_path):
     runlog.end(run, "app_pages/explorer.py", RuntimeError("the page's own"))
     runlog.end(run, "app_pages/explorer.py", None)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_rerun_requests_of_sessions_that_went_away_are_dropped(monkeypatch):
+    # a tab closed between its rerun request and the run left its entry for the server's lifetime
+    from ui import runlog
+
+    monkeypatch.setattr(runlog, "_requested", {f"gone-{i}": 0.0 for i in range(runlog.PRUNE_AT + 1)})
+    runlog._requested["recent"] = 1000.0
+    runlog.note_request("new", 1000.0 + runlog.STALE_S)
+    assert set(runlog._requested) == {"recent", "new"}
+    runlog.note_request("new", 2000.0 + runlog.STALE_S)  # the earliest unserved request is the one kept
+    assert runlog._requested["new"] == 1000.0 + runlog.STALE_S

@@ -37,6 +37,19 @@ PATH = os.environ.get(ENV) or None  # read once: a deployment sets it before sta
 _lock = threading.Lock()
 _requested: dict[str, float] = {}  # session id -> arrival of its earliest rerun request not yet served
 _installed = False
+# A request still unserved after this long belongs to a session that went away (a tab closed mid-rerun): its entry
+# is dropped once the table holds more than PRUNE_AT, so a long-lived server does not keep one per closed tab
+STALE_S = 600
+PRUNE_AT = 256
+
+
+def note_request(session: str, now: float) -> None:
+    """A rerun request of `session` arrived at `now` (the earliest unserved one is kept)."""
+    with _lock:
+        if len(_requested) > PRUNE_AT:
+            for key in [k for k, t in _requested.items() if now - t > STALE_S]:
+                del _requested[key]
+        _requested.setdefault(session, now)
 
 
 def install() -> None:
@@ -50,8 +63,7 @@ def install() -> None:
 
     def handle_backmsg(self, msg):
         if msg.WhichOneof("type") == "rerun_script":
-            with _lock:
-                _requested.setdefault(self.id, time.time())
+            note_request(self.id, time.time())
         return original(self, msg)
 
     AppSession.handle_backmsg = handle_backmsg  # type: ignore[method-assign]
