@@ -226,6 +226,17 @@ PINNED = [
         64,
     ),
     (
+        "dilatedᶜ(168,000, 4,096) ∩ dilatedᶜ(168,000, 4,095) ∩ randomᶜ(10) at 100,000 (drawn rows under-counted)",
+        [
+            ["dilated", True, {"window": 168000, "dilation": 4096}],
+            ["dilated", True, {"window": 168000, "dilation": 4095}],
+            ["random", True, {"random_keys": 10}],
+        ],
+        ["intersection", [0, 1, 2]],
+        100000,
+        128,
+    ),
+    (
         "strided(63) ∩ logsparse at 65",
         [["strided", False, {"stride": 63}], ["logsparse", True, {}]],
         ["intersection", [0, 1]],

@@ -743,10 +743,12 @@ def predict_cost(
         evals += build + listing
         bevals += _refine_work(expr, terms, n, block)
         evals += bevals
+        kv_bytes = 0
         if evals <= budget.segment_evals:
             # the decode cache's price samples its rows (up to ~35 ms with random parts); a request already over
             # needs none of it: strided ∩ dilated ∩ neighborhood ∩ bigbird at 2^20, priced 139 billion, took 43 ms
-            evals += expr.kv_cost(n)
+            kv_work, kv_bytes = expr.kv_price(n)
+            evals += kv_work
         if what == "view" and n > 2048:
             evals += (1 << 20) * max(1, peak)
         cost["segment_evals"] = evals
@@ -773,6 +775,7 @@ def predict_cost(
                 BLOCK_ROW_BYTES * nb * (1 + block_slots),
                 KEY_BYTES * keys,
                 merged,
+                kv_bytes,  # the decode cache's random candidates (tested after the layouts are let go)
             )
             + bitmap
         )

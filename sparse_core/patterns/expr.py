@@ -41,6 +41,13 @@ KV_PAIR_WORK = 30
 # a candidate and 227 compares at 129 units); bigbirdᶜ(1,431) ∩ random(236) at 130, 84 M compares: 0.20 s.
 # Set so that each of these runs at 15-17 ns a unit, as the rest of the price does at its worst
 KV_CANDIDATE_WORK = 4
+# bytes a candidate (row, key) pair holds while tested: its key and row, the key's column, the row order and the
+# answer. dilatedᶜ(168,000, 4,096) ∩ dilatedᶜ(168,000, 4,095) ∩ randomᶜ(1) at 100,000 held 159 MB for 4.1 M pairs
+# (pair, drawn key) cells a decode-cache test compares at once (random_keys.pairs_in_chunks). Unbounded, the test held
+# P x r of them: 256 MB for the ~0.5 M candidates of block(698, 1) ∩ randomᶜ(56) at 2,112 tokens (seed 32)
+DECODE_CELLS = 1 << 20
+KV_PAIR_BYTES = 44
+KV_CHUNK_CELL_BYTES = 24  # a chunk's cells: 20-24 MB measured above the candidates at r = 4 and r = 10
 KV_COMPARES_PER_UNIT = 8
 KV_DRAW_WORK = 2
 
@@ -126,7 +133,7 @@ def _keep_every_key(terms: list[tuple], n: int) -> bool:
 KV_COST_EXACT = 4096  # last keys whose decode-cache candidates kv_cost counts exactly (the rest are sampled)
 
 
-def _drawn_cost(prims: tuple, drawn: list, n: int) -> int | None:
+def _drawn_cost(prims: tuple, drawn: list, n: int) -> tuple[int, int] | None:
     """Work of the random-table tests in kv_retained for one term at n tokens; None where it refuses.
 
     Mirrors kv_retained's branches: candidates (rows >= n - 1 that end) are counted on the last
@@ -161,6 +168,8 @@ def _drawn_cost(prims: tuple, drawn: list, n: int) -> int | None:
                 # a progression's rows are on its residues: (dilatedᶜ(14,254, 3,623) ∪ windowᶜ) ∩ randomᶜ(64) at 42
                 # tokens puts each key on its own residue, 0.6 M distinct rows (priced by one residue: 1.36 s at 6 M)
                 residues = len(np.unique(s.start[live] % step)) if step > 1 else 1
+                if scale > 1:  # the head is sampled: its keys' residues are at most `scale` times the sample's
+                    residues = min(step, int(np.ceil(residues * scale)))
                 hull += min(held, ((hi - lo) // step + 1) * residues)
             top = max(top, int(np.where(count > 0, s.last, -1).max(initial=-1)))
     if pairs <= KV_PAIRS:
@@ -175,13 +184,14 @@ def _drawn_cost(prims: tuple, drawn: list, n: int) -> int | None:
                 draws += rows_drawn * max(1, int(p.random_keys))
             else:
                 draws += pairs * max(1, int(getattr(p, "random_blocks", 1)))
-        return int(pairs * (KV_CANDIDATE_WORK + width / KV_COMPARES_PER_UNIT) + KV_DRAW_WORK * draws)
+        work = pairs * (KV_CANDIDATE_WORK + width / KV_COMPARES_PER_UNIT) + KV_DRAW_WORK * draws
+        return int(work), int(min(pairs, KV_PAIRS))  # a chunk's candidates are held at once, at most KV_PAIRS
     driver = next((p for p in drawn if hasattr(p, "decode_pairs")), None)
     if driver is None or (top - n + 2) * driver.random_keys > KV_PAIRS:
         return None
     listed = (top - n + 2) * driver.random_keys  # every drawn key listed once, then matched by the others
     others = width - max(1, int(driver.random_keys))
-    return int(listed * (KV_PAIR_WORK + others // 2))
+    return int(listed * (KV_PAIR_WORK + others // 2)), int(listed)
 
 
 class Expr:
@@ -277,7 +287,12 @@ class Expr:
         return int(kept.sum())
 
     def kv_cost(self, n: int) -> int:
-        """Work units of kv_retained at n tokens (keys x intersected row pieces, plus random pairs tested).
+        """Work units of kv_retained at n tokens (see kv_price)."""
+        return self.kv_price(n)[0]
+
+    def kv_price(self, n: int) -> tuple[int, int]:
+        """(work units, bytes held) of kv_retained at n tokens (keys x intersected row pieces, plus random pairs
+        tested; the bytes are the random candidates' arrays, KV_PAIR_BYTES a pair).
 
         A term with random parts tests the finite (row, key) candidates its other parts allow, each
         against all r drawn keys, or lists the r keys of every row up to the last candidate row:
@@ -285,12 +300,12 @@ class Expr:
         where they gather; sampled on the rest), so the price and the count take the same branch.
         """
         if self.data_dependent or not self.causal_mask:
-            return 0
-        total = 0
+            return 0, 0
+        total = held = 0
         terms = _distinct_terms(self)
         for index, prims in enumerate(terms):
             if len(prims) == 1 and prims[0].kv_every_key:
-                return total
+                return total, held
             # kv_retained meets the parts in order: part k is one kv_rows build (~13 ns a key here) and one
             # intersect pass (~9 ns a key) per piece the parts before it left, at most the product of their
             # piece counts. A part of one piece is one unit a key, as before (22 ns measured: 3 interval parts
@@ -316,16 +331,19 @@ class Expr:
                 # counting the candidates meets the parts' pieces on ~6,000 keys: past KV_DRAWN_MAX_PIECES pieces that
                 # alone broke the 50 ms a refusal may take (random ∩ neighborhood(2, 63) ∩ logsparse ∩ longformer
                 # at 9,010: 11 k intersections, 0.19 s), so such a term is priced as kv_retained's refusal
-                work = _drawn_cost(prims, drawn, n) if prod <= KV_DRAWN_MAX_PIECES else None
-                if work is None:
+                drawn_price = _drawn_cost(prims, drawn, n) if prod <= KV_DRAWN_MAX_PIECES else None
+                if drawn_price is None:
                     # kv_retained refuses, unless the terms before it keep every key already (then it reads
                     # none of this term's rows): dilatedᶜ(2^20, 35) ∪ logsparseᶜ, ∩ random(256) at 1,893 was
                     # priced "refuse" and its decode cache took 2 ms. Counted where those terms are cheap
                     if index and total <= KV_PREFIX_WORK and _keep_every_key(terms[:index], n):
                         continue
-                    return 1 << 62  # priced so that the budget refuses first
-                total += work
-        return total
+                    return 1 << 62, held  # priced so that the budget refuses first
+                total += drawn_price[0]
+                # plus one chunk of the test's (pair, drawn key) cells: its tables, gathers and compares
+                chunk = KV_CHUNK_CELL_BYTES * DECODE_CELLS if drawn_price[1] else 0
+                held = max(held, KV_PAIR_BYTES * drawn_price[1] + chunk)
+        return total, held
 
     def cost_estimate(self, n: int, rows: int | None = None, window: bool = False) -> int:
         """Work units of counting `rows` rows (default n) of this expression exactly at n tokens.

@@ -10,14 +10,12 @@ import numpy as np
 from ..segments import Seg, interval, singletons
 from ..spec import SEED, P, PatternDef, register
 from .base import FOREVER, Primitive, _stream_key, block_bounds, nblocks, random_subsets, stack_chunks
+from .expr import DECODE_CELLS  # the decode cache's price counts its chunk of cells
 
 KEY_CELLS = 1 << 21  # random keys held at once while building a block layout
 GEN_CELLS = 1 << 16  # keys drawn at once: small temporaries stay in cache and skip fresh pages
 TABLE_CACHE_CELLS = 1 << 23  # a whole-sequence key table up to this many keys (int32, 32 MiB) is kept once
 FAST_DUP_SHARE = 1 / 16  # iid draws are tried first where a row repeats a key with at most this probability
-# (pair, drawn key) cells a decode-cache test compares at once. Unbounded, the test held P x r of them: 256 MB for
-# the ~0.5 M candidates of block(698, 1) ∩ randomᶜ(56) at 2,112 tokens (seed 32), none of it priced
-DECODE_CELLS = 1 << 20
 _FAST_SALT = 3  # the iid attempt's own stream, independent of the fallback's (salt 1)
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _TABLES: dict[str, tuple] = {}  # the last whole-sequence key table: (primitive, n, table)
