@@ -237,6 +237,24 @@ PINNED = [
         128,
     ),
     (
+        "fixedᶜ(8,192, 5) ∩ dilatedᶜ(800,000, 4,096) ∩ randomᶜ(40) at 16,374 (a band of keys the sample missed: 21 s)",
+        [
+            ["fixed", True, {"stride": 8192, "summary": 5}],
+            ["dilated", True, {"window": 800000, "dilation": 4096}],
+            ["random", True, {"random_keys": 40}],
+        ],
+        ["intersection", [0, 1, 2]],
+        16374,
+        128,
+    ),
+    (
+        "blockᶜ(2^19, 0) ∩ randomᶜ(4) at 1,048,513 (each chunk tests its 4.19 M candidates: 3.5 s, 394 MB)",
+        [["block", True, {"block": 524288, "neighbors": 0}], ["random", True, {"random_keys": 4}]],
+        ["intersection", [0, 1]],
+        1048513,
+        128,
+    ),
+    (
         "strided(63) ∩ logsparse at 65",
         [["strided", False, {"stride": 63}], ["logsparse", True, {}]],
         ["intersection", [0, 1]],

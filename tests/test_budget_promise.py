@@ -195,6 +195,24 @@ def test_false_refusals_of_the_issue_are_accepted():
             128,
             {"random_keys", "n"},
         ),
+        # a probe of the budget: fixed's summary keys on a band the even sample of keys missed (priced 0 candidates,
+        # 4.0 M tested), each row's table on the slow, repeating draw: 21 s accepted at 31.6 M units
+        (
+            make("fixed", True, stride=8192, summary=5).expr()
+            & make("dilated", True, window=800000, dilation=4096).expr()
+            & make("random", True, random_keys=40).expr(),
+            16374,
+            128,
+            {"random_keys"},
+        ),
+        # the same probe: 33.5 M candidates over the sequence priced as one listing, though each chunk of 65,536 keys
+        # held 4.19 M and tested them (3.5 s, 394 MB accepted at 28.3 M units)
+        (
+            make("block", True, block=524288, neighbors=0).expr() & make("random", True, random_keys=1).expr(),
+            1048513,
+            128,
+            {"random_keys", "n"},
+        ),
         # seed 50: fixed's summary columns ran 21-24 ns a unit of the sweep's price; 0.98 s when priced 35 M units
         (
             make("fixed", stride=6897, summary=27).expr() | make("streaming", sinks=42, window=52).expr(),

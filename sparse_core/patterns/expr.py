@@ -41,6 +41,11 @@ KV_PAIR_WORK = 30
 # a candidate and 227 compares at 129 units); bigbirdᶜ(1,431) ∩ random(236) at 130, 84 M compares: 0.20 s.
 # Set so that each of these runs at 15-17 ns a unit, as the rest of the price does at its worst
 KV_CANDIDATE_WORK = 4
+# A row's table draws r distinct keys of its i + 1; where a repeat is likely (i + 1 below KV_SLOW_POPULATION x r^2)
+# the draw sorts and redraws: fixed(8,192, 5) ∩ dilatedᶜ(800,000, 4,096) ∩ randomᶜ(40) at 16,374 drew ~0.8 M rows'
+# tables in 21 s, ~600 ns a key against ~30 on the fast path
+KV_SLOW_POPULATION = 8
+KV_SLOW_DRAW = 20
 # bytes a candidate (row, key) pair holds while tested: its key and row, the key's column, the row order and the
 # answer. dilatedᶜ(168,000, 4,096) ∩ dilatedᶜ(168,000, 4,095) ∩ randomᶜ(1) at 100,000 held 159 MB for 4.1 M pairs
 # (pair, drawn key) cells a decode-cache test compares at once (random_keys.pairs_in_chunks). Unbounded, the test held
@@ -134,18 +139,22 @@ KV_COST_EXACT = 4096  # last keys whose decode-cache candidates kv_cost counts e
 
 
 def _drawn_cost(prims: tuple, drawn: list, n: int) -> tuple[int, int] | None:
-    """Work of the random-table tests in kv_retained for one term at n tokens; None where it refuses.
+    """(work, candidate pairs held at once) of the random-table tests in kv_retained for one term at n tokens;
+    None where it refuses.
 
-    Mirrors kv_retained's branches: candidates (rows >= n - 1 that end) are counted on the last
-    KV_COST_EXACT keys exactly and on an even sample of the others; each candidate is matched against
-    every drawn key of every random part (r comparisons, not one).
+    Mirrors kv_retained's branches, which it takes per chunk of KV_CHUNK keys: a chunk of at most KV_PAIRS
+    candidates (rows >= n - 1 that end) tests each against its row's table; a larger one lists every row's draws.
+    Candidates are counted on the last KV_COST_EXACT keys exactly (the last KV_CHUNK with summary columns, whose
+    narrow bands of keys an even sample misses) and on an even sample of the others.
     """
     width = sum(max(1, int(getattr(p, "random_keys", getattr(p, "random_blocks", 1)))) for p in drawn)
-    tail = min(n, KV_COST_EXACT)
+    banded = any(type(p).__name__ == "SummaryColumns" for p in prims)
+    tail = min(n, KV_CHUNK if banded else KV_COST_EXACT)
     cols_tail = np.arange(n - tail, n, dtype=np.int64)
     head = n - tail
     cols_head = np.unique(np.linspace(0, head - 1, min(head, 2048)).astype(np.int64)) if head else cols_tail[:0]
-    pairs = hull = 0.0
+    chunk_pairs = np.zeros(-(-n // KV_CHUNK), dtype=np.float64)  # candidates of each chunk of keys
+    hull = 0.0
     top = -1
     for cols, scale in ((cols_tail, 1.0), (cols_head, head / max(1, len(cols_head)))):
         if not len(cols):
@@ -159,7 +168,7 @@ def _drawn_cost(prims: tuple, drawn: list, n: int) -> tuple[int, int] | None:
         for s in rows:
             count = np.where(far, 0, s.count)
             held = scale * float(count.sum())
-            pairs += held
+            np.add.at(chunk_pairs, cols // KV_CHUNK, scale * count)
             live = count > 0
             if live.any():  # the rows of one piece, over all keys, lie in its hull (keys next to each other share rows)
                 last = s.start + s.step * (count - 1)
@@ -172,26 +181,38 @@ def _drawn_cost(prims: tuple, drawn: list, n: int) -> tuple[int, int] | None:
                     residues = min(step, int(np.ceil(residues * scale)))
                 hull += min(held, ((hi - lo) // step + 1) * residues)
             top = max(top, int(np.where(count > 0, s.last, -1).max(initial=-1)))
-    if pairs <= KV_PAIRS:
-        # a random-keys table is drawn once a distinct row (decode_reads takes the pairs in row order), per chunk
-        # of KV_CHUNK keys: the candidates sit on at most `span` rows (n - 1 .. top), and on at most the pieces'
-        # hulls (random(227) ∩ neighborhoodᶜ(1,016, 63) ∩ longformer at 30 tokens: 0.3 M candidates, span 128 k
-        # rows, hulls 16 k, 12 k distinct rows). A random-blocks pick is drawn once a pair
-        rows_drawn = min(pairs, hull, max(1, top - n + 2) * -(-n // KV_CHUNK))
-        draws = 0.0
-        for p in drawn:
-            if hasattr(p, "decode_pairs"):
-                draws += rows_drawn * max(1, int(p.random_keys))
-            else:
-                draws += pairs * max(1, int(getattr(p, "random_blocks", 1)))
-        work = pairs * (KV_CANDIDATE_WORK + width / KV_COMPARES_PER_UNIT) + KV_DRAW_WORK * draws
-        return int(work), int(min(pairs, KV_PAIRS))  # a chunk's candidates are held at once, at most KV_PAIRS
+    span = max(1, top - n + 2)
     driver = next((p for p in drawn if hasattr(p, "decode_pairs")), None)
-    if driver is None or (top - n + 2) * driver.random_keys > KV_PAIRS:
-        return None
-    listed = (top - n + 2) * driver.random_keys  # every drawn key listed once, then matched by the others
-    others = width - max(1, int(driver.random_keys))
-    return int(listed * (KV_PAIR_WORK + others // 2)), int(listed)
+    work = 0.0
+    most = 0
+    for pairs in chunk_pairs[chunk_pairs > 0].tolist():
+        if pairs <= KV_PAIRS:
+            # a random-keys table is drawn once a distinct row (decode_reads takes the pairs in row order): the
+            # candidates sit on at most `span` rows (n - 1 .. top) and on at most the pieces' hulls (random(227) ∩
+            # neighborhoodᶜ(1,016, 63) ∩ longformer at 30 tokens: 0.3 M candidates, span 128 k rows, hulls 16 k,
+            # 12 k distinct rows). A random-blocks pick is drawn once a pair
+            rows_drawn = min(pairs, hull, span)
+            draws = 0.0
+            for p in drawn:
+                if hasattr(p, "decode_pairs"):
+                    r = max(1, int(p.random_keys))
+                    draws += rows_drawn * r * (KV_SLOW_DRAW if n < KV_SLOW_POPULATION * r * r else 1)
+                else:
+                    draws += pairs * max(1, int(getattr(p, "random_blocks", 1)))
+            work += pairs * (KV_CANDIDATE_WORK + width / KV_COMPARES_PER_UNIT) + KV_DRAW_WORK * draws
+            most = max(most, int(pairs))
+            continue
+        # block(2^19, 0) ∩ randomᶜ at 1,048,513: 33.5 M candidates over the sequence, 4.19 M (not more than
+        # KV_PAIRS) in each chunk: every chunk tested its candidates (3.5 s) where the price had listed once
+        if driver is None or span * driver.random_keys > KV_PAIRS:
+            return None
+        listed = span * driver.random_keys  # every drawn key listed once a chunk, then matched by the others
+        others = width - max(1, int(driver.random_keys))
+        work += listed * (KV_PAIR_WORK + others // 2)
+        most = max(most, int(listed))
+    # a chunk's arrays are replaced by the next chunk's while still held: two chunks' worth at the peak (dilatedᶜ ∩
+    # dilatedᶜ ∩ randomᶜ(1) at 100,000, two chunks: 158 MB held for 4.1 M candidates, 2.6 M in the larger chunk)
+    return int(work), int(min(chunk_pairs.sum(), 2 * most))
 
 
 class Expr:
