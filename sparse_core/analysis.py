@@ -159,8 +159,7 @@ def row_degree(expr: Expr, n: int, vectors: Vectors | None = None) -> np.ndarray
         return _mask_degrees(expr, n, vectors).copy()
     run = constant_rows(expr, n)
     causal = expr.primitives()[0].causal
-    if not (isinstance(expr, Primitive) and hasattr(expr, "row_count")):
-        check_cost(expr, n, -(-n // run) if run > 1 and not causal else n)
+    check_degree_cost(expr, n, run)
     # listing each causal run's own keys costs about one key per row: worth it only past a couple of segments
     if run > 1 and (not causal or _slots(expr, n) > 2):
         last = np.minimum(np.arange(run, n + run, run, dtype=np.int64), n) - 1
@@ -178,6 +177,17 @@ def row_degree(expr: Expr, n: int, vectors: Vectors | None = None) -> np.ndarray
         )
         return _causal_run_degrees(expr, n, run, last, deg, chunk_terms)
     return np.concatenate([_count_rows(expr, n, rows) for rows in _chunks(n)])
+
+
+def check_degree_cost(expr: Expr, n: int, run: int | None = None) -> None:
+    """Refuse (check_cost) the rows row_degree would count for a structured expression: one row per constant run
+    when runs are not causal, every row otherwise; nothing for a primitive with a closed form per row.
+    run: constant_rows(expr, n), where the caller has it already. The budget raises the same refusal."""
+    if isinstance(expr, Primitive) and hasattr(expr, "row_count"):
+        return
+    run = constant_rows(expr, n) if run is None else run
+    causal = expr.primitives()[0].causal
+    check_cost(expr, n, -(-n // run) if run > 1 and not causal else n)
 
 
 def _slots(expr: Expr, n: int) -> int:

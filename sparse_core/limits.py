@@ -256,7 +256,7 @@ def _static_slots(prim, n: int, block: int) -> tuple[int, int, int]:
 
 
 def drawn_part(prim) -> bool:
-    """A random part: its keys are drawn from tables, their memory priced per key (KEY_BYTES, RANDOM_BLOCK_WEIGHT)."""
+    """A random part: its keys are drawn from tables (never while pricing), their work and memory priced per key."""
     return type(prim).__name__ in ("RandomKeys", "RandomBlocks")
 
 
@@ -347,7 +347,7 @@ def _block_step_span(prim, n: int, block: int, kind: str) -> tuple[int, int]:
     progression whose sample shows no step stays unknown (no fold). The extent is bounded from the element
     rows' (_step_span): a segment of one residue class spans at most span / block + step key blocks.
     Random and column parts: unknown (0, 0), as before."""
-    if kind == "columns" or type(prim).__name__ in ("RandomKeys", "RandomBlocks"):
+    if kind == "columns" or drawn_part(prim):
         return 0, 0
     estep, espan = _step_span(prim, n)
     if estep <= 0 or espan <= 0:
@@ -512,7 +512,7 @@ def _dense_layout_bound(expr, n: int, block: int) -> tuple[int, int]:
     for term in terms:
         best, spread = dd_best(term)
         for p in term:
-            if p.data_dependent or type(p).__name__ in ("RandomKeys", "RandomBlocks"):
+            if p.data_dependent or drawn_part(p):
                 continue  # random parts are not drawn to price (52 ms for BigBird's 60 random blocks at 4,096)
             if nb * _static_slots(p, n, block)[1] > LAYOUT_PROBE_SLOTS:
                 # too many block-row slots to build within a refusal's 50 ms: this part bounds nothing here
@@ -682,7 +682,7 @@ def predict_cost(
                 blame("segment_evals", ["layers"])
     cost["random_draws"] = random_draws(structured, n)
     for p in structured:
-        if type(p).__name__ in ("RandomKeys", "RandomBlocks"):
+        if drawn_part(p):
             blame("random_draws", params_of(p))
     if structured and not expr.data_dependent:
         if n_terms > TERMS_LISTED:
@@ -729,7 +729,7 @@ def predict_cost(
         # term, listed once, and was priced twice (71 M units for 0.12 s)
         used = {id(p): p for t in terms for p in t}
         for p in structured:
-            if type(p).__name__ in ("RandomKeys", "RandomBlocks") or id(p) not in used:
+            if drawn_part(p) or id(p) not in used:
                 continue
             slots, bslots, extra = _static_slots(p, n, block)
             if type(p).__name__ == "LogSparse":  # its block rows merge one shifted range per power of two
@@ -826,7 +826,7 @@ def _refine_work(expr, terms, n: int, block: int) -> int:
     if bound <= analysis.REFINE_MAX_WORK:
         return bound
     loose = [p for t in terms if len(t) > 1 for p in t]
-    if any(type(p).__name__ in ("RandomKeys", "RandomBlocks", "LogSparse") for p in loose):
+    if any(drawn_part(p) or type(p).__name__ == "LogSparse" for p in loose):
         return analysis.REFINE_MAX_WORK  # drawing or merging block rows is real work: keep the bound
     if any(hasattr(p, "materialised_slots") for p in loose):
         # a column set (fixed's summary columns) may be listed as a (block rows, blocks) table to count the
@@ -977,28 +977,17 @@ def check_budget(expr, n: int, block: int = 128, budget: Budget | None = None, *
         )
     draws = random_draws([p for p in expr.primitives() if not p.data_dependent], n)
     if draws > budget.random_draws:  # refused before any probe (probing a random pattern draws its table)
-        names = [
-            x for p in expr.primitives() if type(p).__name__ in ("RandomKeys", "RandomBlocks") for x in _params_of(p)
-        ]
+        names = [x for p in expr.primitives() if drawn_part(p) for x in _params_of(p)]
         raise _random_draws_error(Cost(n, block, random_draws=draws), budget, list(dict.fromkeys(names + ["n"])))
     cost = predict_cost(expr, n, block, what=what, budget=budget)
     problem = over_budget(cost, budget)
     if problem is not None:
         raise problem
     if what in ("stats", "view") and not expr.data_dependent:
-        _engine_row_guard(expr, n)
+        # the refusal row_degree itself would raise (its own coarse limit), so that an accepted request is not
+        # refused by the engine after all: bigbirdᶜ(7,752, 63, 17, 30) at 2^20 passed the budget at 40 M units and
+        # was refused by the engine's estimate of 208 M cells (search seed 55)
+        from . import analysis
+
+        analysis.check_degree_cost(expr, n)
     return cost
-
-
-def _engine_row_guard(expr, n: int) -> None:
-    """Raise the refusal row_degree itself would raise (analysis.check_cost, its own coarse limit), so that an
-    accepted request is not refused by the engine after all: bigbirdᶜ(7,752, 63, 17, 30) at 2^20 passed the
-    budget at 40 M units and was refused by the engine's estimate of 208 M cells (search seed 55)."""
-    from . import analysis
-    from .patterns.expr import Primitive
-
-    if isinstance(expr, Primitive) and hasattr(expr, "row_count"):
-        return  # a closed form per row: row_degree counts nothing
-    run = analysis.constant_rows(expr, n)
-    causal = expr.primitives()[0].causal
-    analysis.check_cost(expr, n, -(-n // run) if run > 1 and not causal else n)
