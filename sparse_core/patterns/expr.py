@@ -41,20 +41,20 @@ KV_PAIR_WORK = 30
 # a candidate and 227 compares at 129 units); bigbirdᶜ(1,431) ∩ random(236) at 130, 84 M compares: 0.20 s.
 # Set so that each of these runs at 15-17 ns a unit, as the rest of the price does at its worst
 KV_CANDIDATE_WORK = 4
+KV_COMPARES_PER_UNIT = 8
+KV_DRAW_WORK = 2
 # A row's table draws r distinct keys of its i + 1; where a repeat is likely (i + 1 below KV_SLOW_POPULATION x r^2)
 # the draw sorts and redraws: fixed(8,192, 5) ∩ dilatedᶜ(800,000, 4,096) ∩ randomᶜ(40) at 16,374 drew ~0.8 M rows'
 # tables in 21 s, ~600 ns a key against ~30 on the fast path
 KV_SLOW_POPULATION = 8
 KV_SLOW_DRAW = 20
-# bytes a candidate (row, key) pair holds while tested: its key and row, the key's column, the row order and the
-# answer. dilatedᶜ(168,000, 4,096) ∩ dilatedᶜ(168,000, 4,095) ∩ randomᶜ(1) at 100,000 held 159 MB for 4.1 M pairs
 # (pair, drawn key) cells a decode-cache test compares at once (random_keys.pairs_in_chunks). Unbounded, the test held
 # P x r of them: 256 MB for the ~0.5 M candidates of block(698, 1) ∩ randomᶜ(56) at 2,112 tokens (seed 32)
 DECODE_CELLS = 1 << 20
+# bytes a candidate (row, key) pair holds while tested: its key and row, the key's column, the row order and the
+# answer. dilatedᶜ(168,000, 4,096) ∩ dilatedᶜ(168,000, 4,095) ∩ randomᶜ(1) at 100,000 held 159 MB for 4.1 M pairs
 KV_PAIR_BYTES = 44
 KV_CHUNK_CELL_BYTES = 24  # a chunk's cells: 20-24 MB measured above the candidates at r = 4 and r = 10
-KV_COMPARES_PER_UNIT = 8
-KV_DRAW_WORK = 2
 
 
 def _same_key(p) -> tuple:
@@ -336,9 +336,10 @@ class Expr:
             prod = passes = 1
             pieces = 0
             for p in prims:
-                prod *= max(1, p.kv_segment_count())
+                own = max(1, p.kv_segment_count())
+                prod *= own
                 passes += prod
-                pieces += max(1, p.kv_segment_count())
+                pieces += own
             passes -= 1
             # every piece of a part is built (a unit a key each): neighborhoodᶜ(1,024, 16), 33 pieces a key, ran
             # 0.50 s at 2^20 priced 13.6 M units when a part was one unit whatever its pieces (36 ns a unit)
