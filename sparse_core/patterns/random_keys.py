@@ -144,9 +144,13 @@ class RandomKeys(Primitive):
         population = rows + 1 if self.causal else np.full(len(rows), n)
         return fast_subsets(rows, population, self.random_keys, self.seed, salt=1)
 
+    def table_kept(self, n) -> bool:
+        """Whether the whole-sequence key table at n is small enough to be drawn once and kept (whole_table)."""
+        return n * self.random_keys <= TABLE_CACHE_CELLS
+
     def whole_table(self, n) -> np.ndarray:
         """(n, r) int32 keys of every row, drawn once per (primitive, n) where small enough, else drawn now."""
-        if n * self.random_keys > TABLE_CACHE_CELLS:
+        if not self.table_kept(n):
             return self._draw_all(n)
         with _LOCK:
             cached = _TABLES.get("keys")
@@ -167,7 +171,7 @@ class RandomKeys(Primitive):
         return table_predicate(lambda rows: self.key_table(rows, n), q_idx, kv_idx)
 
     def segments(self, rows, n):
-        if n * self.random_keys <= TABLE_CACHE_CELLS:
+        if self.table_kept(n):
             # the block layout reads the same whole table: drawn once for both (the price counts one draw; a
             # union with random(256) at 1,583 tokens drew it for the rows and again for the blocks, 0.41 s)
             return singletons(self.whole_table(n)[np.asarray(rows)].astype(np.int64))
@@ -179,7 +183,7 @@ class RandomKeys(Primitive):
         return np.minimum(self.random_keys, population)
 
     def block_segments(self, brows, n, block):
-        if len(brows) == nblocks(n, block) and n * self.random_keys <= TABLE_CACHE_CELLS:
+        if len(brows) == nblocks(n, block) and self.table_kept(n):
             return distinct_blocks(self.whole_table(n), n, block)
         per_row = block * self.random_keys
         step = max(1, KEY_CELLS // per_row)
@@ -196,7 +200,7 @@ class RandomKeys(Primitive):
         """(nb, nb) exact kept pairs per (query block, key block): a histogram of the key table."""
         nb = nblocks(n, block)
         r = self.random_keys
-        whole = n * r <= TABLE_CACHE_CELLS
+        whole = self.table_kept(n)
         table = self.whole_table(n) if whole else None
         counts = np.zeros(nb * nb + 1, dtype=np.int64)
         step = max(block, (KEY_CELLS // max(1, r)) // block * block)
