@@ -255,6 +255,31 @@ PINNED = [
         128,
     ),
     (
+        "bigbird(8,192, 61 random blocks) at 2^20, block 256 (rows priced as 65,536, not 128 runs: 320 MiB for 103 MB)",
+        [["bigbird", False, {"block": 8192, "window_blocks": 63, "global_blocks": 2, "random_blocks": 61}]],
+        0,
+        1 << 20,
+        256,
+    ),
+    (
+        "bigbird(8,192, 64 random blocks) at 2^20, block 64 (random block rows: 124 MB, priced 49 MiB)",
+        [["bigbird", False, {"block": 8192, "window_blocks": 63, "global_blocks": 2, "random_blocks": 64}]],
+        0,
+        1 << 20,
+        64,
+    ),
+    (
+        "(block_gatingᶜ ∪ globalᶜ) ∩ random(230) at 4,096, block 2 (random keys bound no layout: 364 MiB, ran 138 MB)",
+        [
+            ["block_gating", True, {"block": 46, "top_blocks": 1024}],
+            ["global", True, {"global_tokens": 146449}],
+            ["random", False, {"random_keys": 230, "seed": 101}],
+        ],
+        ["intersection", [["union", [0, 1]], 2]],
+        4096,
+        2,
+    ),
+    (
         "strided(63) ∩ logsparse at 65",
         [["strided", False, {"stride": 63}], ["logsparse", True, {}]],
         ["intersection", [0, 1]],

@@ -140,6 +140,22 @@ BLOCK_BYTES_PER_SLOT = 24  # per block-row slot (starts, counts and one sort)
 # dilatedᶜ(988,249, 4,037) at 786,432, block 64 held 282 MB above the process, priced 110 MiB at 24 bytes a slot
 BLOCK_FOLD_BYTES_PER_SLOT = 64
 BLOCK_ROW_BYTES = 48  # per block row and structured part's block slot: 41 B measured at most (predict_cost)
+# Counting rows one per constant run (BigBird, blocks): the row chunk is the runs, not ROW_CHUNK rows, and a causal
+# expression then lists each run's own keys in per-token arrays (hit map, running cover, sums): bigbird(8,192, rb 61)
+# at 2^20 held 9 MB for its 128 runs, priced 320 MiB as 65,536 rows (refused); bigbirdᶜ(8,192, rb 8) at 2^20 held
+# 34 MB for the runs' listing, bigbirdᶜ(64, rb 2) 37 MB
+CAUSAL_RUN_BYTES = 40
+RUN_DEGREE_BYTES = 16  # bidirectional runs: their degrees, repeated to every row
+# a run's row holds more a slot than a chunk of every row (block ∩ bigbird(64, rb 40) ∩ block at 300,000: 18,750 runs x
+# 43 slots held 78 MB, 97 bytes a slot; bigbird(64, rb 64) at 2^20 92 MB for 16,384 x 67, 84 bytes)
+RUN_BYTES_PER_SLOT = 100
+# A random-blocks part builds its block rows' candidate blocks SPAN_CELLS at a time, each candidate in ~10 int64
+# temporaries (picks, bounds, validity, the merge's sort), and keeps the merged slots of every block row until they
+# are stacked: bigbird(64, rb 64) at 2^20 held 157 MB at block 32 and 121 MB at block 64, bigbird(8,192, rb 64) 124 MB
+# at block 64, bigbird(16, rb 16) 109 MB at block 512; priced 73-98 MiB (49 and 25.5 for the last two) at 24 bytes a
+# slot. Measured here, one process a request, tools /tmp/cal/phase_mem.py
+RANDOM_BLOCK_CANDIDATE_BYTES = 100
+RANDOM_BLOCK_KEPT_BYTES = 16
 KEY_BYTES = 31  # per random key: its int32 table, the key blocks and their sort (random(8) at 2^20: 258 MB)
 
 # The parameters that drive a primitive's cost, as the pattern forms call them.
@@ -400,6 +416,25 @@ def random_draws(prims, n: int, listed: bool = False) -> int:
     return total
 
 
+def _random_block_bytes(prims, nb: int, block: int) -> int:
+    """Peak bytes of the random-blocks parts' block rows while built (RandomBlocks.block_segments): one chunk of
+    candidates at a time, every block row's merged slots kept."""
+    from .patterns.random_blocks import SPAN_CELLS
+
+    most = 0
+    for p in prims:
+        if type(p).__name__ != "RandomBlocks":
+            continue
+        own = max(1, int(p.block))
+        # query blocks of the part that one block row overlaps, each with its picks (listed as two key blocks when
+        # a pick is narrower than a block)
+        per_row = (block // own + 2) * max(1, int(p.random_blocks)) * (2 if own <= block else 1)
+        candidates = nb * per_row
+        held = RANDOM_BLOCK_CANDIDATE_BYTES * min(SPAN_CELLS, candidates) + RANDOM_BLOCK_KEPT_BYTES * candidates
+        most = max(most, held)
+    return most
+
+
 def _data_dependent_work(prim, n: int, d: int = 64) -> dict[str, int]:
     name = type(prim).__name__
     g = partial(_param, prim, default=1)
@@ -444,6 +479,8 @@ def _row_keys_bound(prim, n: int) -> int | None:
         return min(n, _param(prim, "vertical") + _param(prim, "slash"))
     if name == "BlockGating":
         return min(n, _param(prim, "top_blocks", n) * max(1, _param(prim, "block", 1)))
+    if name == "RandomKeys":  # a structured part, but drawn: its r keys a row bound a term without drawing them
+        return min(n, _param(prim, "random_keys", n))
     return None
 
 
@@ -495,10 +532,13 @@ def _dense_layout_bound(expr, n: int, block: int) -> tuple[int, int]:
     if nb > DATA_DEPENDENT_MAX_N:  # a deployment raised the limit: do not build a million block rows to price
         return nb * nb, 0
     terms = simple_terms(expr)
-    bounds = {id(p): _bounded_block_pairs(p, n, block) for t in terms for p in t if p.data_dependent}
+    # parts bounded by their keys a row: data-dependent ones and random keys. (block_gatingᶜ ∪ globalᶜ) ∩ random(230)
+    # at 4,096, block 2 was priced every block pair (364 MiB) and ran 138 MB
+    keyed = [p for t in terms for p in t if p.data_dependent or type(p).__name__ == "RandomKeys"]
+    bounds = {id(p): _bounded_block_pairs(p, n, block) for p in keyed}
 
     def dd_best(term) -> tuple[int, int]:
-        found = [b for p in term if p.data_dependent and (b := bounds[id(p)]) is not None]
+        found = [b for p in term if (b := bounds.get(id(p))) is not None]
         return min(found, default=(nb * nb, 0))
 
     if any(all(p.data_dependent for p in t) and dd_best(t)[0] >= nb * nb for t in terms):
@@ -527,6 +567,17 @@ def _dense_layout_bound(expr, n: int, block: int) -> tuple[int, int]:
                 best, spread = kept[id(p)], 0  # a structured part's block set bounds it (priced as before)
         total += best
         scattered += spread
+    # a part in every term bounds their union: the terms of (block_gatingᶜ ∪ logsparse) ∩ random(32) share their
+    # random keys, priced twice as two terms
+    for p in set.intersection(*({id(q) for q in t} for t in terms)) if len(terms) > 1 else ():
+        if (own := bounds.get(p)) is not None:
+            shared, spread = own[0], min(scattered, own[1])
+        elif p in kept:  # a structured part's block set, priced without scattered runs as in a term
+            shared, spread = kept[p], 0
+        else:
+            continue
+        if shared < total:
+            total, scattered = shared, spread
     return min(total, nb * nb), min(scattered, total, nb * nb)
 
 
@@ -764,12 +815,19 @@ def predict_cost(
             cells = max(cells, min(segments_mod.BITMAP_CELLS, nb * nb))
         bitmap = BITMAP_BYTES_PER_CELL * cells
         widest = max(_static_slots(p, n, block)[0] for p in structured)
+        # rows counted a chunk at a time: one row per constant run where row_degree takes that shortcut (rows 0 is a
+        # closed form per row, a chunk of rows at a time)
+        per_slot = RUN_BYTES_PER_SLOT if 0 < rows < n else BYTES_PER_SLOT
+        row_bytes = per_slot * min(chunk, rows or chunk) * max(peak, widest)
+        if 0 < rows < n:  # the runs' degrees repeated to every row; a causal expression lists each run's keys
+            row_bytes += (CAUSAL_RUN_BYTES if structured[0].causal else RUN_DEGREE_BYTES) * n
         keys = n * sum(int(getattr(p, "random_keys", 0)) for p in structured if type(p).__name__ == "RandomKeys")
         block_slots = sum(_static_slots(p, n, block)[1] for p in structured if not drawn_part(p))
         cost["memory_bytes"] = (
             max(
-                BYTES_PER_SLOT * chunk * max(peak, widest),
-                (BLOCK_FOLD_BYTES_PER_SLOT if bmethod == "fold" else BLOCK_BYTES_PER_SLOT) * nb * bpeak,
+                row_bytes,
+                (BLOCK_FOLD_BYTES_PER_SLOT if bmethod == "fold" else BLOCK_BYTES_PER_SLOT) * nb * bpeak
+                + _random_block_bytes(structured, nb, block),
                 # every block row's own arrays while the layout is built, at blocks near 1 as many as the rows:
                 # stridedᶜ ∩ blockᶜ(9, 18) at 2^20, block 1 held 163 MB priced 24 MB, window(5) 66 MB, strided 124 MB
                 BLOCK_ROW_BYTES * nb * (1 + block_slots),

@@ -902,3 +902,81 @@ def test_the_decode_caches_random_candidates_are_priced_for_their_memory():
     cpu_s, rss_mb = _fresh_process_stats(layers, tree, 100000, 128)
     assert rss_mb - 40 < cost.memory_bytes / 2**20, (cost.memory_bytes >> 20, rss_mb)
     assert cpu_s < 1.0 * 2, cpu_s  # 0.44 s measured (0.53 with the process start)
+
+
+BIGBIRD_MANY_RANDOM = [["bigbird", False, {"block": 64, "window_blocks": 3, "global_blocks": 2, "random_blocks": 64}]]
+
+
+def test_bigbird_with_many_random_blocks_is_priced_for_its_runs_and_its_random_block_rows():
+    # Non-causal BigBird's rows are counted one per query block (constant runs): 16,384 rows at 2^20 for block 64,
+    # 128 for block 8,192. The price held a full chunk of 65,536 rows (335 MiB for 64 random blocks, refused),
+    # while the rows held 92 MB and 9 MB
+    from benchmarks.budget_search import build
+
+    expr = build(BIGBIRD_MANY_RANDOM, 0)
+    rows, _ = limits._degree_rows(expr, expr.primitives(), BIG)
+    assert rows == BIG // 64 == -(-BIG // analysis.constant_rows(expr, BIG))
+    check_budget(expr, BIG, 256)  # 0.31 s, 151 MB in a fresh process
+    wide = make("bigbird", block=8192, window_blocks=63, global_blocks=2, random_blocks=61).expr()
+    assert check_budget(wide, BIG, 256).memory_bytes < 100 << 20  # 103 MB measured in all, was priced 320 MiB
+    # ...but its block rows' random candidates are built a chunk at a time in ~10 temporaries each: at block 32 they
+    # held 157 MB over the process, which 24 bytes a slot priced at 98 MiB. The price holds a chunk of them now
+    assert predict_cost(expr, BIG, 32).memory_bytes >= 122 << 20  # the 157 MB measured, less the process's 35
+
+
+@pytest.mark.timing
+@pytest.mark.slow  # a fresh process each: measurements, not the quick loop
+@pytest.mark.parametrize(
+    "layers, block",
+    [
+        (BIGBIRD_MANY_RANDOM, 256),  # its rows: 92 MB over the process measured, 116 MB for the whole request
+        # its block rows' random candidates: 124 MB, priced 49 MiB at 24 bytes a slot
+        ([["bigbird", False, {"block": 8192, "window_blocks": 63, "global_blocks": 2, "random_blocks": 64}]], 64),
+    ],
+)
+def test_bigbird_with_many_random_blocks_holds_no_more_than_its_price_in_a_fresh_process(layers, block):
+    from benchmarks.budget_search import build
+
+    price_mb = predict_cost(build(layers, 0), BIG, block).memory_bytes / 2**20
+    _, base_mb = _fresh_process_stats([["window", False, {"window": 4}]], 0, 16, 16)  # python, numpy, the engine
+    cpu_s, rss_mb = _fresh_process_stats(layers, 0, BIG, block)
+    assert rss_mb - base_mb <= price_mb, (rss_mb, base_mb, price_mb)
+    assert cpu_s < 1.0 * 2 and rss_mb < 300, (cpu_s, rss_mb)
+
+
+GATED_RANDOM = (
+    [
+        ["block_gating", True, {"block": 46, "top_blocks": 1024}],
+        ["global", True, {"global_tokens": 146449}],
+        ["random", False, {"random_keys": 230, "seed": 101}],
+    ],
+    ["intersection", [["union", [0, 1]], 2]],
+    4096,
+    2,
+)
+
+
+def test_random_keys_bound_a_data_dependent_layout_like_top_k():
+    # (block_gatingᶜ ∪ globalᶜ) ∩ random(230) at 4,096, block 2 (search seed 64): random parts were skipped when
+    # bounding the layout (they are not drawn to price), so it was priced every block pair, 364 MiB, and refused;
+    # it ran 0.47 s, 138 MB. A row keeps r random keys, a bound known without drawing them, shared by both terms
+    from benchmarks.budget_search import build
+
+    layers, tree, n, block = GATED_RANDOM
+    expr = build(layers, tree)
+    pairs, scattered = limits._dense_layout_bound(expr, n, block)
+    nb = n // block
+    assert pairs == scattered == nb * min(nb, 2 * 230)  # one term's bound, not two: the random part is in both
+    assert pairs >= int(stats(expr, n, block).kept_blocks)  # a bound: the engine's layout keeps no more
+    check_budget(expr, n, block)
+    # the bound is random keys' own, causal ones none past the diagonal
+    causal = make("topk", True, k=8).expr() & make("random", True, random_keys=8).expr()
+    assert limits._dense_layout_bound(causal, 64, 1)[0] == sum(min(i + 1, 8) for i in range(64))
+
+
+@pytest.mark.timing
+@pytest.mark.slow  # a fresh process each: measurements, not the quick loop
+def test_a_layout_bounded_by_random_keys_keeps_the_promise_in_a_fresh_process():
+    cpu_s, rss_mb = _fresh_process_stats(*GATED_RANDOM)
+    assert cpu_s < 1.0 * 2, cpu_s  # 0.47 s with its start, 138 MB (search seed 64, load ~2)
+    assert rss_mb < 300 + 250, rss_mb  # torch's own ~250 MB is no part of the request (the app has it loaded)
