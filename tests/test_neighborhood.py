@@ -33,7 +33,21 @@ def oracle_keep(prim: Neighborhood, i: int, j: int, n: int) -> bool:
     return kr in window_1d(qr, -(-n // prim.side), k) and kc in window_1d(qc, prim.side, k)
 
 
-EXAMPLES = [(5, 1, 25), (8, 2, 64), (7, 3, 45), (3, 2, 20), (9, 0, 30), (6, 1, 1), (4, 5, 16)]
+# (3, 2, 20), (4, 5, 16), (5, 2, 23), (2, 63, 50) and (1, 0, 7): windows as wide as the grid or wider, whose key rows
+# are one interval (Neighborhood.full_width); (6, 2, 31) is one column short of that
+EXAMPLES = [
+    (5, 1, 25),
+    (8, 2, 64),
+    (7, 3, 45),
+    (3, 2, 20),
+    (9, 0, 30),
+    (6, 1, 1),
+    (4, 5, 16),
+    (5, 2, 23),
+    (6, 2, 31),
+    (2, 63, 50),
+    (1, 0, 7),
+]
 
 
 @pytest.mark.parametrize("causal", [False, True])
@@ -62,7 +76,7 @@ def test_every_pixel_keeps_k_squared_keys_and_corners_share_the_inner_window():
     )  # (0, 1) shares it, (0, 4) not
 
 
-@pytest.mark.parametrize("side, radius, n", [(5, 1, 23), (4, 2, 30), (6, 1, 37), (3, 3, 20)])
+@pytest.mark.parametrize("side, radius, n", [(5, 1, 23), (4, 2, 30), (6, 1, 37), (3, 3, 20), (5, 2, 21), (2, 5, 9)])
 def test_decode_cache_counts_what_later_rows_read_at_their_own_length(side, radius, n):
     """kv_retained: keys 0..n-1 read by row n-1 or a later row i, each row reading the mask of i + 1 tokens
     (it then sits in the last grid row, its window shifted up against that border)."""
@@ -79,3 +93,23 @@ def test_scaling_shrinks_the_radius_and_keeps_the_grid():
 
     scaled = scale_to_n("neighborhood", {"side": 8, "radius": 3}, 64, False)
     assert scaled.params == {"side": 8, "radius": 1} and scaled.density == 9 / 64  # k² = 9 keys per pixel
+
+
+def test_a_window_as_wide_as_the_grid_is_one_interval_of_keys_a_row():
+    """k >= side: every key row of the window is a whole grid row, and they are consecutive, so a row keeps one
+    interval (radius 57 on a 19-wide grid was 115 intervals a row: 492 MiB priced for 56,073 tokens, ran 236 MB)."""
+    wide, narrow = Neighborhood(19, 57), Neighborhood(19, 8)  # k = 115 and k = 17 on 19 columns
+    assert wide.full_width and not narrow.full_width
+    assert wide.segment_count(56073) == wide.kv_segment_count() == 1
+    assert narrow.segment_count(56073) == 17
+    rows = np.arange(0, 56073, 997)
+    (seg,) = wide.segments(rows, 56073)
+    truth = oracle_mask(Neighborhood(19, 57), 2000)
+    for causal in (False, True):  # against the paper's rule, at a size the oracle can draw
+        prim = Neighborhood(19, 57, causal=causal)
+        oracle = truth & np.tril(np.ones_like(truth)) if causal else truth
+        assert np.array_equal(analysis.dense_mask(prim, 2000), oracle)
+        assert np.array_equal(analysis.block_layout(prim, 2000, 16).dense(), oracle_blocks(oracle, 16))
+    # every row keeps k whole grid rows, 115 x 19 keys, fewer where its window holds the partial last grid row
+    assert (seg.count == np.minimum(seg.start + 115 * 19, 56073) - seg.start).all()
+    assert (seg.count[:-1] == 115 * 19).all() and seg.count[-1] == 114 * 19 + 56073 % 19

@@ -45,6 +45,11 @@ class Neighborhood(Primitive):
         """k - 1: the window's last row (or column) relative to its first."""
         return 2 * self.radius
 
+    @property
+    def full_width(self) -> bool:
+        """The window spans every grid column (k >= side): its key rows are whole grid rows, one interval of keys."""
+        return self.span + 1 >= self.side
+
     def height(self, n: int) -> int:
         """Grid rows that n tokens fill (the last may be partial)."""
         return -(-n // self.side)
@@ -71,6 +76,10 @@ class Neighborhood(Primitive):
 
     def segments(self, rows, n):
         rs, cs = self.starts(rows, n)
+        if self.full_width:  # whole consecutive grid rows: one interval, not one per key row (radius 57 on 19 columns)
+            start = rs * self.side
+            end = np.minimum((rs + min(self.span + 1, self.height(n))) * self.side, n)
+            return self._causal_clip([interval(start, end, len(rows))], rows)
         width = min(self.span + 1, self.side)
         segs = []
         for t in range(min(self.span + 1, self.height(n))):  # one interval per key row of the window
@@ -79,7 +88,7 @@ class Neighborhood(Primitive):
         return self._causal_clip(segs, rows)
 
     def segment_count(self, n):
-        return min(self.span + 1, self.height(n))
+        return 1 if self.full_width else min(self.span + 1, self.height(n))
 
     def block_segments(self, brows, n, block):
         chunks = [
@@ -94,6 +103,13 @@ class Neighborhood(Primitive):
         side, span = self.side, self.span
         qlo = brows * block
         qhi = np.minimum(qlo + block, n) - 1
+        if self.full_width:
+            # window starts never fall as the query moves on, and each window is whole grid rows, so a block's
+            # windows run from its first query's first key row to its last query's last: one interval of blocks
+            lo = self.starts(qlo, n)[0] * side
+            hi = np.minimum((self.starts(qhi, n)[0] + min(span + 1, self.height(n))) * side, n)
+            segs = [interval(lo // block, (hi - 1) // block + 1, len(brows))]
+            return self._causal_clip(segs, brows)
         ra, rb = qlo // side, qhi // side
         ones = np.ones(len(brows), dtype=np.int64)
         last_col_a = np.where(rb > ra, side - 1, qhi % side)
@@ -130,6 +146,8 @@ class Neighborhood(Primitive):
         # starts grow by 0 or 1 per column), from the key itself on.
         side, span, radius = self.side, self.span, self.radius
         kr, kc = cols // side, cols % side
+        if self.full_width:  # every column's window holds kc: whole grid rows kr .. kr + 2·radius, one interval
+            return [interval(cols, (kr + span + 1) * side, len(cols))]
         col_room = max(side - span - 1, 0)
         if col_room == 0:
             c_lo, c_hi = np.zeros_like(kc), np.full_like(kc, side - 1)
@@ -144,7 +162,7 @@ class Neighborhood(Primitive):
         return out
 
     def kv_segment_count(self):
-        return self.span + 1
+        return 1 if self.full_width else self.span + 1
 
     def kv_reach(self):
         return (self.span + 1) * self.side
@@ -157,7 +175,7 @@ class Neighborhood(Primitive):
         radius 3 1.79 s; this price accepts the first and refuses the others.
         """
         nb = -(-n // block)
-        return 2 * nb * (2 * (self.span + 1) + 1)
+        return 2 * nb * (1 if self.full_width else 2 * (self.span + 1) + 1)
 
     def constant_rows(self, n):
         """No two neighbouring rows share a key set (the window moves with the query)."""
