@@ -280,6 +280,53 @@ PINNED = [
         2,
     ),
     (
+        "mistralᶜ(7) ∩ fixed(41, 39) at 574,858, block 2^20 (its one block's rows counted at once: 490 MB)",
+        [["mistral", True, {"window": 7}], ["fixed", False, {"stride": 41, "summary": 39}]],
+        ["intersection", [0, 1]],
+        574858,
+        1 << 20,
+    ),
+    (
+        "dilatedᶜ ∩ longformerᶜ ∩ windowᶜ ∩ strided(217) at 2^20, block 2^20 (a 2^20-residue sort: 76 ms to refuse)",
+        [
+            ["dilated", True, {"window": 1033757, "dilation": 3716}],
+            ["longformer", True, {"window": 49, "global_tokens": 32}],
+            ["window", True, {"window": 960169}],
+            ["strided", False, {"stride": 217}],
+        ],
+        ["intersection", [["intersection", [0, 1]], 2, 3]],
+        1 << 20,
+        1 << 20,
+    ),
+    (
+        "(random(2) ∪ neighborhood(32, 60)) ∩ random(2) at 125,166, block 16 (bitmaps of 2^24 cells: 1.65 s)",
+        [
+            ["random", False, {"random_keys": 2, "seed": 526}],
+            ["neighborhood", False, {"side": 32, "radius": 60}],
+            ["random", False, {"random_keys": 2, "seed": 420}],
+        ],
+        ["intersection", [["union", [0, 1]], 2]],
+        125166,
+        16,
+    ),
+    (
+        "bigbird(1,582, 16 random blocks) ∪ block(5, 3) at 2^20 (fold over random blocks: 1.38-1.46 s)",
+        [
+            ["bigbird", False, {"block": 1582, "window_blocks": 61, "global_blocks": 37, "random_blocks": 16}],
+            ["block", False, {"block": 5, "neighbors": 3}],
+        ],
+        ["union", [0, 1]],
+        1 << 20,
+        128,
+    ),
+    (
+        "dilated(2,048, 2) ∩ topk(64) at 4,096, block 64 (a dense mask's 8.4 M pairs listed at once: 356 MB)",
+        [["dilated", False, {"window": 2048, "dilation": 2}], ["topk", False, {"k": 64}]],
+        ["intersection", [0, 1]],
+        4096,
+        64,
+    ),
+    (
         "strided(63) ∩ logsparse at 65",
         [["strided", False, {"stride": 63}], ["logsparse", True, {}]],
         ["intersection", [0, 1]],

@@ -145,7 +145,13 @@ BLOCK_ROW_BYTES = 48  # per block row and structured part's block slot: 41 B mea
 # at 2^20 held 9 MB for its 128 runs, priced 320 MiB as 65,536 rows (refused); bigbirdᶜ(8,192, rb 8) at 2^20 held
 # 34 MB for the runs' listing, bigbirdᶜ(64, rb 2) 37 MB
 CAUSAL_RUN_BYTES = 40
-RUN_DEGREE_BYTES = 16  # bidirectional runs: their degrees, repeated to every row
+# every row's degree, its chunks' results and their concatenation: mistralᶜ ∩ fixed(4,100, 1) at 2^20 held 21 MB over
+# the process for rows priced 5 MiB as one slot a row of a chunk
+DEGREE_BYTES = 20
+# fixed's summary columns, listed for their steps where they are few a row (segments.shape_of): mistralᶜ ∩ fixed(41, 39)
+# at 2^20 held 55 MB for its rows (39 slots x 65,536 rows listed, 16 bytes each), priced 5 MiB; at 574,858 tokens,
+# block 2^20, the one block's rows at once held 449 MB (a chunk at a time since)
+COLUMN_LIST_BYTES = 24
 # a run's row holds more a slot than a chunk of every row (block ∩ bigbird(64, rb 40) ∩ block at 300,000: 18,750 runs x
 # 43 slots held 78 MB, 97 bytes a slot; bigbird(64, rb 64) at 2^20 92 MB for 16,384 x 67, 84 bytes)
 RUN_BYTES_PER_SLOT = 100
@@ -760,7 +766,10 @@ def predict_cost(
         # ran 21-24 ns a unit of the sweep's price (fixed(6,897, 27) ∪ streaming at 2^20, block 2: 0.67 s for the
         # rows, priced 25 M units by union_plan)
         columns = any(shape.kind == "columns" for shape in shapes.values())
-        evals = int(evals * (COLUMNS_SHARE if columns else METHOD_SHARE.get(method, 1.0)))
+        share = COLUMNS_SHARE if columns else METHOD_SHARE.get(method, 1.0)
+        if method == "fold" and any(type(p).__name__ == "RandomBlocks" for p in structured):
+            share = FOLD_RANDOM_BLOCKS_SHARE
+        evals = int(evals * share)
         if block > SMALL_BLOCK:  # at blocks <= 8 the block rows are about as many and as long as the rows
             bevals = int(bevals * BLOCK_METHOD_SHARE.get(bmethod, 1.0))
         if "refuse" in (method, bmethod):  # no exact method fits (strided terms past the fold's reach)
@@ -792,7 +801,8 @@ def predict_cost(
                 blocks = min(blocks, nb * bslots)
             build += (rows + (n if extra else 0)) * slots + blocks + extra * n
         evals += build + listing
-        bevals += _refine_work(expr, terms, n, block)
+        refine = _refine_work(expr, terms, n, block)
+        bevals += refine
         evals += bevals
         kv_bytes = 0
         if evals <= budget.segment_evals:
@@ -818,16 +828,26 @@ def predict_cost(
         # rows counted a chunk at a time: one row per constant run where row_degree takes that shortcut (rows 0 is a
         # closed form per row, a chunk of rows at a time)
         per_slot = RUN_BYTES_PER_SLOT if 0 < rows < n else BYTES_PER_SLOT
-        row_bytes = per_slot * min(chunk, rows or chunk) * max(peak, widest)
-        if 0 < rows < n:  # the runs' degrees repeated to every row; a causal expression lists each run's keys
-            row_bytes += (CAUSAL_RUN_BYTES if structured[0].causal else RUN_DEGREE_BYTES) * n
+        counted = min(chunk, rows or chunk)
+        if refine:  # re-counting candidate blocks takes every row of each, a chunk of rows at a time
+            counted = max(counted, min(chunk, refine // max(1, analysis.refine_work_per_row(expr, n))))
+        # a column set of few segments a row is listed to learn its steps (segments.shape_of)
+        listed = sum(
+            int(p.materialised_slots(n))
+            for p in structured
+            if _kind(p) == "columns"
+            and hasattr(p, "materialised_slots")
+            and p.materialised_slots(n) <= segments_mod.FOLD_COLUMN_SLOTS
+        )
+        row_bytes = per_slot * counted * max(peak, widest) + COLUMN_LIST_BYTES * counted * listed + DEGREE_BYTES * n
+        if 0 < rows < n and structured[0].causal:  # a causal expression lists each run's own keys
+            row_bytes += CAUSAL_RUN_BYTES * n
         keys = n * sum(int(getattr(p, "random_keys", 0)) for p in structured if type(p).__name__ == "RandomKeys")
         block_slots = sum(_static_slots(p, n, block)[1] for p in structured if not drawn_part(p))
         cost["memory_bytes"] = (
             max(
                 row_bytes,
-                (BLOCK_FOLD_BYTES_PER_SLOT if bmethod == "fold" else BLOCK_BYTES_PER_SLOT) * nb * bpeak
-                + _random_block_bytes(structured, nb, block),
+                _block_plan_bytes(bmethod, terms) * nb * bpeak + _random_block_bytes(structured, nb, block),
                 # every block row's own arrays while the layout is built, at blocks near 1 as many as the rows:
                 # stridedᶜ ∩ blockᶜ(9, 18) at 2^20, block 1 held 163 MB priced 24 MB, window(5) 66 MB, strided 124 MB
                 BLOCK_ROW_BYTES * nb * (1 + block_slots),
@@ -860,10 +880,26 @@ def predict_cost(
 
 # Work of a counting method a unit of union_plan, against the sweep's (see predict_cost)
 METHOD_SHARE = {"fold": 0.5, "ie": 2 / 3}
+# the fold over a random-blocks part's rows (one progression a drawn block, sorted per row) ran 11 ns a unit:
+# bigbird(1,582, 16 random blocks) ∪ block(5, 3) at 2^20 took 0.76 s for its rows, priced 31.5 M units at half
+FOLD_RANDOM_BLOCKS_SHARE = 0.75
 COLUMNS_SHARE = 1.6
 BLOCK_METHOD_SHARE = {"ie": 0.5, "bitmap": 0.5}
 
 BITMAP_BYTES_PER_CELL = 6  # bool hit map, int32 running cover and its comparison, per (row, key) cell
+
+
+# A block plan's sweep over the pieces intersected terms leave (every pair of their parts' slots, each its own
+# arrays, then sorted): (random(2) ∪ neighborhood(32, 60)) ∩ random(2) at 125,166, block 8 held 251 MB over the
+# process for 15,646 block rows x 272 slots (59 bytes a slot), priced 97 MiB at 24
+BLOCK_MEET_BYTES_PER_SLOT = 64
+
+
+def _block_plan_bytes(method: str, terms) -> int:
+    """Bytes a block-row slot of the block plan holds while counted."""
+    if method == "fold":
+        return BLOCK_FOLD_BYTES_PER_SLOT
+    return BLOCK_MEET_BYTES_PER_SLOT if any(len(t) > 1 for t in terms) else BLOCK_BYTES_PER_SLOT
 
 
 def _refine_work(expr, terms, n: int, block: int) -> int:

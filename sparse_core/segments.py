@@ -146,7 +146,7 @@ def sort_pairs(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 IE_MAX_TERMS = 5  # inclusion-exclusion over at most 2^5 - 1 subsets
 SWEEP_CELLS = 1 << 21  # rows x intervals held at once by the interval sweep
-BITMAP_CELLS = 1 << 24  # rows x keys held at once by the bitmap count
+BITMAP_CELLS = 1 << 20  # rows x keys held at once by the bitmap count
 
 
 def _is_intervals(segs) -> bool:

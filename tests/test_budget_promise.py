@@ -982,3 +982,23 @@ def test_a_layout_bounded_by_random_keys_keeps_the_promise_in_a_fresh_process():
     cpu_s, rss_mb = _fresh_process_stats(*GATED_RANDOM)
     assert cpu_s < 1.0 * 2, cpu_s  # 0.47 s with its start, 138 MB (search seed 64, load ~2)
     assert rss_mb < 300 + 250, rss_mb  # torch's own ~250 MB is no part of the request (the app has it loaded)
+
+
+def test_a_fold_over_random_blocks_and_a_block_plan_of_met_terms_are_priced_as_measured():
+    # a probe: bigbird(1,582, 16 random blocks) ∪ block(5, 3) at 2^20 was accepted at 37.6 M units and ran 1.38-1.46 s
+    # (0.76 s for its rows with freed arrays kept): its fold over random blocks ran 11 ns a unit, priced at half the
+    # sweep's 15-17. Priced at three quarters, it is refused
+    from benchmarks.budget_search import build
+
+    bigbird = ["bigbird", False, {"block": 1582, "window_blocks": 61, "global_blocks": 37, "random_blocks": 16}]
+    with pytest.raises(PatternError, match="lower"):
+        check_budget(build([bigbird, ["block", False, {"block": 5, "neighbors": 3}]], ["union", [0, 1]]), BIG, 128)
+    # (random(2) ∪ neighborhood(32, 60)) ∩ random(2) at 125,166, block 8: 251 MB over the process for its block plan's
+    # met pieces, priced 97 MiB at 24 bytes a slot
+    layers = [
+        ["random", False, {"random_keys": 2, "seed": 526}],
+        ["neighborhood", False, {"side": 32, "radius": 60}],
+        ["random", False, {"random_keys": 2, "seed": 420}],
+    ]
+    met = build(layers, ["intersection", [["union", [0, 1]], 2]])
+    assert predict_cost(met, 125166, 8).memory_bytes >= 251 << 20

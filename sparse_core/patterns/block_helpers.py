@@ -119,7 +119,12 @@ def progression_block_segments(brows: np.ndarray, n: int, block: int, d: int, ml
     full_cols = nb if h == block else nb - 1
 
     def residues(up: int) -> np.ndarray:
-        m0 = np.arange(period_m, dtype=np.int64)
+        # the m0 that some m in [mlo, mhi] reaches: all of a period, or the range's own when it is shorter (stride 217
+        # at block 2^20 is a period of 2^20 m0 values, 0.39 s to sort, for 9,700 strides within 2^20 tokens)
+        if mhi - mlo + 1 >= period_m:
+            m0 = np.arange(period_m, dtype=np.int64)
+        else:
+            m0 = np.arange(mlo, mhi + 1, dtype=np.int64) % period_m
         dlo = -((-(m0 * d - up + 1)) // block)
         dhi = (m0 * d + block - 1) // block
         ulo = -((-(mlo - m0)) // period_m)
