@@ -72,7 +72,8 @@ class Budget:
     # n = 2^20 (8.4 million), each run in a fresh process with its import (0.15 s, 33 MB) added, 52 runs at
     # load 0.2-13 over blocks 9 to 2^20 and causal both ways: median 0.37 s, worst 1.00 s (causal, block 128,
     # load 8.5), 291 MB at blocks <= 64, 186 MB at >= 1,024. It fits; random(9) would not (~317 MB: refused
-    # here and by KEY_BYTES), and the segment price refuses random(8) at blocks <= SMALL_BLOCK
+    # here and by KEY_BYTES), and the segment price refuses random(8) at blocks <= SMALL_BLOCK (the memory price at
+    # blocks 9-15, KEY_BYTES_NARROW_BLOCKS)
     random_draws: int = 8 << 20
 
     @classmethod
@@ -163,6 +164,11 @@ RUN_BYTES_PER_SLOT = 100
 RANDOM_BLOCK_CANDIDATE_BYTES = 100
 RANDOM_BLOCK_KEPT_BYTES = 16
 KEY_BYTES = 31  # per random key: its int32 table, the key blocks and their sort (random(8) at 2^20: 258 MB)
+# With freed arrays kept in the heap (sparse_core.process) the key blocks of blocks 9-15 no longer fit the holes the
+# table's arrays leave: random(8) at 2^20 held 282 MB over the process at blocks 9-15 (317 MB in all), 250 MB at 16 to
+# 64 and at 8; random(7) at block 9 250 MB. 35 bytes a key there
+KEY_BYTES_NARROW_BLOCKS = 35
+NARROW_BLOCKS = range(9, 16)  # past SMALL_BLOCK (8), where the segment price refuses random(8) already
 
 # The parameters that drive a primitive's cost, as the pattern forms call them.
 COST_PARAMS = {
@@ -851,7 +857,7 @@ def predict_cost(
                 # every block row's own arrays while the layout is built, at blocks near 1 as many as the rows:
                 # stridedᶜ ∩ blockᶜ(9, 18) at 2^20, block 1 held 163 MB priced 24 MB, window(5) 66 MB, strided 124 MB
                 BLOCK_ROW_BYTES * nb * (1 + block_slots),
-                KEY_BYTES * keys,
+                (KEY_BYTES_NARROW_BLOCKS if block in NARROW_BLOCKS else KEY_BYTES) * keys,
                 merged,
                 kv_bytes,  # the decode cache's random candidates (tested after the layouts are let go)
             )
