@@ -11,11 +11,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # gave requests of 150-290 MB 2-3x CPU tails here; the budget is measured without them (sparse_core/process.py)
 os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
-from sparse_core.process import reuse_freed_memory  # noqa: E402  (numpy's variable is set: it may load now)
-
-# freed arrays kept for the next chunk instead of faulted in afresh (0.64 against 1.39 s for a BigBird at 2^20)
-reuse_freed_memory()
-
 import streamlit as st  # noqa: E402
 
 from ui import runlog  # noqa: E402

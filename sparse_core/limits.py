@@ -72,8 +72,7 @@ class Budget:
     # n = 2^20 (8.4 million), each run in a fresh process with its import (0.15 s, 33 MB) added, 52 runs at
     # load 0.2-13 over blocks 9 to 2^20 and causal both ways: median 0.37 s, worst 1.00 s (causal, block 128,
     # load 8.5), 291 MB at blocks <= 64, 186 MB at >= 1,024. It fits; random(9) would not (~317 MB: refused
-    # here and by KEY_BYTES), and the segment price refuses random(8) at blocks <= SMALL_BLOCK (the memory price at
-    # blocks 9-15, KEY_BYTES_NARROW_BLOCKS)
+    # here and by KEY_BYTES), and the segment price refuses random(8) at blocks <= SMALL_BLOCK
     random_draws: int = 8 << 20
 
     @classmethod
@@ -164,11 +163,10 @@ RUN_BYTES_PER_SLOT = 100
 RANDOM_BLOCK_CANDIDATE_BYTES = 100
 RANDOM_BLOCK_KEPT_BYTES = 16
 KEY_BYTES = 31  # per random key: its int32 table, the key blocks and their sort (random(8) at 2^20: 258 MB)
-# With freed arrays kept in the heap (sparse_core.process) the key blocks of blocks 9-15 no longer fit the holes the
-# table's arrays leave: random(8) at 2^20 held 282 MB over the process at blocks 9-15 (317 MB in all), 250 MB at 16 to
-# 64 and at 8; random(7) at block 9 250 MB. 35 bytes a key there
-KEY_BYTES_NARROW_BLOCKS = 35
-NARROW_BLOCKS = range(9, 16)  # past SMALL_BLOCK (8), where the segment price refuses random(8) already
+# A block row's random keys are listed together: at blocks past half the sequence one block row holds nearly every key.
+# random(8) at 2^20 held 153 MB over the process at block 2^19, 191 MB at 700,000, 261-265 MB at 1,030,270-1,048,575
+# (~27 bytes a key of the widest block row), and 293 MB intersected with block(48,689, 1), its degrees held beside
+KEY_ROW_BYTES = 34
 
 # The parameters that drive a primitive's cost, as the pattern forms call them.
 COST_PARAMS = {
@@ -464,7 +462,13 @@ def _data_dependent_work(prim, n: int, d: int = 64) -> dict[str, int]:
 
 # Bytes per (query, key) cell a data-dependent primitive holds while scoring: RSS above the import at
 # n = 4,096 here (block gating 250 MB, top-k 72 MB, vertical-slash 53-70 MB, LSH 56 MB, routing 60 MB)
+# (vertical-slash 4 since two of them in a union at 4,096, block 4, with dilated and random parts, held 306 MB over the
+# process, priced 258 MiB at 3: a probe, 2026-12-06)
 DENSE_CELL_BYTES = {"TopK": 4, "VerticalSlash": 3, "LSH": 3, "Routing": 3}
+# vertical-slash estimates its columns and diagonals from its last last_q queries' scores against every key: alone
+# at 4,096, block 4 it held 71 MB over the import at last_q 1,024 and 196 MB at 3,977 (priced 130 MiB either way),
+# ~10.5 bytes a (query, key) score; two of them in a union with dilated and random parts held 306 MB, priced 258 MiB
+VS_ESTIMATE_BYTES = 11
 GATING_BYTES = 12  # block gating: per (query, key block) score, float32 and its float64 temporaries
 
 DENSE_LAYOUT_BYTES = 64  # per kept block pair of a dense (data-dependent) layout: codes, table, segments
@@ -709,6 +713,9 @@ def predict_cost(
                 # its mask, plus float scores and temporaries per (query, key block): 177 MB at block 1, 61 MB
                 # at block 64 (n = 4,096, above the process); a flat 13 bytes a cell refused NSA's defaults
                 scoring += n * n + GATING_BYTES * n * -(-n // max(1, int(p.block)))
+            elif type(p).__name__ == "VerticalSlash":  # its estimating queries' scores, at least its cells' share
+                estimate = VS_ESTIMATE_BYTES * min(n, _param(p, "last_q", n)) * n
+                scoring += max(n * n * DENSE_CELL_BYTES["VerticalSlash"], estimate)
             elif p.data_dependent:
                 scoring += n * n * DENSE_CELL_BYTES.get(type(p).__name__, 4)
         # its block layout lists every kept block pair (at block 1, every kept pair): measured 2.7 s, 1.1 GB at
@@ -857,7 +864,9 @@ def predict_cost(
                 # every block row's own arrays while the layout is built, at blocks near 1 as many as the rows:
                 # stridedᶜ ∩ blockᶜ(9, 18) at 2^20, block 1 held 163 MB priced 24 MB, window(5) 66 MB, strided 124 MB
                 BLOCK_ROW_BYTES * nb * (1 + block_slots),
-                (KEY_BYTES_NARROW_BLOCKS if block in NARROW_BLOCKS else KEY_BYTES) * keys,
+                KEY_BYTES * keys,
+                # the widest block row's random keys, listed together (one block row holds them all at block >= n)
+                (KEY_ROW_BYTES * keys // n * min(block, n) + DEGREE_BYTES * n) if keys and nb > 1 else 0,
                 merged,
                 kv_bytes,  # the decode cache's random candidates (tested after the layouts are let go)
             )

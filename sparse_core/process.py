@@ -7,11 +7,6 @@
   find them. random(8) at 2^20 (285 MB) measured user 0.19 s every time but system 0.02-1.41 s across
   16 fresh processes: the 2-3x tails the budget searches saw on 150-290 MB requests. Without huge pages the
   same request took system 0.14-0.20 s in 8 of 8 (user 0.18-0.24 s): a little slower at best, never 3x.
-- Freed arrays kept for the next chunk: glibc's malloc maps every array past its threshold (at most 32 MiB) afresh
-  and unmaps it when freed, so an engine that works a chunk of rows at a time faults the same hundred megabytes
-  in again for every chunk. bigbird(1,582, 16 random blocks) ∪ block(5, 3) at 2^20 ran 1.39-1.53 s CPU in fresh
-  processes, 0.64-0.70 s with these two malloc settings, the same 113 MB at its peak. The server gives freed
-  memory back between runs itself (ui/heap.trim: malloc_trim ignores the threshold).
 """
 
 from __future__ import annotations
@@ -29,13 +24,8 @@ _BLAS_SETTERS = (
 BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 HUGEPAGE_ENV = "NUMPY_MADVISE_HUGEPAGE"  # numpy's own switch, read when numpy is imported
 
-# glibc's mallopt parameters and the environment variables it reads at a process's start for the same settings
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-MALLOC_THRESHOLD = 256 << 20  # arrays up to this come from the heap, and this much freed heap top is kept
-MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(MALLOC_THRESHOLD), "MALLOC_TRIM_THRESHOLD_": str(MALLOC_THRESHOLD)}
-
 # What a server sets before numpy and torch are imported (app.py, serve.py, the budget search's workers)
-SERVER_ENV = {"OMP_NUM_THREADS": "1", HUGEPAGE_ENV: "0", **MALLOC_ENV}
+SERVER_ENV = {"OMP_NUM_THREADS": "1", HUGEPAGE_ENV: "0"}
 
 
 def _loaded_openblas() -> list[Any]:
@@ -90,25 +80,7 @@ def no_huge_pages() -> bool:
     return bool(setter(False))
 
 
-def reuse_freed_memory() -> bool:
-    """Keep freed arrays in the heap for the next ones (glibc's mallopt), unless the user set either MALLOC_ variable.
-
-    Returns whether both settings took (False where the C library has no mallopt)."""
-    import ctypes
-    import ctypes.util
-
-    if any(os.environ.get(name, "").strip() for name in MALLOC_ENV):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, MALLOC_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, MALLOC_THRESHOLD))
-
-
 def calibrated() -> None:
-    """Every setting, for a process that runs requests under the budget (the CLI)."""
+    """Both settings, for a process that runs requests under the budget (the CLI)."""
     one_blas_thread()
     no_huge_pages()
-    reuse_freed_memory()

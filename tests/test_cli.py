@@ -258,30 +258,3 @@ def test_the_cli_turns_numpys_huge_pages_off_unless_the_user_chose():
     # this machine), 0.14-0.20 s without: the budget's 1 s is measured without them (sparse_core.process)
     assert _cli_huge_pages({}) is False
     assert _cli_huge_pages({"NUMPY_MADVISE_HUGEPAGE": "1"}) is True
-
-
-def _cli_refaults(extra_env: dict[str, str]) -> int:
-    """Page faults of allocating and filling a 100 MB array a second time after the CLI's main ran, in a fresh
-    process: ~25,600 (every 4 KiB page again) where freed arrays go back to the kernel, ~0 where they are kept."""
-    import os
-    import subprocess
-    import sys
-
-    code = (
-        "from sparse_core import cli; cli.main(['list']); import numpy as np, resource; "
-        "a = np.ones(100 << 20, dtype=np.uint8); del a; f0 = resource.getrusage(0).ru_minflt; "
-        "a = np.ones(100 << 20, dtype=np.uint8); del a; print(resource.getrusage(0).ru_minflt - f0)"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-    out = subprocess.run(
-        [sys.executable, "-c", code], env={**env, **extra_env}, capture_output=True, text=True, check=True
-    )
-    return int(out.stdout.strip().splitlines()[-1])
-
-
-def test_the_cli_keeps_freed_arrays_for_the_next_unless_the_user_chose():
-    # glibc maps every large array afresh and unmaps it when freed, so an engine working a chunk of rows at a time
-    # faulted the same pages in for every chunk: bigbird(1,582, 16 random blocks) ∪ block(5, 3) at 2^20 ran
-    # 1.39-1.53 s in fresh processes, 0.64-0.70 s with freed arrays kept (sparse_core.process.reuse_freed_memory)
-    assert _cli_refaults({}) < 2_000
-    assert _cli_refaults({"MALLOC_MMAP_THRESHOLD_": str(128 << 10)}) > 20_000  # the user's own setting stands
