@@ -814,7 +814,7 @@ def predict_cost(
                 blocks = min(blocks, nb * bslots)
             build += (rows + (n if extra else 0)) * slots + blocks + extra * n
         evals += build + listing
-        refine = _refine_work(expr, terms, n, block)
+        refine = _refine_work(expr, terms, n, block, bevals)
         bevals += refine
         evals += bevals
         kv_bytes = 0
@@ -917,7 +917,7 @@ def _block_plan_bytes(method: str, terms) -> int:
     return BLOCK_MEET_BYTES_PER_SLOT if any(len(t) > 1 for t in terms) else BLOCK_BYTES_PER_SLOT
 
 
-def _refine_work(expr, terms, n: int, block: int) -> int:
+def _refine_work(expr, terms, n: int, block: int, block_work: int = 0) -> int:
     """Work of re-counting candidate blocks of intersections exactly, as the engine decides it.
 
     block_layout refines only when candidates x block x work per row is at most REFINE_MAX_WORK, and
@@ -942,7 +942,9 @@ def _refine_work(expr, terms, n: int, block: int) -> int:
         # candidates: fixed(1,013,943, 48) ∩ strided(240) at 312,495, block 16 ran past 60 s here (seed 28)
         return analysis.REFINE_MAX_WORK
     probe = sum(nb * _static_slots(p, n, block)[1] for p in dict.fromkeys(loose))
-    if probe > REFINE_PROBE_WORK:
+    # counting the candidates costs about what the block plan does (the intersected terms' block rows met): past a
+    # refusal's share that alone took 90-101 ms (four neighborhood and stride parts at 32,016, block 8: a probe)
+    if probe > REFINE_PROBE_WORK or block_work > REFINE_COUNT_WORK:
         return analysis.REFINE_MAX_WORK
     work = analysis.refine_work(expr, n, block, analysis.intersection_candidates(expr, n, block))
     return work if work <= analysis.REFINE_MAX_WORK else 0  # past the cap the engine skips refining
@@ -953,6 +955,7 @@ LAYOUT_PROBE_SLOTS = 1 << 17  # block-row slots a structured part may build to b
 # Block-row segment slots built to count intersection candidates while pricing: 6.3 ms for 98,304 (6 parts at
 # 16,384 block rows) at load 27 here, 21 ms for 4x that
 REFINE_PROBE_WORK = 1 << 17
+REFINE_COUNT_WORK = 1 << 20  # block-plan units past which the candidates are not counted to price (~15 ms)
 
 
 # -- messages ------------------------------------------------------------------------------

@@ -118,6 +118,7 @@ def meet(a: list[Seg], b: list[Seg]) -> list[Seg]:
 # (~20 ms at the ~27 ns budget unit; a refusal stays within 50 ms)
 KV_PREFIX_WORK = 1 << 19
 KV_DRAWN_MAX_PIECES = 256  # pieces a term's parts may meet in, a key, for its random candidates to be counted
+KV_PRICE_CELLS = 1 << 20  # (piece, sampled key) cells all terms' candidate counts may meet, ~26 ns each
 
 
 def _keep_every_key(terms: list[tuple], n: int) -> bool:
@@ -322,7 +323,7 @@ class Expr:
         """
         if self.data_dependent or not self.causal_mask:
             return 0, 0
-        total = held = 0
+        total = held = priced_cells = 0
         terms = _distinct_terms(self)
         for index, prims in enumerate(terms):
             if len(prims) == 1 and prims[0].kv_every_key:
@@ -353,7 +354,14 @@ class Expr:
                 # counting the candidates meets the parts' pieces on ~6,000 keys: past KV_DRAWN_MAX_PIECES pieces that
                 # alone broke the 50 ms a refusal may take (random ∩ neighborhood(2, 63) ∩ logsparse ∩ longformer
                 # at 9,010: 11 k intersections, 0.19 s), so such a term is priced as kv_retained's refusal
-                drawn_price = _drawn_cost(prims, drawn, n) if prod <= KV_DRAWN_MAX_PIECES else None
+                # and past KV_PRICE_CELLS (pieces x sampled keys, over the terms): neighborhood(90, 37) ∩ random(1) ∩
+                # fixed(230, 60) at 20,533 met 75 pieces on every key, two terms, 81 ms to refuse (a probe)
+                banded = any(type(p).__name__ == "SummaryColumns" for p in prims)
+                tail = min(n, KV_CHUNK if banded else KV_COST_EXACT)  # the keys _drawn_cost meets the pieces on
+                sampled = tail + min(n - tail, 2048)
+                priced_cells += prod * sampled
+                affordable = prod <= KV_DRAWN_MAX_PIECES and priced_cells <= KV_PRICE_CELLS
+                drawn_price = _drawn_cost(prims, drawn, n) if affordable else None
                 if drawn_price is None:
                     # kv_retained refuses, unless the terms before it keep every key already (then it reads
                     # none of this term's rows): dilatedᶜ(2^20, 35) ∪ logsparseᶜ, ∩ random(256) at 1,893 was
