@@ -14,14 +14,16 @@ from .expr import DECODE_CELLS  # the decode cache's price counts its chunk of c
 
 KEY_CELLS = 1 << 21  # random keys held at once while building a block layout
 GEN_CELLS = 1 << 16  # keys drawn at once: small temporaries stay in cache and skip fresh pages
-KEPT_TABLE_CELLS = 1 << 24  # every kept whole-sequence table together (_TABLES)
 TABLE_CACHE_CELLS = 1 << 23  # a whole-sequence key table up to this many keys (int32, 32 MiB) is kept once
+# every kept whole-sequence table together (_TABLES): the budget's random_draws (8 << 20) keeps an accepted request's
+# random parts within it, so they are never drawn twice, and a server holds no more than one table did before
+KEPT_TABLE_CELLS = TABLE_CACHE_CELLS
 FAST_DUP_SHARE = 1 / 16  # iid draws are tried first where a row repeats a key with at most this probability
 _FAST_SALT = 3  # the iid attempt's own stream, independent of the fallback's (salt 1)
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 # Whole-sequence key tables kept, oldest first: (primitive, n, table). Every random part of a request keeps its own:
 # with one table kept at a time, random(8) ∪ random(1) at 877,141 tokens drew both whole tables again for every chunk
-# of rows (1.39 s, 0.13 s now). All of them together stay within KEPT_TABLE_CELLS (64 MiB of int32)
+# of rows (1.39 s for the request, 0.39 s now). All of them together stay within KEPT_TABLE_CELLS (32 MiB of int32)
 _TABLES: list[tuple] = []
 _LOCK = threading.Lock()
 
