@@ -779,10 +779,7 @@ def predict_cost(
         # ran 21-24 ns a unit of the sweep's price (fixed(6,897, 27) ∪ streaming at 2^20, block 2: 0.67 s for the
         # rows, priced 25 M units by union_plan)
         columns = any(shape.kind == "columns" for shape in shapes.values())
-        share = COLUMNS_SHARE if columns else METHOD_SHARE.get(method, 1.0)
-        if method == "fold" and any(type(p).__name__ == "RandomBlocks" for p in structured):
-            share = FOLD_RANDOM_BLOCKS_SHARE
-        evals = int(evals * share)
+        evals = int(evals * (COLUMNS_SHARE if columns else METHOD_SHARE.get(method, 1.0)))
         if block > SMALL_BLOCK:  # at blocks <= 8 the block rows are about as many and as long as the rows
             bevals = int(bevals * BLOCK_METHOD_SHARE.get(bmethod, 1.0))
         if "refuse" in (method, bmethod):  # no exact method fits (strided terms past the fold's reach)
@@ -894,10 +891,10 @@ def predict_cost(
 
 
 # Work of a counting method a unit of union_plan, against the sweep's (see predict_cost)
-METHOD_SHARE = {"fold": 0.5, "ie": 2 / 3}
-# the fold over a random-blocks part's rows (one progression a drawn block, sorted per row) ran 11 ns a unit:
-# bigbird(1,582, 16 random blocks) ∪ block(5, 3) at 2^20 took 0.76 s for its rows, priced 31.5 M units at half
-FOLD_RANDOM_BLOCKS_SHARE = 0.75
+# The fold at three quarters, not half: over a random-blocks part's rows it ran 11 ns a unit (bigbird(1,582, 16 random
+# blocks) ∪ block(5, 3) at 2^20, 1.38-1.46 s priced 37.6 M units at half), over neighborhood(997, 7) ∪ longformer at
+# 719,733 14-18 ns (0.79-0.86 s with its start at load 4-11, priced 31.9 M). 3 of 760 search requests more refused
+METHOD_SHARE = {"fold": 0.75, "ie": 2 / 3}
 COLUMNS_SHARE = 1.6
 BLOCK_METHOD_SHARE = {"ie": 0.5, "bitmap": 0.5}
 
