@@ -23,6 +23,7 @@ import numpy as np
 
 from . import segments as segments_mod
 from .params import PatternError
+from .patterns.expr import KV_UNPRICED
 
 ENV_PREFIX = "SPARSE_EXPLORER_BUDGET_"
 
@@ -124,7 +125,7 @@ class Cost:
     block_cells: int = 0
     dense_bytes: int = 0
     random_draws: int = 0
-    uncountable: str = ""  # "rows" or "blocks": no exact counting method fits this request at that level
+    uncountable: str = ""  # "rows", "blocks" or "decode": no exact counting method fits this request at that level
     lower: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -820,6 +821,8 @@ def predict_cost(
             # needs none of it: strided ∩ dilated ∩ neighborhood ∩ bigbird at 2^20, priced 139 billion, took 43 ms
             kv_work, kv_bytes = expr.kv_price(n)
             evals += kv_work
+            if kv_work >= KV_UNPRICED:  # said as such, not as ~4.6 x 10^18 row segments
+                cost["uncountable"] = "decode"
         if what == "view" and n > 2048:
             evals += (1 << 20) * max(1, peak)
         cost["segment_evals"] = evals
@@ -1009,6 +1012,13 @@ def over_budget(cost: Cost, budget: Budget) -> PatternError | None:
             "budget_uncountable_blocks",
             terms=cost.dnf_terms,
             blocks=f"{blocks:,}",
+        )
+    if cost.uncountable == "decode":
+        return PatternError(
+            f"the decode cache of this combination at n = {cost.n:,} cannot be counted within this budget (its random "
+            "parts meet too many pieces of the others): lower n, the window or the random keys",
+            "budget_uncountable_decode",
+            n=f"{cost.n:,}",
         )
     if cost.dnf_terms > budget.dnf_terms:
         return PatternError(

@@ -123,7 +123,7 @@ def test_i18n_has_every_budget_code():
     from ui.i18n import STRINGS
 
     codes = {"budget_terms", "budget_n", "budget_dense_n", "budget_env", "budget_random_draws", "kv_cost"}
-    codes |= {"budget_csv_n", "budget_uncountable", "budget_uncountable_blocks"}
+    codes |= {"budget_csv_n", "budget_uncountable", "budget_uncountable_blocks", "budget_uncountable_decode"}
     codes |= {"budget_random_block_draws"} | {f"budget_{m}" for m in limits._WHAT}
     missing = sorted(c for c in codes if f"err.{c}" not in STRINGS)
     assert not missing, missing

@@ -1085,3 +1085,15 @@ def test_pricing_probes_stop_where_a_refusal_would_pass_50_ms(layers, n, block):
     with pytest.raises(PatternError, match="lower"):
         check_budget(expr, n, block)
     assert time.process_time() - start < 0.05 * 2, time.process_time() - start
+
+
+def test_a_decode_cache_priced_as_refused_says_so():
+    # it said "~4.6 x 10^18 row segments" (the sentinel kv_price gives a term it cannot count in a refusal's time)
+    expr = (
+        make("neighborhood", side=90, radius=37).expr()
+        & make("random", random_keys=1, seed=56).expr()
+        & make("fixed", stride=230, summary=60).expr()
+    )
+    with pytest.raises(PatternError, match="decode cache .* lower n, the window or the random keys") as info:
+        check_budget(expr, 20533, 6)
+    assert "10^" not in str(info.value) and info.value.code == "budget_uncountable_decode"

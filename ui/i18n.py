@@ -1298,6 +1298,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "the block layout of this combination ({terms} union terms with strided parts) cannot be counted exactly with {blocks} blocks: use larger blocks, lower n or combine fewer layers",
         "zh": "此组合的块布局（{terms} 个含跨步部分的并集项）在 {blocks} 个块时无法精确计数：请使用更大的块、减小 n 或减少组合的层数",
     },
+    "err.budget_uncountable_decode": {
+        "en": "the decode cache of this combination at n = {n} cannot be counted within this budget (its random parts meet too many pieces of the others): lower n, the window or the random keys",
+        "zh": "在 n = {n} 时，此组合的解码缓存无法在本预算内计数（其随机部分与其他部分相交的片段过多）：请减小 n、窗口或随机键数",
+    },
     "err.budget_env": {
         "en": "the setting {name} must be a whole number, got {value}",
         "zh": "设置 {name} 必须是整数，收到的是 {value}",

@@ -118,6 +118,7 @@ def meet(a: list[Seg], b: list[Seg]) -> list[Seg]:
 # (~20 ms at the ~27 ns budget unit; a refusal stays within 50 ms)
 KV_PREFIX_WORK = 1 << 19
 KV_DRAWN_MAX_PIECES = 256  # pieces a term's parts may meet in, a key, for its random candidates to be counted
+KV_UNPRICED = 1 << 62  # the work kv_price gives a decode cache it cannot count within a refusal's time
 KV_PRICE_CELLS = 1 << 20  # (piece, sampled key) cells all terms' candidate counts may meet, ~26 ns each
 
 
@@ -368,7 +369,7 @@ class Expr:
                     # priced "refuse" and its decode cache took 2 ms. Counted where those terms are cheap
                     if index and total <= KV_PREFIX_WORK and _keep_every_key(terms[:index], n):
                         continue
-                    return 1 << 62, held  # priced so that the budget refuses first
+                    return KV_UNPRICED, held  # priced so that the budget refuses first
                 total += drawn_price[0]
                 # plus one chunk of the test's (pair, drawn key) cells: its tables, gathers and compares
                 chunk = KV_CHUNK_CELL_BYTES * DECODE_CELLS if drawn_price[1] else 0
