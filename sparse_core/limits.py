@@ -463,8 +463,6 @@ def _data_dependent_work(prim, n: int, d: int = 64) -> dict[str, int]:
 
 # Bytes per (query, key) cell a data-dependent primitive holds while scoring: RSS above the import at
 # n = 4,096 here (block gating 250 MB, top-k 72 MB, vertical-slash 53-70 MB, LSH 56 MB, routing 60 MB)
-# (vertical-slash 4 since two of them in a union at 4,096, block 4, with dilated and random parts, held 306 MB over the
-# process, priced 258 MiB at 3: a probe, 2026-12-06)
 DENSE_CELL_BYTES = {"TopK": 4, "VerticalSlash": 3, "LSH": 3, "Routing": 3}
 # vertical-slash estimates its columns and diagonals from its last last_q queries' scores against every key: alone
 # at 4,096, block 4 it held 71 MB over the import at last_q 1,024 and 196 MB at 3,977 (priced 130 MiB either way),
@@ -845,13 +843,8 @@ def predict_cost(
         if refine:  # re-counting candidate blocks takes every row of each, a chunk of rows at a time
             counted = max(counted, min(chunk, refine // max(1, analysis.refine_work_per_row(expr, n))))
         # a column set of few segments a row is listed to learn its steps (segments.shape_of)
-        listed = sum(
-            int(p.materialised_slots(n))
-            for p in structured
-            if _kind(p) == "columns"
-            and hasattr(p, "materialised_slots")
-            and p.materialised_slots(n) <= segments_mod.FOLD_COLUMN_SLOTS
-        )
+        column_slots = [int(p.materialised_slots(n)) for p in structured if hasattr(p, "materialised_slots")]
+        listed = sum(slots for slots in column_slots if slots <= segments_mod.FOLD_COLUMN_SLOTS)
         row_bytes = per_slot * counted * max(peak, widest) + COLUMN_LIST_BYTES * counted * listed + DEGREE_BYTES * n
         if 0 < rows < n and structured[0].causal:  # a causal expression lists each run's own keys
             row_bytes += CAUSAL_RUN_BYTES * n

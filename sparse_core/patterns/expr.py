@@ -138,6 +138,19 @@ def _keep_every_key(terms: list[tuple], n: int) -> bool:
 
 
 KV_COST_EXACT = 4096  # last keys whose decode-cache candidates kv_cost counts exactly (the rest are sampled)
+KV_HEAD_SAMPLE = 2048  # keys before those sampled evenly
+
+
+def _kv_sample(prims, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(keys counted exactly, keys sampled evenly before them) of a term's decode-cache candidate count: the last
+    KV_COST_EXACT keys, or the last KV_CHUNK with summary columns, whose narrow bands of keys an even sample misses."""
+    banded = any(type(p).__name__ == "SummaryColumns" for p in prims)
+    tail = min(n, KV_CHUNK if banded else KV_COST_EXACT)
+    cols_tail = np.arange(n - tail, n, dtype=np.int64)
+    head = n - tail
+    if not head:
+        return cols_tail, cols_tail[:0]
+    return cols_tail, np.unique(np.linspace(0, head - 1, min(head, KV_HEAD_SAMPLE)).astype(np.int64))
 
 
 def _drawn_cost(prims: tuple, drawn: list, n: int) -> tuple[int, int] | None:
@@ -150,11 +163,8 @@ def _drawn_cost(prims: tuple, drawn: list, n: int) -> tuple[int, int] | None:
     narrow bands of keys an even sample misses) and on an even sample of the others.
     """
     width = sum(max(1, int(getattr(p, "random_keys", getattr(p, "random_blocks", 1)))) for p in drawn)
-    banded = any(type(p).__name__ == "SummaryColumns" for p in prims)
-    tail = min(n, KV_CHUNK if banded else KV_COST_EXACT)
-    cols_tail = np.arange(n - tail, n, dtype=np.int64)
-    head = n - tail
-    cols_head = np.unique(np.linspace(0, head - 1, min(head, 2048)).astype(np.int64)) if head else cols_tail[:0]
+    cols_tail, cols_head = _kv_sample(prims, n)
+    head = n - len(cols_tail)
     chunk_pairs = np.zeros(-(-n // KV_CHUNK), dtype=np.float64)  # candidates of each chunk of keys
     hull = 0.0
     top = -1
@@ -357,10 +367,7 @@ class Expr:
                 # at 9,010: 11 k intersections, 0.19 s), so such a term is priced as kv_retained's refusal
                 # and past KV_PRICE_CELLS (pieces x sampled keys, over the terms): neighborhood(90, 37) ∩ random(1) ∩
                 # fixed(230, 60) at 20,533 met 75 pieces on every key, two terms, 81 ms to refuse (a probe)
-                banded = any(type(p).__name__ == "SummaryColumns" for p in prims)
-                tail = min(n, KV_CHUNK if banded else KV_COST_EXACT)  # the keys _drawn_cost meets the pieces on
-                sampled = tail + min(n - tail, 2048)
-                priced_cells += prod * sampled
+                priced_cells += prod * sum(len(cols) for cols in _kv_sample(prims, n))  # the keys _drawn_cost meets
                 affordable = prod <= KV_DRAWN_MAX_PIECES and priced_cells <= KV_PRICE_CELLS
                 drawn_price = _drawn_cost(prims, drawn, n) if affordable else None
                 if drawn_price is None:
