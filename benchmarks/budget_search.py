@@ -206,7 +206,7 @@ PINNED = [
         2,
     ),
     (
-        "randomᶜ(1) ∩ longformer(1,028,978, 2^20) at 929,573, block 256 (decode cache listing: 1.02 s at 37.8 M)",
+        "randomᶜ(1) ∩ longformer(1,028,978, 2^20) at 929,573, block 256 (listed per chunk: 1.02 s)",
         [
             ["random", True, {"random_keys": 1, "seed": 671}],
             ["longformer", False, {"window": 1028978, "global_tokens": 1048576}],

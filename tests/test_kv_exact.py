@@ -124,6 +124,46 @@ def test_random_keys_within_a_window_are_read_from_the_table():
     assert by_table == wide.kv_retained(3000)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    r=st.integers(1, 2),
+    seed=st.integers(0, 500),
+    window=st.integers(32, 48),
+    past=st.integers(0, 24),
+    also_blocks=st.booleans(),
+)
+def test_random_draws_listed_once_for_many_chunks_match_the_decode_oracle(r, seed, window, past, also_blocks):
+    # chunks of 8 keys and a pair limit just above the listing's (window x r): the last chunks of keys hold more
+    # (row, key) candidates than that (up to ~8 x window) and take the listing branch, whose draws are listed once, up
+    # to the last candidate row so far, and handed to each chunk of keys in turn (randomᶜ(1) ∩ longformer at
+    # 929,573 had drawn its ~1 M rows once per chunk, 15 times)
+    from sparse_core.patterns import expr as expr_module
+    from sparse_core.patterns.random_blocks import RandomBlocks
+
+    parts = [S.RandomKeys(r, seed), S.Window(window, causal=True)]
+    if also_blocks:  # a second random part, tested against the listed pairs
+        parts.append(RandomBlocks(block=2, random_blocks=2, seed=seed, window_half=1, causal=True))
+    expr = Intersection(tuple(parts))
+    n = window + past
+    saved = expr_module.KV_CHUNK, expr_module.KV_PAIRS
+    expr_module.KV_CHUNK, expr_module.KV_PAIRS = 8, (window + 2) * r
+    handed: list[int] = []
+    pairs_of_chunk = expr_module._DrawnListing.pairs_of_chunk
+
+    def counted(self, driver, top, lo):
+        handed.append(lo)
+        return pairs_of_chunk(self, driver, top, lo)
+
+    expr_module._DrawnListing.pairs_of_chunk = counted
+    try:
+        listed = expr.kv_retained(n)
+    finally:
+        expr_module.KV_CHUNK, expr_module.KV_PAIRS = saved
+        expr_module._DrawnListing.pairs_of_chunk = pairs_of_chunk
+    assert len(handed) >= 2 and handed == sorted(handed)  # two or more chunks listed, in key order
+    assert listed == kv_truth(expr, n) == expr.kv_retained(n)
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.integers(1, 40), st.integers(0, 500), st.integers(1, 7), st.booleans(), st.data())
 def test_decode_reads_in_chunks_answers_as_in_one_piece(r, seed, cells, causal, data):

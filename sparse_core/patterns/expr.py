@@ -28,10 +28,15 @@ class NeedsNError(LookupError):
 
 KV_CHUNK = 1 << 16  # keys whose reading rows are intersected at once
 KV_PAIRS = 1 << 22  # (row, key) pairs a decode-cache count may test against random tables
-# work units per listed pair (the listing branch): its row's table drawn, looked up and matched against the other
-# parts' rows. randomᶜ(1) ∩ longformer(1,028,978, every token global) at 929,573 lists 1 M pairs in 0.43 s (430 ns
-# a pair, under a second search): 16 units ran 21 ns a unit, 30 brings it into the price's 15 ns
-KV_PAIR_WORK = 30
+# work units per listed pair (the listing branch, each pair listed once: _DrawnListing): its row's table drawn, the
+# pair handed to its chunk of keys and matched against the other parts' rows. Measured in fresh processes (one BLAS
+# thread, load 0.5-2): randomᶜ(1) ∩ longformer(1,028,978, every token global) at 929,573, 1 M pairs: 0.08 s (it
+# listed them once a chunk before, 0.30-0.44 s, priced 30 units a pair a chunk: 467 M units);
+# randomᶜ(4) ∩ windowᶜ(10^6) at 2^20, 4 M pairs: 0.20 s (1.3-1.5 s before); randomᶜ(64) ∩ windowᶜ(65,000), 4.2 M:
+# 0.16-0.42 s. 4 units a pair is ~100 ns at the worst of these. Where a row's draw repeats keys (n below
+# KV_SLOW_POPULATION x r^2) it sorts and redraws: randomᶜ(256) ∩ windowᶜ(16,000) at 100,000, 4.1 M pairs, 0.30-0.68 s
+KV_PAIR_WORK = 4
+KV_SLOW_LIST = 2
 # The candidate branch, priced by what it does: each candidate pair is sorted into row order and looked up
 # (KV_CANDIDATE_WORK), compared with each drawn key of its row (KV_COMPARES_PER_UNIT compares a unit), and each
 # distinct row's table is drawn once (KV_DRAW_WORK a key; a random-blocks part draws per pair). Measured here
@@ -197,6 +202,7 @@ def _drawn_cost(prims: tuple, drawn: list, n: int) -> tuple[int, int] | None:
     driver = next((p for p in drawn if hasattr(p, "decode_pairs")), None)
     work = 0.0
     most = 0
+    listed = 0  # pairs the listing branch draws, once for all its chunks (_DrawnListing)
     for pairs in chunk_pairs[chunk_pairs > 0].tolist():
         if pairs <= KV_PAIRS:
             # a random-keys table is drawn once a distinct row (decode_reads takes the pairs in row order): the
@@ -218,13 +224,49 @@ def _drawn_cost(prims: tuple, drawn: list, n: int) -> tuple[int, int] | None:
         # KV_PAIRS) in each chunk: every chunk tested its candidates (3.5 s) where the price had listed once
         if driver is None or span * driver.random_keys > KV_PAIRS:
             return None
-        listed = span * driver.random_keys  # every drawn key listed once a chunk, then matched by the others
-        others = width - max(1, int(driver.random_keys))
-        work += listed * (KV_PAIR_WORK + others // 2)
-        most = max(most, int(listed))
+        listed = span * driver.random_keys  # every drawn key up to the last candidate row, at most
+    if listed and driver is not None:  # listed once; each pair handed to its chunk of keys, matched by the others
+        r = max(1, int(driver.random_keys))
+        per_pair = KV_PAIR_WORK * (KV_SLOW_LIST if n < KV_SLOW_POPULATION * r * r else 1)
+        work += listed * (per_pair + (width - r) / KV_COMPARES_PER_UNIT)
     # a chunk's arrays are replaced by the next chunk's while still held: two chunks' worth at the peak (dilatedᶜ ∩
-    # dilatedᶜ ∩ randomᶜ(1) at 100,000, two chunks: 158 MB held for 4.1 M candidates, 2.6 M in the larger chunk)
-    return int(work), int(min(chunk_pairs.sum(), 2 * most))
+    # dilatedᶜ ∩ randomᶜ(1) at 100,000, two chunks: 158 MB held for 4.1 M candidates, 2.6 M in the larger chunk).
+    # The listed pairs wait for their chunks beside them (all at once where the first chunk lists every row)
+    return int(work), int(min(chunk_pairs.sum(), 2 * most) + listed)
+
+
+class _DrawnListing:
+    """The (row, key) pairs a random part draws on rows n - 1 .. top, decoding, grouped by chunk of KV_CHUNK keys.
+
+    kv_retained's listing branch reads the draws of every row up to the last candidate row of a chunk of keys. Listed
+    afresh for each chunk, the same rows were drawn once a chunk: randomᶜ(1) ∩ longformer(1,028,978, every token
+    global) at 929,573 drew its ~1 M rows 15 times (0.44 s). Here each row is drawn once, when a chunk first needs it,
+    and its pairs wait in their key's chunk; a chunk's pairs are handed over once, as chunks are read in order.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.top = n - 2  # rows n - 1 .. top listed so far
+        self.waiting: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+
+    def pairs_of_chunk(self, driver, top: int, lo: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, keys) of the pairs drawn by rows n - 1 .. top whose keys lie in the chunk starting at key lo."""
+        if top > self.top:
+            i, j = driver.decode_pairs(self.top + 1, top)  # (P,) each, in row order
+            self.top = top
+            # each chunk's pairs picked by a mask, one chunk at a time (at most 16 chunks at 2^20): a sort by chunk
+            # would hold its order and the sorted copies at once, ~40 bytes a pair more at the peak
+            chunk = np.where(j < self.n, j // KV_CHUNK, -1)  # keys past n are not in the cache
+            for c in range(lo // KV_CHUNK, -(-self.n // KV_CHUNK)):
+                mine = chunk == c
+                if mine.any():
+                    self.waiting.setdefault(c, []).append((i[mine], j[mine]))
+        for passed in [c for c in self.waiting if c < lo // KV_CHUNK]:  # chunks counted without the listing
+            del self.waiting[passed]
+        parts = self.waiting.pop(lo // KV_CHUNK, [])
+        if not parts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 class Expr:
@@ -268,6 +310,7 @@ class Expr:
             if len(term) == 1 and term[0].kv_every_key:
                 return n  # one part that alone reads every key forever: no need to list rows
             drawn = [p for p in term if hasattr(p, "decode_reads")]
+            listing = _DrawnListing(n)  # the random rows' draws, listed once for all chunks of keys
             for lo in range(0, n, KV_CHUNK):
                 cols = np.arange(lo, min(n, lo + KV_CHUNK), dtype=np.int64)
                 live = ~kept[lo : lo + len(cols)]
@@ -305,8 +348,8 @@ class Expr:
                         n=f"{n:,}",
                         limit=f"{KV_PAIRS:,}",
                     )
-                i, j = driver.decode_pairs(n - 1, top)
-                inside = (j >= cols[0]) & (j <= cols[-1]) & live[np.clip(j - cols[0], 0, len(cols) - 1)]
+                i, j = listing.pairs_of_chunk(driver, top, lo)
+                inside = live[j - lo]
                 i, j = i[inside], j[inside]
                 ok = np.zeros(len(i), dtype=bool)
                 pos = j - cols[0]
