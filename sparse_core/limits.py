@@ -149,6 +149,9 @@ CAUSAL_RUN_BYTES = 40
 # every row's degree, its chunks' results and their concatenation: mistralᶜ ∩ fixed(4,100, 1) at 2^20 held 21 MB over
 # the process for rows priced 5 MiB as one slot a row of a chunk
 DEGREE_BYTES = 20
+# a closed-form count per row (row_count), per row of a chunk: its starts, grid coordinates and clipped widths.
+# neighborhood(1,024, 63) at 2^20 counted its rows in 16 ms holding 19 MB (priced 655 MiB as a segment table)
+CLOSED_FORM_ROW_BYTES = 128
 # fixed's summary columns, listed for their steps where they are few a row (segments.shape_of): mistralᶜ ∩ fixed(41, 39)
 # at 2^20 held 55 MB for its rows (39 slots x 65,536 rows listed, 16 bytes each), priced 5 MiB; at 574,858 tokens,
 # block 2^20, the one block's rows at once held 449 MB (a chunk at a time since)
@@ -846,6 +849,8 @@ def predict_cost(
         column_slots = [int(p.materialised_slots(n)) for p in structured if hasattr(p, "materialised_slots")]
         listed = sum(slots for slots in column_slots if slots <= segments_mod.FOLD_COLUMN_SLOTS)
         row_bytes = per_slot * counted * max(peak, widest) + COLUMN_LIST_BYTES * counted * listed + DEGREE_BYTES * n
+        if rows == 0:  # a closed form per row (row_count) builds no segment table, a few arrays a chunk of rows
+            row_bytes = CLOSED_FORM_ROW_BYTES * chunk + DEGREE_BYTES * n
         if 0 < rows < n and structured[0].causal:  # a causal expression lists each run's own keys
             row_bytes += CAUSAL_RUN_BYTES * n
         keys = n * sum(int(getattr(p, "random_keys", 0)) for p in structured if type(p).__name__ == "RandomKeys")

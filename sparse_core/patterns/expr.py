@@ -309,6 +309,13 @@ class Expr:
         for term in _distinct_terms(self):
             if len(term) == 1 and term[0].kv_every_key:
                 return n  # one part that alone reads every key forever: no need to list rows
+            if len(term) == 1 and hasattr(term[0], "kv_last_row"):
+                # one part whose reading rows of a key end at a known row: kept iff that row is n - 1 or later
+                # (neighborhoodᶜ(1,024, 63) at 2^20 met 127 pieces a key: 1.7 s, 258 MB)
+                for lo in range(0, n, KV_CHUNK):
+                    cols = np.arange(lo, min(n, lo + KV_CHUNK), dtype=np.int64)
+                    kept[lo : lo + len(cols)] |= term[0].kv_last_row(cols) >= n - 1
+                continue
             drawn = [p for p in term if hasattr(p, "decode_reads")]
             listing = _DrawnListing(n)  # the random rows' draws, listed once for all chunks of keys
             for lo in range(0, n, KV_CHUNK):
@@ -382,6 +389,9 @@ class Expr:
         for index, prims in enumerate(terms):
             if len(prims) == 1 and prims[0].kv_every_key:
                 return total, held
+            if len(prims) == 1 and hasattr(prims[0], "kv_last_row"):  # a closed form, a unit a key
+                total += n
+                continue
             # kv_retained meets the parts in order: part k is one kv_rows build (~13 ns a key here) and one
             # intersect pass (~9 ns a key) per piece the parts before it left, at most the product of their
             # piece counts. A part of one piece is one unit a key, as before (22 ns measured: 3 interval parts

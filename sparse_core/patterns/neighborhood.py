@@ -20,7 +20,10 @@ from .base import NeedsNError, Primitive, merge_intervals, stack_chunks
 # clamp(x, 0, m) for m >= 0 with only abs, + and //: (|x| - |x - m| + m) / 2 (the sum is always even)
 _ROW_START = "((abs(q_idx // {side} - {radius}) - abs(q_idx // {side} - {radius} - {row_room}) + {row_room}) // 2)"
 _COL_START = "((abs(q_idx % {side} - {radius}) - abs(q_idx % {side} - {radius} - {col_room}) + {col_room}) // 2)"
-_BLOCK_CHUNK = 1 << 14  # query blocks answered at once: (chunk, 2k + 1) interval tables
+# query blocks answered at once hold (chunk, 2k + 1) interval tables, a few copies of them while merged: at most
+# _BLOCK_CELLS cells (radius 63 at 2^20, block 128 held 196 MB with the 8,192 block rows at once; 2,056 a chunk)
+_BLOCK_CHUNK = 1 << 14
+_BLOCK_CELLS = 1 << 19
 
 
 def _clamp(x: np.ndarray, room: int) -> np.ndarray:
@@ -87,13 +90,26 @@ class Neighborhood(Primitive):
             segs.append(interval(start, np.minimum(start + width, n), len(rows)))
         return self._causal_clip(segs, rows)
 
+    def row_count(self, rows, n):
+        """Keys per row in closed form: the window's whole key rows times its width, and its part of the one key
+        row that may be cut short (the partial last grid row; the query's own row when causal). Counting the
+        2·radius + 1 intervals a row took ~6 ns each: neighborhood(1,024, 57) at 729,400 spent 0.44 s on them."""
+        rs, cs = self.starts(rows, n)
+        kh, kw = min(self.span + 1, self.height(n)), min(self.span + 1, self.side)
+        if self.causal:  # key rows before the query's are whole (earlier grid rows are full); its own up to itself
+            y, x = rows // self.side, rows % self.side
+            return kw * (y - rs) + np.maximum(np.minimum(cs + kw - 1, x) - cs + 1, 0)
+        last = self.height(n) - 1  # the grid row n may leave partial, with n - last·side columns
+        cut = rs + kh - 1 >= last  # the window reaches it
+        partial = np.maximum(np.minimum(cs + kw, n - last * self.side) - cs, 0)
+        return np.where(cut, kw * (kh - 1) + partial, kw * kh)
+
     def segment_count(self, n):
         return 1 if self.full_width else min(self.span + 1, self.height(n))
 
     def block_segments(self, brows, n, block):
-        chunks = [
-            self._block_chunk(brows[lo : lo + _BLOCK_CHUNK], n, block) for lo in range(0, len(brows), _BLOCK_CHUNK)
-        ]
+        step = max(1, min(_BLOCK_CHUNK, _BLOCK_CELLS // (2 * self.span + 3)))
+        chunks = [self._block_chunk(brows[lo : lo + step], n, block) for lo in range(0, len(brows), step)]
         return stack_chunks(chunks) if chunks else [interval(0, 0, 0)]
 
     def _block_chunk(self, brows: np.ndarray, n: int, block: int) -> list[Seg]:
@@ -160,6 +176,16 @@ class Neighborhood(Primitive):
             end = (kr + t) * side + c_hi + 1
             out.append(interval(np.maximum(start, cols), end, len(cols)))
         return out
+
+    def kv_last_row(self, cols):
+        """The last row that reads each key, decoding: the last key row of kv_rows, at its last column."""
+        side, span = self.side, self.span
+        kr, kc = cols // side, cols % side
+        if self.full_width:
+            return (kr + span + 1) * side - 1
+        col_room = max(side - span - 1, 0)
+        c_hi = np.full_like(kc, side - 1) if col_room == 0 else np.where(kc >= col_room, side - 1, kc + self.radius)
+        return (kr + span) * side + c_hi
 
     def kv_segment_count(self):
         return 1 if self.full_width else self.span + 1
