@@ -327,6 +327,13 @@ PINNED = [
         64,
     ),
     (
+        "neighborhoodᶜ(954, 56) ∩ neighborhood(955, 3) at 25,734, block 16 (36 ms to refuse, 372 MiB for 127 MB)",
+        [["neighborhood", True, {"side": 954, "radius": 56}], ["neighborhood", False, {"side": 955, "radius": 3}]],
+        ["intersection", [0, 1]],
+        25734,
+        16,
+    ),
+    (
         "strided(63) ∩ logsparse at 65",
         [["strided", False, {"stride": 63}], ["logsparse", True, {}]],
         ["intersection", [0, 1]],

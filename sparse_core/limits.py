@@ -136,6 +136,9 @@ class Cost:
 
 # -- per-primitive probes ------------------------------------------------------------------
 BYTES_PER_SLOT = 80  # per row segment slot of a row chunk: measured dilated(256, 256) at 2^20 1.4x of this
+# per slot of a single term (its parts met piece by piece, intersect_all, then summed): 19-40 B measured with the
+# rows' degrees, neighborhoodᶜ(954, 56) ∩ neighborhood(955, 3) at 25,734 (189 pieces a row) 88 MB, priced 372 MiB
+TERM_BYTES_PER_SLOT = 40
 BLOCK_BYTES_PER_SLOT = 24  # per block-row slot (starts, counts and one sort)
 # the fold over block rows holds its pieces, their folded coordinates and a sort: longformer(2, 2^20) ∪
 # dilatedᶜ(988,249, 4,037) at 786,432, block 64 held 282 MB above the process, priced 110 MiB at 24 bytes a slot
@@ -842,6 +845,8 @@ def predict_cost(
         # rows counted a chunk at a time: one row per constant run where row_degree takes that shortcut (rows 0 is a
         # closed form per row, a chunk of rows at a time)
         per_slot = RUN_BYTES_PER_SLOT if 0 < rows < n else BYTES_PER_SLOT
+        if method == "term":  # one term: its pieces' starts and counts, no sort or sweep over them
+            per_slot = min(per_slot, TERM_BYTES_PER_SLOT)
         counted = min(chunk, rows or chunk)
         if refine:  # re-counting candidate blocks takes every row of each, a chunk of rows at a time
             counted = max(counted, min(chunk, refine // max(1, analysis.refine_work_per_row(expr, n))))
@@ -939,7 +944,13 @@ def _refine_work(expr, terms, n: int, block: int, block_work: int = 0) -> int:
         # a column set (fixed's summary columns) may be listed as a (block rows, blocks) table to count the
         # candidates: fixed(1,013,943, 48) ∩ strided(240) at 312,495, block 16 ran past 60 s here (seed 28)
         return analysis.REFINE_MAX_WORK
-    probe = sum(nb * _static_slots(p, n, block)[1] for p in dict.fromkeys(loose))
+
+    def build_work(p) -> int:  # a part's own block build estimate where it builds more than it keeps (neighborhood
+        # builds 2·(2r + 1) + 1 ranges a block row and merges them into 2r + 1: 23 ms to price two at 25,734, block 16)
+        own = _own(p, "block_cost_estimate")
+        return max(nb * _static_slots(p, n, block)[1], int(own(n, block)) if own else 0)
+
+    probe = sum(build_work(p) for p in dict.fromkeys(loose))
     # counting the candidates costs about what the block plan does (the intersected terms' block rows met): past a
     # refusal's share that alone took 90-101 ms (four neighborhood and stride parts at 32,016, block 8: a probe)
     if probe > REFINE_PROBE_WORK or block_work > REFINE_COUNT_WORK:

@@ -106,6 +106,15 @@ FOUR_LAYERS = Intersection(
             BIG,
             1.0,
         ),
+        # seed 68: pricing counted the intersection's block candidates, building each neighborhood's 227 ranges a block
+        # row (36 ms to refuse), and priced its 189 pieces a row at a sweep's 80 B a slot (372 MiB): 0.38 s, 127 MB
+        (
+            "neighborhoodᶜ(954, 56) ∩ neighborhood(955, 3) at 25,734, block 16",
+            make("neighborhood", True, side=954, radius=56).expr() & make("neighborhood", side=955, radius=3).expr(),
+            25734,
+            16,
+            0.5,
+        ),
         # seed 58: the decode cache listed its random part's ~1 M rows once per chunk of keys, 15 times (1.02 s when
         # priced 37.8 M units, then refused at 467 M); listed once now: 0.08 s, whole stats 0.22 s, priced 7.8 M
         (
