@@ -390,3 +390,16 @@ def test_bad_blocks_and_dilations_stay_exact_at_block_level():
             truth = oracle_mask(prim, n)
             for block in (2, 3, 4, 8, 10):
                 assert np.array_equal(analysis.block_layout(prim, n, block).dense(), oracle_blocks(truth, block))
+
+
+@settings(max_examples=200, deadline=None)
+@given(stride=st.integers(1, 40), block=st.integers(1, 48), n=st.integers(1, 260), causal=st.booleans())
+def test_stride_columns_no_wider_than_a_block_keep_every_block_pair_in_one_interval(stride, block, n, causal):
+    # a block pair's differences i - j run over at least `block` consecutive values, so a stride <= block always
+    # lands in it: one interval a block row (strided(11) at 2^20, block 64 was 193 progression slots a block row)
+    prim = S.StrideColumns(stride, causal=causal)
+    layout = analysis.block_layout(prim, n, block)
+    assert np.array_equal(layout.dense(), oracle_blocks(oracle_mask(prim, n), block))
+    if stride <= block:
+        assert prim.block_segment_count(n, block) == 1
+        assert len(prim.block_segments(np.arange(-(-n // block)), n, block)) == 1
