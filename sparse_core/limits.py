@@ -246,7 +246,7 @@ def _block_progression(prim, n: int, block: int) -> tuple[int, bool] | None:
     name = type(prim).__name__
     if name == "StrideColumns":
         d, w = _param(prim, "stride", 1), None
-        if d % block == 0 or block % d == 0:
+        if d % block == 0 or d <= block:  # one progression, or one interval of every block pair (StrideColumns)
             return None
     elif name == "Dilated":
         d, w = _param(prim, "dilation", 1), _param(prim, "window")
