@@ -334,6 +334,42 @@ PINNED = [
         16,
     ),
     (
+        "strided(1,024,626) ∩ neighborhood(512, 56) at 41,000 (priced by inclusion-exclusion, swept: 370 MB)",
+        [["strided", False, {"stride": 1024626}], ["neighborhood", False, {"side": 512, "radius": 56}]],
+        ["intersection", [0, 1]],
+        41000,
+        1 << 20,
+    ),
+    (
+        "randomᶜ(2) ∩ a_shapeᶜ(0, 2^20) at 700,000, block 128 (bitmaps priced, swept: 241 MB for 118 MiB)",
+        [["random", True, {"random_keys": 2}], ["a_shape", True, {"sinks": 0, "window": 1048576}]],
+        ["intersection", [0, 1]],
+        700000,
+        128,
+    ),
+    (
+        "random ∩ neighborhood(1,024, 63) ∩ longformer ∩ dilated at 20,034 (refused in 52-65 ms)",
+        [
+            ["random", False, {"random_keys": 1, "seed": 8}],
+            ["neighborhood", True, {"side": 1024, "radius": 63}],
+            ["longformer", True, {"window": 497512, "global_tokens": 65232}],
+            ["dilated", True, {"window": 739847, "dilation": 101}],
+        ],
+        ["intersection", [0, 1, 2, 3]],
+        20034,
+        16,
+    ),
+    (
+        "global(2^20) ∪ bigbird(45, 26 random blocks) at 320,869, block 16 (a fold over random blocks: 0.93 s)",
+        [
+            ["global", False, {"global_tokens": 1048576}],
+            ["bigbird", False, {"block": 45, "window_blocks": 1, "global_blocks": 10, "random_blocks": 26, "seed": 50}],
+        ],
+        ["union", [0, 1]],
+        320869,
+        16,
+    ),
+    (
         "strided(63) ∩ logsparse at 65",
         [["strided", False, {"stride": 63}], ["logsparse", True, {}]],
         ["intersection", [0, 1]],

@@ -348,7 +348,13 @@ def _shapes(prims, n: int, block: int | None) -> dict[int, segments_mod.PartShap
         if block is None:
             if kind == "columns":
                 slots = int(p.materialised_slots(n))
-            out[id(p)] = segments_mod.PartShape(id(p), slots, kind, *_step_span(p, n))
+            step, span = _step_span(p, n)
+            if kind == "progression" and step >= n:
+                # a step past the sequence leaves one key a segment: count_union sees intervals and sweeps them
+                # (strided(1,024,626) ∩ neighborhood(512, 56) at 41,000 was priced by inclusion-exclusion, 81 slots,
+                # and the engine swept 162: 362 MB held, priced 254 MiB)
+                kind, step = "interval", 1
+            out[id(p)] = segments_mod.PartShape(id(p), slots, kind, step, span)
         else:
             if kind == "columns" and hasattr(p, "materialised_slots"):
                 # fixed's summary columns, where a block row's closed form cannot serve, are listed as a table
@@ -629,7 +635,10 @@ def dnf_size(expr, cap: int = 1 << 20) -> int:
 TERMS_LISTED = 4096
 
 
-def _plan(terms, shapes, rows: int, universe: int, chunk: int) -> tuple[str, int, int]:
+NEAR_TIE = 1.25  # a counting method within this factor of the planned one's work may be the engine's choice
+
+
+def _plan(terms, shapes, rows: int, universe: int | None, chunk: int) -> tuple[str, int, int]:
     """count_union's plan over `rows` rows counted `chunk` at a time: (method, work, peak slots per row)."""
     per = [[shapes[id(p)] for p in t] for t in terms]
     chunk = max(1, min(rows, chunk))
@@ -772,6 +781,14 @@ def predict_cost(
         rows, listing = _degree_rows(expr, structured, n)
         method, evals, peak = _plan(terms, shapes, rows, n, analysis.ROW_CHUNK)
         bmethod, bevals, bpeak = _plan(terms, bshapes, nb, nb, nb)
+        bplan_bytes = _block_plan_bytes(bmethod, terms, bpeak) * nb * bpeak
+        if bmethod == "bitmap":
+            # the engine plans on the block rows it built, whose slots may differ a little from these: where another
+            # method is nearly as cheap it may take that one, and hold its slots (randomᶜ(2) ∩ a_shapeᶜ(0, 2^20) at
+            # 700,000, block 128: bitmaps priced, 118 MiB; the engine swept 510 slots a block row, 241 MB)
+            alt, alt_work, alt_peak = _plan(terms, bshapes, nb, None, nb)
+            if alt not in ("refuse", "bitmap") and alt_work <= NEAR_TIE * bevals:
+                bplan_bytes = max(bplan_bytes, _block_plan_bytes(alt, terms, alt_peak) * nb * alt_peak)
         # union_plan's units are calibrated on the sweep; the fold, inclusion-exclusion and bitmaps run cheaper a
         # unit than it does, most of all over block rows (few slots a row, whole-array passes). Measured per phase
         # over 365 requests of the budget searches (seeds 40-44, one process, tools /tmp/cal/comp*.py): rows
@@ -784,7 +801,10 @@ def predict_cost(
         # ran 21-24 ns a unit of the sweep's price (fixed(6,897, 27) ∪ streaming at 2^20, block 2: 0.67 s for the
         # rows, priced 25 M units by union_plan)
         columns = any(shape.kind == "columns" for shape in shapes.values())
-        evals = int(evals * (COLUMNS_SHARE if columns else METHOD_SHARE.get(method, 1.0)))
+        share = METHOD_SHARE.get(method, 1.0)
+        if method == "fold" and any(drawn_part(p) for t in terms for p in t):
+            share = FOLD_DRAWN_SHARE
+        evals = int(evals * (COLUMNS_SHARE if columns else share))
         if block > SMALL_BLOCK:  # at blocks <= 8 the block rows are about as many and as long as the rows
             bevals = int(bevals * BLOCK_METHOD_SHARE.get(bmethod, 1.0))
         if "refuse" in (method, bmethod):  # no exact method fits (strided terms past the fold's reach)
@@ -863,7 +883,7 @@ def predict_cost(
         cost["memory_bytes"] = (
             max(
                 row_bytes,
-                _block_plan_bytes(bmethod, terms) * nb * bpeak + _random_block_bytes(structured, nb, block),
+                bplan_bytes + _random_block_bytes(structured, nb, block),
                 # every block row's own arrays while the layout is built, at blocks near 1 as many as the rows:
                 # stridedᶜ ∩ blockᶜ(9, 18) at 2^20, block 1 held 163 MB priced 24 MB, window(5) 66 MB, strided 124 MB
                 BLOCK_ROW_BYTES * nb * (1 + block_slots),
@@ -901,6 +921,10 @@ def predict_cost(
 # blocks) ∪ block(5, 3) at 2^20, 1.38-1.46 s priced 37.6 M units at half), over neighborhood(997, 7) ∪ longformer at
 # 719,733 14-18 ns (0.79-0.86 s with its start at load 4-11, priced 31.9 M). 3 of 760 search requests more refused
 METHOD_SHARE = {"fold": 0.75, "ie": 2 / 3}
+# A fold over drawn parts (random blocks, random keys) at the sweep's price: 70 fresh-process row counts of the fold
+# (seeds 80-200, one BLAS thread, load ~1.5) ran 11-13 ns a unit of union_plan without them, 13-22 with random blocks
+# at scale (global(2^20) ∪ bigbird(45, 26 random blocks) at 320,869: 0.64 s for 28.9 M, 0.91-0.94 s in all, accepted)
+FOLD_DRAWN_SHARE = 1.0
 COLUMNS_SHARE = 1.6
 BLOCK_METHOD_SHARE = {"ie": 0.5, "bitmap": 0.5}
 
@@ -911,12 +935,17 @@ BITMAP_BYTES_PER_CELL = 6  # bool hit map, int32 running cover and its compariso
 # arrays, then sorted): (random(2) ∪ neighborhood(32, 60)) ∩ random(2) at 125,166, block 8 held 251 MB over the
 # process for 15,646 block rows x 272 slots (59 bytes a slot), priced 97 MiB at 24
 BLOCK_MEET_BYTES_PER_SLOT = 64
+SORTED_SWEEP_BYTES_PER_SLOT = 64
 
 
-def _block_plan_bytes(method: str, terms) -> int:
-    """Bytes a block-row slot of the block plan holds while counted."""
+def _block_plan_bytes(method: str, terms, peak: int = 1) -> int:
+    """Bytes a block-row slot of the block plan holds while counted (peak: its slots a block row)."""
     if method == "fold":
         return BLOCK_FOLD_BYTES_PER_SLOT
+    if method == "sweep" and peak > segments_mod.NETWORK_MAX_SEGS:
+        # past the sorting network each block row is sorted whole, its copies held with the slots: 57 B a slot
+        # measured for randomᶜ(2) ∩ a_shapeᶜ(0, 2^20) at 700,000, block 128 (510 slots, 158 MB)
+        return SORTED_SWEEP_BYTES_PER_SLOT
     return BLOCK_MEET_BYTES_PER_SLOT if any(len(t) > 1 for t in terms) else BLOCK_BYTES_PER_SLOT
 
 

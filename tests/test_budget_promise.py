@@ -232,6 +232,36 @@ def test_false_refusals_of_the_issue_are_accepted():
             2,
             {"summary", "stride"},
         ),
+        # a probe: a stride past the sequence leaves one key a segment, so the engine sweeps what was priced by
+        # inclusion-exclusion (81 slots a row priced, 162 swept): 0.67 s and 370 MB accepted at 254 MiB
+        (
+            make("strided", stride=1024626).expr() & make("neighborhood", side=512, radius=56).expr(),
+            41000,
+            BIG,
+            {"radius", "n"},
+        ),
+        # the same probe: the decode cache's candidates met 127 pieces three times while pricing (52-65 ms to refuse)
+        (
+            Intersection(
+                (
+                    make("random", random_keys=1, seed=8).expr(),
+                    make("neighborhood", True, side=1024, radius=63).expr(),
+                    make("longformer", True, window=497512, global_tokens=65232).expr(),
+                    make("dilated", True, window=739847, dilation=101).expr(),
+                )
+            ),
+            20034,
+            16,
+            {"n"},
+        ),
+        # a search request (seeds 64-75): a fold over random blocks ran 22 ns a unit, priced at ¾ (0.91-0.94 s accepted)
+        (
+            make("global", global_tokens=1048576).expr()
+            | make("bigbird", block=45, window_blocks=1, global_blocks=10, random_blocks=26, seed=50).expr(),
+            320869,
+            16,
+            {"random_blocks", "n"},
+        ),
     ],
 )
 def test_refusals_are_cheap_and_say_what_to_lower(expr, n, block, names):

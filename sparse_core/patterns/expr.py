@@ -124,7 +124,7 @@ def meet(a: list[Seg], b: list[Seg]) -> list[Seg]:
 KV_PREFIX_WORK = 1 << 19
 KV_DRAWN_MAX_PIECES = 256  # pieces a term's parts may meet in, a key, for its random candidates to be counted
 KV_UNPRICED = 1 << 62  # the work kv_price gives a decode cache it cannot count within a refusal's time
-KV_PRICE_CELLS = 1 << 20  # (piece, sampled key) cells all terms' candidate counts may meet, ~26 ns each
+KV_PRICE_CELLS = 1 << 20  # (piece meet, sampled key) cells all terms' candidate counts may meet, ~13 ns each
 
 
 def _keep_every_key(terms: list[tuple], n: int) -> bool:
@@ -418,9 +418,11 @@ class Expr:
                 # counting the candidates meets the parts' pieces on ~6,000 keys: past KV_DRAWN_MAX_PIECES pieces that
                 # alone broke the 50 ms a refusal may take (random ∩ neighborhood(2, 63) ∩ logsparse ∩ longformer
                 # at 9,010: 11 k intersections, 0.19 s), so such a term is priced as kv_retained's refusal
-                # and past KV_PRICE_CELLS (pieces x sampled keys, over the terms): neighborhood(90, 37) ∩ random(1) ∩
-                # fixed(230, 60) at 20,533 met 75 pieces on every key, two terms, 81 ms to refuse (a probe)
-                priced_cells += prod * sum(len(cols) for cols in _kv_sample(prims, n))  # the keys _drawn_cost meets
+                # and past KV_PRICE_CELLS (piece meets x sampled keys, over the terms): neighborhood(90, 37) ∩ random(1)
+                # ∩ fixed(230, 60) at 20,533 met 75 pieces on every key, two terms, 81 ms to refuse (a probe). Every
+                # part after the first meets each piece the ones before it left (passes, not the last product): random ∩
+                # neighborhood(512, 56) ∩ longformer ∩ dilated at 4,188 met 113 pieces three times, 32-55 ms to refuse
+                priced_cells += passes * sum(len(cols) for cols in _kv_sample(prims, n))  # what _drawn_cost meets
                 affordable = prod <= KV_DRAWN_MAX_PIECES and priced_cells <= KV_PRICE_CELLS
                 drawn_price = _drawn_cost(prims, drawn, n) if affordable else None
                 if drawn_price is None:
