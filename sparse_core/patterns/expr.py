@@ -163,9 +163,9 @@ def _drawn_cost(prims: tuple, drawn: list, n: int) -> tuple[int, int] | None:
     None where it refuses.
 
     Mirrors kv_retained's branches, which it takes per chunk of KV_CHUNK keys: a chunk of at most KV_PAIRS
-    candidates (rows >= n - 1 that end) tests each against its row's table; a larger one lists every row's draws.
-    Candidates are counted on the last KV_COST_EXACT keys exactly (the last KV_CHUNK with summary columns, whose
-    narrow bands of keys an even sample misses) and on an even sample of the others.
+    candidates (rows >= n - 1 that end) tests each against its row's table; a larger one takes its pairs from the
+    random rows' draws, listed once for all such chunks (_DrawnListing). Candidates are counted on the keys
+    _kv_sample picks.
     """
     width = sum(max(1, int(getattr(p, "random_keys", getattr(p, "random_blocks", 1)))) for p in drawn)
     cols_tail, cols_head = _kv_sample(prims, n)
