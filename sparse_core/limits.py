@@ -783,6 +783,11 @@ def predict_cost(
         bmethod, bevals, bpeak = _plan(terms, bshapes, nb, nb, nb)
         bplan_bytes = _block_plan_bytes(bmethod, terms, bpeak) * nb * bpeak
         if bmethod == "bitmap":
+            # bitmaps are drawn a chunk of block rows at a time (priced below, `bitmap`) from the parts' block rows
+            # (BLOCK_ROW_BYTES below); a column set draws its own, listing no table: fixed(1,028,215, 1,004,149) ∪
+            # streaming ∪ bigbirdᶜ at 57,401, block 16 was priced 3,589 column slots a block row (302 MiB), held 58 MB
+            tables = [bshapes[id(p)].slots for t in terms for p in t if bshapes[id(p)].kind != "columns"]
+            bplan_bytes = _block_plan_bytes(bmethod, terms) * nb * max(tables, default=1)
             # the engine plans on the block rows it built, whose slots may differ a little from these: where another
             # method is nearly as cheap it may take that one, and hold its slots (randomᶜ(2) ∩ a_shapeᶜ(0, 2^20) at
             # 700,000, block 128: bitmaps priced, 118 MiB; the engine swept 510 slots a block row, 241 MB)

@@ -124,7 +124,9 @@ def meet(a: list[Seg], b: list[Seg]) -> list[Seg]:
 KV_PREFIX_WORK = 1 << 19
 KV_DRAWN_MAX_PIECES = 256  # pieces a term's parts may meet in, a key, for its random candidates to be counted
 KV_UNPRICED = 1 << 62  # the work kv_price gives a decode cache it cannot count within a refusal's time
-KV_PRICE_CELLS = 1 << 20  # (piece meet, sampled key) cells all terms' candidate counts may meet, ~13 ns each
+# (piece meet, sampled key) cells all terms' candidate counts may meet, ~11 ns each (interval pieces): randomᶜ(2) ∩
+# neighborhood(2, 63) ∩ logsparse ∩ longformerᶜ at 9,010, two terms of 86 meets, 1.06 M cells, is priced in ~12 ms
+KV_PRICE_CELLS = 3 << 19
 
 
 def _keep_every_key(terms: list[tuple], n: int) -> bool:
@@ -422,7 +424,9 @@ class Expr:
                 # ∩ fixed(230, 60) at 20,533 met 75 pieces on every key, two terms, 81 ms to refuse (a probe). Every
                 # part after the first meets each piece the ones before it left (passes, not the last product): random ∩
                 # neighborhood(512, 56) ∩ longformer ∩ dilated at 4,188 met 113 pieces three times, 32-55 ms to refuse
-                priced_cells += passes * sum(len(cols) for cols in _kv_sample(prims, n))  # what _drawn_cost meets
+                # (progressions meet by congruences and list their residues: twice an interval's cells)
+                sampled = sum(len(cols) for cols in _kv_sample(prims, n))  # the keys _drawn_cost meets
+                priced_cells += passes * sampled * (2 if strided else 1)
                 affordable = prod <= KV_DRAWN_MAX_PIECES and priced_cells <= KV_PRICE_CELLS
                 drawn_price = _drawn_cost(prims, drawn, n) if affordable else None
                 if drawn_price is None:
