@@ -370,6 +370,17 @@ PINNED = [
         16,
     ),
     (
+        "streaming ∪ bigbirdᶜ(8,192, 2 random blocks) ∪ fixedᶜ at 57,401, block 16 (302 MiB priced, 58 MB held)",
+        [
+            ["streaming", False, {"sinks": 850817, "window": 508913}],
+            ["bigbird", True, {"block": 8192, "window_blocks": 21, "global_blocks": 41, "random_blocks": 2, "seed": 3}],
+            ["fixed", True, {"stride": 1028215, "summary": 1004149}],
+        ],
+        ["union", [0, 1, 2]],
+        57401,
+        16,
+    ),
+    (
         "strided(63) ∩ logsparse at 65",
         [["strided", False, {"stride": 63}], ["logsparse", True, {}]],
         ["intersection", [0, 1]],
