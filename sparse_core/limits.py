@@ -339,8 +339,20 @@ def _step_span(prim, n: int) -> tuple[int, int]:
     return (1, n) if getattr(prim, "interval_segments", True) else (0, 0)  # unknown progressions: no fold
 
 
-def _shapes(prims, n: int, block: int | None) -> dict[int, segments_mod.PartShape]:
-    """Each primitive's shape at element level (block None) or block level, as count_union will see it."""
+def _single_in_a_chunk(p, n: int) -> bool:
+    """Whether some chunk of rows may hold at most one key a row of this progression, so that count_union, which
+    shapes each chunk from its own segments, sees intervals there: a dilation of at most one key a row, or a
+    step no chunk of rows reaches past (causal stride columns keep one key on the rows below the stride)."""
+    from . import analysis
+
+    if type(p).__name__ == "Dilated" and _param(p, "window", 1) <= 0:  # (window 0 or 1 as asked for)
+        return True
+    return _step_span(p, n)[0] >= min(n, analysis.ROW_CHUNK)
+
+
+def _shapes(prims, n: int, block: int | None, single_chunks: bool = False) -> dict[int, segments_mod.PartShape]:
+    """Each primitive's shape at element level (block None) or block level, as count_union will see it.
+    single_chunks: progressions that some chunk of rows sees with one key a row (_single_in_a_chunk) as intervals."""
     out = {}
     for p in prims:
         slots, bslots, _ = _static_slots(p, n, block or 128)
@@ -349,7 +361,7 @@ def _shapes(prims, n: int, block: int | None) -> dict[int, segments_mod.PartShap
             if kind == "columns":
                 slots = int(p.materialised_slots(n))
             step, span = _step_span(p, n)
-            if kind == "progression" and step >= n:
+            if kind == "progression" and (step >= n or (single_chunks and _single_in_a_chunk(p, n))):
                 # a step past the sequence leaves one key a segment: count_union sees intervals and sweeps them
                 # (strided(1,024,626) ∩ neighborhood(512, 56) at 41,000 was priced by inclusion-exclusion, 81 slots,
                 # and the engine swept 162: 362 MB held, priced 254 MiB)
@@ -412,7 +424,9 @@ RANDOM_BLOCK_WEIGHT = 6
 RANDOM_KEYS_EASY = 48
 # merging sorted ranges per block row (logsparse at block 2, 2^20: 1.3 GB and 2 s for 2^19 x 22 ranges)
 MERGE_WORK = 6
-MERGE_BYTES = 110
+# 111 bytes a range measured at block 1 (logsparse at 131,072: 277 MB over the process, priced 261 MiB at 110, so 313
+# MB in all with the process): a margin, as a price at the 264 MiB limit is ~312 MB with the process
+MERGE_BYTES = 120
 SMALL_BLOCK = 8  # at or below this block size a block layout is about as long as the rows
 # work units per (weighted) random key, for every stage that reads it: random(8) at 2^20 ran 0.54-0.56 s (its
 # process start excluded, two searches at once) for 26 M units at 2 a key, 21 ns a unit, where most shapes run
@@ -783,11 +797,9 @@ def predict_cost(
         bmethod, bevals, bpeak = _plan(terms, bshapes, nb, nb, nb)
         bplan_bytes = _block_plan_bytes(bmethod, terms, bpeak) * nb * bpeak
         if bmethod == "bitmap":
-            # bitmaps are drawn a chunk of block rows at a time (priced below, `bitmap`) from the parts' block rows
-            # (BLOCK_ROW_BYTES below); a column set draws its own, listing no table: fixed(1,028,215, 1,004,149) ∪
-            # streaming ∪ bigbirdᶜ at 57,401, block 16 was priced 3,589 column slots a block row (302 MiB), held 58 MB
-            tables = [bshapes[id(p)].slots for t in terms for p in t if bshapes[id(p)].kind != "columns"]
-            bplan_bytes = _block_plan_bytes(bmethod, terms) * nb * max(tables, default=1)
+            # (a column set's block slots stay priced: fixed's summary columns may be listed as a table of every block
+            # row against every block, fixed(4,096, 1) ∪ strided(64) at 125,248, block 16 held 1.6 GB when they
+            # were left out; 302 MiB priced for 58 MB held elsewhere is the false refusal this costs)
             # the engine plans on the block rows it built, whose slots may differ a little from these: where another
             # method is nearly as cheap it may take that one, and hold its slots (randomᶜ(2) ∩ a_shapeᶜ(0, 2^20) at
             # 700,000, block 128: bitmaps priced, 118 MiB; the engine swept 510 slots a block row, 241 MB)
@@ -806,10 +818,25 @@ def predict_cost(
         # ran 21-24 ns a unit of the sweep's price (fixed(6,897, 27) ∪ streaming at 2^20, block 2: 0.67 s for the
         # rows, priced 25 M units by union_plan)
         columns = any(shape.kind == "columns" for shape in shapes.values())
-        share = METHOD_SHARE.get(method, 1.0)
-        if method == "fold" and any(drawn_part(p) for t in terms for p in t):
-            share = FOLD_DRAWN_SHARE
-        evals = int(evals * (COLUMNS_SHARE if columns else share))
+
+        def row_share(how: str) -> float:
+            if columns:
+                return COLUMNS_SHARE
+            if how == "fold" and any(drawn_part(p) for t in terms for p in t):
+                return FOLD_DRAWN_SHARE
+            return METHOD_SHARE.get(how, 1.0)
+
+        evals = int(evals * row_share(method))
+        # count_union shapes each chunk of rows from the segments it built: where a progression holds one key a row
+        # in some chunk, that chunk is counted as intervals, by the sweep. strided(66,500) ∩ neighborhood(1,024, 25)
+        # at 70,000 was priced by inclusion-exclusion, 43 slots a row; its first chunk was swept, 86 (372 MB held,
+        # 257 MiB priced), and dilated(0, 4,096) ∪ neighborhood at 2^20 ran 0.93-1.13 s priced 39.2 M (probes)
+        single = _shapes(structured, n, None, single_chunks=True)
+        if any(single[k].kind != shapes[k].kind for k in shapes):
+            m2, e2, p2 = _plan(terms, single, rows, n, analysis.ROW_CHUNK)
+            if m2 == "refuse" or int(e2 * row_share(m2)) > evals:
+                method, evals = m2, int(e2 * row_share(m2))
+            peak = max(peak, p2)
         if block > SMALL_BLOCK:  # at blocks <= 8 the block rows are about as many and as long as the rows
             bevals = int(bevals * BLOCK_METHOD_SHARE.get(bmethod, 1.0))
         if "refuse" in (method, bmethod):  # no exact method fits (strided terms past the fold's reach)

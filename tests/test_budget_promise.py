@@ -254,6 +254,31 @@ def test_false_refusals_of_the_issue_are_accepted():
             16,
             {"n"},
         ),
+        # a second probe: fixed's summary columns left out of a block bitmap's price (b805536), listed as a table of
+        # every block row against every block: 1.6 GB accepted at 14.9 MiB
+        (
+            make("fixed", True, stride=4096, summary=1).expr() | make("strided", True, stride=64).expr(),
+            125248,
+            16,
+            {"n"},
+        ),
+        # the same probe: count_union shapes each chunk of rows from its segments; a causal stride past the first chunk
+        # holds one key a row there, swept as intervals (86 slots) where inclusion-exclusion was priced (43): 372 MB
+        (
+            make("strided", stride=66500).expr() & make("neighborhood", side=1024, radius=25).expr(),
+            70000,
+            256,
+            {"n"},
+        ),
+        # and a dilation of window 0 (one key a row) priced as a progression: 0.93-1.13 s accepted at 39.2 M units
+        (
+            make("dilated", window=0, dilation=4096).expr() | make("neighborhood", side=1024, radius=7).expr(),
+            BIG,
+            128,
+            {"n"},
+        ),
+        # and logsparse's block rows merged at block 1: 111 bytes a range, priced 110 (313 MB with the process)
+        (make("logsparse").expr(), 131072, 1, {"n"}),
         # a search request (seeds 64-75): a fold over random blocks ran 22 ns a unit, priced at ¾ (0.91-0.94 s accepted)
         (
             make("global", global_tokens=1048576).expr()
