@@ -409,6 +409,14 @@ PINNED = [
         1,
     ),
     (
+        "strided(40,001) ∩ dilatedᶜ(20, 4,095) at 555,478, block 64 (block bitmaps drawn twice: 1.6-1.9 s)",
+        [["strided", False, {"stride": 40001}], ["dilated", True, {"window": 20, "dilation": 4095}]],
+        ["intersection", [0, 1]],
+        555478,
+        64,
+    ),
+    ("random(11) at 762,129, block 10 (306 MB)", [["random", False, {"random_keys": 11}]], 0, 762129, 10),
+    (
         "strided(63) ∩ logsparse at 65",
         [["strided", False, {"stride": 63}], ["logsparse", True, {}]],
         ["intersection", [0, 1]],

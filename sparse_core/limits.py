@@ -170,6 +170,19 @@ RUN_BYTES_PER_SLOT = 100
 RANDOM_BLOCK_CANDIDATE_BYTES = 100
 RANDOM_BLOCK_KEPT_BYTES = 16
 KEY_BYTES = 31  # per random key: its int32 table, the key blocks and their sort (random(8) at 2^20: 258 MB)
+# ten or more keys a row at blocks up to 32 list more key blocks a block row: random(11) at 762,129, block 10 held
+# 271 MB over the process (32 a key; 306 MB in all), random(12), (16), (32), (48) 300-305 MB at blocks 9-32 (a probe);
+# random(8) at the same blocks held at most 291 MB. A price at the 264 MiB limit is ~312 MB with the process
+KEY_BYTES_MANY_SMALL = 34
+KEY_SMALL_BLOCK = 32
+
+
+def _key_bytes(prims, block: int) -> int:
+    """Bytes a random key holds (KEY_BYTES, more with ten or more keys a row at small blocks)."""
+    most = max((int(getattr(p, "random_keys", 0)) for p in prims if type(p).__name__ == "RandomKeys"), default=0)
+    return KEY_BYTES_MANY_SMALL if most >= 10 and block <= KEY_SMALL_BLOCK else KEY_BYTES
+
+
 # A block row's random keys are listed together: at blocks past half the sequence one block row holds nearly every key.
 # random(8) at 2^20 held 153 MB over the process at block 2^19, 191 MB at 700,000, 261-265 MB at 1,030,270-1,048,575
 # (~27 bytes a key of the widest block row), and 293 MB intersected with block(48,689, 1), its degrees held beside
@@ -595,7 +608,9 @@ def _dense_layout_bound(expr, n: int, block: int) -> tuple[int, int]:
         for p in term:
             if p.data_dependent or drawn_part(p):
                 continue  # random parts are not drawn to price (52 ms for BigBird's 60 random blocks at 4,096)
-            if nb * _static_slots(p, n, block)[1] > LAYOUT_PROBE_SLOTS:
+            own = _own(p, "block_cost_estimate")  # a part that builds more than it keeps (neighborhood: 2·(2r + 1) + 1
+            built = max(nb * _static_slots(p, n, block)[1], int(own(n, block)) // 2 if own else 0)  # ranges, merged)
+            if built > LAYOUT_PROBE_SLOTS:
                 # too many block-row slots to build within a refusal's 50 ms: this part bounds nothing here
                 # (neighborhood(33, 57) at 4,096, block 2: 2,048 block rows x 115 pieces, 40 ms of a refusal)
                 continue
@@ -839,6 +854,16 @@ def predict_cost(
             peak = max(peak, p2)
         if block > SMALL_BLOCK:  # at blocks <= 8 the block rows are about as many and as long as the rows
             bevals = int(bevals * BLOCK_METHOD_SHARE.get(bmethod, 1.0))
+        loose_terms = [t for t in terms if len(t) > 1]
+        if loose_terms:
+            # block_layout counts its intersected terms' block rows once more, to learn whether refining them is
+            # affordable (loose.kept_per_row): stridedᶜ(40,001) ∩ dilated at 555,478, block 64 drew its bitmaps twice,
+            # 1.29 s of 1.41 (1.6-1.9 s in all, accepted at 39.9 M units with the bitmap at half: a probe)
+            # Priced for bitmaps, whose cells cost the same however few the pairs: the other methods' block units run
+            # cheaper than priced (random(1) ∩ streaming at 2^20, block 256 ran 0.42 s, 47 M units with them twice)
+            lmethod, lwork, _ = _plan(loose_terms, bshapes, nb, nb, nb)
+            if lmethod == "bitmap":
+                bevals += int(lwork * (BLOCK_METHOD_SHARE["bitmap"] if block > SMALL_BLOCK else 1.0))
         if "refuse" in (method, bmethod):  # no exact method fits (strided terms past the fold's reach)
             cost["uncountable"] = "rows" if method == "refuse" else "blocks"
             cost["dnf_terms"] = len(terms)
@@ -919,7 +944,7 @@ def predict_cost(
                 # every block row's own arrays while the layout is built, at blocks near 1 as many as the rows:
                 # stridedᶜ ∩ blockᶜ(9, 18) at 2^20, block 1 held 163 MB priced 24 MB, window(5) 66 MB, strided 124 MB
                 BLOCK_ROW_BYTES * nb * (1 + block_slots),
-                KEY_BYTES * keys,
+                _key_bytes(structured, block) * keys,
                 # the widest block row's random keys, listed together (one block row holds them all at block >= n)
                 (KEY_ROW_BYTES * keys // n * min(block, n) + DEGREE_BYTES * n) if keys and nb > 1 else 0,
                 merged,
@@ -958,7 +983,8 @@ METHOD_SHARE = {"fold": 0.75, "ie": 2 / 3}
 # at scale (global(2^20) ∪ bigbird(45, 26 random blocks) at 320,869: 0.64 s for 28.9 M, 0.91-0.94 s in all, accepted)
 FOLD_DRAWN_SHARE = 1.0
 COLUMNS_SHARE = 1.6
-BLOCK_METHOD_SHARE = {"ie": 0.5, "bitmap": 0.5}
+# (bitmaps at the sweep's unit: their int32 running sums ran 1.75 ns a cell and part, 2.75 ns priced at a whole unit)
+BLOCK_METHOD_SHARE = {"ie": 0.5, "bitmap": 1.0}
 
 BITMAP_BYTES_PER_CELL = 6  # bool hit map, int32 running cover and its comparison, per (row, key) cell
 

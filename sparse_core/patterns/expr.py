@@ -122,6 +122,7 @@ def meet(a: list[Seg], b: list[Seg]) -> list[Seg]:
 # decode-cache work of the terms before a refusing one that kv_cost may spend to learn whether they keep every key
 # (~20 ms at the ~27 ns budget unit; a refusal stays within 50 ms)
 KV_PREFIX_WORK = 1 << 19
+KV_PREFIX_PASSES = 2048  # and piece meets (~5 us each at any n)
 KV_DRAWN_MAX_PIECES = 256  # pieces a term's parts may meet in, a key, for its random candidates to be counted
 KV_UNPRICED = 1 << 62  # the work kv_price gives a decode cache it cannot count within a refusal's time
 # (piece meet, sampled key) cells all terms' candidate counts may meet, ~11 ns each (interval pieces): randomᶜ(2) ∩
@@ -386,7 +387,7 @@ class Expr:
         """
         if self.data_dependent or not self.causal_mask:
             return 0, 0
-        total = held = priced_cells = 0
+        total = held = priced_cells = prefix_passes = 0
         terms = _distinct_terms(self)
         for index, prims in enumerate(terms):
             if len(prims) == 1 and prims[0].kv_every_key:
@@ -408,6 +409,7 @@ class Expr:
                 passes += prod
                 pieces += own
             passes -= 1
+            before, prefix_passes = prefix_passes, prefix_passes + passes  # piece meets of the terms before this one
             # every piece of a part is built (a unit a key each): neighborhoodᶜ(1,024, 16), 33 pieces a key, ran
             # 0.50 s at 2^20 priced 13.6 M units when a part was one unit whatever its pieces (36 ns a unit)
             units = pieces + 2 * (passes - len(prims)) // 5
@@ -433,7 +435,9 @@ class Expr:
                     # kv_retained refuses, unless the terms before it keep every key already (then it reads
                     # none of this term's rows): dilatedᶜ(2^20, 35) ∪ logsparseᶜ, ∩ random(256) at 1,893 was
                     # priced "refuse" and its decode cache took 2 ms. Counted where those terms are cheap
-                    if index and total <= KV_PREFIX_WORK and _keep_every_key(terms[:index], n):
+                    # (and few pieces: two terms of 5,082 pieces at 55 tokens met 10 k times, 56-58 ms to refuse)
+                    cheap = total <= KV_PREFIX_WORK and before <= KV_PREFIX_PASSES
+                    if index and cheap and _keep_every_key(terms[:index], n):
                         continue
                     return KV_UNPRICED, held  # priced so that the budget refuses first
                 total += drawn_price[0]
