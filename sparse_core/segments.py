@@ -274,8 +274,7 @@ def _part_bitmap(part, sl: slice, height: int, universe: int) -> np.ndarray:
             lo = np.broadcast_to(keys, (len(keys), part.rows))
             out[:, k0 : k0 + len(keys)] = (part.clipped_count(lo, lo + 1) > 0).T[sl]
         return out
-    cover = np.zeros((height, universe + 1), dtype=np.int32)  # (rows, keys + 1): +1 at starts, -1 past ends
-    flat_cover = cover.ravel()
+    cover = None  # (rows, keys + 1) int32: +1 at starts, -1 past ends; only where some segment holds 2+ keys
     base = np.arange(height, dtype=np.int64) * (universe + 1)
     hit = None
     for s in part:
@@ -287,6 +286,9 @@ def _part_bitmap(part, sl: slice, height: int, universe: int) -> np.ndarray:
             hit[live, start[live]] = True
             continue
         if s.step == 1:
+            if cover is None:
+                cover = np.zeros((height, universe + 1), dtype=np.int32)
+            flat_cover = cover.ravel()
             live = count > 0
             lo = np.clip(start[live], 0, universe)
             hi = np.clip(start[live] + count[live], 0, universe)
@@ -298,6 +300,8 @@ def _part_bitmap(part, sl: slice, height: int, universe: int) -> np.ndarray:
         if hit is None:
             hit = np.zeros((height, universe), dtype=bool)
         hit[r[ok], k[ok]] = True
+    if cover is None:  # single keys and listed progressions only: no running sum (random parts' key blocks)
+        return hit if hit is not None else np.zeros((height, universe), dtype=bool)
     # in place and in int32: numpy's default cumsum widens to int64, 3.7x slower on (3,000, 3,001) cells here
     np.cumsum(cover, axis=1, dtype=np.int32, out=cover)
     filled = cover[:, :universe] > 0
@@ -370,6 +374,9 @@ class PartShape:
     # extent of one segment in keys (step x count; 0: unknown)
     step: int = 0
     span: int = 0
+    # every segment holds at most one key a row (random keys and blocks): its bitmap is set key by key, with no
+    # running sum over the cells (_part_bitmap)
+    singles: bool = False
 
 
 FOLD_COLUMN_SLOTS = 64  # a column set of at most this many segments a row is listed to price the fold count
@@ -396,7 +403,9 @@ def shape_of(key, segs, universe: int | None, list_columns: bool = True) -> Part
             step, span = _steps_and_span(segs.segs())
         return PartShape(key, slots, "columns", step, span)
     step, span = _steps_and_span(segs)
-    return PartShape(key, max(1, len(segs)), "interval" if _is_intervals(segs) else "progression", step, span)
+    kind = "interval" if _is_intervals(segs) else "progression"
+    singles = all(int(s.count.max(initial=0)) <= 1 for s in segs)
+    return PartShape(key, max(1, len(segs)), kind, step, span, singles)
 
 
 def _term_slots(parts: list[PartShape]) -> int:
@@ -465,7 +474,7 @@ def union_plan(terms: list[list[PartShape]], rows: int, universe: int | None) ->
         parts = {p.key: p for t in terms for p in t}
         # per distinct part: its marks and one running sum (progressions list every key they hold);
         # per term and part: one AND or OR over the cells
-        cells = rows * universe * (2 * len(parts) + sum(len(t) for t in terms))
+        cells = rows * universe * (sum(1 if p.singles else 2 for p in parts.values()) + sum(len(t) for t in terms))
         strided = sum(1 for p in parts.values() if p.kind == "progression")
         listed = rows * sum(p.slots for p in parts.values() if p.kind != "columns")
         work = cells // BITMAP_CELLS_PER_UNIT + rows * universe * strided // ELEMENTS_PER_UNIT + 2 * listed

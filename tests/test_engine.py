@@ -403,3 +403,22 @@ def test_stride_columns_no_wider_than_a_block_keep_every_block_pair_in_one_inter
     if stride <= block:
         assert prim.block_segment_count(n, block) == 1
         assert len(prim.block_segments(np.arange(-(-n // block)), n, block)) == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(r=st.integers(1, 6), n=st.integers(1, 200), block=st.integers(1, 9), window=st.integers(0, 40))
+def test_single_key_parts_are_drawn_without_a_running_sum(r, n, block, window):
+    # random keys' key blocks are one a segment: their bitmap is set key by key, with no int32 cover summed over
+    # every cell (_part_bitmap); the count must not change: against the parts' block sets met piece by piece, and
+    # against the oracle's blocks, which that term's block candidates hold
+    from sparse_core import segments
+
+    expr = make("random", True, random_keys=r, seed=n).expr() & make("window", True, window=window).expr()
+    nb = -(-n // block)
+    brows = np.arange(nb, dtype=np.int64)
+    parts = [p.block_segments(brows, n, block) for p in expr.primitives()]
+    assert all(int(s.count.max(initial=0)) <= 1 for s in parts[0])  # the random part: single key blocks
+    met = segments.total(segments.intersect_all([list(p) for p in parts]), nb)
+    by_bitmap = segments._union_by_bitmap([parts], nb, nb)
+    assert np.array_equal(by_bitmap, met)
+    assert (by_bitmap >= oracle_blocks(oracle_mask(expr, n), block).sum(axis=1)).all()
