@@ -417,6 +417,14 @@ PINNED = [
     ),
     ("random(11) at 762,129, block 10 (306 MB)", [["random", False, {"random_keys": 11}]], 0, 762129, 10),
     (
+        "strided(640) ∪ fixed(30,000, 4) at 53,693, block 16 (fixed's columns listed as a table: 326 MB)",
+        [["strided", False, {"stride": 640}], ["fixed", False, {"stride": 30000, "summary": 4}]],
+        ["union", [0, 1]],
+        53693,
+        16,
+    ),
+    ("randomᶜ(9) at 930,256, block 9 (307 MB)", [["random", True, {"random_keys": 9, "seed": 573}]], 0, 930256, 9),
+    (
         "strided(63) ∩ logsparse at 65",
         [["strided", False, {"stride": 63}], ["logsparse", True, {}]],
         ["intersection", [0, 1]],

@@ -170,17 +170,19 @@ RUN_BYTES_PER_SLOT = 100
 RANDOM_BLOCK_CANDIDATE_BYTES = 100
 RANDOM_BLOCK_KEPT_BYTES = 16
 KEY_BYTES = 31  # per random key: its int32 table, the key blocks and their sort (random(8) at 2^20: 258 MB)
-# ten or more keys a row at blocks up to 32 list more key blocks a block row: random(11) at 762,129, block 10 held
+# nine or more keys a row at blocks up to 64 list more key blocks a block row: random(11) at 762,129, block 10 held
 # 271 MB over the process (32 a key; 306 MB in all), random(12), (16), (32), (48) 300-305 MB at blocks 9-32 (a probe);
 # random(8) at the same blocks held at most 291 MB. A price at the 264 MiB limit is ~312 MB with the process
+# (a fourth probe: random(9) at 930,256, block 9 held 307 MB, random(10)-(16) at blocks 33-64 302-305 MB)
 KEY_BYTES_MANY_SMALL = 34
-KEY_SMALL_BLOCK = 32
+KEY_MANY = 9
+KEY_SMALL_BLOCK = 64
 
 
 def _key_bytes(prims, block: int) -> int:
-    """Bytes a random key holds (KEY_BYTES, more with ten or more keys a row at small blocks)."""
+    """Bytes a random key holds (KEY_BYTES, more with nine or more keys a row at small blocks)."""
     most = max((int(getattr(p, "random_keys", 0)) for p in prims if type(p).__name__ == "RandomKeys"), default=0)
-    return KEY_BYTES_MANY_SMALL if most >= 10 and block <= KEY_SMALL_BLOCK else KEY_BYTES
+    return KEY_BYTES_MANY_SMALL if most >= KEY_MANY and block <= KEY_SMALL_BLOCK else KEY_BYTES
 
 
 # A block row's random keys are listed together: at blocks past half the sequence one block row holds nearly every key.
@@ -668,6 +670,7 @@ def dnf_size(expr, cap: int = 1 << 20) -> int:
 TERMS_LISTED = 4096
 
 
+COLUMN_TABLE_BYTES = 32  # per (block row, block) cell of a column set listed as a table, with its copies
 NEAR_TIE = 1.25  # a counting method within this factor of the planned one's work may be the engine's choice
 
 
@@ -815,6 +818,13 @@ def predict_cost(
         method, evals, peak = _plan(terms, shapes, rows, n, analysis.ROW_CHUNK)
         bmethod, bevals, bpeak = _plan(terms, bshapes, nb, nb, nb)
         bplan_bytes = _block_plan_bytes(bmethod, terms, bpeak) * nb * bpeak
+        kinds = {bshapes[id(p)].kind for t in terms for p in t}
+        if "columns" in kinds and "progression" in kinds:
+            # the engine sees a column set as its few listed slots, not nb + 1, and may count by inclusion-exclusion;
+            # a subset meeting the column set with a progression lists it as a table of every block row against every
+            # block (summary_columns' explicit, int64, its singletons and a copy): strided(640) ∪ fixed(30,000, 4) at
+            # 53,693, block 16 held 326 MB, priced 264 MiB as bitmaps (a probe; 318-336 MB in 39 such requests)
+            bplan_bytes = max(bplan_bytes, COLUMN_TABLE_BYTES * nb * (nb + 1))
         if bmethod == "bitmap":
             # (a column set's block slots stay priced: fixed's summary columns may be listed as a table of every block
             # row against every block, fixed(4,096, 1) ∪ strided(64) at 125,248, block 16 held 1.6 GB when they

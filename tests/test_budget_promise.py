@@ -303,6 +303,31 @@ def test_false_refusals_of_the_issue_are_accepted():
             1,
             {"n"},
         ),
+        # a fourth probe: the engine sees fixed's column set as its few listed slots and counts by inclusion-exclusion,
+        # listing it as a (block rows, blocks) table where it meets a progression: 326 MB accepted at 264 MiB
+        (
+            make("strided", stride=640).expr() | make("fixed", stride=30000, summary=4).expr(),
+            53693,
+            16,
+            {"n"},
+        ),
+        # the same probe: random(9) at block 9, 307 MB priced at 31 bytes a key
+        (make("random", True, random_keys=9, seed=573).expr(), 930256, 9, {"random_keys", "n"}),
+        # and the decode cache's price of 32 terms, each building and meeting 121 pieces at 130 tokens: 62-124 ms
+        (
+            Intersection(
+                (
+                    make("bigbird", True, block=1369, window_blocks=47, global_blocks=7, random_blocks=28).expr(),
+                    make("fixed", True, stride=1048576, summary=11).expr(),
+                    make("bigbird", True, block=29, window_blocks=11, global_blocks=56, random_blocks=47).expr(),
+                    make("bigbird", True, block=4, window_blocks=57, global_blocks=2, random_blocks=24, seed=7).expr(),
+                    make("neighborhood", True, side=1024, radius=60).expr(),
+                )
+            ),
+            130,
+            1,
+            {"n"},
+        ),
         # a search request (seeds 64-75): a fold over random blocks ran 22 ns a unit, priced at ¾ (0.91-0.94 s accepted)
         (
             make("global", global_tokens=1048576).expr()

@@ -128,6 +128,9 @@ KV_UNPRICED = 1 << 62  # the work kv_price gives a decode cache it cannot count 
 # (piece meet, sampled key) cells all terms' candidate counts may meet, ~11 ns each (interval pieces): randomᶜ(2) ∩
 # neighborhood(2, 63) ∩ logsparse ∩ longformerᶜ at 9,010, two terms of 86 meets, 1.06 M cells, is priced in ~12 ms
 KV_PRICE_CELLS = 3 << 19
+# and piece meets (+ 3 a piece built) over all terms, ~5 us each however few the keys: bigbirds ∩ fixed ∩
+# neighborhood(1,024, 60) at 130 tokens built and met 121 pieces in each of 32 terms, 62-124 ms to refuse (a probe)
+KV_PRICE_PASSES = 4096
 
 
 def _keep_every_key(terms: list[tuple], n: int) -> bool:
@@ -387,7 +390,7 @@ class Expr:
         """
         if self.data_dependent or not self.causal_mask:
             return 0, 0
-        total = held = priced_cells = prefix_passes = 0
+        total = held = priced_cells = prefix_passes = priced_passes = 0
         terms = _distinct_terms(self)
         for index, prims in enumerate(terms):
             if len(prims) == 1 and prims[0].kv_every_key:
@@ -429,7 +432,10 @@ class Expr:
                 # (progressions meet by congruences and list their residues: twice an interval's cells)
                 sampled = sum(len(cols) for cols in _kv_sample(prims, n))  # the keys _drawn_cost meets
                 priced_cells += passes * sampled * (2 if strided else 1)
-                affordable = prod <= KV_DRAWN_MAX_PIECES and priced_cells <= KV_PRICE_CELLS
+                priced_passes += passes + 3 * pieces  # a meet ~5 us, a piece built ~15 us, however few the keys
+                affordable = (
+                    prod <= KV_DRAWN_MAX_PIECES and priced_cells <= KV_PRICE_CELLS and priced_passes <= KV_PRICE_PASSES
+                )
                 drawn_price = _drawn_cost(prims, drawn, n) if affordable else None
                 if drawn_price is None:
                     # kv_retained refuses, unless the terms before it keep every key already (then it reads
