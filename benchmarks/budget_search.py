@@ -423,6 +423,13 @@ PINNED = [
         53693,
         16,
     ),
+    (
+        "fixed(30,000, 4) ∪ fixed(7,000, 2) at 53,693, block 16 (both column sets listed as tables: 326 MB)",
+        [["fixed", False, {"stride": 30000, "summary": 4}], ["fixed", False, {"stride": 7000, "summary": 2}]],
+        ["union", [0, 1]],
+        53693,
+        16,
+    ),
     ("randomᶜ(9) at 930,256, block 9 (307 MB)", [["random", True, {"random_keys": 9, "seed": 573}]], 0, 930256, 9),
     (
         "strided(63) ∩ logsparse at 65",

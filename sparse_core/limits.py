@@ -818,12 +818,13 @@ def predict_cost(
         method, evals, peak = _plan(terms, shapes, rows, n, analysis.ROW_CHUNK)
         bmethod, bevals, bpeak = _plan(terms, bshapes, nb, nb, nb)
         bplan_bytes = _block_plan_bytes(bmethod, terms, bpeak) * nb * bpeak
-        kinds = {bshapes[id(p)].kind for t in terms for p in t}
-        if "columns" in kinds and "progression" in kinds:
+        kinds = [bshapes[id(p)].kind for p in {id(p): p for t in terms for p in t}.values()]
+        if "columns" in kinds and ("progression" in kinds or kinds.count("columns") > 1):
             # the engine sees a column set as its few listed slots, not nb + 1, and may count by inclusion-exclusion;
             # a subset meeting the column set with a progression lists it as a table of every block row against every
             # block (summary_columns' explicit, int64, its singletons and a copy): strided(640) ∪ fixed(30,000, 4) at
-            # 53,693, block 16 held 326 MB, priced 264 MiB as bitmaps (a probe; 318-336 MB in 39 such requests)
+            # 53,693, block 16 held 326 MB, priced 264 MiB as bitmaps (a probe; 318-336 MB in 39 such requests); two
+            # column sets meeting list both (fixed(30,000, 4) ∪ fixed(7,000, 2) there: 326 MB, a fifth probe)
             bplan_bytes = max(bplan_bytes, COLUMN_TABLE_BYTES * nb * (nb + 1))
         if bmethod == "bitmap":
             # (a column set's block slots stay priced: fixed's summary columns may be listed as a table of every block

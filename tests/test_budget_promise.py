@@ -311,7 +311,14 @@ def test_false_refusals_of_the_issue_are_accepted():
             16,
             {"n"},
         ),
-        # the same probe: random(9) at block 9, 307 MB priced at 31 bytes a key
+        # a fifth probe: two column sets meeting, listed as tables likewise (326 MB accepted at 264 MiB)
+        (
+            make("fixed", stride=30000, summary=4).expr() | make("fixed", stride=7000, summary=2).expr(),
+            53693,
+            16,
+            {"n"},
+        ),
+        # the fourth probe: random(9) at block 9, 307 MB priced at 31 bytes a key
         (make("random", True, random_keys=9, seed=573).expr(), 930256, 9, {"random_keys", "n"}),
         # and the decode cache's price of 32 terms, each building and meeting 121 pieces at 130 tokens: 62-124 ms
         (
