@@ -381,7 +381,8 @@ def _shapes(prims, n: int, block: int | None, single_chunks: bool = False) -> di
                 # (strided(1,024,626) ∩ neighborhood(512, 56) at 41,000 was priced by inclusion-exclusion, 81 slots,
                 # and the engine swept 162: 362 MB held, priced 254 MiB)
                 kind, step = "interval", 1
-            singles = type(p).__name__ == "RandomKeys"  # its keys, one a segment (a random block is B keys)
+            # random keys, one a segment (a random block is B keys), and a progression of one key a row
+            singles = type(p).__name__ == "RandomKeys" or (kind == "interval" and _kind(p) == "progression")
             out[id(p)] = segments_mod.PartShape(id(p), slots, kind, step, span, singles)
         else:
             if kind == "columns" and hasattr(p, "materialised_slots"):
@@ -397,10 +398,10 @@ def _shapes(prims, n: int, block: int | None, single_chunks: bool = False) -> di
             spread = kind == "progression" and tight is None and d > block
             single = (bslots == 1 and not spread) or (tight is not None and tight[1])  # one key block a segment
             bkind = kind if kind != "progression" else ("interval" if single else "progression")
-            # random keys' and blocks' key blocks are listed one a segment (packed, distinct): set, not summed
-            out[id(p)] = segments_mod.PartShape(
-                id(p), bslots, bkind, *_block_step_span(p, n, block, bkind), drawn_part(p)
-            )
+            # random keys' and blocks' key blocks are listed one a segment (packed, distinct), and a progression whose
+            # every segment holds one key block: set key by key, not summed
+            singles = drawn_part(p) or (tight is not None and tight[1])
+            out[id(p)] = segments_mod.PartShape(id(p), bslots, bkind, *_block_step_span(p, n, block, bkind), singles)
     return out
 
 

@@ -474,7 +474,10 @@ def union_plan(terms: list[list[PartShape]], rows: int, universe: int | None) ->
         parts = {p.key: p for t in terms for p in t}
         # per distinct part: its marks and one running sum (progressions list every key they hold);
         # per term and part: one AND or OR over the cells
-        cells = rows * universe * (sum(1 if p.singles else 2 for p in parts.values()) + sum(len(t) for t in terms))
+        # an interval part's bitmap is marked and summed (2 passes a cell); single keys and progressions are set key by
+        # key (their elements priced apart, `strided`), and a column set draws its own: one pass a cell
+        summed = sum(2 if p.kind == "interval" and not p.singles else 1 for p in parts.values())
+        cells = rows * universe * (summed + sum(len(t) for t in terms))
         strided = sum(1 for p in parts.values() if p.kind == "progression")
         listed = rows * sum(p.slots for p in parts.values() if p.kind != "columns")
         work = cells // BITMAP_CELLS_PER_UNIT + rows * universe * strided // ELEMENTS_PER_UNIT + 2 * listed
