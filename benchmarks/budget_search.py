@@ -430,6 +430,18 @@ PINNED = [
         53693,
         16,
     ),
+    (
+        "strided(2) ∪ dilated(2^20, 2) ∪ dilated(20,000, 2) ∪ strided(8,191) at 32,763 (a fold priced, bitmaps: 36 s)",
+        [
+            ["strided", False, {"stride": 2}],
+            ["dilated", False, {"window": 1048576, "dilation": 2}],
+            ["dilated", False, {"window": 20000, "dilation": 2}],
+            ["strided", False, {"stride": 8191}],
+        ],
+        ["union", [0, 1, 2, 3]],
+        32763,
+        4096,
+    ),
     ("randomᶜ(9) at 930,256, block 9 (307 MB)", [["random", True, {"random_keys": 9, "seed": 573}]], 0, 930256, 9),
     (
         "strided(63) ∩ logsparse at 65",

@@ -311,6 +311,21 @@ def test_false_refusals_of_the_issue_are_accepted():
             16,
             {"n"},
         ),
+        # a sixth probe: stride columns' span priced as n, where a row's column reaches l x ceil(n / l); the fold looked
+        # cheap and the engine drew bitmaps over step-2 progressions: 36 s accepted at 1.5 M units
+        (
+            combine(
+                [
+                    make("strided", stride=2),
+                    make("dilated", window=1048576, dilation=2),
+                    make("dilated", window=20000, dilation=2),
+                    make("strided", stride=8191),
+                ]
+            ),
+            32763,
+            4096,
+            {"n"},
+        ),
         # a fifth probe: two column sets meeting, listed as tables likewise (326 MB accepted at 264 MiB)
         (
             make("fixed", stride=30000, summary=4).expr() | make("fixed", stride=7000, summary=2).expr(),
