@@ -358,6 +358,14 @@ def _step_span(prim, n: int) -> tuple[int, int]:
     return (1, n) if getattr(prim, "interval_segments", True) else (0, 0)  # unknown progressions: no fold
 
 
+def _block_rows_built(p, n: int, block: int, units_per_slot: int = 1) -> int:
+    """Block-row slots a structured part builds: its slots a block row, or its own block build estimate where it builds
+    more than it keeps (neighborhood: 2·(2r + 1) + 1 ranges a block row, merged into 2r + 1), at units_per_slot units
+    of that estimate a slot."""
+    own = _own(p, "block_cost_estimate")
+    return max(-(-n // block) * _static_slots(p, n, block)[1], int(own(n, block)) // units_per_slot if own else 0)
+
+
 def _single_in_a_chunk(p, n: int) -> bool:
     """Whether some chunk of rows may hold at most one key a row of this progression, so that count_union, which
     shapes each chunk from its own segments, sees intervals there: a dilation of at most one key a row, or a
@@ -369,9 +377,8 @@ def _single_in_a_chunk(p, n: int) -> bool:
     return _step_span(p, n)[0] >= min(n, analysis.ROW_CHUNK)
 
 
-def _shapes(prims, n: int, block: int | None, single_chunks: bool = False) -> dict[int, segments_mod.PartShape]:
-    """Each primitive's shape at element level (block None) or block level, as count_union will see it.
-    single_chunks: progressions that some chunk of rows sees with one key a row (_single_in_a_chunk) as intervals."""
+def _shapes(prims, n: int, block: int | None) -> dict[int, segments_mod.PartShape]:
+    """Each primitive's shape at element level (block None) or block level, as count_union will see it."""
     out = {}
     for p in prims:
         slots, bslots, _ = _static_slots(p, n, block or 128)
@@ -380,7 +387,7 @@ def _shapes(prims, n: int, block: int | None, single_chunks: bool = False) -> di
             if kind == "columns":
                 slots = int(p.materialised_slots(n))
             step, span = _step_span(p, n)
-            if kind == "progression" and (step >= n or (single_chunks and _single_in_a_chunk(p, n))):
+            if kind == "progression" and step >= n:
                 # a step past the sequence leaves one key a segment: count_union sees intervals and sweeps them
                 # (strided(1,024,626) ∩ neighborhood(512, 56) at 41,000 was priced by inclusion-exclusion, 81 slots,
                 # and the engine swept 162: 362 MB held, priced 254 MiB)
@@ -619,9 +626,7 @@ def _dense_layout_bound(expr, n: int, block: int) -> tuple[int, int]:
         for p in term:
             if p.data_dependent or drawn_part(p):
                 continue  # random parts are not drawn to price (52 ms for BigBird's 60 random blocks at 4,096)
-            own = _own(p, "block_cost_estimate")  # a part that builds more than it keeps (neighborhood: 2·(2r + 1) + 1
-            built = max(nb * _static_slots(p, n, block)[1], int(own(n, block)) // 2 if own else 0)  # ranges, merged)
-            if built > LAYOUT_PROBE_SLOTS:
+            if _block_rows_built(p, n, block, units_per_slot=2) > LAYOUT_PROBE_SLOTS:
                 # too many block-row slots to build within a refusal's 50 ms: this part bounds nothing here
                 # (neighborhood(33, 57) at 4,096, block 2: 2,048 block rows x 115 pieces, 40 ms of a refusal)
                 continue
@@ -866,8 +871,13 @@ def predict_cost(
         # in some chunk, that chunk is counted as intervals, by the sweep. strided(66,500) ∩ neighborhood(1,024, 25)
         # at 70,000 was priced by inclusion-exclusion, 43 slots a row; its first chunk was swept, 86 (372 MB held,
         # 257 MiB priced), and dilated(0, 4,096) ∪ neighborhood at 2^20 ran 0.93-1.13 s priced 39.2 M (probes)
-        single = _shapes(structured, n, None, single_chunks=True)
-        if any(single[k].kind != shapes[k].kind for k in shapes):
+        single = {
+            id(p): replace(shapes[id(p)], kind="interval", step=1, singles=True)
+            if shapes[id(p)].kind == "progression" and _single_in_a_chunk(p, n)
+            else shapes[id(p)]
+            for p in structured
+        }
+        if single != shapes:
             m2, e2, p2 = _plan(terms, single, rows, n, analysis.ROW_CHUNK)
             if m2 == "refuse" or int(e2 * row_share(m2)) > evals:
                 method, evals = m2, int(e2 * row_share(m2))
@@ -1052,12 +1062,8 @@ def _refine_work(expr, terms, n: int, block: int, block_work: int = 0) -> int:
         # candidates: fixed(1,013,943, 48) ∩ strided(240) at 312,495, block 16 ran past 60 s here (seed 28)
         return analysis.REFINE_MAX_WORK
 
-    def build_work(p) -> int:  # a part's own block build estimate where it builds more than it keeps (neighborhood
-        # builds 2·(2r + 1) + 1 ranges a block row and merges them into 2r + 1: 23 ms to price two at 25,734, block 16)
-        own = _own(p, "block_cost_estimate")
-        return max(nb * _static_slots(p, n, block)[1], int(own(n, block)) if own else 0)
-
-    probe = sum(build_work(p) for p in dict.fromkeys(loose))
+    # (two neighborhoods' own build estimates: 23 ms to price at 25,734, block 16, where their kept slots were cheap)
+    probe = sum(_block_rows_built(p, n, block) for p in dict.fromkeys(loose))
     # counting the candidates costs about what the block plan does (the intersected terms' block rows met): past a
     # refusal's share that alone took 90-101 ms (four neighborhood and stride parts at 32,016, block 8: a probe)
     if probe > REFINE_PROBE_WORK or block_work > REFINE_COUNT_WORK:

@@ -160,16 +160,11 @@ class Neighborhood(Primitive):
         # window is shifted up against that border: key rows max(0, qr - 2·radius) .. qr. So key (kr, kc) is
         # read by grid rows kr .. kr + 2·radius, at the columns whose window holds kc (a range, as window
         # starts grow by 0 or 1 per column), from the key itself on.
-        side, span, radius = self.side, self.span, self.radius
+        side, span = self.side, self.span
         kr, kc = cols // side, cols % side
         if self.full_width:  # every column's window holds kc: whole grid rows kr .. kr + 2·radius, one interval
             return [interval(cols, (kr + span + 1) * side, len(cols))]
-        col_room = max(side - span - 1, 0)
-        if col_room == 0:
-            c_lo, c_hi = np.zeros_like(kc), np.full_like(kc, side - 1)
-        else:
-            c_lo = np.where(kc <= span, 0, kc - radius)
-            c_hi = np.where(kc >= col_room, side - 1, kc + radius)
+        c_lo, c_hi = self._reading_columns(kc)
         out = []
         for t in range(span + 1):
             start = (kr + t) * side + c_lo
@@ -177,15 +172,22 @@ class Neighborhood(Primitive):
             out.append(interval(np.maximum(start, cols), end, len(cols)))
         return out
 
+    def _reading_columns(self, kc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(first, last) grid column of the queries whose window holds key column kc (a window narrower than the
+        grid)."""
+        side, span, radius = self.side, self.span, self.radius
+        col_room = max(side - span - 1, 0)
+        if col_room == 0:
+            return np.zeros_like(kc), np.full_like(kc, side - 1)
+        return np.where(kc <= span, 0, kc - radius), np.where(kc >= col_room, side - 1, kc + radius)
+
     def kv_last_row(self, cols):
         """The last row that reads each key, decoding: the last key row of kv_rows, at its last column."""
         side, span = self.side, self.span
         kr, kc = cols // side, cols % side
         if self.full_width:
             return (kr + span + 1) * side - 1
-        col_room = max(side - span - 1, 0)
-        c_hi = np.full_like(kc, side - 1) if col_room == 0 else np.where(kc >= col_room, side - 1, kc + self.radius)
-        return (kr + span) * side + c_hi
+        return (kr + span) * side + self._reading_columns(kc)[1]
 
     def kv_segment_count(self):
         return 1 if self.full_width else self.span + 1
