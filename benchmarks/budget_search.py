@@ -370,7 +370,7 @@ PINNED = [
         16,
     ),
     (
-        "streaming ∪ bigbirdᶜ(8,192, 2 random blocks) ∪ fixedᶜ at 57,401, block 16 (302 MiB priced, 58 MB held)",
+        "streaming ∪ bigbirdᶜ(8,192, 2 random blocks) ∪ fixedᶜ at 57,401, block 16 (58 MB held, accepted)",
         [
             ["streaming", False, {"sinks": 850817, "window": 508913}],
             ["bigbird", True, {"block": 8192, "window_blocks": 21, "global_blocks": 41, "random_blocks": 2, "seed": 3}],

@@ -827,9 +827,19 @@ def predict_cost(
         rows, listing = _degree_rows(expr, structured, n)
         method, evals, peak = _plan(terms, shapes, rows, n, analysis.ROW_CHUNK)
         bmethod, bevals, bpeak = _plan(terms, bshapes, nb, nb, nb)
-        bplan_bytes = _block_plan_bytes(bmethod, terms, bpeak) * nb * bpeak
         kinds = [bshapes[id(p)].kind for p in {id(p): p for t in terms for p in t}.values()]
-        if "columns" in kinds and ("progression" in kinds or kinds.count("columns") > 1):
+        column_table = "columns" in kinds and ("progression" in kinds or kinds.count("columns") > 1)
+        if (
+            bmethod == "bitmap"
+            and not column_table
+            and not any(len(t) > 1 and any(bshapes[id(p)].kind == "columns" for p in t) for t in terms)
+        ):
+            # a column set alone in its terms is drawn from its closed form (ColumnSet.bitmap), never listed: its
+            # nb + 1 slots a block row are no table here (streaming ∪ bigbirdᶜ ∪ fixedᶜ at 57,401, block 16 held
+            # 58 MB, priced 302 MiB with them); met in a term or listed as a table, they stay priced (below)
+            bpeak = max((bshapes[id(p)].slots for t in terms for p in t if bshapes[id(p)].kind != "columns"), default=1)
+        bplan_bytes = _block_plan_bytes(bmethod, terms, bpeak) * nb * bpeak
+        if column_table:
             # the engine sees a column set as its few listed slots, not nb + 1, and may count by inclusion-exclusion;
             # a subset meeting the column set with a progression lists it as a table of every block row against every
             # block (summary_columns' explicit, int64, its singletons and a copy): strided(640) ∪ fixed(30,000, 4) at

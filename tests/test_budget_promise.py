@@ -151,6 +151,21 @@ def test_false_refusals_of_the_issue_are_accepted():
     check_budget(combine([make("bigbird", seed=s) for s in range(4)]), BIG, 128)
 
 
+def test_a_column_set_alone_in_its_terms_is_no_table_in_a_block_bitmap():
+    # drawn from its closed form: 58 MB held in a fresh process, priced 302 MiB (refused) with its nb + 1 slots
+    lone = combine(
+        [
+            make("streaming", sinks=850817, window=508913),
+            make("bigbird", True, block=8192, window_blocks=21, global_blocks=41, random_blocks=2, seed=3),
+            make("fixed", True, stride=1028215, summary=1004149),
+        ]
+    )
+    assert check_budget(lone, 57401, 16).memory_bytes < 100 * 2**20
+    # met by a progression it is listed as a (block rows, blocks) table: 1.6 GB held when priced without it
+    with pytest.raises(PatternError, match="lower"):
+        check_budget(combine([make("fixed", True, stride=4096, summary=1), make("strided", stride=64)]), 125248, 16)
+
+
 @pytest.mark.timing
 @pytest.mark.parametrize(
     "expr, n, block, names",
