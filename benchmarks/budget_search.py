@@ -381,6 +381,18 @@ PINNED = [
         16,
     ),
     (
+        "(strided(4) ∪ strided(2)) ∩ (dilated(2^20, 2) ∪ random(8)) at 59,048 (the fold's chunk of 2^21 cells: 302 MB)",
+        [
+            ["strided", False, {"stride": 4}],
+            ["strided", False, {"stride": 2}],
+            ["dilated", False, {"window": 1048576, "dilation": 2}],
+            ["random", False, {"random_keys": 8, "seed": 193}],
+        ],
+        ["intersection", [["union", [0, 1]], ["union", [2, 3]]]],
+        59048,
+        128,
+    ),
+    (
         "fixedᶜ(4,096, 1) ∪ strided(64) at 125,248, block 16 (a column set left out of a bitmap's price: 1.6 GB)",
         [["fixed", True, {"stride": 4096, "summary": 1}], ["strided", True, {"stride": 64}]],
         ["union", [0, 1]],

@@ -146,6 +146,10 @@ def sort_pairs(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 IE_MAX_TERMS = 5  # inclusion-exclusion over at most 2^5 - 1 subsets
 SWEEP_CELLS = 1 << 21  # rows x intervals held at once by the interval sweep
+# rows x pieces held at once by the fold's sweeps: its sort, running reach and closed-form meets hold ~100 bytes a
+# cell, above the folded pieces it keeps for every row; at 2^21 cells (strided(4) ∪ strided(2)) ∩ (dilated(2^20, 2) ∪
+# random(8)) at 59,048 held 302 MB (a probe)
+FOLD_CELLS = 1 << 20
 # rows x keys held at once by the bitmap count. 2^24 was a 64 MB int32 cover per part, faulted in afresh for every
 # chunk: (random ∪ neighborhood(32, 60)) ∩ random at 125,166, block 16 ran 1.65 s, 0.36 s at 2^20 (which stays cached)
 BITMAP_CELLS = 1 << 20
@@ -617,7 +621,7 @@ def _union_by_fold(flat: list[list[Seg]], rows: int) -> np.ndarray:
         folded.append(Seg((safe % period) * width + safe // period, 1, np.where(live, c, 0)))
     out = np.zeros(rows, dtype=np.int64)
     held = len(folded) + len(ivs)
-    step = max(1, SWEEP_CELLS // max(1, held, len(folded) * len(ivs)))
+    step = max(1, FOLD_CELLS // max(1, held, len(folded) * len(ivs)))
     for lo_row in range(0, rows, step):
         sl = slice(lo_row, lo_row + step)
         flo, flen = _pieces(folded, sl)  # (slot, row)

@@ -1248,3 +1248,27 @@ def test_a_decode_cache_priced_as_refused_says_so():
     with pytest.raises(PatternError, match="decode cache .* lower n, the window or the random keys") as info:
         check_budget(expr, 20533, 6)
     assert "10^" not in str(info.value) and info.value.code == "budget_uncountable_decode"
+
+
+@pytest.mark.timing
+@pytest.mark.slow  # a fresh process: a measurement, not the quick loop
+def test_the_fold_over_many_pieces_holds_a_bounded_chunk_in_a_fresh_process():
+    # (strided(4) ∪ strided(2)) ∩ (dilated(2^20, 2) ∪ random(8)) at 59,048: the fold's sweeps held 2^21 cells of
+    # ~100 bytes at once, 302 MB in all accepted at 264 MiB (a probe); at 2^20 cells 253 MB
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import time; from sparse_core import make, stats, check_budget; "
+        "e = (make('strided', stride=4).expr() | make('strided', stride=2).expr()) & "
+        "(make('dilated', window=1 << 20, dilation=2).expr() | make('random', random_keys=8, seed=193).expr()); "
+        "check_budget(e, 59048, 128); stats(e, 59048, 128); "
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]; "
+        "print(time.process_time(), int(hwm) / 1024)"
+    )
+    env = {**os.environ, **SERVER_ENV}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    cpu_s, rss_mb = (float(x) for x in out.split())
+    assert cpu_s < 1.0 * 2, cpu_s
+    assert rss_mb < 300, rss_mb
