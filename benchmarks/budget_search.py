@@ -381,6 +381,18 @@ PINNED = [
         16,
     ),
     (
+        "three bigbirds ∩ neighborhood(1,024, 63) at 100, block 16 (a prefix's pieces built to price: 47-80 ms)",
+        [
+            ["bigbird", True, {"block": 1, "window_blocks": 63, "global_blocks": 24, "random_blocks": 64, "seed": 714}],
+            ["bigbird", True, {"block": 1, "window_blocks": 31, "global_blocks": 0, "random_blocks": 41, "seed": 449}],
+            ["bigbird", True, {"block": 1, "window_blocks": 63, "global_blocks": 0, "random_blocks": 64, "seed": 703}],
+            ["neighborhood", True, {"side": 1024, "radius": 63}],
+        ],
+        ["intersection", [0, 1, 2, 3]],
+        100,
+        16,
+    ),
+    (
         "(strided(4) ∪ strided(2)) ∩ (dilated(2^20, 2) ∪ random(8)) at 59,048 (the fold's chunk of 2^21 cells: 302 MB)",
         [
             ["strided", False, {"stride": 4}],

@@ -1272,3 +1272,31 @@ def test_the_fold_over_many_pieces_holds_a_bounded_chunk_in_a_fresh_process():
     cpu_s, rss_mb = (float(x) for x in out.split())
     assert cpu_s < 1.0 * 2, cpu_s
     assert rss_mb < 300, rss_mb
+
+
+def test_the_decode_cache_price_counts_a_prefix_only_where_its_pieces_are_cheap_to_build(monkeypatch):
+    # three bigbirds ∩ neighborhood(1,024, 63) at 100 tokens: the 22 terms before the refusing one build 127
+    # pieces each; counting whether they keep every key took 47-80 ms of a refusal (a probe). Their builds count
+    # against KV_PREFIX_PASSES now, so the price refuses without counting them
+    from sparse_core.patterns import expr as expr_mod
+
+    calls = []
+    real = expr_mod._keep_every_key
+    monkeypatch.setattr(expr_mod, "_keep_every_key", lambda terms, n: calls.append(n) or real(terms, n))
+    dear = Intersection(
+        (
+            make("bigbird", True, block=1, window_blocks=63, global_blocks=24, random_blocks=64, seed=714).expr(),
+            make("bigbird", True, block=1, window_blocks=31, global_blocks=0, random_blocks=41, seed=449).expr(),
+            make("bigbird", True, block=1, window_blocks=63, global_blocks=0, random_blocks=64, seed=703).expr(),
+            make("neighborhood", True, side=1024, radius=63).expr(),
+        )
+    )
+    with pytest.raises(PatternError, match="decode cache"):
+        check_budget(dear, 100, 16)
+    assert calls == []
+    # a cheap prefix is still counted: logsparseᶜ keeps every key, so the random term after it reads none
+    cheap = (make("logsparse", True).expr() | make("dilated", True, window=1 << 20, dilation=35).expr()) & make(
+        "random", random_keys=256, seed=109
+    ).expr()
+    check_budget(cheap, 1893, 86)
+    assert calls == [1893]
