@@ -279,8 +279,9 @@ def _primitive_dense(prim: Primitive, n: int, vectors: Vectors | None) -> np.nda
             live = s.count > 0
             lo = s.start[live]
             hi = np.minimum(lo + s.count[live], n)
-            np.add.at(diff, (rows[live], lo), 1)
-            np.add.at(diff, (rows[live], hi), -1)
+            # one mark a row per segment (rows are distinct): a fancy increment is exact, np.add.at ~26x slower
+            diff[rows[live], lo] += 1
+            diff[rows[live], hi] -= 1
         np.cumsum(diff, axis=1, dtype=diff.dtype, out=diff)
         # OR, never assign: bands drawn above (a row's own key can look like a band) are already in mask
         mask |= diff[:, :n] > 0

@@ -296,8 +296,10 @@ def _part_bitmap(part, sl: slice, height: int, universe: int) -> np.ndarray:
             live = count > 0
             lo = np.clip(start[live], 0, universe)
             hi = np.clip(start[live] + count[live], 0, universe)
-            np.add.at(flat_cover, base[live] + lo, 1)
-            np.add.at(flat_cover, base[live] + hi, -1)
+            # one mark a row per segment, so no index repeats within a call: a plain fancy increment is exact, and
+            # ~26x faster than np.add.at (68 ns an element here: 512 interval slots a row ran 46 ns a bitmap unit)
+            flat_cover[base[live] + lo] += 1
+            flat_cover[base[live] + hi] -= 1
             continue
         r, k = enumerate_keys([Seg(start, s.step, count)], universe)
         ok = (k >= 0) & (k < universe)
