@@ -53,6 +53,9 @@ KV_DRAW_WORK = 2
 # tables in 21 s, ~600 ns a key against ~30 on the fast path
 KV_SLOW_POPULATION = 8
 KV_SLOW_DRAW = 20
+# a random-blocks pick on the slow path: its draw is per pair and the population a few dozen blocks, so the redraw
+# costs ~3x the fast draw (three bigbird decode terms at 281-336 tokens ran 44 ns a unit priced at the fast rate)
+KV_SLOW_BLOCK_DRAW = 4
 # (pair, drawn key) cells a decode-cache test compares at once (random_keys.pairs_in_chunks). Unbounded, the test held
 # P x r of them: 256 MB for the ~0.5 M candidates of block(698, 1) ∩ randomᶜ(56) at 2,112 tokens (seed 32)
 DECODE_CELLS = 1 << 20
@@ -222,7 +225,15 @@ def _drawn_cost(prims: tuple, drawn: list, n: int) -> tuple[int, int] | None:
                     r = max(1, int(p.random_keys))
                     draws += rows_drawn * r * (KV_SLOW_DRAW if n < KV_SLOW_POPULATION * r * r else 1)
                 else:
-                    draws += pairs * max(1, int(getattr(p, "random_blocks", 1)))
+                    # a pick is drawn per pair, and sorted and redrawn where repeats are likely, as random keys are:
+                    # its population is the key blocks a decoding row may pick, at most n / b less its window and
+                    # global blocks (bigbird(6, 64 random blocks) ∩ longformer ∩ logsparse at 331 tokens: 55 blocks
+                    # to pick 64 from, 1.6-2.3 s priced 39.8 M at the fast draw's rate, a probe)
+                    r = max(1, int(getattr(p, "random_blocks", 1)))
+                    pool = n // max(1, int(getattr(p, "block", 1)))
+                    pool -= 2 * int(getattr(p, "window_half", 0)) + 1
+                    pool -= int(getattr(p, "global_first", 0)) + int(getattr(p, "global_last", 0))
+                    draws += pairs * r * (KV_SLOW_BLOCK_DRAW if pool < KV_SLOW_POPULATION * r * r else 1)
             work += pairs * (KV_CANDIDATE_WORK + width / KV_COMPARES_PER_UNIT) + KV_DRAW_WORK * draws
             most = max(most, int(pairs))
             continue
