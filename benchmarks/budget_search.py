@@ -380,6 +380,45 @@ PINNED = [
         57401,
         16,
     ),
+    # a seventh probe (at 973ff37): each was accepted over the promise
+    (
+        "dilatedᶜ(2,000, 1,000) ∪ dilated(10, 4,096) at 381,706, block 47 (bounded block slots: 498 MB at 81 MiB)",
+        [["dilated", True, {"window": 2000, "dilation": 1000}], ["dilated", False, {"window": 10, "dilation": 4096}]],
+        ["union", [0, 1]],
+        381706,
+        47,
+    ),
+    (
+        "(dilated(2^20, 16) ∩ bigbird(64, 8 random blocks)) ∪ windowᶜ(1) at 786,180, block 4,096 (a fold split: 2 s)",
+        [
+            ["dilated", False, {"window": 1048576, "dilation": 16}],
+            ["bigbird", False, {"block": 64, "window_blocks": 3, "global_blocks": 1, "random_blocks": 8, "seed": 551}],
+            ["window", True, {"window": 1}],
+        ],
+        ["union", [["intersection", [0, 1]], 2]],
+        786180,
+        4096,
+    ),
+    (
+        "longformerᶜ ∩ bigbirdᶜ(6, 64 random blocks) at 331 (slow random-block draws: 1.6-2.3 s)",
+        [
+            ["longformer", True, {"window": 1000, "global_tokens": 1}],
+            ["bigbird", True, {"block": 6, "window_blocks": 3, "global_blocks": 0, "random_blocks": 64, "seed": 229}],
+        ],
+        ["intersection", [0, 1]],
+        331,
+        128,
+    ),
+    (
+        "longformer ∩ fixedᶜ(300,000, 16) at 425,225, block 1 (its block count made twice: 1.06-1.47 s)",
+        [
+            ["longformer", False, {"window": 1048576, "global_tokens": 2}],
+            ["fixed", True, {"stride": 300000, "summary": 16}],
+        ],
+        ["intersection", [0, 1]],
+        425225,
+        1,
+    ),
     (
         "three bigbirds ∩ neighborhood(1,024, 63) at 100, block 16 (a prefix's pieces built to price: 47-80 ms)",
         [

@@ -350,6 +350,21 @@ def test_a_column_set_alone_in_its_terms_is_no_table_in_a_block_bitmap():
             16,
             {"random_blocks", "n"},
         ),
+        # a seventh probe: two dilations' block plan priced as bitmaps on bounded slots, counted by inclusion-exclusion
+        # (498 MB accepted at 81 MiB); random-block picks from 55 blocks drawn the slow way (1.6-2.3 s at 39.8 M)
+        (
+            make("dilated", True, window=2000, dilation=1000).expr() | make("dilated", window=10, dilation=4096).expr(),
+            381706,
+            47,
+            {"window", "dilation"},
+        ),
+        (
+            make("longformer", True, window=1000, global_tokens=1).expr()
+            & make("bigbird", True, block=6, window_blocks=3, global_blocks=0, random_blocks=64, seed=229).expr(),
+            331,
+            128,
+            {"random_blocks"},
+        ),
     ],
 )
 def test_refusals_are_cheap_and_say_what_to_lower(expr, n, block, names):
@@ -1307,6 +1322,14 @@ def test_the_decode_cache_price_counts_a_prefix_only_where_its_pieces_are_cheap_
             | make("dilated", True, window=988249, dilation=4037).expr(),
             1 << 20,
             64,
+        ),
+        # a seventh probe: its block count was made twice (0.58 s of 1.06-1.47 s accepted at 40 M units); once now
+        (
+            "longformer ∩ fixedᶜ(300,000, 16) at 425,225, block 1",
+            make("longformer", window=1048576, global_tokens=2).expr()
+            & make("fixed", True, stride=300000, summary=16).expr(),
+            425225,
+            1,
         ),
     ],
 )
