@@ -419,6 +419,25 @@ PINNED = [
         425225,
         1,
     ),
+    # an eighth probe (at 461a940)
+    (
+        "dilatedᶜ(999, 3,001) ∪ windowᶜ(16) ∪ dilated(1,500, 3,001) at 537,607, block 46 (a fold split: 379 MB)",
+        [
+            ["dilated", True, {"window": 999, "dilation": 3001}],
+            ["window", True, {"window": 16}],
+            ["dilated", False, {"window": 1500, "dilation": 3001}],
+        ],
+        ["union", [0, 1, 2]],
+        537607,
+        46,
+    ),
+    (
+        "four dilations(2^20, 1,451-1,471) at 2^20, block 1,447 (block rows built to price: 110-194 ms to refuse)",
+        [["dilated", False, {"window": 1048576, "dilation": d}] for d in (1451, 1453, 1459, 1471)],
+        ["union", [0, 1, 2, 3]],
+        1048576,
+        1447,
+    ),
     (
         "three bigbirds ∩ neighborhood(1,024, 63) at 100, block 16 (a prefix's pieces built to price: 47-80 ms)",
         [

@@ -141,8 +141,10 @@ BYTES_PER_SLOT = 80  # per row segment slot of a row chunk: measured dilated(256
 TERM_BYTES_PER_SLOT = 40
 BLOCK_BYTES_PER_SLOT = 24  # per block-row slot (starts, counts and one sort)
 # the fold over block rows holds its pieces, their folded coordinates and a sort: longformer(2, 2^20) ∪
-# dilatedᶜ(988,249, 4,037) at 786,432, block 64 held 282 MB above the process, priced 110 MiB at 24 bytes a slot
-BLOCK_FOLD_BYTES_PER_SLOT = 64
+# dilatedᶜ(988,249, 4,037) at 786,432, block 64 held 282 MB above the process, priced 110 MiB at 24 bytes a slot.
+# With a stride's or dilation's block slots priced as built (not a 1.5x bound), three dilations' union at 358,538,
+# block 33 held 268 MB above the process at 64 bytes a slot (264 MiB priced): 80 keeps the process under 300 MB
+BLOCK_FOLD_BYTES_PER_SLOT = 80
 BLOCK_ROW_BYTES = 48  # per block row and structured part's block slot: 41 B measured at most (predict_cost)
 # Counting rows one per constant run (BigBird, blocks): the row chunk is the runs, not ROW_CHUNK rows, and a causal
 # expression then lists each run's own keys in per-token arrays (hit map, running cover, sums): bigbird(8,192, rb 61)
@@ -273,19 +275,22 @@ def _block_progression(prim, n: int, block: int) -> tuple[int, bool] | None:
     top = reach if w is None else min(w, reach)
     m_count = top + 1 if prim.causal else 2 * top + 1
     period = block // gcd(d, block)
-    return _progression_block_slots(prim, n, block), m_count <= period
+    return _progression_block_shape(prim, n, block)[0], m_count <= period
 
 
 @lru_cache(maxsize=256)
-def _progression_block_slots(prim, n: int, block: int) -> int:
-    """The slots of a stride's or dilation's block row, exactly: progression_block_segments lays every block row out
-    in the same slots (its residue table does not depend on the row), so one built row says how many. Its table holds
-    at most 3 x min(B / gcd(d, B), m) entries, min(...) <= sqrt(2n) here, a few ms at most.
+def _progression_block_shape(prim, n: int, block: int) -> tuple[int, int, int]:
+    """(slots, step, widest step x count) of a stride's or dilation's block rows, exactly as progression_block_segments
+    lays them out (every block row in the same slots), read from its residue tables without building a row (a row's
+    build took ~23 us a slot: four dilations just above a coprime block, ~1,450 slots each, 110-194 ms to refuse).
 
-    The bound 3 x min(...) + 1 ran ~1.5x the built count, and inclusion-exclusion's price (a product of slots) twice
-    that: two dilations' block plan was priced as bitmaps at 81 MiB where the engine took inclusion-exclusion and held
-    498 MB (dilatedᶜ(2,000, 1,000) ∪ dilated(10, 4,096) at 381,706, block 47: 142 slots priced, 94 built; a probe)."""
-    return max(1, len(prim.block_segments(np.zeros(1, dtype=np.int64), n, block)))
+    The bound 3 x min(B / gcd(d, B), m) + 1 ran ~1.5x the built slots, and inclusion-exclusion's price (a product of
+    slots) twice that: two dilations' block plan was priced as bitmaps at 81 MiB where the engine took
+    inclusion-exclusion and held 498 MB (dilatedᶜ(2,000, 1,000) ∪ dilated(10, 4,096) at 381,706, block 47: 142 slots
+    priced, 94 built; a probe)."""
+    from .patterns.block_helpers import progression_block_shape
+
+    return progression_block_shape(n, block, *prim.block_progression(n, block))
 
 
 def _static_slots(prim, n: int, block: int) -> tuple[int, int, int]:
@@ -452,6 +457,14 @@ def _block_step_span(prim, n: int, block: int, kind: str) -> tuple[int, int]:
     nb = -(-n // block)
     if kind == "interval":
         return 1, min(nb, espan // block + 2)
+    own = getattr(prim, "block_progression", None)
+    if own is not None and own(n, block) is not None:
+        # a stride's or dilation's residue tables give its block rows' step and widest extent exactly. The bound
+        # below (span / block + step + 2) was a step past it: four key blocks a segment priced as five, so the fold
+        # planned one piece a slot where the engine split each into four keys (dilatedᶜ(999, 3,001) ∪ window ∪
+        # dilated(1,500, 3,001) at 537,607, block 46: 379 MB accepted at 264 MiB, a probe)
+        _, step, span = _progression_block_shape(prim, n, block)
+        return (step, span) if step > 1 else (0, 0)  # one key block a segment: no step to fold by, as before
     sample = np.unique(np.linspace(0, nb - 1, num=min(nb, BLOCK_PROBE_ROWS)).astype(np.int64))
     segs = prim.block_segments(sample, n, block)
     if isinstance(segs, segments_mod.ColumnSet):
@@ -1045,7 +1058,10 @@ METHOD_SHARE = {"fold": 0.75, "ie": 2 / 3}
 FOLD_DRAWN_SHARE = 1.0
 COLUMNS_SHARE = 1.6
 # (bitmaps at the sweep's unit: their int32 running sums ran 1.75 ns a cell and part, 2.75 ns priced at a whole unit)
-BLOCK_METHOD_SHARE = {"ie": 0.5, "bitmap": 1.0}
+# The fold over block rows at 1.5: its rows hold hundreds of pieces (dilations just above a coprime block), sorted a
+# row at a time; with their slots priced as built it ran 27 ns a unit (dilatedᶜ(200, 4,093) ∪ longformer ∪
+# dilatedᶜ(300, 3,967) at 332,938, block 31: 0.79-0.98 s for 29.5 M units at load 0.9; an eighth probe's generator)
+BLOCK_METHOD_SHARE = {"ie": 0.5, "bitmap": 1.0, "fold": 1.5}
 
 BITMAP_BYTES_PER_CELL = 6  # bool hit map, int32 running cover and its comparison, per (row, key) cell
 

@@ -365,6 +365,17 @@ def test_a_column_set_alone_in_its_terms_is_no_table_in_a_block_bitmap():
             128,
             {"random_blocks"},
         ),
+        # an eighth probe: a dilation's block extent bounded a step past the built one, so its four key blocks a segment
+        # were priced as five: the fold planned one piece a slot where the engine split each into four keys (379 MB
+        # accepted at 264 MiB); the extent comes from its residue tables now
+        (
+            make("dilated", True, window=999, dilation=3001).expr()
+            | make("window", True, window=16).expr()
+            | make("dilated", window=1500, dilation=3001).expr(),
+            537607,
+            46,
+            {"window", "dilation"},
+        ),
     ],
 )
 def test_refusals_are_cheap_and_say_what_to_lower(expr, n, block, names):
@@ -1314,13 +1325,14 @@ def test_the_decode_cache_price_counts_a_prefix_only_where_its_pieces_are_cheap_
             32763,
             4096,
         ),
-        # seed 60: the fold over block rows held 457 MB (0.83 s) at 2^20, priced 110-147 MiB; it now builds its folded
-        # pieces a chunk of rows at a time (121 MB at 2^20, 0.65 s) and its dilation's block slots are priced as built
+        # seed 60: the fold over block rows held 317 MB at 786,432 (457 MB, 0.83 s at 2^20), priced 110-147 MiB; it now
+        # builds its folded pieces a chunk of rows at a time (55 MB, 0.23 s) and its dilation's block slots are priced
+        # as built (at 2^20 it holds 121 MB and is refused at 321 MiB: the block fold's 80 bytes a slot)
         (
-            "longformer(2, 2^20) ∪ dilatedᶜ(988,249, 4,037) at 2^20, block 64",
+            "longformer(2, 2^20) ∪ dilatedᶜ(988,249, 4,037) at 786,432, block 64",
             make("longformer", window=2, global_tokens=1048576).expr()
             | make("dilated", True, window=988249, dilation=4037).expr(),
-            1 << 20,
+            786432,
             64,
         ),
         # a seventh probe: its block count was made twice (0.58 s of 1.06-1.47 s accepted at 40 M units); once now

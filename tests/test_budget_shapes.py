@@ -48,6 +48,37 @@ def test_the_block_slot_bound_holds_for_the_segments_the_engine_builds(name, cau
             assert all(int(s.count.max(initial=0)) <= 1 for s in segs), (prim, n, block)
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from(["strided", "dilated"]),
+    st.booleans(),
+    st.integers(1, 20000),
+    st.integers(1, 97),
+    st.integers(2, 4096),
+    st.integers(0, 60),
+)
+def test_the_block_shape_from_residue_tables_is_what_the_engine_sees(name, causal, n, block, step, window):
+    # the price reads a stride's or dilation's block slots, step and widest extent from its residue tables, without
+    # building a row: the slots must be the built ones and the extent never below any built row's, or the fold's
+    # split (at most 4 keys a segment) flips between price and engine (a probe: 379 MB accepted at 264 MiB)
+    from sparse_core.segments import shape_of
+
+    params = {"stride": step} if name == "strided" else {"dilation": step, "window": window}
+    expr = make(name, causal, **params).expr()
+    for prim in expr.primitives():
+        if getattr(prim, "block_progression", None) is None or prim.block_progression(n, block) is None:
+            continue
+        slots, pstep, pspan = limits._progression_block_shape(prim, n, block)
+        segs, _ = _built(prim, n, block)
+        built = shape_of(0, segs, -(-n // block))
+        assert slots == built.slots, (prim, n, block)
+        assert pspan >= built.span, (prim, n, block, pspan, built.span)
+        if built.step > 1:
+            assert pstep == built.step, (prim, n, block)
+            # tight: a key block fewer would put the fold's split on the other side for some row
+            assert pspan < built.span + pstep, (prim, n, block, pspan, built.span)
+
+
 def test_the_far_stride_of_the_search_is_priced_by_its_reach():
     # a_shapeᶜ(966,095, 15,681) ∪ stridedᶜ(1,034,106) at 2^20, block 64: 66.7 M units (block level by
     # inclusion-exclusion over 97-slot progressions), 0.45 s CPU in a fresh process with its import
@@ -91,3 +122,29 @@ def test_the_dense_intersection_of_the_search_is_accepted():
     # every pair kept still refuses at block 1: a union that keeps everything measured 2.7 s and 1.1 GB
     with pytest.raises(PatternError, match="lower"):
         limits.check_budget(make("topk", k=4000).expr() | make("window", window=4096).expr(), 4096, 1)
+
+
+def test_pricing_reads_block_progressions_without_building_their_rows(monkeypatch):
+    # an eighth probe: four dilations just above a coprime block (~1,450 slots a block row each) took 110-194 ms to
+    # refuse, building block rows at ~23 us a slot to learn their slots, steps and extents; the residue tables say
+    # all three (2-3 ms now)
+    from sparse_core.patterns.dilated import Dilated
+    from sparse_core.patterns.stride_columns import StrideColumns
+
+    def built(*_):
+        raise AssertionError("a block row was built to price")
+
+    monkeypatch.setattr(Dilated, "block_segments", built)
+    monkeypatch.setattr(StrideColumns, "block_segments", built)
+    four = combine([make("dilated", window=1 << 20, dilation=d) for d in (1451, 1453, 1459, 1471)])
+    with pytest.raises(PatternError, match="lower"):
+        limits.check_budget(four, 1 << 20, 1447)
+    mixed = combine(
+        [
+            make("strided", stride=1021),
+            make("neighborhood", True, side=256, radius=3),
+            make("dilated", True, window=1000, dilation=1021),
+        ]
+    )
+    with pytest.raises(PatternError, match="lower"):
+        limits.check_budget(mixed, 1 << 20, 500)

@@ -38,7 +38,14 @@ class Dilated(Primitive):
         if d <= block:
             # every block pair whose nearest keys are within w*d holds a multiple of d
             return Window(w * d, causal=self.causal).block_segments(brows, n, block)
-        return progression_block_segments(brows, n, block, d, 0 if self.causal else -w, w)
+        return progression_block_segments(brows, n, block, *self.block_progression(n, block))
+
+    def block_progression(self, n, block):
+        """(d, lowest m, highest m) of the key blocks i - m*d where block rows are progressions, else None."""
+        w, d = self.window, self.dilation
+        if w < 0 or d <= block:
+            return None
+        return d, 0 if self.causal else -w, w
 
     def block_segment_count(self, n, block):
         """Segment slots per block row of block_segments (at most 3*B/gcd + 1 progressions)."""

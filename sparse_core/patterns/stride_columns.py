@@ -39,8 +39,15 @@ class StrideColumns(Primitive):
             # progressions (strided(11) at 2^20, block 64: 193 slots a block row priced 391 MiB for 5 MB held)
             hi = brows + 1 if self.causal else np.full(len(brows), nb)
             return [interval(0, hi, len(brows))]
+        return progression_block_segments(brows, n, block, *self.block_progression(n, block))
+
+    def block_progression(self, n, block):
+        """(l, lowest m, highest m) of the key blocks i - m*l where block rows are progressions, else None."""
+        l = self.stride
+        if l % block == 0 or l <= block:
+            return None
         reach = (n - 1) // l + 1
-        return progression_block_segments(brows, n, block, l, 0 if self.causal else -reach, reach)
+        return l, 0 if self.causal else -reach, reach
 
     def block_segment_count(self, n, block):
         """Segment slots per block row of block_segments (one when B divides l or l <= B; else at most 3*B/gcd + 1
