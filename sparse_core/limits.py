@@ -252,28 +252,20 @@ def _param(prim, name: str, default: int = 0) -> int:
 
 
 def _block_progression(prim, n: int, block: int) -> tuple[int, bool] | None:
-    """(slots bound, every segment a single key) of a stride's or dilation's block row, where its block rows
-    are progressions (patterns.base.progression_block_segments), else None.
+    """(slots, every segment a single key) of a stride's or dilation's block row, where its block rows are
+    progressions (its own block_progression says when, and of which m), else None.
 
-    A row holds key blocks of i - m*d for m in [mlo, mhi]: at most 3 entries per residue of m modulo
-    B/gcd(d, B), and only residues some m reaches, so 3 x min(B/g, number of m) + 1 slots (the +1: the
-    partial last key block); with no more m than residues every segment holds one key block (an interval
-    for counting). A stride of 1,034,106 at 2^20 reaches m = 0..2: 5 slots, not 97 (block 64).
+    A row holds key blocks of i - m*d for m in [mlo, mhi]; with no more m than residues of m modulo B/gcd(d, B)
+    every segment holds one key block (an interval for counting). The slots are the built ones
+    (_progression_block_shape): a stride of 1,034,106 at 2^20 reaches m = 0..2, 5 slots (block 64).
     """
-    name = type(prim).__name__
-    if name == "StrideColumns":
-        d, w = _param(prim, "stride", 1), None
-        if d % block == 0 or d <= block:  # one progression, or one interval of every block pair (StrideColumns)
-            return None
-    elif name == "Dilated":
-        d, w = _param(prim, "dilation", 1), _param(prim, "window")
-        if d <= block or w < 0:
-            return None
-    else:
+    own = getattr(prim, "block_progression", None)
+    args = own(n, block) if own is not None else None
+    if args is None:
         return None
+    d, mlo, mhi = args
     reach = (n - 1) // d + 1
-    top = reach if w is None else min(w, reach)
-    m_count = top + 1 if prim.causal else 2 * top + 1
+    m_count = min(mhi, reach) - max(mlo, -reach) + 1
     period = block // gcd(d, block)
     return _progression_block_shape(prim, n, block)[0], m_count <= period
 
@@ -457,8 +449,7 @@ def _block_step_span(prim, n: int, block: int, kind: str) -> tuple[int, int]:
     nb = -(-n // block)
     if kind == "interval":
         return 1, min(nb, espan // block + 2)
-    own = getattr(prim, "block_progression", None)
-    if own is not None and own(n, block) is not None:
+    if _block_progression(prim, n, block) is not None:
         # a stride's or dilation's residue tables give its block rows' step and widest extent exactly. The bound
         # below (span / block + step + 2) was a step past it: four key blocks a segment priced as five, so the fold
         # planned one piece a slot where the engine split each into four keys (dilatedᶜ(999, 3,001) ∪ window ∪
