@@ -101,8 +101,8 @@ def stack_chunks(chunks: list[list[Seg]]) -> list[Seg]:
 
 def _residue_tables(n: int, block: int, d: int, mlo: int, mhi: int):
     """The residue runs of progression_block_segments, the same for every block row: (full rows' table, the partial
-    last query block's table, d/g, full key columns, blocks), each table (runs, 3) of (residue, first u, last u); or
-    None where no m lies in [mlo, mhi] within the sequence."""
+    last query block's table, d/g, full key columns, blocks, mlo, mhi clipped to the sequence), each table (runs, 3)
+    of (residue, first u, last u); or None where no m lies in [mlo, mhi] within the sequence."""
     nb = nblocks(n, block)
     h = n - (nb - 1) * block
     reach = (n - 1) // d + 1
@@ -150,7 +150,7 @@ def _residue_tables(n: int, block: int, d: int, mlo: int, mhi: int):
 
     full = residues(block)
     last = residues(h) if h != block else full
-    return full, last, period_d, full_cols, nb
+    return full, last, period_d, full_cols, nb, mlo, mhi
 
 
 def progression_block_shape(n: int, block: int, d: int, mlo: int, mhi: int) -> tuple[int, int, int]:
@@ -161,7 +161,7 @@ def progression_block_shape(n: int, block: int, d: int, mlo: int, mhi: int) -> t
     tables = _residue_tables(n, block, d, mlo, mhi)
     if tables is None:
         return 1, 1, 1
-    full, last, period_d, full_cols, nb = tables
+    full, last, period_d, full_cols, nb, _, _ = tables
     slots = max(len(full), len(last)) + (1 if full_cols < nb else 0)
     most = max((int((t[:, 2] - t[:, 1]).max()) + 1 for t in (full, last) if len(t)), default=0)
     most = min(most, -(-full_cols // period_d))  # the built rows are clipped to the full key blocks
@@ -183,9 +183,7 @@ def progression_block_segments(brows: np.ndarray, n: int, block: int, d: int, ml
     tables = _residue_tables(n, block, d, mlo, mhi)
     if tables is None:
         return [interval(0, 0, rows)]
-    full, last, period_d, full_cols, nb = tables
-    reach = (n - 1) // d + 1
-    mlo, mhi = max(mlo, -reach), min(mhi, reach)
+    full, last, period_d, full_cols, nb, mlo, mhi = tables
     slots = max(len(full), len(last))
     is_last = brows == nb - 1
     segs = []
