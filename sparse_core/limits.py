@@ -920,8 +920,13 @@ def predict_cost(
             # 1.29 s of 1.41 (1.6-1.9 s in all, accepted at 39.9 M units with the bitmap at half: a probe)
             # Priced for bitmaps, whose cells cost the same however few the pairs: the other methods' block units run
             # cheaper than priced (random(1) ∩ streaming at 2^20, block 256 ran 0.42 s, 47 M units with them twice)
+            # With no exact term beside them the loose count is the block plan itself: block_layout keeps it
+            # (unrefined._kept) or refines its candidates (priced below), so it is counted once. Priced twice,
+            # stridedᶜ(40,001) ∩ dilated at 555,478, block 64 was refused at 88.5 M units and ran 0.38 s
             lmethod, lwork, _ = _plan(loose_terms, bshapes, nb, nb, nb)
-            if lmethod == "bitmap":
+            if len(loose_terms) == len(terms):
+                pass
+            elif lmethod == "bitmap":
                 bevals += int(lwork * (BLOCK_METHOD_SHARE["bitmap"] if block > SMALL_BLOCK else 1.0))
             elif block <= SMALL_BLOCK and lmethod != "refuse" and len(loose_terms) < len(terms):
                 # at blocks near 1 the block rows are as many as the rows and every method's units cost what they do
