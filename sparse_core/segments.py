@@ -511,6 +511,35 @@ def _fold_cost(terms: list[list[PartShape]]) -> tuple[int, int] | None:
     of one residue class; the sweep merges those, then every disjoint interval piece meets every
     disjoint progression piece once (closed form).
     """
+    split = _fold_split(terms)
+    if split is None:
+        return None
+    period, inter, pieces, singles, progs = split
+    if not progs:  # intervals and a few keys a row (no lcm): one sweep over them all, no piece pairs
+        held = singles + pieces
+        # _union_of_intervals' own switch: past NETWORK_MAX_SEGS it sorts each row. Priced at the fold's
+        # FOLD_NETWORK_SEGS, folds of 11-32 intervals a row ran 16-21 ns a unit where the others run 4-9: a_shape ∪
+        # windowᶜ ∪ logsparseᶜ ∪ a_shape at 462,848 (25 a row) took 0.79-1.00 s accepted at 40 M units (edge search)
+        factor = SWEEP_FACTOR - 1 if held <= NETWORK_MAX_SEGS else SWEEP_FACTOR + held.bit_length() // 2
+        return inter + factor * held, held
+    expanded = singles + sum(slots * min(period // steps, most) for slots, steps, most in progs)
+    held = expanded + pieces
+    # up to FOLD_NETWORK_SEGS pieces a row the sorting network runs along rows, as the interval sweep's does
+    factor = SWEEP_FACTOR - 1 if held <= FOLD_NETWORK_SEGS else SWEEP_FACTOR + held.bit_length() // 2
+    sweep = factor * held
+    return inter + sweep + FOLD_CROSS * pieces * expanded, held + sum(s for s, _, _ in progs)
+
+
+def fold_sweeps_only(terms: list[list[PartShape]]) -> bool:
+    """Whether the fold count of these terms is a plain interval sweep: no term keeps a progression (each is
+    intervals, or a few keys a row split into single keys), so _union_by_fold hands everything to the sweep."""
+    split = _fold_split(terms)
+    return split is not None and not split[4]
+
+
+def _fold_split(terms: list[list[PartShape]]) -> tuple[int, int, int, int, list] | None:
+    """(period, intersect passes, interval pieces, single keys, [(slots, step, keys a segment)] of the progressions)
+    a row, as _union_by_fold splits the terms; None where a part's steps are unknown."""
     period, inter, pieces, singles, progs = 1, 0, 0, 0, []
     for parts in terms:
         slots, steps, most = 1, 1, None
@@ -536,16 +565,7 @@ def _fold_cost(terms: list[list[PartShape]]) -> tuple[int, int] | None:
             period = lcm(period, steps)
             if period > FOLD_MAX_PERIOD:
                 return None
-    if not progs:  # intervals and a few keys a row (no lcm): one sweep over them all, no piece pairs
-        held = singles + pieces
-        factor = SWEEP_FACTOR - 1 if held <= FOLD_NETWORK_SEGS else SWEEP_FACTOR + held.bit_length() // 2
-        return inter + factor * held, held
-    expanded = singles + sum(slots * min(period // steps, most) for slots, steps, most in progs)
-    held = expanded + pieces
-    # up to FOLD_NETWORK_SEGS pieces a row the sorting network runs along rows, as the interval sweep's does
-    factor = SWEEP_FACTOR - 1 if held <= FOLD_NETWORK_SEGS else SWEEP_FACTOR + held.bit_length() // 2
-    sweep = factor * held
-    return inter + sweep + FOLD_CROSS * pieces * expanded, held + sum(s for s, _, _ in progs)
+    return period, inter, pieces, singles, progs
 
 
 def _sweep_pieces(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -376,6 +376,9 @@ def test_a_column_set_alone_in_its_terms_is_no_table_in_a_block_bitmap():
             46,
             {"window", "dilation"},
         ),
+        # the first edge search (seed 71): a data-dependent pattern's n limit was said without what to lower
+        (make("topk", k=64).expr() | make("window", window=8).expr(), 4111, 64, {"n"}),
+        (make("window").expr(), (1 << 20) + 1, 128, {"n"}),
     ],
 )
 def test_refusals_are_cheap_and_say_what_to_lower(expr, n, block, names):
@@ -474,6 +477,45 @@ def test_the_fold_count_agrees_with_the_oracle_on_every_composition(expr, n):
     segs = analysis._term_segments(expr, lambda p: p.segments(rows, n))
     flat = [segments.intersect_all([list(p) for p in t]) for t in segs]
     assert np.array_equal(segments._union_by_fold(flat, n), truth), expr
+
+
+@pytest.mark.parametrize(
+    "layers, n",
+    [
+        # 25 intervals a row (logsparse's merged ranges beside three windows): sorted per row by the engine; priced
+        # at the fold's sorting-network switch (32) it ran 0.79-1.00 s accepted at 40 M units (edge search, seed 71)
+        (
+            [
+                make("a_shape", sinks=998259, window=49),
+                make("window", True, window=1874),
+                make("logsparse", True),
+                make("a_shape", sinks=17510, window=960692),
+            ],
+            512,
+        ),
+        # a few intervals and a stride's one key a row: the sorting network
+        ([make("streaming", True, sinks=39, window=305), make("strided", stride=229993)], 512),
+    ],
+)
+def test_a_fold_without_progressions_is_priced_by_the_sweep_the_engine_runs(monkeypatch, layers, n):
+    expr = combine(layers)
+    prims = expr.primitives()
+    shapes = limits._shapes(prims, n, None)
+    per = [[shapes[id(p)] for p in t] for t in simple_terms(expr)]
+    assert segments.fold_sweeps_only(per)
+    work, held = segments._fold_cost(per)
+    networks = []
+    original = segments._union_by_network
+    monkeypatch.setattr(segments, "_union_by_network", lambda *a: networks.append(1) or original(*a))
+    rows = np.arange(n, dtype=np.int64)
+    flat = [
+        segments.intersect_all([list(p) for p in t])
+        for t in analysis._term_segments(expr, lambda p: p.segments(rows, n))
+    ]
+    assert np.array_equal(segments._union_by_fold(flat, n), oracle_mask(expr, n).sum(axis=1))
+    # the price's sweep term is the one of the path the engine took: a network's 2 passes, or a sort per row
+    factor = segments.SWEEP_FACTOR - 1 if networks else segments.SWEEP_FACTOR + held.bit_length() // 2
+    assert work == segments._fold_split(per)[1] + factor * held, (held, bool(networks))
 
 
 def literal_row(expr, i: int, n: int) -> np.ndarray:
