@@ -45,7 +45,8 @@ def check_n(n: int, expr: Expr | None = None) -> None:
         raise PatternError(f"n = {n:,} is above the supported maximum of 1,048,576")
     if expr is not None and expr.data_dependent and n > DATA_DEPENDENT_MAX_N:
         raise PatternError(
-            f"data-dependent patterns score every pair, so n is limited to {DATA_DEPENDENT_MAX_N:,} (got {n:,})",
+            f"data-dependent patterns score every pair, so n is limited to {DATA_DEPENDENT_MAX_N:,} "
+            f"(got {n:,}): lower n",
             "data_dependent_n",
             limit=f"{DATA_DEPENDENT_MAX_N:,}",
             n=f"{n:,}",

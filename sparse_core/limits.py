@@ -1239,14 +1239,15 @@ def check_budget(expr, n: int, block: int = 128, budget: Budget | None = None, *
         raise PatternError(f"block size must be a positive whole number, got {clip_text(block)!r}")
     if n > budget.max_n:
         raise PatternError(
-            f"n = {n:,} is above this server's limit of {budget.max_n:,}",
+            f"n = {n:,} is above this server's limit of {budget.max_n:,}: lower n",
             "budget_n",
             n=f"{n:,}",
             limit=f"{budget.max_n:,}",
         )
     if expr.data_dependent and n > budget.data_dependent_n:
         raise PatternError(
-            f"data-dependent patterns score every pair, so n is limited to {budget.data_dependent_n:,} (got {n:,})",
+            f"data-dependent patterns score every pair, so n is limited to {budget.data_dependent_n:,} "
+            f"(got {n:,}): lower n",
             "data_dependent_n",
             limit=f"{budget.data_dependent_n:,}",
             n=f"{n:,}",

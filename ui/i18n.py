@@ -1231,12 +1231,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "该组合展开为 {terms} 个含跨步部分的并集项；在此长度下精确计数最多支持 {limit} 项：请减少组合层数或缩短 n",
     },
     "err.data_dependent_n": {
-        "en": "data-dependent patterns score every pair, so n is limited to {limit} (got {n})",
-        "zh": "数据相关模式要为每一对打分，因此 n 最多为 {limit}（当前 {n}）",
+        "en": "data-dependent patterns score every pair, so n is limited to {limit} (got {n}): lower n",
+        "zh": "数据相关模式要为每一对打分，因此 n 最多为 {limit}（当前 {n}）：请减小 n",
     },
     "err.budget_n": {
-        "en": "n = {n} is above this server's limit of {limit}",
-        "zh": "n = {n} 超过了本服务器的上限 {limit}",
+        "en": "n = {n} is above this server's limit of {limit}: lower n",
+        "zh": "n = {n} 超过了本服务器的上限 {limit}：请减小 n",
     },
     "err.budget_dense_n": {
         "en": "a dense mask at n = {n} is too large; the limit is n = {limit}: use the block layout instead",
