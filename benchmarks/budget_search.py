@@ -14,6 +14,11 @@ it; the CPU figure adds the worker's own start (python, numpy and the engine imp
 same process at the same load), the memory figure the engine-only baseline of a fresh process; torch is
 imported before the request, as the app server has it loaded. Prints the worst accepted request,
 the slowest refusal, the false refusals, and a markdown summary with the load average.
+
+    python -m benchmarks.budget_search --count 100 --seed 1 --edge
+
+moves each drawn request to the budget's edge first: the largest n it accepts and the next n it refuses,
+both run (where breaks and false refusals are; drawn anywhere, most requests are far from it).
 """
 
 from __future__ import annotations
@@ -532,6 +537,20 @@ PINNED = [
         65,
         128,
     ),
+    # the first edge search (seed 71, --edge): 25 intervals a row sorted by the engine, priced at a sorting network's
+    # 2 passes; 0.79-1.00 s accepted at 40 M units
+    (
+        "a_shape ∪ windowᶜ(1,874) ∪ logsparseᶜ ∪ a_shape at 462,848 (a fold that is a sort: 1.00 s)",
+        [
+            ["a_shape", False, {"sinks": 998259, "window": 49}],
+            ["window", True, {"window": 1874}],
+            ["logsparse", True, {}],
+            ["a_shape", False, {"sinks": 17510, "window": 960692}],
+        ],
+        ["union", [0, 1, 2, 3]],
+        462848,
+        128,
+    ),
 ]
 
 
@@ -633,10 +652,13 @@ def run_worker(spec: dict, timeout: float = 60) -> dict:
 
 
 def baseline() -> dict:
-    """CPU and RSS of a worker doing nothing (imports only), subtracted nowhere but reported."""
+    """CPU and RSS of a worker doing nothing (imports only), the median of three: one start read 44 MB where the
+    others read 34-36, and its 8 MB were added to every request's memory (random(8) at 2^20, block 9: 302 MB)."""
     code = "import time, resource, sparse_core; print(time.process_time(), resource.getrusage(0).ru_maxrss/1024)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split()
-    return {"cpu_s": float(out[0]), "rss_mb": float(out[1])}
+    cmd = [sys.executable, "-c", code]
+    runs = [subprocess.run(cmd, capture_output=True, text=True).stdout.split() for _ in range(3)]
+    cpu, rss = sorted(float(r[0]) for r in runs)[1], sorted(float(r[1]) for r in runs)[1]
+    return {"cpu_s": cpu, "rss_mb": rss}
 
 
 # -- random requests ------------------------------------------------------------------------
@@ -698,6 +720,46 @@ def random_request(rng: random.Random) -> dict:
     return {"label": label, "layers": layers, "tree": tree, "n": n, "block": block}
 
 
+def accepted_at(spec: dict, n: int) -> bool:
+    """Whether the budget accepts this request at n tokens (priced here, in the parent: ~ms, nothing run)."""
+    from sparse_core import PatternError, limits
+
+    try:
+        limits.check_budget(build(spec["layers"], spec["tree"]), n, spec["block"])
+        return True
+    except PatternError:
+        return False
+
+
+def at_the_edge(spec: dict) -> list[dict]:
+    """The request moved to the largest n the budget accepts, and the next n it refuses (found by bisection).
+
+    Breaks and false refusals live at the budget's edge: a request drawn anywhere is mostly far inside or far
+    past it (the probes that found what the random draws missed pushed each request to its largest accepted n).
+    Returns the accepted and refused neighbours that exist ([] where even n = 1 is refused)."""
+    top = spec["n"]
+    if accepted_at(spec, top):
+        lo, hi = top, None
+        if top < 1 << 20 and not accepted_at(spec, 1 << 20):  # accepted as drawn: look above it
+            hi = 1 << 20
+            while hi - lo > max(1, lo // 256):  # to ~0.4 % of n: the price moves that little between neighbours
+                mid = (lo + hi) // 2
+                lo, hi = (mid, hi) if accepted_at(spec, mid) else (lo, mid)
+        elif top < 1 << 20:
+            lo = 1 << 20
+    else:
+        lo, hi = 0, top
+        while hi - lo > max(1, lo // 256):
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if mid and accepted_at(spec, mid) else (lo, mid)
+    names = spec["label"].split(" tree=")[0]
+    out = []
+    for n, side in ((lo, "edge"), (hi, "past the edge")):
+        if n:
+            out.append({**spec, "n": n, "label": f"{names} tree={spec['tree']} n={n} B={spec['block']} ({side})"})
+    return out
+
+
 def evaluate(spec: dict, force_refused: bool, base: dict) -> dict:
     """One request in a fresh process (and again past its refusal); figures include the engine-only baseline."""
     res = run_worker(spec)
@@ -724,13 +786,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-force", action="store_true", help="do not run refused requests to find false refusals")
     parser.add_argument("--json", help="write every result here")
+    parser.add_argument(
+        "--edge",
+        action="store_true",
+        help="move each drawn request to the largest n the budget accepts, and run the next n it refuses too",
+    )
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return
     rng = random.Random(args.seed)
     specs = [{"label": label, "layers": ly, "tree": tr, "n": n, "block": b} for label, ly, tr, n, b in PINNED]
-    specs += [random_request(rng) for _ in range(args.count)]
+    drawn = [random_request(rng) for _ in range(args.count)]
+    specs += [edge for spec in drawn for edge in at_the_edge(spec)] if args.edge else drawn
     base = baseline()
     print(f"load at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     results = []
