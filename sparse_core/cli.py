@@ -295,7 +295,7 @@ def run(argv: list[str]) -> str:
     _check_out(out, -(-n // block) if args.blocks else n, budget)
     if args.blocks:
         limits.check_budget(expr, n, block, budget, what="layout")
-        mask = block_layout(expr, n, block).dense()
+        mask = block_layout(expr, n, block, priced=True).dense()
     else:
         limits.check_budget(expr, n, block, budget, what="dense")
         mask = dense_mask(expr, n)

@@ -112,8 +112,12 @@ def stats(
     score_dtype: str = "fp32",
     vectors=None,
     degrees: np.ndarray | None = None,
+    *,
+    priced: bool = False,
 ) -> Stats:
-    """Exact per-head statistics; never O(n^2) for structured patterns."""
+    """Exact per-head statistics; never O(n^2) for structured patterns.
+
+    priced: the request budget accepted this request (see analysis.block_layout)."""
     check_n(n, expr)
     if d_head < 1:
         raise PatternError("d_head must be at least 1")
@@ -121,7 +125,7 @@ def stats(
     nnz = int(deg.sum())
     nb = -(-n // block)
     try:
-        layout = block_layout(expr, n, block, vectors)
+        layout = block_layout(expr, n, block, vectors, priced=priced)
         kept_blocks = int(layout.kept_per_row().sum())
         executed = layout.executed_pairs()
         exact, available, message = layout.exact, True, ""

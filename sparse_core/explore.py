@@ -67,18 +67,25 @@ class Exploration:
         return self.stats.kv_tokens_sparse < self.config.n
 
 
+def count(expr, n: int, block: int, d_head: int = 64) -> tuple[Stats, DegreeProfile, MaskView]:
+    """What the explorer computes for one expression (any nesting): exact stats, the degree profile and the
+    bounded mask view, refused up front when over budget. The explorer, the CLI's `stats` and the budget
+    search (benchmarks/budget_search.py) all run this call, so the promise is measured on what a user waits for."""
+    check_n(n, expr)
+    limits.check_budget(expr, n, block)
+    degrees = row_degree(expr, n)
+    s = stats(expr, n, block, d_head, degrees=degrees, priced=True)
+    return s, degree_profile(degrees), mask_view(expr, n, priced=True)
+
+
 def explore(config: Config, d_head: int = 64, kv_dtype: str = "fp16") -> Exploration:
     """Exact stats, degree profile and bounded mask view of `config`, refused up front when over budget."""
-    expr = config.expr()
-    check_n(config.n, expr)
-    limits.check_budget(expr, config.n, config.block)
-    degrees = row_degree(expr, config.n)
-    s = stats(expr, config.n, config.block, d_head, degrees=degrees)
+    s, profile, view = count(config.expr(), config.n, config.block, d_head)
     return Exploration(
         config=config,
         stats=s,
-        profile=degree_profile(degrees),
-        view=mask_view(expr, config.n),
+        profile=profile,
+        view=view,
         allowed=allowed_pairs(config.layers, config.op, config.n),
         kv_dtype=kv_dtype,
         kv_bytes=kv_cache_bytes(s.kv_tokens_sparse, d_head, kv_dtype),

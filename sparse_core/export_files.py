@@ -29,7 +29,7 @@ def _dense(config: Config) -> np.ndarray:
 def _build_layout(config: Config) -> bytes:
     expr = config.expr()
     limits.check_budget(expr, config.n, config.block, what="layout")
-    return _npy(block_layout(expr, config.n, config.block).dense())
+    return _npy(block_layout(expr, config.n, config.block, priced=True).dense())
 
 
 def _build_csv(config: Config) -> bytes:

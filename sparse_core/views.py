@@ -16,13 +16,17 @@ from .analysis import (
     block_pair_counts,
     constant_rows,
     dense_mask,
+    refine_work,
 )
 from .patterns.base import Expr, Primitive, simple_terms
 from .segments import NETWORK_MAX_SEGS, ColumnSet, disjoint_pieces, intersect_all
 
 TOKEN_VIEW_MAX_N = 2048  # above this the view pools blocks
 POOLED_CELLS = 512  # pooled views are at most this many blocks on a side
-DENSITY_BUDGET_ROWS = 1 << 20  # exact pooled densities cost kept blocks x block rows
+# exact pooled densities re-count every row of each kept view block with the block's key window: planned
+# (analysis.refine_work) at most this many work units (~0.1 s), or the cells say kept / not kept. Bounded by rows
+# alone (2^20), the pass could cost three times the request's own row count, which the budget prices
+DENSITY_MAX_WORK = 1 << 22
 SWEEP_VIEW_CELLS = 1 << 19  # rows x intervals the one-pass pooled count may sweep
 # Exact pooled shares in one sweep where the rows' intervals allow it (BigBird at 2^20: ~25 ms); a switch so
 # tests/test_engine_speed_bounds.py can compare it with the block-layout path below.
@@ -40,8 +44,12 @@ class MaskView:
     exact_density: bool = True  # False: pooled cells only say kept / not kept
 
 
-def mask_view(expr: Expr, n: int, vectors=None, max_token_n: int = TOKEN_VIEW_MAX_N) -> MaskView:
-    """The mask as a bounded image: exact tokens up to max_token_n, pooled blocks beyond."""
+def mask_view(
+    expr: Expr, n: int, vectors=None, max_token_n: int = TOKEN_VIEW_MAX_N, *, priced: bool = False
+) -> MaskView:
+    """The mask as a bounded image: exact tokens up to max_token_n, pooled blocks beyond.
+
+    priced: the request budget accepted this request (its view's block layout skips the engine's coarse guard)."""
     if n <= max_token_n:
         return MaskView(dense_mask(expr, n, vectors), False, 1, n)
     block = 1 << int(np.ceil(np.log2(n / POOLED_CELLS)))
@@ -54,10 +62,10 @@ def mask_view(expr: Expr, n: int, vectors=None, max_token_n: int = TOKEN_VIEW_MA
         counts = pooled_by_sweep(expr, n, block)
         if counts is not None:
             return MaskView(_density(counts, n, block), True, block, n)
-    layout = block_layout(expr, n, block, vectors)
+    layout = block_layout(expr, n, block, vectors, priced=priced)
     kept = layout.dense()
     qi, kj = np.nonzero(kept)
-    if len(qi) * block > DENSITY_BUDGET_ROWS:  # past it exact shares would cost too much: kept / not kept
+    if refine_work(expr, n, block, len(qi)) > DENSITY_MAX_WORK:  # exact shares would cost too much: kept / not kept
         return MaskView(kept.astype(float), True, block, n, exact_density=False)
     counts = np.zeros(kept.shape, dtype=np.int64)
     counts[qi, kj] = block_pair_counts(expr, n, block, qi, kj)

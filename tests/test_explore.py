@@ -174,3 +174,64 @@ def test_homes_demo_is_the_brute_force_longformer(n):
     assert np.array_equal(mask, truth) and result.stats.nnz == truth.sum()
     with pytest.raises(PatternError):
         demo_mask(1 << 20)
+
+
+# dilatedᶜ ∪ random(227) ∪ fixedᶜ ∪ randomᶜ(236) at 3,621, block 128: accepted by the budget, but the engine's coarse
+# guard (block_cost: cells x terms) declined its block layout, and its mask view's with it: the Explorer showed an
+# error in place of the page for a request it had accepted (an edge search's request, 2026-12-07)
+GUARDED = Config(
+    parse_layers("dilated(window=930556,dilation=4043)", True)
+    + parse_layers("random(random_keys=227,seed=734)", False)
+    + parse_layers("fixed(stride=980116,summary=6)", True)
+    + parse_layers("random(random_keys=236,seed=781)", True),
+    3621,
+    "union",
+    128,
+    False,
+)
+
+
+def test_an_accepted_request_is_counted_whole_where_the_engines_own_guard_would_decline_it():
+    from sparse_core import stats
+    from sparse_core.analysis import block_layout
+
+    expr = GUARDED.expr()
+    limits.check_budget(expr, GUARDED.n, GUARDED.block)
+    assert not stats(expr, GUARDED.n, GUARDED.block).block_available  # unpriced, the guard still stands
+    result = explore(GUARDED)
+    assert result.stats.block_available and result.view.pooled
+    layout = block_layout(expr, GUARDED.n, GUARDED.block, priced=True)
+    assert result.stats.kept_blocks == layout.kept_per_row().sum() > 0
+    assert result.stats.executed_pairs == layout.executed_pairs()
+
+
+@pytest.mark.parametrize(
+    "text, n",
+    [
+        ("dilated(window=64,dilation=3)", 4096),  # few kept view blocks: exact shares
+        ("logsparse()+window(window=300)", 1 << 15),  # 2^20 rows or fewer to re-count, but ~40 units each
+        ("window(window=3000)+dilated(window=64,dilation=3)", 1 << 16),
+    ],
+)
+def test_the_views_exact_densities_stay_within_their_planned_work(monkeypatch, text, n):
+    from sparse_core import analysis, views
+
+    expr = Config(parse_layers(text, False), n, "union", 128, False).expr()
+    planned = []
+    original = views.block_pair_counts
+
+    def spy(expr, n, block, qi, kj, *rest):
+        planned.append(analysis.refine_work(expr, n, block, len(qi)))
+        return original(expr, n, block, qi, kj, *rest)
+
+    monkeypatch.setattr(views, "ONE_PASS_VIEWS", False)  # the layout path, whose densities re-count rows
+    monkeypatch.setattr(views, "block_pair_counts", spy)
+    view = views.mask_view(expr, n, priced=True)
+    block = view.block
+    kept = int(analysis.block_layout(expr, n, block, priced=True).kept_per_row().sum())
+    assert view.exact_density == (analysis.refine_work(expr, n, block, kept) <= views.DENSITY_MAX_WORK)
+    assert all(work <= views.DENSITY_MAX_WORK for work in planned), planned
+    if view.exact_density and n <= 4096:  # each cell: its block's kept pairs over the block's cells
+        truth = oracle_mask(expr, n)
+        cells = truth.reshape(n // block, block, n // block, block).sum(axis=(1, 3)) / (block * block)
+        assert np.allclose(view.image, cells)
