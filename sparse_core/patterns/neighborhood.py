@@ -24,6 +24,7 @@ _COL_START = "((abs(q_idx % {side} - {radius}) - abs(q_idx % {side} - {radius} -
 # _BLOCK_CELLS cells (radius 63 at 2^20, block 128 held 196 MB with the 8,192 block rows at once; 2,056 a chunk)
 _BLOCK_CHUNK = 1 << 14
 _BLOCK_CELLS = 1 << 19
+NEIGHBORHOOD_BLOCK_ROW_UNITS = 12  # a block row's own work in the layout's numpy passes (block_cost_estimate)
 
 
 def _clamp(x: np.ndarray, room: int) -> np.ndarray:
@@ -198,12 +199,14 @@ class Neighborhood(Primitive):
     def block_cost_estimate(self, n, block):
         """Work of the block layout: each block row builds 2·(span + 1) + 1 candidate ranges, then merges them.
 
-        About 2 units a range (numpy passes over the block rows, then a sort per row). At 2^20, block 1:
-        radius 1 took 0.77 s CPU in all, radius 2 1.3-1.46 s (priced 5 units a block row before, so accepted),
-        radius 3 1.79 s; this price accepts the first and refuses the others.
+        About 2 units a range (numpy passes over the block rows, then a sort per row) and 12 a block row (the
+        passes' own per-row work, which dominates at small radii). Measured at block 1, one BLAS thread, no huge
+        pages (2026-12-07): 180 ns a row + 32 ns a range, 16-29 ns a unit at 2 a range alone (radius 63 down to
+        1), where the budget's unit is ~17 ns; neighborhoodᶜ(1,024, 20) at 137,216, block 1 ran 0.88 s accepted
+        at 28.7 M units once the engine built every layout the budget accepts.
         """
         nb = -(-n // block)
-        return 2 * nb * (1 if self.full_width else 2 * (self.span + 1) + 1)
+        return nb * (2 * (1 if self.full_width else 2 * (self.span + 1) + 1) + NEIGHBORHOOD_BLOCK_ROW_UNITS)
 
     def constant_rows(self, n):
         """No two neighbouring rows share a key set (the window moves with the query)."""
