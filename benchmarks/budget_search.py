@@ -656,11 +656,16 @@ def run_worker(spec: dict, timeout: float = 60) -> dict:
 
 
 def baseline() -> dict:
-    """CPU and RSS of a worker doing nothing (imports only), the median of three: one start read 44 MB where the
-    others read 34-36, and its 8 MB were added to every request's memory (random(8) at 2^20, block 9: 302 MB)."""
+    """CPU and RSS of a worker doing nothing (imports only), the median of three, in the workers' environment.
+
+    Started without it (numpy asking for huge pages) the imports read 42-48 MB where the workers' own read 34-35,
+    and the difference was added to every request's memory: random(8) at 2^20, block 9 (258 MB above its start)
+    was reported as 300-306 MB, over the promise, in three searches."""
+    from sparse_core.process import SERVER_ENV
+
     code = "import time, resource, sparse_core; print(time.process_time(), resource.getrusage(0).ru_maxrss/1024)"
-    cmd = [sys.executable, "-c", code]
-    runs = [subprocess.run(cmd, capture_output=True, text=True).stdout.split() for _ in range(3)]
+    cmd, env = [sys.executable, "-c", code], {**SERVER_ENV, **os.environ}
+    runs = [subprocess.run(cmd, capture_output=True, text=True, env=env).stdout.split() for _ in range(3)]
     cpu, rss = sorted(float(r[0]) for r in runs)[1], sorted(float(r[1]) for r in runs)[1]
     return {"cpu_s": cpu, "rss_mb": rss}
 
