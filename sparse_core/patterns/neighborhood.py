@@ -199,14 +199,18 @@ class Neighborhood(Primitive):
     def block_cost_estimate(self, n, block):
         """Work of the block layout: each block row builds 2·(span + 1) + 1 candidate ranges, then merges them.
 
-        About 2 units a range (numpy passes over the block rows, then a sort per row) and 12 a block row (the
-        passes' own per-row work, which dominates at small radii). Measured at block 1, one BLAS thread, no huge
-        pages (2026-12-07): 180 ns a row + 32 ns a range, 16-29 ns a unit at 2 a range alone (radius 63 down to
-        1), where the budget's unit is ~17 ns; neighborhoodᶜ(1,024, 20) at 137,216, block 1 ran 0.88 s accepted
-        at 28.7 M units once the engine built every layout the budget accepts.
+        About 2 units a range (numpy passes over the block rows, then a sort per row; more where the sort's log
+        grows) and 12 a block row (the passes' own per-row work, which dominates at small radii). Measured at
+        blocks 1-256, one BLAS thread, no huge pages (2026-12-07): 180 ns a row + 32-63 ns a range, 14-44 ns a
+        unit at 2 a range alone, where the budget's unit is ~17 ns; neighborhoodᶜ(1,024, 20) at 137,216, block 1
+        ran 0.88 s accepted at 28.7 M units once the engine built every layout the budget accepts.
         """
         nb = -(-n // block)
-        return nb * (2 * (1 if self.full_width else 2 * (self.span + 1) + 1) + NEIGHBORHOOD_BLOCK_ROW_UNITS)
+        ranges = 1 if self.full_width else 2 * (self.span + 1) + 1
+        # a range's share grows with the sort's log: 235 ranges a block row ran 30-44 ns a unit at 2 a range
+        # (neighborhoodᶜ(992, 58) at 780,288, block 16: 0.95-1.03 s accepted at 30.8 M), 23 a row 14-21
+        per_range = max(2.0, ranges.bit_length() / 2)
+        return int(nb * (per_range * ranges + NEIGHBORHOOD_BLOCK_ROW_UNITS))
 
     def constant_rows(self, n):
         """No two neighbouring rows share a key set (the window moves with the query)."""
