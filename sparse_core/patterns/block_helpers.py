@@ -53,15 +53,9 @@ def merge_intervals(lo: np.ndarray, hi: np.ndarray) -> list[Seg]:
     count = np.where(valid, run_end - lo, 0)
     width = max(1, int(valid.sum(axis=1).max(initial=0)))
     if width < lo.shape[1]:  # pack each row's runs to the left: one segment slot per run, not per input
-        # each run's slot is the number of runs before it in its row (a running count, not a stable argsort per row:
-        # neighborhoodᶜ(992, 58) at 780,288, block 16 spent 0.12 s of its 0.73 s layout in the argsort and gathers)
-        rows, cols = np.nonzero(valid)
-        slot = (np.cumsum(valid, axis=1) - 1)[rows, cols]
-        packed_lo = np.zeros((lo.shape[0], width), dtype=lo.dtype)
-        packed_count = np.zeros((lo.shape[0], width), dtype=count.dtype)
-        packed_lo[rows, slot] = lo[rows, cols]
-        packed_count[rows, slot] = count[rows, cols]
-        lo, count = packed_lo, packed_count
+        order = np.argsort(~valid, axis=1, kind="stable")[:, :width]
+        lo = np.take_along_axis(lo, order, axis=1)
+        count = np.take_along_axis(count, order, axis=1)
     lo = np.where(count > 0, lo, 0)
     return [Seg(lo[:, c].copy(), 1, count[:, c].copy()) for c in range(lo.shape[1])]
 
