@@ -552,6 +552,22 @@ PINNED = [
         462848,
         128,
     ),
+    # edge searches once the engine built every layout the budget accepts (its coarse guard had declined them):
+    # neighborhood block layouts at 14-44 ns a unit of their price
+    (
+        "neighborhoodᶜ(992, 58) at 780,288, block 16 (its layout built: 0.95-1.03 s)",
+        [["neighborhood", True, {"side": 992, "radius": 58}]],
+        0,
+        780288,
+        16,
+    ),
+    (
+        "neighborhoodᶜ(1,024, 20) at 137,216, block 1 (its layout built: 0.88 s)",
+        [["neighborhood", True, {"side": 1024, "radius": 20}]],
+        0,
+        137216,
+        1,
+    ),
 ]
 
 
