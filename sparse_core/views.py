@@ -27,6 +27,7 @@ POOLED_CELLS = 512  # pooled views are at most this many blocks on a side
 # (analysis.refine_work) at most this many work units (~0.1 s), or the cells say kept / not kept. Bounded by rows
 # alone (2^20), the pass could cost three times the request's own row count, which the budget prices
 DENSITY_MAX_WORK = 1 << 22
+DENSITY_MAX_ROWS = 1 << 20
 SWEEP_VIEW_CELLS = 1 << 19  # rows x intervals the one-pass pooled count may sweep
 # Exact pooled shares in one sweep where the rows' intervals allow it (BigBird at 2^20: ~25 ms); a switch so
 # tests/test_engine_speed_bounds.py can compare it with the block-layout path below.
@@ -65,7 +66,8 @@ def mask_view(
     layout = block_layout(expr, n, block, vectors, priced=priced)
     kept = layout.dense()
     qi, kj = np.nonzero(kept)
-    if refine_work(expr, n, block, len(qi)) > DENSITY_MAX_WORK:  # exact shares would cost too much: kept / not kept
+    # exact shares would cost too much: kept / not kept (both bounds: the rows alone, as before, and their planned work)
+    if len(qi) * block > DENSITY_MAX_ROWS or refine_work(expr, n, block, len(qi)) > DENSITY_MAX_WORK:
         return MaskView(kept.astype(float), True, block, n, exact_density=False)
     counts = np.zeros(kept.shape, dtype=np.int64)
     counts[qi, kj] = block_pair_counts(expr, n, block, qi, kj)

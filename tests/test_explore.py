@@ -203,6 +203,15 @@ def test_an_accepted_request_is_counted_whole_where_the_engines_own_guard_would_
     layout = block_layout(expr, GUARDED.n, GUARDED.block, priced=True)
     assert result.stats.kept_blocks == layout.kept_per_row().sum() > 0
     assert result.stats.executed_pairs == layout.executed_pairs()
+    # the downloads the page offers for it are built too: the layout, and the FlexAttention script from it (a review
+    # found the script's own layout still behind the guard, a button offered and then failing)
+    from sparse_core.export_files import build_file
+
+    plan = export_plan(GUARDED)
+    assert "flex_mask.py" in plan.names
+    for name in plan.names:
+        assert plan.refused[name] is None, (name, plan.refused[name])
+        assert build_file(GUARDED, name), name
 
 
 @pytest.mark.parametrize(
