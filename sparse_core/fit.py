@@ -246,8 +246,9 @@ def fit(
         # the density needs the scores of every pair: (n, n) of them per head
         raise PatternError(
             f"{name}'s density here depends on the scores, so it is fitted only up to n = {DATA_DEPENDENT_MAX_N:,} "
-            f"(got {int(n):,})",
-            "data_dependent_n",
+            f"(got {int(n):,}): lower n",
+            "fit_data_dependent_n",
+            name=name,
             limit=f"{DATA_DEPENDENT_MAX_N:,}",
             n=f"{int(n):,}",
         )

@@ -171,5 +171,6 @@ def test_a_density_that_needs_the_scores_is_still_refused_past_the_limit():
 
     with pytest.raises(PatternError, match="depends on the scores") as e:
         fit("block_gating", DATA_DEPENDENT_MAX_N + 1, 0.1, False)
-    assert e.value.code == "data_dependent_n" and e.value.fields["limit"] == f"{DATA_DEPENDENT_MAX_N:,}"
+    assert e.value.code == "fit_data_dependent_n" and e.value.fields["limit"] == f"{DATA_DEPENDENT_MAX_N:,}"
+    assert "lower n" in str(e.value)  # it says what to lower, as every refusal does
     assert fit("block_gating", 256, 0.1, False).n == 256  # below the limit it is fitted with the scores

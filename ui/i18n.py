@@ -1234,6 +1234,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "data-dependent patterns score every pair, so n is limited to {limit} (got {n}): lower n",
         "zh": "数据相关模式要为每一对打分，因此 n 最多为 {limit}（当前 {n}）：请减小 n",
     },
+    "err.fit_data_dependent_n": {
+        "en": "{name}'s density here depends on the scores, so it is fitted only up to n = {limit} (got {n}): lower n",
+        "zh": "{name} 在此处的密度取决于打分，因此只在 n ≤ {limit} 时拟合（当前 {n}）：请减小 n",
+    },
     "err.budget_n": {
         "en": "n = {n} is above this server's limit of {limit}: lower n",
         "zh": "n = {n} 超过了本服务器的上限 {limit}：请减小 n",
