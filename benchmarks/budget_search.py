@@ -772,7 +772,9 @@ def at_the_edge(spec: dict) -> list[dict]:
 
     Breaks and false refusals live at the budget's edge: a request drawn anywhere is mostly far inside or far
     past it (the probes that found what the random draws missed pushed each request to its largest accepted n).
-    Returns the accepted and refused neighbours that exist ([] where even n = 1 is refused)."""
+    Returns the accepted and refused neighbours that exist: only the refused n = 1 where every n is refused, and no
+    refused side where it is a data-dependent pattern's n cap (its forced run is refused by the engine's own check).
+    The refused n is within n / 256 of the edge: the price moves that little between them."""
     top = spec["n"]
     if accepted_at(spec, top):
         lo, hi = top, None
@@ -789,6 +791,11 @@ def at_the_edge(spec: dict) -> list[dict]:
             mid = (lo + hi) // 2
             lo, hi = (mid, hi) if mid and accepted_at(spec, mid) else (lo, mid)
     names = spec["label"].split(" tree=")[0]
+    from sparse_core import PATTERNS
+    from sparse_core.analysis import DATA_DEPENDENT_MAX_N
+
+    if hi and hi > DATA_DEPENDENT_MAX_N and any(PATTERNS[name].data_dependent for name, _, _ in spec["layers"]):
+        hi = None
     out = []
     for n, side in ((lo, "edge"), (hi, "past the edge")):
         if n:
