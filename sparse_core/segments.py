@@ -461,8 +461,7 @@ def union_plan(terms: list[list[PartShape]], rows: int, universe: int | None) ->
         inter = sum(w for (w, _), t in zip(costs, terms, strict=True) if len(t) > 1) // INTERVAL_PASS_SHARE
         # up to NETWORK_MAX_SEGS intervals a row a sorting network runs along rows (~1.5x faster); past it each
         # row is sorted, log(held) passes
-        factor = SWEEP_FACTOR - 1 if held <= NETWORK_MAX_SEGS else SWEEP_FACTOR + held.bit_length() // 2
-        options.append(("sweep", rows * (inter + factor * held), held))
+        options.append(("sweep", rows * (inter + _sweep_factor(held, NETWORK_MAX_SEGS) * held), held))
     elif len(terms) <= IE_MAX_TERMS:
         work = peak = 0
         for size in range(1, len(terms) + 1):
@@ -520,21 +519,18 @@ def _fold_cost(terms: list[list[PartShape]]) -> tuple[int, int] | None:
         # _union_of_intervals' own switch: past NETWORK_MAX_SEGS it sorts each row. Priced at the fold's
         # FOLD_NETWORK_SEGS, folds of 11-32 intervals a row ran 16-21 ns a unit where the others run 4-9: a_shape ∪
         # windowᶜ ∪ logsparseᶜ ∪ a_shape at 462,848 (25 a row) took 0.79-1.00 s accepted at 40 M units (edge search)
-        factor = SWEEP_FACTOR - 1 if held <= NETWORK_MAX_SEGS else SWEEP_FACTOR + held.bit_length() // 2
-        return inter + factor * held, held
+        return inter + _sweep_factor(held, NETWORK_MAX_SEGS) * held, held
     expanded = singles + sum(slots * min(period // steps, most) for slots, steps, most in progs)
     held = expanded + pieces
     # up to FOLD_NETWORK_SEGS pieces a row the sorting network runs along rows, as the interval sweep's does
-    factor = SWEEP_FACTOR - 1 if held <= FOLD_NETWORK_SEGS else SWEEP_FACTOR + held.bit_length() // 2
-    sweep = factor * held
+    sweep = _sweep_factor(held, FOLD_NETWORK_SEGS) * held
     return inter + sweep + FOLD_CROSS * pieces * expanded, held + sum(s for s, _, _ in progs)
 
 
-def fold_sweeps_only(terms: list[list[PartShape]]) -> bool:
-    """Whether the fold count of these terms is a plain interval sweep: no term keeps a progression (each is
-    intervals, or a few keys a row split into single keys), so _union_by_fold hands everything to the sweep."""
-    split = _fold_split(terms)
-    return split is not None and not split[4]
+def _sweep_factor(held: int, network_max: int) -> int:
+    """Passes a row's sweep makes over each of its `held` intervals: a sorting network's up to `network_max` of
+    them (the switch of the code that runs it), a sort's log(held) past it."""
+    return SWEEP_FACTOR - 1 if held <= network_max else SWEEP_FACTOR + held.bit_length() // 2
 
 
 def _fold_split(terms: list[list[PartShape]]) -> tuple[int, int, int, int, list] | None:
