@@ -914,23 +914,22 @@ def predict_cost(
         if block > SMALL_BLOCK:  # at blocks <= 8 the block rows are about as many and as long as the rows
             bevals = int(bevals * BLOCK_METHOD_SHARE.get(bmethod, 1.0))
         loose_terms = [t for t in terms if len(t) > 1]
-        if loose_terms:
+        if 0 < len(loose_terms) < len(terms):
             # block_layout counts its intersected terms' block rows once more, to learn whether refining them is
             # affordable (loose.kept_per_row): stridedᶜ(40,001) ∩ dilated at 555,478, block 64 drew its bitmaps twice,
             # 1.29 s of 1.41 (1.6-1.9 s in all, accepted at 39.9 M units with the bitmap at half: a probe)
             # Priced for bitmaps, whose cells cost the same however few the pairs: the other methods' block units run
             # cheaper than priced (random(1) ∩ streaming at 2^20, block 256 ran 0.42 s, 47 M units with them twice)
-            # With no exact term beside them the loose count is the block plan itself: block_layout keeps it
-            # (unrefined._kept) or refines its candidates (priced below), so stats counts it once. Priced twice,
-            # stridedᶜ(40,001) ∩ dilated at 555,478, block 64 was refused at 88.5 M units and ran 0.38 s. Where the
-            # candidates are refined (loose.pairs) or a layout is drawn whole, they are drawn once more, unpriced: that
-            # draw ran ~2.7 ns a unit of a bitmap priced at a whole one ((random(2) ∪ neighborhood(32, 60)) ∩ random(2)
-            # at 125,166, block 16: 0.09 s of its 0.60 s, accepted at 39.1 M; a review), and pricing it on every
-            # request whose refinement is only bounded refused that one and two others that run 0.4-0.6 s
+            # With no exact term beside them (all terms intersected) the loose count is the block plan itself, not
+            # counted here: block_layout keeps it (unrefined._kept) or refines its candidates (priced below), so stats
+            # counts it once. Priced twice, stridedᶜ(40,001) ∩ dilated at 555,478, block 64 was refused at 88.5 M
+            # units and ran 0.38 s. Where the candidates are refined (loose.pairs) or a layout is drawn whole, they are
+            # drawn once more, unpriced: that draw ran ~2.7 ns a unit of a bitmap priced at a whole one ((random(2) ∪
+            # neighborhood(32, 60)) ∩ random(2) at 125,166, block 16: 0.09 s of its 0.60 s, accepted at 39.1 M; a
+            # review), and pricing it on every request whose refinement is only bounded refused that one and two others
+            # that run 0.4-0.6 s
             lmethod, lwork, _ = _plan(loose_terms, bshapes, nb, nb, nb)
-            if len(loose_terms) == len(terms):
-                pass
-            elif lmethod == "bitmap":
+            if lmethod == "bitmap":
                 bevals += int(lwork * (BLOCK_METHOD_SHARE["bitmap"] if block > SMALL_BLOCK else 1.0))
             elif block <= SMALL_BLOCK and lmethod != "refuse":
                 # at blocks near 1 the block rows are as many as the rows and every method's units cost what they do
