@@ -10,11 +10,11 @@ import zlib
 import numpy as np
 
 from . import limits
-from .analysis import block_layout, block_pair_counts, dense_mask, refine_work
+from .analysis import block_layout, block_pair_counts, dense_mask
 from .config import Config, config_from_dict, format_layers
 from .patterns.base import Expr
 from .source import expr_source
-from .views import DENSITY_MAX_WORK
+from .views import recount_affordable
 
 CREATE_BLOCK_MASK_MAX_N = 16384  # above this create_block_mask's n^2 scan is too slow: embed the layout
 FULL_BLOCK_ROWS = 1 << 18  # exact full-block detection costs kept blocks x block rows
@@ -77,8 +77,8 @@ def _layout_tables(expr: Expr, n: int, block: int) -> dict[str, np.ndarray]:
     nb = layout.n_blocks
     qi, kj = _layout_pairs(layout)
     full = np.zeros(len(qi), dtype=bool)
-    # full blocks found by re-counting rows, within the view's bound on that work (unpriced, like the view's shares)
-    if len(qi) and len(qi) * block <= FULL_BLOCK_ROWS and refine_work(expr, n, block, len(qi)) <= DENSITY_MAX_WORK:
+    # full blocks found by re-counting rows, within the view's bounds on that work (unpriced, like the view's shares)
+    if len(qi) and recount_affordable(expr, n, block, len(qi), FULL_BLOCK_ROWS):
         counts = block_pair_counts(expr, n, block, qi, kj)
         heights = np.minimum((qi + 1) * block, n) - qi * block
         widths = np.minimum((kj + 1) * block, n) - kj * block

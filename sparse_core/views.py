@@ -66,12 +66,18 @@ def mask_view(
     layout = block_layout(expr, n, block, vectors, priced=priced)
     kept = layout.dense()
     qi, kj = np.nonzero(kept)
-    # exact shares would cost too much: kept / not kept (both bounds: the rows alone, as before, and their planned work)
-    if len(qi) * block > DENSITY_MAX_ROWS or refine_work(expr, n, block, len(qi)) > DENSITY_MAX_WORK:
+    if not recount_affordable(expr, n, block, len(qi)):  # exact shares would cost too much: kept / not kept
         return MaskView(kept.astype(float), True, block, n, exact_density=False)
     counts = np.zeros(kept.shape, dtype=np.int64)
     counts[qi, kj] = block_pair_counts(expr, n, block, qi, kj)
     return MaskView(_density(counts, n, block), True, block, n)
+
+
+def recount_affordable(expr: Expr, n: int, block: int, blocks: int, max_rows: int = DENSITY_MAX_ROWS) -> bool:
+    """Whether re-counting every row of `blocks` kept blocks exactly (their key windows) stays within bounds: the rows
+    alone, and their planned work (DENSITY_MAX_WORK). Unpriced work after a request was accepted: the view's exact
+    shares and the FlexAttention script's full blocks."""
+    return blocks * block <= max_rows and refine_work(expr, n, block, blocks) <= DENSITY_MAX_WORK
 
 
 def pooled_by_sweep(expr: Expr, n: int, block: int) -> np.ndarray | None:
