@@ -752,19 +752,11 @@ def random_request(rng: random.Random) -> dict:
     block = rng.choice([1, 2, 16, 64, 128, 256, 1 << 20, rng.randint(1, 4096)])
     tree = random_tree(rng, k)
     names = " · ".join(f"{nm}{'ᶜ' if c else ''}({p})" for nm, c, p in layers)
-    label = f"{names} tree={tree} n={n} B={block}"
-    return {"label": label, "layers": layers, "tree": tree, "n": n, "block": block}
+    return {"label": _label(names, tree, n, block), "layers": layers, "tree": tree, "n": n, "block": block}
 
 
-def accepted_at(spec: dict, n: int) -> bool:
-    """Whether the budget accepts this request at n tokens (priced here, in the parent: ~ms, nothing run)."""
-    from sparse_core import PatternError, limits
-
-    try:
-        limits.check_budget(build(spec["layers"], spec["tree"]), n, spec["block"])
-        return True
-    except PatternError:
-        return False
+def _label(names: str, tree, n: int, block: int) -> str:
+    return f"{names} tree={tree} n={n} B={block}"
 
 
 def at_the_edge(spec: dict) -> list[dict]:
@@ -775,32 +767,38 @@ def at_the_edge(spec: dict) -> list[dict]:
     Returns the accepted and refused neighbours that exist: only the refused n = 1 where every n is refused, and no
     refused side where it is a data-dependent pattern's n cap (its forced run is refused by the engine's own check).
     The refused n is within n / 256 of the edge: the price moves that little between them."""
-    top = spec["n"]
-    if accepted_at(spec, top):
-        lo, hi = top, None
-        if top < 1 << 20 and not accepted_at(spec, 1 << 20):  # accepted as drawn: look above it
-            hi = 1 << 20
-            while hi - lo > max(1, lo // 256):  # to ~0.4 % of n: the price moves that little between neighbours
-                mid = (lo + hi) // 2
-                lo, hi = (mid, hi) if accepted_at(spec, mid) else (lo, mid)
-        elif top < 1 << 20:
-            lo = 1 << 20
-    else:
-        lo, hi = 0, top
-        while hi - lo > max(1, lo // 256):
-            mid = (lo + hi) // 2
-            lo, hi = (mid, hi) if mid and accepted_at(spec, mid) else (lo, mid)
-    names = spec["label"].split(" tree=")[0]
-    from sparse_core import PATTERNS
+    from sparse_core import PatternError, limits
     from sparse_core.analysis import DATA_DEPENDENT_MAX_N
 
-    if hi and hi > DATA_DEPENDENT_MAX_N and any(PATTERNS[name].data_dependent for name, _, _ in spec["layers"]):
+    expr, block, top = build(spec["layers"], spec["tree"]), spec["block"], spec["n"]
+
+    def accepted(n: int) -> bool:  # priced here, in the parent: ~ms, nothing run
+        try:
+            limits.check_budget(expr, n, block)
+            return True
+        except PatternError:
+            return False
+
+    def bisect(lo: int, hi: int) -> tuple[int, int]:  # lo accepted (or 0), hi refused
+        while hi - lo > max(1, lo // 256):
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if accepted(mid) else (lo, mid)
+        return lo, hi
+
+    if not accepted(top):
+        lo, hi = bisect(0, top)
+    elif top < 1 << 20 and not accepted(1 << 20):  # accepted as drawn: look above it
+        lo, hi = bisect(top, 1 << 20)
+    else:
+        lo, hi = 1 << 20, None
+    if hi and hi > DATA_DEPENDENT_MAX_N and expr.data_dependent:
         hi = None
-    out = []
-    for n, side in ((lo, "edge"), (hi, "past the edge")):
-        if n:
-            out.append({**spec, "n": n, "label": f"{names} tree={spec['tree']} n={n} B={spec['block']} ({side})"})
-    return out
+    names = spec["label"].split(" tree=")[0]
+    return [
+        {**spec, "n": n, "label": f"{_label(names, spec['tree'], n, block)} ({side})"}
+        for n, side in ((lo, "edge"), (hi, "past the edge"))
+        if n
+    ]
 
 
 def evaluate(spec: dict, force_refused: bool, base: dict) -> dict:
